@@ -1,0 +1,42 @@
+"""User-facing errors. Their message is the one line the CLI prints (exit code 2).
+
+Anything else escaping a command is a bug and shows its traceback.
+"""
+
+
+class EnofError(Exception):
+    """Base of every error the user is meant to read: one line, names the file/layer/limit."""
+
+    exit_code = 2
+
+
+class DataError(EnofError):
+    """A data set root that is missing or not in the expected on-disk format."""
+
+
+class CheckpointError(EnofError):
+    """A model.pt that is truncated, hostile, of an unknown format version or inconsistent."""
+
+
+class ProfileError(EnofError):
+    """A hardware profile TOML with a missing or wrong field."""
+
+
+class UnsupportedModuleError(EnofError):
+    """A module or NIR node the exporter/runtime does not support."""
+
+
+class DoesNotFitError(EnofError):
+    """A network that violates a target limit (cores, axons, synapse memory, bit widths)."""
+
+
+class BundleError(EnofError):
+    """A bundle that is incomplete, of an unknown format version, or whose hashes do not match."""
+
+
+class RunError(EnofError):
+    """A simulation that failed: a Lava hang or crash, or inputs that do not match the bundle."""
+
+
+class RunResultError(EnofError):
+    """A run.json that is truncated, of an unknown format, or from another bundle."""
