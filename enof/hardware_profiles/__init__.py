@@ -1,0 +1,314 @@
+"""Hardware profiles: one TOML file per target, every number beside its source and grade.
+
+`load_profile("loihi")` reads a built-in profile, `load_profile("my/chip.toml")` a user file;
+both are checked against the schema of docs/design.md §4 and returned as frozen dataclasses:
+
+    profile.limits.neurons_per_core.value     # 1024
+    profile.limits.neurons_per_core.source    # "Davies 2018 ...; nengo-loihi block.py ..."
+    profile.cost_models["davies2018"].synop_pj.value
+
+Adding a target is adding a file; no code here knows a chip.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from enof.errors import ProfileError
+
+PROFILE_DIR = Path(__file__).parent
+
+# Evidence grades (docs/design.md §4). A grade may combine several, "pre-silicon, second-hand".
+GRADES = frozenset({"published", "pre-silicon", "second-hand", "measured", "derived", "assumption"})
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """One profile number (or flag/label) with where it comes from and how sure we are."""
+
+    value: Any
+    source: str
+    grade: str
+
+    @property
+    def grades(self) -> tuple[str, ...]:
+        return tuple(g.strip() for g in self.grade.split(","))
+
+
+@dataclass(frozen=True)
+class TargetSection:
+    name: str
+    description: str
+    graded_spikes: Quantity
+    graded_spike_bits: Quantity
+
+
+@dataclass(frozen=True)
+class LimitsSection:
+    """Per-core and per-board limits the placer enforces (nengo-loihi block.py model)."""
+
+    cores_per_chip: Quantity
+    max_chips: Quantity
+    neurons_per_core: Quantity
+    input_axons_per_core: Quantity
+    output_axons_per_core: Quantity
+    synapse_bits_per_core: Quantity
+    synapse_word_bits: Quantity
+    synapse_axon_overhead_bits: Quantity
+    synapse_index_bits: Quantity
+    synapses_per_axon_block: Quantity
+
+
+@dataclass(frozen=True)
+class FixedPointSection:
+    weight_bits: Quantity
+    weight_exp_min: Quantity
+    weight_exp_max: Quantity
+    vth_mant_bits: Quantity
+    bias_mant_bits: Quantity
+    bias_exp_max: Quantity
+    decay_bits: Quantity
+    state_bits: Quantity
+
+
+@dataclass(frozen=True)
+class MeshSection:
+    """Cores are grouped in tiles (one mesh router each); tiles form a tiles_x × tiles_y grid."""
+
+    cores_per_tile: Quantity
+    tiles_x: Quantity
+    tiles_y: Quantity
+    chips_x: Quantity
+    chips_y: Quantity
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """An energy model: per-operation energies (pJ), static power (W) and what it ignores."""
+
+    name: str
+    description: str
+    leaves_out: tuple[str, ...]
+    synop_pj: Quantity | None = None
+    neuron_update_active_pj: Quantity | None = None
+    neuron_update_inactive_pj: Quantity | None = None
+    spike_within_tile_pj: Quantity | None = None
+    hop_ew_pj: Quantity | None = None
+    hop_ns_pj: Quantity | None = None
+    static_power_w: Quantity | None = None
+    host_mac_pj: Quantity | None = None
+    host_byte_pj: Quantity | None = None
+    ann_mac_pj: Quantity | None = None
+    ann_device: Quantity | None = None
+
+    def quantities(self) -> dict[str, Quantity]:
+        """The entries this model defines, in schema order (absent ones left out)."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if isinstance(getattr(self, f.name), Quantity)
+        }
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    path: Path
+    text: str
+    sha256: str
+    target: TargetSection
+    limits: LimitsSection
+    fixed_point: FixedPointSection
+    mesh: MeshSection
+    cost_models: dict[str, CostModel] = field(default_factory=dict)
+
+    def quantities(self) -> Iterator[tuple[str, Quantity]]:
+        """Every sourced entry as ("[section].field", Quantity), for reports."""
+        for section in ("target", "limits", "fixed_point", "mesh"):
+            obj = getattr(self, section)
+            for f in dataclasses.fields(obj):
+                q = getattr(obj, f.name)
+                if isinstance(q, Quantity):
+                    yield f"[{section}].{f.name}", q
+        for name, model in self.cost_models.items():
+            for key, q in model.quantities().items():
+                yield f"[cost_models.{name}].{key}", q
+
+
+# Value types per field; bool is excluded from int/float on purpose (TOML `true` is not a count).
+_INT, _NUM, _BOOL, _STR = "integer", "number", "boolean", "string"
+_SECTIONS: dict[str, tuple[type, dict[str, str]]] = {
+    "limits": (LimitsSection, {f.name: _INT for f in dataclasses.fields(LimitsSection)}),
+    "fixed_point": (FixedPointSection, {f.name: _INT for f in dataclasses.fields(FixedPointSection)}),
+    "mesh": (MeshSection, {f.name: _INT for f in dataclasses.fields(MeshSection)}),
+}
+_COST_FIELDS = {
+    f.name: (_STR if f.name == "ann_device" else _NUM)
+    for f in dataclasses.fields(CostModel)
+    if f.name not in ("name", "description", "leaves_out")
+}
+# Limits that must be > 0 (a zero would divide or make every layer unplaceable).
+_POSITIVE = ("limits", "mesh")
+
+
+def available_profiles() -> list[str]:
+    """Names of the built-in profiles (the TOML files shipped next to this module)."""
+    return sorted(p.stem for p in PROFILE_DIR.glob("*.toml"))
+
+
+def load_profile(name_or_path: str | Path) -> Profile:
+    """Read and check a profile: a built-in name ("loihi") or a path to a TOML file."""
+    path = _resolve(name_or_path)
+    label = path.name if path.parent == PROFILE_DIR else str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ProfileError(f"{label}: cannot read ({exc.strerror})") from None
+    try:
+        text = raw.decode("utf-8")
+        data = tomllib.loads(text)
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ProfileError(f"{label}: not valid TOML ({exc})") from None
+    return _build(data, label, path, text, hashlib.sha256(raw).hexdigest())
+
+
+def _resolve(name_or_path: str | Path) -> Path:
+    s = str(name_or_path)
+    if isinstance(name_or_path, Path) or s.endswith(".toml") or "/" in s or "\\" in s:
+        return Path(name_or_path)
+    builtin = PROFILE_DIR / f"{s}.toml"
+    if not builtin.is_file():
+        raise ProfileError(
+            f"unknown target '{s}': built-in profiles are {', '.join(available_profiles())}; "
+            "or pass the path of a .toml profile"
+        )
+    return builtin
+
+
+def _build(data: dict, label: str, path: Path, text: str, sha: str) -> Profile:
+    known = {"target", "limits", "fixed_point", "mesh", "cost_models"}
+    for key in data:
+        if key not in known:
+            raise ProfileError(f"{label}: [{key}]: unknown section (expected {', '.join(sorted(known))})")
+    target = _target(_table(data, "target", label), label)
+    sections = {}
+    for sec, (cls, types) in _SECTIONS.items():
+        table = _table(data, sec, label)
+        _no_unknown(table, types, f"[{sec}]", label)
+        values = {k: _quantity(table, k, t, f"[{sec}]", label) for k, t in types.items()}
+        if sec in _POSITIVE:
+            for k, q in values.items():
+                if q.value <= 0:
+                    raise ProfileError(f"{label}: [{sec}].{k}: must be > 0, got {q.value}")
+        sections[sec] = cls(**values)
+    fp = sections["fixed_point"]
+    if fp.weight_exp_min.value > fp.weight_exp_max.value:
+        raise ProfileError(f"{label}: [fixed_point].weight_exp_min: greater than weight_exp_max")
+    models = _cost_models(data.get("cost_models", {}), label)
+    return Profile(
+        name=target.name, path=path, text=text, sha256=sha, target=target,
+        limits=sections["limits"], fixed_point=fp, mesh=sections["mesh"], cost_models=models,
+    )
+
+
+def _target(table: dict, label: str) -> TargetSection:
+    types = {"name": _STR, "description": _STR, "graded_spikes": _BOOL, "graded_spike_bits": _INT}
+    _no_unknown(table, types, "[target]", label)
+    for key in ("name", "description"):
+        if key not in table:
+            raise ProfileError(f"{label}: [target].{key}: missing")
+        if not isinstance(table[key], str) or not table[key].strip():
+            raise ProfileError(f"{label}: [target].{key}: expected a non-empty string")
+    graded = _quantity(table, "graded_spikes", _BOOL, "[target]", label)
+    bits = _quantity(table, "graded_spike_bits", _INT, "[target]", label)
+    if graded.value != (bits.value > 0):
+        raise ProfileError(
+            f"{label}: [target].graded_spike_bits: {bits.value} does not agree with "
+            f"graded_spikes = {str(graded.value).lower()} (0 exactly when spikes are binary)"
+        )
+    return TargetSection(table["name"], table["description"], graded, bits)
+
+
+def _cost_models(table: Any, label: str) -> dict[str, CostModel]:
+    if not isinstance(table, dict):
+        raise ProfileError(f"{label}: [cost_models]: expected a table of models")
+    models = {}
+    for name, model in table.items():
+        where = f"[cost_models.{name}]"
+        if not isinstance(model, dict):
+            raise ProfileError(f"{label}: {where}: expected a table")
+        _no_unknown(model, {"description": _STR, "leaves_out": "", **_COST_FIELDS}, where, label)
+        desc = model.get("description")
+        if not isinstance(desc, str) or not desc.strip():
+            raise ProfileError(f"{label}: {where}.description: " + ("missing" if desc is None else "expected a non-empty string"))
+        leaves_out = model.get("leaves_out")
+        if leaves_out is None:
+            raise ProfileError(f"{label}: {where}.leaves_out: missing")
+        if not isinstance(leaves_out, list) or not all(isinstance(x, str) for x in leaves_out):
+            raise ProfileError(f"{label}: {where}.leaves_out: expected a list of strings")
+        values = {k: _quantity(model, k, t, where, label) for k, t in _COST_FIELDS.items() if k in model}
+        for k, q in values.items():
+            if _COST_FIELDS[k] == _NUM and q.value < 0:
+                raise ProfileError(f"{label}: {where}.{k}: must be >= 0, got {q.value}")
+        if not values:
+            raise ProfileError(f"{label}: {where}: defines no energy or power entry")
+        models[name] = CostModel(name=name, description=desc, leaves_out=tuple(leaves_out), **values)
+    return models
+
+
+def _table(data: dict, key: str, label: str) -> dict:
+    if key not in data:
+        raise ProfileError(f"{label}: [{key}]: missing")
+    if not isinstance(data[key], dict):
+        raise ProfileError(f"{label}: [{key}]: expected a table")
+    return data[key]
+
+
+def _no_unknown(table: dict, types: dict, where: str, label: str) -> None:
+    for key in table:
+        if key not in types:
+            raise ProfileError(f"{label}: {where}.{key}: unknown field")
+
+
+def _quantity(table: dict, key: str, kind: str, where: str, label: str) -> Quantity:
+    at = f"{label}: {where}.{key}"
+    if key not in table:
+        raise ProfileError(f"{at}: missing")
+    entry = table[key]
+    if not isinstance(entry, dict):
+        raise ProfileError(f'{at}: expected an inline table {{ value = ..., source = "...", grade = "..." }}')
+    for part in entry:
+        if part not in ("value", "source", "grade"):
+            raise ProfileError(f"{at}.{part}: unknown field (expected value, source, grade)")
+    if "value" not in entry:
+        raise ProfileError(f"{at}.value: missing")
+    value = entry["value"]
+    if not _is_kind(value, kind):
+        raise ProfileError(f"{at}.value: expected {kind}, got {type(value).__name__} {value!r}")
+    source = entry.get("source")
+    if not isinstance(source, str) or not source.strip():
+        raise ProfileError(f"{at}.source: " + ("missing" if source is None else "expected a non-empty string"))
+    grade = entry.get("grade")
+    if not isinstance(grade, str):
+        raise ProfileError(f"{at}.grade: " + ("missing" if grade is None else "expected a string"))
+    unknown = [g for g in (x.strip() for x in grade.split(",")) if g not in GRADES]
+    if unknown:
+        raise ProfileError(f"{at}.grade: unknown grade '{unknown[0]}' (use {'|'.join(sorted(GRADES))})")
+    return Quantity(value=float(value) if kind == _NUM else value, source=source, grade=grade)
+
+
+def _is_kind(value: Any, kind: str) -> bool:
+    if kind == _BOOL:
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    if kind == _INT:
+        return isinstance(value, int)
+    if kind == _NUM:
+        return isinstance(value, (int, float))
+    return isinstance(value, str) and bool(value.strip())

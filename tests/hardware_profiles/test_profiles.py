@@ -1,0 +1,126 @@
+"""Hardware profiles: the shipped files load, and a broken file is refused naming file and field."""
+
+import hashlib
+import re
+from pathlib import Path
+
+import pytest
+
+from enof.errors import ProfileError
+from enof.hardware_profiles import GRADES, available_profiles, load_profile
+
+LOIHI_TOML = Path(load_profile("loihi").path)
+
+
+def test_builtin_profiles_are_listed_and_load():
+    assert {"loihi", "loihi2"} <= set(available_profiles())
+    for name in available_profiles():
+        profile = load_profile(name)
+        assert profile.name == name
+        # every sourced entry has a known grade and a non-empty source
+        entries = list(profile.quantities())
+        assert len(entries) > 30
+        for where, q in entries:
+            assert q.source.strip(), where
+            assert set(q.grades) <= GRADES, where
+
+
+def test_loihi_limits_match_davies2018_and_nengo_loihi():
+    p = load_profile("loihi")
+    assert p.limits.cores_per_chip.value == 128
+    assert p.limits.neurons_per_core.value == 1024
+    assert p.limits.input_axons_per_core.value == 4096
+    assert p.limits.output_axons_per_core.value == 4096
+    assert p.limits.synapse_bits_per_core.value == 16384 * 64 == 1_048_576
+    assert p.target.graded_spikes.value is False and p.target.graded_spike_bits.value == 0
+    assert (p.fixed_point.weight_exp_min.value, p.fixed_point.weight_exp_max.value) == (-7, 7)
+    assert p.fixed_point.state_bits.value == 24 and p.fixed_point.decay_bits.value == 12
+    # tiles × cores per tile must cover the chip exactly (placement relies on it)
+    assert p.mesh.tiles_x.value * p.mesh.tiles_y.value * p.mesh.cores_per_tile.value == 128
+    assert p.mesh.chips_x.value * p.mesh.chips_y.value == p.limits.max_chips.value
+    d = p.cost_models["davies2018"]
+    assert (d.synop_pj.value, d.neuron_update_active_pj.value, d.neuron_update_inactive_pj.value) == (23.6, 81.0, 52.0)
+    assert (d.spike_within_tile_pj.value, d.hop_ew_pj.value, d.hop_ns_pj.value) == (1.7, 3.0, 4.0)
+    assert "pre-silicon" in d.synop_pj.grades and "second-hand" in d.synop_pj.grades
+    assert p.cost_models["kerasspiking_loihi"].synop_pj.value == pytest.approx(23.6 + 3.5)
+    h = p.cost_models["horowitz45nm"]
+    assert (h.host_mac_pj.value, h.synop_pj.value) == (4.6, 0.9)
+    assert p.cost_models["kerasspiking_cpu"].ann_mac_pj.value == 8600.0
+    assert p.cost_models["kerasspiking_gpu"].ann_device.value.startswith("gpu")
+    for model in p.cost_models.values():
+        assert model.leaves_out and model.description
+
+
+def test_loihi2_has_graded_spikes_and_grades_its_second_hand_numbers():
+    p = load_profile("loihi2")
+    assert p.target.graded_spikes.value is True and p.target.graded_spike_bits.value == 24
+    assert p.limits.neurons_per_core.value == 8192
+    assert p.limits.neurons_per_core.grade == "second-hand"
+    assert p.limits.synapse_bits_per_core.value == 192 * 1024 * 8
+    m = p.cost_models["lava_dl_pilotnet_measured"]
+    assert m.static_power_w.value == 0.232 and m.static_power_w.grade == "measured"
+
+
+def test_sha256_and_text_are_of_the_file_bytes():
+    p = load_profile("loihi")
+    assert p.sha256 == hashlib.sha256(LOIHI_TOML.read_bytes()).hexdigest()
+    assert p.text == LOIHI_TOML.read_text()
+
+
+def test_user_profile_path_loads_like_a_builtin(tmp_path):
+    text = LOIHI_TOML.read_text().replace('name = "loihi"', 'name = "mychip"')
+    text = re.sub(r"neurons_per_core = \{ value = 1024", "neurons_per_core = { value = 256", text)
+    path = tmp_path / "mychip.toml"
+    path.write_text(text)
+    p = load_profile(str(path))
+    assert p.name == "mychip" and p.limits.neurons_per_core.value == 256
+    assert load_profile(path).sha256 == p.sha256
+
+
+def _broken(tmp_path, old, new, count=1):
+    text = LOIHI_TOML.read_text()
+    assert old in text
+    path = tmp_path / "broken.toml"
+    path.write_text(text.replace(old, new, count))
+    with pytest.raises(ProfileError) as info:
+        load_profile(path)
+    msg = str(info.value)
+    assert str(path) in msg and "\n" not in msg
+    return msg
+
+
+def test_missing_field_names_file_and_field(tmp_path):
+    line = next(l for l in LOIHI_TOML.read_text().splitlines() if l.startswith("neurons_per_core"))
+    msg = _broken(tmp_path, line + "\n", "")
+    assert msg.endswith("[limits].neurons_per_core: missing")
+
+
+def test_wrong_type_names_field_and_type(tmp_path):
+    msg = _broken(tmp_path, "cores_per_tile = { value = 4,", 'cores_per_tile = { value = "4",')
+    assert "[mesh].cores_per_tile.value: expected integer, got str" in msg
+    msg = _broken(tmp_path, "weight_bits = { value = 8,", "weight_bits = { value = 8.5,")
+    assert "[fixed_point].weight_bits.value: expected integer" in msg
+
+
+def test_value_without_source_is_refused(tmp_path):
+    msg = _broken(tmp_path, 'synop_pj = { value = 23.6, source = "Davies 2018 Table 2: minimum synaptic spike operation energy, 23.6 pJ at 0.75 V", ',
+                  "synop_pj = { value = 23.6, ")
+    assert "[cost_models.davies2018].synop_pj.source: missing" in msg
+
+
+def test_unknown_grade_and_unknown_field_are_refused(tmp_path):
+    msg = _broken(tmp_path, 'grade = "pre-silicon, second-hand" }', 'grade = "pre-silicon, rumour" }')
+    assert "grade: unknown grade 'rumour'" in msg
+    msg = _broken(tmp_path, "[mesh]\n", "[mesh]\ncores_per_tiel = { value = 4, source = \"x\", grade = \"assumption\" }\n")
+    assert "[mesh].cores_per_tiel: unknown field" in msg
+
+
+def test_cost_model_without_leaves_out_is_refused(tmp_path):
+    line = next(l for l in LOIHI_TOML.read_text().splitlines() if l.startswith("leaves_out"))
+    msg = _broken(tmp_path, line + "\n", "")
+    assert msg.endswith("[cost_models.davies2018].leaves_out: missing")
+
+
+def test_unknown_builtin_name_lists_the_available_ones():
+    with pytest.raises(ProfileError, match="unknown target 'loihi3'.*loihi, loihi2"):
+        load_profile("loihi3")
