@@ -1,0 +1,322 @@
+"""Model → graph: typed nodes with BatchNorm folded, identity shortcuts explicit, average pools folded.
+
+``capture(model, ...)`` walks an ``EnofNet`` (docs/design.md §3) structurally — the module
+types are known, so no tracer is needed — and returns a ``Graph``: nodes in topological order,
+each naming its source node(s). Activations (LIF, ReLU) sum all their sources (residual joins).
+Shapes are per sample, torch layout, without time or batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from enof.errors import UnsupportedModuleError
+
+INPUT = "input"
+SUPPORTED = (
+    "Conv2d, BatchNorm2d (after a conv/linear), LIF, RepActReLU/ReLU, AvgPool2d (kernel = stride, "
+    "no padding, before a conv), BasicBlock, Flatten, Linear, Sequential, Identity, Dropout"
+)
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    sources: tuple[str, ...]
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ConvNode(Node):
+    """Cross-correlation (torch Conv2d), BN folded: y = conv(x, weight) + bias[:, None, None]."""
+
+    weight: np.ndarray = field(repr=False, default=None)  # float32 (C_out, C_in, kH, kW)
+    bias: np.ndarray = field(repr=False, default=None)  # float32 (C_out,)
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+    in_shape: tuple[int, ...] = ()
+    role: str = "conv"  # conv | identity-shortcut | shortcut
+
+    def __post_init__(self):
+        if self.weight.ndim != 4 or self.bias.shape != (self.weight.shape[0],):
+            raise ValueError(f"{self.name}: weight {self.weight.shape} / bias {self.bias.shape} inconsistent")
+        if self.in_shape[0] != self.weight.shape[1] or self.shape[0] != self.weight.shape[0]:
+            raise ValueError(f"{self.name}: in {self.in_shape} / out {self.shape} vs weight {self.weight.shape}")
+
+
+@dataclass(frozen=True)
+class DenseNode(Node):
+    """y = weight @ x + bias on a flat source (N_in,)."""
+
+    weight: np.ndarray = field(repr=False, default=None)  # float32 (N_out, N_in)
+    bias: np.ndarray = field(repr=False, default=None)  # float32 (N_out,)
+
+    def __post_init__(self):
+        if self.weight.ndim != 2 or self.bias.shape != (self.weight.shape[0],):
+            raise ValueError(f"{self.name}: weight {self.weight.shape} / bias {self.bias.shape} inconsistent")
+
+
+@dataclass(frozen=True)
+class FlattenNode(Node):
+    in_shape: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class LifNode(Node):
+    """EnOF LIF (design.md §1) on the sum of its sources: v = decay·v·(1−s) + I; s = v > v_threshold."""
+
+    decay: float = 0.25
+    v_threshold: float = 0.5
+
+
+@dataclass(frozen=True)
+class ReluNode(Node):
+    """ReLU on the sum of its sources (the RepAct ReLU: graded output, host only)."""
+
+
+@dataclass(frozen=True)
+class PoolNode(Node):
+    """The head's pool: mean over space (and over the T timesteps) → feature (C,)."""
+
+
+@dataclass(frozen=True)
+class Graph:
+    nodes: dict[str, Node]  # topological order
+    input_shape: tuple[int, ...]
+    timesteps: int
+    output: str  # the classifier node (logits)
+
+    def consumers(self, name: str) -> list[Node]:
+        return [n for n in self.nodes.values() if name in n.sources]
+
+    def shape_of(self, name: str) -> tuple[int, ...]:
+        return self.input_shape if name == INPUT else self.nodes[name].shape
+
+
+@dataclass(frozen=True)
+class NeuronParams:
+    decay: float = 0.25
+    v_threshold: float = 0.5
+
+
+@dataclass
+class _Ref:
+    """What the walker holds: a tensor = sum of ``sources`` (all of one shape), pooled by ``pool_k`` not yet applied."""
+
+    sources: tuple[str, ...]
+    shape: tuple[int, ...]
+    pool_k: int = 1
+    foldable: str | None = None  # weight node a following BatchNorm may fold into
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().to(torch.float64).cpu().numpy()
+
+
+def _is_lif(module: nn.Module) -> bool:
+    try:
+        from enof.trainer.neurons import LIF
+    except ImportError:  # trainer not installed alongside: fall back to the class name
+        return type(module).__name__ == "LIF"
+    return isinstance(module, LIF) or type(module).__name__ == "LIF"
+
+
+def _is_block(module: nn.Module) -> bool:
+    return all(hasattr(module, a) for a in ("conv1", "bn1", "act1", "conv2", "bn2", "shortcut", "act2"))
+
+
+def fold_avgpool_into_conv(
+    weight: np.ndarray, stride: tuple[int, int], padding: tuple[int, int], pool_k: int
+) -> tuple[np.ndarray, tuple[int, int], tuple[int, int]]:
+    """AvgPool2d(k) then conv(W, stride s, padding p) == conv(W spread over k×k / k², stride s·k, padding p·k).
+
+    Holds when the pooled input's height and width are multiples of k (checked by the caller).
+    """
+    if pool_k == 1:
+        return weight, stride, padding
+    spread = np.repeat(np.repeat(weight, pool_k, axis=2), pool_k, axis=3) / float(pool_k * pool_k)
+    return (
+        spread,
+        (stride[0] * pool_k, stride[1] * pool_k),
+        (padding[0] * pool_k, padding[1] * pool_k),
+    )
+
+
+def fold_batchnorm(weight: np.ndarray, bias: np.ndarray, bn: nn.BatchNorm2d | nn.BatchNorm1d):
+    """BN(W·x + b) = (γ/σ)·W·x + (γ/σ)(b − μ) + β, σ = sqrt(running_var + eps), per output channel."""
+    gamma = _np(bn.weight) if bn.weight is not None else np.ones(weight.shape[0])
+    beta = _np(bn.bias) if bn.bias is not None else np.zeros(weight.shape[0])
+    factor = gamma / np.sqrt(_np(bn.running_var) + bn.eps)
+    new_w = weight * factor.reshape(-1, *([1] * (weight.ndim - 1)))
+    return new_w, (bias - _np(bn.running_mean)) * factor + beta
+
+
+def _conv_out(size: int, k: int, s: int, p: int) -> int:
+    return (size + 2 * p - k) // s + 1
+
+
+class _Walker:
+    def __init__(self, neuron: NeuronParams):
+        self.neuron = neuron
+        self.nodes: dict[str, Node] = {}
+        self.raw: dict[str, dict] = {}  # weight nodes under construction (BN may still fold)
+
+    # weight nodes are kept as dicts until the activation consumes them, so BN can fold in
+    def add_conv(self, name, ref: _Ref, weight, bias, stride, padding, role="conv") -> _Ref:
+        if len(ref.sources) != 1:
+            raise UnsupportedModuleError(f"{name}: a conv on a sum of tensors is not supported; supported: {SUPPORTED}")
+        c, h, w = ref.shape
+        k = ref.pool_k
+        if k > 1 and (h % k or w % k):
+            raise UnsupportedModuleError(
+                f"{name}: AvgPool2d({k}) before it needs input height/width divisible by {k}, got {h}×{w}"
+            )
+        if weight.shape[1] != c:
+            raise UnsupportedModuleError(f"{name}: conv expects {weight.shape[1]} input channels, gets {c}")
+        weight, stride, padding = fold_avgpool_into_conv(weight, stride, padding, k)
+        kh, kw = weight.shape[2:]
+        shape = (weight.shape[0], _conv_out(h, kh, stride[0], padding[0]), _conv_out(w, kw, stride[1], padding[1]))
+        self.raw[name] = dict(
+            kind="conv", name=name, sources=ref.sources, shape=shape, weight=weight, bias=bias,
+            stride=tuple(stride), padding=tuple(padding), in_shape=tuple(ref.shape), role=role,
+        )
+        return _Ref((name,), shape, 1, foldable=name)
+
+    def add_dense(self, name, ref: _Ref, weight, bias) -> _Ref:
+        if len(ref.sources) != 1 or len(ref.shape) != 1 or ref.pool_k != 1:
+            raise UnsupportedModuleError(
+                f"{name}: Linear needs one flat (Flatten-ed) source, gets shape {ref.shape}; supported: {SUPPORTED}"
+            )
+        if weight.shape[1] != ref.shape[0]:
+            raise UnsupportedModuleError(f"{name}: Linear expects {weight.shape[1]} inputs, gets {ref.shape[0]}")
+        shape = (weight.shape[0],)
+        self.raw[name] = dict(kind="dense", name=name, sources=ref.sources, shape=shape, weight=weight, bias=bias)
+        return _Ref((name,), shape, 1, foldable=name)
+
+    def fold_bn(self, name, ref: _Ref, bn) -> _Ref:
+        if ref.foldable is None or ref.foldable not in self.raw:
+            raise UnsupportedModuleError(f"{name}: BatchNorm must directly follow a Conv2d or Linear")
+        raw = self.raw[ref.foldable]
+        raw["weight"], raw["bias"] = fold_batchnorm(raw["weight"], raw["bias"], bn)
+        return _Ref(ref.sources, ref.shape, 1, foldable=None)
+
+    def _commit(self, names):
+        for n in names:
+            raw = self.raw.pop(n, None)
+            if raw is None:
+                continue
+            kind = raw.pop("kind")
+            raw["weight"] = raw["weight"].astype(np.float32)
+            raw["bias"] = raw["bias"].astype(np.float32)
+            self.nodes[n] = ConvNode(**raw) if kind == "conv" else DenseNode(**raw)
+
+    def activation(self, name, ref: _Ref, module) -> _Ref:
+        if ref.pool_k != 1:
+            raise UnsupportedModuleError(f"{name}: AvgPool2d must be followed by a conv, not an activation")
+        self._commit(ref.sources)
+        if _is_lif(module):
+            params = getattr(module, "neuron", self.neuron)  # enof.trainer.neurons.LIF carries its NeuronConfig
+            node = LifNode(name, ref.sources, ref.shape, decay=float(params.decay), v_threshold=float(params.v_threshold))
+        else:
+            node = ReluNode(name, ref.sources, ref.shape)
+        self.nodes[name] = node
+        return _Ref((name,), ref.shape)
+
+    def walk(self, path: str, module: nn.Module, ref: _Ref) -> _Ref:
+        if isinstance(module, nn.Sequential):
+            for child_name, child in module.named_children():
+                ref = self.walk(f"{path}.{child_name}", child, ref)
+            return ref
+        if isinstance(module, (nn.Identity, nn.Dropout)):
+            return ref
+        if _is_block(module):
+            return self.block(path, module, ref)
+        if isinstance(module, nn.Conv2d):
+            if module.groups != 1 or tuple(module.dilation) != (1, 1) or module.padding_mode != "zeros":
+                raise UnsupportedModuleError(f"{path}: Conv2d with groups/dilation/padding_mode; supported: {SUPPORTED}")
+            if isinstance(module.padding, str):
+                raise UnsupportedModuleError(f"{path}: Conv2d padding={module.padding!r} must be given as numbers")
+            bias = _np(module.bias) if module.bias is not None else np.zeros(module.out_channels)
+            return self.add_conv(path, ref, _np(module.weight), bias, tuple(module.stride), tuple(module.padding))
+        if isinstance(module, (nn.BatchNorm2d, nn.BatchNorm1d)):
+            return self.fold_bn(path, ref, module)
+        if _is_lif(module) or isinstance(module, nn.ReLU):
+            return self.activation(path, ref, module)
+        if isinstance(module, nn.AvgPool2d):
+            return self.avgpool(path, module, ref)
+        if isinstance(module, nn.Flatten):
+            if ref.pool_k != 1 or len(ref.sources) != 1 or ref.sources[0] in self.raw or module.start_dim != 1:
+                raise UnsupportedModuleError(f"{path}: Flatten must follow an activation (start_dim=1)")
+            shape = (int(np.prod(ref.shape)),)
+            self.nodes[path] = FlattenNode(path, ref.sources, shape, in_shape=tuple(ref.shape))
+            return _Ref((path,), shape)
+        if isinstance(module, nn.Linear):
+            bias = _np(module.bias) if module.bias is not None else np.zeros(module.out_features)
+            return self.add_dense(path, ref, _np(module.weight), bias)
+        raise UnsupportedModuleError(
+            f"{path}: {type(module).__name__} is not supported by the exporter; supported: {SUPPORTED}"
+        )
+
+    def avgpool(self, path, module: nn.AvgPool2d, ref: _Ref) -> _Ref:
+        def pair(v):
+            return (v, v) if isinstance(v, int) else tuple(v)
+
+        k, s, p = pair(module.kernel_size), pair(module.stride or module.kernel_size), pair(module.padding)
+        if k[0] != k[1] or k != s or p != (0, 0) or module.ceil_mode:
+            raise UnsupportedModuleError(
+                f"{path}: AvgPool2d(kernel={k}, stride={s}, padding={p}) — only square kernel = stride, "
+                "no padding, is folded into the next conv"
+            )
+        if ref.sources[0] in self.raw or len(ref.sources) != 1:
+            raise UnsupportedModuleError(f"{path}: AvgPool2d must follow an activation")
+        return _Ref(ref.sources, ref.shape, ref.pool_k * k[0])
+
+    def block(self, path: str, block: nn.Module, x: _Ref) -> _Ref:
+        main = x
+        for part in ("conv1", "bn1", "act1", "conv2", "bn2"):
+            main = self.walk(f"{path}.{part}", getattr(block, part), main)
+        shortcut = block.shortcut
+        if isinstance(shortcut, nn.Sequential) and len(shortcut) == 0 or isinstance(shortcut, nn.Identity):
+            c = x.shape[0]
+            eye = np.zeros((c, c, 1, 1))
+            eye[np.arange(c), np.arange(c)] = 1.0
+            side = self.add_conv(f"{path}.shortcut", x, eye, np.zeros(c), (1, 1), (0, 0), role="identity-shortcut")
+        else:
+            side = self.walk(f"{path}.shortcut", shortcut, x)
+            if side.sources[0] not in self.raw:
+                raise UnsupportedModuleError(f"{path}.shortcut: must end in a conv (+BN)")
+            self.raw[side.sources[0]]["role"] = "shortcut"
+        if side.shape != main.shape:
+            raise UnsupportedModuleError(f"{path}: shortcut shape {side.shape} != main path {main.shape}")
+        summed = _Ref(main.sources + side.sources, main.shape)
+        return self.activation(f"{path}.act2", summed, block.act2)
+
+
+def capture(
+    model: nn.Module, input_shape: tuple[int, ...], timesteps: int, neuron: NeuronParams = NeuronParams()
+) -> Graph:
+    """The graph of an EnofNet (``backbone``, ``pool``, ``fc``) for inputs of ``input_shape`` (C, H, W)."""
+    if getattr(model, "mode", "snn") != "snn":
+        raise UnsupportedModuleError(f"model mode {model.mode!r}: only spiking (mode='snn') networks can be exported")
+    for attr in ("backbone", "pool", "fc"):
+        if not hasattr(model, attr):
+            raise UnsupportedModuleError(f"model has no '{attr}': not an EnofNet (design.md §3)")
+    walker = _Walker(neuron)
+    ref = walker.walk("backbone", model.backbone, _Ref((INPUT,), tuple(input_shape)))
+    if walker.raw or ref.pool_k != 1 or ref.sources[0] not in walker.nodes:
+        raise UnsupportedModuleError("backbone must end in an activation (LIF or RepAct ReLU)")
+    if not isinstance(model.pool, (nn.AdaptiveAvgPool2d, nn.Identity)):
+        raise UnsupportedModuleError(f"pool: {type(model.pool).__name__} is not supported (AdaptiveAvgPool2d(1))")
+    if isinstance(model.pool, nn.AdaptiveAvgPool2d) and model.pool.output_size not in (1, (1, 1)):
+        raise UnsupportedModuleError(f"pool: AdaptiveAvgPool2d({model.pool.output_size}) must have output size 1")
+    walker.nodes["pool"] = PoolNode("pool", ref.sources, (ref.shape[0],))
+    if not isinstance(model.fc, nn.Linear):
+        raise UnsupportedModuleError(f"fc: {type(model.fc).__name__} is not supported (Linear)")
+    fc_bias = _np(model.fc.bias) if model.fc.bias is not None else np.zeros(model.fc.out_features)
+    walker.add_dense("fc", _Ref(("pool",), (ref.shape[0],)), _np(model.fc.weight), fc_bias)
+    walker._commit(["fc"])
+    return Graph(dict(walker.nodes), tuple(input_shape), int(timesteps), "fc")

@@ -1,0 +1,130 @@
+"""Split a graph into chip, host_in and host_out (issue 3; docs/design.md §5).
+
+- host_out: from the RepAct cut onward — the weight layers whose outputs feed the RepAct ReLU
+  (with the shortcut that joins them), the ReLU, pooling and the classifier. Without RepAct:
+  pooling and the classifier after the last LIF. The LIFs feeding host_out are the chip outputs.
+- host_in (targets without graded spikes, Loihi 1): the first, analog-input weight layer; its output
+  enters the first LIF as input current, constant over the T steps.
+- chip: everything else (LIFs and the weight layers between them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from enof.errors import UnsupportedModuleError
+from enof.exporter.graph import INPUT, ConvNode, DenseNode, FlattenNode, Graph, LifNode, PoolNode, ReluNode
+
+Where = Literal["chip", "host_in", "host_out"]
+
+
+@dataclass(frozen=True)
+class PartitionEntry:
+    node: str
+    where: Where
+    shape: tuple[int, ...]
+    reason: str
+
+    def to_json(self) -> dict:
+        return {"node": self.node, "where": self.where, "shape": list(self.shape), "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Partition:
+    entries: list[PartitionEntry]
+    input_mode: Literal["graded", "current"]
+    chip_outputs: list[str]  # LIFs whose spikes go to host_out, in graph order
+    current_target: str | None  # the LIF receiving the host-in current (current mode)
+
+    def names(self, where: Where) -> list[str]:
+        return [e.node for e in self.entries if e.where == where]
+
+    def where(self, node: str) -> Where:
+        return next(e.where for e in self.entries if e.node == node)
+
+
+def _descendants(graph: Graph, roots: set[str]) -> set[str]:
+    found = set(roots)
+    for node in graph.nodes.values():  # topological order: one pass suffices
+        if any(s in found for s in node.sources):
+            found.add(node.name)
+    return found
+
+
+def _is_weight(node) -> bool:
+    return isinstance(node, (ConvNode, DenseNode))
+
+
+def partition(graph: Graph, graded_spikes: bool) -> Partition:
+    """Assign every node of ``graph``; ``graded_spikes`` is the target's ability to take pixel values on chip."""
+    nodes = graph.nodes
+    relus = [n.name for n in nodes.values() if isinstance(n, ReluNode)]
+    if relus:
+        cut = {s for r in relus for s in nodes[r].sources}
+        frontier = list(cut)
+        while frontier:  # include Flatten views in front of the cut's weight layers
+            for src in nodes[frontier.pop()].sources:
+                if src != INPUT and isinstance(nodes[src], FlattenNode) and src not in cut:
+                    cut.add(src)
+                    frontier.append(src)
+        host_out = _descendants(graph, cut)
+        reason_out = "RepAct cut: graded ReLU input, runs on the host"
+    else:
+        host_out = {n.name for n in nodes.values() if isinstance(n, PoolNode)} | {graph.output}
+        host_out = _descendants(graph, host_out)
+        reason_out = "pooling and classifier after the last LIF"
+    for name in host_out:
+        if isinstance(nodes[name], LifNode):
+            raise UnsupportedModuleError(
+                f"{name}: a LIF after the ReLU {relus[0]} — only the last activation may be a (RepAct) ReLU"
+            )
+    chip_outputs = [
+        n for n in nodes
+        if isinstance(nodes[n], LifNode) and any(n in nodes[h].sources for h in host_out)
+    ]
+    if any(INPUT in nodes[h].sources for h in host_out):
+        raise UnsupportedModuleError("the input feeds the host-side layers directly: no spiking layer to put on the chip")
+
+    host_in: set[str] = set()
+    current_target = None
+    if not graded_spikes:
+        host_in = {n.name for n in nodes.values() if INPUT in n.sources}
+        frontier = [h for h in host_in if isinstance(nodes[h], FlattenNode)]
+        while frontier:
+            flat = frontier.pop()
+            for c in graph.consumers(flat):
+                host_in.add(c.name)
+        targets = {c.name for h in host_in for c in graph.consumers(h) if c.name not in host_in}
+        weights = [h for h in host_in if _is_weight(nodes[h])]
+        if not weights or len(targets) != 1 or not isinstance(nodes[next(iter(targets))], LifNode):
+            raise UnsupportedModuleError(
+                f"input layer(s) {sorted(host_in)} must be weight layers feeding exactly one LIF in current mode"
+            )
+        current_target = next(iter(targets))
+        if set(nodes[current_target].sources) - host_in:
+            raise UnsupportedModuleError(f"{current_target}: the first LIF must take only the input layer's current")
+
+    entries = []
+    for name, node in nodes.items():
+        if name in host_out:
+            where, reason = "host_out", reason_out
+            if isinstance(node, PoolNode):
+                reason = "mean over space and time (no NIR node)"
+            elif name == graph.output:
+                reason = "classifier on the time-averaged feature"
+        elif name in host_in:
+            where = "host_in"
+            reason = "analog input layer: no graded spikes on this target; output enters the first LIF as current"
+        else:
+            where = "chip"
+            if isinstance(node, LifNode):
+                reason = "spiking layer" + (" (chip output)" if name in chip_outputs else "")
+            elif graded_spikes and INPUT in node.sources:
+                reason = "first layer: pixels enter as graded spikes"
+            elif isinstance(node, ConvNode) and node.role == "identity-shortcut":
+                reason = "identity shortcut as a 1×1 identity conv"
+            else:
+                reason = "synapses between spiking layers"
+        entries.append(PartitionEntry(name, where, tuple(node.shape), reason))
+    return Partition(entries, "graded" if graded_spikes else "current", chip_outputs, current_target)

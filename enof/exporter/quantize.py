@@ -1,0 +1,218 @@
+"""Float chip part → the target's integers (docs/design.md §5–6, shared/reference/lava.md).
+
+Per LIF a scale ``S`` (v units per float unit). A synapse from a source with ``in_scale``
+(spikes: 1; graded pixels: ``input.scale``) delivers ``(w_int · x_int) << 6`` v units, so
+``w_int = round(W · S / 64 / in_scale)``: exact when ``W·x·S`` is what the float net adds.
+Weights are kept even in [−(2^bits − 2), 2^bits − 2] so Lava Dense's MIXED truncation
+(``(W >> 1) << 1``) is the identity, and conv weights stay within 8 bits because Lava's CPU
+Conv ignores ``weight_exp``; ``weight_exp`` is always 0. ``S`` is the largest value for which
+every incoming weight fits, the threshold mantissa fits, and (with calibration data) the peak
+membrane and input current stay inside the signed ``state_bits`` range; it is then lowered to
+make ``vth = v_threshold · S / 64`` an integer, so the threshold is exact.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from enof.errors import DoesNotFitError
+from enof.exporter.graph import INPUT, ConvNode, DenseNode, Graph, LifNode
+from enof.exporter.partition import Partition
+
+DU_KEEP_NOTHING = 4095  # u = a_in << 6 each step: the current holds nothing over time (design.md §6)
+DECAY_UNITY = 4096
+INPUT_SHIFT = 64  # Lava aligns a_in and vth by 6 bits; the bias is not shifted
+
+
+@dataclass(frozen=True)
+class FixedPointLimits:
+    weight_bits: int = 8
+    vth_mant_bits: int = 17
+    bias_mant_bits: int = 13
+    bias_exp_max: int = 7
+    decay_bits: int = 12
+    state_bits: int = 24
+    graded_spike_bits: int = 0
+
+    @classmethod
+    def from_profile(cls, profile) -> "FixedPointLimits":
+        fp = profile.fixed_point
+        return cls(
+            weight_bits=int(fp.weight_bits.value), vth_mant_bits=int(fp.vth_mant_bits.value),
+            bias_mant_bits=int(fp.bias_mant_bits.value), bias_exp_max=int(fp.bias_exp_max.value),
+            decay_bits=int(fp.decay_bits.value), state_bits=int(fp.state_bits.value),
+            graded_spike_bits=int(profile.target.graded_spike_bits.value),
+        )
+
+    @property
+    def weight_max(self) -> int:
+        return 2**self.weight_bits - 2  # even, so MIXED truncation keeps it
+
+    @property
+    def state_max(self) -> int:
+        return 2 ** (self.state_bits - 1) - 1
+
+
+@dataclass(frozen=True)
+class LifQuant:
+    """One LIF's integers and the report line about them."""
+
+    name: str
+    scale: float
+    vth: int
+    du: int
+    dv: int
+    bias_mant: np.ndarray
+    bias_exp: int
+    bias_float: np.ndarray
+    weight_rms_rel_error: float
+    weight_max_rel_error: float
+    weight_int_max: int
+    v_peak_int: float | None  # largest |v| on calibration data, in v units (None: not calibrated)
+    current_peak_int: float | None
+    state_max: int
+    limited_by: str
+
+
+@dataclass(frozen=True)
+class Quantized:
+    lifs: dict[str, LifQuant]
+    weight_int: dict[str, np.ndarray]  # per chip weight node, int32, torch layout
+    input_scale: float
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The contents of quant.npz (design.md §5)."""
+        out: dict[str, np.ndarray] = {"input.scale": np.float64(self.input_scale)}
+        for name, w in self.weight_int.items():
+            out[f"{name}.weight_int"] = w.astype(np.int32)
+            out[f"{name}.weight_exp"] = np.int32(0)
+        for q in self.lifs.values():
+            out[f"{q.name}.vth"] = np.int32(q.vth)
+            out[f"{q.name}.du"] = np.int32(q.du)
+            out[f"{q.name}.dv"] = np.int32(q.dv)
+            out[f"{q.name}.bias_mant"] = q.bias_mant.astype(np.int32)
+            out[f"{q.name}.bias_exp"] = np.int32(q.bias_exp)
+            out[f"{q.name}.bias_float"] = q.bias_float.astype(np.float32)
+            out[f"{q.name}.scale"] = np.float64(q.scale)
+        return out
+
+
+def lif_bias_float(graph: Graph, lif: LifNode, sources: list[str]) -> np.ndarray:
+    """Sum of the biases of the weight nodes ``sources`` feeding ``lif``, broadcast to the LIF's shape."""
+    total = np.zeros(lif.shape, dtype=np.float64)
+    for name in sources:
+        node = graph.nodes[name]
+        b = node.bias.astype(np.float64)
+        total += b.reshape(-1, *([1] * (len(lif.shape) - 1)))
+    return total.astype(np.float32)
+
+
+def quantize_weight(weight: np.ndarray, scale: float, in_scale: float) -> np.ndarray:
+    """Even integers nearest to ``weight · scale / 64 / in_scale``."""
+    return (2 * np.round(weight.astype(np.float64) * scale / INPUT_SHIFT / in_scale / 2)).astype(np.int32)
+
+
+def choose_bias(name: str, bias_v: np.ndarray, limits: FixedPointLimits) -> tuple[np.ndarray, int]:
+    """Smallest ``bias_exp`` ≥ 0 whose mantissa ``round(bias_v / 2^exp)`` fits ``bias_mant_bits`` (signed)."""
+    mant_max = 2 ** (limits.bias_mant_bits - 1) - 1
+    peak = float(np.abs(bias_v).max()) if bias_v.size else 0.0
+    for exp in range(limits.bias_exp_max + 1):
+        mant = np.round(bias_v / 2.0**exp)
+        if np.abs(mant).max(initial=0) <= mant_max:
+            return mant.astype(np.int32), exp
+    raise DoesNotFitError(
+        f"{name}: bias {peak:.4g} v units needs a mantissa > {mant_max} even at bias_exp_max = "
+        f"{limits.bias_exp_max} (bias_mant_bits = {limits.bias_mant_bits}); retrain with weight decay on BN or lower the scale"
+    )
+
+
+def _check(name: str, what: str, value: int, low: int, high: int) -> None:
+    if not low <= value <= high:
+        raise DoesNotFitError(f"{name}: {what} = {value} outside [{low}, {high}] for this target")
+
+
+def quantize(
+    graph: Graph,
+    part: Partition,
+    limits: FixedPointLimits,
+    input_scale_graded: float,
+    peaks: dict[str, dict] | None = None,
+) -> Quantized:
+    """Scales and integers for every chip LIF; ``peaks`` = float {lif: {v_max, current_max}} from calibration."""
+    chip = set(part.names("chip"))
+    lifs = [n for n in graph.nodes.values() if isinstance(n, LifNode) and n.name in chip]
+    weight_int: dict[str, np.ndarray] = {}
+    result: dict[str, LifQuant] = {}
+    input_scale = input_scale_graded
+    for lif in lifs:
+        sources = [s for s in lif.sources if s in chip]  # host-in layers are not chip synapses
+        in_scales = {s: (input_scale_graded if graph.nodes[s].sources[0] == INPUT else 1.0) for s in sources}
+        limits_s: dict[str, float] = {
+            "threshold bits": INPUT_SHIFT * (2**limits.vth_mant_bits - 1) / lif.v_threshold
+        }
+        for s in sources:
+            w_peak = float(np.abs(graph.nodes[s].weight).max())
+            if w_peak > 0:
+                limits_s[f"weights of {s}"] = INPUT_SHIFT * limits.weight_max * in_scales[s] / w_peak
+        peak = (peaks or {}).get(lif.name)
+        if peak:
+            # Half the state range: calibration sees a few samples, not the worst case.
+            for key in ("v_max", "current_max"):
+                if peak.get(key, 0.0) > 0:
+                    limits_s[f"calibrated {key}"] = (limits.state_max / 2) / peak[key]
+        elif lif.name == part.current_target:
+            raise DoesNotFitError(
+                f"{lif.name}: the host-in current needs calibration data to choose its scale (use --calibrate N > 0)"
+            )
+        limited_by, s_max = min(limits_s.items(), key=lambda kv: kv[1])
+        vth = math.floor(lif.v_threshold * s_max / INPUT_SHIFT)
+        if vth < 1:
+            raise DoesNotFitError(f"{lif.name}: threshold mantissa rounds to 0 (scale {s_max:.4g}, limited by {limited_by})")
+        scale = INPUT_SHIFT * vth / lif.v_threshold
+        dv = round(DECAY_UNITY * (1.0 - lif.decay))
+        _check(lif.name, "vth", vth, 1, 2**limits.vth_mant_bits - 1)
+        _check(lif.name, "dv", dv, 0, 2**limits.decay_bits - 1)
+        _check(lif.name, "du", DU_KEEP_NOTHING, 0, 2**limits.decay_bits - 1)
+        if lif.name == part.current_target:
+            input_scale = scale / INPUT_SHIFT  # a_in = round(current · S / 64), unit weight
+        errs, refs, w_max = [], [], 0
+        for s in sources:
+            w = graph.nodes[s].weight.astype(np.float64)
+            w_int = quantize_weight(w, scale, in_scales[s])
+            w_max = max(w_max, int(np.abs(w_int).max(initial=0)))
+            _check(s, "|weight_int|", int(np.abs(w_int).max(initial=0)), 0, limits.weight_max)
+            weight_int[s] = w_int
+            errs.append((w_int * INPUT_SHIFT * in_scales[s] / scale - w).ravel())
+            refs.append(w.ravel())
+        err, ref = (np.concatenate(errs), np.concatenate(refs)) if errs else (np.zeros(1), np.ones(1))
+        bias_float = lif_bias_float(graph, lif, sources)
+        bias_mant, bias_exp = choose_bias(lif.name, bias_float.astype(np.float64) * scale, limits)
+        result[lif.name] = LifQuant(
+            name=lif.name, scale=scale, vth=vth, du=DU_KEEP_NOTHING, dv=dv,
+            bias_mant=bias_mant, bias_exp=bias_exp, bias_float=bias_float,
+            weight_rms_rel_error=float(np.sqrt(np.mean(err**2)) / max(np.sqrt(np.mean(ref**2)), 1e-30)),
+            weight_max_rel_error=float(np.abs(err).max() / max(np.abs(ref).max(), 1e-30)),
+            weight_int_max=w_max,
+            v_peak_int=peak["v_max"] * scale if peak else None,
+            current_peak_int=peak["current_max"] * scale if peak else None,
+            state_max=limits.state_max, limited_by=limited_by,
+        )
+    _check_input(part, limits, input_scale, peaks)
+    return Quantized(result, weight_int, input_scale)
+
+
+def _check_input(part: Partition, limits: FixedPointLimits, input_scale: float, peaks) -> None:
+    """The chip's input integers must fit the graded payload (graded) or the 24-bit input current (current)."""
+    peak = (peaks or {}).get("input", {}).get("x_max")
+    if peak is None:
+        return
+    bits = limits.graded_spike_bits if part.input_mode == "graded" else limits.state_bits - 6
+    top = 2 ** (bits - 1) - 1
+    if peak * input_scale > top:
+        raise DoesNotFitError(
+            f"input: |x_int| reaches {peak * input_scale:.4g} > {top} ({part.input_mode} input, {bits} bits) "
+            f"at input.scale = {input_scale:.4g}"
+        )
