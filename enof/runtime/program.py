@@ -67,6 +67,7 @@ class Synapse:
     weight_exp: int = 0
     stride: tuple[int, int] = (1, 1)
     padding: tuple[int, int] = (0, 0)
+    num_weight_bits: int = 8  # Lava Dense proc param; a MIXED-sign dense layer keeps num_weight_bits - 1 bits
 
     def __post_init__(self):
         if self.kind not in ("conv", "dense", "current"):
@@ -90,6 +91,7 @@ class ChipProgram:
     synapses: list[Synapse]
     outputs: list[str]
     metadata: dict = field(default_factory=dict)
+    input_bits: int = 24  # x_int is clipped to a signed input_bits integer (graded payload / current)
 
     def __post_init__(self):
         known = {INPUT, *self.layers}
@@ -99,6 +101,12 @@ class ChipProgram:
         for out in self.outputs:
             if out not in self.layers:
                 raise ValueError(f"output {out!r} is not a LIF layer")
+
+    def quantize_input(self, x: np.ndarray) -> np.ndarray:
+        """x_int = clip(round(x · input_scale)) to a signed ``input_bits`` integer, int64, same shape as x."""
+        limit = 2 ** (self.input_bits - 1)
+        x_int = np.rint(np.asarray(x, dtype=np.float64) * self.input_scale)
+        return np.clip(x_int, -limit, limit - 1).astype(np.int64)
 
     def shape_of(self, name: str) -> tuple[int, ...]:
         return self.input_shape if name == INPUT else self.layers[name].shape
@@ -112,3 +120,20 @@ class ChipProgram:
         for name in self.layers:  # layers are in topological order
             depth[name] = 1 + max(depth[s.source] for s in self.incoming(name))
         return depth
+
+
+@dataclass
+class ChipRun:
+    """What a backend returns for a batch, in aligned time (the contract of both backends).
+
+    outputs: per output LIF name, float32 0/1 spikes (T, B, *shape).
+    spike_counts: per LIF name, int64 spikes per neuron (the LIF's shape), summed over T and B.
+    input_nonzero: int64 (input_shape): how many non-zero input values each input element sent,
+        summed over T and B (graded payloads or currents; the synop count of the input synapses).
+    spikes: optional per LIF name, all spikes (T, B, *shape) as uint8 (tests, small runs).
+    """
+
+    outputs: dict[str, np.ndarray]
+    spike_counts: dict[str, np.ndarray]
+    input_nonzero: np.ndarray
+    spikes: dict[str, np.ndarray] | None = None

@@ -1,0 +1,107 @@
+"""Synapse operators of the fast simulator: one builder per synapse kind and precision.
+
+Fixed point mirrors Lava's CPU models (lava.md): Dense clips/truncates its weights, accumulates
+binary spikes or graded payloads exactly and shifts by ``weight_exp``; Conv convolves exactly and
+wraps to 24 bits (``weight_exp`` ignored); current mode adds ``x_int`` (unit weight).
+Integer convolutions and products run in floating point, which is exact while every partial sum
+stays below 2^24 (float32) or 2^53 (float64): each operator picks float32 or float64 from a bound on
+|input| · max_out Σ|W| and refuses programs beyond 2^53.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from enof.errors import RunError
+from enof.runtime.fast.fixed_point import dense_effective_weights, shift_by_exp, wrap_int32, wrap_signed
+from enof.runtime.program import Synapse
+
+FLOAT32_EXACT = 2**24
+FLOAT64_EXACT = 2**53
+INT32_LIMIT = 2**31
+CONV_ACC_BITS = 24  # PyConvModelFixed.clamp_precision: signed_clamp(x, bits=24)
+
+
+@dataclass
+class SynapseOp:
+    """A compiled synapse: ``apply(source)`` maps the source tensor (B, *source_shape) to the target's input."""
+
+    synapse: Synapse
+    apply: Callable[[torch.Tensor], torch.Tensor]
+    bound: int  # an upper bound of |output| (fixed) used to skip wraps that cannot happen; 0 for float
+
+
+def _exact_dtype(bound: float, name: str) -> torch.dtype:
+    if bound < FLOAT32_EXACT:
+        return torch.float32
+    if bound < FLOAT64_EXACT:
+        return torch.float64
+    raise RunError(f"{name}: integer accumulation bound {bound:.3g} exceeds 2^53; cannot simulate it exactly")
+
+
+def _max_fan_in_abs_sum(weight: np.ndarray) -> int:
+    """max over output units of Σ|W| over that unit's inputs (rows of dense, filters of conv)."""
+    w = np.abs(np.asarray(weight, dtype=np.int64))
+    return int(w.reshape(w.shape[0], -1).sum(axis=1).max()) if w.size else 0
+
+
+def build_float_op(syn: Synapse) -> SynapseOp:
+    """Float32 operator: torch conv2d (cross-correlation), dense on the torch-order flattened source, or identity."""
+    if syn.kind == "current":
+        return SynapseOp(syn, lambda x: x, 0)
+    weight = torch.from_numpy(np.ascontiguousarray(syn.weight, dtype=np.float32))
+    if syn.kind == "conv":
+        return SynapseOp(syn, lambda s: F.conv2d(s, weight, stride=syn.stride, padding=syn.padding), 0)
+    return SynapseOp(syn, lambda s: F.linear(s.reshape(s.shape[0], -1), weight), 0)
+
+
+def build_fixed_op(syn: Synapse, input_bound: int, graded: bool) -> SynapseOp:
+    """Int64 operator bit-exact with Lava's fixed_pt model of this synapse.
+
+    ``input_bound`` bounds |source values| (1 for spikes, max |x_int| for the input); ``graded``
+    selects Lava's graded path (num_message_bits > 0: payloads multiply the weights).
+    """
+    if syn.kind == "current":
+        return SynapseOp(syn, lambda x: x, input_bound)
+    if syn.kind == "conv":
+        return _fixed_conv(syn, input_bound)
+    return _fixed_dense(syn, input_bound, graded)
+
+
+def _fixed_conv(syn: Synapse, input_bound: int) -> SynapseOp:
+    acc_bound = input_bound * _max_fan_in_abs_sum(syn.weight_int)
+    dtype = _exact_dtype(acc_bound, syn.name)
+    weight = torch.from_numpy(np.asarray(syn.weight_int, dtype=np.float64)).to(dtype)
+
+    def apply(s: torch.Tensor) -> torch.Tensor:
+        acc = F.conv2d(s.to(dtype), weight, stride=syn.stride, padding=syn.padding).to(torch.int64)
+        if acc_bound >= INT32_LIMIT and bool((acc.abs() >= INT32_LIMIT).any()):
+            # Lava casts the float64 convolution to int32 (conv/utils.py): undefined beyond int32.
+            raise RunError(f"{syn.name}: convolution sum {int(acc.abs().max())} exceeds int32 in Lava's Conv model")
+        return wrap_signed(acc, CONV_ACC_BITS) if acc_bound >= 2 ** (CONV_ACC_BITS - 1) else acc
+
+    return SynapseOp(syn, apply, min(acc_bound, 2 ** (CONV_ACC_BITS - 1)))
+
+
+def _fixed_dense(syn: Synapse, input_bound: int, graded: bool) -> SynapseOp:
+    weight_eff = dense_effective_weights(syn.weight_int, syn.num_weight_bits)
+    acc_bound = input_bound * _max_fan_in_abs_sum(weight_eff)
+    dtype = _exact_dtype(acc_bound, syn.name)
+    weight = torch.from_numpy(weight_eff.astype(np.float64)).to(dtype)
+    exp = syn.weight_exp
+    shifted_bound = acc_bound << exp if exp > 0 else acc_bound
+
+    def apply(s: torch.Tensor) -> torch.Tensor:
+        acc = F.linear(s.reshape(s.shape[0], -1).to(dtype), weight).to(torch.int64)
+        if graded and acc_bound >= INT32_LIMIT:
+            acc = wrap_int32(acc)  # graded: W.dot(s) in int32 wraps before the shift
+        acc = shift_by_exp(acc, exp)
+        # Binary: sum in int64, shift, then the int32 channel cast wraps (dense/models.py, pypychannel).
+        return wrap_int32(acc) if shifted_bound >= INT32_LIMIT else acc
+
+    return SynapseOp(syn, apply, min(shifted_bound, INT32_LIMIT))

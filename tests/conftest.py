@@ -1,0 +1,87 @@
+"""Shared fixtures. ``random_program`` builds small random ChipPrograms (both input modes) for any test."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import enof  # noqa: F401  (installs the lava import fix before any test imports lava)
+from enof.runtime.program import INPUT, ChipProgram, LifLayer, Synapse
+
+DECAY, V_THRESHOLD = 0.25, 0.5
+DU, DV = 4095, 3072  # design.md §6: current keeps nothing, voltage decays by 0.25
+
+
+def make_random_program(
+    input_mode: str = "graded", seed: int = 0, timesteps: int = 4, channels: int = 4
+) -> ChipProgram:
+    """A 4-LIF program: conv 3×3 → strided conv 3×3/2 → residual block (conv 3×3 + 1×1/2 shortcut) → dense.
+
+    Graded: input (2, 8, 8) floats in [0, 1] into a conv (graded payloads). Current: input (channels, 8, 8)
+    currents into the first LIF. Dense weights go beyond 8 bits so Lava's clip and truncation matter;
+    fixed parameters are chosen so that every layer fires at a moderate rate.
+    """
+    rng = np.random.default_rng(seed)
+    c1, c2 = channels, channels + 2
+    vth = int(rng.integers(60, 120))
+    scale = float(vth << 7)  # v units per float unit: vth << 6 == 0.5 · scale
+
+    def lif(name, shape, bias_exp=1):
+        bias_mant = rng.integers(-40, 41, size=shape).astype(np.int32)
+        bias_eff = bias_mant * 2.0**bias_exp
+        return LifLayer(
+            name=name, shape=shape, decay=DECAY, v_threshold=V_THRESHOLD,
+            bias_float=(bias_eff / scale).astype(np.float32), vth=vth, du=DU, dv=DV,
+            bias_mant=bias_mant, bias_exp=bias_exp, scale=scale,
+        )  # fmt: skip
+
+    def syn(name, kind, source, target, shape, low, high, source_scale=1.0, **kw):
+        # Float weights give the same v (in float units) as the fixed ones: a_in << 6 lands in v.
+        weight_int = rng.integers(low, high + 1, size=shape).astype(np.int32)
+        weight = (weight_int * 64.0 * 2.0 ** kw.get("weight_exp", 0) * source_scale / scale).astype(np.float32)
+        return Synapse(name, kind, source, target, weight, weight_int, **kw)
+
+    layers = {
+        "b.0.act": lif("b.0.act", (c1, 8, 8)),
+        "b.1.act": lif("b.1.act", (c2, 4, 4), bias_exp=-1),
+        "b.2.act2": lif("b.2.act2", (c2, 4, 4), bias_exp=0),
+        "fc.act": lif("fc.act", (10,), bias_exp=2),
+    }
+    if input_mode == "graded":
+        input_shape, input_scale = (2, 8, 8), 64.0
+        first = syn("b.0.conv", "conv", INPUT, "b.0.act", (c1, 2, 3, 3), -12, 12, input_scale, padding=(1, 1))
+    else:
+        input_shape, input_scale = (c1, 8, 8), scale / 64
+        empty = np.zeros((0,), np.float32)
+        first = Synapse("b.0.current", "current", INPUT, "b.0.act", empty, empty.astype(np.int32))
+    synapses = [
+        first,
+        syn("b.1.conv", "conv", "b.0.act", "b.1.act", (c2, c1, 3, 3), -40, 50, stride=(2, 2), padding=(1, 1)),
+        syn("b.2.conv2", "conv", "b.1.act", "b.2.act2", (c2, c2, 3, 3), -40, 50, padding=(1, 1)),
+        syn("b.2.shortcut", "conv", "b.0.act", "b.2.act2", (c2, c1, 1, 1), -60, 90, stride=(2, 2)),
+        syn("fc", "dense", "b.2.act2", "fc.act", (10, c2 * 16), -300, 300, weight_exp=-1),
+    ]
+    return ChipProgram(
+        timesteps=timesteps, input_shape=input_shape, input_mode=input_mode, input_scale=input_scale,
+        layers=layers, synapses=synapses, outputs=["fc.act", "b.2.act2"], input_bits=16,
+    )  # fmt: skip
+
+
+def make_random_inputs(program: ChipProgram, batch: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed + 1000)
+    shape = (batch, *program.input_shape)
+    if program.input_mode == "graded":
+        return np.where(rng.random(shape) < 0.3, 0.0, rng.random(shape)).astype(np.float32)
+    return rng.normal(0.0, 1.5, shape).astype(np.float32)
+
+
+@pytest.fixture
+def random_program():
+    """Factory: ``random_program(input_mode="graded"|"current", seed=0, timesteps=4)`` -> ChipProgram."""
+    return make_random_program
+
+
+@pytest.fixture
+def random_inputs():
+    """Factory: ``random_inputs(program, batch, seed=0)`` -> float32 (B, *input_shape)."""
+    return make_random_inputs

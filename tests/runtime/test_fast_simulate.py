@@ -1,0 +1,149 @@
+"""The fast simulator against independent references: Lava's own fixed-point code, and a plain float SNN."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import enof  # noqa: F401  (lava import fix)
+from enof.errors import RunError
+from enof.runtime.fast import simulate
+from enof.runtime.program import INPUT
+
+
+def _lava_conv(x_chw, weight_torch, stride, padding):
+    """One sample through lava's conv (true convolution, WHC layout) and its 24-bit clamp."""
+    from lava.proc.conv import utils
+
+    w_lava = weight_torch[:, :, ::-1, ::-1].transpose(0, 3, 2, 1).astype(np.int32)
+    out = utils.conv(
+        x_chw.transpose(2, 1, 0), w_lava, w_lava.shape[1:3], stride[::-1], padding[::-1], (1, 1), 1
+    )
+    return utils.signed_clamp(out, bits=24).transpose(2, 1, 0)
+
+
+def _lava_dense(s_flat, weight_int, weight_exp, graded):
+    """AbstractPyDenseModelBitAcc.run_spk for one sample, then the int32 channel cast."""
+    from lava.utils.weightutils import clip_weights, determine_sign_mode, truncate_weights
+
+    sign_mode = determine_sign_mode(weight_int)
+    w = truncate_weights(clip_weights(weight_int, sign_mode, num_bits=8), sign_mode, 8)
+    acc = w.dot(s_flat.astype(np.int32)) if graded else w[:, s_flat.astype(bool)].sum(axis=1)
+    acc = np.left_shift(acc, weight_exp) if weight_exp > 0 else np.right_shift(acc, -weight_exp)
+    return acc.astype(np.int32)
+
+
+def _lava_reference(program, x):
+    """Sample by sample, step by step, in aligned time, with Lava's model code: spikes (T, B, *shape) per LIF."""
+    from lava.proc.lif.models import PyLifModelBitAcc
+
+    x_int = np.clip(np.rint(x.astype(np.float64) * program.input_scale), -(2**15), 2**15 - 1).astype(np.int32)
+    rasters = {n: np.zeros((program.timesteps, len(x), *lay.shape), np.uint8) for n, lay in program.layers.items()}
+    for b in range(len(x)):
+        models = {}
+        for name, layer in program.layers.items():
+            m = PyLifModelBitAcc({})
+            m.u, m.v = np.zeros(layer.shape, np.int32), np.zeros(layer.shape, np.int32)
+            m.du, m.dv, m.vth = layer.du, layer.dv, layer.vth
+            m.bias_mant = layer.bias_mant.astype(np.int16)
+            m.bias_exp = np.full(layer.shape, layer.bias_exp, np.int16)
+            models[name] = m
+        for t in range(program.timesteps):
+            values = {INPUT: x_int[b]}
+            for name, layer in program.layers.items():
+                a_in = np.zeros(layer.shape, np.int16)  # PyInPortVectorDense.recv: int16 zeros + each int32
+                for syn in program.incoming(name):
+                    src = values[syn.source]
+                    if syn.kind == "current":
+                        a = src.astype(np.int32)
+                    elif syn.kind == "conv":
+                        a = _lava_conv(src, syn.weight_int, syn.stride, syn.padding)
+                    else:
+                        a = _lava_dense(src.reshape(-1), syn.weight_int, syn.weight_exp, syn.source == INPUT)
+                    a_in = a_in + a.reshape(layer.shape).astype(np.int32)
+                m = models[name]
+                m.scale_bias()
+                m.scale_threshold()
+                m.subthr_dynamics(a_in)
+                s = m.spiking_activation()
+                m.reset_voltage(s)
+                values[name] = s.astype(np.int32)  # LIF s_out is an int32 port
+                rasters[name][t, b] = s
+    return rasters
+
+
+@pytest.mark.parametrize("input_mode", ["graded", "current"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_fast_fixed_equals_lava_model_code_on_random_residual_programs(random_program, random_inputs, input_mode, seed):
+    # Exact: both sides are integer arithmetic; any difference is a bug.
+    program = random_program(input_mode, seed=seed, timesteps=3)
+    x = random_inputs(program, batch=3, seed=seed)
+    reference = _lava_reference(program, x)
+    run = simulate(program, x, "fixed", record_spikes=True)
+    for name in program.layers:
+        assert np.array_equal(run.spikes[name], reference[name]), name
+        assert np.array_equal(run.spike_counts[name], reference[name].sum(axis=(0, 1))), name
+        assert 0.05 < reference[name].mean() < 0.95, f"{name} should fire at a moderate rate to test anything"
+    for name in program.outputs:
+        assert np.array_equal(run.outputs[name], reference[name].astype(np.float32))
+
+
+def test_fast_fixed_is_independent_of_batch_composition(random_program, random_inputs):
+    # Samples must not interact: running one sample alone gives its rows of the batched run.
+    program = random_program("graded", seed=3)
+    x = random_inputs(program, batch=5, seed=3)
+    batched = simulate(program, x, "fixed", record_spikes=True)
+    alone = simulate(program, x[2:3], "fixed", record_spikes=True)
+    for name in program.layers:
+        assert np.array_equal(batched.spikes[name][:, 2:3], alone.spikes[name])
+
+
+def _plain_float_snn(program, x):
+    """The same float weights as a hand-written PyTorch SNN: conv/linear, v = 0.25 v + I + b, strict threshold."""
+    xs = torch.from_numpy(x.astype(np.float32))
+    syn = {s.name: s for s in program.synapses}
+    w = {name: torch.from_numpy(s.weight) for name, s in syn.items()}
+    bias = {n: torch.from_numpy(lay.bias_float) for n, lay in program.layers.items()}
+    v = {n: torch.zeros((len(x), *lay.shape)) for n, lay in program.layers.items()}
+    out = {n: [] for n in program.layers}
+    for _ in range(program.timesteps):
+        if program.input_mode == "graded":
+            i0 = F.conv2d(xs, w["b.0.conv"], padding=1)
+        else:
+            i0 = xs
+        s0 = _float_lif(v, "b.0.act", i0 + bias["b.0.act"])
+        s1 = _float_lif(v, "b.1.act", F.conv2d(s0, w["b.1.conv"], stride=2, padding=1) + bias["b.1.act"])
+        i2 = F.conv2d(s1, w["b.2.conv2"], padding=1) + F.conv2d(s0, w["b.2.shortcut"], stride=2)
+        s2 = _float_lif(v, "b.2.act2", i2 + bias["b.2.act2"])
+        s3 = _float_lif(v, "fc.act", s2.flatten(1) @ w["fc"].T + bias["fc.act"])
+        for n, s in zip(program.layers, (s0, s1, s2, s3)):
+            out[n].append(s)
+    return {n: torch.stack(s).numpy() for n, s in out.items()}
+
+
+def _float_lif(v, name, current):
+    v[name] = 0.25 * v[name] + current
+    s = (v[name] > 0.5).float()
+    v[name] = v[name] * (1 - s)
+    return s
+
+
+@pytest.mark.parametrize("input_mode", ["graded", "current"])
+def test_fast_float_spikes_equal_a_plain_pytorch_snn_of_the_same_weights(random_program, random_inputs, input_mode):
+    # Both are float32 with the same op order up to the bias addition (I + b vs (I) + b summed in another
+    # order), so v may differ by a few ulps (~1e-7); a spike flips only if v lies within that of 0.5.
+    # Allow at most 0.1% of spikes to differ and require most layers to match exactly.
+    program = random_program(input_mode, seed=4)
+    x = random_inputs(program, batch=6, seed=4)
+    run = simulate(program, x, "float", record_spikes=True)
+    ref = _plain_float_snn(program, x)
+    mismatched = sum(int((run.spikes[n] != ref[n]).sum()) for n in program.layers)
+    total = sum(ref[n].size for n in program.layers)
+    assert mismatched <= total * 1e-3
+    assert all(0.05 < ref[n].mean() < 0.95 for n in program.layers)
+
+
+def test_simulate_rejects_inputs_of_the_wrong_shape(random_program):
+    program = random_program("graded")
+    with pytest.raises(RunError, match=r"input shape \(3, 8, 8\) does not match the chip input \(2, 8, 8\)"):
+        simulate(program, np.zeros((1, 3, 8, 8), np.float32))
