@@ -1,0 +1,423 @@
+"""Energy of one inference: a run's counts priced by a profile's cost models (docs/energy.md).
+
+Pure functions over typed dataclasses. Inputs: the run's counts (per layer and per core, totals
+over all samples and timesteps, docs/design.md §7), the bundle's placement (§5), the chip's
+connectivity (which layer feeds which, with conv geometry) and the profile's cost models (§4).
+Every energy is in pJ per inference (totals divided by the number of samples).
+
+Choices the counts force on us (stated in the report):
+- run.json does not tell active from inactive neuron updates: an update at a step where the neuron
+  spiked is charged as active, every other update as inactive (a lower bound on active updates).
+- Synaptic ops are charged to the layer whose neurons receive them, spike routing to the layer
+  that sends the spike (energy_routing.py says where spikes go).
+- Events entering from the host (graded input, input current) and spikes leaving to the host are
+  host<->chip bytes, not mesh traffic.
+- A model prices what it has constants for; the parts it has none for are listed as not priced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from enof.errors import ProfileError, RunResultError
+from enof.runtime.energy_routing import (
+    INPUT,
+    CoreRoute,
+    MeshGeometry,
+    PlacedCore,
+    Projection,
+    Routing,
+    route_cores,
+    synapse_count,
+)
+
+PJ_PER_J = 1e12
+S_PER_US = 1e-6
+
+# Constants that are priced together: a model gives all of a group or none of it.
+CONSTANT_GROUPS = {
+    "neuron updates": ("neuron_update_active_pj", "neuron_update_inactive_pj"),
+    "spike routing": ("spike_within_tile_pj", "hop_ew_pj", "hop_ns_pj"),
+}
+# Dynamic chip energy is priced from synaptic ops up: a model with these needs synop_pj.
+NEEDS_SYNOPS = ("neuron_update_active_pj", "spike_within_tile_pj", "graded_synop_pj")
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """One ``[cost_models.<name>]`` table of a profile: constants with their source and grade."""
+
+    name: str
+    description: str
+    leaves_out: tuple[str, ...]
+    values: dict[str, float]  # constant name -> value (pJ, or W for static_power_w)
+    sources: dict[str, str] = field(default_factory=dict)
+    grades: dict[str, str] = field(default_factory=dict)
+    ann_device: str = ""
+
+    def get(self, constant: str) -> float | None:
+        return self.values.get(constant)
+
+    def grade_summary(self) -> str:
+        """The grades of the constants this model uses, weakest evidence first is not implied."""
+        return ", ".join(sorted(set(self.grades.values()))) or "ungraded"
+
+
+@dataclass(frozen=True)
+class LayerCounts:
+    """One layer of run.json: totals over all samples and timesteps."""
+
+    name: str
+    neurons: int
+    spikes: int
+    synops: int
+    neuron_updates: int
+
+
+@dataclass(frozen=True)
+class CoreCounts:
+    core_id: int
+    layer: str
+    spikes: int
+    synops: int
+    neuron_updates: int
+
+
+@dataclass(frozen=True)
+class HostCounts:
+    """Host work per inference (run.json ``host``)."""
+
+    host_in_macs: int
+    host_out_macs: int
+    bytes_host_to_chip: int
+    bytes_chip_to_host: int
+
+
+@dataclass(frozen=True)
+class EnergyInputs:
+    """Everything the energy model reads, checked for consistency at construction."""
+
+    timesteps: int
+    samples: int
+    input_mode: Literal["graded", "current"]
+    layers: tuple[LayerCounts, ...]
+    cores: tuple[CoreCounts, ...]
+    host: HostCounts
+    placement: tuple[PlacedCore, ...]
+    projections: tuple[Projection, ...]
+    mesh: MeshGeometry
+
+    def __post_init__(self):
+        if self.samples <= 0 or self.timesteps <= 0:
+            raise RunResultError(f"run.json: samples ({self.samples}) and timesteps ({self.timesteps}) must be > 0")
+        placed = {c.core_id: c for c in self.placement}
+        layer_names = {layer.name for layer in self.layers}
+        for core in self.cores:
+            where = placed.get(core.core_id)
+            if where is None:
+                raise RunResultError(f"run.json: core {core.core_id} is not in placement.json")
+            if where.layer != core.layer:
+                raise RunResultError(
+                    f"run.json: core {core.core_id} holds layer {core.layer!r}, placement.json says {where.layer!r}"
+                )
+        for layer in self.layers:
+            mine = [c for c in self.cores if c.layer == layer.name]
+            for what in ("spikes", "synops", "neuron_updates"):
+                total = sum(getattr(c, what) for c in mine)
+                if mine and total != getattr(layer, what):
+                    raise RunResultError(
+                        f"run.json: layer {layer.name!r} {what} {getattr(layer, what)} != {total} summed over its cores"
+                    )
+        for proj in self.projections:
+            if proj.target not in layer_names or proj.source not in layer_names | {INPUT}:
+                raise RunResultError(f"run.json has no layer for projection {proj.source!r} -> {proj.target!r}")
+
+
+def check_cost_model(model: CostModel, profile: str) -> None:
+    """Raise ProfileError naming profile, model and constant if the model lacks a constant it needs.
+
+    A model needs every constant of a group it uses (CONSTANT_GROUPS), and synop_pj if it prices
+    any other dynamic chip energy. A model may price only some parts (e.g. static power alone).
+    """
+    for group, constants in CONSTANT_GROUPS.items():
+        present = [c for c in constants if model.get(c) is not None]
+        if present and len(present) != len(constants):
+            missing = next(c for c in constants if model.get(c) is None)
+            raise ProfileError(
+                f"profile {profile}: cost model {model.name!r} lacks {missing} (needed with {present[0]} to price {group})"
+            )
+    uses = [c for c in NEEDS_SYNOPS if model.get(c) is not None]
+    if uses and model.get("synop_pj") is None:
+        raise ProfileError(f"profile {profile}: cost model {model.name!r} lacks synop_pj (needed with {uses[0]})")
+
+
+@dataclass(frozen=True)
+class Parts:
+    """Energy of a layer or core per inference by what spends it; None where the model has no price."""
+
+    synops_pj: float | None
+    neuron_updates_pj: float | None
+    routing_pj: float | None
+
+    @property
+    def total_pj(self) -> float:
+        return (self.synops_pj or 0.0) + (self.neuron_updates_pj or 0.0) + (self.routing_pj or 0.0)
+
+
+@dataclass(frozen=True)
+class LayerActivity:
+    """What a chip layer does per inference, independent of any cost model."""
+
+    name: str
+    neurons: int
+    cores: int
+    spikes: float  # per inference
+    synops: float  # per inference, arriving at this layer's neurons
+    firing_rate: float  # spikes per neuron per timestep
+    graded_input: bool  # fed by graded (non-binary) input events
+    ann_macs: int  # synapses into this layer: MACs of one ANN step
+
+
+@dataclass(frozen=True)
+class CoreActivity:
+    core_id: int
+    layer: str
+    chip: int
+    tile: int
+    neurons: int
+    spikes: float  # per inference
+    synops: float  # per inference
+    firing_rate: float
+    route: CoreRoute
+
+
+@dataclass(frozen=True)
+class ModelEnergy:
+    """One cost model's prices of the run, per inference, in pJ."""
+
+    model: CostModel
+    layers: dict[str, Parts]
+    cores: dict[int, Parts]
+    static_pj: float | None
+    host_compute_pj: float | None
+    host_io_pj: float | None
+    ann_pj: float | None  # the same network as a 1-step ANN on this model's ann_device
+    not_priced: tuple[str, ...]  # parts of the run this model has no constant for
+
+    @property
+    def chip_dynamic_pj(self) -> float:
+        return sum(p.total_pj for p in self.layers.values())
+
+    @property
+    def chip_pj(self) -> float:
+        return self.chip_dynamic_pj + (self.static_pj or 0.0)
+
+    @property
+    def host_pj(self) -> float:
+        return (self.host_compute_pj or 0.0) + (self.host_io_pj or 0.0)
+
+    @property
+    def total_pj(self) -> float:
+        return self.chip_pj + self.host_pj
+
+    @property
+    def ann_over_snn(self) -> float | None:
+        """How many times the 1-step ANN's energy exceeds the T-step SNN's (the ratio SNN papers quote)."""
+        if self.ann_pj is None or self.total_pj <= 0:
+            return None
+        return self.ann_pj / self.total_pj
+
+
+@dataclass(frozen=True)
+class EnergyResult:
+    timesteps: int
+    samples: int
+    routing: Routing
+    timestep_us: float | None
+    chips_used: int
+    layers: tuple[LayerActivity, ...]
+    cores: tuple[CoreActivity, ...]
+    host: HostCounts
+    ann_macs: int  # chip synapses + host MACs: one inference of the same network as an ANN
+    models: tuple[ModelEnergy, ...]
+
+
+def compute_energy(
+    inputs: EnergyInputs,
+    models: list[CostModel],
+    routing: Routing = "geometric",
+    timestep_us: float | None = None,
+) -> EnergyResult:
+    """Price one inference of the run under every cost model (models must pass check_cost_model)."""
+    routes = route_cores(
+        list(inputs.placement), {layer.name: layer.neurons for layer in inputs.layers},
+        list(inputs.projections), inputs.mesh, routing,
+    )
+    layers = _layer_activity(inputs)
+    cores = _core_activity(inputs, routes)
+    chips_used = len({c.chip for c in inputs.placement})
+    host_macs = inputs.host.host_in_macs + inputs.host.host_out_macs
+    ann_macs = sum(a.ann_macs for a in layers) + host_macs
+    priced = tuple(
+        _price(inputs, model, layers, cores, chips_used, ann_macs, timestep_us) for model in models
+    )
+    return EnergyResult(
+        timesteps=inputs.timesteps,
+        samples=inputs.samples,
+        routing=routing,
+        timestep_us=timestep_us,
+        chips_used=chips_used,
+        layers=layers,
+        cores=cores,
+        host=inputs.host,
+        ann_macs=ann_macs,
+        models=priced,
+    )
+
+
+def _graded_layers(inputs: EnergyInputs) -> set[str]:
+    if inputs.input_mode != "graded":
+        return set()
+    return {p.target for p in inputs.projections if p.source == INPUT and p.kind != "current"}
+
+
+def _layer_activity(inputs: EnergyInputs) -> tuple[LayerActivity, ...]:
+    graded = _graded_layers(inputs)
+    n = inputs.samples
+    return tuple(
+        LayerActivity(
+            name=layer.name,
+            neurons=layer.neurons,
+            cores=sum(1 for c in inputs.placement if c.layer == layer.name),
+            spikes=layer.spikes / n,
+            synops=layer.synops / n,
+            firing_rate=layer.spikes / layer.neuron_updates if layer.neuron_updates else 0.0,
+            graded_input=layer.name in graded,
+            ann_macs=sum(synapse_count(p) for p in inputs.projections if p.target == layer.name),
+        )
+        for layer in inputs.layers
+    )
+
+
+def _core_counts(inputs: EnergyInputs) -> dict[int, CoreCounts]:
+    """The run's per-core counts; a layer without them gets its counts shared by neuron number."""
+    counts = {c.core_id: c for c in inputs.cores}
+    for layer in inputs.layers:
+        mine = [c for c in inputs.placement if c.layer == layer.name]
+        if any(c.core_id in counts for c in mine):
+            continue
+        for core in mine:
+            share = (core.neuron_stop - core.neuron_start) / layer.neurons
+            counts[core.core_id] = CoreCounts(
+                core.core_id, layer.name, round(layer.spikes * share), round(layer.synops * share),
+                round(layer.neuron_updates * share),
+            )
+    return counts
+
+
+def _core_activity(inputs: EnergyInputs, routes: dict[int, CoreRoute]) -> tuple[CoreActivity, ...]:
+    counts = _core_counts(inputs)
+    out = []
+    for core in inputs.placement:
+        c = counts.get(core.core_id)
+        if c is None:
+            continue  # a placed core of a layer the run did not record
+        out.append(
+            CoreActivity(
+                core_id=core.core_id,
+                layer=core.layer,
+                chip=core.chip,
+                tile=core.tile,
+                neurons=core.neuron_stop - core.neuron_start,
+                spikes=c.spikes / inputs.samples,
+                synops=c.synops / inputs.samples,
+                firing_rate=c.spikes / c.neuron_updates if c.neuron_updates else 0.0,
+                route=routes[core.core_id],
+            )
+        )
+    return tuple(out)
+
+
+def _parts(
+    model: CostModel, spikes: float, synops: float, updates: float, graded: bool, route: CoreRoute | None
+) -> Parts:
+    """Energy of ``spikes``, ``synops`` and ``updates`` (per inference) under ``model``."""
+    synop_pj = model.get("synop_pj")
+    if graded and model.get("graded_synop_pj") is not None:
+        synop_pj = model.get("graded_synop_pj")
+    active, inactive = model.get("neuron_update_active_pj"), model.get("neuron_update_inactive_pj")
+    updates_pj = None if active is None else spikes * active + (updates - spikes) * inactive
+    routing_pj = None
+    if model.get("spike_within_tile_pj") is not None and route is not None:
+        per_spike = (
+            route.messages_per_spike * model.get("spike_within_tile_pj")
+            + route.hops_ew_per_spike * model.get("hop_ew_pj")
+            + route.hops_ns_per_spike * model.get("hop_ns_pj")
+        )
+        routing_pj = spikes * per_spike
+    return Parts(None if synop_pj is None else synops * synop_pj, updates_pj, routing_pj)
+
+
+def _price(
+    inputs: EnergyInputs,
+    model: CostModel,
+    layers: tuple[LayerActivity, ...],
+    cores: tuple[CoreActivity, ...],
+    chips_used: int,
+    ann_macs: int,
+    timestep_us: float | None,
+) -> ModelEnergy:
+    n = inputs.samples
+    updates = {layer.name: layer.neuron_updates / n for layer in inputs.layers}
+    core_updates = {c.core_id: c.neuron_updates / n for c in _core_counts(inputs).values()}
+    core_parts = {
+        c.core_id: _parts(model, c.spikes, c.synops, core_updates[c.core_id], _is_graded(layers, c.layer), c.route)
+        for c in cores
+    }
+    layer_parts = {}
+    for a in layers:
+        mine = [core_parts[c.core_id] for c in cores if c.layer == a.name]
+        routing = None if any(p.routing_pj is None for p in mine) else sum(p.routing_pj for p in mine)
+        base = _parts(model, a.spikes, a.synops, updates[a.name], a.graded_input, None)
+        layer_parts[a.name] = Parts(base.synops_pj, base.neuron_updates_pj, routing)
+
+    not_priced = []
+    if model.get("synop_pj") is None:
+        not_priced.append("synaptic ops")
+    if model.get("neuron_update_active_pj") is None:
+        not_priced.append("neuron updates")
+    if model.get("spike_within_tile_pj") is None:
+        not_priced.append("spike routing")
+    static_pj = None
+    if model.get("static_power_w") is None:
+        not_priced.append("static power")
+    elif timestep_us is None:
+        not_priced.append("static power (give --timestep-us)")
+    else:
+        seconds = inputs.timesteps * timestep_us * S_PER_US
+        static_pj = model.get("static_power_w") * chips_used * seconds * PJ_PER_J
+    host_macs = inputs.host.host_in_macs + inputs.host.host_out_macs
+    host_bytes = inputs.host.bytes_host_to_chip + inputs.host.bytes_chip_to_host
+    host_compute_pj = None if model.get("host_mac_pj") is None else host_macs * model.get("host_mac_pj")
+    if host_compute_pj is None and host_macs:
+        not_priced.append("host MACs")
+    host_io_pj = None if model.get("host_byte_pj") is None else host_bytes * model.get("host_byte_pj")
+    if host_io_pj is None and host_bytes:
+        not_priced.append("host<->chip bytes")
+    return ModelEnergy(
+        model=model,
+        layers=layer_parts,
+        cores=core_parts,
+        static_pj=static_pj,
+        host_compute_pj=host_compute_pj,
+        host_io_pj=host_io_pj,
+        ann_pj=None if model.get("ann_mac_pj") is None else ann_macs * model.get("ann_mac_pj"),
+        not_priced=tuple(not_priced),
+    )
+
+
+def _is_graded(layers: tuple[LayerActivity, ...], name: str) -> bool:
+    return any(a.graded_input for a in layers if a.name == name)

@@ -1,0 +1,233 @@
+"""An EnergyResult as a report: a JSON-ready dict (every number of the tables), CSV rows, rich tables."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from enof.runtime.energy import EnergyResult, ModelEnergy, Parts
+from enof.runtime.energy_inputs import EnergySources
+
+REPORT_FORMAT = "enof-energy"
+HOTTEST_CORES = 10
+
+ASSUMPTIONS = (
+    "Per inference = totals over the run / samples; the SNN runs T timesteps, the ANN baseline one step "
+    "(every synapse of every layer once: chip synapses without padding + the host MACs).",
+    "run.json does not tell active from inactive neuron updates: updates at steps where the neuron spiked "
+    "are charged active, the rest inactive.",
+    "Synaptic ops are charged to the receiving layer, spike routing to the sending layer. A spike is one "
+    "message per destination core: within-tile energy + E-W/N-S hops between tiles (chips continue the mesh).",
+    "Input events from the host and spikes to the host are host<->chip bytes, not mesh traffic.",
+)
+
+
+def _parts_dict(parts: Parts, share_of_pj: float) -> dict:
+    return {
+        "synops_pj": parts.synops_pj,
+        "neuron_updates_pj": parts.neuron_updates_pj,
+        "routing_pj": parts.routing_pj,
+        "total_pj": parts.total_pj,
+        "share": parts.total_pj / share_of_pj if share_of_pj > 0 else None,
+    }
+
+
+def _totals(m: ModelEnergy) -> dict:
+    return {
+        "chip_dynamic_pj": m.chip_dynamic_pj,
+        "static_pj": m.static_pj,
+        "chip_pj": m.chip_pj,
+        "host_compute_pj": m.host_compute_pj,
+        "host_io_pj": m.host_io_pj,
+        "host_pj": m.host_pj,
+        "total_pj": m.total_pj,
+        "ann_pj": m.ann_pj,
+        "ann_over_snn": m.ann_over_snn,
+    }
+
+
+def report_dict(result: EnergyResult, sources: EnergySources) -> dict:
+    """Every number of the report, energies in pJ per inference."""
+    models = result.models
+    layers = []
+    for a in result.layers:
+        entry = {k: v for k, v in dataclasses.asdict(a).items()}
+        entry["spikes_per_inference"] = entry.pop("spikes")
+        entry["synops_per_inference"] = entry.pop("synops")
+        entry["energy"] = {m.model.name: _parts_dict(m.layers[a.name], m.chip_dynamic_pj) for m in models}
+        layers.append(entry)
+    cores = []
+    for c in result.cores:
+        entry = {k: v for k, v in dataclasses.asdict(c).items() if k != "route"}
+        entry["spikes_per_inference"] = entry.pop("spikes")
+        entry["synops_per_inference"] = entry.pop("synops")
+        entry.update({k: v for k, v in dataclasses.asdict(c.route).items() if k != "core_id"})
+        entry["energy"] = {m.model.name: _parts_dict(m.cores[c.core_id], m.chip_dynamic_pj) for m in models}
+        cores.append(entry)
+    return {
+        "format": REPORT_FORMAT,
+        "format_version": 1,
+        "sources": dataclasses.asdict(sources),
+        "timesteps": result.timesteps,
+        "samples": result.samples,
+        "routing": result.routing,
+        "timestep_us": result.timestep_us,
+        "chips_used": result.chips_used,
+        "ann_macs": result.ann_macs,
+        "host": dataclasses.asdict(result.host),
+        "assumptions": list(ASSUMPTIONS),
+        "models": [
+            {
+                "name": m.model.name,
+                "description": m.model.description,
+                "leaves_out": list(m.model.leaves_out),
+                "not_priced": list(m.not_priced),
+                "ann_device": m.model.ann_device,
+                "constants": {
+                    k: {"value": v, "source": m.model.sources.get(k, ""), "grade": m.model.grades.get(k, "")}
+                    for k, v in m.model.values.items()
+                },
+                "totals": _totals(m),
+            }
+            for m in models
+        ],
+        "layers": layers,
+        "cores": cores,
+    }
+
+
+CSV_COLUMNS = (
+    "row", "model", "name", "layer", "neurons", "cores", "firing_rate", "spikes_per_inference",
+    "synops_per_inference", "synops_pj", "neuron_updates_pj", "routing_pj", "total_pj", "share",
+    "static_pj", "host_pj", "ann_pj", "ann_over_snn",
+)
+
+
+def report_csv(report: dict) -> str:
+    """One row per (model, layer), (model, core) and model total; energies in pJ per inference."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for model in report["models"]:
+        name = model["name"]
+        for layer in report["layers"]:
+            writer.writerow({"row": "layer", "model": name, "layer": layer["name"], **layer, **layer["energy"][name]})
+        for core in report["cores"]:
+            writer.writerow(
+                {"row": "core", "model": name, "name": core["core_id"], **core, **core["energy"][name]}
+            )
+        t = model["totals"]
+        writer.writerow({"row": "total", "model": name, "name": "chip+host", **t})
+    return buf.getvalue()
+
+
+def format_energy(pj: float | None) -> str:
+    """pJ with a readable unit: 812 pJ, 3.41 nJ, 1.20 µJ, 4.56 mJ."""
+    if pj is None:
+        return "—"
+    for unit, scale in (("mJ", 1e9), ("µJ", 1e6), ("nJ", 1e3)):
+        if abs(pj) >= scale:
+            return f"{pj / scale:.3g} {unit}"
+    return f"{pj:.3g} pJ"
+
+
+def _share(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+def main_model(report: dict, name: str | None = None) -> dict:
+    """The model the breakdown tables use: ``name``, else the first that prices the most chip parts."""
+    models = report["models"]
+    if name is not None:
+        for m in models:
+            if m["name"] == name:
+                return m
+        raise KeyError(name)
+    return min(models, key=lambda m: sum(1 for p in m["not_priced"] if not p.startswith("host")))
+
+
+def report_tables(report: dict, main: str | None = None) -> Group:
+    """The rich renderables of the report: header, per-layer, breakdown, hottest cores, totals, models."""
+    src = report["sources"]
+    chosen = main_model(report, main)["name"]
+    head = Text()
+    head.append("Energy per inference", style="bold")
+    head.append(
+        f"  run {src['run_path']} ({src['backend']}, {src['precision']}, T={report['timesteps']}, "
+        f"{report['samples']} samples)\n  bundle {src['bundle_dir']}  profile {src['profile_path']}"
+        + ("" if src["profile_matches_bundle"] else " (NOT the profile the bundle was exported for)")
+        + f"  routing {report['routing']}"
+    )
+
+    per_layer = Table(title="Per layer", title_justify="left")
+    for col in ("layer", "neurons", "cores", "firing rate", "synops"):
+        per_layer.add_column(col, justify="left" if col == "layer" else "right")
+    for m in report["models"]:
+        per_layer.add_column(m["name"], justify="right")
+    for layer in report["layers"]:
+        per_layer.add_row(
+            layer["name"], str(layer["neurons"]), str(layer["cores"]), f"{layer['firing_rate']:.3f}",
+            f"{layer['synops_per_inference']:.4g}",
+            *(f"{format_energy(e['total_pj'])} ({_share(e['share'])})" for e in
+              (layer["energy"][m["name"]] for m in report["models"])),
+        )
+
+    breakdown = Table(title=f"Where it goes ({chosen})", title_justify="left")
+    for col in ("layer", "synops", "neuron updates", "routing", "total", "share"):
+        breakdown.add_column(col, justify="left" if col == "layer" else "right")
+    for layer in report["layers"]:
+        e = layer["energy"][chosen]
+        breakdown.add_row(
+            layer["name"], format_energy(e["synops_pj"]), format_energy(e["neuron_updates_pj"]),
+            format_energy(e["routing_pj"]), format_energy(e["total_pj"]), _share(e["share"]),
+        )
+
+    hottest = Table(title=f"Hottest cores ({chosen})", title_justify="left")
+    for col in ("core", "layer", "chip/tile", "firing rate", "msgs/spike", "hops/spike", "energy", "share"):
+        hottest.add_column(col, justify="left" if col == "layer" else "right")
+    ranked = sorted(report["cores"], key=lambda c: -c["energy"][chosen]["total_pj"])[:HOTTEST_CORES]
+    for c in ranked:
+        e = c["energy"][chosen]
+        hottest.add_row(
+            str(c["core_id"]), c["layer"], f"{c['chip']}/{c['tile']}", f"{c['firing_rate']:.3f}",
+            f"{c['messages_per_spike']:.2f}", f"{c['hops_ew_per_spike'] + c['hops_ns_per_spike']:.2f}",
+            format_energy(e["total_pj"]), _share(e["share"]),
+        )
+
+    totals = Table(title=f"Totals per inference (SNN: T={report['timesteps']} steps; ANN: 1 step, "
+                   f"{report['ann_macs']:,} MACs)", title_justify="left")
+    for col in ("model", "chip dynamic", "static", "host", "SNN total", "ANN", "ANN/SNN", "grades"):
+        totals.add_column(col, justify="left" if col in ("model", "grades") else "right")
+    for m in report["models"]:
+        t = m["totals"]
+        grades = sorted({g.strip() for c in m["constants"].values() for g in c["grade"].split(",") if g.strip()})
+        totals.add_row(
+            m["name"], format_energy(t["chip_dynamic_pj"]), format_energy(t["static_pj"]),
+            format_energy(t["host_pj"]), format_energy(t["total_pj"]),
+            format_energy(t["ann_pj"]) + (f" ({m['ann_device']})" if m["ann_device"] else ""),
+            "—" if t["ann_over_snn"] is None else f"{t['ann_over_snn']:.3g}x", ", ".join(grades),
+        )
+
+    notes = Text()
+    for m in report["models"]:
+        notes.append(f"{m['name']}: ", style="bold")
+        notes.append(m["description"] + "\n")
+        if m["not_priced"]:
+            notes.append(f"  not priced here: {'; '.join(m['not_priced'])}\n")
+        if m["leaves_out"]:
+            notes.append(f"  leaves out: {'; '.join(m['leaves_out'])}\n")
+    for line in report["assumptions"]:
+        notes.append(f"* {line}\n", style="dim")
+    return Group(head, per_layer, breakdown, hottest, totals, notes)
+
+
+def report_text(report: dict, width: int = 160, main: str | None = None) -> str:
+    """The tables as plain text (for -o FILE)."""
+    console = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False)
+    console.print(report_tables(report, main))
+    return console.file.getvalue()

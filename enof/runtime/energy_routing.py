@@ -1,0 +1,200 @@
+"""Where a chip's spikes go: destination cores and mesh hops per spike, and synapse counts (docs/energy.md).
+
+A spike of a core is sent once to every destination core that holds at least one neuron the spiking
+neuron connects to (conv: the outputs whose receptive field covers it; dense: every neuron of the
+target). The counts give spikes per core, not per neuron, so the neurons of a core are taken to fire
+equally often ("geometric"). "all-cores" sends every spike to every core of the layers its layer
+feeds: an upper bound. Chips continue the mesh of tiles (chip c sits at c % chips_x, c // chips_x).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from enof.errors import RunResultError
+
+INPUT = "input"
+Routing = Literal["geometric", "all-cores"]
+
+
+@dataclass(frozen=True)
+class MeshGeometry:
+    """Tiles per chip and chips per system, from the profile's ``[mesh]`` table."""
+
+    cores_per_tile: int
+    tiles_x: int
+    tiles_y: int
+    chips_x: int
+    chips_y: int
+
+
+@dataclass(frozen=True)
+class PlacedCore:
+    """A core of placement.json: the neurons [neuron_start, neuron_stop) of ``layer`` (flattened C,H,W)."""
+
+    core_id: int
+    layer: str
+    chip: int
+    tile: int
+    x: int  # tile column on its chip
+    y: int  # tile row on its chip
+    neuron_start: int
+    neuron_stop: int
+
+    def __post_init__(self):
+        if not 0 <= self.neuron_start < self.neuron_stop:
+            raise ValueError(f"core {self.core_id}: empty neuron range [{self.neuron_start}, {self.neuron_stop})")
+
+
+@dataclass(frozen=True)
+class Projection:
+    """Synapses from ``source`` (INPUT or a chip layer) into the chip layer ``target``."""
+
+    source: str
+    target: str
+    kind: Literal["conv", "dense", "current"]
+    source_shape: tuple[int, ...]
+    target_shape: tuple[int, ...]
+    kernel: tuple[int, int] = (1, 1)
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+
+
+def synapse_count(proj: Projection) -> int:
+    """Synapses of a projection that exist (padding excluded): the MACs of one ANN step through it."""
+    if proj.kind == "current":
+        return 0  # identity input current: an addition, no multiply
+    if proj.kind == "dense":
+        return int(np.prod(proj.source_shape)) * int(np.prod(proj.target_shape))
+    c_in, h_in, w_in = proj.source_shape
+    c_out, h_out, w_out = proj.target_shape
+    taps_h = _valid_taps(h_in, h_out, proj.kernel[0], proj.stride[0], proj.padding[0]).sum()
+    taps_w = _valid_taps(w_in, w_out, proj.kernel[1], proj.stride[1], proj.padding[1]).sum()
+    return int(c_out * c_in * taps_h * taps_w)
+
+
+def _valid_taps(size_in: int, size_out: int, kernel: int, stride: int, padding: int) -> np.ndarray:
+    """For each output position: the kernel taps that land inside the input (not on padding)."""
+    first = np.arange(size_out) * stride - padding
+    return np.clip(first + kernel, 0, size_in) - np.clip(first, 0, size_in)
+
+
+def _conv_reach(ih: int, size_out: int, kernel: int, stride: int, padding: int) -> range:
+    """Output positions whose receptive field covers input position ``ih``."""
+    lo = max(0, -(-(ih + padding - kernel + 1) // stride))
+    hi = min(size_out - 1, (ih + padding) // stride)
+    return range(lo, hi + 1)
+
+
+def _source_groups(shape: tuple[int, ...]) -> int:
+    """Neurons n and n' of a source reach the same targets if n % groups == n' % groups (spatial position)."""
+    return shape[1] * shape[2] if len(shape) == 3 else 1
+
+
+def _reach_matrix(
+    proj: Projection, groups: int, target_core_of: np.ndarray, n_cores: int
+) -> np.ndarray:
+    """reach[g, d]: a neuron of source group g connects to a neuron of core index d."""
+    reach = np.zeros((groups, n_cores), dtype=bool)
+    if proj.kind == "dense":
+        reach[:, np.unique(target_core_of)] = True
+        return reach
+    _, h_in, w_in = proj.source_shape
+    c_out, h_out, w_out = proj.target_shape
+    per_channel = h_out * w_out
+    channel_base = np.arange(c_out)[:, None, None] * per_channel
+    for ih in range(h_in):
+        rows = _conv_reach(ih, h_out, proj.kernel[0], proj.stride[0], proj.padding[0])
+        for iw in range(w_in):
+            cols = _conv_reach(iw, w_out, proj.kernel[1], proj.stride[1], proj.padding[1])
+            if not rows or not cols:
+                continue
+            flat = channel_base + (np.asarray(rows)[:, None] * w_out + np.asarray(cols)[None, :])[None]
+            reach[ih * w_in + iw, np.unique(target_core_of[flat.ravel()])] = True
+    return reach
+
+
+@dataclass(frozen=True)
+class CoreRoute:
+    """Where the spikes of one core go: expected messages and mesh hops per spike."""
+
+    core_id: int
+    messages_per_spike: float
+    hops_ew_per_spike: float
+    hops_ns_per_spike: float
+    chips_crossed_per_spike: float
+
+
+def _global_tile(core: PlacedCore, mesh: MeshGeometry) -> tuple[int, int]:
+    if not (0 <= core.x < mesh.tiles_x and 0 <= core.y < mesh.tiles_y):
+        raise RunResultError(
+            f"placement.json: core {core.core_id} at tile ({core.x}, {core.y}) is outside the "
+            f"{mesh.tiles_x}x{mesh.tiles_y} mesh of the profile"
+        )
+    chip_x, chip_y = core.chip % mesh.chips_x, core.chip // mesh.chips_x
+    return chip_x * mesh.tiles_x + core.x, chip_y * mesh.tiles_y + core.y
+
+
+def route_cores(
+    placement: list[PlacedCore],
+    layer_neurons: dict[str, int],
+    projections: list[Projection],
+    mesh: MeshGeometry,
+    routing: Routing = "geometric",
+) -> dict[int, CoreRoute]:
+    """Expected destination cores and hops per spike for every placed core (zero for layers feeding only the host)."""
+    placement = list(placement)
+    index = {c.core_id: i for i, c in enumerate(placement)}
+    tiles = np.array([_global_tile(c, mesh) for c in placement]).reshape(-1, 2)
+    chips = np.array([c.chip for c in placement])
+    core_of = {name: _core_of_neuron(name, n, placement, index) for name, n in layer_neurons.items()}
+    routes: dict[int, CoreRoute] = {}
+    for name in layer_neurons:
+        outgoing = [p for p in projections if p.source == name]
+        sources = [c for c in placement if c.layer == name]
+        fractions = np.zeros((len(sources), len(placement)))
+        if outgoing:
+            groups = _source_groups(outgoing[0].source_shape)
+            reach = np.zeros((groups, len(placement)), dtype=bool)
+            for proj in outgoing:
+                reach |= _reach_matrix(proj, groups, core_of[proj.target], len(placement))
+            if routing == "all-cores":
+                reach[:] = reach.any(axis=0) | _all_cores_of(outgoing, placement)
+            for i, core in enumerate(sources):
+                members = np.bincount(np.arange(core.neuron_start, core.neuron_stop) % groups, minlength=groups)
+                fractions[i] = members @ reach / (core.neuron_stop - core.neuron_start)
+        for i, core in enumerate(sources):
+            here = index[core.core_id]
+            delta = np.abs(tiles - tiles[here])
+            routes[core.core_id] = CoreRoute(
+                core_id=core.core_id,
+                messages_per_spike=float(fractions[i].sum()),
+                hops_ew_per_spike=float(fractions[i] @ delta[:, 0]),
+                hops_ns_per_spike=float(fractions[i] @ delta[:, 1]),
+                chips_crossed_per_spike=float(fractions[i] @ (chips != chips[here])),
+            )
+    return routes
+
+
+def _core_of_neuron(name: str, neurons: int, placement: list[PlacedCore], index: dict[int, int]) -> np.ndarray:
+    """Index (into placement) of the core that holds each neuron of layer ``name``; every neuron must be placed."""
+    core_of = np.full(neurons, -1, dtype=np.int64)
+    for core in placement:
+        if core.layer == name:
+            if core.neuron_stop > neurons:
+                raise RunResultError(
+                    f"placement.json: core {core.core_id} holds neurons up to {core.neuron_stop} "
+                    f"of layer {name!r}, which has {neurons}"
+                )
+            core_of[core.neuron_start : core.neuron_stop] = index[core.core_id]
+    if (core_of < 0).any():
+        raise RunResultError(f"placement.json: neuron {int(np.argmax(core_of < 0))} of layer {name!r} is on no core")
+    return core_of
+
+
+def _all_cores_of(outgoing: list[Projection], placement: list[PlacedCore]) -> np.ndarray:
+    targets = {p.target for p in outgoing}
+    return np.array([c.layer in targets for c in placement])

@@ -1,0 +1,153 @@
+"""The energy model on a small hand-built network: routing geometry, synapse counts, prices by hand."""
+
+from dataclasses import replace
+
+import pytest
+
+from enof.errors import ProfileError, RunResultError
+from enof.hardware_profiles import load_profile
+from enof.runtime.energy import (
+    CoreCounts,
+    CostModel,
+    EnergyInputs,
+    HostCounts,
+    LayerCounts,
+    check_cost_model,
+    compute_energy,
+)
+from enof.runtime.energy_inputs import cost_models_from_profile, mesh_from_profile
+from enof.runtime.energy_routing import INPUT, MeshGeometry, PlacedCore, Projection, route_cores, synapse_count
+
+MESH = MeshGeometry(cores_per_tile=4, tiles_x=8, tiles_y=4, chips_x=2, chips_y=1)
+
+# a: LIF (2,4,4) fed by input current; b: LIF (1,4,4) from a by conv 3x3 pad 1; c: LIF (5,) dense from b.
+PROJECTIONS = (
+    Projection(INPUT, "a", "current", (2, 4, 4), (2, 4, 4)),
+    Projection("a", "b", "conv", (2, 4, 4), (1, 4, 4), kernel=(3, 3), stride=(1, 1), padding=(1, 1)),
+    Projection("b", "c", "dense", (1, 4, 4), (5,)),
+)
+PLACEMENT = (
+    PlacedCore(0, "a", chip=0, tile=0, x=0, y=0, neuron_start=0, neuron_stop=16),  # channel 0
+    PlacedCore(1, "a", chip=0, tile=1, x=1, y=0, neuron_start=16, neuron_stop=32),  # channel 1
+    PlacedCore(2, "b", chip=0, tile=8, x=0, y=1, neuron_start=0, neuron_stop=8),  # rows 0-1
+    PlacedCore(3, "b", chip=0, tile=11, x=3, y=1, neuron_start=8, neuron_stop=16),  # rows 2-3
+    PlacedCore(4, "c", chip=1, tile=0, x=0, y=0, neuron_start=0, neuron_stop=5),  # next chip: 8 tiles east
+)
+SAMPLES, T = 2, 4
+
+
+def make_inputs(**changes) -> EnergyInputs:
+    layers = (
+        LayerCounts("a", 32, spikes=20, synops=256, neuron_updates=32 * T * SAMPLES),
+        LayerCounts("b", 16, spikes=10, synops=150, neuron_updates=16 * T * SAMPLES),
+        LayerCounts("c", 5, spikes=6, synops=50, neuron_updates=5 * T * SAMPLES),
+    )
+    cores = (
+        CoreCounts(0, "a", spikes=12, synops=128, neuron_updates=128),
+        CoreCounts(1, "a", spikes=8, synops=128, neuron_updates=128),
+        CoreCounts(2, "b", spikes=4, synops=70, neuron_updates=64),
+        CoreCounts(3, "b", spikes=6, synops=80, neuron_updates=64),
+        CoreCounts(4, "c", spikes=6, synops=50, neuron_updates=40),
+    )
+    fields = dict(
+        timesteps=T, samples=SAMPLES, input_mode="current", layers=layers, cores=cores,
+        host=HostCounts(host_in_macs=1000, host_out_macs=50, bytes_host_to_chip=128, bytes_chip_to_host=40),
+        placement=PLACEMENT, projections=PROJECTIONS, mesh=MESH,
+    )
+    fields.update(changes)
+    return EnergyInputs(**fields)
+
+
+def test_conv_routing_reaches_only_the_cores_under_the_receptive_field():
+    # Source row r reaches output rows r-1..r+1. Core 2 holds output rows 0-1, core 3 rows 2-3.
+    # Rows 0,1,2 reach core 2 and rows 1,2,3 reach core 3: 12/16 of a's neurons each -> 1.5 messages.
+    routes = route_cores(list(PLACEMENT), {"a": 32, "b": 16, "c": 5}, list(PROJECTIONS), MESH)
+    assert routes[0].messages_per_spike == pytest.approx(1.5)
+    # core 0 at tile (0,0): to core 2 (0,1) 0 E-W + 1 N-S, to core 3 (3,1) 3 E-W + 1 N-S.
+    assert routes[0].hops_ew_per_spike == pytest.approx(0.75 * 0 + 0.75 * 3)
+    assert routes[0].hops_ns_per_spike == pytest.approx(0.75 * 1 + 0.75 * 1)
+    # b -> c is dense: every spike to the one core of c on chip 1, i.e. global tile (8, 0).
+    assert routes[2].messages_per_spike == 1.0
+    assert routes[2].hops_ew_per_spike == 8 and routes[2].hops_ns_per_spike == 1
+    assert routes[3].hops_ew_per_spike == 5 and routes[3].chips_crossed_per_spike == 1
+    # c feeds only the host: no mesh messages.
+    assert routes[4].messages_per_spike == 0
+
+
+def test_all_cores_routing_is_an_upper_bound_on_geometric():
+    args = (list(PLACEMENT), {"a": 32, "b": 16, "c": 5}, list(PROJECTIONS), MESH)
+    geometric, upper = route_cores(*args), route_cores(*args, routing="all-cores")
+    assert upper[0].messages_per_spike == 2.0
+    for core_id in geometric:
+        assert upper[core_id].messages_per_spike >= geometric[core_id].messages_per_spike
+        assert upper[core_id].hops_ew_per_spike >= geometric[core_id].hops_ew_per_spike
+
+
+def test_synapse_count_excludes_padding_and_current_has_no_macs():
+    # conv 3x3 pad 1 on 4x4: valid taps per output row are 2,3,3,2 -> 10 per axis; 1*2*10*10 = 200.
+    assert synapse_count(PROJECTIONS[1]) == 200
+    assert synapse_count(PROJECTIONS[2]) == 16 * 5
+    assert synapse_count(PROJECTIONS[0]) == 0
+    # stride 2, pad 1, 3x3 on 8x8 -> 4 outputs per axis with taps 2,3,3,3 = 11; 64*32*11*11
+    conv = Projection("a", "b", "conv", (32, 8, 8), (64, 4, 4), kernel=(3, 3), stride=(2, 2), padding=(1, 1))
+    assert synapse_count(conv) == 64 * 32 * 11 * 11
+
+
+def test_layer_b_energy_by_hand_from_the_loihi_davies2018_constants():
+    profile = load_profile("loihi")
+    models = {m.name: m for m in cost_models_from_profile(profile)}
+    result = compute_energy(make_inputs(), [models["davies2018"]])
+    b = result.models[0].layers["b"]
+    # Davies 2018 Table 2: synop 23.6 pJ, active update 81 pJ, inactive 52 pJ, within tile 1.7 pJ,
+    # E-W hop 3.0 pJ, N-S hop 4.0 pJ. Per inference = totals / 2 samples.
+    synops = 150 * 23.6 / 2  # 1770 pJ
+    updates = (10 * 81.0 + (128 - 10) * 52.0) / 2  # spikes are the active updates: 3473 pJ
+    # core 2: 4 spikes, 1 message, 8 E-W + 1 N-S hops; core 3: 6 spikes, 1 message, 5 E-W + 1 N-S.
+    routing = (4 * (1.7 + 8 * 3.0 + 1 * 4.0) + 6 * (1.7 + 5 * 3.0 + 1 * 4.0)) / 2  # 121.5 pJ
+    assert b.synops_pj == pytest.approx(synops, rel=1e-12)  # float sums only: exact to rounding
+    assert b.neuron_updates_pj == pytest.approx(updates, rel=1e-12)
+    assert b.routing_pj == pytest.approx(routing, rel=1e-12)
+    assert b.total_pj == pytest.approx(1770 + 3473 + 121.5, rel=1e-12)
+
+
+def test_totals_host_ann_and_static_power_add_up():
+    model = CostModel(
+        "m", "test", (), {"synop_pj": 1.0, "host_mac_pj": 2.0, "host_byte_pj": 0.5,
+                          "ann_mac_pj": 3.0, "static_power_w": 0.25},
+    )
+    result = compute_energy(make_inputs(), [model], timestep_us=10.0)
+    energy = result.models[0]
+    assert energy.chip_dynamic_pj == pytest.approx((256 + 150 + 50) / 2 * 1.0)
+    # 0.25 W x 2 chips x 4 steps x 10 us = 20 uJ = 2e7 pJ
+    assert energy.static_pj == pytest.approx(0.25 * 2 * 4 * 10e-6 * 1e12)
+    assert energy.host_compute_pj == pytest.approx(1050 * 2.0)
+    assert energy.host_io_pj == pytest.approx(168 * 0.5)
+    # ANN: chip synapses 0 + 200 + 80 plus host 1050 MACs, once (T = 1).
+    assert result.ann_macs == 1330
+    assert energy.ann_pj == pytest.approx(1330 * 3.0)
+    assert set(energy.not_priced) == {"neuron updates", "spike routing"}
+
+
+def test_a_model_missing_a_partner_constant_names_profile_model_and_constant():
+    model = CostModel("half", "test", (), {"synop_pj": 1.0, "hop_ew_pj": 3.0, "spike_within_tile_pj": 1.7})
+    with pytest.raises(ProfileError, match=r"profile p.toml: cost model 'half' lacks hop_ns_pj"):
+        check_cost_model(model, "p.toml")
+    no_synop = CostModel("nosyn", "test", (), {"neuron_update_active_pj": 1.0, "neuron_update_inactive_pj": 1.0})
+    with pytest.raises(ProfileError, match="lacks synop_pj"):
+        check_cost_model(no_synop, "p.toml")
+
+
+def test_counts_that_disagree_with_placement_are_refused():
+    with pytest.raises(RunResultError, match="core 9 is not in placement.json"):
+        make_inputs(cores=(CoreCounts(9, "a", 0, 0, 0),))
+    bad = make_inputs().layers
+    with pytest.raises(RunResultError, match="layer 'a' spikes 21 != 20"):
+        make_inputs(layers=(replace(bad[0], spikes=21), *bad[1:]))
+
+
+def test_every_builtin_cost_model_passes_its_check():
+    for name in ("loihi", "loihi2"):
+        profile = load_profile(name)
+        for model in cost_models_from_profile(profile):
+            check_cost_model(model, profile.name)
+    assert mesh_from_profile(load_profile("loihi")).tiles_x == 8
