@@ -1,0 +1,236 @@
+"""Run a ChipProgram on Lava (lava-nc 0.10.0, CPU) under a watchdog; returns the fast simulator's ChipRun.
+
+The Lava network is built and run in a child process (``python -m enof.runtime.lava_worker``) in
+its own process group: a hang or a crash inside Lava becomes a one-line ``RunError`` with the
+tail of the child's traceback, and the whole group (every forked Lava process) is ended before
+``run_lava`` returns. This module never imports lava (importing lava forces multiprocessing's
+'fork' start method on the whole program).
+
+Layouts: the ChipProgram is in torch layout ((C, H, W) or (N,)); Lava's Conv works in (X=W, Y=H, C).
+The helpers below convert between the two; they are pure numpy.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from enof.errors import RunError
+from enof.runtime.program import ChipProgram, ChipRun
+
+Precision = Literal["fixed", "float"]
+TERM_GRACE_S = 2.0  # after SIGTERM, time the group gets to exit (and free shared memory) before SIGKILL
+TRACEBACK_TAIL_CHARS = 600
+
+
+# ---------------------------------------------------------------- layouts (pure numpy)
+def lava_shape(torch_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """(C, H, W) -> (W, H, C); a 1-D shape stays as it is."""
+    return tuple(reversed(torch_shape)) if len(torch_shape) == 3 else tuple(torch_shape)
+
+
+def to_lava_layout(array: np.ndarray, torch_shape: tuple[int, ...]) -> np.ndarray:
+    """Reverse the trailing (C, H, W) axes of ``array`` into Lava's (W, H, C); 1-D shapes unchanged.
+
+    The reversal is its own inverse: it also maps Lava-layout arrays back to torch layout.
+    """
+    if len(torch_shape) != 3:
+        return array
+    lead = array.ndim - 3
+    return np.ascontiguousarray(array.transpose(*range(lead), lead + 2, lead + 1, lead))
+
+
+def conv_weight_to_lava(weight_torch: np.ndarray) -> np.ndarray:
+    """torch Conv2d weight (C_out, C_in, kH, kW), a cross-correlation, -> Lava Conv weight (C_out, kW, kH, C_in).
+
+    Lava's Conv is a true convolution (scipy convolve2d flips the kernel), so the kernel is flipped here.
+    """
+    return np.ascontiguousarray(weight_torch[:, :, ::-1, ::-1].transpose(0, 3, 2, 1))
+
+
+def dense_weight_to_lava(
+    weight: np.ndarray, target_shape: tuple[int, ...], source_shape: tuple[int, ...]
+) -> np.ndarray:
+    """Dense weight (N_out, N_in) indexed in torch (C, H, W) flattening -> indexed in Lava's flattening.
+
+    Lava flattens a (W, H, C) port in C order, so rows and columns are permuted accordingly.
+    """
+    full = weight.reshape(*target_shape, *source_shape)
+    nt = len(target_shape)
+    axes_t = list(range(nt))[::-1] if nt == 3 else list(range(nt))
+    axes_s = [nt + a for a in (list(range(len(source_shape)))[::-1] if len(source_shape) == 3 else range(len(source_shape)))]
+    permuted = full.transpose(*axes_t, *axes_s)
+    return np.ascontiguousarray(permuted.reshape(weight.shape))
+
+
+# ---------------------------------------------------------------- the job passed to the worker
+@dataclass(frozen=True)
+class LavaFault:
+    """Test hook: make the CountingLIF ``layer`` raise or hang at Lava time step ``step``."""
+
+    layer: str
+    kind: Literal["raise", "hang"]
+    step: int
+
+
+@dataclass(frozen=True)
+class LavaJob:
+    program: ChipProgram
+    source: np.ndarray  # (B, *input_shape): x_int (fixed, int64) or x (float, float64), torch layout
+    precision: Precision
+    fault: LavaFault | None = None
+
+
+@dataclass(frozen=True)
+class LavaTimings:
+    """Where the time of one Lava run went (seconds) and the number of Lava steps it ran."""
+
+    compile_s: float
+    start_s: float
+    run_s: float
+    readback_s: float
+    steps: int
+    processes: int
+
+    @property
+    def ms_per_step(self) -> float:
+        return 1000.0 * self.run_s / max(1, self.steps)
+
+
+# ---------------------------------------------------------------- host side: run + watchdog
+def run_lava(
+    program: ChipProgram,
+    x: np.ndarray,
+    precision: Precision = "fixed",
+    timeout_s: float = 600.0,
+    fault: LavaFault | None = None,
+) -> ChipRun:
+    """Run ``program`` on x (B, *input_shape) float in Lava, all samples pipelined in one run.
+
+    fixed: ``Loihi2SimCfg(select_tag="fixed_pt")`` on the program's integers; float: ``floating_pt``
+    on its float weights. Returns outputs in aligned time (T, B, *shape) and per-neuron spike
+    counts per layer (relay neurons excluded), like ``enof.runtime.fast.simulate``.
+    """
+    return run_lava_timed(program, x, precision, timeout_s, fault)[0]
+
+
+def run_lava_timed(
+    program: ChipProgram,
+    x: np.ndarray,
+    precision: Precision = "fixed",
+    timeout_s: float = 600.0,
+    fault: LavaFault | None = None,
+) -> tuple[ChipRun, LavaTimings]:
+    """``run_lava`` that also returns where the time went."""
+    x = np.asarray(x)
+    if tuple(x.shape[1:]) != tuple(program.input_shape) or x.ndim < 2 or x.shape[0] == 0:
+        raise RunError(f"input shape {tuple(x.shape)} does not match (B, *{program.input_shape}) with B >= 1")
+    if precision not in ("fixed", "float"):
+        raise RunError(f"unknown precision {precision!r} (fixed|float)")
+    source = program.quantize_input(x) if precision == "fixed" else np.asarray(x, np.float64)
+    with tempfile.TemporaryDirectory(prefix="enof-lava-") as tmp:
+        job_dir = Path(tmp)
+        with open(job_dir / "job.pkl", "wb") as f:
+            pickle.dump(LavaJob(program, source, precision, fault), f)
+        _run_worker(job_dir, timeout_s)
+        with np.load(job_dir / "result.npz") as result:
+            arrays = {k: result[k] for k in result.files}
+    timings = LavaTimings(**{f.name: arrays[f"timing:{f.name}"].item() for f in fields(LavaTimings)})
+    run = ChipRun(
+        outputs={n: arrays[f"out:{n}"].astype(np.float32) for n in program.outputs},
+        spike_counts={n: arrays[f"count:{n}"].astype(np.int64) for n in program.layers},
+        input_nonzero=(source != 0).sum(0).astype(np.int64) * program.timesteps,
+    )
+    return run, timings
+
+
+def _run_worker(job_dir: Path, timeout_s: float) -> None:
+    """Run the worker on ``job_dir`` in a new session; raise RunError on a timeout or a failure."""
+    stderr_path = job_dir / "stderr.txt"
+    with open(stderr_path, "wb") as stderr:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "enof.runtime.lava_worker", str(job_dir)],
+            stdin=subprocess.DEVNULL,
+            stdout=stderr,
+            stderr=stderr,
+            start_new_session=True,  # its own process group: every forked Lava process can be ended
+        )
+        try:
+            rc = child.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            end_process_group(child)
+            raise RunError(
+                f"Lava run did not finish within {timeout_s:g} s (a hang in Lava or a too short --timeout); "
+                "all its processes were ended"
+            ) from None
+        finally:
+            end_process_group(child)
+    if rc != 0 or not (job_dir / "result.npz").exists():
+        error_file = job_dir / "error.txt"
+        detail = error_file.read_text() if error_file.exists() else stderr_path.read_text(errors="replace")
+        raise RunError(f"Lava run failed (exit {rc}): {_tail(detail)}")
+
+
+def end_process_group(child: subprocess.Popen) -> None:
+    """End every process of the child's group: SIGTERM first (lets shared memory be released), then SIGKILL."""
+    pgid = child.pid  # start_new_session: the child leads its own group
+    if _group_alive(pgid):
+        _signal_group(pgid, signal.SIGTERM)
+        deadline = time.monotonic() + TERM_GRACE_S
+        while _group_alive(pgid) and time.monotonic() < deadline:
+            if child.poll() is None:
+                try:
+                    child.wait(timeout=0.05)
+                except subprocess.TimeoutExpired:
+                    pass
+            else:
+                time.sleep(0.05)
+        _signal_group(pgid, signal.SIGKILL)
+    if child.poll() is None:
+        child.wait()
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _group_alive(pgid: int) -> bool:
+    return bool(live_processes_in_group(pgid))
+
+
+def live_processes_in_group(pgid: int) -> list[int]:
+    """Pids of the processes of group ``pgid`` that are not zombies (read from /proc)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
+        state, pgrp = fields[0], int(fields[2])
+        if pgrp == pgid and state not in ("Z", "X"):
+            pids.append(int(entry))
+    return pids
+
+
+def _tail(text: str) -> str:
+    """The last lines of a traceback on one line."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    tail = " | ".join(lines[-4:])
+    return tail[-TRACEBACK_TAIL_CHARS:] if tail else "no output from the Lava worker"
