@@ -16,28 +16,10 @@ import torch
 import torch.nn.functional as F
 
 from enof.errors import RunError
+from enof.formats.run_result import CoreActivity, LayerActivity
 from enof.runtime.program import INPUT, ChipProgram
 
 FLOAT64_EXACT = 2**53
-
-
-@dataclass(frozen=True)
-class LayerActivity:
-    name: str
-    neurons: int
-    cores: int
-    spikes: int
-    synops: int
-    neuron_updates: int
-
-
-@dataclass(frozen=True)
-class CoreActivity:
-    core_id: int
-    layer: str
-    spikes: int
-    synops: int
-    neuron_updates: int
 
 
 @dataclass(frozen=True)
