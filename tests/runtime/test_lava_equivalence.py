@@ -1,0 +1,110 @@
+"""The product's promise: the Lava backend and the fast simulator run the same ChipProgram to the same spikes.
+
+Each test launches the real Lava worker (lava-nc 0.10.0, Loihi2SimCfg) on small programs with a
+residual block (relay-aligned), a strided conv and a dense layer; a launch costs ~2 s.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from enof.runtime.fast import simulate
+from enof.runtime.lava_backend import run_lava
+from enof.runtime.program import INPUT, ChipProgram, LifLayer, Synapse
+
+
+def _assert_same_spikes(lava_run, fast_run, program):
+    for name in program.outputs:
+        assert lava_run.outputs[name].shape == fast_run.outputs[name].shape, name
+        np.testing.assert_array_equal(lava_run.outputs[name], fast_run.outputs[name], err_msg=name)
+    for name in program.layers:
+        np.testing.assert_array_equal(lava_run.spike_counts[name], fast_run.spike_counts[name], err_msg=name)
+    np.testing.assert_array_equal(lava_run.input_nonzero, fast_run.input_nonzero)
+
+
+@pytest.mark.parametrize("input_mode", ["graded", "current"])
+def test_lava_fixed_pt_equals_fast_fixed_on_residual_strided_dense_program(random_program, random_inputs, input_mode):
+    """Tolerance: none. Both compute Lava's fixed-point integer arithmetic; every spike must agree."""
+    program = random_program(input_mode=input_mode, seed=3)
+    x = random_inputs(program, batch=4, seed=3)
+    lava_run = run_lava(program, x, "fixed", timeout_s=120)
+    fast_run = simulate(program, x, "fixed")
+    _assert_same_spikes(lava_run, fast_run, program)
+    # the comparison is not vacuous: every layer fires, and not everywhere
+    for name in program.layers:
+        rate = fast_run.spike_counts[name].sum() / (program.layers[name].neurons * program.timesteps * len(x))
+        assert 0.02 < rate < 0.9, (name, rate)
+
+
+@pytest.mark.parametrize("input_mode", ["graded", "current"])
+def test_lava_floating_pt_agrees_with_fast_float_on_at_least_999_per_mille_of_spikes(
+    random_program, random_inputs, input_mode
+):
+    """Tolerance: >= 99.9 % of output spikes and of summed counts.
+
+    Lava's float models compute in float64 with its own summation order (scipy convolve2d), the fast
+    simulator in float32 (torch): a voltage within rounding of the threshold may flip a spike.
+    """
+    program = random_program(input_mode=input_mode, seed=4)
+    x = random_inputs(program, batch=4, seed=4)
+    lava_run = run_lava(program, x, "float", timeout_s=120)
+    fast_run = simulate(program, x, "float")
+    for name in program.outputs:
+        agreement = (lava_run.outputs[name] == fast_run.outputs[name]).mean()
+        assert agreement >= 0.999, (name, agreement)
+    total_lava = sum(int(c.sum()) for c in lava_run.spike_counts.values())
+    total_fast = sum(int(c.sum()) for c in fast_run.spike_counts.values())
+    assert total_fast > 0
+    assert abs(total_lava - total_fast) <= 0.001 * total_fast
+
+
+def test_pipelined_samples_equal_each_sample_run_alone(random_program, random_inputs):
+    """LIFReset pipelining: sample k of one long run == sample k alone (T steps, fresh state). Exact."""
+    program = random_program(input_mode="graded", seed=5)
+    x = random_inputs(program, batch=2, seed=5)
+    together = run_lava(program, x, "fixed", timeout_s=120)
+    alone = [run_lava(program, x[b : b + 1], "fixed", timeout_s=120) for b in range(len(x))]
+    for name in program.outputs:
+        stacked = np.concatenate([a.outputs[name] for a in alone], axis=1)  # (T, B, ...)
+        np.testing.assert_array_equal(together.outputs[name], stacked, err_msg=name)
+    for name in program.layers:
+        np.testing.assert_array_equal(together.spike_counts[name], sum(a.spike_counts[name] for a in alone))
+
+
+def _skip_program(seed: int) -> ChipProgram:
+    """input → A (conv) → B (dense) → C (dense) with skips A → C (two relays) and input → C (input delayed 2 steps).
+
+    Exercises relay chains longer than one, a delayed input RingBuffer, dense from a conv-shaped
+    source (torch flattening order) and two outputs of different depth.
+    """
+    rng = np.random.default_rng(seed)
+
+    def lif(name, shape, vth):
+        bias = rng.integers(-20, 21, size=shape).astype(np.int32)
+        return LifLayer(name, shape, 0.25, 0.5, (bias / 64.0).astype(np.float32), vth, 4095, 3072, bias, 0, 128.0)
+
+    def syn(name, kind, source, target, shape, low, high, **kw):
+        w = rng.integers(low, high + 1, size=shape).astype(np.int32)
+        return Synapse(name, kind, source, target, (w / 2.0).astype(np.float32), w, **kw)
+
+    layers = {"A": lif("A", (3, 5, 4), 40), "B": lif("B", (12,), 30), "C": lif("C", (7,), 30)}
+    synapses = [
+        syn("in->A", "conv", INPUT, "A", (3, 2, 3, 3), -10, 14, padding=(1, 0)),
+        syn("A->B", "dense", "A", "B", (12, 60), -30, 60),
+        syn("B->C", "dense", "B", "C", (7, 12), -30, 60),
+        syn("A->C", "dense", "A", "C", (7, 60), -20, 40),
+        syn("in->C", "dense", INPUT, "C", (7, 2 * 5 * 6), -4, 6),
+    ]
+    return ChipProgram(4, (2, 5, 6), "graded", 16.0, layers, synapses, outputs=["C", "A"], input_bits=16)
+
+
+def test_lava_fixed_pt_aligns_two_step_skips_with_relays_and_delayed_input():
+    """Tolerance: none (integer arithmetic on both sides)."""
+    program = _skip_program(seed=6)
+    assert program.depths() == {INPUT: 0, "A": 1, "B": 2, "C": 3}
+    x = np.random.default_rng(7).random((3, *program.input_shape)).astype(np.float32)
+    lava_run = run_lava(program, x, "fixed", timeout_s=120)
+    fast_run = simulate(program, x, "fixed")
+    _assert_same_spikes(lava_run, fast_run, program)
+    assert all(fast_run.spike_counts[n].sum() > 0 for n in program.layers)
