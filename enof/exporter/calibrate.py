@@ -1,0 +1,58 @@
+"""Calibration: the float chip part run on a few training samples, for the quantizer's state ranges."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from enof.exporter.graph import INPUT, Graph
+from enof.exporter.partition import Partition
+from enof.exporter.replay import Replay
+
+
+def calibration_batch(dataset: dict, timesteps: int, count: int, data_root=None) -> torch.Tensor:
+    """The first ``count`` training samples of the checkpoint's data set, time-major (T, N, C, H, W)."""
+    from enof.trainer.data import load_dataset
+
+    loaded = load_dataset(dataset["name"], root=data_root, train_augment=False, timesteps=timesteps)
+    count = min(count, len(loaded.train))
+    xs = torch.stack([torch.as_tensor(loaded.train[i][0], dtype=torch.float32) for i in range(count)])
+    if xs.dim() == 5:  # temporal data set: (N, T, C, H, W)
+        return xs.transpose(0, 1).contiguous()
+    return xs.unsqueeze(0).expand(timesteps, *xs.shape).contiguous()
+
+
+def chip_peaks(graph: Graph, part: Partition, x: torch.Tensor, batch: int = 64) -> dict[str, dict]:
+    """Largest |v| (before reset) and |input current| per chip LIF, and the largest |chip input| (``input``)."""
+    names = part.names("host_in") + part.names("chip")
+    replay = Replay(graph, names, [INPUT], list(part.chip_outputs))
+    replay.probes = {}
+    x_max = 0.0
+    with torch.no_grad():
+        for start in range(0, x.shape[1], batch):
+            chunk = x[:, start : start + batch]
+            replay(chunk)
+            if part.input_mode == "graded":
+                x_max = max(x_max, float(chunk.abs().max()))
+    if part.input_mode == "current":
+        x_max = replay.probes[part.current_target]["current_max"]
+    peaks = {k: dict(v) for k, v in replay.probes.items()}
+    peaks["input"] = {"x_max": x_max}
+    return peaks
+
+
+def graded_input_scale(dataset: dict, peaks: dict | None) -> float:
+    """``input.scale`` for graded pixels.
+
+    Zero-mean data with one std for all channels (digits: raw 0..16, std 16) → ``std``: the raw
+    integers travel exactly. Otherwise 127 / max|x| (8-bit signed resolution, which leaves the first
+    layer's weights their full 8 bits), with max|x| from calibration or the normalization of raw [0, 1].
+    """
+    norm = dataset.get("normalization", {})
+    mean, std = np.asarray(norm.get("mean", [0.0]), float), np.asarray(norm.get("std", [1.0]), float)
+    if np.all(mean == 0) and np.all(std == std[0]):
+        return float(std[0])
+    x_max = (peaks or {}).get("input", {}).get("x_max")
+    if not x_max:
+        x_max = float(np.max(np.maximum(np.abs(0 - mean), np.abs(1 - mean)) / std))
+    return 127.0 / x_max

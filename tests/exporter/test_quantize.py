@@ -1,0 +1,87 @@
+"""Quantization: integers in the target's ranges, exact threshold, faithful synapses, and refusals that name the layer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from enof.errors import DoesNotFitError
+from enof.exporter.calibrate import chip_peaks
+from enof.exporter.graph import capture
+from enof.exporter.partition import partition
+from enof.exporter.quantize import FixedPointLimits, quantize
+from enof.trainer.models import repeat_over_time
+
+LOIHI = FixedPointLimits(weight_bits=8, vth_mant_bits=17, bias_mant_bits=13, bias_exp_max=7,
+                         decay_bits=12, state_bits=24, graded_spike_bits=24)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def digits(model_factory):
+    model = model_factory("digits_cnn", repact=True, timesteps=2, width=8)
+    return model, capture(model, (1, 8, 8), 2)
+
+
+def test_integers_fit_the_target_and_reproduce_the_float_parameters(digits):
+    _, graph = digits
+    part = partition(graph, graded_spikes=True)
+    q = quantize(graph, part, LOIHI, input_scale_graded=16.0)
+    assert set(q.lifs) == {"backbone.2", "backbone.5"}
+    for name, lq in q.lifs.items():
+        assert lq.vth * 64 == pytest.approx(0.5 * lq.scale, rel=1e-12)  # threshold exact by construction
+        assert (lq.du, lq.dv) == (4095, 3072)
+        assert 1 <= lq.vth < 2**17 and 0 <= lq.bias_exp <= 7 and np.abs(lq.bias_mant).max() < 2**12
+        # bias_mant · 2^bias_exp is the float bias in v units up to half a step of 2^bias_exp
+        err = np.abs(lq.bias_mant * 2.0**lq.bias_exp - lq.bias_float * lq.scale)
+        assert err.max() <= 2.0 ** (lq.bias_exp - 1) + 1e-6
+    for name, w_int in q.weight_int.items():
+        assert w_int.dtype == np.int32 and np.all(w_int % 2 == 0) and np.abs(w_int).max() <= 254
+    # the largest incoming weight uses (nearly) the whole 8-bit range: no precision given away
+    assert max(np.abs(q.weight_int[s]).max() for s in graph.nodes["backbone.5"].sources) >= 250
+    arrays = q.arrays()
+    assert arrays["input.scale"] == 16.0 and arrays["backbone.0.weight_int"].shape == graph.nodes["backbone.0"].weight.shape
+
+
+def test_graded_first_layer_current_matches_float_within_weight_rounding(digits, digits_test_inputs):
+    """(w_int · x_int) << 6 in v units vs W·x·S: the only error is rounding W to even integers."""
+    _, graph = digits
+    part = partition(graph, graded_spikes=True)
+    q = quantize(graph, part, LOIHI, input_scale_graded=16.0)
+    conv, lif = graph.nodes["backbone.0"], q.lifs["backbone.2"]
+    x = digits_test_inputs.double()
+    x_int = torch.round(x * 16.0)
+    assert torch.equal(x_int / 16.0, x)  # digits pixels are integers 0..16: graded input is exact
+    fixed = torch.nn.functional.conv2d(x_int, torch.from_numpy(q.weight_int["backbone.0"]).double(), padding=1) * 64
+    exact = torch.nn.functional.conv2d(x, torch.from_numpy(conv.weight).double(), padding=1) * lif.scale
+    # per-weight error ≤ 1 int step (even rounding) → ≤ 64·16·Σ|x_int|/16 per output; bound it by the L1 of x
+    bound = 64 * 1.0 * torch.nn.functional.conv2d(x_int, torch.ones(1, 1, 3, 3, dtype=torch.double), padding=1)
+    assert torch.all((fixed - exact).abs() <= bound + 1e-6)
+
+
+def test_out_of_range_bias_is_refused_with_layer_value_and_limit(model_factory):
+    model = model_factory("digits_cnn", timesteps=2, width=8)
+    model.backbone[4].bias.data[0] = 1e6  # BN bias of the second conv: far beyond 13 bits × 2^7
+    graph = capture(model, (1, 8, 8), 2)
+    with pytest.raises(DoesNotFitError, match=r"backbone\.5: bias .* mantissa > 4095 even at bias_exp_max = 7"):
+        quantize(graph, partition(graph, True), LOIHI, 16.0)
+
+
+def test_threshold_mantissa_limit_lowers_the_scale_and_is_reported(digits):
+    _, graph = digits
+    tiny = FixedPointLimits(**{**LOIHI.__dict__, "vth_mant_bits": 4})
+    q = quantize(graph, partition(graph, True), tiny, 16.0)
+    assert all(lq.vth <= 15 and lq.limited_by == "threshold bits" for lq in q.lifs.values())
+
+
+def test_current_mode_scale_comes_from_calibration_and_fits_the_state(digits, digits_test_inputs):
+    _, graph = digits
+    part = partition(graph, graded_spikes=False)
+    with pytest.raises(DoesNotFitError, match="needs calibration"):
+        quantize(graph, part, LOIHI, 1.0)
+    peaks = chip_peaks(graph, part, repeat_over_time(digits_test_inputs, 2))
+    q = quantize(graph, part, LOIHI, 1.0, peaks)
+    first = q.lifs[part.current_target]
+    assert q.input_scale == pytest.approx(first.scale / 64)
+    for lq in q.lifs.values():
+        assert lq.v_peak_int is not None and lq.v_peak_int <= 2**23 - 1 and lq.current_peak_int <= 2**23 - 1
