@@ -62,6 +62,7 @@ class RunResult:
     cores: list[CoreActivity]
     host: HostCost
     wall_s: float
+    bundle: str = ""  # the bundle folder the run read (optional; lets enof-energy find it)
 
     def __post_init__(self):
         if self.backend not in ("fast", "lava"):
@@ -116,7 +117,8 @@ def run_result_from_dict(data, label: str = "run.json") -> RunResult:
     if version != RUN_FORMAT_VERSION:
         raise RunResultError(f"{label}: format_version {version!r} is not supported (this enof reads {RUN_FORMAT_VERSION})")
     try:
-        values = {f.name: data[f.name] for f in fields(RunResult)}
+        optional = {f.name for f in fields(RunResult) if f.name == "bundle"}
+        values = {f.name: data[f.name] for f in fields(RunResult) if f.name not in optional or f.name in data}
         values["layers"] = [LayerActivity(**layer) for layer in values["layers"]]
         values["cores"] = [CoreActivity(**core) for core in values["cores"]]
         values["host"] = HostCost(**values["host"])

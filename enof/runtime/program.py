@@ -8,9 +8,12 @@ point (docs/design.md §6). Shapes are torch layout: (C, H, W) or (N,).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
+
+from enof.errors import BundleError, UnsupportedModuleError
 
 INPUT = "input"
 
@@ -137,3 +140,127 @@ class ChipRun:
     spike_counts: dict[str, np.ndarray]
     input_nonzero: np.ndarray
     spikes: dict[str, np.ndarray] | None = None
+
+
+# ---------------------------------------------------------------- from a bundle (chip.nir + quant.npz)
+def program_from_bundle(
+    nir_path: str | Path, quant_path: str | Path, timesteps: int, input_bits: int
+) -> ChipProgram:
+    """Build the ChipProgram of a bundle's ``chip.nir`` and ``quant.npz`` (docs/design.md §5).
+
+    Weight nodes (Conv2d, Linear, Affine with zero bias) become synapses named by the node; an edge
+    Input → LIF is a current synapse; LIFs feeding Output nodes are the outputs. ``input_bits`` is the
+    signed width the input integers are clipped to (graded payload or input current).
+    """
+    import nir  # local: the program contract itself needs no NIR
+
+    try:
+        graph = nir.read(str(nir_path))
+    except Exception as exc:  # h5py/nir raise many types for a damaged file
+        raise BundleError(f"{nir_path}: cannot read NIR ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+    quant = _Quant(quant_path)
+    sources: dict[str, list[str]] = {name: [] for name in graph.nodes}
+    for src, dst in graph.edges:
+        sources[dst].append(src)
+    lif_names = [n for n, node in graph.nodes.items() if isinstance(node, nir.LIF)]
+    metadata = dict(graph.metadata or {})
+    layers = {}
+    for name in _topological(lif_names, sources, graph.nodes, nir):
+        layers[name] = _lif_layer(name, graph.nodes[name], quant, metadata)
+    synapses = []
+    for lif in layers:
+        for src in sources[lif]:
+            synapses.append(_synapse(src, lif, graph.nodes, sources, quant, nir))
+    outputs = [src for name, node in graph.nodes.items() if isinstance(node, nir.Output) for src in sources[name]]
+    input_node = graph.nodes.get(INPUT)
+    if not isinstance(input_node, nir.Input):
+        raise BundleError(f"{nir_path}: no Input node named {INPUT!r}")
+    input_shape = tuple(int(d) for d in np.asarray(input_node.input_type["input"]).reshape(-1))
+    input_mode = "current" if any(s.kind == "current" for s in synapses) else "graded"
+    return ChipProgram(
+        timesteps=int(timesteps), input_shape=input_shape, input_mode=input_mode,
+        input_scale=float(quant.get("input.scale", "the input")), layers=layers, synapses=synapses,
+        outputs=outputs, metadata=metadata, input_bits=int(input_bits),
+    )  # fmt: skip
+
+
+class _Quant:
+    def __init__(self, path):
+        self.path = Path(path)
+        try:
+            with np.load(self.path, allow_pickle=False) as data:
+                self.arrays = {k: data[k] for k in data.files}
+        except (OSError, ValueError) as exc:
+            raise BundleError(f"{self.path}: cannot read quant.npz ({exc})") from None
+
+    def get(self, key: str, owner: str) -> np.ndarray:
+        if key not in self.arrays:
+            raise BundleError(f"{self.path.name}: missing {key!r} for {owner}")
+        return self.arrays[key]
+
+
+def _topological(lifs, sources, nodes, nir) -> list[str]:
+    """LIFs ordered so that every LIF comes after the LIFs that feed it (through weights and Flatten)."""
+
+    def upstream_lifs(name, seen=()):
+        found = set()
+        for src in sources[name]:
+            if isinstance(nodes[src], nir.LIF):
+                found.add(src)
+            elif src not in seen and not isinstance(nodes[src], nir.Input):
+                found |= upstream_lifs(src, (*seen, name))
+        return found
+
+    deps = {lif: upstream_lifs(lif) for lif in lifs}
+    ordered: list[str] = []
+    while len(ordered) < len(lifs):
+        ready = [lif for lif in lifs if lif not in ordered and deps[lif] <= set(ordered)]
+        if not ready:
+            raise UnsupportedModuleError(f"chip.nir: recurrent LIF connections are not supported ({sorted(deps)})")
+        ordered.extend(ready)
+    return ordered
+
+
+def _lif_layer(name: str, node, quant: _Quant, metadata: dict) -> LifLayer:
+    v_threshold = np.unique(np.asarray(node.v_threshold))
+    if v_threshold.size != 1:
+        raise UnsupportedModuleError(f"{name}: LIF with per-neuron thresholds is not supported")
+    tau = np.asarray(node.tau, dtype=np.float64)
+    shape = tuple(int(d) for d in tau.shape)
+    decay = float(metadata["decay"]) if "decay" in metadata else float(1.0 - metadata["dt_s"] / tau.reshape(-1)[0])
+    owner = f"LIF {name!r}"
+    return LifLayer(
+        name=name, shape=shape, decay=decay, v_threshold=float(v_threshold[0]),
+        bias_float=quant.get(f"{name}.bias_float", owner).astype(np.float32).reshape(shape),
+        vth=int(quant.get(f"{name}.vth", owner)), du=int(quant.get(f"{name}.du", owner)),
+        dv=int(quant.get(f"{name}.dv", owner)),
+        bias_mant=quant.get(f"{name}.bias_mant", owner).astype(np.int32).reshape(shape),
+        bias_exp=int(quant.get(f"{name}.bias_exp", owner)), scale=float(quant.get(f"{name}.scale", owner)),
+    )  # fmt: skip
+
+
+def _synapse(src: str, lif: str, nodes, sources, quant: _Quant, nir) -> Synapse:
+    node = nodes[src]
+    if isinstance(node, nir.Input):
+        empty = np.zeros((0,), np.float32)
+        return Synapse(f"{INPUT}->{lif}", "current", INPUT, lif, empty, empty.astype(np.int32))
+    if not isinstance(node, (nir.Conv2d, nir.Linear, nir.Affine)):
+        raise UnsupportedModuleError(f"{src}: NIR node {type(node).__name__} feeding LIF {lif!r} is not supported")
+    if isinstance(node, nir.Affine) and np.any(np.asarray(node.bias) != 0):
+        raise UnsupportedModuleError(f"{src}: Affine with a bias; the bias belongs in quant.npz <lif>.bias_float")
+    (pre,) = sources[src]
+    while isinstance(nodes[pre], nir.Flatten):
+        (pre,) = sources[pre]
+    pre = INPUT if isinstance(nodes[pre], nir.Input) else pre
+    owner = f"weight node {src!r}"
+    weight = np.asarray(node.weight, dtype=np.float32)
+    weight_int = quant.get(f"{src}.weight_int", owner).astype(np.int32)
+    weight_exp = int(quant.get(f"{src}.weight_exp", owner))
+    if isinstance(node, nir.Conv2d):
+        if int(node.groups) != 1 or tuple(np.broadcast_to(node.dilation, 2)) != (1, 1):
+            raise UnsupportedModuleError(f"{src}: grouped or dilated convolutions are not supported")
+        if isinstance(node.padding, str):
+            raise UnsupportedModuleError(f"{src}: string padding {node.padding!r} is not supported")
+        pair = lambda v: tuple(int(i) for i in np.broadcast_to(np.asarray(v), 2))  # noqa: E731
+        return Synapse(src, "conv", pre, lif, weight, weight_int, weight_exp, pair(node.stride), pair(node.padding))
+    return Synapse(src, "dense", pre, lif, weight, weight_int, weight_exp)

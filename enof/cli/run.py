@@ -1,0 +1,108 @@
+"""enof-run: a bundle on the test split of its data set, on the built-in simulator or on Lava → run.json."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from enof.errors import EnofError
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+
+
+class BackendChoice(str, Enum):
+    fast = "fast"
+    lava = "lava"
+
+
+class PrecisionChoice(str, Enum):
+    fixed = "fixed"
+    float = "float"
+
+
+@app.command()
+def run(
+    bundle: Path = typer.Argument(..., help="bundle folder written by enof-export"),
+    backend: BackendChoice = typer.Option(BackendChoice.fast, "--backend", help="fast (built-in, bit-exact) or lava"),
+    precision: PrecisionChoice = typer.Option(PrecisionChoice.fixed, "--precision", help="fixed (the chip's integers) or float"),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="data set name (default: the one in the bundle)"),
+    data_root: Optional[Path] = typer.Option(None, "--data-root", help="folder of the data set files (CIFAR, DVS)"),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="run only the first N test samples"),
+    batch_size: int = typer.Option(256, "--batch-size", min=1, help="samples per simulator batch"),
+    timeout: float = typer.Option(600.0, "--timeout", help="seconds before a Lava run is stopped as hung"),
+    output: Path = typer.Option(Path("run.json"), "-o", "--output", help="where to write run.json"),
+) -> None:
+    """Classify the test split with the bundle; print accuracy and per-layer activity; write run.json."""
+    from enof.formats.run_result import write_run_result
+    from enof.runtime.run import load_bundle, run_bundle
+
+    try:
+        manifest = load_bundle(bundle).manifest
+        name = dataset or manifest["dataset"]["name"]
+        inputs, labels = load_test_split(name, data_root, limit, int(manifest["timesteps"]))
+        result = run_bundle(
+            bundle, inputs, labels, backend=backend.value, precision=precision.value,
+            batch_size=batch_size, timeout_s=timeout, progress=True,
+        )  # fmt: skip
+        write_run_result(result, output)
+    except EnofError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from None
+    out = Console()
+    out.print(
+        f"{name}: accuracy {result.accuracy:.2%} on {result.samples} test samples "
+        f"({backend.value}/{precision.value}, T = {result.timesteps}, {result.wall_s:.1f} s) → {output}"
+    )
+    out.print(activity_table(result))
+
+
+def load_test_split(name: str, data_root, limit: int | None, timesteps: int) -> tuple[np.ndarray, np.ndarray]:
+    """The normalized test images (N, C, H, W) float32 and labels (N,) of data set ``name``."""
+    from enof.errors import RunError
+    from enof.trainer.data import load_dataset
+
+    loaded = load_dataset(name, data_root, train_augment=False, timesteps=timesteps)
+    if loaded.spec.temporal:
+        raise RunError(f"{name}: temporal (event) input is not supported by enof-run yet; use a static data set")
+    test = loaded.test
+    count = len(test) if limit is None else min(limit, len(test))
+    xs, ys = [], []
+    for i in range(count):
+        x, y = test[i]
+        xs.append(np.asarray(x, dtype=np.float32))
+        ys.append(int(y))
+    return np.stack(xs), np.asarray(ys, dtype=np.int64)
+
+
+def activity_table(result) -> Table:
+    """Per chip layer: neurons, cores, spikes/sample, firing rate (spikes per neuron per step), synops/sample."""
+    table = Table(title="chip activity per layer (per sample)")
+    for column in ("layer", "neurons", "cores", "spikes/sample", "firing rate", "synops/sample"):
+        table.add_column(column, justify="left" if column == "layer" else "right")
+    samples, steps = result.samples, result.timesteps
+    for layer in result.layers:
+        rate = layer.spikes / (layer.neurons * steps * samples)
+        table.add_row(
+            layer.name, f"{layer.neurons:,}", str(layer.cores), f"{layer.spikes / samples:,.1f}",
+            f"{rate:.3f}", f"{layer.synops / samples:,.0f}",
+        )  # fmt: skip
+    total_spikes = sum(layer.spikes for layer in result.layers) / samples
+    total_synops = sum(layer.synops for layer in result.layers) / samples
+    table.add_row("total", f"{sum(l.neurons for l in result.layers):,}", str(sum(l.cores for l in result.layers)),
+                  f"{total_spikes:,.1f}", "", f"{total_synops:,.0f}", style="bold")  # fmt: skip
+    return table
+
+
+def main() -> None:
+    app(prog_name="enof-run")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
