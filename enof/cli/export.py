@@ -1,0 +1,49 @@
+"""enof-export: a checkpoint → a bundle for a target (chip.nir, host ONNX, quant.npz, placement.json)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from enof.errors import EnofError
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+
+
+@app.command()
+def export(
+    checkpoint: Path = typer.Argument(..., help="model.pt written by enof-train"),
+    target: str = typer.Option(..., "--target", help="loihi, loihi2 or the path of a profile TOML"),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="bundle folder (default: <checkpoint dir>/<stem>-<target>-bundle)"),
+    calibrate: int = typer.Option(32, "--calibrate", min=0, help="training samples run in float to check state ranges (0: none)"),
+    data_root: Optional[Path] = typer.Option(None, "--data-root", help="data set root for calibration (CIFAR, DVS)"),
+    max_chips: Optional[int] = typer.Option(None, "--max-chips", min=1, help="allow more chips than the profile's max_chips"),
+) -> None:
+    """Export a trained EnOF network for a (simulated) Loihi target and print where everything runs."""
+    from rich.console import Console
+
+    from enof.exporter.export import export_bundle
+    from enof.exporter.placement import placement_table
+    from enof.exporter.report import partition_table, quantization_table
+
+    try:
+        result = export_bundle(checkpoint, target, output, calibrate=calibrate, data_root=data_root, max_chips=max_chips)
+    except EnofError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from None
+    console = Console()
+    console.print(partition_table(result.partition))
+    console.print(quantization_table(result.quant, result.calibration_samples))
+    console.print(placement_table(result.placement))
+    console.print(f"bundle written to {result.out_dir}")
+
+
+def main() -> None:
+    app(prog_name="enof-export")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

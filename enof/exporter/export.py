@@ -1,0 +1,172 @@
+"""``export_bundle``: checkpoint → graph → partition → NIR / ONNX / quant → placement → bundle.
+
+Everything is computed in memory first; placement and range errors surface before a single
+file is written, and the bundle directory appears only complete (``write_bundle``: temp dir + rename).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nir
+import numpy as np
+import onnx
+import torch
+
+from enof.errors import UnsupportedModuleError
+from enof.exporter.calibrate import calibration_batch, chip_peaks, graded_input_scale
+from enof.exporter.graph import Graph, NeuronParams, capture
+from enof.exporter.layers import layer_specs
+from enof.exporter.partition import Partition, partition
+from enof.exporter.quantize import FixedPointLimits, Quantized, quantize
+from enof.exporter.to_nir import DT_S, chip_graph
+from enof.exporter.to_onnx import write_host_in, write_host_out
+
+BUNDLE_FORMAT = "enof-bundle"
+BUNDLE_FORMAT_VERSION = 1
+
+
+@dataclass
+class ExportResult:
+    out_dir: Path
+    graph: Graph
+    partition: Partition
+    quant: Quantized
+    placement: object  # enof.formats.placement.Placement
+    manifest: dict
+    calibration_samples: int
+    notes: list[str] = field(default_factory=list)
+
+
+def default_out_dir(checkpoint_path: Path, target_name: str) -> Path:
+    return checkpoint_path.parent / f"{checkpoint_path.stem}-{target_name}-bundle"
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _nir_bytes(graph: nir.NIRGraph) -> bytes:
+    buffer = io.BytesIO()
+    nir.write(buffer, graph)
+    return buffer.getvalue()
+
+
+def _onnx_bytes(writer, graph: Graph, part: Partition, scratch: Path) -> bytes:
+    path = scratch / "part.onnx"
+    model: onnx.ModelProto = writer(graph, part, path)
+    data = model.SerializeToString()
+    path.unlink()
+    return data
+
+
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def _versions() -> dict[str, str]:
+    import enof
+
+    return {"enof": enof.__version__, "nir": nir.version, "onnx": onnx.__version__, "torch": torch.__version__}
+
+
+def _interfaces(graph: Graph, part: Partition, quant: Quantized) -> dict:
+    t = graph.timesteps
+    chip_in = graph.nodes[part.current_target].shape if part.input_mode == "current" else graph.input_shape
+    out = {
+        "chip_input": {
+            "shape": list(chip_in), "mode": part.input_mode, "input_scale": quant.input_scale,
+            "time": "the same values at every one of the T steps" if part.input_mode == "current"
+            else "the image repeated over the T steps (direct encoding)",
+        },
+        "chip_outputs": [
+            {"name": lif, "shape": [t, "B", *graph.nodes[lif].shape], "time": "aligned: step t from input step t"}
+            for lif in part.chip_outputs
+        ],
+        "host_out": {"inputs": list(part.chip_outputs), "output": "logits", "shape": ["B", graph.nodes[graph.output].shape[0]]},
+    }
+    if part.input_mode == "current":
+        out["host_in"] = {"input": "x", "shape": ["B", *graph.input_shape], "output": "current",
+                          "output_shape": ["B", *chip_in], "feeds": part.current_target}
+    return out
+
+
+def export_bundle(
+    checkpoint_path: str | Path,
+    target: str | Path,
+    out_dir: str | Path | None = None,
+    calibrate: int = 32,
+    data_root: str | Path | None = None,
+    dt_s: float = DT_S,
+    max_chips: int | None = None,
+) -> ExportResult:
+    """Export ``checkpoint_path`` for ``target`` (profile name or TOML path) into a bundle directory.
+
+    ``calibrate``: training samples run through the float chip part to size the state ranges;
+    ``max_chips``: override the profile's chip count (placement only).
+    """
+    from enof.exporter.placement import place
+    from enof.formats.bundle import write_bundle
+    from enof.hardware_profiles import load_profile
+    from enof.trainer.checkpoint import build_model_from_checkpoint, file_sha256, load_checkpoint
+
+    checkpoint_path = Path(checkpoint_path)
+    profile = load_profile(target)
+    ckpt = load_checkpoint(checkpoint_path)
+    if ckpt.mode != "snn":
+        raise UnsupportedModuleError(f"{checkpoint_path}: an ANN (mode={ckpt.mode!r}) checkpoint has no spiking part to export")
+    model = build_model_from_checkpoint(ckpt)
+    input_shape = tuple(int(v) for v in ckpt.dataset["input_shape"])
+    neuron = NeuronParams(float(ckpt.neuron["decay"]), float(ckpt.neuron["v_threshold"]))
+    graph = capture(model, input_shape, ckpt.timesteps, neuron)
+    graded = bool(profile.target.graded_spikes.value)
+    part = partition(graph, graded_spikes=graded)
+    if not graded and ckpt.dataset.get("temporal"):
+        raise UnsupportedModuleError(
+            f"{ckpt.dataset['name']}: temporal input changes every step; {profile.name} has no graded spikes "
+            "and its host-in current is constant over T"
+        )
+
+    peaks, samples = None, 0
+    if calibrate > 0:
+        x = calibration_batch(ckpt.dataset, ckpt.timesteps, calibrate, data_root)
+        samples = x.shape[1]
+        peaks = chip_peaks(graph, part, x)
+    input_scale = graded_input_scale(ckpt.dataset, peaks) if graded else 1.0
+    limits = FixedPointLimits.from_profile(profile)
+    quant = quantize(graph, part, limits, input_scale, peaks)
+    placement = place(layer_specs(graph, part, limits.weight_bits), profile, max_chips=max_chips)  # DoesNotFitError before any file exists
+
+    out_dir = Path(out_dir) if out_dir is not None else default_out_dir(checkpoint_path, profile.name)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    nir_graph = chip_graph(graph, part, dt_s)
+    files = {"chip.nir": _nir_bytes(nir_graph)}
+    with tempfile.TemporaryDirectory(prefix="enof-onnx-") as scratch:
+        files["host_out.onnx"] = _onnx_bytes(write_host_out, graph, part, Path(scratch))
+        if part.input_mode == "current":
+            files["host_in.onnx"] = _onnx_bytes(write_host_in, graph, part, Path(scratch))
+    files["quant.npz"] = _npz_bytes(quant.arrays())
+    files["placement.json"] = placement.to_json_bytes()
+
+    manifest = {
+        "format": BUNDLE_FORMAT,
+        "format_version": BUNDLE_FORMAT_VERSION,
+        "checkpoint_sha256": file_sha256(checkpoint_path),
+        "target": {"name": profile.name, "profile_sha256": profile.sha256, "profile": profile.text},
+        "timesteps": int(ckpt.timesteps),
+        "num_classes": int(graph.nodes[graph.output].shape[0]),
+        "dataset": ckpt.dataset,
+        "input_mode": part.input_mode,
+        "partition": [e.to_json() for e in part.entries],
+        "interfaces": _interfaces(graph, part, quant),
+        "files": {name: _sha256(data) for name, data in files.items()},
+        "versions": _versions(),
+    }
+    write_bundle(out_dir, manifest, files)
+    return ExportResult(out_dir, graph, part, quant, placement, manifest, samples)
