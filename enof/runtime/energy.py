@@ -23,11 +23,12 @@ from typing import Literal
 import numpy as np
 
 from enof.errors import ProfileError, RunResultError
+from enof.formats.placement import PlacedCore
+from enof.formats.run_result import CoreActivity, HostCost, LayerActivity
 from enof.runtime.energy_routing import (
     INPUT,
     CoreRoute,
     MeshGeometry,
-    PlacedCore,
     Projection,
     Routing,
     route_cores,
@@ -67,45 +68,15 @@ class CostModel:
 
 
 @dataclass(frozen=True)
-class LayerCounts:
-    """One layer of run.json: totals over all samples and timesteps."""
-
-    name: str
-    neurons: int
-    spikes: int
-    synops: int
-    neuron_updates: int
-
-
-@dataclass(frozen=True)
-class CoreCounts:
-    core_id: int
-    layer: str
-    spikes: int
-    synops: int
-    neuron_updates: int
-
-
-@dataclass(frozen=True)
-class HostCounts:
-    """Host work per inference (run.json ``host``)."""
-
-    host_in_macs: int
-    host_out_macs: int
-    bytes_host_to_chip: int
-    bytes_chip_to_host: int
-
-
-@dataclass(frozen=True)
 class EnergyInputs:
     """Everything the energy model reads, checked for consistency at construction."""
 
     timesteps: int
     samples: int
     input_mode: Literal["graded", "current"]
-    layers: tuple[LayerCounts, ...]
-    cores: tuple[CoreCounts, ...]
-    host: HostCounts
+    layers: tuple[LayerActivity, ...]
+    cores: tuple[CoreActivity, ...]
+    host: HostCost
     placement: tuple[PlacedCore, ...]
     projections: tuple[Projection, ...]
     mesh: MeshGeometry
@@ -168,7 +139,7 @@ class Parts:
 
 
 @dataclass(frozen=True)
-class LayerActivity:
+class LayerStats:
     """What a chip layer does per inference, independent of any cost model."""
 
     name: str
@@ -182,7 +153,7 @@ class LayerActivity:
 
 
 @dataclass(frozen=True)
-class CoreActivity:
+class CoreStats:
     core_id: int
     layer: str
     chip: int
@@ -238,9 +209,9 @@ class EnergyResult:
     routing: Routing
     timestep_us: float | None
     chips_used: int
-    layers: tuple[LayerActivity, ...]
-    cores: tuple[CoreActivity, ...]
-    host: HostCounts
+    layers: tuple[LayerStats, ...]
+    cores: tuple[CoreStats, ...]
+    host: HostCost
     ann_macs: int  # chip synapses + host MACs: one inference of the same network as an ANN
     models: tuple[ModelEnergy, ...]
 
@@ -284,11 +255,11 @@ def _graded_layers(inputs: EnergyInputs) -> set[str]:
     return {p.target for p in inputs.projections if p.source == INPUT and p.kind != "current"}
 
 
-def _layer_activity(inputs: EnergyInputs) -> tuple[LayerActivity, ...]:
+def _layer_activity(inputs: EnergyInputs) -> tuple[LayerStats, ...]:
     graded = _graded_layers(inputs)
     n = inputs.samples
     return tuple(
-        LayerActivity(
+        LayerStats(
             name=layer.name,
             neurons=layer.neurons,
             cores=sum(1 for c in inputs.placement if c.layer == layer.name),
@@ -302,7 +273,7 @@ def _layer_activity(inputs: EnergyInputs) -> tuple[LayerActivity, ...]:
     )
 
 
-def _core_counts(inputs: EnergyInputs) -> dict[int, CoreCounts]:
+def _core_counts(inputs: EnergyInputs) -> dict[int, CoreActivity]:
     """The run's per-core counts; a layer without them gets its counts shared by neuron number."""
     counts = {c.core_id: c for c in inputs.cores}
     for layer in inputs.layers:
@@ -311,14 +282,14 @@ def _core_counts(inputs: EnergyInputs) -> dict[int, CoreCounts]:
             continue
         for core in mine:
             share = (core.neuron_stop - core.neuron_start) / layer.neurons
-            counts[core.core_id] = CoreCounts(
+            counts[core.core_id] = CoreActivity(
                 core.core_id, layer.name, round(layer.spikes * share), round(layer.synops * share),
                 round(layer.neuron_updates * share),
             )
     return counts
 
 
-def _core_activity(inputs: EnergyInputs, routes: dict[int, CoreRoute]) -> tuple[CoreActivity, ...]:
+def _core_activity(inputs: EnergyInputs, routes: dict[int, CoreRoute]) -> tuple[CoreStats, ...]:
     counts = _core_counts(inputs)
     out = []
     for core in inputs.placement:
@@ -326,7 +297,7 @@ def _core_activity(inputs: EnergyInputs, routes: dict[int, CoreRoute]) -> tuple[
         if c is None:
             continue  # a placed core of a layer the run did not record
         out.append(
-            CoreActivity(
+            CoreStats(
                 core_id=core.core_id,
                 layer=core.layer,
                 chip=core.chip,
@@ -364,8 +335,8 @@ def _parts(
 def _price(
     inputs: EnergyInputs,
     model: CostModel,
-    layers: tuple[LayerActivity, ...],
-    cores: tuple[CoreActivity, ...],
+    layers: tuple[LayerStats, ...],
+    cores: tuple[CoreStats, ...],
     chips_used: int,
     ann_macs: int,
     timestep_us: float | None,
@@ -419,5 +390,5 @@ def _price(
     )
 
 
-def _is_graded(layers: tuple[LayerActivity, ...], name: str) -> bool:
+def _is_graded(layers: tuple[LayerStats, ...], name: str) -> bool:
     return any(a.graded_input for a in layers if a.name == name)

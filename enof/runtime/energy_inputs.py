@@ -14,17 +14,12 @@ from typing import Any
 import numpy as np
 
 from enof.errors import BundleError, RunResultError
-from enof.runtime.energy import (
-    CoreCounts,
-    CostModel,
-    EnergyInputs,
-    HostCounts,
-    LayerCounts,
-    check_cost_model,
-)
-from enof.runtime.energy_routing import INPUT, MeshGeometry, PlacedCore, Projection
+from enof.formats.placement import Placement, read_placement
+from enof.formats.run_result import RunResult, read_run_result
+from enof.runtime.energy import CostModel, EnergyInputs, check_cost_model
+from enof.runtime.energy_routing import INPUT, MeshGeometry, Projection
 
-RUN_FORMAT, BUNDLE_FORMAT = "enof-run", "enof-bundle"
+BUNDLE_FORMAT = "enof-bundle"
 
 
 @dataclass(frozen=True)
@@ -40,7 +35,7 @@ class EnergySources:
     profile_matches_bundle: bool
     backend: str
     precision: str
-    accuracy: float | None
+    accuracy: float
 
 
 def cost_models_from_profile(profile) -> list[CostModel]:
@@ -99,24 +94,23 @@ def projections_from_nir(graph, where: str) -> tuple[Projection, ...]:
     """Connectivity of chip.nir (docs/design.md §5): weight nodes between LIFs (or the input), Flatten passed through."""
     import nir
 
-    nodes, edges = graph.nodes, graph.edges
+    nodes = graph.nodes
     preds: dict[str, list[str]] = {}
-    for src, dst in edges:
+    for src, dst in graph.edges:
         preds.setdefault(dst, []).append(src)
-
-    def shape(name: str) -> tuple[int, ...]:
-        node = nodes[name]
-        if isinstance(node, nir.Input):
-            return tuple(int(v) for v in np.asarray(node.input_type["input"]).ravel())
-        if isinstance(node, nir.LIF):
-            return tuple(int(v) for v in np.asarray(node.tau).shape)
-        raise BundleError(f"{where}: node {name!r} ({type(node).__name__}) is not an input or a LIF")
 
     def origin(name: str) -> str:
         """The LIF or input whose output reaches ``name`` (through Flatten nodes)."""
         while isinstance(nodes[name], nir.Flatten):
             name = _single(preds.get(name, []), name, where)
-        return "input" if isinstance(nodes[name], nir.Input) else name
+        if not isinstance(nodes[name], (nir.LIF, nir.Input)):
+            raise BundleError(f"{where}: node {name!r} ({type(nodes[name]).__name__}) is not an input or a LIF")
+        return name
+
+    def shape(name: str) -> tuple[int, ...]:
+        node = nodes[name]
+        array = np.asarray(node.input_type["input"]) if isinstance(node, nir.Input) else np.asarray(node.tau).shape
+        return tuple(int(v) for v in np.ravel(array))
 
     out = []
     for target, node in nodes.items():
@@ -124,33 +118,26 @@ def projections_from_nir(graph, where: str) -> tuple[Projection, ...]:
             continue
         for src in preds.get(target, []):
             weight = nodes[src]
-            if isinstance(weight, (nir.LIF, nir.Input)):  # input current straight into the LIF
+            if isinstance(weight, nir.Input):  # host-in current straight into the LIF (current mode)
                 out.append(Projection(INPUT, target, "current", shape(target), shape(target)))
                 continue
             source = origin(_single(preds.get(src, []), src, where))
-            src_shape = shape(nodes_name(nodes, source))
+            name = INPUT if isinstance(nodes[source], nir.Input) else source
             if isinstance(weight, nir.Conv2d):
-                w = np.asarray(weight.weight)
+                kernel = np.asarray(weight.weight).shape[2:]
                 out.append(
                     Projection(
-                        INPUT if source == "input" else source, target, "conv", src_shape, shape(target),
-                        kernel=(int(w.shape[2]), int(w.shape[3])),
-                        stride=_pair(weight.stride), padding=_pair(weight.padding, where, src),
+                        name, target, "conv", shape(source), shape(target), kernel=(int(kernel[0]), int(kernel[1])),
+                        stride=_pair(weight.stride, where, src), padding=_pair(weight.padding, where, src),
                     )
                 )
             elif isinstance(weight, (nir.Linear, nir.Affine)):
-                out.append(Projection(INPUT if source == "input" else source, target, "dense", src_shape, shape(target)))
+                out.append(Projection(name, target, "dense", shape(source), shape(target)))
             else:
-                raise BundleError(f"{where}: node {src!r} ({type(weight).__name__}) feeding {target!r} is not Conv2d/Linear/Affine")
+                raise BundleError(
+                    f"{where}: node {src!r} ({type(weight).__name__}) feeding {target!r} is not Conv2d/Linear/Affine"
+                )
     return tuple(out)
-
-
-def nodes_name(nodes: dict, source: str) -> str:
-    if source != "input":
-        return source
-    import nir
-
-    return next(n for n, node in nodes.items() if isinstance(node, nir.Input))
 
 
 def _single(items: list[str], name: str, where: str) -> str:
@@ -168,69 +155,16 @@ def _pair(value: Any, where: str = "", node: str = "") -> tuple[int, int]:
 
 def read_json(path: Path, what: str, error: type) -> dict:
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise error(f"{path}: not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise error(f"{path}: cannot read ({exc})") from None
     except json.JSONDecodeError as exc:
-        raise error(f"{path}: not valid JSON, truncated? ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+        raise error(f"{path}: not valid JSON (truncated?): {exc.msg} at line {exc.lineno}") from None
     if not isinstance(data, dict):
         raise error(f"{path}: expected a JSON object ({what})")
     return data
-
-
-def _field(data: dict, key: str, path: Path, error: type, kind: type | tuple = object):
-    if key not in data:
-        raise error(f"{path}: missing field {key!r}")
-    if not isinstance(data[key], kind) or isinstance(data[key], bool) and kind is not bool:
-        raise error(f"{path}: field {key!r} has the wrong type ({type(data[key]).__name__})")
-    return data[key]
-
-
-def run_counts(run: dict, path: Path) -> tuple[tuple[LayerCounts, ...], tuple[CoreCounts, ...], HostCounts]:
-    """The counts of a run.json (docs/design.md §7), types checked."""
-    E = RunResultError
-    try:
-        layers = tuple(
-            LayerCounts(
-                str(_field(d, "name", path, E, str)), int(_field(d, "neurons", path, E, int)),
-                int(_field(d, "spikes", path, E, int)), int(_field(d, "synops", path, E, int)),
-                int(_field(d, "neuron_updates", path, E, int)),
-            )
-            for d in _field(run, "layers", path, E, list)
-        )
-        cores = tuple(
-            CoreCounts(
-                int(_field(d, "core_id", path, E, int)), str(_field(d, "layer", path, E, str)),
-                int(_field(d, "spikes", path, E, int)), int(_field(d, "synops", path, E, int)),
-                int(_field(d, "neuron_updates", path, E, int)),
-            )
-            for d in _field(run, "cores", path, E, list)
-        )
-        h = _field(run, "host", path, E, dict)
-        host = HostCounts(
-            *(int(_field(h, k, path, E, (int, float))) for k in
-              ("host_in_macs", "host_out_macs", "bytes_host_to_chip", "bytes_chip_to_host"))
-        )
-    except TypeError as exc:  # a list entry that is not an object
-        raise E(f"{path}: malformed layers/cores entry ({exc})") from None
-    return layers, cores, host
-
-
-def placed_cores(placement: dict, path: Path) -> tuple[PlacedCore, ...]:
-    E = BundleError
-    try:
-        return tuple(
-            PlacedCore(
-                *(int(_field(c, k, path, E, int)) for k in ("core_id",)),
-                str(_field(c, "layer", path, E, str)),
-                *(int(_field(c, k, path, E, int)) for k in ("chip", "tile", "x", "y", "neuron_start", "neuron_stop")),
-            )
-            for c in _field(placement, "cores", path, E, list)
-        )
-    except ValueError as exc:
-        raise E(f"{path}: {exc}") from None
 
 
 def file_sha256(path: Path) -> str:
@@ -238,30 +172,28 @@ def file_sha256(path: Path) -> str:
 
 
 def assemble_inputs(
-    run: dict, run_path: Path, manifest: dict, placement: dict, placement_path: Path,
-    projections: tuple[Projection, ...], mesh: MeshGeometry,
+    run: RunResult, manifest: dict, placement: Placement, projections: tuple[Projection, ...], mesh: MeshGeometry
 ) -> EnergyInputs:
-    layers, cores, host = run_counts(run, run_path)
     return EnergyInputs(
-        timesteps=int(_field(run, "timesteps", run_path, RunResultError, int)),
-        samples=int(_field(run, "samples", run_path, RunResultError, int)),
+        timesteps=run.timesteps,
+        samples=run.samples,
         input_mode=manifest.get("input_mode", "current"),
-        layers=layers,
-        cores=cores,
-        host=host,
-        placement=placed_cores(placement, placement_path),
+        layers=tuple(run.layers),
+        cores=tuple(run.cores),
+        host=run.host,
+        placement=placement.cores,
         projections=projections,
         mesh=mesh,
     )
 
 
-def find_bundle(run: dict, run_path: Path) -> Path:
-    """The bundle of a run: run.json's ``bundle`` path if recorded, else run.json's own folder or ./bundle beside it."""
-    recorded = run.get("bundle")
+def find_bundle(run: RunResult, run_path: Path) -> Path:
+    """The bundle of a run: the folder run.json records (as given, or relative to run.json), else run.json's own
+    folder or ./bundle beside it. The manifest hash check that follows makes a wrong guess harmless."""
     candidates = []
-    if isinstance(recorded, str) and recorded:
-        p = Path(recorded)
-        candidates.append(p if p.is_absolute() else run_path.parent / p)
+    if run.bundle:
+        recorded = Path(run.bundle)
+        candidates += [recorded] if recorded.is_absolute() else [recorded, run_path.parent / recorded]
     candidates += [run_path.parent, run_path.parent / "bundle"]
     for candidate in candidates:
         if (candidate / "manifest.json").is_file():
@@ -276,19 +208,14 @@ def load_energy_inputs(run_path: Path, bundle_dir: Path | None = None, profile: 
     from enof.hardware_profiles import load_profile
 
     run_path = Path(run_path)
-    run = read_json(run_path, "run.json", RunResultError)
-    if run.get("format") != RUN_FORMAT or run.get("format_version") != 1:
-        raise RunResultError(
-            f"{run_path}: not an enof run (format {run.get('format')!r}, version {run.get('format_version')!r}; "
-            f"expected {RUN_FORMAT!r} version 1)"
-        )
+    run = read_run_result(run_path)
     bundle = Path(bundle_dir) if bundle_dir is not None else find_bundle(run, run_path)
     manifest_path = bundle / "manifest.json"
     manifest = read_json(manifest_path, "bundle manifest", BundleError)
     if manifest.get("format") != BUNDLE_FORMAT:
         raise BundleError(f"{manifest_path}: not an enof bundle manifest (format {manifest.get('format')!r})")
     manifest_sha = file_sha256(manifest_path)
-    recorded_sha = _field(run, "bundle_manifest_sha256", run_path, RunResultError, str)
+    recorded_sha = run.bundle_manifest_sha256
     if recorded_sha != manifest_sha:
         raise RunResultError(
             f"{run_path}: run.json was produced from another bundle "
@@ -297,7 +224,7 @@ def load_energy_inputs(run_path: Path, bundle_dir: Path | None = None, profile: 
     target = manifest.get("target") if isinstance(manifest.get("target"), dict) else {}
     prof, label = _profile_for(profile, target, bundle, load_profile)
     placement_path = bundle / "placement.json"
-    placement = read_json(placement_path, "placement", BundleError)
+    placement = read_placement(placement_path)
     nir_path = bundle / "chip.nir"
     if not nir_path.is_file():
         raise BundleError(f"{nir_path}: not found")
@@ -305,18 +232,13 @@ def load_energy_inputs(run_path: Path, bundle_dir: Path | None = None, profile: 
         graph = nir.read(str(nir_path))
     except Exception as exc:  # h5py/nir raise many types on a damaged file
         raise BundleError(f"{nir_path}: cannot read NIR ({type(exc).__name__}: {exc})") from None
-    inputs = assemble_inputs(
-        run, run_path, manifest, placement, placement_path,
-        projections_from_nir(graph, str(nir_path)), mesh_from_profile(prof),
-    )
+    inputs = assemble_inputs(run, manifest, placement, projections_from_nir(graph, str(nir_path)), mesh_from_profile(prof))
     models = checked_cost_models(prof, label)
-    accuracy = run.get("accuracy")
     sources = EnergySources(
         run_path=str(run_path), bundle_dir=str(bundle), bundle_manifest_sha256=manifest_sha,
         profile_name=prof.name, profile_path=label, profile_sha256=prof.sha256,
         profile_matches_bundle=prof.sha256 == target.get("profile_sha256"),
-        backend=str(run.get("backend", "")), precision=str(run.get("precision", "")),
-        accuracy=float(accuracy) if isinstance(accuracy, (int, float)) else None,
+        backend=run.backend, precision=run.precision, accuracy=run.accuracy,
     )
     return inputs, models, sources
 

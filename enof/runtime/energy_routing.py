@@ -15,6 +15,7 @@ from typing import Literal
 import numpy as np
 
 from enof.errors import RunResultError
+from enof.formats.placement import PlacedCore
 
 INPUT = "input"
 Routing = Literal["geometric", "all-cores"]
@@ -29,24 +30,6 @@ class MeshGeometry:
     tiles_y: int
     chips_x: int
     chips_y: int
-
-
-@dataclass(frozen=True)
-class PlacedCore:
-    """A core of placement.json: the neurons [neuron_start, neuron_stop) of ``layer`` (flattened C,H,W)."""
-
-    core_id: int
-    layer: str
-    chip: int
-    tile: int
-    x: int  # tile column on its chip
-    y: int  # tile row on its chip
-    neuron_start: int
-    neuron_stop: int
-
-    def __post_init__(self):
-        if not 0 <= self.neuron_start < self.neuron_stop:
-            raise ValueError(f"core {self.core_id}: empty neuron range [{self.neuron_start}, {self.neuron_stop})")
 
 
 @dataclass(frozen=True)
@@ -65,21 +48,25 @@ class Projection:
 
 def synapse_count(proj: Projection) -> int:
     """Synapses of a projection that exist (padding excluded): the MACs of one ANN step through it."""
+    return int(fan_out(proj).sum())
+
+
+def fan_out(proj: Projection) -> np.ndarray:
+    """Per source neuron (source shape, int64): the target neurons it has a synapse to (padding excluded).
+
+    A spike of neuron n is fan_out[n] synaptic ops in the target layer (docs/design.md §7); "current"
+    (identity input current) is one event per value and no multiply, so it counts 0 MACs here.
+    """
     if proj.kind == "current":
-        return 0  # identity input current: an addition, no multiply
+        return np.zeros(proj.source_shape, dtype=np.int64)
     if proj.kind == "dense":
-        return int(np.prod(proj.source_shape)) * int(np.prod(proj.target_shape))
+        return np.full(proj.source_shape, int(np.prod(proj.target_shape)), dtype=np.int64)
     c_in, h_in, w_in = proj.source_shape
     c_out, h_out, w_out = proj.target_shape
-    taps_h = _valid_taps(h_in, h_out, proj.kernel[0], proj.stride[0], proj.padding[0]).sum()
-    taps_w = _valid_taps(w_in, w_out, proj.kernel[1], proj.stride[1], proj.padding[1]).sum()
-    return int(c_out * c_in * taps_h * taps_w)
-
-
-def _valid_taps(size_in: int, size_out: int, kernel: int, stride: int, padding: int) -> np.ndarray:
-    """For each output position: the kernel taps that land inside the input (not on padding)."""
-    first = np.arange(size_out) * stride - padding
-    return np.clip(first + kernel, 0, size_in) - np.clip(first, 0, size_in)
+    rows = [len(_conv_reach(i, h_out, proj.kernel[0], proj.stride[0], proj.padding[0])) for i in range(h_in)]
+    cols = [len(_conv_reach(i, w_out, proj.kernel[1], proj.stride[1], proj.padding[1])) for i in range(w_in)]
+    per_position = c_out * np.outer(rows, cols).astype(np.int64)
+    return np.broadcast_to(per_position, (c_in, h_in, w_in)).copy()
 
 
 def _conv_reach(ih: int, size_out: int, kernel: int, stride: int, padding: int) -> range:

@@ -6,17 +6,11 @@ import pytest
 
 from enof.errors import ProfileError, RunResultError
 from enof.hardware_profiles import load_profile
-from enof.runtime.energy import (
-    CoreCounts,
-    CostModel,
-    EnergyInputs,
-    HostCounts,
-    LayerCounts,
-    check_cost_model,
-    compute_energy,
-)
+from enof.formats.placement import PlacedCore
+from enof.formats.run_result import CoreActivity, HostCost, LayerActivity
+from enof.runtime.energy import CostModel, EnergyInputs, check_cost_model, compute_energy
 from enof.runtime.energy_inputs import cost_models_from_profile, mesh_from_profile
-from enof.runtime.energy_routing import INPUT, MeshGeometry, PlacedCore, Projection, route_cores, synapse_count
+from enof.runtime.energy_routing import INPUT, MeshGeometry, Projection, route_cores, synapse_count
 
 MESH = MeshGeometry(cores_per_tile=4, tiles_x=8, tiles_y=4, chips_x=2, chips_y=1)
 
@@ -26,32 +20,39 @@ PROJECTIONS = (
     Projection("a", "b", "conv", (2, 4, 4), (1, 4, 4), kernel=(3, 3), stride=(1, 1), padding=(1, 1)),
     Projection("b", "c", "dense", (1, 4, 4), (5,)),
 )
+
+
+def core(core_id, layer, chip, x, y, start, stop) -> PlacedCore:
+    # axons/bits are the placer's business; the energy model reads position and neuron range only
+    return PlacedCore(core_id, layer, chip, y * MESH.tiles_x + x, x, y, start, stop, stop - start, 0, 0, 0, {})
+
+
 PLACEMENT = (
-    PlacedCore(0, "a", chip=0, tile=0, x=0, y=0, neuron_start=0, neuron_stop=16),  # channel 0
-    PlacedCore(1, "a", chip=0, tile=1, x=1, y=0, neuron_start=16, neuron_stop=32),  # channel 1
-    PlacedCore(2, "b", chip=0, tile=8, x=0, y=1, neuron_start=0, neuron_stop=8),  # rows 0-1
-    PlacedCore(3, "b", chip=0, tile=11, x=3, y=1, neuron_start=8, neuron_stop=16),  # rows 2-3
-    PlacedCore(4, "c", chip=1, tile=0, x=0, y=0, neuron_start=0, neuron_stop=5),  # next chip: 8 tiles east
+    core(0, "a", chip=0, x=0, y=0, start=0, stop=16),  # channel 0
+    core(1, "a", chip=0, x=1, y=0, start=16, stop=32),  # channel 1
+    core(2, "b", chip=0, x=0, y=1, start=0, stop=8),  # rows 0-1
+    core(3, "b", chip=0, x=3, y=1, start=8, stop=16),  # rows 2-3
+    core(4, "c", chip=1, x=0, y=0, start=0, stop=5),  # next chip: 8 tiles east
 )
 SAMPLES, T = 2, 4
 
 
 def make_inputs(**changes) -> EnergyInputs:
     layers = (
-        LayerCounts("a", 32, spikes=20, synops=256, neuron_updates=32 * T * SAMPLES),
-        LayerCounts("b", 16, spikes=10, synops=150, neuron_updates=16 * T * SAMPLES),
-        LayerCounts("c", 5, spikes=6, synops=50, neuron_updates=5 * T * SAMPLES),
+        LayerActivity("a", 32, 2, spikes=20, synops=256, neuron_updates=32 * T * SAMPLES),
+        LayerActivity("b", 16, 2, spikes=10, synops=150, neuron_updates=16 * T * SAMPLES),
+        LayerActivity("c", 5, 1, spikes=6, synops=50, neuron_updates=5 * T * SAMPLES),
     )
     cores = (
-        CoreCounts(0, "a", spikes=12, synops=128, neuron_updates=128),
-        CoreCounts(1, "a", spikes=8, synops=128, neuron_updates=128),
-        CoreCounts(2, "b", spikes=4, synops=70, neuron_updates=64),
-        CoreCounts(3, "b", spikes=6, synops=80, neuron_updates=64),
-        CoreCounts(4, "c", spikes=6, synops=50, neuron_updates=40),
+        CoreActivity(0, "a", spikes=12, synops=128, neuron_updates=128),
+        CoreActivity(1, "a", spikes=8, synops=128, neuron_updates=128),
+        CoreActivity(2, "b", spikes=4, synops=70, neuron_updates=64),
+        CoreActivity(3, "b", spikes=6, synops=80, neuron_updates=64),
+        CoreActivity(4, "c", spikes=6, synops=50, neuron_updates=40),
     )
     fields = dict(
         timesteps=T, samples=SAMPLES, input_mode="current", layers=layers, cores=cores,
-        host=HostCounts(host_in_macs=1000, host_out_macs=50, bytes_host_to_chip=128, bytes_chip_to_host=40),
+        host=HostCost(host_in_macs=1000, host_out_macs=50, bytes_host_to_chip=128, bytes_chip_to_host=40),
         placement=PLACEMENT, projections=PROJECTIONS, mesh=MESH,
     )
     fields.update(changes)
@@ -139,7 +140,7 @@ def test_a_model_missing_a_partner_constant_names_profile_model_and_constant():
 
 def test_counts_that_disagree_with_placement_are_refused():
     with pytest.raises(RunResultError, match="core 9 is not in placement.json"):
-        make_inputs(cores=(CoreCounts(9, "a", 0, 0, 0),))
+        make_inputs(cores=(CoreActivity(9, "a", 0, 0, 0),))
     bad = make_inputs().layers
     with pytest.raises(RunResultError, match="layer 'a' spikes 21 != 20"):
         make_inputs(layers=(replace(bad[0], spikes=21), *bad[1:]))

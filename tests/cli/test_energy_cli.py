@@ -1,0 +1,205 @@
+"""enof-energy on files on disk: a real chip.nir (nir.write), placement.json, manifest.json and a run.json
+whose counts the fast simulator and enof.runtime.counts produced for a small residual network."""
+
+import csv
+import hashlib
+import io
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nir
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from enof.cli.energy import app
+from enof.formats.placement import LayerPlacement, PlacedCore, Placement
+from enof.formats.run_result import CoreActivity, HostCost, LayerActivity, RunResult, write_run_result
+from enof.hardware_profiles import load_profile
+from enof.runtime.counts import count_activity
+from enof.runtime.energy_inputs import projections_from_nir, projections_from_program
+from enof.runtime.fast import simulate
+from enof.runtime.program import INPUT
+
+SAMPLES = 3
+HOST = HostCost(host_in_macs=3 * 4 * 9 * 64, host_out_macs=60, bytes_host_to_chip=256, bytes_chip_to_host=40)
+
+
+def _chip_nir(program) -> nir.NIRGraph:
+    nodes = {"input": nir.Input(input_type={"input": np.array(program.input_shape)})}
+    edges = []
+    for name, layer in program.layers.items():
+        full = lambda v: np.full(layer.shape, v, np.float32)  # noqa: E731
+        nodes[name] = nir.LIF(tau=full(4e-3 / 3), r=full(4 / 3), v_leak=full(0.0), v_threshold=full(0.5), v_reset=full(0.0))
+    for syn in program.synapses:
+        src = "input" if syn.source == INPUT else syn.source
+        if syn.kind == "current":
+            edges.append((src, syn.target))
+            continue
+        if syn.kind == "conv":
+            shape = program.shape_of(syn.source)
+            nodes[syn.name] = nir.Conv2d(
+                input_shape=tuple(shape[1:]), weight=syn.weight, stride=syn.stride, padding=syn.padding,
+                dilation=(1, 1), groups=1, bias=np.zeros(syn.weight.shape[0], np.float32),
+            )
+        else:
+            flat = f"{syn.name}.flatten"
+            nodes[flat] = nir.Flatten(input_type={"input": np.array(program.shape_of(syn.source))}, start_dim=0)
+            edges.append((src, flat))
+            src = flat
+            nodes[syn.name] = nir.Linear(weight=syn.weight)
+        edges += [(src, syn.name), (syn.name, syn.target)]
+    for out in program.outputs:
+        nodes[f"output.{out}"] = nir.Output(output_type={"output": np.array(program.layers[out].shape)})
+        edges.append((out, f"output.{out}"))
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt_s": 1e-3, "reset": "zero", "decay": 0.25})
+
+
+def _placement(program, tiles_x=8, cores_per_tile=4) -> Placement:
+    """The first layer on two cores, the others on one each; tiles numbered as the placer does."""
+    cores, core_id = [], 0
+    for name, layer in program.layers.items():
+        parts = 2 if core_id == 0 else 1
+        bounds = np.linspace(0, layer.neurons, parts + 1).astype(int)
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            tile = core_id // cores_per_tile
+            cores.append(PlacedCore(core_id, name, 0, tile, tile % tiles_x, tile // tiles_x, int(a), int(b), int(b - a), 0, 0, 0, {}))
+            core_id += 1
+    layers = tuple(LayerPlacement(n, lay.neurons, sum(c.layer == n for c in cores), "neurons", 0.1) for n, lay in program.layers.items())
+    return Placement("loihi", 1, tuple(cores), layers)
+
+
+@pytest.fixture
+def run_files(tmp_path, random_program, random_inputs):
+    program = random_program("current", seed=2, timesteps=3, channels=3)
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    nir.write(str(bundle / "chip.nir"), _chip_nir(program))
+    placement = _placement(program)
+    (bundle / "placement.json").write_bytes(placement.to_json_bytes())
+    profile = load_profile("loihi")
+    manifest = {
+        "format": "enof-bundle", "format_version": 1, "input_mode": "current", "timesteps": program.timesteps,
+        "target": {"name": "loihi", "profile_sha256": profile.sha256, "profile": profile.text},
+    }
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    sha = hashlib.sha256((bundle / "manifest.json").read_bytes()).hexdigest()
+    chip = simulate(program, random_inputs(program, SAMPLES, seed=2), "fixed")
+    activity = count_activity(program, chip.spike_counts, chip.input_nonzero, SAMPLES, placement.to_dict())
+    run = RunResult(
+        bundle_manifest_sha256=sha, backend="fast", precision="fixed", target="loihi", timesteps=program.timesteps,
+        samples=SAMPLES, accuracy=0.5, predictions=[0] * SAMPLES, labels=[0] * SAMPLES,
+        layers=[LayerActivity(**vars(a)) for a in activity.layers],
+        cores=[CoreActivity(**vars(c)) for c in activity.cores], host=HOST, wall_s=0.1,
+    )
+    run_path = write_run_result(run, bundle / "run.json")
+    return program, bundle, run_path, run
+
+
+def _invoke(*args):
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    return result
+
+
+def test_nir_connectivity_read_back_equals_the_chip_program(run_files):
+    program, bundle, _, _ = run_files
+    from_nir = projections_from_nir(nir.read(str(bundle / "chip.nir")), "chip.nir")
+    assert sorted(from_nir, key=repr) == sorted(projections_from_program(program), key=repr)
+
+
+def test_json_report_holds_layer_energies_that_add_up_and_the_ann_macs_by_hand(run_files):
+    program, bundle, run_path, run = run_files
+    result = _invoke(run_path, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    names = [m["name"] for m in report["models"]]
+    assert names == list(load_profile("loihi").cost_models)
+    for m in report["models"]:
+        layer_sum = sum(layer["energy"][m["name"]]["total_pj"] for layer in report["layers"])
+        core_sum = sum(c["energy"][m["name"]]["total_pj"] for c in report["cores"])
+        # per-layer and per-core sums are the same pJ summed in another order: 1e-9 relative
+        assert layer_sum == pytest.approx(m["totals"]["chip_dynamic_pj"], rel=1e-9)
+        assert core_sum == pytest.approx(layer_sum, rel=1e-9)
+        if m["totals"]["chip_dynamic_pj"] > 0:
+            assert sum(layer["energy"][m["name"]]["share"] for layer in report["layers"]) == pytest.approx(1.0)
+    # ANN MACs by hand (c = 3 channels, c2 = 5): b.1.conv 3x3/2 pad 1 on 8x8 -> 4x4, taps 2,3,3,3 = 11 per axis:
+    # 5*3*11*11 = 1815; b.2.conv2 3x3 pad 1 on 4x4: taps 2,3,3,2 = 10: 5*5*100 = 2500; shortcut 1x1/2: 5*3*16 = 240;
+    # fc: 80*10 = 800; the input current adds no MAC; host 3*4*9*64 + 60.
+    assert report["ann_macs"] == 1815 + 2500 + 240 + 800 + HOST.host_in_macs + HOST.host_out_macs
+    davies = next(m for m in report["models"] if m["name"] == "davies2018")
+    assert davies["totals"]["ann_pj"] is None and "spike routing" not in davies["not_priced"]
+    horowitz = next(m for m in report["models"] if m["name"] == "horowitz45nm")
+    # Horowitz: spiking synops x 0.9 pJ + host MACs x 4.6 pJ vs ANN MACs x 4.6 pJ
+    synops = sum(layer.synops for layer in run.layers) / SAMPLES
+    snn = synops * 0.9 + (HOST.host_in_macs + HOST.host_out_macs) * 4.6
+    assert horowitz["totals"]["total_pj"] == pytest.approx(snn, rel=1e-12)
+    assert horowitz["totals"]["ann_over_snn"] == pytest.approx(report["ann_macs"] * 4.6 / snn, rel=1e-12)
+
+
+def test_table_csv_plot_and_output_file(run_files, tmp_path):
+    _, bundle, run_path, _ = run_files
+    table = _invoke(run_path, "--bundle", bundle, "--timestep-us", "10")
+    assert table.exit_code == 0, table.stderr
+    for text in ("b.0.act", "fc.act", "davies2018", "kerasspiking_gpu", "Hottest cores", "ANN/SNN"):
+        assert text in table.stdout
+    out = tmp_path / "report" / "energy.csv"
+    png = tmp_path / "report" / "energy.png"
+    result = _invoke(run_path, "--format", "csv", "-o", out, "--plot", png)
+    assert result.exit_code == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    models, layers, cores = 5, 4, 5
+    assert len(rows) == models * (layers + cores + 1)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+    assert sorted(p.name for p in out.parent.iterdir()) == ["energy.csv", "energy.png"]  # no temp files left
+
+
+def _one_line_error(result, *fragments):
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_run_from_another_bundle_is_refused_with_both_hashes(run_files):
+    _, bundle, run_path, _ = run_files
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["timesteps"] = 99
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    _one_line_error(_invoke(run_path), "run.json was produced from another bundle (manifest sha256")
+
+
+def test_profile_without_a_constant_a_model_needs_names_profile_model_and_constant(run_files, tmp_path):
+    _, _, run_path, _ = run_files
+    text = load_profile("loihi").text
+    lines = [line for line in text.splitlines() if not line.startswith("hop_ns_pj")]
+    broken = tmp_path / "broken.toml"
+    broken.write_text("\n".join(lines) + "\n")
+    _one_line_error(_invoke(run_path, "--profile", broken), str(broken), "'davies2018'", "hop_ns_pj")
+
+
+def test_truncated_run_json_is_a_one_line_error(run_files):
+    _, _, run_path, _ = run_files
+    run_path.write_text(run_path.read_text()[:200])
+    _one_line_error(_invoke(run_path), "run.json", "not valid JSON")
+
+
+def test_missing_bundle_is_a_one_line_error(run_files, tmp_path):
+    _, _, run_path, _ = run_files
+    lonely = tmp_path / "elsewhere" / "run.json"
+    lonely.parent.mkdir()
+    shutil.copy(run_path, lonely)
+    _one_line_error(_invoke(lonely), "no bundle found", "--bundle")
+
+
+def test_console_script_runs(run_files):
+    _, _, run_path, _ = run_files
+    exe = Path(sys.executable).parent / "enof-energy"
+    if not exe.exists():
+        pytest.fail("enof-energy is not installed: pip install -e . after adding it to [project.scripts]")
+    proc = subprocess.run([str(exe), str(run_path), "--format", "json"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["format"] == "enof-energy"
