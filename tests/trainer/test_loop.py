@@ -1,0 +1,115 @@
+"""The training loop: checkpoints with the design's keys, exact resume, frozen teacher, decay groups."""
+
+import pytest
+import torch
+from torch import nn
+
+from enof.errors import CheckpointError, EnofError
+from enof.trainer.checkpoint import build_model_from_checkpoint, file_sha256, load_checkpoint
+from torch.utils.data import TensorDataset
+
+from enof.trainer.data import LoadedDataset, load_dataset
+from enof.trainer.loop import TrainConfig, make_optimizer, train
+from enof.trainer.models import build_model
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def _config(tmp_path, name="model.pt", **kw):
+    base = dict(dataset="digits", arch="digits_cnn", timesteps=2, epochs=2, teacher_epochs=2, batch_size=32,
+                lr=0.05, seed=7, out=str(tmp_path / name), arch_kwargs={"width": 8})
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits")
+
+
+@pytest.fixture(scope="module")
+def small_digits(digits):
+    """256 training and 100 test images: enough to exercise every code path, fast."""
+    train, test = digits.train.tensors, digits.test.tensors
+    return LoadedDataset(digits.spec, TensorDataset(*(t[:256] for t in train)), TensorDataset(*(t[:100] for t in test)))
+
+
+def test_one_epoch_digits_run_writes_a_loadable_checkpoint_with_the_expected_keys(tmp_path, digits):
+    result = train(_config(tmp_path, epochs=1, teacher_epochs=1), data=digits)
+    ckpt = load_checkpoint(tmp_path / "model.pt")
+    assert (ckpt.arch, ckpt.timesteps, ckpt.repact, ckpt.seed, ckpt.mode) == ("digits_cnn", 2, True, 7, "snn")
+    assert ckpt.arch_kwargs == {"num_classes": 10, "in_channels": 1, "width": 8}
+    assert ckpt.dataset["input_shape"] == [1, 8, 8] and ckpt.dataset["normalization"]["std"] == [16.0]
+    assert ckpt.teacher["sha256"] == file_sha256(tmp_path / "model.teacher.pt")
+    assert load_checkpoint(tmp_path / "model.teacher.pt").mode == "ann"
+    assert ckpt.train_config["lr"] == 0.05 and ckpt.train_config["laf"] is True
+    # One epoch of a width-8 net already beats chance (10%) by far; the recorded metric is the real one.
+    assert 0.3 < ckpt.metrics["test_accuracy"] == result.test_accuracy
+    assert not (tmp_path / "model.resume.pt").exists()  # removed once the run completed
+    model = build_model_from_checkpoint(ckpt)
+    x, y = digits.test.tensors
+    correct = int((model(x.unsqueeze(0).expand(2, *x.shape)).logits.argmax(1) == y).sum())
+    assert correct / len(y) == result.test_accuracy  # same data, same weights: the same count
+
+
+@pytest.mark.parametrize("interrupt_at", [("teacher", 1), ("snn", 1)])
+def test_resume_after_interruption_ends_with_the_same_weights(tmp_path, small_digits, interrupt_at):
+    reference = train(_config(tmp_path, "full.pt"), data=small_digits).checkpoint.state_dict
+
+    def stop(phase, epoch):
+        if (phase, epoch) == interrupt_at:
+            raise _Interrupt
+
+    with pytest.raises(_Interrupt):
+        train(_config(tmp_path, "cut.pt"), data=small_digits, on_epoch_end=stop)
+    assert (tmp_path / "cut.resume.pt").exists() and not (tmp_path / "cut.pt").exists()
+    resumed = train(_config(tmp_path, "cut.pt", resume=True), data=small_digits).checkpoint.state_dict
+    assert reference.keys() == resumed.keys()
+    for key in reference:  # exact: same seeds, same data order, same optimizer state
+        assert torch.equal(reference[key], resumed[key]), key
+
+
+def test_resume_with_changed_settings_is_refused(tmp_path, small_digits):
+    def stop(phase, epoch):
+        raise _Interrupt
+
+    with pytest.raises(_Interrupt):
+        train(_config(tmp_path), data=small_digits, on_epoch_end=stop)
+    with pytest.raises(CheckpointError, match=r"model\.resume\.pt: made with other settings \(lr\)"):
+        train(_config(tmp_path, lr=0.01, resume=True), data=small_digits)
+
+
+def test_given_teacher_is_reused_frozen_and_laf_changes_the_result(tmp_path, small_digits):
+    first = train(_config(tmp_path, "a.pt", epochs=1, teacher_epochs=1), data=small_digits)
+    teacher_path = tmp_path / "a.teacher.pt"
+    sha_before = file_sha256(teacher_path)
+    laf = train(_config(tmp_path, "b.pt", epochs=1, teacher=str(teacher_path)), data=small_digits)
+    plain = train(_config(tmp_path, "c.pt", epochs=1, laf=False), data=small_digits)
+    assert file_sha256(teacher_path) == sha_before == laf.checkpoint.teacher["sha256"]
+    assert not (tmp_path / "b.teacher.pt").exists() and plain.checkpoint.teacher is None
+    # Same seed and data order: only the λ·L_AF term differs, so the SNN weights must differ.
+    w_laf, w_plain = laf.checkpoint.state_dict["fc.weight"], plain.checkpoint.state_dict["fc.weight"]
+    assert not torch.equal(w_laf, w_plain)
+    assert first.teacher_test_accuracy == laf.teacher_test_accuracy
+
+
+def test_laf_and_kd_together_and_unknown_schedule_are_user_errors(tmp_path):
+    with pytest.raises(EnofError, match="--laf and --kd are alternatives"):
+        train(_config(tmp_path, kd=True))
+    with pytest.raises(EnofError, match="unknown schedule 'linear'"):
+        train(_config(tmp_path, schedule="linear"))
+
+
+def test_weight_decay_applies_to_conv_and_linear_weights_only():
+    model = build_model("digits_cnn", mode="snn", timesteps=2, num_classes=10, in_channels=1, width=4)
+    optimizer = make_optimizer(model, TrainConfig(weight_decay=1e-3, lr=0.1, optimizer="sgd"))
+    decayed = {id(p) for p in optimizer.param_groups[0]["params"]}
+    assert optimizer.param_groups[0]["weight_decay"] == 1e-3 and optimizer.param_groups[1]["weight_decay"] == 0
+    for module in model.modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            assert id(module.weight) in decayed
+        if isinstance(module, nn.BatchNorm2d):
+            assert id(module.weight) not in decayed and id(module.bias) not in decayed
+    assert id(model.fc.bias) not in decayed
