@@ -74,8 +74,8 @@ def partition(graph: Graph, graded_spikes: bool) -> Partition:
         host_out = {n.name for n in nodes.values() if isinstance(n, PoolNode)} | {graph.output}
         host_out = _descendants(graph, host_out)
         reason_out = "pooling and classifier after the last LIF"
-    for name in host_out:
-        if isinstance(nodes[name], LifNode):
+    for name in nodes:  # graph order: the first offending LIF is named
+        if name in host_out and isinstance(nodes[name], LifNode):
             raise UnsupportedModuleError(
                 f"{name}: a LIF after the ReLU {relus[0]} — only the last activation may be a (RepAct) ReLU"
             )
