@@ -24,7 +24,7 @@ def plot_report(report: dict, path: Path, main: str | None = None) -> None:
     names = [layer["name"] for layer in report["layers"]]
     x = np.arange(len(names))
     fig, (ax_parts, ax_models, ax_rate) = plt.subplots(
-        3, 1, figsize=(max(8.0, 1.1 * len(names) + 4), 11), constrained_layout=True
+        3, 1, figsize=(max(10.0, 1.1 * len(names) + 6), 11), constrained_layout=True
     )
 
     bottom = np.zeros(len(names))
@@ -35,7 +35,7 @@ def plot_report(report: dict, path: Path, main: str | None = None) -> None:
             bottom += values
     ax_parts.set_title(f"Energy per inference by layer and by what spends it ({chosen})")
     ax_parts.set_ylabel("nJ per inference")
-    ax_parts.legend(loc="upper right")
+    ax_parts.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
 
     models = report["models"]
     width = 0.8 / max(1, len(models))
@@ -46,7 +46,7 @@ def plot_report(report: dict, path: Path, main: str | None = None) -> None:
     ax_models.set_yscale("log")
     ax_models.set_title("Chip energy per inference by layer under each cost model (log scale)")
     ax_models.set_ylabel("nJ per inference")
-    ax_models.legend(loc="upper right", fontsize="small", ncol=2)
+    ax_models.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
 
     rates = [layer["firing_rate"] for layer in report["layers"]]
     ax_rate.bar(x, rates, color="tab:gray")

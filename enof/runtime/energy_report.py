@@ -24,6 +24,8 @@ ASSUMPTIONS = (
     "Synaptic ops are charged to the receiving layer, spike routing to the sending layer. A spike is one "
     "message per destination core: within-tile energy + E-W/N-S hops between tiles (chips continue the mesh).",
     "Input events from the host and spikes to the host are host<->chip bytes, not mesh traffic.",
+    "Every model prices the events the chip did (event-driven), also the CPU/GPU ones: their SNN row is the "
+    "SNN's operations at that device's per-op energy, not a dense CPU/GPU simulation of the SNN.",
 )
 
 
@@ -44,7 +46,7 @@ def _totals(m: ModelEnergy) -> dict:
         "chip_pj": m.chip_pj,
         "host_compute_pj": m.host_compute_pj,
         "host_io_pj": m.host_io_pj,
-        "host_pj": m.host_pj,
+        "host_pj": None if m.host_compute_pj is None and m.host_io_pj is None else m.host_pj,
         "total_pj": m.total_pj,
         "ann_pj": m.ann_pj,
         "ann_over_snn": m.ann_over_snn,
@@ -96,9 +98,32 @@ def report_dict(result: EnergyResult, sources: EnergySources) -> dict:
             }
             for m in models
         ],
+        "ann_baselines": _ann_baselines(result),
         "layers": layers,
         "cores": cores,
     }
+
+
+def _ann_baselines(result: EnergyResult) -> list[dict]:
+    """Every model with an ANN price: the 1-step ANN's energy against the T-step SNN of the main chip model."""
+    chip = max(result.models, key=lambda m: _priced_chip_parts(m))
+    return [
+        {
+            "model": m.model.name,
+            "device": m.model.ann_device,
+            "ann_macs": result.ann_macs,
+            "ann_pj": m.ann_pj,
+            "snn_model": chip.model.name,
+            "snn_pj": chip.total_pj,
+            "ann_over_snn": m.ann_pj / chip.total_pj if chip.total_pj > 0 else None,
+        }
+        for m in result.models
+        if m.ann_pj is not None
+    ]
+
+
+def _priced_chip_parts(m: ModelEnergy) -> int:
+    return -sum(1 for p in m.not_priced if not p.startswith("host"))
 
 
 CSV_COLUMNS = (
@@ -148,7 +173,7 @@ def main_model(report: dict, name: str | None = None) -> dict:
             if m["name"] == name:
                 return m
         raise KeyError(name)
-    return min(models, key=lambda m: sum(1 for p in m["not_priced"] if not p.startswith("host")))
+    return min(models, key=lambda m: sum(1 for p in m["not_priced"] if not p.startswith("host")))  # first of the best
 
 
 def report_tables(report: dict, main: str | None = None) -> Group:
@@ -209,8 +234,18 @@ def report_tables(report: dict, main: str | None = None) -> Group:
         totals.add_row(
             m["name"], format_energy(t["chip_dynamic_pj"]), format_energy(t["static_pj"]),
             format_energy(t["host_pj"]), format_energy(t["total_pj"]),
-            format_energy(t["ann_pj"]) + (f" ({m['ann_device']})" if m["ann_device"] else ""),
+            format_energy(t["ann_pj"]),
             "—" if t["ann_over_snn"] is None else f"{t['ann_over_snn']:.3g}x", ", ".join(grades),
+        )
+
+    ann = Table(title="The same network as a 1-step ANN", title_justify="left")
+    for col in ("model", "device", "MACs", "ANN energy", "SNN on chip", "ANN / SNN"):
+        ann.add_column(col, justify="left" if col in ("model", "device") else "right")
+    for b in report["ann_baselines"]:
+        ann.add_row(
+            b["model"], b["device"], f"{b['ann_macs']:,}", format_energy(b["ann_pj"]),
+            f"{format_energy(b['snn_pj'])} ({b['snn_model']})",
+            "—" if b["ann_over_snn"] is None else f"{b['ann_over_snn']:.3g}x",
         )
 
     notes = Text()
@@ -223,7 +258,7 @@ def report_tables(report: dict, main: str | None = None) -> Group:
             notes.append(f"  leaves out: {'; '.join(m['leaves_out'])}\n")
     for line in report["assumptions"]:
         notes.append(f"* {line}\n", style="dim")
-    return Group(head, per_layer, breakdown, hottest, totals, notes)
+    return Group(head, per_layer, breakdown, hottest, totals, ann, notes)
 
 
 def report_text(report: dict, width: int = 160, main: str | None = None) -> str:
