@@ -1,0 +1,337 @@
+"""Place a spiking network's layers onto the cores and chips of a target, within every core limit.
+
+`place(layers, profile) -> Placement` is a pure function. Each layer's neurons (flattened torch
+C,H,W order) are cut into contiguous ranges, one per core, such that every core respects:
+  neurons ≤ neurons_per_core, input axons ≤ input_axons_per_core,
+  output axons ≤ output_axons_per_core, synapse bits ≤ synapse_bits_per_core
+under the resource model of placement_cost.py (nengo-loihi's discrete axons; conv weight sharing
+and population axons are not modelled, so conv layers cost what a dense encoding of them costs).
+Output axons follow nengo-loihi: one per (neuron, destination core) pair, plus one per neuron
+for a layer whose spikes go to the host. Cores are packed into chips in layer order and given a
+tile and its (x, y) on the chip (tile = y * tiles_x + x).
+
+How ranges are chosen: a conv layer whose whole channel fits one core gets k whole channels per
+core; otherwise every channel is cut at the same positions (cores do not straddle channels, which
+wastes at most one part-filled core per channel but makes the cost of channel c the cost of
+channel 0). Layers are then visited consumers-first and a core whose output axons overflow is cut
+further (cutting a core only lowers its input axons and synapse bits).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+from rich.table import Table
+
+from enof.errors import DoesNotFitError
+from enof.exporter.placement_cost import ConvGeometry, SynapseEncoding, channel_segments
+from enof.formats.placement import LIMIT_KEYS, LayerPlacement, PlacedCore, Placement
+from enof.hardware_profiles import Profile
+
+HOST = "input"  # source name of synapses whose spikes come from the host, not from a chip layer
+
+_LIMIT_WORDS = {
+    "neurons": "Number of compartments",
+    "input_axons": "Input axons",
+    "output_axons": "Output axons",
+    "synapse_bits": "Total synapse bits",
+}
+
+
+@dataclass(frozen=True)
+class ConvSynapses:
+    """A conv (groups = 1) from `source` (a chip layer name or "input") into the layer."""
+
+    source: str
+    in_shape: tuple[int, int, int]  # C_in, H_in, W_in of the source neurons
+    kernel: tuple[int, int]
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+    weight_bits: int = 8
+
+    def out_hw(self) -> tuple[int, int]:
+        return tuple(
+            (self.in_shape[1 + d] + 2 * self.padding[d] - self.kernel[d]) // self.stride[d] + 1 for d in range(2)
+        )
+
+
+@dataclass(frozen=True)
+class DenseSynapses:
+    """All-to-all synapses from the `n_in` neurons of `source` into every neuron of the layer."""
+
+    source: str
+    n_in: int
+    weight_bits: int = 8
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One chip layer of neurons (a LIF node) and the synapse groups that feed it.
+
+    shape: (C, H, W) or (N,). synapses: the weight nodes summed into it (a residual join has
+    two); empty for a layer driven by input current from the host. to_host: its spikes leave
+    the chip (one output axon per neuron).
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    synapses: tuple[ConvSynapses | DenseSynapses, ...] = ()
+    to_host: bool = False
+    neurons: int = field(init=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "neurons", int(np.prod(self.shape)))
+        for syn in self.synapses:
+            if isinstance(syn, ConvSynapses):
+                if len(self.shape) != 3 or tuple(self.shape[1:]) != syn.out_hw():
+                    raise ValueError(f"{self.name}: conv from {syn.source} gives {syn.out_hw()}, layer shape is {self.shape}")
+
+
+@dataclass(frozen=True)
+class _Limits:
+    neurons: int
+    input_axons: int
+    output_axons: int
+    synapse_bits: int
+
+
+class _LayerCost:
+    """Input axons and synapse bits of any neuron range of one layer (cached by channel runs)."""
+
+    def __init__(self, layer: LayerSpec, enc: SynapseEncoding):
+        self.layer = layer
+        self.enc = enc
+        self.per_channel = int(np.prod(layer.shape[1:])) if len(layer.shape) == 3 else layer.neurons
+        self.convs = [(s, ConvGeometry(s.in_shape, s.out_hw(), s.kernel, s.stride, s.padding))
+                      for s in layer.synapses if isinstance(s, ConvSynapses)]
+        self.denses = [s for s in layer.synapses if isinstance(s, DenseSynapses)]
+        self.cost = lru_cache(maxsize=None)(self._cost)
+
+    def segments(self, start: int, stop: int) -> tuple[tuple[int, int, int], ...]:
+        q0 = start % self.per_channel
+        if q0 + stop - start <= self.per_channel:  # fast path: inside one channel
+            return ((1, q0, q0 + stop - start),)
+        return channel_segments(start, stop, self.per_channel)
+
+    def range_cost(self, start: int, stop: int) -> tuple[int, int]:
+        return self.cost(self.segments(start, stop))
+
+    def _cost(self, segments) -> tuple[int, int]:
+        neurons = sum(c * (q1 - q0) for c, q0, q1 in segments)
+        axons = bits = 0
+        for syn in self.denses:
+            axons += syn.n_in
+            bits += syn.n_in * int(self.enc.axon_bits(neurons, syn.weight_bits))
+        for syn, geo in self.convs:
+            n = geo.counts(segments)
+            axons += syn.in_shape[0] * int(np.count_nonzero(n))
+            bits += syn.in_shape[0] * int(self.enc.axon_bits(n, syn.weight_bits).sum())
+        return axons, bits
+
+    def needs(self, geo: ConvGeometry, segments) -> np.ndarray:
+        """Which source pixels (H_in, W_in) the neurons of `segments` receive synapses from."""
+        return geo.counts(segments) > 0
+
+
+def place(layers: list[LayerSpec], profile: Profile, max_chips: int | None = None) -> Placement:
+    """Cut every layer into cores within the profile's limits and pack the cores into chips.
+
+    Layers must come in an order where a layer's chip sources precede it. Raises DoesNotFitError
+    (naming the layer, the limit, the numbers and a way out) when a single neuron exceeds a core
+    or the network needs more than `max_chips` (default: the profile's) chips.
+    """
+    lim = profile.limits
+    limits = _Limits(lim.neurons_per_core.value, lim.input_axons_per_core.value,
+                     lim.output_axons_per_core.value, lim.synapse_bits_per_core.value)
+    enc = SynapseEncoding(lim.synapse_word_bits.value, lim.synapse_axon_overhead_bits.value,
+                          lim.synapse_index_bits.value, lim.synapses_per_axon_block.value)
+    max_chips = lim.max_chips.value if max_chips is None else max_chips
+    _check_graph(layers, profile)
+    costs = {layer.name: _LayerCost(layer, enc) for layer in layers}
+    ranges = {layer.name: _split_inputs(costs[layer.name], limits) for layer in layers}
+    per_chip = lim.cores_per_chip.value
+    _check_chips(layers, ranges, per_chip, max_chips, at_least=True)  # early: output axons only add cores
+    out_axons = {}
+    for layer in reversed(layers):  # consumers first: a layer's destinations are final when it is cut
+        per_neuron = _output_axons_per_neuron(layer, layers, costs, ranges)
+        ranges[layer.name] = _split_outputs(layer, ranges[layer.name], per_neuron, limits.output_axons)
+        out_axons[layer.name] = np.concatenate([[0], np.cumsum(per_neuron)])
+    chips = _check_chips(layers, ranges, per_chip, max_chips, at_least=False)
+    return _assign(layers, profile, limits, costs, ranges, out_axons, chips)
+
+
+def _check_graph(layers: list[LayerSpec], profile: Profile) -> None:
+    seen: dict[str, LayerSpec] = {}
+    for layer in layers:
+        if layer.name in seen or layer.name == HOST:
+            raise ValueError(f"layer name {layer.name!r} used twice or reserved")
+        for syn in layer.synapses:
+            if syn.weight_bits > profile.fixed_point.weight_bits.value:
+                raise DoesNotFitError(
+                    f"{layer.name}: {syn.weight_bits}-bit weights exceed the target's "
+                    f"{profile.fixed_point.weight_bits.value} bits; quantize to fewer bits"
+                )
+            if syn.source == HOST:
+                continue
+            src = seen.get(syn.source)
+            if src is None:
+                raise ValueError(f"{layer.name}: source {syn.source!r} is not a chip layer placed before it")
+            want = syn.in_shape if isinstance(syn, ConvSynapses) else (syn.n_in,)
+            if int(np.prod(want)) != src.neurons or (isinstance(syn, ConvSynapses) and tuple(src.shape) != want):
+                raise ValueError(f"{layer.name}: source {syn.source} has shape {src.shape}, synapses expect {want}")
+        seen[layer.name] = layer
+
+
+def _fits(cost: _LayerCost, limits: _Limits, start: int, stop: int) -> bool:
+    axons, bits = cost.range_cost(start, stop)
+    return stop - start <= limits.neurons and axons <= limits.input_axons and bits <= limits.synapse_bits
+
+
+def _largest_stop(cost: _LayerCost, limits: _Limits, start: int, end: int, guess: int) -> int:
+    """Largest stop in (start, end] with [start, stop) fitting a core (cost grows with stop)."""
+    lo, hi = start, min(end, start + limits.neurons)  # lo fits (or is start), hi+1 does not
+    if not _fits(cost, limits, start, start + 1):
+        _single_neuron_error(cost, limits, start)
+    lo = start + 1
+    probe = min(hi, start + max(1, guess))
+    if _fits(cost, limits, start, probe):  # gallop up from the previous core's size
+        lo = probe
+        while lo < hi:
+            step = min(hi, start + 2 * (lo - start))
+            if not _fits(cost, limits, start, step):
+                hi = step - 1
+                break
+            lo = step
+    else:
+        hi = probe - 1
+    while lo < hi:  # invariant: lo fits, everything above hi does not
+        mid = (lo + hi + 1) // 2
+        if _fits(cost, limits, start, mid):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _split_inputs(cost: _LayerCost, limits: _Limits) -> list[tuple[int, int]]:
+    """Cut a layer so every core respects neurons, input axons and synapse bits."""
+    n, per_channel = cost.layer.neurons, cost.per_channel
+    if not cost.convs:  # cost depends on the number of neurons only
+        size = _largest_stop(cost, limits, 0, n, limits.neurons)
+        return [(a, min(a + size, n)) for a in range(0, n, size)]
+    if _fits(cost, limits, 0, per_channel):  # whole channels per core
+        size = _largest_stop(cost, limits, 0, n, per_channel)
+        size = max(per_channel, size // per_channel * per_channel)
+        return [(a, min(a + size, n)) for a in range(0, n, size)]
+    cuts, q, guess = [], 0, limits.neurons
+    while q < per_channel:  # cut one channel; every channel is cut the same way
+        stop = _largest_stop(cost, limits, q, per_channel, guess)
+        cuts.append((q, stop))
+        guess, q = stop - q, stop
+    return [(c * per_channel + q0, c * per_channel + q1)
+            for c in range(n // per_channel) for q0, q1 in cuts]
+
+
+def _output_axons_per_neuron(layer, layers, costs, ranges) -> np.ndarray:
+    """Output axons each neuron of `layer` needs: one per destination core (+1 to the host)."""
+    per_neuron = np.full(layer.neurons, 1 if layer.to_host else 0, dtype=np.int64)
+    for consumer in layers:
+        cost = costs[consumer.name]
+        for syn in consumer.synapses:
+            if syn.source != layer.name:
+                continue
+            if isinstance(syn, DenseSynapses):
+                per_neuron += len(ranges[consumer.name])
+                continue
+            geo = next(g for s, g in cost.convs if s is syn)
+            dest = np.zeros(syn.in_shape[1:], dtype=np.int64)
+            runs = Counter(cost.segments(start, stop) for start, stop in ranges[consumer.name])
+            for segments, times in runs.items():  # channels cut alike share their segments
+                dest += times * cost.needs(geo, segments)
+            per_neuron += np.tile(dest.ravel(), syn.in_shape[0])  # same pixel, every channel
+    return per_neuron
+
+
+def _split_outputs(layer, ranges, per_neuron: np.ndarray, limit: int) -> list[tuple[int, int]]:
+    """Cut cores further where their neurons' output axons add up to more than `limit`."""
+    worst = int(per_neuron.max(initial=0))
+    if worst > limit:
+        raise DoesNotFitError(
+            f"{layer.name}: Output axons ({worst}) exceeded max ({limit}) for a single neuron: its spikes "
+            f"must reach {worst} cores; make the layers it feeds fit on fewer cores (fewer output "
+            "channels or a smaller fan-in there)"
+        )
+    total = np.concatenate([[0], np.cumsum(per_neuron)])
+    out = []
+    for start, stop in ranges:
+        while total[stop] - total[start] > limit:
+            cut = int(np.searchsorted(total, total[start] + limit, side="right")) - 1
+            out.append((start, cut))
+            start = cut
+        out.append((start, stop))
+    return out
+
+
+def _single_neuron_error(cost: _LayerCost, limits: _Limits, start: int) -> None:
+    axons, bits = cost.range_cost(start, start + 1)
+    key, used, cap = (("input_axons", axons, limits.input_axons) if axons > limits.input_axons
+                      else ("synapse_bits", bits, limits.synapse_bits))
+    raise DoesNotFitError(
+        f"{cost.layer.name}: {_LIMIT_WORDS[key]} ({used}) exceeded max ({cap}) for a single neuron; "
+        "reduce the layer's fan-in (fewer input channels or a smaller kernel)"
+    )
+
+
+def _check_chips(layers, ranges, per_chip: int, max_chips: int, at_least: bool) -> int:
+    total_cores = sum(len(r) for r in ranges.values())
+    chips = -(-total_cores // per_chip)
+    if chips > max_chips:
+        biggest = sorted(layers, key=lambda layer: -len(ranges[layer.name]))[:3]
+        names = ", ".join(f"{layer.name} ({len(ranges[layer.name])} cores)" for layer in biggest)
+        raise DoesNotFitError(
+            f"The network needs {'at least ' if at_least else ''}{chips} chips, more than the target allows "
+            f"(max_chips = {max_chips}): {total_cores} cores at {per_chip} per chip; largest layers: {names}; "
+            "reduce channels or input size, or use a target profile with more chips"
+        )
+    return chips
+
+
+def _assign(layers, profile, limits, costs, ranges, out_axons, chips) -> Placement:
+    per_chip = profile.limits.cores_per_chip.value
+    per_tile, tiles_x = profile.mesh.cores_per_tile.value, profile.mesh.tiles_x.value
+    caps = np.array([getattr(limits, k) for k in LIMIT_KEYS], dtype=np.float64)
+    cores, summaries = [], []
+    for layer in layers:
+        cut = np.asarray(ranges[layer.name], dtype=np.int64)
+        cost = costs[layer.name]
+        used = np.empty((len(cut), 4), dtype=np.int64)
+        used[:, 0] = cut[:, 1] - cut[:, 0]
+        used[:, 1:4:2] = [cost.range_cost(int(a), int(b)) for a, b in cut]  # input axons, synapse bits
+        used[:, 2] = out_axons[layer.name][cut[:, 1]] - out_axons[layer.name][cut[:, 0]]
+        util = used / caps
+        assert (util <= 1.0).all(), (layer.name, util.max(axis=0))
+        top = np.unravel_index(int(np.argmax(util)), util.shape)
+        summaries.append(LayerPlacement(layer.name, layer.neurons, len(cut), LIMIT_KEYS[top[1]], float(util[top])))
+        first = len(cores)
+        for i, ((start, stop), u, f) in enumerate(zip(cut.tolist(), used.tolist(), util.tolist())):
+            core_id = first + i
+            tile = (core_id % per_chip) // per_tile
+            cores.append(PlacedCore(
+                core_id, layer.name, core_id // per_chip, tile, tile % tiles_x, tile // tiles_x,
+                start, stop, u[0], u[1], u[2], u[3], dict(zip(LIMIT_KEYS, f)),
+            ))
+    return Placement(target=profile.name, chips=chips, cores=tuple(cores), layers=tuple(summaries))
+
+
+def placement_table(placement: Placement) -> Table:
+    """A rich table: layer, neurons, cores, and its fullest limit in % (for the export summary)."""
+    table = Table(title=f"Placement on {placement.target}: {len(placement.cores)} cores, {placement.chips} chip(s)")
+    for col in ("layer", "neurons", "cores", "fullest limit"):
+        table.add_column(col, justify="left" if col == "layer" else "right")
+    for layer in placement.layers:
+        table.add_row(layer.name, f"{layer.neurons:,}", f"{layer.cores:,}",
+                      f"{layer.fullest_limit} {100 * layer.fullest_fraction:.0f}%")
+    return table
