@@ -1,6 +1,7 @@
 """The neuron step functions alone, against hand-computed traces (and Lava's own LIF model code)."""
 
 import numpy as np
+import pytest
 import torch
 
 import enof  # noqa: F401  (lava import fix)
@@ -8,13 +9,13 @@ from enof.runtime.fast.fixed_point import dense_effective_weights, effective_bia
 from enof.runtime.fast.float_point import lif_float_step
 
 
-def _run_fixed(a_in_trace, du, dv, vth, bias):
-    u = torch.zeros(len(a_in_trace[0]), dtype=torch.int64)
+def _run_fixed(a_in_trace, du, dv, vth, bias, dtype=torch.int64):
+    u = torch.zeros(len(a_in_trace[0]), dtype=dtype)
     v = torch.zeros_like(u)
     rows = []
     for a_in in a_in_trace:
-        u, v, s = lif_fixed_step(u, v, torch.tensor(a_in, dtype=torch.int64), du=du, dv=dv, vth=vth, bias=bias)
-        rows.append((u.tolist(), v.tolist(), s.tolist()))
+        u, v, s = lif_fixed_step(u, v, torch.tensor(a_in, dtype=dtype), du=du, dv=dv, vth=vth, bias=bias)
+        rows.append(([int(i) for i in u.tolist()], [int(i) for i in v.tolist()], s.tolist()))
     return rows
 
 
@@ -69,12 +70,15 @@ def test_lif_fixed_current_wraps_once_asymmetrically_and_voltage_saturates():
     assert rows[1][1][2] == -(2**23 - 1)
 
 
-def test_lif_fixed_step_equals_lavas_own_model_code_on_edge_traces():
-    # Exact equality: both are integer arithmetic; the trace covers wrap, saturation and decay truncation.
-    trace = [[5, 2**17 + 5, -(2**17), -(2**16), 2**25, -7], [20, 3, -(2**16), -(2**16), 1, -900], [-3, 0, 0, 7, 0, 40]]
+@pytest.mark.parametrize("dtype", [torch.int64, torch.float64])
+def test_lif_fixed_step_equals_lavas_own_model_code_on_edge_traces(dtype):
+    # Exact equality: integer arithmetic on both sides (float64 holds these integers exactly, < 2^53).
+    # The trace covers wrap, saturation and decay truncation; the small-input rows take the fast path.
+    trace = [[5, 2**17 + 5, -(2**17), -(2**16), 2**25, -7], [20, 3, -(2**16), -(2**16), 1, -900], [-3, 0, 0, 7, 0, 40],
+             [5, 6, -7, 8, 9, -100]]  # fmt: skip
     for du, dv, bias_mant, bias_exp in [(4095, 3072, 3, 2), (4095, 0, -40, 0), (1000, 100, 37, -2)]:
-        bias = torch.from_numpy(effective_bias(np.full(6, bias_mant), bias_exp))
-        ours = _run_fixed(trace, du=du, dv=dv, vth=10, bias=bias)
+        bias = torch.from_numpy(effective_bias(np.full(6, bias_mant), bias_exp)).to(dtype)
+        ours = _run_fixed(trace, du=du, dv=dv, vth=10, bias=bias, dtype=dtype)
         assert ours == _run_lava_model(trace, du, dv, 10, bias_mant, bias_exp)
 
 

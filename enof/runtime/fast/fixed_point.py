@@ -1,9 +1,9 @@
-"""Lava's fixed-point arithmetic (lava-nc 0.10.0, fixed_pt models), as pure torch functions on int64.
+"""Lava's fixed-point arithmetic (lava-nc 0.10.0, fixed_pt models), as pure torch functions on integers.
 
 Our own reading of `lava/proc/lif/models.py` (AbstractPyLifModelFixed, PyLifModelBitAcc),
 `lava/proc/dense/models.py` (AbstractPyDenseModelBitAcc), `lava/proc/conv/models.py`
 (PyConvModelFixed) and `lava/utils/weightutils.py`. Lava computes in numpy int32 (wrapping on
-overflow) and int64 in places; we compute in int64 and apply the int32 wrap exactly where numpy's
+overflow) and int64 in places; we compute on exact integers (int64, or float64 below 2^53) and apply the int32 wrap exactly where numpy's
 int32 arithmetic would wrap, so results agree bit for bit (docs/design.md §6).
 """
 
@@ -23,13 +23,23 @@ DV_OFFSET = 0  # dm_offset
 
 
 def wrap_signed(x: torch.Tensor, bits: int) -> torch.Tensor:
-    """Two's-complement wrap of int64 values to a signed ``bits``-bit integer (numpy int32 overflow for 32)."""
+    """Two's-complement wrap of integer values to a signed ``bits``-bit integer (numpy int32 overflow for 32).
+
+    Works on int64 tensors and on float64 tensors holding integers below 2^53 (exact there).
+    """
     half = 1 << (bits - 1)
     return torch.remainder(x + half, 1 << bits) - half
 
 
 def wrap_int32(x: torch.Tensor) -> torch.Tensor:
     return wrap_signed(x, 32)
+
+
+def trunc_div(x: torch.Tensor, divisor: int) -> torch.Tensor:
+    """Integer division rounding toward zero; on float64 integers exact (a power-of-two divisor is exact)."""
+    if x.is_floating_point():
+        return torch.trunc(x / divisor)
+    return torch.div(x, divisor, rounding_mode="trunc")
 
 
 def decay_fixed(state: torch.Tensor, decay_code: int) -> torch.Tensor:
@@ -39,7 +49,7 @@ def decay_fixed(state: torch.Tensor, decay_code: int) -> torch.Tensor:
         return torch.zeros_like(state)
     if factor == DECAY_UNITY:
         return state
-    return torch.div(state * factor, DECAY_UNITY, rounding_mode="trunc")
+    return trunc_div(state * factor, DECAY_UNITY)
 
 
 def effective_bias(bias_mant: np.ndarray, bias_exp: int) -> np.ndarray:
@@ -59,10 +69,18 @@ def lif_fixed_step(
     vth: int,
     bias: torch.Tensor | int,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One PyLifModelBitAcc step on int64 tensors holding int32 values: returns (u, v, spikes as bool).
+    """One PyLifModelBitAcc step on int32 values held in int64 or float64 tensors: returns (u, v, spikes as bool).
 
     ``a_in`` is the int32 sum of the incoming activations; ``bias`` the effective bias.
     """
+    bias_max = float(bias.abs().max()) if isinstance(bias, torch.Tensor) else abs(bias)
+    if du + DU_OFFSET == DECAY_UNITY and bias_max < 2**30 and float(a_in.abs().max()) < MAX_UV >> ACT_SHIFT:
+        # Fast path, same numbers: u keeps nothing and |a_in << 6| < 2^23, so no wrap can occur
+        # (|v_dec| <= 2^23, |u| < 2^23, |bias| < 2^30 keep the int32 sum exact).
+        u = a_in * (1 << ACT_SHIFT)
+        v = torch.clamp(decay_fixed(v, dv + DV_OFFSET) + u + bias, -(MAX_UV - 1), MAX_UV - 1)
+        spikes = v > (vth << VTH_SHIFT)
+        return u, v.masked_fill(spikes, 0), spikes
     activation = wrap_int32(a_in * (1 << ACT_SHIFT))  # np.left_shift on int32 wraps
     summed = wrap_int32(decay_fixed(u, du + DU_OFFSET) + activation)  # int32 +=
     # One asymmetric wrap (models.py: > 2^23 loses 2^24; <= -2^23 gains 2^24), not a modulo.
@@ -100,5 +118,7 @@ def shift_by_exp(acc: torch.Tensor, weight_exp: int) -> torch.Tensor:
     if weight_exp > 0:
         return acc * (1 << weight_exp)
     if weight_exp < 0:
+        if acc.is_floating_point():
+            return torch.floor(acc / (1 << -weight_exp))
         return torch.div(acc, 1 << -weight_exp, rounding_mode="floor")
     return acc

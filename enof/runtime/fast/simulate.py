@@ -32,7 +32,7 @@ def simulate(
     batch, steps = x.shape[0], program.timesteps
     if precision == "fixed":
         x_int = program.quantize_input(x)
-        source = torch.from_numpy(x_int)
+        source = torch.from_numpy(x_int.astype(np.float64))  # integers, exact in float64
         ops = _fixed_ops(program, int(np.abs(x_int).max(initial=0)))
     else:
         source = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
@@ -78,10 +78,10 @@ def _fixed_layer_steps(program: ChipProgram, ops: dict[str, SynapseOp], batch: i
     steps = {}
     for name, layer in program.layers.items():
         incoming = [ops[s.name] for s in program.incoming(name)]
-        bias = torch.from_numpy(effective_bias(layer.bias_mant, layer.bias_exp))
+        bias = torch.from_numpy(effective_bias(layer.bias_mant, layer.bias_exp).astype(np.float64))
         state = {
-            "u": torch.zeros((batch, *layer.shape), dtype=torch.int64),
-            "v": torch.zeros((batch, *layer.shape), dtype=torch.int64),
+            "u": torch.zeros((batch, *layer.shape), dtype=torch.float64),
+            "v": torch.zeros((batch, *layer.shape), dtype=torch.float64),
         }
         # In-port sum of several activations is int32 (wraps) only if the bounds allow it.
         needs_wrap = sum(op.bound for op in incoming) >= INT32_LIMIT
