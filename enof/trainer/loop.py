@@ -125,10 +125,10 @@ class TrainProgress:
         self.enabled, self.console, self._bar = enabled, console, None
 
     def start(self, name: str, epochs: int, batches_per_epoch: int, start_epoch: int) -> int:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         self._bar = Progress(
-            TextColumn("[bold]{task.description:>7}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("[bold]{task.description:>7}"), BarColumn(bar_width=20),
             TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}  loss {task.fields[loss]:.3f}  "
                        "train {task.fields[train_acc]:.1%}  test {task.fields[test_acc]}"),
             TimeElapsedColumn(), console=self.console, disable=not self.enabled,

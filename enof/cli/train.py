@@ -1,0 +1,139 @@
+"""enof-train: the ANN teacher, then the EnOF SNN → model.pt; `enof-train ablation` for the table."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from enof.errors import EnofError
+
+HELP = """Train an EnOF spiking network: first the ANN teacher of the same architecture (CE), then the
+SNN with CE + λ·L_AF (the SNN's time-averaged feature through the teacher's frozen classifier),
+with RepAct (last LIF → ReLU) by default. Writes model.pt (and <stem>.teacher.pt beside it).
+
+Defaults per data set (epochs, lr, batch size, optimizer) apply where a flag is not given;
+`enof-train --dataset digits --arch digits_cnn -T 2` reaches ≥ 97% in about a minute on 2 cores.
+Subcommand: `enof-train ablation --help` (baseline / +L_AF / +RepAct / both / vanilla KD)."""
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, help=HELP)
+
+
+def _fail(exc: EnofError) -> None:
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(exc.exit_code)
+
+
+def _command_line(prog: str, params: dict) -> str:
+    """The command that reproduces these parameters (recorded beside the results)."""
+    parts = [prog]
+    for name, value in params.items():
+        if value is not None:
+            parts += [f"--{name.replace('_', '-')}", str(value)]
+    return shlex.join(parts)
+
+
+def _arch_kwargs(width: Optional[int]) -> dict:
+    return {} if width is None else {"width": width}
+
+
+@app.callback(invoke_without_command=True)
+def train_command(
+    ctx: typer.Context,
+    dataset: str = typer.Option("digits", "--dataset", help="digits, cifar10, cifar100 or cifar10dvs"),
+    data_root: Optional[Path] = typer.Option(None, "--data-root", help="folder holding the data set (not for digits)"),
+    arch: str = typer.Option("digits_cnn", "--arch", help="digits_cnn, resnet20, resnet19 or resnet20_dvs"),
+    width: Optional[int] = typer.Option(None, "--width", min=1, help="digits_cnn channel width (default 32)"),
+    timesteps: int = typer.Option(2, "--timesteps", "-T", min=1, help="SNN timesteps T"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="SNN epochs (digits: 30)"),
+    teacher_epochs: Optional[int] = typer.Option(None, "--teacher-epochs", min=0, help="ANN teacher epochs (digits: 15)"),
+    lr: Optional[float] = typer.Option(None, "--lr", help="initial learning rate (digits 0.05, CIFAR 0.1)"),
+    schedule: str = typer.Option("cosine", "--schedule", help="cosine, step (×0.1 at 50%, 75%) or none"),
+    optimizer: Optional[str] = typer.Option(None, "--optimizer", help="sgd (momentum 0.9, the default) or adam"),
+    weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help="on conv/linear weights only"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="digits 64, CIFAR 128"),
+    seed: int = typer.Option(0, "--seed", help="seeds weights, data order and augmentation"),
+    laf: bool = typer.Option(True, "--laf/--no-laf", help="add λ·L_AF (EnOF's output-feature alignment)"),
+    repact: bool = typer.Option(True, "--repact/--no-repact", help="RepAct: the last LIF becomes a ReLU"),
+    kd: bool = typer.Option(False, "--kd", help="vanilla KD on the SNN's logits instead of L_AF (use with --no-laf)"),
+    lam: float = typer.Option(0.1, "--lam", help="weight λ of L_AF / KD"),
+    tau: Optional[float] = typer.Option(None, "--tau", help="temperature (default 20 for L_AF, 3 for KD)"),
+    teacher: Optional[Path] = typer.Option(None, "--teacher", help="use this trained teacher .pt instead of training one"),
+    resume: bool = typer.Option(False, "--resume", help="continue an interrupted run from its last epoch"),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="model.pt path (default runs/<dataset>-<arch>-T<T>/model.pt)"),
+) -> None:
+    """Train the teacher and the EnOF SNN; prints the final test accuracy."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from rich.console import Console
+
+    from enof.trainer.loop import TrainConfig, TrainProgress, train
+
+    out = output or Path("runs") / f"{dataset}-{arch}-T{timesteps}" / "model.pt"
+    config = TrainConfig(
+        dataset=dataset, data_root=None if data_root is None else str(data_root), arch=arch,
+        arch_kwargs=_arch_kwargs(width), timesteps=timesteps, epochs=epochs, teacher_epochs=teacher_epochs,
+        lr=lr, schedule=schedule, optimizer=optimizer, weight_decay=weight_decay, batch_size=batch_size,
+        seed=seed, laf=laf, repact=repact, kd=kd, lam=lam, tau=tau, out=str(out), resume=resume,
+        teacher=None if teacher is None else str(teacher),
+    )
+    console = Console(stderr=True)
+    try:
+        result = train(config, progress=TrainProgress(enabled=True, console=console))
+    except EnofError as exc:
+        _fail(exc)
+    if result.teacher_test_accuracy is not None:
+        typer.echo(f"teacher (ANN) test accuracy: {100 * result.teacher_test_accuracy:.1f}%")
+    typer.echo(f"test accuracy: {100 * result.test_accuracy:.1f}%")
+    typer.echo(f"model written to {result.model_path}")
+
+
+@app.command("ablation")
+def ablation_command(
+    dataset: str = typer.Option("digits", "--dataset", help="data set of every run"),
+    data_root: Optional[Path] = typer.Option(None, "--data-root", help="folder holding the data set (not for digits)"),
+    arch: str = typer.Option("digits_cnn", "--arch", help="architecture of every run"),
+    width: Optional[int] = typer.Option(None, "--width", min=1, help="digits_cnn channel width (default 32)"),
+    seeds: int = typer.Option(5, "--seeds", min=1, help="seeds 0..N-1; one teacher per seed"),
+    timesteps: str = typer.Option("1,2,4", "--timesteps", "-T", help="comma-separated list of T"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="SNN epochs per run (data set default)"),
+    teacher_epochs: Optional[int] = typer.Option(None, "--teacher-epochs", min=0, help="teacher epochs per seed"),
+    lr: Optional[float] = typer.Option(None, "--lr", help="initial learning rate"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="batch size"),
+    output: Path = typer.Option(Path("docs/ablation-digits.md"), "-o", "--output", help="writes <output>.md and <output>.json"),
+) -> None:
+    """Baseline, +L_AF, +RepAct, both, and vanilla KD per T and seed → markdown + JSON, mean ± std."""
+    from rich.console import Console
+
+    from enof.trainer.ablation import AblationConfig, run_ablation, write_ablation
+    from enof.trainer.loop import TrainConfig, TrainProgress
+
+    try:
+        steps = tuple(int(t) for t in timesteps.split(","))
+    except ValueError:
+        _fail(EnofError(f"--timesteps must be a comma-separated list of integers, got '{timesteps}'"))
+    base = TrainConfig(dataset=dataset, data_root=None if data_root is None else str(data_root), arch=arch,
+                       arch_kwargs=_arch_kwargs(width), epochs=epochs, teacher_epochs=teacher_epochs, lr=lr,
+                       batch_size=batch_size)
+    console = Console(stderr=True)
+    try:
+        result = run_ablation(AblationConfig(base=base, seeds=seeds, timesteps=steps, output=str(output)),
+                              progress=TrainProgress(enabled=console.is_terminal, console=console),
+                              log=lambda line: console.print(line))
+        command = _command_line("enof-train ablation", typer.get_current_context().params)
+        md_path, json_path = write_ablation(result, output, command)
+    except EnofError as exc:
+        _fail(exc)
+    typer.echo(Path(md_path).read_text())
+    typer.echo(f"written: {md_path}, {json_path}")
+
+
+def main() -> None:
+    app(prog_name="enof-train")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
