@@ -1,0 +1,192 @@
+"""Bundle container: atomic write, hash-checked read, one-line errors naming the file."""
+
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import nir
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from enof.errors import BundleError
+from enof.exporter.placement import DenseSynapses, LayerSpec, place
+from enof.formats.bundle import Manifest, PartitionRecord, TargetInfo, read_bundle, write_bundle
+from enof.formats.placement import read_placement
+from enof.hardware_profiles import load_profile
+
+
+@pytest.fixture(scope="module")
+def parts(tmp_path_factory):
+    """Real files of a tiny network: a NIR graph, an ONNX classifier, quant.npz, placement.json."""
+    d = tmp_path_factory.mktemp("parts")
+    w = np.arange(12, dtype=np.float32).reshape(3, 4) / 10
+    graph = nir.NIRGraph(
+        nodes={
+            "input": nir.Input(input_type={"input": np.array([4])}),
+            "fc": nir.Linear(weight=w),
+            "lif": nir.LIF(tau=np.full(3, 4 / 3), r=np.full(3, 4 / 3), v_leak=np.zeros(3),
+                           v_threshold=np.full(3, 0.5), v_reset=np.zeros(3)),
+            "output": nir.Output(output_type={"output": np.array([3])}),
+        },
+        edges=[("input", "fc"), ("fc", "lif"), ("lif", "output")],
+    )
+    nir.write(d / "chip.nir", graph)
+    model = helper.make_model(helper.make_graph(
+        [helper.make_node("ReduceMean", ["lif"], ["logits"], axes=[0], keepdims=0)], "host_out",
+        [helper.make_tensor_value_info("lif", TensorProto.FLOAT, ["T", "B", 3])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["B", 3])],
+    ), opset_imports=[helper.make_opsetid("", 13)])
+    onnx.checker.check_model(model)
+    buf = io.BytesIO()
+    np.savez(buf, **{"fc.weight_int": np.round(w * 64).astype(np.int32), "fc.weight_exp": np.int32(0)})
+    profile = load_profile("loihi")
+    placement = place([LayerSpec("lif", (3,), (DenseSynapses("input", 4),), to_host=True)], profile)
+    manifest = Manifest(
+        checkpoint_sha256="0" * 64,
+        target=TargetInfo(profile.name, profile.sha256, profile.text),
+        timesteps=4, num_classes=3,
+        dataset={"name": "digits", "input_shape": [1, 8, 8], "normalization": {"mean": [0.0], "std": [16.0]}},
+        input_mode="graded",
+        partition=(PartitionRecord("fc", "chip", [3], "weight layer before a LIF"),
+                   PartitionRecord("lif", "chip", [3], "LIF"),
+                   PartitionRecord("head", "host_out", [3], "after the last LIF")),
+        interfaces=[{"from": "chip", "to": "host_out", "tensor": "lif", "shape": ["T", "B", 3], "time": "aligned"}],
+    )
+    files = {"chip.nir": d / "chip.nir", "host_out.onnx": model.SerializeToString(),
+             "quant.npz": buf.getvalue(), "placement.json": placement.to_json_bytes()}
+    return manifest, files
+
+
+def test_round_trip_hashes_every_file_and_real_readers_open_them(tmp_path, parts):
+    manifest, files = parts
+    written = write_bundle(tmp_path / "bundle", manifest, files)
+    b = read_bundle(tmp_path / "bundle")
+    assert b.manifest == written and b.manifest.files == written.files
+    assert set(b.paths) == set(files)
+    for name, path in b.paths.items():
+        assert b.manifest.files[name] == hashlib.sha256(path.read_bytes()).hexdigest()
+    raw = (tmp_path / "bundle" / "manifest.json").read_bytes()
+    assert b.manifest_sha256 == hashlib.sha256(raw).hexdigest()
+    data = json.loads(raw)
+    assert (data["format"], data["format_version"]) == ("enof-bundle", 1)
+    assert set(data["versions"]) == {"enof", "nir", "onnx", "torch"}
+    assert data["target"]["profile"] == load_profile("loihi").text
+    # the files are the real formats, readable by their own libraries
+    assert set(nir.read(b.path("chip.nir")).nodes) == {"input", "fc", "lif", "output"}
+    onnx.checker.check_model(onnx.load(b.path("host_out.onnx")))
+    assert np.load(b.path("quant.npz"))["fc.weight_int"].shape == (3, 4)
+    assert read_placement(b.path("placement.json")).cores[0].layer == "lif"
+    # nothing else left beside the bundle (no temp or backup directory)
+    assert [p.name for p in tmp_path.iterdir()] == ["bundle"]
+
+
+def test_corrupted_file_is_a_sha256_mismatch_naming_it(tmp_path, parts):
+    write_bundle(tmp_path / "bundle", *parts)
+    with open(tmp_path / "bundle" / "chip.nir", "r+b") as f:
+        f.seek(100)
+        byte = f.read(1)
+        f.seek(100)
+        f.write(bytes([byte[0] ^ 1]))  # one flipped bit
+    with pytest.raises(BundleError) as info:
+        read_bundle(tmp_path / "bundle")
+    assert str(info.value) == f"{tmp_path / 'bundle' / 'chip.nir'}: sha256 mismatch (file changed after export)"
+
+
+def test_missing_file_is_named(tmp_path, parts):
+    write_bundle(tmp_path / "bundle", *parts)
+    (tmp_path / "bundle" / "quant.npz").unlink()
+    with pytest.raises(BundleError, match=r"bundle/quant\.npz: missing \(listed in manifest\.json\)$"):
+        read_bundle(tmp_path / "bundle")
+
+
+def test_unknown_format_version_is_refused(tmp_path, parts):
+    write_bundle(tmp_path / "bundle", *parts)
+    path = tmp_path / "bundle" / "manifest.json"
+    data = json.loads(path.read_text())
+    data["format_version"] = 2
+    path.write_text(json.dumps(data))
+    with pytest.raises(BundleError, match=r"manifest\.json: format_version 2 is not supported \(this enof reads 1"):
+        read_bundle(tmp_path / "bundle")
+    data["format_version"], data["format"] = 1, "enof-run"
+    path.write_text(json.dumps(data))
+    with pytest.raises(BundleError, match=r"manifest\.json: format 'enof-run' is not 'enof-bundle'"):
+        read_bundle(tmp_path / "bundle")
+
+
+def test_truncated_manifest_is_refused_in_one_line(tmp_path, parts):
+    write_bundle(tmp_path / "bundle", *parts)
+    path = tmp_path / "bundle" / "manifest.json"
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(BundleError) as info:
+        read_bundle(tmp_path / "bundle")
+    msg = str(info.value)
+    assert "manifest.json: not valid JSON" in msg and "truncated" in msg and "\n" not in msg
+
+
+def test_manifest_missing_a_field_or_a_required_file_is_named(tmp_path, parts):
+    write_bundle(tmp_path / "bundle", *parts)
+    path = tmp_path / "bundle" / "manifest.json"
+    data = json.loads(path.read_text())
+    del data["timesteps"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(BundleError, match=r"manifest\.json: field 'timesteps' missing"):
+        read_bundle(tmp_path / "bundle")
+    manifest, files = parts
+    with pytest.raises(BundleError, match=r"bundle lacks host_in\.onnx \(required in current mode\)"):
+        write_bundle(tmp_path / "b2", Manifest(**{**manifest.__dict__, "input_mode": "current"}), files)
+    assert not (tmp_path / "b2").exists()
+
+
+class _FailingFile(io.RawIOBase):
+    """A binary file object that yields some bytes and then fails, like a disk or network error."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def readable(self):
+        return True
+
+    def read(self, size=-1):
+        self.calls += 1
+        if self.calls > 1:
+            raise OSError("simulated read failure")
+        return b"x" * 1000
+
+
+def test_interrupted_write_leaves_no_bundle_and_no_temp_dir(tmp_path, parts):
+    manifest, files = parts
+    with pytest.raises(OSError, match="simulated read failure"):
+        write_bundle(tmp_path / "bundle", manifest, {**files, "quant.npz": _FailingFile()})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_interrupted_rewrite_keeps_the_previous_bundle_intact(tmp_path, parts):
+    manifest, files = parts
+    first = write_bundle(tmp_path / "bundle", manifest, files)
+    with pytest.raises(OSError):
+        write_bundle(tmp_path / "bundle", manifest, {**files, "chip.nir": _FailingFile()})
+    assert read_bundle(tmp_path / "bundle").manifest == first
+    assert [p.name for p in tmp_path.iterdir()] == ["bundle"]
+    # a complete rewrite replaces it
+    second = write_bundle(tmp_path / "bundle", manifest, {**files, "quant.npz": b"new"})
+    assert read_bundle(tmp_path / "bundle").manifest.files["quant.npz"] == hashlib.sha256(b"new").hexdigest()
+    assert second.files["chip.nir"] == first.files["chip.nir"]
+    assert [p.name for p in tmp_path.iterdir()] == ["bundle"]
+
+
+def test_refuses_to_replace_a_directory_that_is_not_a_bundle(tmp_path, parts):
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "cat.jpg").write_bytes(b"meow")
+    with pytest.raises(BundleError, match="photos: exists and is not an enof bundle; refusing to replace it"):
+        write_bundle(tmp_path / "photos", *parts)
+    assert (tmp_path / "photos" / "cat.jpg").read_bytes() == b"meow"
+
+
+def test_file_names_must_be_plain(tmp_path, parts):
+    manifest, files = parts
+    with pytest.raises(BundleError, match=r"bad bundle file name '\.\./evil'"):
+        write_bundle(tmp_path / "bundle", manifest, {**files, "../evil": b"x"})
+    assert list(tmp_path.iterdir()) == []
