@@ -64,7 +64,7 @@ class Manifest:
     dataset: dict
     input_mode: str  # "graded" | "current"
     partition: tuple[PartitionRecord, ...]
-    interfaces: list = field(default_factory=list)  # tensors between parts: shapes and time handling
+    interfaces: dict | list = field(default_factory=dict)  # tensors between parts: shapes and time handling
     files: dict[str, str] = field(default_factory=dict)  # name -> sha256 of its bytes
     versions: dict[str, str] = field(default_factory=dict)  # enof, nir, onnx, torch
 
@@ -130,7 +130,7 @@ def manifest_from_dict(data: dict, label: str) -> Manifest:
                                        "dataset", "input_mode", "partition", "files")}
         target = TargetInfo(**fields.pop("target"))
         partition = tuple(PartitionRecord(**p) for p in fields.pop("partition"))
-        manifest = Manifest(target=target, partition=partition, interfaces=data.get("interfaces", []),
+        manifest = Manifest(target=target, partition=partition, interfaces=data.get("interfaces", {}),
                             versions=data.get("versions", {}), **fields)
     except KeyError as exc:
         raise BundleError(f"{label}: field {exc.args[0]!r} missing") from None
@@ -174,11 +174,17 @@ def read_bundle(root: str | os.PathLike) -> Bundle:
     return Bundle(root=root, manifest=manifest, manifest_sha256=hashlib.sha256(raw).hexdigest(), paths=paths)
 
 
-def write_bundle(out_dir: str | os.PathLike, manifest: Manifest, files: dict[str, FileContent]) -> Manifest:
+def write_bundle(out_dir: str | os.PathLike, manifest: Manifest | dict, files: dict[str, FileContent]) -> Manifest:
     """Write `files` (bytes, a path to copy, or a binary file object) and manifest.json atomically.
 
-    Returns the manifest as written (with `files` hashes and `versions`)."""
+    `manifest` is a Manifest or its JSON dict (checked like a read one; `files` hashes are
+    recomputed from what is written). Returns the manifest as written (hashes, versions filled)."""
     out_dir = Path(out_dir)
+    if isinstance(manifest, dict):
+        manifest = manifest_from_dict(
+            {**manifest, "format": BUNDLE_FORMAT, "format_version": BUNDLE_FORMAT_VERSION, "files": {}},
+            f"{out_dir / MANIFEST_NAME} (to write)",
+        )
     missing = [n for n in manifest.required_files() if n not in files]
     if missing:
         raise BundleError(f"{out_dir}: bundle lacks {', '.join(missing)} (required in {manifest.input_mode} mode)")

@@ -190,3 +190,13 @@ def test_file_names_must_be_plain(tmp_path, parts):
     with pytest.raises(BundleError, match=r"bad bundle file name '\.\./evil'"):
         write_bundle(tmp_path / "bundle", manifest, {**files, "../evil": b"x"})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_manifest_given_as_json_dict_is_checked_and_written_the_same(tmp_path, parts):
+    manifest, files = parts
+    as_dict = {k: v for k, v in manifest.to_dict().items() if k not in ("format", "format_version")}
+    written = write_bundle(tmp_path / "bundle", as_dict, files)
+    assert read_bundle(tmp_path / "bundle").manifest == written
+    assert written.partition == manifest.partition and written.target == manifest.target
+    with pytest.raises(BundleError, match=r"manifest\.json \(to write\): field 'num_classes' missing"):
+        write_bundle(tmp_path / "b2", {k: v for k, v in as_dict.items() if k != "num_classes"}, files)
