@@ -1,31 +1,32 @@
-"""enof-energy on files on disk: a real chip.nir (nir.write), placement.json, manifest.json and a run.json
-whose counts the fast simulator and enof.runtime.counts produced for a small residual network."""
+"""enof-energy on a bundle written by enof.formats.bundle.write_bundle (real chip.nir, quant.npz, ONNX host
+parts, placement.json) and a run.json that enof.runtime.run.run_bundle produced from it (fast simulator,
+ONNX Runtime, enof.runtime.counts)."""
 
 import csv
-import hashlib
 import io
 import json
-import shutil
+from dataclasses import replace
 import subprocess
 import sys
 from pathlib import Path
 
 import nir
 import numpy as np
+import onnx
 import pytest
+from onnx import TensorProto, helper, numpy_helper
 from typer.testing import CliRunner
 
 from enof.cli.energy import app
+from enof.formats.bundle import Manifest, PartitionRecord, TargetInfo, write_bundle
 from enof.formats.placement import LayerPlacement, PlacedCore, Placement
-from enof.formats.run_result import CoreActivity, HostCost, LayerActivity, RunResult, write_run_result
+from enof.formats.run_result import write_run_result
 from enof.hardware_profiles import load_profile
-from enof.runtime.counts import count_activity
-from enof.runtime.energy_inputs import projections_from_nir, projections_from_program
-from enof.runtime.fast import simulate
 from enof.runtime.program import INPUT
+from enof.runtime.run import run_bundle
 
 SAMPLES = 3
-HOST = HostCost(host_in_macs=3 * 4 * 9 * 64, host_out_macs=60, bytes_host_to_chip=256, bytes_chip_to_host=40)
+IMAGE = (1, 8, 8)
 
 
 def _chip_nir(program) -> nir.NIRGraph:
@@ -58,6 +59,48 @@ def _chip_nir(program) -> nir.NIRGraph:
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt_s": 1e-3, "reset": "zero", "decay": 0.25})
 
 
+def _quant(program) -> bytes:
+    arrays = {"input.scale": np.float64(program.input_scale)}
+    for name, layer in program.layers.items():
+        arrays.update({f"{name}.vth": np.int32(layer.vth), f"{name}.du": np.int32(layer.du), f"{name}.dv": np.int32(layer.dv),
+                       f"{name}.bias_mant": layer.bias_mant, f"{name}.bias_exp": np.int32(layer.bias_exp),
+                       f"{name}.bias_float": layer.bias_float, f"{name}.scale": np.float64(layer.scale)})  # fmt: skip
+    for syn in program.synapses:
+        if syn.kind != "current":
+            arrays[f"{syn.name}.weight_int"] = syn.weight_int
+            arrays[f"{syn.name}.weight_exp"] = np.int32(syn.weight_exp)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def _onnx_bytes(graph) -> bytes:
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def _host_in(channels: int) -> bytes:
+    """x (B, 1, 8, 8) -> current (B, channels, 8, 8): one 3x3 conv, 8*8*channels*9 MACs per image."""
+    w = numpy_helper.from_array(np.random.default_rng(0).normal(0, 1, (channels, 1, 3, 3)).astype(np.float32), "w")
+    conv = helper.make_node("Conv", ["x", "w"], ["current"], pads=[1, 1, 1, 1])
+    return _onnx_bytes(helper.make_graph(
+        [conv], "host_in", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["B", *IMAGE])],
+        [helper.make_tensor_value_info("current", TensorProto.FLOAT, ["B", channels, 8, 8])], [w]))  # fmt: skip
+
+
+def _host_out(program) -> bytes:
+    """Spikes of every chip output (T, B, *shape) -> logits (B, 10) = mean_t(fc.act spikes) @ W: 100 MACs."""
+    inputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [program.timesteps, "B", *program.layers[n].shape])
+              for n in program.outputs]  # fmt: skip
+    w = numpy_helper.from_array(np.eye(10, dtype=np.float32), "w")
+    nodes = [helper.make_node("ReduceMean", ["fc.act"], ["rate"], axes=[0], keepdims=0),
+             helper.make_node("Gemm", ["rate", "w"], ["logits"])]  # fmt: skip
+    return _onnx_bytes(helper.make_graph(
+        nodes, "host_out", inputs, [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["B", 10])], [w]))
+
+
 def _placement(program, tiles_x=8, cores_per_tile=4) -> Placement:
     """The first layer on two cores, the others on one each; tiles numbered as the placer does."""
     cores, core_id = [], 0
@@ -73,41 +116,31 @@ def _placement(program, tiles_x=8, cores_per_tile=4) -> Placement:
 
 
 @pytest.fixture
-def run_files(tmp_path, random_program, random_inputs):
+def run_files(tmp_path, random_program):
     program = random_program("current", seed=2, timesteps=3, channels=3)
-    bundle = tmp_path / "bundle"
-    bundle.mkdir()
-    nir.write(str(bundle / "chip.nir"), _chip_nir(program))
-    placement = _placement(program)
-    (bundle / "placement.json").write_bytes(placement.to_json_bytes())
     profile = load_profile("loihi")
-    manifest = {
-        "format": "enof-bundle", "format_version": 1, "input_mode": "current", "timesteps": program.timesteps,
-        "target": {"name": "loihi", "profile_sha256": profile.sha256, "profile": profile.text},
-    }
-    (bundle / "manifest.json").write_text(json.dumps(manifest))
-    sha = hashlib.sha256((bundle / "manifest.json").read_bytes()).hexdigest()
-    chip = simulate(program, random_inputs(program, SAMPLES, seed=2), "fixed")
-    activity = count_activity(program, chip.spike_counts, chip.input_nonzero, SAMPLES, placement.to_dict())
-    run = RunResult(
-        bundle_manifest_sha256=sha, backend="fast", precision="fixed", target="loihi", timesteps=program.timesteps,
-        samples=SAMPLES, accuracy=0.5, predictions=[0] * SAMPLES, labels=[0] * SAMPLES,
-        layers=[LayerActivity(**vars(a)) for a in activity.layers],
-        cores=[CoreActivity(**vars(c)) for c in activity.cores], host=HOST, wall_s=0.1,
+    manifest = Manifest(
+        checkpoint_sha256="0" * 64, target=TargetInfo("loihi", profile.sha256, profile.text),
+        timesteps=program.timesteps, num_classes=10,
+        dataset={"name": "digits", "input_shape": list(IMAGE), "normalization": {"mean": [0.0], "std": [16.0]}},
+        input_mode="current", partition=(PartitionRecord("backbone.0.conv", "host_in", [3, 8, 8], "analog input"),),
     )
-    run_path = write_run_result(run, bundle / "run.json")
+    files = {"chip.nir": None, "quant.npz": _quant(program), "host_in.onnx": _host_in(3),
+             "host_out.onnx": _host_out(program), "placement.json": _placement(program).to_json_bytes()}  # fmt: skip
+    scratch = tmp_path / "chip.nir"
+    nir.write(str(scratch), _chip_nir(program))
+    files["chip.nir"] = scratch.read_bytes()
+    bundle = tmp_path / "bundle"
+    write_bundle(bundle, manifest, files)
+    images = np.random.default_rng(2).uniform(0, 1, (SAMPLES, *IMAGE)).astype(np.float32)
+    run = run_bundle(bundle, images, np.zeros(SAMPLES, np.int64), progress=False)
+    run_path = write_run_result(run, tmp_path / "run" / "run.json")
     return program, bundle, run_path, run
 
 
 def _invoke(*args):
     result = CliRunner().invoke(app, [str(a) for a in args])
     return result
-
-
-def test_nir_connectivity_read_back_equals_the_chip_program(run_files):
-    program, bundle, _, _ = run_files
-    from_nir = projections_from_nir(nir.read(str(bundle / "chip.nir")), "chip.nir")
-    assert sorted(from_nir, key=repr) == sorted(projections_from_program(program), key=repr)
 
 
 def test_json_report_holds_layer_energies_that_add_up_and_the_ann_macs_by_hand(run_files):
@@ -128,13 +161,15 @@ def test_json_report_holds_layer_energies_that_add_up_and_the_ann_macs_by_hand(r
     # ANN MACs by hand (c = 3 channels, c2 = 5): b.1.conv 3x3/2 pad 1 on 8x8 -> 4x4, taps 2,3,3,3 = 11 per axis:
     # 5*3*11*11 = 1815; b.2.conv2 3x3 pad 1 on 4x4: taps 2,3,3,2 = 10: 5*5*100 = 2500; shortcut 1x1/2: 5*3*16 = 240;
     # fc: 80*10 = 800; the input current adds no MAC; host 3*4*9*64 + 60.
-    assert report["ann_macs"] == 1815 + 2500 + 240 + 800 + HOST.host_in_macs + HOST.host_out_macs
+    # host MACs as the runtime counted them from the ONNX files: conv 3x3 1->3 on 8x8, Gemm 10x10
+    assert (run.host.host_in_macs, run.host.host_out_macs) == (3 * 64 * 9, 100)
+    assert report["ann_macs"] == 1815 + 2500 + 240 + 800 + 1728 + 100
     davies = next(m for m in report["models"] if m["name"] == "davies2018")
     assert davies["totals"]["ann_pj"] is None and "spike routing" not in davies["not_priced"]
     horowitz = next(m for m in report["models"] if m["name"] == "horowitz45nm")
     # Horowitz: spiking synops x 0.9 pJ + host MACs x 4.6 pJ vs ANN MACs x 4.6 pJ
     synops = sum(layer.synops for layer in run.layers) / SAMPLES
-    snn = synops * 0.9 + (HOST.host_in_macs + HOST.host_out_macs) * 4.6
+    snn = synops * 0.9 + (1728 + 100) * 4.6
     assert horowitz["totals"]["total_pj"] == pytest.approx(snn, rel=1e-12)
     assert horowitz["totals"]["ann_over_snn"] == pytest.approx(report["ann_macs"] * 4.6 / snn, rel=1e-12)
 
@@ -188,11 +223,17 @@ def test_truncated_run_json_is_a_one_line_error(run_files):
 
 
 def test_missing_bundle_is_a_one_line_error(run_files, tmp_path):
-    _, _, run_path, _ = run_files
-    lonely = tmp_path / "elsewhere" / "run.json"
-    lonely.parent.mkdir()
-    shutil.copy(run_path, lonely)
+    _, _, _, run = run_files
+    lonely = write_run_result(replace(run, bundle=""), tmp_path / "elsewhere" / "run.json")
     _one_line_error(_invoke(lonely), "no bundle found", "--bundle")
+
+
+def test_bundle_beside_run_json_is_found_without_a_recorded_path(run_files, tmp_path):
+    _, bundle, _, run = run_files
+    run_path = write_run_result(replace(run, bundle=""), bundle.parent / "run.json")  # bundle/ beside it
+    result = _invoke(run_path, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["sources"]["bundle_dir"] == str(bundle)
 
 
 def test_console_script_runs(run_files):
