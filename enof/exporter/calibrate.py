@@ -53,6 +53,31 @@ def graded_input_scale(dataset: dict, peaks: dict | None) -> float:
     if np.all(mean == 0) and np.all(std == std[0]):
         return float(std[0])
     x_max = (peaks or {}).get("input", {}).get("x_max")
-    if not x_max:
-        x_max = float(np.max(np.maximum(np.abs(0 - mean), np.abs(1 - mean)) / std))
-    return 127.0 / x_max
+    return 127.0 / (x_max or input_abs_max(dataset))
+
+
+# Raw pixel range of each data set's loader (DatasetSpec: digits 0..16, CIFAR 0..1).
+RAW_MAX = {"digits": 16.0, "cifar10": 1.0, "cifar100": 1.0}
+
+
+def input_abs_max(dataset: dict) -> float:
+    """Largest |x| the normalization can produce from the loader's raw range."""
+    norm = dataset.get("normalization", {})
+    mean, std = np.asarray(norm.get("mean", [0.0]), float), np.asarray(norm.get("std", [1.0]), float)
+    raw_max = RAW_MAX.get(dataset.get("name"), 1.0)
+    return float(np.max(np.maximum(np.abs(mean), np.abs(raw_max - mean)) / std))
+
+
+def current_bound_peaks(graph: Graph, part: Partition, dataset: dict) -> dict[str, dict]:
+    """Without calibration data: a guaranteed bound on the host-in current, Σ|W|·max|x| + |b| per output,
+    and on v (a constant current I accumulates to I / (1 − decay))."""
+    x_max = input_abs_max(dataset)
+    lif = graph.nodes[part.current_target]
+    per_output = None
+    for name in lif.sources:
+        node = graph.nodes[name]
+        w = np.abs(node.weight.astype(np.float64)).reshape(node.weight.shape[0], -1).sum(axis=1)
+        term = w * x_max + np.abs(node.bias)
+        per_output = term if per_output is None else per_output + term
+    bound = float(per_output.max())
+    return {part.current_target: {"current_max": bound, "v_max": bound / (1.0 - lif.decay)}, "input": {"x_max": bound}}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import onnx
 import torch
 
 from enof.errors import UnsupportedModuleError
-from enof.exporter.calibrate import calibration_batch, chip_peaks, graded_input_scale
+from enof.exporter.calibrate import calibration_batch, chip_peaks, current_bound_peaks, graded_input_scale
 from enof.exporter.graph import Graph, NeuronParams, capture
 from enof.exporter.layers import layer_specs
 from enof.exporter.partition import Partition, partition
@@ -39,7 +40,7 @@ class ExportResult:
     placement: object  # enof.formats.placement.Placement
     manifest: dict
     calibration_samples: int
-    notes: list[str] = field(default_factory=list)
+    timings_s: dict[str, float] = field(default_factory=dict)  # graph (capture..quantize), placement, files
 
 
 def default_out_dir(checkpoint_path: Path, target_name: str) -> Path:
@@ -116,6 +117,8 @@ def export_bundle(
     from enof.hardware_profiles import load_profile
     from enof.trainer.checkpoint import build_model_from_checkpoint, file_sha256, load_checkpoint
 
+    clock = time.perf_counter()
+    timings: dict[str, float] = {}
     checkpoint_path = Path(checkpoint_path)
     profile = load_profile(target)
     ckpt = load_checkpoint(checkpoint_path)
@@ -138,10 +141,14 @@ def export_bundle(
         x = calibration_batch(ckpt.dataset, ckpt.timesteps, calibrate, data_root)
         samples = x.shape[1]
         peaks = chip_peaks(graph, part, x)
+    elif part.input_mode == "current":
+        peaks = current_bound_peaks(graph, part, ckpt.dataset)
     input_scale = graded_input_scale(ckpt.dataset, peaks) if graded else 1.0
     limits = FixedPointLimits.from_profile(profile)
     quant = quantize(graph, part, limits, input_scale, peaks)
+    timings["graph"] = time.perf_counter() - clock
     placement = place(layer_specs(graph, part, limits.weight_bits), profile, max_chips=max_chips)  # DoesNotFitError before any file exists
+    timings["placement"] = time.perf_counter() - clock - timings["graph"]
 
     out_dir = Path(out_dir) if out_dir is not None else default_out_dir(checkpoint_path, profile.name)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -168,5 +175,6 @@ def export_bundle(
         "files": {name: _sha256(data) for name, data in files.items()},
         "versions": _versions(),
     }
-    write_bundle(out_dir, manifest, files)
-    return ExportResult(out_dir, graph, part, quant, placement, manifest, samples)
+    manifest = write_bundle(out_dir, manifest, files).to_dict()
+    timings["files"] = time.perf_counter() - clock - timings["graph"] - timings["placement"]
+    return ExportResult(out_dir, graph, part, quant, placement, manifest, samples, timings)

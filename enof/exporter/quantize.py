@@ -162,7 +162,7 @@ def quantize(
             # Half the state range: calibration sees a few samples, not the worst case.
             for key in ("v_max", "current_max"):
                 if peak.get(key, 0.0) > 0:
-                    limits_s[f"calibrated {key}"] = (limits.state_max / 2) / peak[key]
+                    limits_s[f"state range ({key})"] = (limits.state_max / 2) / peak[key]
         elif lif.name == part.current_target:
             raise DoesNotFitError(
                 f"{lif.name}: the host-in current needs calibration data to choose its scale (use --calibrate N > 0)"
