@@ -27,13 +27,14 @@ def _fail(exc: EnofError) -> None:
     raise typer.Exit(exc.exit_code)
 
 
-def _command_line(prog: str, params: dict) -> str:
-    """The command that reproduces these parameters (recorded beside the results)."""
-    parts = [prog]
-    for name, value in params.items():
+def _command_line(prog: str, ctx: typer.Context) -> str:
+    """The command that reproduces these parameters, in declaration order (recorded with the results)."""
+    parts: list[str] = []
+    for param in ctx.command.params:
+        name, value = param.name, ctx.params.get(param.name)
         if value is not None:
             parts += [f"--{name.replace('_', '-')}", str(value)]
-    return shlex.join(parts)
+    return f"{prog} {shlex.join(parts)}"
 
 
 def _arch_kwargs(width: Optional[int]) -> dict:
@@ -93,6 +94,7 @@ def train_command(
 
 @app.command("ablation")
 def ablation_command(
+    ctx: typer.Context,
     dataset: str = typer.Option("digits", "--dataset", help="data set of every run"),
     data_root: Optional[Path] = typer.Option(None, "--data-root", help="folder holding the data set (not for digits)"),
     arch: str = typer.Option("digits_cnn", "--arch", help="architecture of every run"),
@@ -123,7 +125,7 @@ def ablation_command(
         result = run_ablation(AblationConfig(base=base, seeds=seeds, timesteps=steps, output=str(output)),
                               progress=TrainProgress(enabled=console.is_terminal, console=console),
                               log=lambda line: console.print(line))
-        command = _command_line("enof-train ablation", typer.get_current_context().params)
+        command = _command_line("enof-train ablation", ctx)
         md_path, json_path = write_ablation(result, output, command)
     except EnofError as exc:
         _fail(exc)

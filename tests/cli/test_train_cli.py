@@ -1,0 +1,68 @@
+"""enof-train and enof-train ablation through typer's runner and as the installed console script."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from enof.cli.train import app
+from enof.trainer.checkpoint import load_checkpoint
+
+runner = CliRunner()
+
+
+def test_train_command_writes_checkpoint_and_prints_test_accuracy(tmp_path):
+    out = tmp_path / "run" / "model.pt"
+    result = runner.invoke(app, ["--epochs", "1", "--teacher-epochs", "1", "--width", "8", "-T", "2",
+                                 "--batch-size", "32", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("test accuracy: ")]
+    assert len(lines) == 1
+    printed = float(lines[0].removeprefix("test accuracy: ").removesuffix("%"))
+    ckpt = load_checkpoint(out)
+    # The printed number is the checkpoint's metric, rounded to 0.1 %.
+    assert abs(printed - 100 * ckpt.metrics["test_accuracy"]) <= 0.05
+    assert ckpt.arch_kwargs["width"] == 8 and ckpt.timesteps == 2
+    assert (tmp_path / "run" / "model.teacher.pt").exists()
+
+
+def test_missing_data_root_is_one_line_exit_2(tmp_path):
+    result = runner.invoke(app, ["--dataset", "cifar10", "--arch", "resnet20", "--data-root", str(tmp_path / "none")])
+    assert result.exit_code == 2
+    assert result.output.strip().count("\n") == 0
+    assert "error: cifar10: expected <root>/cifar-10-batches-py/data_batch_1..5 and test_batch" in result.output
+
+
+def test_bad_checkpoint_as_teacher_is_one_line_exit_2(tmp_path):
+    bad = tmp_path / "teacher.pt"
+    bad.write_bytes(b"\x80\x04junk")
+    result = runner.invoke(app, ["--teacher", str(bad), "--epochs", "1", "-o", str(tmp_path / "m.pt")])
+    assert result.exit_code == 2
+    assert "teacher.pt: not a readable enof checkpoint" in result.output
+
+
+def test_ablation_subcommand_writes_markdown_and_json_with_every_variant(tmp_path):
+    out = tmp_path / "abl.md"
+    result = runner.invoke(app, ["ablation", "--seeds", "1", "--timesteps", "1", "--epochs", "1",
+                                 "--teacher-epochs", "1", "--width", "4", "--batch-size", "64", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.with_suffix(".json").read_text())
+    assert [r["variant"] for r in data["runs"]] == ["baseline", "+L_AF", "+RepAct", "+L_AF +RepAct (EnOF)", "vanilla KD"]
+    # One seed: each cell is that run's accuracy with std 0.
+    for run in data["runs"]:
+        cell = data["summary_percent"][run["variant"]]["1"]
+        assert cell["n"] == 1 and cell["std"] == 0 and abs(cell["mean"] - 100 * run["test_accuracy"]) < 1e-9
+    markdown = out.read_text()
+    assert "| +L_AF +RepAct (EnOF) |" in markdown and "`enof-train ablation --dataset digits --arch digits_cnn --width 4 --seeds 1" in markdown
+
+
+def test_console_script_help_lists_flags_and_the_ablation_subcommand():
+    script = Path(sys.executable).with_name("enof-train")
+    shown = subprocess.run([str(script), "--help"], capture_output=True, text=True, env={"COLUMNS": "200"})
+    assert shown.returncode == 0
+    for flag in ("--dataset", "--timesteps", "--laf", "--no-repact", "--kd", "--teacher", "--resume", "--output", "ablation"):
+        assert flag in shown.stdout, flag
+    sub = subprocess.run([str(script), "ablation", "--help"], capture_output=True, text=True, env={"COLUMNS": "200"})
+    assert sub.returncode == 0 and "--seeds" in sub.stdout

@@ -1,0 +1,42 @@
+"""Ablation bookkeeping: cells are mean ± sample std over seeds, and the page shows every variant."""
+
+import json
+
+import pytest
+
+from enof.trainer.ablation import VARIANTS, AblationRun, _summary, markdown_table, write_ablation
+
+
+def _runs():
+    accs = {"baseline": [0.975, 0.980, 0.985], "+L_AF": [0.99, 0.99, 0.99]}
+    return [AblationRun(variant, 2, seed, acc, 0.99, 1.0) for variant, values in accs.items()
+            for seed, acc in enumerate(values)]
+
+
+def test_summary_is_mean_and_sample_std_in_percent_per_variant_and_t():
+    table = _summary(_runs(), (2, 4))
+    assert table["baseline"]["2"]["mean"] == pytest.approx(98.0, abs=1e-9)
+    assert table["baseline"]["2"]["std"] == pytest.approx(0.5, abs=1e-9)  # sample std (n − 1) of 97.5, 98, 98.5
+    assert table["+L_AF"]["2"] == {"mean": pytest.approx(99.0), "std": pytest.approx(0.0, abs=1e-12), "n": 3}
+    assert table["baseline"] .get("4") is None and table["+RepAct"] == {}
+
+
+def test_variants_are_the_papers_four_cells_plus_vanilla_kd():
+    assert VARIANTS == {
+        "baseline": (False, False, False), "+L_AF": (True, False, False), "+RepAct": (False, True, False),
+        "+L_AF +RepAct (EnOF)": (True, True, False), "vanilla KD": (False, False, True),
+    }
+
+
+def test_written_page_and_json_agree(tmp_path):
+    result = {"dataset": "digits", "arch": "digits_cnn", "seeds": [0, 1, 2], "timesteps": [2, 4],
+              "settings": {"epochs": 3}, "teacher_test_accuracy_percent": {"0": 99.0, "1": 98.0, "2": 97.0},
+              "summary_percent": _summary(_runs(), (2, 4)), "runs": [], "test_images": 360, "wall_s": 60.0}
+    md_path, json_path = write_ablation(result, tmp_path / "abl.md", "enof-train ablation --seeds 3")
+    page = md_path.read_text()
+    assert "| baseline | 98.00 ± 0.50 | — |" in page
+    assert "| +L_AF | 99.00 ± 0.00 | — |" in page
+    assert "| +RepAct | — | — |" in page
+    assert "ANN teacher: 98.00 ± 1.00 %" in page
+    assert json.loads(json_path.read_text())["summary_percent"]["baseline"]["2"]["n"] == 3
+    assert page == markdown_table(result, "enof-train ablation --seeds 3")
