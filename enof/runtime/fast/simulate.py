@@ -8,7 +8,14 @@ import numpy as np
 import torch
 
 from enof.errors import RunError
-from enof.runtime.fast.fixed_point import effective_bias, lif_fixed_step, wrap_int32
+from enof.runtime.fast.fixed_point import (
+    NO_WRAP_A_IN_LIMIT,
+    effective_bias,
+    lif_fixed_step,
+    lif_fixed_step_no_wrap,
+    no_wrap_dtype,
+    wrap_int32,
+)
 from enof.runtime.fast.float_point import lif_float_step
 from enof.runtime.fast.synapses import INT32_LIMIT, SynapseOp, build_fixed_op, build_float_op
 from enof.runtime.program import INPUT, ChipProgram, ChipRun
@@ -32,15 +39,18 @@ def simulate(
     batch, steps = x.shape[0], program.timesteps
     if precision == "fixed":
         x_int = program.quantize_input(x)
-        source = torch.from_numpy(x_int.astype(np.float64))  # integers, exact in float64
+        # Integers, exact in float32 below 2^24 (else float64).
+        source = torch.from_numpy(x_int.astype(np.float32 if np.abs(x_int).max(initial=0) < 2**24 else np.float64))
         ops = _fixed_ops(program, int(np.abs(x_int).max(initial=0)))
     else:
         source = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
         ops = {syn.name: build_float_op(syn) for syn in program.synapses}
     input_nonzero = (source != 0).sum(0).to(torch.int64) * steps
+    ops = {name: _constant_if_from_input(op) for name, op in ops.items()}
 
     step = _fixed_layer_steps(program, ops, batch) if precision == "fixed" else _float_layer_steps(program, ops, batch)
-    counts = {name: torch.zeros(layer.shape, dtype=torch.int64) for name, layer in program.layers.items()}
+    # Summed over time as float32 (exact while T·(count) < 2^24 per element), over the batch at the end.
+    summed = {name: torch.zeros((batch, *layer.shape), dtype=torch.float32) for name, layer in program.layers.items()}
     outputs = {name: np.zeros((steps, batch, *program.layers[name].shape), np.float32) for name in program.outputs}
     recorded = (
         {name: np.zeros((steps, batch, *layer.shape), np.uint8) for name, layer in program.layers.items()}
@@ -52,17 +62,31 @@ def simulate(
         for name in program.layers:
             spikes = step[name](values)
             values[name] = spikes
-            counts[name] += spikes.sum(0, dtype=torch.int64)
+            summed[name] += spikes
             if name in outputs:
                 outputs[name][t] = spikes.numpy()
             if recorded is not None:
                 recorded[name][t] = spikes.numpy()
     return ChipRun(
         outputs=outputs,
-        spike_counts={name: c.numpy() for name, c in counts.items()},
+        spike_counts={name: s.sum(0, dtype=torch.float64).numpy().astype(np.int64) for name, s in summed.items()},
         input_nonzero=input_nonzero.numpy(),
         spikes=recorded,
     )
+
+
+def _constant_if_from_input(op: SynapseOp) -> SynapseOp:
+    """The input is the same at every step, so a synapse from it gives the same output: compute it once."""
+    if op.synapse.source != INPUT:
+        return op
+    cache: list[torch.Tensor] = []
+
+    def apply(x: torch.Tensor) -> torch.Tensor:
+        if not cache:
+            cache.append(op.apply(x))
+        return cache[0]
+
+    return SynapseOp(op.synapse, apply, op.bound)
 
 
 def _fixed_ops(program: ChipProgram, input_bound: int) -> dict[str, SynapseOp]:
@@ -74,25 +98,41 @@ def _fixed_ops(program: ChipProgram, input_bound: int) -> dict[str, SynapseOp]:
 
 
 def _fixed_layer_steps(program: ChipProgram, ops: dict[str, SynapseOp], batch: int):
-    """Per LIF a closure holding (u, v) that maps this step's source values to float32 0/1 spikes."""
+    """Per LIF a closure holding its state that maps this step's source values to float32 0/1 spikes.
+
+    With du = 4095 (the design's LIF) a step whose |a_in| < 2^17 cannot wrap and takes
+    ``lif_fixed_step_no_wrap`` in float32 when that is exact; any other step takes the general path.
+    """
     steps = {}
     for name, layer in program.layers.items():
         incoming = [ops[s.name] for s in program.incoming(name)]
-        bias = torch.from_numpy(effective_bias(layer.bias_mant, layer.bias_exp).astype(np.float64))
-        state = {
-            "u": torch.zeros((batch, *layer.shape), dtype=torch.float64),
-            "v": torch.zeros((batch, *layer.shape), dtype=torch.float64),
-        }
-        # In-port sum of several activations is int32 (wraps) only if the bounds allow it.
-        needs_wrap = sum(op.bound for op in incoming) >= INT32_LIMIT
+        bias_int = effective_bias(layer.bias_mant, layer.bias_exp)
+        a_in_bound = sum(op.bound for op in incoming)
+        needs_wrap = a_in_bound >= INT32_LIMIT  # the in-port's int32 sum of several activations wraps
+        no_wrap = layer.du + 1 == 4096 and float(np.abs(bias_int).max(initial=0)) < 2**30
+        dtype = torch.float64
+        if no_wrap and a_in_bound < 2**24:  # a float32 sum of the activations is then exact too
+            dtype = no_wrap_dtype(layer.dv, float(np.abs(bias_int).max(initial=0)))
+        bias = torch.from_numpy(bias_int.astype(np.float64)).to(dtype)
+        state = {"u": torch.zeros((batch, *layer.shape), dtype=torch.float64),
+                 "v": torch.zeros((batch, *layer.shape), dtype=dtype)}  # fmt: skip
 
-        def step(values, layer=layer, incoming=incoming, bias=bias, state=state, needs_wrap=needs_wrap):
-            a_in = sum(op.apply(values[op.synapse.source]).reshape(batch, *layer.shape) for op in incoming)
+        def step(values, layer=layer, incoming=incoming, bias=bias, state=state, needs_wrap=needs_wrap,
+                 no_wrap=no_wrap, dtype=dtype):  # fmt: skip
+            a_in = sum(op.apply(values[op.synapse.source]).to(dtype).reshape(batch, *layer.shape) for op in incoming)
             if needs_wrap:
                 a_in = wrap_int32(a_in)
-            state["u"], state["v"], spikes = lif_fixed_step(
-                state["u"], state["v"], a_in, du=layer.du, dv=layer.dv, vth=layer.vth, bias=bias
-            )
+            if no_wrap:
+                low, high = torch.aminmax(a_in)
+                if max(-float(low), float(high)) < NO_WRAP_A_IN_LIMIT:
+                    state["v"], spikes = lif_fixed_step_no_wrap(state["v"], a_in, dv=layer.dv, vth=layer.vth, bias=bias)
+                    return spikes.to(torch.float32)  # no copy when already float32
+            # General path in float64; v is saturated to 24 bits, so it returns to ``dtype`` exactly.
+            state["u"], v, spikes = lif_fixed_step(
+                state["u"], state["v"].double(), a_in.double(), du=layer.du, dv=layer.dv, vth=layer.vth,
+                bias=bias.double(),
+            )  # fmt: skip
+            state["v"] = v.to(dtype)
             return spikes.to(torch.float32)
 
         steps[name] = step

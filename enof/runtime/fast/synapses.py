@@ -5,8 +5,8 @@ binary spikes or graded payloads exactly and shifts by ``weight_exp``; Conv conv
 wraps to 24 bits (``weight_exp`` ignored); current mode adds ``x_int`` (unit weight).
 Integer convolutions and products run in floating point, which is exact while every partial sum
 stays below 2^24 (float32) or 2^53 (float64): each operator picks float32 or float64 from a bound on
-|input| · max_out Σ|W| and refuses programs beyond 2^53. Fixed-point operators return float64 tensors
-holding integers (exact below 2^53), the simulator's integer type: float64 elementwise ops are fast.
+|input| · max_out Σ|W| and refuses programs beyond 2^53. Fixed-point operators return float tensors
+holding exact integers (float32 below 2^24, float64 below 2^53): the simulator's integer types.
 """
 
 from __future__ import annotations
@@ -80,11 +80,12 @@ def _fixed_conv(syn: Synapse, input_bound: int) -> SynapseOp:
     weight = torch.from_numpy(np.asarray(syn.weight_int, dtype=np.float64)).to(dtype)
 
     def apply(s: torch.Tensor) -> torch.Tensor:
-        acc = F.conv2d(s.to(dtype), weight, stride=syn.stride, padding=syn.padding).to(torch.float64)
+        acc = F.conv2d(s.to(dtype), weight, stride=syn.stride, padding=syn.padding)
         if acc_bound >= INT32_LIMIT and bool((acc.abs() >= INT32_LIMIT).any()):
             # Lava casts the float64 convolution to int32 (conv/utils.py): undefined beyond int32.
             raise RunError(f"{syn.name}: convolution sum {int(acc.abs().max())} exceeds int32 in Lava's Conv model")
-        return wrap_signed(acc, CONV_ACC_BITS) if acc_bound >= 2 ** (CONV_ACC_BITS - 1) else acc
+        # The wrap's intermediate (acc + 2^23) may pass 2^24: wrap in float64, exact.
+        return wrap_signed(acc.double(), CONV_ACC_BITS) if acc_bound >= 2 ** (CONV_ACC_BITS - 1) else acc
 
     return SynapseOp(syn, apply, min(acc_bound, 2 ** (CONV_ACC_BITS - 1)))
 
@@ -98,7 +99,9 @@ def _fixed_dense(syn: Synapse, input_bound: int, graded: bool) -> SynapseOp:
     shifted_bound = acc_bound << exp if exp > 0 else acc_bound
 
     def apply(s: torch.Tensor) -> torch.Tensor:
-        acc = F.linear(s.reshape(s.shape[0], -1).to(dtype), weight).to(torch.float64)
+        acc = F.linear(s.reshape(s.shape[0], -1).to(dtype), weight)
+        if shifted_bound >= FLOAT32_EXACT:
+            acc = acc.double()  # the left shift (or wrap) must stay exact
         if graded and acc_bound >= INT32_LIMIT:
             acc = wrap_int32(acc)  # graded: W.dot(s) in int32 wraps before the shift
         acc = shift_by_exp(acc, exp)
