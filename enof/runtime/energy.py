@@ -80,6 +80,9 @@ class EnergyInputs:
     placement: tuple[PlacedCore, ...]
     projections: tuple[Projection, ...]
     mesh: MeshGeometry
+    # Host MACs of the network as a 1-step ANN; None: the run's host MACs (right when no host layer
+    # runs per timestep). With RepAct the host-out layers run T times in the SNN but once in the ANN.
+    ann_host_macs: int | None = None
 
     def __post_init__(self):
         if self.samples <= 0 or self.timesteps <= 0:
@@ -212,7 +215,8 @@ class EnergyResult:
     layers: tuple[LayerStats, ...]
     cores: tuple[CoreStats, ...]
     host: HostCost
-    ann_macs: int  # chip synapses + host MACs: one inference of the same network as an ANN
+    ann_macs: int  # chip synapses + ann_host_macs: one inference of the same network as an ANN
+    ann_host_macs: int
     models: tuple[ModelEnergy, ...]
 
 
@@ -231,7 +235,8 @@ def compute_energy(
     cores = _core_activity(inputs, routes)
     chips_used = len({c.chip for c in inputs.placement})
     host_macs = inputs.host.host_in_macs + inputs.host.host_out_macs
-    ann_macs = sum(a.ann_macs for a in layers) + host_macs
+    ann_host_macs = host_macs if inputs.ann_host_macs is None else inputs.ann_host_macs
+    ann_macs = sum(a.ann_macs for a in layers) + ann_host_macs
     priced = tuple(
         _price(inputs, model, layers, cores, chips_used, ann_macs, timestep_us) for model in models
     )
@@ -245,6 +250,7 @@ def compute_energy(
         cores=cores,
         host=inputs.host,
         ann_macs=ann_macs,
+        ann_host_macs=ann_host_macs,
         models=priced,
     )
 

@@ -84,7 +84,8 @@ def projections_from_program(program) -> tuple[Projection, ...]:
 
 
 def assemble_inputs(
-    run: RunResult, manifest: dict, placement: Placement, projections: tuple[Projection, ...], mesh: MeshGeometry
+    run: RunResult, manifest: dict, placement: Placement, projections: tuple[Projection, ...], mesh: MeshGeometry,
+    ann_host_macs: int | None = None,
 ) -> EnergyInputs:
     return EnergyInputs(
         timesteps=run.timesteps,
@@ -96,7 +97,37 @@ def assemble_inputs(
         placement=placement.cores,
         projections=projections,
         mesh=mesh,
+        ann_host_macs=ann_host_macs,
     )
+
+
+def one_step_host_out_macs(path: Path, program, run: RunResult) -> int:
+    """MACs of host_out.onnx for one sample and ONE timestep: what the same network as an ANN does there.
+
+    host_out.onnx fixes T in its inputs' first dimension; the exporter's graph folds time into the batch
+    from the input shape, so with that dimension freed it runs at T = 1. Counted with the runtime's own
+    counter and checked against run.json at the bundle's T; if either step fails, run.json's figure
+    (T steps of the per-step host layers) is used and the ANN is overstated by that much.
+    """
+    import tempfile
+
+    import onnx
+
+    from enof.runtime.host import count_macs
+
+    model = onnx.load(str(path))
+    for tensor in model.graph.input:
+        tensor.type.tensor_type.shape.dim[0].dim_param = "T"
+    with tempfile.TemporaryDirectory(prefix="enof-energy-") as tmp:
+        free = Path(tmp) / "host_out_free_t.onnx"
+        onnx.save(model, str(free))
+        try:
+            shapes = lambda steps: {n: (steps, 1, *program.layers[n].shape) for n in program.outputs}  # noqa: E731
+            if count_macs(free, shapes(program.timesteps)) != run.host.host_out_macs:
+                return run.host.host_out_macs
+            return count_macs(free, shapes(1))
+        except Exception:  # onnxruntime refuses T = 1 (a graph that hard-codes T): keep run.json's count
+            return run.host.host_out_macs
 
 
 def find_bundle(run: RunResult, run_path: Path) -> Path:
@@ -131,7 +162,8 @@ def load_energy_inputs(run_path: Path, bundle_dir: Path | None = None, profile: 
     prof, label = _profile_for(profile, target, bundle.path, load_profile)
     placement = placement_from_dict(bundle.placement, str(bundle.path / "placement.json"))
     inputs = assemble_inputs(
-        run, bundle.manifest, placement, projections_from_program(bundle.program), mesh_from_profile(prof)
+        run, bundle.manifest, placement, projections_from_program(bundle.program), mesh_from_profile(prof),
+        ann_host_macs=run.host.host_in_macs + one_step_host_out_macs(bundle.file("host_out.onnx"), bundle.program, run),
     )
     models = checked_cost_models(prof, label)
     sources = EnergySources(
@@ -159,7 +191,12 @@ def _profile_for(profile: str | None, target: dict, bundle: Path, load_profile):
         raise BundleError(f"{bundle / 'manifest.json'}: target records no profile; pass --profile NAME|PATH")
     import tempfile
 
+    where = f"{bundle / 'manifest.json'} target.profile ({name}, the profile the bundle was exported for)"
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"{name or 'bundle'}.toml"
         path.write_text(text)
-        return load_profile(path), f"{name} (embedded in {bundle / 'manifest.json'})"
+        try:
+            return load_profile(path), where
+        except ProfileError as exc:
+            reason = str(exc).removeprefix(f"{path}: ")
+            raise ProfileError(f"{where}: {reason}; pass --profile NAME|PATH to price the run with another profile") from None

@@ -18,7 +18,7 @@ HOTTEST_CORES = 10
 
 ASSUMPTIONS = (
     "Per inference = totals over the run / samples; the SNN runs T timesteps, the ANN baseline one step "
-    "(every synapse of every layer once: chip synapses without padding + the host MACs).",
+    "(every synapse of every layer once: chip synapses without padding + the host's MACs of one step).",
     "run.json does not tell active from inactive neuron updates: updates at steps where the neuron spiked "
     "are charged active, the rest inactive.",
     "Synaptic ops are charged to the receiving layer, spike routing to the sending layer. A spike is one "
@@ -81,6 +81,7 @@ def report_dict(result: EnergyResult, sources: EnergySources) -> dict:
         "timestep_us": result.timestep_us,
         "chips_used": result.chips_used,
         "ann_macs": result.ann_macs,
+        "ann_host_macs": result.ann_host_macs,
         "host": dataclasses.asdict(result.host),
         "assumptions": list(ASSUMPTIONS),
         "models": [
@@ -213,13 +214,13 @@ def report_tables(report: dict, main: str | None = None) -> Group:
         )
 
     hottest = Table(title=f"Hottest cores ({chosen})", title_justify="left")
-    for col in ("core", "layer", "chip/tile", "firing rate", "msgs/spike", "hops/spike", "energy", "share"):
+    for col in ("core", "layer", "neurons", "chip/tile", "firing rate", "msgs/spike", "hops/spike", "energy", "share"):
         hottest.add_column(col, justify="left" if col == "layer" else "right")
     ranked = sorted(report["cores"], key=lambda c: -c["energy"][chosen]["total_pj"])[:HOTTEST_CORES]
     for c in ranked:
         e = c["energy"][chosen]
         hottest.add_row(
-            str(c["core_id"]), c["layer"], f"{c['chip']}/{c['tile']}", f"{c['firing_rate']:.3f}",
+            str(c["core_id"]), c["layer"], str(c["neurons"]), f"{c['chip']}/{c['tile']}", f"{c['firing_rate']:.3f}",
             f"{c['messages_per_spike']:.2f}", f"{c['hops_ew_per_spike'] + c['hops_ns_per_spike']:.2f}",
             format_energy(e["total_pj"]), _share(e["share"]),
         )
@@ -238,7 +239,11 @@ def report_tables(report: dict, main: str | None = None) -> Group:
             "—" if t["ann_over_snn"] is None else f"{t['ann_over_snn']:.3g}x", ", ".join(grades),
         )
 
-    ann = Table(title="The same network as a 1-step ANN", title_justify="left")
+    ann = Table(
+        title=f"The same network as a 1-step ANN ({report['ann_macs']:,} MACs: chip synapses "
+        f"{report['ann_macs'] - report['ann_host_macs']:,} + host {report['ann_host_macs']:,})",
+        title_justify="left",
+    )
     for col in ("model", "device", "MACs", "ANN energy", "SNN on chip", "ANN / SNN"):
         ann.add_column(col, justify="left" if col in ("model", "device") else "right")
     for b in report["ann_baselines"]:
