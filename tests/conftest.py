@@ -85,3 +85,47 @@ def random_program():
 def random_inputs():
     """Factory: ``random_inputs(program, batch, seed=0)`` -> float32 (B, *input_shape)."""
     return make_random_inputs
+
+
+def export_digits_bundle(root, target: str = "loihi2", timesteps: int = 2, width: int = 8, seed: int = 0):
+    """A random-weight digits_cnn (RepAct) checkpoint exported by the real chain; returns (bundle dir, model)."""
+    import torch
+
+    from enof.exporter.export import export_bundle
+    from enof.trainer.checkpoint import Checkpoint, save_checkpoint, versions
+    from enof.trainer.data import dataset_spec
+    from enof.trainer.models import build_model
+    from enof.trainer.neurons import NeuronConfig
+
+    torch.manual_seed(seed)
+    model = build_model("digits_cnn", repact=True, timesteps=timesteps, neuron=NeuronConfig(), num_classes=10, width=width)
+    ckpt = Checkpoint(
+        arch="digits_cnn", arch_kwargs={"num_classes": 10, "width": width}, neuron=NeuronConfig().to_dict(),
+        timesteps=timesteps, repact=True, state_dict=model.state_dict(), dataset=dataset_spec("digits").record(),
+        seed=seed, versions=versions(),
+    )  # fmt: skip
+    save_checkpoint(ckpt, root / "model.pt")
+    return export_bundle(root / "model.pt", target, root / "bundle", calibrate=16).out_dir, model.eval()
+
+
+@pytest.fixture(scope="session")
+def digits_bundle(tmp_path_factory):
+    """Factory: ``digits_bundle(target="loihi2"|"loihi")`` -> (bundle dir, float model); one export per target."""
+    made = {}
+
+    def make(target: str = "loihi2"):
+        if target not in made:
+            made[target] = export_digits_bundle(tmp_path_factory.mktemp(f"bundle_{target}"), target)
+        return made[target]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def digits_test_set():
+    """The first 40 normalized digits test images (N, 1, 8, 8) float32 and their labels."""
+    from enof.trainer.data import load_dataset
+
+    test = load_dataset("digits", train_augment=False).test
+    images = np.stack([np.asarray(test[i][0], np.float32) for i in range(40)])
+    return images, np.array([int(test[i][1]) for i in range(40)])

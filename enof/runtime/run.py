@@ -6,7 +6,6 @@ MACs and host↔chip bytes per inference. The runtime reads bundles only; it nev
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 import tomllib
@@ -46,17 +45,19 @@ def load_bundle(bundle_dir: str | Path) -> LoadedBundle:
     """Read a bundle (hashes checked by ``enof.formats.bundle.read_bundle``) and build its ChipProgram."""
     from enof.formats.bundle import read_bundle
 
-    path = Path(bundle_dir)
-    bundle = read_bundle(path)
-    manifest = bundle.manifest if isinstance(bundle.manifest, dict) else bundle.manifest.to_dict()
+    bundle = read_bundle(bundle_dir)
+    manifest = bundle.manifest.to_dict()
     program = program_from_bundle(
-        path / "chip.nir", path / "quant.npz", int(manifest["timesteps"]), input_bits(manifest)
+        bundle.path("chip.nir"), bundle.path("quant.npz"), int(manifest["timesteps"]), input_bits(manifest)
     )
     if program.input_mode != manifest["input_mode"]:
-        raise BundleError(f"{path}: chip.nir has {program.input_mode} input, manifest says {manifest['input_mode']}")
-    placement = json.loads((path / "placement.json").read_text(encoding="utf-8"))
-    sha = hashlib.sha256((path / "manifest.json").read_bytes()).hexdigest()
-    return LoadedBundle(path, manifest, sha, program, placement)
+        raise BundleError(f"{bundle.root}: chip.nir has {program.input_mode} input, manifest says {manifest['input_mode']}")
+    placement_path = bundle.path("placement.json")
+    try:
+        placement = json.loads(placement_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{placement_path}: not valid JSON ({exc})") from None
+    return LoadedBundle(Path(bundle.root), manifest, bundle.manifest_sha256, program, placement)
 
 
 def input_bits(manifest: dict) -> int:

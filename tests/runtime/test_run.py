@@ -1,0 +1,71 @@
+"""run_bundle on bundles from the real chain (trainer checkpoint → export_bundle → run_bundle)."""
+
+import numpy as np
+import pytest
+import torch
+
+from enof.errors import RunError
+from enof.runtime.run import load_bundle, run_bundle
+from enof.trainer.models import repeat_over_time
+
+
+@pytest.mark.parametrize("target", ["loihi2", "loihi"])  # graded input, and host-in current
+def test_float_chain_predicts_what_the_float_model_predicts(digits_bundle, digits_test_set, target):
+    # host_in → float chip simulator → host_out reproduces the model's logits to ~1e-7 (float32 in both,
+    # different op order), so every prediction agrees unless two logits tie within that: none do here.
+    bundle, model = digits_bundle(target)
+    images, labels = digits_test_set
+    with torch.no_grad():
+        logits = model(repeat_over_time(torch.from_numpy(images), model_timesteps(bundle))).logits.numpy()
+    result = run_bundle(bundle, images, labels, precision="float", batch_size=16, progress=False)
+    assert result.predictions == logits.argmax(axis=1).tolist()
+    assert result.accuracy == pytest.approx(float((logits.argmax(axis=1) == labels).mean()))
+    assert load_bundle(bundle).program.input_mode == ("graded" if target == "loihi2" else "current")
+
+
+def model_timesteps(bundle):
+    return load_bundle(bundle).program.timesteps
+
+
+def test_run_result_counts_are_consistent_and_independent_of_batch_size(digits_bundle, digits_test_set):
+    bundle, _ = digits_bundle("loihi2")
+    images, labels = digits_test_set
+    small = run_bundle(bundle, images, labels, batch_size=7, progress=False)
+    large = run_bundle(bundle, images, labels, batch_size=64, progress=False)
+    assert (small.predictions, small.layers, small.cores, small.host) == (large.predictions, large.layers, large.cores, large.host)
+    program = load_bundle(bundle).program
+    n, steps = len(images), program.timesteps
+    for layer in small.layers:
+        mine = [c for c in small.cores if c.layer == layer.name]
+        assert layer.cores == len(mine) >= 1
+        assert layer.neuron_updates == program.layers[layer.name].neurons * steps * n
+        assert sum(c.spikes for c in mine) == layer.spikes > 0
+        assert sum(c.synops for c in mine) == layer.synops > 0
+    # graded input: host→chip is every input value at every step in ceil(24 / 8) = 3 bytes; chip→host one bit
+    # per output neuron per step; loihi2's digits net has no host-in layer and a host-out classifier.
+    outputs = sum(program.layers[o].neurons for o in program.outputs)
+    assert small.host.bytes_host_to_chip == 64 * steps * 3
+    assert small.host.bytes_chip_to_host == -(-outputs * steps // 8)
+    assert small.host.host_in_macs == 0 and small.host.host_out_macs > 0
+    assert small.bundle == str(bundle.resolve()) and small.backend == "fast" and small.samples == n
+
+
+def test_lava_backend_gives_the_fast_simulators_result(digits_bundle, digits_test_set):
+    # Bit-exact backends: predictions and every count equal, not approximately.
+    bundle, _ = digits_bundle("loihi")
+    images, labels = digits_test_set
+    fast = run_bundle(bundle, images[:4], labels[:4], backend="fast", progress=False)
+    lava = run_bundle(bundle, images[:4], labels[:4], backend="lava", timeout_s=300, progress=False)
+    assert lava.backend == "lava"
+    assert (lava.predictions, lava.layers, lava.cores) == (fast.predictions, fast.layers, fast.cores)
+
+
+def test_inputs_that_do_not_match_the_bundle_are_run_errors(digits_bundle, digits_test_set):
+    bundle, _ = digits_bundle("loihi2")
+    images, labels = digits_test_set
+    with pytest.raises(RunError, match=r"inputs of shape \(3, 3, 8, 8\) do not match the bundle's \(N, 1, 8, 8\)"):
+        run_bundle(bundle, np.zeros((3, 3, 8, 8), np.float32), labels[:3], progress=False)
+    with pytest.raises(RunError, match="5 inputs but 4 labels"):
+        run_bundle(bundle, images[:5], labels[:4], progress=False)
+    with pytest.raises(RunError, match="unknown backend 'loihi'"):
+        run_bundle(bundle, images[:2], labels[:2], backend="loihi", progress=False)
