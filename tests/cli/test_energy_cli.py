@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from dataclasses import replace
+from types import SimpleNamespace
 import subprocess
 import sys
 from pathlib import Path
@@ -115,26 +116,29 @@ def _placement(program, tiles_x=8, cores_per_tile=4) -> Placement:
     return Placement("loihi", 1, tuple(cores), layers)
 
 
-@pytest.fixture
-def run_files(tmp_path, random_program):
-    program = random_program("current", seed=2, timesteps=3, channels=3)
-    profile = load_profile("loihi")
+def _write_bundle_and_run(program, bundle, profile, run_path):
     manifest = Manifest(
-        checkpoint_sha256="0" * 64, target=TargetInfo("loihi", profile.sha256, profile.text),
+        checkpoint_sha256="0" * 64, target=TargetInfo(profile.name, profile.sha256, profile.text),
         timesteps=program.timesteps, num_classes=10,
         dataset={"name": "digits", "input_shape": list(IMAGE), "normalization": {"mean": [0.0], "std": [16.0]}},
         input_mode="current", partition=(PartitionRecord("backbone.0.conv", "host_in", [3, 8, 8], "analog input"),),
     )
     files = {"chip.nir": None, "quant.npz": _quant(program), "host_in.onnx": _host_in(3),
              "host_out.onnx": _host_out(program), "placement.json": _placement(program).to_json_bytes()}  # fmt: skip
-    scratch = tmp_path / "chip.nir"
+    scratch = bundle.parent / f"{bundle.name}.chip.nir"
     nir.write(str(scratch), _chip_nir(program))
     files["chip.nir"] = scratch.read_bytes()
-    bundle = tmp_path / "bundle"
     write_bundle(bundle, manifest, files)
     images = np.random.default_rng(2).uniform(0, 1, (SAMPLES, *IMAGE)).astype(np.float32)
     run = run_bundle(bundle, images, np.zeros(SAMPLES, np.int64), progress=False)
-    run_path = write_run_result(run, tmp_path / "run" / "run.json")
+    return write_run_result(run, run_path), run
+
+
+@pytest.fixture
+def run_files(tmp_path, random_program):
+    program = random_program("current", seed=2, timesteps=3, channels=3)
+    bundle = tmp_path / "bundle"
+    run_path, run = _write_bundle_and_run(program, bundle, load_profile("loihi"), tmp_path / "run" / "run.json")
     return program, bundle, run_path, run
 
 
@@ -189,6 +193,50 @@ def test_table_csv_plot_and_output_file(run_files, tmp_path):
     assert len(rows) == models * (layers + cores + 1)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
     assert sorted(p.name for p in out.parent.iterdir()) == ["energy.csv", "energy.png"]  # no temp files left
+
+
+def test_static_power_of_the_loihi2_measured_model_needs_a_timestep(run_files):
+    _, _, run_path, _ = run_files
+    without = json.loads(_invoke(run_path, "--profile", "loihi2", "--format", "json").stdout)
+    measured = next(m for m in without["models"] if m["name"] == "lava_dl_pilotnet_measured")
+    assert measured["totals"]["static_pj"] is None and "static power (give --timestep-us)" in measured["not_priced"]
+    result = _invoke(run_path, "--profile", "loihi2", "--format", "json", "--timestep-us", "25")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert not report["sources"]["profile_matches_bundle"]  # a loihi bundle priced with loihi2's constants
+    measured = next(m for m in report["models"] if m["name"] == "lava_dl_pilotnet_measured")
+    # 0.232 W x 1 chip x 3 steps x 25 us = 17.4 uJ = 1.74e7 pJ
+    assert measured["totals"]["static_pj"] == pytest.approx(0.232 * 1 * 3 * 25e-6 * 1e12, rel=1e-12)
+    assert measured["totals"]["chip_dynamic_pj"] == 0
+
+
+def test_bundle_profile_that_is_no_longer_the_builtin_is_read_from_the_manifest(run_files, tmp_path):
+    # The manifest embeds the profile text; a bundle exported with an edited profile is priced with that text.
+    program, _, _, _ = run_files
+    profile = load_profile("loihi")
+    edited = profile.text.replace("synop_pj = { value = 23.6,", "synop_pj = { value = 30.0,", 1)
+    assert edited != profile.text
+    bundle = tmp_path / "edited"
+    edited_path = tmp_path / "edited.toml"
+    edited_path.write_text(edited)
+    _write_bundle_and_run(program, bundle, load_profile(edited_path), tmp_path / "edited-run.json")
+    result = _invoke(tmp_path / "edited-run.json", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert "target.profile" in report["sources"]["profile_path"] and report["sources"]["profile_matches_bundle"]
+    davies = next(m for m in report["models"] if m["name"] == "davies2018")
+    assert davies["constants"]["synop_pj"]["value"] == 30.0
+
+
+def test_bundle_profile_the_loader_no_longer_accepts_is_a_one_line_error_naming_the_way_out(run_files, tmp_path):
+    # e.g. a bundle exported before the profile schema gained a field
+    program, _, _, _ = run_files
+    profile = load_profile("loihi")
+    old_text = "\n".join(line for line in profile.text.splitlines() if not line.startswith("max_chips")) + "\n"
+    old = SimpleNamespace(name="loihi", sha256="1" * 64, text=old_text)
+    _write_bundle_and_run(program, tmp_path / "old", old, tmp_path / "old-run.json")
+    _one_line_error(_invoke(tmp_path / "old-run.json"), "target.profile", "max_chips", "--profile")
+    assert _invoke(tmp_path / "old-run.json", "--profile", "loihi").exit_code == 0
 
 
 def _one_line_error(result, *fragments):

@@ -152,3 +152,18 @@ def test_every_builtin_cost_model_passes_its_check():
         for model in cost_models_from_profile(profile):
             check_cost_model(model, profile.name)
     assert mesh_from_profile(load_profile("loihi")).tiles_x == 8
+
+
+def test_graded_input_layer_uses_graded_synop_pj_when_a_model_has_it():
+    graded = (Projection(INPUT, "a", "conv", (1, 4, 4), (2, 4, 4), kernel=(3, 3), padding=(1, 1)), *PROJECTIONS[1:])
+    inputs = make_inputs(input_mode="graded", projections=graded)
+    plain = CostModel("plain", "test", (), {"synop_pj": 1.0})
+    mac = CostModel("mac", "test", (), {"synop_pj": 1.0, "graded_synop_pj": 4.6})
+    result = compute_energy(inputs, [plain, mac])
+    assert [a.graded_input for a in result.layers] == [True, False, False]
+    # a: 256 synops over 2 samples; graded at 4.6 pJ under "mac", 1 pJ under "plain"; b is spiking in both
+    assert result.models[0].layers["a"].synops_pj == pytest.approx(128.0)
+    assert result.models[1].layers["a"].synops_pj == pytest.approx(128.0 * 4.6)
+    assert result.models[1].layers["b"].synops_pj == pytest.approx(75.0)
+    # the graded conv's synapses (1*2*10*10) are ANN MACs of a
+    assert result.layers[0].ann_macs == 200
