@@ -1,0 +1,46 @@
+"""enof-run on an exported bundle: run.json, accuracy line, activity table; one-line errors with exit 2."""
+
+import json
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from enof.cli.run import app
+from enof.formats.run_result import read_run_result
+from enof.runtime.run import run_bundle
+
+
+def test_enof_run_writes_run_json_and_prints_accuracy_and_activity(digits_bundle, digits_test_set, tmp_path):
+    bundle, _ = digits_bundle("loihi2")
+    out = tmp_path / "runs" / "run.json"
+    result = CliRunner().invoke(app, [str(bundle), "--limit", "12", "--batch-size", "5", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    run = read_run_result(out)
+    assert (run.samples, run.backend, run.precision) == (12, "fast", "fixed")
+    assert f"accuracy {run.accuracy:.2%} on 12 test samples" in result.output
+    for layer in run.layers:  # the activity table names every chip layer and its synops per sample
+        assert layer.name in result.output
+        assert f"{layer.synops / 12:,.0f}" in result.output
+    # The CLI's test split is the loader's: the same as calling run_bundle on the first 12 test digits.
+    images, labels = digits_test_set
+    direct = run_bundle(bundle, images[:12], labels[:12], progress=False)
+    assert (run.predictions, run.labels, run.layers) == (direct.predictions, direct.labels, direct.layers)
+
+
+def test_enof_run_errors_are_one_line_with_exit_code_2(tmp_path):
+    result = CliRunner().invoke(app, [str(tmp_path / "nowhere")])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "nowhere" in lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_enof_run_console_script_is_installed(digits_bundle, tmp_path):
+    bundle, _ = digits_bundle("loihi2")
+    exe = f"{sys.prefix}/bin/enof-run"
+    out = tmp_path / "run.json"
+    proc = subprocess.run([exe, str(bundle), "--limit", "3", "--precision", "float", "-o", str(out)],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(out.read_text())["precision"] == "float"
