@@ -20,8 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-import numpy as np
-
 from enof.errors import ProfileError, RunResultError
 from enof.formats.placement import PlacedCore
 from enof.formats.run_result import CoreActivity, HostCost, LayerActivity
@@ -62,10 +60,6 @@ class CostModel:
     def get(self, constant: str) -> float | None:
         return self.values.get(constant)
 
-    def grade_summary(self) -> str:
-        """The grades of the constants this model uses, weakest evidence first is not implied."""
-        return ", ".join(sorted(set(self.grades.values()))) or "ungraded"
-
 
 @dataclass(frozen=True)
 class EnergyInputs:
@@ -99,6 +93,8 @@ class EnergyInputs:
                 )
         for layer in self.layers:
             mine = [c for c in self.cores if c.layer == layer.name]
+            if not mine and any(c.layer == layer.name for c in self.placement):
+                raise RunResultError(f"run.json: no per-core counts for layer {layer.name!r}, which placement.json puts on cores")
             for what in ("spikes", "synops", "neuron_updates"):
                 total = sum(getattr(c, what) for c in mine)
                 if mine and total != getattr(layer, what):
@@ -279,24 +275,8 @@ def _layer_activity(inputs: EnergyInputs) -> tuple[LayerStats, ...]:
     )
 
 
-def _core_counts(inputs: EnergyInputs) -> dict[int, CoreActivity]:
-    """The run's per-core counts; a layer without them gets its counts shared by neuron number."""
-    counts = {c.core_id: c for c in inputs.cores}
-    for layer in inputs.layers:
-        mine = [c for c in inputs.placement if c.layer == layer.name]
-        if any(c.core_id in counts for c in mine):
-            continue
-        for core in mine:
-            share = (core.neuron_stop - core.neuron_start) / layer.neurons
-            counts[core.core_id] = CoreActivity(
-                core.core_id, layer.name, round(layer.spikes * share), round(layer.synops * share),
-                round(layer.neuron_updates * share),
-            )
-    return counts
-
-
 def _core_activity(inputs: EnergyInputs, routes: dict[int, CoreRoute]) -> tuple[CoreStats, ...]:
-    counts = _core_counts(inputs)
+    counts = {c.core_id: c for c in inputs.cores}
     out = []
     for core in inputs.placement:
         c = counts.get(core.core_id)
@@ -349,7 +329,7 @@ def _price(
 ) -> ModelEnergy:
     n = inputs.samples
     updates = {layer.name: layer.neuron_updates / n for layer in inputs.layers}
-    core_updates = {c.core_id: c.neuron_updates / n for c in _core_counts(inputs).values()}
+    core_updates = {c.core_id: c.neuron_updates / n for c in inputs.cores}
     core_parts = {
         c.core_id: _parts(model, c.spikes, c.synops, core_updates[c.core_id], _is_graded(layers, c.layer), c.route)
         for c in cores
