@@ -168,7 +168,6 @@ def _run_worker(job_dir: Path, timeout_s: float) -> None:
         try:
             rc = child.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
-            end_process_group(child)
             raise RunError(
                 f"Lava run did not finish within {timeout_s:g} s (a hang in Lava or a too short --timeout); "
                 "all its processes were ended"

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import pickle
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -188,6 +189,8 @@ class LavaNetwork:
         a_out.connect(target.a_in)
 
     # -- run
+    on_model_error = None  # set by main(): called with a ProcessModel's traceback, must not return
+
     def run(self) -> dict[str, np.ndarray]:
         """Compile, start, run all steps, read counts and outputs back (torch layout), stop."""
         tag = "fixed_pt" if self.fixed else "floating_pt"
@@ -197,10 +200,14 @@ class LavaNetwork:
         t1 = time.perf_counter()
         anchor.create_runtime(executable=executable)
         t2 = time.perf_counter()
+        watcher = ActorWatcher(anchor.runtime._messaging_infrastructure.actors, self.on_model_error)
+        watcher.start()
         try:
             anchor.run(condition=RunSteps(num_steps=self.steps))
         except Exception as exc:
             raise LavaModelError(_model_exceptions(anchor) or traceback.format_exc()) from exc
+        finally:
+            watcher.stop()
         t3 = time.perf_counter()
         result = self._read_back()
         t4 = time.perf_counter()
@@ -238,6 +245,34 @@ class LavaModelError(Exception):
     """An exception raised inside a Lava ProcessModel (its traceback is the message)."""
 
 
+class ActorWatcher(threading.Thread):
+    """Polls the forked Lava processes for an exception while run() blocks.
+
+    After an exception in a ProcessModel, lava's runtime joins every actor, and the actors that
+    wait on the failed one's channels never end: run() blocks forever instead of raising. This
+    thread reports the first traceback an actor sent (``on_error``) so the worker can exit.
+    """
+
+    def __init__(self, actors, on_error, poll_s: float = 0.05):
+        super().__init__(daemon=True, name="enof-lava-actor-watcher")
+        self._actors, self._on_error, self._poll_s = list(actors), on_error, poll_s
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopped.wait(self._poll_s):
+            for actor in self._actors:
+                try:
+                    exception = actor._exception if actor._is_done else actor.exception
+                except (OSError, EOFError, ValueError):  # the runtime closed this actor's pipe meanwhile
+                    continue
+                if exception and not self._stopped.is_set():
+                    self._on_error(exception[1])
+                    return
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+
 def _model_exceptions(process) -> str:
     """Tracebacks that the forked Lava processes reported (run() only says 'N Exception(s) occurred')."""
     runtime = process.runtime
@@ -254,16 +289,23 @@ def main(argv: list[str]) -> int:
     job_dir = Path(argv[0])
     with open(job_dir / "job.pkl", "rb") as f:
         job: LavaJob = pickle.load(f)  # written by our own parent process
+
+    def fail(error: str) -> None:
+        # stop() would block forever after a model exception: exit now, the parent ends the group.
+        tmp = job_dir / "error.tmp.txt"
+        tmp.write_text(error)
+        os.replace(tmp, job_dir / "error.txt")
+        sys.stderr.flush()
+        os._exit(3)
+
     try:
         network = LavaNetwork(job.program, job.source, job.precision, job.fault)
+        network.on_model_error = fail
         result = network.run()
+    except LavaModelError as exc:
+        fail(str(exc))
     except Exception:  # noqa: BLE001  (any failure becomes the parent's RunError)
-        error = traceback.format_exc()
-        if isinstance(sys.exc_info()[1], LavaModelError):
-            error = str(sys.exc_info()[1])
-        (job_dir / "error.txt").write_text(error)
-        sys.stderr.flush()
-        os._exit(3)  # stop() would block forever after a model exception; the parent ends the group
+        fail(traceback.format_exc())
     tmp = job_dir / "result.tmp.npz"
     np.savez(tmp, **result)
     os.replace(tmp, job_dir / "result.npz")
