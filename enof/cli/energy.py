@@ -69,28 +69,35 @@ def energy(
             except KeyError:
                 names = ", ".join(m["name"] for m in report["models"])
                 raise EnofError(f"--model {model}: not a cost model of {sources.profile_path} ({names})") from None
+        if fmt is Format.json:
+            text = json.dumps(report, indent=2) + "\n"
+        elif fmt is Format.csv:
+            text = report_csv(report)
+        else:
+            text = report_text(report, main=model) if output is not None else None
         if plot is not None:
             from enof.runtime.energy_plot import plot_report
 
-            plot_report(report, plot, model)
+            _writing(plot, lambda: plot_report(report, plot, model))
+        if output is not None:
+            _writing(output, lambda: _write_atomic(output, text))
     except EnofError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(exc.exit_code) from None
 
-    if fmt is Format.json:
-        text = json.dumps(report, indent=2) + "\n"
-    elif fmt is Format.csv:
-        text = report_csv(report)
-    else:
-        text = None
-    if output is not None:
-        _write_atomic(output, text if text is not None else report_text(report, main=model))
-    elif text is not None:
+    if output is None and text is not None:
         sys.stdout.write(text)
-    else:
+    elif output is None:
         from rich.console import Console
 
         Console().print(report_tables(report, model))
+
+
+def _writing(path: Path, write) -> None:
+    try:
+        write()
+    except OSError as exc:
+        raise EnofError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
 def main() -> None:

@@ -5,11 +5,12 @@ ONNX Runtime, enof.runtime.counts)."""
 import csv
 import io
 import json
-from dataclasses import replace
-from types import SimpleNamespace
+import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import nir
 import numpy as np
@@ -134,12 +135,18 @@ def _write_bundle_and_run(program, bundle, profile, run_path):
     return write_run_result(run, run_path), run
 
 
+_BUILT = {}  # one bundle and run for the whole module (tests that change files work on copies)
+
+
 @pytest.fixture
-def run_files(tmp_path, random_program):
-    program = random_program("current", seed=2, timesteps=3, channels=3)
-    bundle = tmp_path / "bundle"
-    run_path, run = _write_bundle_and_run(program, bundle, load_profile("loihi"), tmp_path / "run" / "run.json")
-    return program, bundle, run_path, run
+def run_files(tmp_path_factory, random_program):
+    if not _BUILT:
+        root = tmp_path_factory.mktemp("energy_cli")
+        program = random_program("current", seed=2, timesteps=3, channels=3)
+        bundle = root / "bundle"
+        run_path, run = _write_bundle_and_run(program, bundle, load_profile("loihi"), root / "run" / "run.json")
+        _BUILT["files"] = (program, bundle, run_path, run)
+    return _BUILT["files"]
 
 
 def _invoke(*args):
@@ -239,6 +246,14 @@ def test_bundle_profile_the_loader_no_longer_accepts_is_a_one_line_error_naming_
     assert _invoke(tmp_path / "old-run.json", "--profile", "loihi").exit_code == 0
 
 
+def test_bad_options_are_one_line_errors(run_files, tmp_path):
+    _, _, run_path, _ = run_files
+    _one_line_error(_invoke(run_path, "--timestep-us", "0"), "--timestep-us must be > 0")
+    _one_line_error(_invoke(run_path, "--model", "nope"), "--model nope", "davies2018")
+    (tmp_path / "file").write_text("x")
+    _one_line_error(_invoke(run_path, "-o", tmp_path / "file" / "report.txt"), "cannot write")
+
+
 def _one_line_error(result, *fragments):
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
@@ -247,12 +262,14 @@ def _one_line_error(result, *fragments):
         assert fragment in lines[0], lines[0]
 
 
-def test_run_from_another_bundle_is_refused_with_both_hashes(run_files):
+def test_run_from_another_bundle_is_refused_with_both_hashes(run_files, tmp_path):
     _, bundle, run_path, _ = run_files
-    manifest = json.loads((bundle / "manifest.json").read_text())
+    other = tmp_path / "other"
+    shutil.copytree(bundle, other)
+    manifest = json.loads((other / "manifest.json").read_text())
     manifest["timesteps"] = 99
-    (bundle / "manifest.json").write_text(json.dumps(manifest))
-    _one_line_error(_invoke(run_path), "run.json was produced from another bundle (manifest sha256")
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    _one_line_error(_invoke(run_path, "--bundle", other), "run.json was produced from another bundle (manifest sha256")
 
 
 def test_profile_without_a_constant_a_model_needs_names_profile_model_and_constant(run_files, tmp_path):
@@ -264,10 +281,11 @@ def test_profile_without_a_constant_a_model_needs_names_profile_model_and_consta
     _one_line_error(_invoke(run_path, "--profile", broken), str(broken), "'davies2018'", "hop_ns_pj")
 
 
-def test_truncated_run_json_is_a_one_line_error(run_files):
+def test_truncated_run_json_is_a_one_line_error(run_files, tmp_path):
     _, _, run_path, _ = run_files
-    run_path.write_text(run_path.read_text()[:200])
-    _one_line_error(_invoke(run_path), "run.json", "not valid JSON")
+    truncated = tmp_path / "run.json"
+    truncated.write_text(run_path.read_text()[:200])
+    _one_line_error(_invoke(truncated), "run.json", "not valid JSON")
 
 
 def test_missing_bundle_is_a_one_line_error(run_files, tmp_path):
@@ -278,10 +296,11 @@ def test_missing_bundle_is_a_one_line_error(run_files, tmp_path):
 
 def test_bundle_beside_run_json_is_found_without_a_recorded_path(run_files, tmp_path):
     _, bundle, _, run = run_files
-    run_path = write_run_result(replace(run, bundle=""), bundle.parent / "run.json")  # bundle/ beside it
+    shutil.copytree(bundle, tmp_path / "bundle")
+    run_path = write_run_result(replace(run, bundle=""), tmp_path / "run.json")  # bundle/ beside it
     result = _invoke(run_path, "--format", "json")
     assert result.exit_code == 0, result.stderr
-    assert json.loads(result.stdout)["sources"]["bundle_dir"] == str(bundle)
+    assert json.loads(result.stdout)["sources"]["bundle_dir"] == str(tmp_path / "bundle")
 
 
 def test_console_script_runs(run_files):
