@@ -17,12 +17,13 @@ Choices the counts force on us (stated in the report):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from enof.errors import ProfileError, RunResultError
 from enof.formats.placement import PlacedCore
 from enof.formats.run_result import CoreActivity, HostCost, LayerActivity
+from enof.hardware_profiles import CostModel
 from enof.runtime.energy_routing import (
     INPUT,
     CoreRoute,
@@ -45,20 +46,13 @@ CONSTANT_GROUPS = {
 NEEDS_SYNOPS = ("neuron_update_active_pj", "spike_within_tile_pj", "graded_synop_pj")
 
 
-@dataclass(frozen=True)
-class CostModel:
-    """One ``[cost_models.<name>]`` table of a profile: constants with their source and grade."""
+def price(model: CostModel, constant: str) -> float | None:
+    """The value of a cost model's constant (pJ, or W for static_power_w); None if the model has none.
 
-    name: str
-    description: str
-    leaves_out: tuple[str, ...]
-    values: dict[str, float]  # constant name -> value (pJ, or W for static_power_w)
-    sources: dict[str, str] = field(default_factory=dict)
-    grades: dict[str, str] = field(default_factory=dict)
-    ann_device: str = ""
-
-    def get(self, constant: str) -> float | None:
-        return self.values.get(constant)
+    ``graded_synop_pj`` (graded input events, a multiply per synapse) is read if the schema has it.
+    """
+    quantity = getattr(model, constant, None)
+    return None if quantity is None else float(quantity.value)
 
 
 @dataclass(frozen=True)
@@ -113,14 +107,14 @@ def check_cost_model(model: CostModel, profile: str) -> None:
     any other dynamic chip energy. A model may price only some parts (e.g. static power alone).
     """
     for group, constants in CONSTANT_GROUPS.items():
-        present = [c for c in constants if model.get(c) is not None]
+        present = [c for c in constants if price(model, c) is not None]
         if present and len(present) != len(constants):
-            missing = next(c for c in constants if model.get(c) is None)
+            missing = next(c for c in constants if price(model, c) is None)
             raise ProfileError(
                 f"profile {profile}: cost model {model.name!r} lacks {missing} (needed with {present[0]} to price {group})"
             )
-    uses = [c for c in NEEDS_SYNOPS if model.get(c) is not None]
-    if uses and model.get("synop_pj") is None:
+    uses = [c for c in NEEDS_SYNOPS if price(model, c) is not None]
+    if uses and price(model, "synop_pj") is None:
         raise ProfileError(f"profile {profile}: cost model {model.name!r} lacks synop_pj (needed with {uses[0]})")
 
 
@@ -302,17 +296,17 @@ def _parts(
     model: CostModel, spikes: float, synops: float, updates: float, graded: bool, route: CoreRoute | None
 ) -> Parts:
     """Energy of ``spikes``, ``synops`` and ``updates`` (per inference) under ``model``."""
-    synop_pj = model.get("synop_pj")
-    if graded and model.get("graded_synop_pj") is not None:
-        synop_pj = model.get("graded_synop_pj")
-    active, inactive = model.get("neuron_update_active_pj"), model.get("neuron_update_inactive_pj")
+    synop_pj = price(model, "synop_pj")
+    if graded and price(model, "graded_synop_pj") is not None:
+        synop_pj = price(model, "graded_synop_pj")
+    active, inactive = price(model, "neuron_update_active_pj"), price(model, "neuron_update_inactive_pj")
     updates_pj = None if active is None else spikes * active + (updates - spikes) * inactive
     routing_pj = None
-    if model.get("spike_within_tile_pj") is not None and route is not None:
+    if price(model, "spike_within_tile_pj") is not None and route is not None:
         per_spike = (
-            route.messages_per_spike * model.get("spike_within_tile_pj")
-            + route.hops_ew_per_spike * model.get("hop_ew_pj")
-            + route.hops_ns_per_spike * model.get("hop_ns_pj")
+            route.messages_per_spike * price(model, "spike_within_tile_pj")
+            + route.hops_ew_per_spike * price(model, "hop_ew_pj")
+            + route.hops_ns_per_spike * price(model, "hop_ns_pj")
         )
         routing_pj = spikes * per_spike
     return Parts(None if synop_pj is None else synops * synop_pj, updates_pj, routing_pj)
@@ -342,26 +336,26 @@ def _price(
         layer_parts[a.name] = Parts(base.synops_pj, base.neuron_updates_pj, routing)
 
     not_priced = []
-    if model.get("synop_pj") is None:
+    if price(model, "synop_pj") is None:
         not_priced.append("synaptic ops")
-    if model.get("neuron_update_active_pj") is None:
+    if price(model, "neuron_update_active_pj") is None:
         not_priced.append("neuron updates")
-    if model.get("spike_within_tile_pj") is None:
+    if price(model, "spike_within_tile_pj") is None:
         not_priced.append("spike routing")
     static_pj = None
-    if model.get("static_power_w") is None:
+    if price(model, "static_power_w") is None:
         not_priced.append("static power")
     elif timestep_us is None:
         not_priced.append("static power (give --timestep-us)")
     else:
         seconds = inputs.timesteps * timestep_us * S_PER_US
-        static_pj = model.get("static_power_w") * chips_used * seconds * PJ_PER_J
+        static_pj = price(model, "static_power_w") * chips_used * seconds * PJ_PER_J
     host_macs = inputs.host.host_in_macs + inputs.host.host_out_macs
     host_bytes = inputs.host.bytes_host_to_chip + inputs.host.bytes_chip_to_host
-    host_compute_pj = None if model.get("host_mac_pj") is None else host_macs * model.get("host_mac_pj")
+    host_compute_pj = None if price(model, "host_mac_pj") is None else host_macs * price(model, "host_mac_pj")
     if host_compute_pj is None and host_macs:
         not_priced.append("host MACs")
-    host_io_pj = None if model.get("host_byte_pj") is None else host_bytes * model.get("host_byte_pj")
+    host_io_pj = None if price(model, "host_byte_pj") is None else host_bytes * price(model, "host_byte_pj")
     if host_io_pj is None and host_bytes:
         not_priced.append("host<->chip bytes")
     return ModelEnergy(
@@ -371,7 +365,7 @@ def _price(
         static_pj=static_pj,
         host_compute_pj=host_compute_pj,
         host_io_pj=host_io_pj,
-        ann_pj=None if model.get("ann_mac_pj") is None else ann_macs * model.get("ann_mac_pj"),
+        ann_pj=None if price(model, "ann_mac_pj") is None else ann_macs * price(model, "ann_mac_pj"),
         not_priced=tuple(not_priced),
     )
 

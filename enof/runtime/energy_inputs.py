@@ -11,7 +11,8 @@ from pathlib import Path
 from enof.errors import BundleError, ProfileError, RunResultError
 from enof.formats.placement import Placement, placement_from_dict
 from enof.formats.run_result import RunResult, read_run_result
-from enof.runtime.energy import CostModel, EnergyInputs, check_cost_model
+from enof.hardware_profiles import CostModel
+from enof.runtime.energy import EnergyInputs, check_cost_model
 from enof.runtime.energy_routing import MeshGeometry, Projection
 
 
@@ -31,30 +32,10 @@ class EnergySources:
     accuracy: float
 
 
-def cost_models_from_profile(profile) -> list[CostModel]:
-    """The profile's ``[cost_models.*]`` as energy CostModels (values, sources and grades kept)."""
-    models = []
-    for name, model in profile.cost_models.items():
-        quantities = model.quantities()
-        device = quantities.pop("ann_device", None)
-        models.append(
-            CostModel(
-                name=name,
-                description=model.description,
-                leaves_out=tuple(model.leaves_out),
-                values={k: float(q.value) for k, q in quantities.items()},
-                sources={k: q.source for k, q in quantities.items()},
-                grades={k: q.grade for k, q in quantities.items()},
-                ann_device="" if device is None else str(device.value),
-            )
-        )
-    return models
-
-
 def checked_cost_models(profile, label: str) -> list[CostModel]:
-    models = cost_models_from_profile(profile)
+    models = list(profile.cost_models.values())
     if not models:
-        raise BundleError(f"profile {label}: has no [cost_models] to price the run with")
+        raise ProfileError(f"profile {label}: has no [cost_models] to price the run with")
     for model in models:
         check_cost_model(model, label)
     return models

@@ -90,10 +90,11 @@ def report_dict(result: EnergyResult, sources: EnergySources) -> dict:
                 "description": m.model.description,
                 "leaves_out": list(m.model.leaves_out),
                 "not_priced": list(m.not_priced),
-                "ann_device": m.model.ann_device,
+                "ann_device": _device(m),
                 "constants": {
-                    k: {"value": v, "source": m.model.sources.get(k, ""), "grade": m.model.grades.get(k, "")}
-                    for k, v in m.model.values.items()
+                    k: {"value": q.value, "source": q.source, "grade": q.grade}
+                    for k, q in m.model.quantities().items()
+                    if k != "ann_device"
                 },
                 "totals": _totals(m),
             }
@@ -111,7 +112,7 @@ def _ann_baselines(result: EnergyResult) -> list[dict]:
     return [
         {
             "model": m.model.name,
-            "device": m.model.ann_device,
+            "device": _device(m),
             "ann_macs": result.ann_macs,
             "ann_pj": m.ann_pj,
             "snn_model": chip.model.name,
@@ -121,6 +122,10 @@ def _ann_baselines(result: EnergyResult) -> list[dict]:
         for m in result.models
         if m.ann_pj is not None
     ]
+
+
+def _device(m: ModelEnergy) -> str:
+    return "" if m.model.ann_device is None else str(m.model.ann_device.value)
 
 
 def _priced_chip_parts(m: ModelEnergy) -> int:
