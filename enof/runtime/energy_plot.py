@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from enof.runtime.energy_report import main_model
+from enof.runtime.energy_report import format_energy, main_model
 
 PARTS = (("synops_pj", "synaptic ops"), ("neuron_updates_pj", "neuron updates"), ("routing_pj", "spike routing"))
 
@@ -33,7 +33,12 @@ def plot_report(report: dict, path: Path, main: str | None = None) -> None:
         if values.any():
             ax_parts.bar(x, values, bottom=bottom, label=label)
             bottom += values
-    ax_parts.set_title(f"Energy per inference by layer and by what spends it ({chosen})")
+    totals = main_model(report, main)["totals"]
+    ax_parts.set_title(
+        f"Chip energy per inference by layer and by what spends it ({chosen}): "
+        f"chip {format_energy(totals['chip_pj'])}, host {format_energy(totals['host_pj'])}"
+    )
+    ax_parts.set_ylim(0, 1.12 * max(bottom.max(initial=0.0), 1e-9))
     ax_parts.set_ylabel("nJ per inference")
     ax_parts.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
 
