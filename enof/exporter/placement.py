@@ -27,7 +27,7 @@ import numpy as np
 from rich.table import Table
 
 from enof.errors import DoesNotFitError
-from enof.exporter.placement_cost import ConvGeometry, SynapseEncoding, channel_segments
+from enof.exporter.placement_cost import ConvGeometry, PopulationConv, SynapseEncoding, channel_segments
 from enof.formats.placement import LIMIT_KEYS, LayerPlacement, PlacedCore, Placement
 from enof.hardware_profiles import Profile
 
@@ -99,16 +99,28 @@ class _Limits:
 
 
 class _LayerCost:
-    """Input axons and synapse bits of any neuron range of one layer (cached by channel runs)."""
+    """Input axons and synapse bits of any neuron range of one layer (cached by channel runs).
 
-    def __init__(self, layer: LayerSpec, enc: SynapseEncoding):
+    mode "population": conv groups use population axons and shared weight sets (whole channels
+    per core); chosen when the profile allows it and one whole channel fits a core that way.
+    mode "discrete": one axon per presynaptic neuron, no sharing (the fallback, exact)."""
+
+    def __init__(self, layer: LayerSpec, enc: SynapseEncoding, limits: "_Limits", population_base_max: int | None):
         self.layer = layer
         self.enc = enc
         self.per_channel = int(np.prod(layer.shape[1:])) if len(layer.shape) == 3 else layer.neurons
         self.convs = [(s, ConvGeometry(s.in_shape, s.out_hw(), s.kernel, s.stride, s.padding))
                       for s in layer.synapses if isinstance(s, ConvSynapses)]
         self.denses = [s for s in layer.synapses if isinstance(s, DenseSynapses)]
+        self.mode, self.populations = "discrete", []
+        if self.convs and population_base_max is not None:
+            self.populations = [(s, PopulationConv(s.in_shape, s.out_hw(), s.kernel, s.stride, s.padding,
+                                                   population_base_max)) for s, _ in self.convs]
+            axons, bits = self._population_cost(1, self.per_channel)
+            if self.per_channel <= limits.neurons and axons <= limits.input_axons and bits <= limits.synapse_bits:
+                self.mode = "population"
         self.cost = lru_cache(maxsize=None)(self._cost)
+        self._population_conv_cost = lru_cache(maxsize=None)(self._population_conv_cost)
 
     def segments(self, start: int, stop: int) -> tuple[tuple[int, int, int], ...]:
         q0 = start % self.per_channel
@@ -117,14 +129,30 @@ class _LayerCost:
         return channel_segments(start, stop, self.per_channel)
 
     def range_cost(self, start: int, stop: int) -> tuple[int, int]:
+        if self.mode == "population":  # a core is charged for every channel it touches (upper bound)
+            channels = (stop - 1) // self.per_channel - start // self.per_channel + 1
+            return self._population_cost(channels, stop - start)
         return self.cost(self.segments(start, stop))
 
-    def _cost(self, segments) -> tuple[int, int]:
-        neurons = sum(c * (q1 - q0) for c, q0, q1 in segments)
+    def _population_cost(self, channels: int, neurons: int) -> tuple[int, int]:
+        axons, bits = self._dense_cost(neurons) if self.denses else (0, 0)
+        conv_axons, conv_bits = self._population_conv_cost(channels)
+        return axons + conv_axons, bits + conv_bits
+
+    def _population_conv_cost(self, channels: int) -> tuple[int, int]:
+        axons = sum(pop.used_pixels for _, pop in self.populations)
+        bits = sum(pop.synapse_bits(channels, self.enc, syn.weight_bits) for syn, pop in self.populations)
+        return axons, bits
+
+    def _dense_cost(self, neurons: int) -> tuple[int, int]:
         axons = bits = 0
         for syn in self.denses:
             axons += syn.n_in
             bits += syn.n_in * int(self.enc.axon_bits(neurons, syn.weight_bits))
+        return axons, bits
+
+    def _cost(self, segments) -> tuple[int, int]:
+        axons, bits = self._dense_cost(sum(c * (q1 - q0) for c, q0, q1 in segments))
         for syn, geo in self.convs:
             n = geo.counts(segments)
             axons += syn.in_shape[0] * int(np.count_nonzero(n))
@@ -150,7 +178,8 @@ def place(layers: list[LayerSpec], profile: Profile, max_chips: int | None = Non
                           lim.synapse_index_bits.value, lim.synapses_per_axon_block.value)
     max_chips = lim.max_chips.value if max_chips is None else max_chips
     _check_graph(layers, profile)
-    costs = {layer.name: _LayerCost(layer, enc) for layer in layers}
+    base_max = lim.axon_compartment_base_max.value if lim.conv_population_axons.value else None
+    costs = {layer.name: _LayerCost(layer, enc, limits, base_max) for layer in layers}
     ranges = {layer.name: _split_inputs(costs[layer.name], limits) for layer in layers}
     per_chip = lim.cores_per_chip.value
     _check_chips(layers, ranges, per_chip, max_chips, at_least=True)  # early: output axons only add cores
@@ -216,23 +245,24 @@ def _largest_stop(cost: _LayerCost, limits: _Limits, start: int, end: int, guess
     return lo
 
 
-def _split_inputs(cost: _LayerCost, limits: _Limits) -> list[tuple[int, int]]:
+def _split_inputs(cost: _LayerCost, limits: _Limits) -> np.ndarray:
     """Cut a layer so every core respects neurons, input axons and synapse bits."""
     n, per_channel = cost.layer.neurons, cost.per_channel
-    if not cost.convs:  # cost depends on the number of neurons only
-        size = _largest_stop(cost, limits, 0, n, limits.neurons)
-        return [(a, min(a + size, n)) for a in range(0, n, size)]
-    if _fits(cost, limits, 0, per_channel):  # whole channels per core
-        size = _largest_stop(cost, limits, 0, n, per_channel)
-        size = max(per_channel, size // per_channel * per_channel)
-        return [(a, min(a + size, n)) for a in range(0, n, size)]
+    if not cost.convs or _fits(cost, limits, 0, per_channel):
+        if cost.convs:  # whole channels per core
+            size = _largest_stop(cost, limits, 0, n, per_channel)
+            size = max(per_channel, size // per_channel * per_channel)
+        else:  # cost depends on the number of neurons only
+            size = _largest_stop(cost, limits, 0, n, limits.neurons)
+        starts = np.arange(0, n, size, dtype=np.int64)
+        return np.stack([starts, np.minimum(starts + size, n)], axis=1)
     cuts, q, guess = [], 0, limits.neurons
     while q < per_channel:  # cut one channel; every channel is cut the same way
         stop = _largest_stop(cost, limits, q, per_channel, guess)
         cuts.append((q, stop))
         guess, q = stop - q, stop
-    return [(c * per_channel + q0, c * per_channel + q1)
-            for c in range(n // per_channel) for q0, q1 in cuts]
+    base = np.arange(n // per_channel, dtype=np.int64)[:, None, None] * per_channel
+    return (base + np.asarray(cuts, dtype=np.int64)[None]).reshape(-1, 2)
 
 
 def _output_axons_per_neuron(layer, layers, costs, ranges) -> np.ndarray:
@@ -248,14 +278,27 @@ def _output_axons_per_neuron(layer, layers, costs, ranges) -> np.ndarray:
                 continue
             geo = next(g for s, g in cost.convs if s is syn)
             dest = np.zeros(syn.in_shape[1:], dtype=np.int64)
-            runs = Counter(cost.segments(start, stop) for start, stop in ranges[consumer.name])
+            runs = _segment_counts(cost, ranges[consumer.name])
             for segments, times in runs.items():  # channels cut alike share their segments
                 dest += times * cost.needs(geo, segments)
             per_neuron += np.tile(dest.ravel(), syn.in_shape[0])  # same pixel, every channel
     return per_neuron
 
 
-def _split_outputs(layer, ranges, per_neuron: np.ndarray, limit: int) -> list[tuple[int, int]]:
+def _segment_counts(cost: _LayerCost, ranges) -> Counter:
+    """How many cores of a layer hold each distinct channel run (vectorized for in-channel ranges)."""
+    cut = np.asarray(ranges, dtype=np.int64).reshape(-1, 2)
+    q0 = cut[:, 0] % cost.per_channel
+    q1 = q0 + cut[:, 1] - cut[:, 0]
+    inside = q1 <= cost.per_channel
+    keys, counts = np.unique(q0[inside] * (cost.per_channel + 1) + q1[inside], return_counts=True)
+    a, b = np.divmod(keys, cost.per_channel + 1)
+    runs = Counter({((1, qa, qb),): c for qa, qb, c in zip(a.tolist(), b.tolist(), counts.tolist())})
+    runs.update(cost.segments(a, b) for a, b in cut[~inside].tolist())
+    return runs
+
+
+def _split_outputs(layer, ranges: np.ndarray, per_neuron: np.ndarray, limit: int) -> np.ndarray:
     """Cut cores further where their neurons' output axons add up to more than `limit`."""
     worst = int(per_neuron.max(initial=0))
     if worst > limit:
@@ -265,14 +308,15 @@ def _split_outputs(layer, ranges, per_neuron: np.ndarray, limit: int) -> list[tu
             "channels or a smaller fan-in there)"
         )
     total = np.concatenate([[0], np.cumsum(per_neuron)])
-    out = []
-    for start, stop in ranges:
-        while total[stop] - total[start] > limit:
-            cut = int(np.searchsorted(total, total[start] + limit, side="right")) - 1
-            out.append((start, cut))
-            start = cut
-        out.append((start, stop))
-    return out
+    cut = np.asarray(ranges, dtype=np.int64).reshape(-1, 2)
+    cur, stops, pieces = cut[:, 0].copy(), cut[:, 1], []
+    while len(cur):  # greedy cuts, one step for all ranges at once
+        nxt = np.minimum(np.searchsorted(total, total[cur] + limit, side="right") - 1, stops)
+        pieces.append(np.stack([cur, nxt], axis=1))
+        going = nxt < stops
+        cur, stops = nxt[going], stops[going]
+    pieces = np.concatenate(pieces)
+    return pieces[np.argsort(pieces[:, 0], kind="stable")]
 
 
 def _single_neuron_error(cost: _LayerCost, limits: _Limits, start: int) -> None:
@@ -309,7 +353,7 @@ def _assign(layers, profile, limits, costs, ranges, out_axons, chips) -> Placeme
         cost = costs[layer.name]
         used = np.empty((len(cut), 4), dtype=np.int64)
         used[:, 0] = cut[:, 1] - cut[:, 0]
-        used[:, 1:4:2] = [cost.range_cost(int(a), int(b)) for a, b in cut]  # input axons, synapse bits
+        used[:, 1:4:2] = [cost.range_cost(a, b) for a, b in cut.tolist()]  # input axons, synapse bits
         used[:, 2] = out_axons[layer.name][cut[:, 1]] - out_axons[layer.name][cut[:, 0]]
         util = used / caps
         assert (util <= 1.0).all(), (layer.name, util.max(axis=0))

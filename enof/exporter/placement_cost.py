@@ -106,3 +106,39 @@ class ConvGeometry:
         if not weights:
             return np.zeros((self.rows.shape[1], self.cols.shape[1]), dtype=np.int64)
         return np.einsum("k,ki,kj->ij", np.asarray(weights), np.asarray(rows), np.asarray(cols))
+
+
+def _tap_masks(size_in: int, size_out: int, kernel: int, stride: int, padding: int):
+    """Per input position: which kernel taps reach a valid output, and the first such output."""
+    taps = np.arange(kernel)[None, :]
+    num = np.arange(size_in)[:, None] + padding - taps  # output position × stride, per tap
+    valid = (num % stride == 0) & (num >= 0) & (num // stride < size_out)
+    first = np.where(valid, num // stride, size_out).min(axis=1)
+    return valid, first
+
+
+class PopulationConv:
+    """A conv group in nengo-loihi's population encoding (builder/conv.py conv2d_loihi_weights).
+
+    Each input pixel is one input axon (its channel travels as the spike's atom). Pixels whose
+    kernel-tap masks agree share one weight set of C_in × taps × F synapses for a core holding F
+    whole output channels; sets are duplicated per `base_max` block of the pixel's first target
+    compartment (the 256 compartment-offset limit nengo-loihi works around).
+    """
+
+    def __init__(self, in_shape, out_hw, kernel, stride, padding, base_max: int):
+        self.c_in = in_shape[0]
+        rows, row0 = _tap_masks(in_shape[1], out_hw[0], kernel[0], stride[0], padding[0])
+        cols, col0 = _tap_masks(in_shape[2], out_hw[1], kernel[1], stride[1], padding[1])
+        used = rows.any(axis=1)[:, None] & cols.any(axis=1)[None, :]
+        self.used_pixels = int(used.sum())
+        row_id = np.unique(rows, axis=0, return_inverse=True)[1].reshape(-1)
+        col_id = np.unique(cols, axis=0, return_inverse=True)[1].reshape(-1)
+        block = (row0[:, None] * out_hw[1] + col0[None, :]) // base_max
+        keys = np.stack(np.broadcast_arrays(row_id[:, None], col_id[None, :], block), axis=-1)[used]
+        first = np.unique(keys, axis=0, return_index=True)[1]
+        taps = (rows.sum(axis=1)[:, None] * cols.sum(axis=1)[None, :])[used]
+        self.taps_per_set = taps[first]  # one entry per distinct weight set
+
+    def synapse_bits(self, channels: int, enc: SynapseEncoding, weight_bits: int) -> int:
+        return int(enc.axon_bits(self.c_in * self.taps_per_set * channels, weight_bits).sum())

@@ -62,6 +62,8 @@ class LimitsSection:
     synapse_axon_overhead_bits: Quantity
     synapse_index_bits: Quantity
     synapses_per_axon_block: Quantity
+    conv_population_axons: Quantity  # bool: conv inputs as population axons with shared weight sets
+    axon_compartment_base_max: Quantity
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,8 @@ class Profile:
 # Value types per field; bool is excluded from int/float on purpose (TOML `true` is not a count).
 _INT, _NUM, _BOOL, _STR = "integer", "number", "boolean", "string"
 _SECTIONS: dict[str, tuple[type, dict[str, str]]] = {
-    "limits": (LimitsSection, {f.name: _INT for f in dataclasses.fields(LimitsSection)}),
+    "limits": (LimitsSection, {f.name: (_BOOL if f.name == "conv_population_axons" else _INT)
+                               for f in dataclasses.fields(LimitsSection)}),
     "fixed_point": (FixedPointSection, {f.name: _INT for f in dataclasses.fields(FixedPointSection)}),
     "mesh": (MeshSection, {f.name: _INT for f in dataclasses.fields(MeshSection)}),
 }
@@ -203,7 +206,7 @@ def _build(data: dict, label: str, path: Path, text: str, sha: str) -> Profile:
         values = {k: _quantity(table, k, t, f"[{sec}]", label) for k, t in types.items()}
         if sec in _POSITIVE:
             for k, q in values.items():
-                if q.value <= 0:
+                if not isinstance(q.value, bool) and q.value <= 0:
                     raise ProfileError(f"{label}: [{sec}].{k}: must be > 0, got {q.value}")
         sections[sec] = cls(**values)
     fp = sections["fixed_point"]
