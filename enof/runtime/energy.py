@@ -130,6 +130,10 @@ class Parts:
     def total_pj(self) -> float:
         return (self.synops_pj or 0.0) + (self.neuron_updates_pj or 0.0) + (self.routing_pj or 0.0)
 
+    @property
+    def priced(self) -> bool:
+        return any(p is not None for p in (self.synops_pj, self.neuron_updates_pj, self.routing_pj))
+
 
 @dataclass(frozen=True)
 class LayerStats:

@@ -45,7 +45,7 @@ def plot_report(report: dict, path: Path, main: str | None = None) -> None:
     models = report["models"]
     width = 0.8 / max(1, len(models))
     for i, m in enumerate(models):
-        totals = np.array([layer["energy"][m["name"]]["total_pj"] / 1e3 for layer in report["layers"]])
+        totals = np.array([(layer["energy"][m["name"]]["total_pj"] or 0.0) / 1e3 for layer in report["layers"]])
         if totals.any():
             ax_models.bar(x - 0.4 + width * (i + 0.5), np.where(totals > 0, totals, np.nan), width, label=m["name"])
     ax_models.set_yscale("log")

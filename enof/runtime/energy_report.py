@@ -34,14 +34,15 @@ def _parts_dict(parts: Parts, share_of_pj: float) -> dict:
         "synops_pj": parts.synops_pj,
         "neuron_updates_pj": parts.neuron_updates_pj,
         "routing_pj": parts.routing_pj,
-        "total_pj": parts.total_pj,
-        "share": parts.total_pj / share_of_pj if share_of_pj > 0 else None,
+        "total_pj": parts.total_pj if parts.priced else None,
+        "share": parts.total_pj / share_of_pj if parts.priced and share_of_pj > 0 else None,
     }
 
 
 def _totals(m: ModelEnergy) -> dict:
+    dynamic = any(p.priced for p in m.layers.values())
     return {
-        "chip_dynamic_pj": m.chip_dynamic_pj,
+        "chip_dynamic_pj": m.chip_dynamic_pj if dynamic else None,
         "static_pj": m.static_pj,
         "chip_pj": m.chip_pj,
         "host_compute_pj": m.host_compute_pj,
@@ -167,6 +168,10 @@ def format_energy(pj: float | None) -> str:
     return f"{pj:.3g} pJ"
 
 
+def _energy_and_share(e: dict) -> str:
+    return "—" if e["total_pj"] is None else f"{format_energy(e['total_pj'])} ({_share(e['share'])})"
+
+
 def _share(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.1f}%"
 
@@ -203,9 +208,8 @@ def report_tables(report: dict, main: str | None = None) -> Group:
     for layer in report["layers"]:
         per_layer.add_row(
             layer["name"], str(layer["neurons"]), str(layer["cores"]), f"{layer['firing_rate']:.3f}",
-            f"{layer['synops_per_inference']:.4g}",
-            *(f"{format_energy(e['total_pj'])} ({_share(e['share'])})" for e in
-              (layer["energy"][m["name"]] for m in report["models"])),
+            f"{layer['synops_per_inference']:,.0f}",
+            *(_energy_and_share(layer["energy"][m["name"]]) for m in report["models"]),
         )
 
     breakdown = Table(title=f"Where it goes ({chosen})", title_justify="left")
@@ -221,7 +225,7 @@ def report_tables(report: dict, main: str | None = None) -> Group:
     hottest = Table(title=f"Hottest cores ({chosen})", title_justify="left")
     for col in ("core", "layer", "neurons", "chip/tile", "firing rate", "msgs/spike", "hops/spike", "energy", "share"):
         hottest.add_column(col, justify="left" if col == "layer" else "right")
-    ranked = sorted(report["cores"], key=lambda c: -c["energy"][chosen]["total_pj"])[:HOTTEST_CORES]
+    ranked = sorted(report["cores"], key=lambda c: -(c["energy"][chosen]["total_pj"] or 0.0))[:HOTTEST_CORES]
     for c in ranked:
         e = c["energy"][chosen]
         hottest.add_row(
