@@ -31,6 +31,7 @@ from enof.runtime.program import ChipProgram, ChipRun
 Precision = Literal["fixed", "float"]
 TERM_GRACE_S = 2.0  # after SIGTERM, time the group gets to exit (and free shared memory) before SIGKILL
 TRACEBACK_TAIL_CHARS = 600
+DEFAULT_SAMPLES_PER_RUN = 256  # one Lava run holds B·T input steps and the outputs' spike record
 
 
 # ---------------------------------------------------------------- layouts (pure numpy)
@@ -114,14 +115,16 @@ def run_lava(
     precision: Precision = "fixed",
     timeout_s: float = 600.0,
     fault: LavaFault | None = None,
+    samples_per_run: int = DEFAULT_SAMPLES_PER_RUN,
 ) -> ChipRun:
-    """Run ``program`` on x (B, *input_shape) float in Lava, all samples pipelined in one run.
+    """Run ``program`` on x (B, *input_shape) float in Lava, the samples pipelined in one run per chunk.
 
     fixed: ``Loihi2SimCfg(select_tag="fixed_pt")`` on the program's integers; float: ``floating_pt``
     on its float weights. Returns outputs in aligned time (T, B, *shape) and per-neuron spike
-    counts per layer (relay neurons excluded), like ``enof.runtime.fast.simulate``.
+    counts per layer (relay neurons excluded), like ``enof.runtime.fast.simulate``. ``timeout_s``
+    bounds the whole call; ``samples_per_run`` bounds one Lava run (its input buffer and record).
     """
-    return run_lava_timed(program, x, precision, timeout_s, fault)[0]
+    return run_lava_timed(program, x, precision, timeout_s, fault, samples_per_run)[0]
 
 
 def run_lava_timed(
@@ -130,31 +133,45 @@ def run_lava_timed(
     precision: Precision = "fixed",
     timeout_s: float = 600.0,
     fault: LavaFault | None = None,
+    samples_per_run: int = DEFAULT_SAMPLES_PER_RUN,
 ) -> tuple[ChipRun, LavaTimings]:
-    """``run_lava`` that also returns where the time went."""
+    """``run_lava`` that also returns where the time went (summed over the runs)."""
     x = np.asarray(x)
-    if tuple(x.shape[1:]) != tuple(program.input_shape) or x.ndim < 2 or x.shape[0] == 0:
+    if x.ndim < 2 or tuple(x.shape[1:]) != tuple(program.input_shape) or x.shape[0] == 0:
         raise RunError(f"input shape {tuple(x.shape)} does not match (B, *{program.input_shape}) with B >= 1")
     if precision not in ("fixed", "float"):
         raise RunError(f"unknown precision {precision!r} (fixed|float)")
     source = program.quantize_input(x) if precision == "fixed" else np.asarray(x, np.float64)
-    with tempfile.TemporaryDirectory(prefix="enof-lava-") as tmp:
-        job_dir = Path(tmp)
-        with open(job_dir / "job.pkl", "wb") as f:
-            pickle.dump(LavaJob(program, source, precision, fault), f)
-        _run_worker(job_dir, timeout_s)
-        with np.load(job_dir / "result.npz") as result:
-            arrays = {k: result[k] for k in result.files}
-    timings = LavaTimings(**{f.name: arrays[f"timing:{f.name}"].item() for f in fields(LavaTimings)})
+    deadline = time.monotonic() + timeout_s
+    parts = []
+    for begin in range(0, len(source), max(1, samples_per_run)):
+        remaining_s = deadline - time.monotonic()
+        if remaining_s <= 0:
+            raise RunError(f"Lava run did not finish within {timeout_s:g} s ({begin} of {len(source)} samples done)")
+        chunk = source[begin : begin + max(1, samples_per_run)]
+        parts.append(_run_chunk(LavaJob(program, chunk, precision, fault), remaining_s, timeout_s))
+    timings = LavaTimings(
+        **{f.name: sum(p[f"timing:{f.name}"].item() for p in parts) for f in fields(LavaTimings)}
+    )
     run = ChipRun(
-        outputs={n: arrays[f"out:{n}"].astype(np.float32) for n in program.outputs},
-        spike_counts={n: arrays[f"count:{n}"].astype(np.int64) for n in program.layers},
+        outputs={n: np.concatenate([p[f"out:{n}"] for p in parts], axis=1).astype(np.float32) for n in program.outputs},
+        spike_counts={n: sum(p[f"count:{n}"].astype(np.int64) for p in parts) for n in program.layers},
         input_nonzero=(source != 0).sum(0).astype(np.int64) * program.timesteps,
     )
     return run, timings
 
 
-def _run_worker(job_dir: Path, timeout_s: float) -> None:
+def _run_chunk(job: LavaJob, remaining_s: float, timeout_s: float) -> dict[str, np.ndarray]:
+    with tempfile.TemporaryDirectory(prefix="enof-lava-") as tmp:
+        job_dir = Path(tmp)
+        with open(job_dir / "job.pkl", "wb") as f:
+            pickle.dump(job, f)
+        _run_worker(job_dir, remaining_s, timeout_s)
+        with np.load(job_dir / "result.npz") as result:
+            return {k: result[k] for k in result.files}
+
+
+def _run_worker(job_dir: Path, remaining_s: float, timeout_s: float) -> None:
     """Run the worker on ``job_dir`` in a new session; raise RunError on a timeout or a failure."""
     stderr_path = job_dir / "stderr.txt"
     with open(stderr_path, "wb") as stderr:
@@ -166,11 +183,11 @@ def _run_worker(job_dir: Path, timeout_s: float) -> None:
             start_new_session=True,  # its own process group: every forked Lava process can be ended
         )
         try:
-            rc = child.wait(timeout=timeout_s)
+            rc = child.wait(timeout=remaining_s)
         except subprocess.TimeoutExpired:
             raise RunError(
-                f"Lava run did not finish within {timeout_s:g} s (a hang in Lava or a too short --timeout); "
-                "all its processes were ended"
+                f"Lava run did not finish within {timeout_s:g} s (a hang inside Lava, or a timeout too short "
+                "for this many samples); all its processes were ended"
             ) from None
         finally:
             end_process_group(child)
