@@ -98,6 +98,69 @@ def _interfaces(graph: Graph, part: Partition, quant: Quantized) -> dict:
     return out
 
 
+@dataclass
+class PreparedExport:
+    """Everything an export computes before placement: nothing of it is on disk."""
+
+    checkpoint: object  # enof.trainer.checkpoint.Checkpoint
+    profile: object  # enof.hardware_profiles.Profile
+    graph: Graph
+    partition: Partition
+    quant: Quantized
+    limits: FixedPointLimits
+    calibration_samples: int
+
+    def layer_specs(self) -> list:
+        return layer_specs(self.graph, self.partition, self.limits.weight_bits)
+
+
+def prepare_export(
+    checkpoint_path: str | Path, target: str | Path, calibrate: int = 32, data_root: str | Path | None = None
+) -> PreparedExport:
+    """Checkpoint → graph → partition → (calibration) → quantization, for ``target``."""
+    from enof.hardware_profiles import load_profile
+    from enof.trainer.checkpoint import build_model_from_checkpoint, load_checkpoint
+
+    profile = load_profile(target)
+    ckpt = load_checkpoint(checkpoint_path)
+    if ckpt.mode != "snn":
+        raise UnsupportedModuleError(f"{checkpoint_path}: an ANN (mode={ckpt.mode!r}) checkpoint has no spiking part to export")
+    model = build_model_from_checkpoint(ckpt)
+    input_shape = tuple(int(v) for v in ckpt.dataset["input_shape"])
+    neuron = NeuronParams(float(ckpt.neuron["decay"]), float(ckpt.neuron["v_threshold"]))
+    graph = capture(model, input_shape, ckpt.timesteps, neuron)
+    graded = bool(profile.target.graded_spikes.value)
+    part = partition(graph, graded_spikes=graded)
+    if not graded and ckpt.dataset.get("temporal"):
+        raise UnsupportedModuleError(
+            f"{ckpt.dataset['name']}: temporal input changes every step; {profile.name} has no graded spikes "
+            "and its host-in current is constant over T"
+        )
+    peaks, samples = None, 0
+    if calibrate > 0:
+        x = calibration_batch(ckpt.dataset, ckpt.timesteps, calibrate, data_root)
+        samples = x.shape[1]
+        peaks = chip_peaks(graph, part, x)
+    elif part.input_mode == "current":
+        peaks = current_bound_peaks(graph, part, ckpt.dataset)
+    input_scale = graded_input_scale(ckpt.dataset, peaks) if graded else 1.0
+    limits = FixedPointLimits.from_profile(profile)
+    quant = quantize(graph, part, limits, input_scale, peaks)
+    return PreparedExport(ckpt, profile, graph, part, quant, limits, samples)
+
+
+def bundle_files(prep: PreparedExport, dt_s: float = DT_S) -> dict[str, bytes]:
+    """The bytes of chip.nir, host_out.onnx, host_in.onnx (current mode) and quant.npz."""
+    graph, part = prep.graph, prep.partition
+    files = {"chip.nir": _nir_bytes(chip_graph(graph, part, dt_s))}
+    with tempfile.TemporaryDirectory(prefix="enof-onnx-") as scratch:
+        files["host_out.onnx"] = _onnx_bytes(write_host_out, graph, part, Path(scratch))
+        if part.input_mode == "current":
+            files["host_in.onnx"] = _onnx_bytes(write_host_in, graph, part, Path(scratch))
+    files["quant.npz"] = _npz_bytes(prep.quant.arrays())
+    return files
+
+
 def export_bundle(
     checkpoint_path: str | Path,
     target: str | Path,
@@ -114,67 +177,33 @@ def export_bundle(
     """
     from enof.exporter.placement import place
     from enof.formats.bundle import write_bundle
-    from enof.hardware_profiles import load_profile
-    from enof.trainer.checkpoint import build_model_from_checkpoint, file_sha256, load_checkpoint
+    from enof.trainer.checkpoint import file_sha256
 
     clock = time.perf_counter()
-    timings: dict[str, float] = {}
     checkpoint_path = Path(checkpoint_path)
-    profile = load_profile(target)
-    ckpt = load_checkpoint(checkpoint_path)
-    if ckpt.mode != "snn":
-        raise UnsupportedModuleError(f"{checkpoint_path}: an ANN (mode={ckpt.mode!r}) checkpoint has no spiking part to export")
-    model = build_model_from_checkpoint(ckpt)
-    input_shape = tuple(int(v) for v in ckpt.dataset["input_shape"])
-    neuron = NeuronParams(float(ckpt.neuron["decay"]), float(ckpt.neuron["v_threshold"]))
-    graph = capture(model, input_shape, ckpt.timesteps, neuron)
-    graded = bool(profile.target.graded_spikes.value)
-    part = partition(graph, graded_spikes=graded)
-    if not graded and ckpt.dataset.get("temporal"):
-        raise UnsupportedModuleError(
-            f"{ckpt.dataset['name']}: temporal input changes every step; {profile.name} has no graded spikes "
-            "and its host-in current is constant over T"
-        )
-
-    peaks, samples = None, 0
-    if calibrate > 0:
-        x = calibration_batch(ckpt.dataset, ckpt.timesteps, calibrate, data_root)
-        samples = x.shape[1]
-        peaks = chip_peaks(graph, part, x)
-    elif part.input_mode == "current":
-        peaks = current_bound_peaks(graph, part, ckpt.dataset)
-    input_scale = graded_input_scale(ckpt.dataset, peaks) if graded else 1.0
-    limits = FixedPointLimits.from_profile(profile)
-    quant = quantize(graph, part, limits, input_scale, peaks)
-    timings["graph"] = time.perf_counter() - clock
-    placement = place(layer_specs(graph, part, limits.weight_bits), profile, max_chips=max_chips)  # DoesNotFitError before any file exists
+    prep = prepare_export(checkpoint_path, target, calibrate, data_root)
+    timings = {"graph": time.perf_counter() - clock}
+    placement = place(prep.layer_specs(), prep.profile, max_chips=max_chips)  # DoesNotFitError before any file exists
     timings["placement"] = time.perf_counter() - clock - timings["graph"]
 
+    profile, graph, part = prep.profile, prep.graph, prep.partition
     out_dir = Path(out_dir) if out_dir is not None else default_out_dir(checkpoint_path, profile.name)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    nir_graph = chip_graph(graph, part, dt_s)
-    files = {"chip.nir": _nir_bytes(nir_graph)}
-    with tempfile.TemporaryDirectory(prefix="enof-onnx-") as scratch:
-        files["host_out.onnx"] = _onnx_bytes(write_host_out, graph, part, Path(scratch))
-        if part.input_mode == "current":
-            files["host_in.onnx"] = _onnx_bytes(write_host_in, graph, part, Path(scratch))
-    files["quant.npz"] = _npz_bytes(quant.arrays())
+    files = bundle_files(prep, dt_s)
     files["placement.json"] = placement.to_json_bytes()
-
     manifest = {
         "format": BUNDLE_FORMAT,
         "format_version": BUNDLE_FORMAT_VERSION,
         "checkpoint_sha256": file_sha256(checkpoint_path),
         "target": {"name": profile.name, "profile_sha256": profile.sha256, "profile": profile.text},
-        "timesteps": int(ckpt.timesteps),
+        "timesteps": int(prep.checkpoint.timesteps),
         "num_classes": int(graph.nodes[graph.output].shape[0]),
-        "dataset": ckpt.dataset,
+        "dataset": prep.checkpoint.dataset,
         "input_mode": part.input_mode,
         "partition": [e.to_json() for e in part.entries],
-        "interfaces": _interfaces(graph, part, quant),
+        "interfaces": _interfaces(graph, part, prep.quant),
         "files": {name: _sha256(data) for name, data in files.items()},
         "versions": _versions(),
     }
     manifest = write_bundle(out_dir, manifest, files).to_dict()
     timings["files"] = time.perf_counter() - clock - timings["graph"] - timings["placement"]
-    return ExportResult(out_dir, graph, part, quant, placement, manifest, samples, timings)
+    return ExportResult(out_dir, graph, part, prep.quant, placement, manifest, prep.calibration_samples, timings)

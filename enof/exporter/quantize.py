@@ -82,6 +82,7 @@ class Quantized:
     lifs: dict[str, LifQuant]
     weight_int: dict[str, np.ndarray]  # per chip weight node, int32, torch layout
     input_scale: float
+    current_fed: tuple[str, ...] = ()  # LIFs driven by the host-in current (current mode)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The contents of quant.npz (design.md §5)."""
@@ -201,7 +202,8 @@ def quantize(
             state_max=limits.state_max, limited_by=limited_by,
         )
     _check_input(part, limits, input_scale, peaks)
-    return Quantized(result, weight_int, input_scale)
+    fed = (part.current_target,) if part.current_target else ()
+    return Quantized(result, weight_int, input_scale, fed)
 
 
 def _check_input(part: Partition, limits: FixedPointLimits, input_scale: float, peaks) -> None:

@@ -29,9 +29,11 @@ def quantization_table(quant: Quantized, calibration_samples: int) -> Table:
         return "—" if value is None else f"{value / limit:.3f}"
 
     for q in quant.lifs.values():
+        fed = q.name not in quant.current_fed  # a current-fed LIF has no chip weights
         table.add_row(
-            q.name, f"{q.scale:.5g}", q.limited_by, str(q.vth), str(q.bias_exp), str(q.weight_int_max),
-            f"{q.weight_rms_rel_error:.4f} / {q.weight_max_rel_error:.4f}",
+            q.name, f"{q.scale:.5g}", q.limited_by, str(q.vth), str(q.bias_exp),
+            str(q.weight_int_max) if fed else "— (host-in current)",
+            f"{q.weight_rms_rel_error:.4f} / {q.weight_max_rel_error:.4f}" if fed else "—",
             frac(q.v_peak_int, q.state_max), frac(q.current_peak_int, q.state_max),
         )
     return table

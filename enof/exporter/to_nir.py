@@ -5,6 +5,11 @@ NIR LIF is continuous time: ``tau·dv/dt = (v_leak − v) + r·I``. One Euler st
 EnOF LIF (design.md §1); the reset to ``v_reset = 0`` is a hard reset (metadata ``reset="zero"``).
 Weight nodes carry BN-folded float weights without bias; the bias lives in the LIF (quant.npz
 ``<lif>.bias_float``) because NIR LIF has none. One function per node type (``NODE_WRITERS``).
+
+Read back by Norse (``norse.torch.from_nir(graph, dt=dt_s)``, tests/exporter/test_to_nir.py): the
+imported module takes one time step per call, ``out, state = module(x_t, state)``, so the caller
+loops over T; Norse's LIFBox importer ignores ``r`` (it warns), so an importer that wants our
+dynamics must scale the LIF input by ``r`` itself, and must add ``bias_float`` from quant.npz.
 """
 
 from __future__ import annotations
