@@ -202,6 +202,19 @@ def test_table_csv_plot_and_output_file(run_files, tmp_path):
     assert sorted(p.name for p in out.parent.iterdir()) == ["energy.csv", "energy.png"]  # no temp files left
 
 
+def test_all_cores_routing_prices_at_least_the_geometric_routing(run_files):
+    _, _, run_path, _ = run_files
+    reports = [json.loads(_invoke(run_path, "--format", "json", "--routing", mode).stdout) for mode in ("geometric", "all-cores")]
+    geometric, upper = ({layer["name"]: layer["energy"]["davies2018"]["routing_pj"] for layer in r["layers"]} for r in reports)
+    assert all(upper[name] >= geometric[name] for name in geometric)
+    # b.0.act feeds b.1.act (3x3/2 conv: every neuron) and b.2.act2 (1x1/2 shortcut: only even rows and
+    # columns, 1/4 of the neurons), one core each: 1.25 messages per spike geometric, 2 as the upper bound
+    routes = {c["core_id"]: c["messages_per_spike"] for c in reports[0]["cores"] if c["layer"] == "b.0.act"}
+    assert list(routes.values()) == [1.25, 1.25]  # 96 neurons per core, 24 on even rows and columns: exact
+    assert upper["b.0.act"] > geometric["b.0.act"] > 0
+    assert [r["routing"] for r in reports] == ["geometric", "all-cores"]
+
+
 def test_static_power_of_the_loihi2_measured_model_needs_a_timestep(run_files):
     _, _, run_path, _ = run_files
     without = json.loads(_invoke(run_path, "--profile", "loihi2", "--format", "json").stdout)
