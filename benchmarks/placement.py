@@ -1,0 +1,81 @@
+"""Placement of the real networks' chip parts on each target: cores, chips, fullest limits, time.
+
+    .venv/bin/python benchmarks/placement.py [--max-chips N] [--networks digits_cnn,resnet20,resnet19]
+
+For every (network, target, conv axon encoding) prints the cores and chips `place` needs, the limit
+that cuts each network hardest, and the time `place` takes (target: ResNet19 at CIFAR shape well
+under 5 s), or the one-line DoesNotFitError. The chip part comes from the exporter's own graph
+capture, partition and layer_specs (random weights: placement does not depend on their values).
+"population" is the profiles' encoding (nengo-loihi conv population axons, shared weight sets);
+"discrete" is one input axon per presynaptic neuron. Never run by pytest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from collections import Counter
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+import enof  # noqa: F401
+from enof.errors import DoesNotFitError
+from enof.exporter.graph import NeuronParams, capture
+from enof.exporter.layers import layer_specs
+from enof.exporter.partition import partition
+from enof.exporter.placement import place
+from enof.hardware_profiles import load_profile
+from enof.trainer.models import build_model
+
+NETWORKS = {"digits_cnn": ((1, 8, 8), 10), "resnet20": ((3, 32, 32), 10), "resnet19": ((3, 32, 32), 10)}
+
+
+def chip_layers(arch: str, graded_spikes: bool, weight_bits: int):
+    shape, classes = NETWORKS[arch]
+    torch.manual_seed(0)
+    model = build_model(arch, repact=True, timesteps=1, num_classes=classes)
+    graph = capture(model, shape, 1, NeuronParams())
+    return layer_specs(graph, partition(graph, graded_spikes=graded_spikes), weight_bits)
+
+
+def with_encoding(profile, population: bool):
+    lim = profile.limits
+    flag = dataclasses.replace(lim.conv_population_axons, value=population)
+    return dataclasses.replace(profile, limits=dataclasses.replace(lim, conv_population_axons=flag))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--max-chips", type=int, default=None, help="override the profiles' max_chips")
+    parser.add_argument("--networks", default=",".join(NETWORKS))
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    table = Table(title="place(): chip layers → cores → chips")
+    for col in ("network", "target", "conv axons", "layers", "cores", "chips", "place s", "binding limits / error"):
+        table.add_column(col, justify="left" if col in ("network", "binding limits / error") else "right")
+    for arch in args.networks.split(","):
+        for target in ("loihi", "loihi2"):
+            base = load_profile(target)
+            layers = chip_layers(arch, bool(base.target.graded_spikes.value), base.fixed_point.weight_bits.value)
+            for population in (True, False):
+                profile = with_encoding(base, population)
+                enc = "population" if population else "discrete"
+                t0 = time.perf_counter()
+                try:
+                    p = place(layers, profile, max_chips=args.max_chips)
+                except DoesNotFitError as exc:
+                    table.add_row(arch, target, enc, str(len(layers)), "—", "—",
+                                  f"{time.perf_counter() - t0:.2f}", str(exc))
+                    continue
+                elapsed = time.perf_counter() - t0
+                binding = Counter(layer.fullest_limit for layer in p.layers)
+                table.add_row(arch, target, enc, str(len(layers)), f"{len(p.cores):,}", str(p.chips),
+                              f"{elapsed:.2f}", ", ".join(f"{k} ×{n}" for k, n in binding.most_common()))
+    Console(width=200).print(table)
+
+
+if __name__ == "__main__":
+    main()
