@@ -97,6 +97,7 @@ class CostModel:
     description: str
     leaves_out: tuple[str, ...]
     synop_pj: Quantity | None = None
+    graded_synop_pj: Quantity | None = None  # a graded (multi-bit) event into a synapse: a multiply-add
     neuron_update_active_pj: Quantity | None = None
     neuron_update_inactive_pj: Quantity | None = None
     spike_within_tile_pj: Quantity | None = None
@@ -120,7 +121,7 @@ class CostModel:
 @dataclass(frozen=True)
 class Profile:
     name: str
-    path: Path
+    path: Path | None  # None for a profile given as text (loads_profile)
     text: str
     sha256: str
     target: TargetSection
@@ -172,6 +173,16 @@ def load_profile(name_or_path: str | Path) -> Profile:
         raw = path.read_bytes()
     except OSError as exc:
         raise ProfileError(f"{label}: cannot read ({exc.strerror})") from None
+    return _parse(raw, label, path)
+
+
+def loads_profile(text: str, label: str) -> Profile:
+    """Check a profile given as TOML text (e.g. the one a bundle's manifest embeds); `label`
+    names it in errors. Its sha256 is that of the UTF-8 bytes, as if read from a file."""
+    return _parse(text.encode("utf-8"), label, None)
+
+
+def _parse(raw: bytes, label: str, path: Path | None) -> Profile:
     try:
         text = raw.decode("utf-8")
         data = tomllib.loads(text)
@@ -193,7 +204,7 @@ def _resolve(name_or_path: str | Path) -> Path:
     return builtin
 
 
-def _build(data: dict, label: str, path: Path, text: str, sha: str) -> Profile:
+def _build(data: dict, label: str, path: Path | None, text: str, sha: str) -> Profile:
     known = {"target", "limits", "fixed_point", "mesh", "cost_models"}
     for key in data:
         if key not in known:

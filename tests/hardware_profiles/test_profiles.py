@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from enof.errors import ProfileError
-from enof.hardware_profiles import GRADES, available_profiles, load_profile
+from enof.hardware_profiles import GRADES, available_profiles, load_profile, loads_profile
 
 LOIHI_TOML = Path(load_profile("loihi").path)
 
@@ -124,3 +124,12 @@ def test_cost_model_without_leaves_out_is_refused(tmp_path):
 def test_unknown_builtin_name_lists_the_available_ones():
     with pytest.raises(ProfileError, match="unknown target 'loihi3'.*loihi, loihi2"):
         load_profile("loihi3")
+
+
+def test_profile_from_text_matches_the_file_and_names_the_label_in_errors():
+    p = load_profile("loihi2")
+    embedded = loads_profile(p.text, "bundle/manifest.json target.profile")
+    assert embedded.sha256 == p.sha256 and embedded.limits == p.limits and embedded.path is None
+    assert embedded.cost_models["horowitz45nm"].graded_synop_pj.value == 4.6
+    with pytest.raises(ProfileError, match=r"^bundle/manifest\.json target\.profile: \[meshh\]: unknown section"):
+        loads_profile(p.text.replace("[mesh]", "[meshh]"), "bundle/manifest.json target.profile")
