@@ -1,20 +1,31 @@
 """Place a spiking network's layers onto the cores and chips of a target, within every core limit.
 
 `place(layers, profile) -> Placement` is a pure function. Each layer's neurons (flattened torch
-C,H,W order) are cut into contiguous ranges, one per core, such that every core respects:
+C,H,W order) are cut into contiguous ranges, one per core, such that every core respects
   neurons ≤ neurons_per_core, input axons ≤ input_axons_per_core,
   output axons ≤ output_axons_per_core, synapse bits ≤ synapse_bits_per_core
-under the resource model of placement_cost.py (nengo-loihi's discrete axons; conv weight sharing
-and population axons are not modelled, so conv layers cost what a dense encoding of them costs).
-Output axons follow nengo-loihi: one per (neuron, destination core) pair, plus one per neuron
-for a layer whose spikes go to the host. Cores are packed into chips in layer order and given a
-tile and its (x, y) on the chip (tile = y * tiles_x + x).
+under nengo-loihi's resource model (block.py, builder/conv.py; arithmetic in placement_cost.py):
+- conv synapse groups, when the profile sets conv_population_axons and one whole output channel
+  fits a core that way: one population input axon per used input pixel (the channel travels as
+  the spike's atom) and one weight set per distinct kernel-tap mask (and 256-compartment offset
+  block), holding C_in × taps × (channels on the core) synapses. Cores hold whole channels; a core
+  later cut mid-channel is charged for every channel it touches (an upper bound).
+- otherwise (and for dense groups): one input axon per presynaptic neuron that reaches the core,
+  with as many synapses as it has targets there, no sharing. Exact for that encoding; two groups
+  from the same source are counted separately (an upper bound).
+- output axons: one per (neuron, destination core) pair, plus one per neuron whose spikes go to
+  the host. Exact for discrete axons; population axons could share one among the channels of a
+  core at the same pixel, so for them it is an upper bound.
+Cores are packed into chips in layer order and given a tile and its (x, y) on the chip
+(tile = y * tiles_x + x).
 
 How ranges are chosen: a conv layer whose whole channel fits one core gets k whole channels per
 core; otherwise every channel is cut at the same positions (cores do not straddle channels, which
 wastes at most one part-filled core per channel but makes the cost of channel c the cost of
 channel 0). Layers are then visited consumers-first and a core whose output axons overflow is cut
-further (cutting a core only lowers its input axons and synapse bits).
+further (cutting a core never raises its input axons or synapse bits). Because ranges follow
+C,H,W order, every neuron of a conv layer feeds each core of the next layer's channels: for wide
+layers the output-axon limit, not compartments, sets the core count.
 """
 
 from __future__ import annotations

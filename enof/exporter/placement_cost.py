@@ -1,6 +1,6 @@
 """What a range of a layer's neurons costs on one core: input axons, synapse bits, destinations.
 
-The resource model (nengo-loihi `block.py`, discrete axons, no weight sharing):
+Discrete axons (nengo-loihi `block.py`, no weight sharing; PopulationConv below is the shared one):
 - every distinct presynaptic neuron that feeds at least one neuron of the core takes one input
   axon on the core (per synapse group; two groups from the same source are counted twice, an
   upper bound);

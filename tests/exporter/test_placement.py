@@ -344,3 +344,18 @@ def test_random_network_population_axons_match_nengo_loihi_weight_sets(tmp_path,
                 out += sum(len(set(core_of[dst][np.flatnonzero(row)])) for row in m[core.neuron_start:core.neuron_stop])
         assert (core.input_axons, core.synapse_bits, core.output_axons) == (axons, bits, out)
         assert axons <= 400 and bits <= 40000 and out <= 300 and core.neurons <= 256
+
+
+def test_wider_weights_than_the_target_are_refused_by_layer():
+    with pytest.raises(DoesNotFitError, match=r"^fc: 9-bit weights exceed the target's 8 bits"):
+        place([LayerSpec("fc", (4,), (DenseSynapses("input", 10, weight_bits=9),))], LOIHI)
+
+
+def test_inconsistent_layer_specs_are_programming_errors():
+    with pytest.raises(ValueError, match="conv from input gives"):
+        LayerSpec("c", (4, 8, 8), (ConvSynapses("input", (2, 8, 8), (3, 3), (1, 1), (0, 0)),))  # 6×6 out
+    a = LayerSpec("a", (2, 4, 4))
+    with pytest.raises(ValueError, match="source a has shape"):
+        place([a, LayerSpec("b", (3,), (DenseSynapses("a", 31),))], LOIHI)
+    with pytest.raises(ValueError, match="not a chip layer placed before it"):
+        place([LayerSpec("b", (3,), (DenseSynapses("a", 32),)), a], LOIHI)
