@@ -67,11 +67,14 @@ def dense_weight_to_lava(
     Lava flattens a (W, H, C) port in C order, so rows and columns are permuted accordingly.
     """
     full = weight.reshape(*target_shape, *source_shape)
-    nt = len(target_shape)
-    axes_t = list(range(nt))[::-1] if nt == 3 else list(range(nt))
-    axes_s = [nt + a for a in (list(range(len(source_shape)))[::-1] if len(source_shape) == 3 else range(len(source_shape)))]
-    permuted = full.transpose(*axes_t, *axes_s)
-    return np.ascontiguousarray(permuted.reshape(weight.shape))
+    axes_t = _lava_axes(target_shape, offset=0)
+    axes_s = _lava_axes(source_shape, offset=len(target_shape))
+    return np.ascontiguousarray(full.transpose(*axes_t, *axes_s).reshape(weight.shape))
+
+
+def _lava_axes(torch_shape: tuple[int, ...], offset: int) -> list[int]:
+    axes = [offset + a for a in range(len(torch_shape))]
+    return axes[::-1] if len(torch_shape) == 3 else axes
 
 
 # ---------------------------------------------------------------- the job passed to the worker
@@ -110,21 +113,17 @@ class LavaTimings:
 
 # ---------------------------------------------------------------- host side: run + watchdog
 def run_lava(
-    program: ChipProgram,
-    x: np.ndarray,
-    precision: Precision = "fixed",
-    timeout_s: float = 600.0,
-    fault: LavaFault | None = None,
-    samples_per_run: int = DEFAULT_SAMPLES_PER_RUN,
+    program: ChipProgram, x: np.ndarray, precision: Precision = "fixed", timeout_s: float = 600.0, **options
 ) -> ChipRun:
     """Run ``program`` on x (B, *input_shape) float in Lava, the samples pipelined in one run per chunk.
 
     fixed: ``Loihi2SimCfg(select_tag="fixed_pt")`` on the program's integers; float: ``floating_pt``
     on its float weights. Returns outputs in aligned time (T, B, *shape) and per-neuron spike
     counts per layer (relay neurons excluded), like ``enof.runtime.fast.simulate``. ``timeout_s``
-    bounds the whole call; ``samples_per_run`` bounds one Lava run (its input buffer and record).
+    bounds the whole call. ``options``: ``samples_per_run`` (bounds one Lava run: its input buffer
+    and spike record), ``fault`` (tests only), as in ``run_lava_timed``.
     """
-    return run_lava_timed(program, x, precision, timeout_s, fault, samples_per_run)[0]
+    return run_lava_timed(program, x, precision, timeout_s, **options)[0]
 
 
 def run_lava_timed(

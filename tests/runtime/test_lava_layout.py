@@ -47,7 +47,8 @@ def test_dense_weights_into_a_conv_shaped_target_permute_rows():
     x = rng.integers(0, 2, size=(5,))
     w = rng.integers(-20, 21, size=(24, 5))
     y_lava = dense_weight_to_lava(w, target_shape, (5,)) @ x
-    np.testing.assert_array_equal(y_lava.reshape(lava_shape(target_shape)), to_lava_layout((w @ x).reshape(target_shape), target_shape))
+    y_torch = (w @ x).reshape(target_shape)
+    np.testing.assert_array_equal(y_lava.reshape(lava_shape(target_shape)), to_lava_layout(y_torch, target_shape))
 
 
 def test_to_lava_layout_is_its_own_inverse_and_keeps_leading_axes():
