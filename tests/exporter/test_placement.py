@@ -359,3 +359,12 @@ def test_inconsistent_layer_specs_are_programming_errors():
         place([a, LayerSpec("b", (3,), (DenseSynapses("a", 31),))], LOIHI)
     with pytest.raises(ValueError, match="not a chip layer placed before it"):
         place([LayerSpec("b", (3,), (DenseSynapses("a", 32),)), a], LOIHI)
+
+
+def test_single_neuron_with_too_many_destination_cores_names_the_count(tmp_path):
+    # "b" has 200 neurons at 48 per core → 5 cores; every neuron of "a" must reach all 5 > 4 allowed.
+    profile = small_profile(tmp_path, neurons_per_core=48, output_axons_per_core=4)
+    layers = [LayerSpec("a", (8,)), LayerSpec("b", (200,), (DenseSynapses("a", 8),))]
+    with pytest.raises(DoesNotFitError, match=r"^a: Output axons \(5\) exceeded max \(4\) for a single neuron: "
+                                              r"its spikes must reach 5 cores"):
+        place(layers, profile)
