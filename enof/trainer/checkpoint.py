@@ -143,6 +143,24 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     return Checkpoint(**{k: v for k, v in raw.items() if k in names})
 
 
+def teacher_reference(teacher_path: str | os.PathLike, model_path: str | os.PathLike) -> dict[str, str]:
+    """The checkpoint's `teacher` dict: the path relative to the model's folder when the teacher
+    lies inside it (so the pair can be moved together), else absolute; and the file's sha256."""
+    teacher_path, folder = Path(teacher_path).resolve(), Path(model_path).resolve().parent
+    shown = teacher_path.relative_to(folder) if teacher_path.is_relative_to(folder) else teacher_path
+    return {"path": str(shown), "sha256": file_sha256(teacher_path)}
+
+
+def resolve_teacher_path(checkpoint: Checkpoint, model_path: str | os.PathLike) -> Path:
+    """Where the teacher of the checkpoint at `model_path` is, with its sha256 checked."""
+    if checkpoint.teacher is None:
+        raise CheckpointError(f"{model_path}: trained without a teacher")
+    path = Path(model_path).parent / checkpoint.teacher["path"]  # an absolute path stays absolute
+    if not path.is_file() or file_sha256(path) != checkpoint.teacher["sha256"]:
+        raise CheckpointError(f"{model_path}: its teacher {path} is missing or was changed (sha256 differs)")
+    return path
+
+
 def build_model_from_checkpoint(checkpoint: Checkpoint, mode: str = "snn") -> torch.nn.Module:
     """Rebuild the EnofNet of `checkpoint` as `mode` ("snn" | "ann") with its weights, in eval mode."""
     from enof.trainer.models import build_model

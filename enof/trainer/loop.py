@@ -27,6 +27,7 @@ from enof.trainer.checkpoint import (
     load_checkpoint,
     safe_torch_load,
     save_checkpoint,
+    teacher_reference,
     versions,
 )
 from enof.trainer.data import LoadedDataset, dataset_spec, load_dataset
@@ -354,7 +355,7 @@ def train(config: TrainConfig, progress: TrainProgress | None = None, on_epoch_e
             teacher_path, _ = train_teacher(config, data, progress, on_epoch_end)
         teacher = freeze(load_teacher(teacher_path, config, data))
         teacher_acc = load_checkpoint(teacher_path).metrics.get("test_accuracy")
-        teacher_record = {"path": str(teacher_path), "sha256": file_sha256(teacher_path)}
+        teacher_record = teacher_reference(teacher_path, model_path)
     torch.manual_seed(config.seed + 1)
     model = _build(config, data, "snn")
     distill, temporal = config.distill, data.spec.temporal

@@ -8,7 +8,7 @@ import torch
 
 from enof.errors import DataError
 from enof.trainer.data import dataset_spec, load_dataset
-from enof.trainer.data.cifar_dvs import CLASSES, events_to_frames
+from enof.trainer.data.cifar_dvs import CLASSES, events_to_frames, write_events_npz
 from enof.trainer.data.transforms import Cutout
 
 
@@ -132,8 +132,8 @@ def _write_dvs(root, per_class=3):
         (root / name).mkdir(parents=True)
         for i in range(per_class):
             n = 200
-            np.savez(root / name / f"{i:04d}.npz", t=np.sort(rng.integers(0, 10_000, n)),
-                     x=rng.integers(0, 128, n), y=rng.integers(0, 128, n), p=rng.integers(0, 2, n))
+            write_events_npz(root / name / f"{i:04d}.npz", np.sort(rng.integers(0, 10_000, n)),
+                             rng.integers(0, 128, n), rng.integers(0, 128, n), rng.integers(0, 2, n))
 
 
 def test_cifar10dvs_npz_events_become_t_by_2_by_48_by_48_frames(tmp_path):

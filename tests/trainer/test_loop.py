@@ -1,14 +1,16 @@
 """The training loop: checkpoints with the design's keys, exact resume, frozen teacher, decay groups."""
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from enof.errors import CheckpointError, EnofError
-from enof.trainer.checkpoint import build_model_from_checkpoint, file_sha256, load_checkpoint
+from enof.trainer.checkpoint import build_model_from_checkpoint, file_sha256, load_checkpoint, resolve_teacher_path
 from torch.utils.data import TensorDataset
 
 from enof.trainer.data import LoadedDataset, load_dataset
+from enof.trainer.data.cifar_dvs import CLASSES, write_events_npz
 from enof.trainer.loop import TrainConfig, make_optimizer, train
 from enof.trainer.models import build_model
 
@@ -42,7 +44,8 @@ def test_one_epoch_digits_run_writes_a_loadable_checkpoint_with_the_expected_key
     assert (ckpt.arch, ckpt.timesteps, ckpt.repact, ckpt.seed, ckpt.mode) == ("digits_cnn", 2, True, 7, "snn")
     assert ckpt.arch_kwargs == {"num_classes": 10, "in_channels": 1, "width": 8}
     assert ckpt.dataset["input_shape"] == [1, 8, 8] and ckpt.dataset["normalization"]["std"] == [16.0]
-    assert ckpt.teacher["sha256"] == file_sha256(tmp_path / "model.teacher.pt")
+    assert ckpt.teacher == {"path": "model.teacher.pt", "sha256": file_sha256(tmp_path / "model.teacher.pt")}
+    assert resolve_teacher_path(ckpt, tmp_path / "model.pt") == tmp_path / "model.teacher.pt"
     assert load_checkpoint(tmp_path / "model.teacher.pt").mode == "ann"
     assert ckpt.train_config["lr"] == 0.05 and ckpt.train_config["laf"] is True
     # One epoch of a width-8 net already beats chance (10%) by far; the recorded metric is the real one.
@@ -93,6 +96,24 @@ def test_given_teacher_is_reused_frozen_and_laf_changes_the_result(tmp_path, sma
     w_laf, w_plain = laf.checkpoint.state_dict["fc.weight"], plain.checkpoint.state_dict["fc.weight"]
     assert not torch.equal(w_laf, w_plain)
     assert first.teacher_test_accuracy == laf.teacher_test_accuracy
+
+
+def test_event_frames_train_through_the_loop_with_time_major_input(tmp_path):
+    """CIFAR10-DVS samples (T, 2, 48, 48) are fed as (T, B, ...) to the SNN and the teacher."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "dvs"
+    for name in CLASSES:
+        (root / name).mkdir(parents=True)
+        for i in range(2):
+            n = 300
+            write_events_npz(root / name / f"{i}.npz", np.sort(rng.integers(0, 5000, n)), rng.integers(0, 128, n),
+                             rng.integers(0, 128, n), rng.integers(0, 2, n))
+    result = train(_config(tmp_path, dataset="cifar10dvs", data_root=str(root), epochs=1, teacher_epochs=1,
+                           batch_size=8, arch_kwargs={"width": 4}))
+    ckpt = result.checkpoint
+    assert ckpt.dataset["name"] == "cifar10dvs" and ckpt.dataset["temporal"] is True
+    assert ckpt.arch_kwargs["in_channels"] == 2 and 0.0 <= result.test_accuracy <= 1.0
+    assert len(ckpt.metrics["history"]) == 1
 
 
 def test_laf_and_kd_together_and_unknown_schedule_are_user_errors(tmp_path):

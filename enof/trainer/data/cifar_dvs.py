@@ -43,6 +43,15 @@ SPEC = DatasetSpec(
 )
 
 
+def write_events_npz(path: str | Path, t_us, x, y, p) -> None:
+    """Write one recording in the documented enof format (what a converter from any source writes)."""
+    arrays = {"t": np.asarray(t_us, np.int64), "x": np.asarray(x, np.int16), "y": np.asarray(y, np.int16),
+              "p": np.asarray(p, np.uint8)}
+    if len({len(a) for a in arrays.values()}) != 1:
+        raise ValueError("t, x, y and p must have one entry per event")
+    np.savez_compressed(path, **arrays)
+
+
 def events_to_frames(
     t_us: np.ndarray, x: np.ndarray, y: np.ndarray, p: np.ndarray, timesteps: int,
     sensor_hw: tuple[int, int] = SENSOR_HW,
