@@ -14,12 +14,17 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import tomllib
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
 from enof.errors import ProfileError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10 (Lava's own pin): the same parser, as the tomli package
+    import tomli as tomllib
 
 PROFILE_DIR = Path(__file__).parent
 
