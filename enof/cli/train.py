@@ -57,9 +57,9 @@ def train_command(
     weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help="on conv/linear weights only"),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="digits 64, CIFAR 128"),
     seed: int = typer.Option(0, "--seed", help="seeds weights, data order and augmentation"),
-    laf: bool = typer.Option(True, "--laf/--no-laf", help="add λ·L_AF (EnOF's output-feature alignment)"),
+    laf: Optional[bool] = typer.Option(None, "--laf/--no-laf", help="add λ·L_AF, EnOF's output-feature alignment [default: on, off with --kd]"),
     repact: bool = typer.Option(True, "--repact/--no-repact", help="RepAct: the last LIF becomes a ReLU"),
-    kd: bool = typer.Option(False, "--kd", help="vanilla KD on the SNN's logits instead of L_AF (use with --no-laf)"),
+    kd: bool = typer.Option(False, "--kd", help="vanilla KD on the SNN's logits instead of L_AF"),
     lam: float = typer.Option(0.1, "--lam", help="weight λ of L_AF / KD"),
     tau: Optional[float] = typer.Option(None, "--tau", help="temperature (default 20 for L_AF, 3 for KD)"),
     teacher: Optional[Path] = typer.Option(None, "--teacher", help="use this trained teacher .pt instead of training one"),
@@ -78,7 +78,7 @@ def train_command(
         dataset=dataset, data_root=None if data_root is None else str(data_root), arch=arch,
         arch_kwargs=_arch_kwargs(width), timesteps=timesteps, epochs=epochs, teacher_epochs=teacher_epochs,
         lr=lr, schedule=schedule, optimizer=optimizer, weight_decay=weight_decay, batch_size=batch_size,
-        seed=seed, laf=laf, repact=repact, kd=kd, lam=lam, tau=tau, out=str(out), resume=resume,
+        seed=seed, laf=(not kd) if laf is None else laf, repact=repact, kd=kd, lam=lam, tau=tau, out=str(out), resume=resume,
         teacher=None if teacher is None else str(teacher),
     )
     console = Console(stderr=True)
@@ -86,6 +86,9 @@ def train_command(
         result = train(config, progress=TrainProgress(enabled=True, console=console))
     except EnofError as exc:
         _fail(exc)
+    except KeyboardInterrupt:
+        typer.echo("interrupted; the last finished epoch is kept: rerun with the same flags and --resume", err=True)
+        raise typer.Exit(130) from None
     if result.teacher_test_accuracy is not None:
         typer.echo(f"teacher (ANN) test accuracy: {100 * result.teacher_test_accuracy:.1f}%")
     typer.echo(f"test accuracy: {100 * result.test_accuracy:.1f}%")

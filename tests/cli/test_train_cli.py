@@ -43,6 +43,16 @@ def test_bad_checkpoint_as_teacher_is_one_line_exit_2(tmp_path):
     assert "teacher.pt: not a readable enof checkpoint" in result.output
 
 
+def test_kd_flag_alone_trains_vanilla_kd_without_laf(tmp_path):
+    out = tmp_path / "kd.pt"
+    result = runner.invoke(app, ["--kd", "--epochs", "1", "--teacher-epochs", "1", "--width", "4", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    config = load_checkpoint(out).train_config
+    assert (config["kd"], config["laf"], config["repact"]) == (True, False, True)
+    both = runner.invoke(app, ["--kd", "--laf", "-o", str(tmp_path / "x.pt")])
+    assert both.exit_code == 2 and "--laf and --kd are alternatives" in both.output
+
+
 def test_ablation_subcommand_writes_markdown_and_json_with_every_variant(tmp_path):
     out = tmp_path / "abl.md"
     result = runner.invoke(app, ["ablation", "--seeds", "1", "--timesteps", "1", "--epochs", "1",
