@@ -148,3 +148,30 @@ def test_simulate_rejects_inputs_of_the_wrong_shape(random_program):
     program = random_program("graded")
     with pytest.raises(RunError, match=r"input shape \(3, 8, 8\) does not match the chip input \(2, 8, 8\)"):
         simulate(program, np.zeros((1, 3, 8, 8), np.float32))
+
+
+def test_fast_fixed_equals_lava_model_code_when_sums_wrap_and_currents_overflow(random_program, random_inputs):
+    # Exact. Conv weights far beyond 8 bits (Lava's Conv does not clip them) make the convolution
+    # pass 2^23 and wrap at 24 bits, and a_in << 6 then leaves the 24-bit current range (u wraps);
+    # the dense layer's weight_exp = 6 does the same through the shift. This drives the general path.
+    from dataclasses import replace
+
+    program = random_program("graded", seed=7, timesteps=3)
+    rng = np.random.default_rng(7)
+    synapses = []
+    for syn in program.synapses:
+        if syn.name == "b.2.conv2":
+            syn = replace(syn, weight_int=rng.integers(-200_000, 800_001, size=syn.weight.shape).astype(np.int32))
+        if syn.name == "fc":
+            syn = replace(syn, weight_exp=6)
+        synapses.append(syn)
+    program = replace(program, synapses=synapses)
+    x = random_inputs(program, batch=3, seed=7)
+    run = simulate(program, x, "fixed", record_spikes=True)
+    reference = _lava_reference(program, x)
+    for name in program.layers:
+        assert np.array_equal(run.spikes[name], reference[name]), name
+    big = next(s for s in program.synapses if s.name == "b.2.conv2")
+    raw = F.conv2d(torch.from_numpy(run.spikes["b.1.act"].reshape(-1, *program.layers["b.1.act"].shape)).double(),
+                   torch.from_numpy(big.weight_int.astype(np.float64)), padding=1)  # fmt: skip
+    assert float(raw.abs().max()) > 2**23  # the 24-bit wrap really happened
