@@ -80,10 +80,10 @@ def _lava_axes(torch_shape: tuple[int, ...], offset: int) -> list[int]:
 # ---------------------------------------------------------------- the job passed to the worker
 @dataclass(frozen=True)
 class LavaFault:
-    """Test hook: make the CountingLIF ``layer`` raise or hang at Lava time step ``step``."""
+    """Test hook: make the CountingLIF ``layer`` raise, hang or crash at Lava time step ``step``."""
 
     layer: str
-    kind: Literal["raise", "hang"]
+    kind: Literal["raise", "hang", "crash"]
     step: int
 
 

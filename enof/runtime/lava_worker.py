@@ -246,11 +246,12 @@ class LavaModelError(Exception):
 
 
 class ActorWatcher(threading.Thread):
-    """Polls the forked Lava processes for an exception while run() blocks.
+    """Polls the forked Lava processes for an exception or a death while run() blocks.
 
     After an exception in a ProcessModel, lava's runtime joins every actor, and the actors that
-    wait on the failed one's channels never end: run() blocks forever instead of raising. This
-    thread reports the first traceback an actor sent (``on_error``) so the worker can exit.
+    wait on the failed one's channels never end: run() blocks forever instead of raising; a killed
+    actor (out of memory, a signal) blocks it silently. This thread reports the first traceback an
+    actor sent, or the first actor that died with a non-zero exit code, to ``on_error``.
     """
 
     def __init__(self, actors, on_error, poll_s: float = 0.05):
@@ -263,10 +264,16 @@ class ActorWatcher(threading.Thread):
             for actor in self._actors:
                 try:
                     exception = actor._exception if actor._is_done else actor.exception
+                    exit_code = None if actor._is_done else actor.exitcode
                 except (OSError, EOFError, ValueError):  # the runtime closed this actor's pipe meanwhile
                     continue
-                if exception and not self._stopped.is_set():
+                if self._stopped.is_set():
+                    return
+                if exception:
                     self._on_error(exception[1])
+                    return
+                if exit_code:  # negative: the signal that ended it
+                    self._on_error(f"Lava process {actor.name} died with exit code {exit_code} and no exception")
                     return
 
     def stop(self) -> None:

@@ -62,6 +62,16 @@ def test_exception_inside_a_process_model_is_a_one_line_run_error(random_program
     _assert_nothing_left(worker_pids)
 
 
+def test_a_killed_lava_process_is_reported_without_waiting_for_the_timeout(random_program, random_inputs, worker_pids):
+    program = random_program(input_mode="graded", seed=0)
+    x = random_inputs(program, batch=2)
+    start = time.monotonic()
+    with pytest.raises(RunError, match=r"died with exit code -9 and no exception"):
+        run_lava(program, x, "fixed", timeout_s=60, fault=LavaFault("b.2.act2", "crash", 2))
+    assert time.monotonic() - start < 30.0  # reported by the watcher, not by the 60 s timeout
+    _assert_nothing_left(worker_pids)
+
+
 def test_hang_inside_lava_ends_at_the_timeout_and_kills_every_lava_process(random_program, random_inputs, worker_pids):
     program = random_program(input_mode="current", seed=0)
     x = random_inputs(program, batch=2)

@@ -8,6 +8,8 @@ file at every compile).
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 import numpy as np
@@ -55,6 +57,8 @@ class _CountingMixin:
 def _inject_fault(kind: str, step: int) -> None:
     if kind == "raise":
         raise RuntimeError(f"fault injected at step {step} (watchdog test)")
+    if kind == "crash":  # like an out-of-memory kill: no exception, no traceback
+        os.kill(os.getpid(), signal.SIGKILL)
     if kind == "hang":
         while True:  # a hang the watchdog must end
             time.sleep(1.0)

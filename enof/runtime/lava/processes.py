@@ -30,7 +30,7 @@ class CountingLIF(LIFReset):
     host reads ~N·steps/32 values through ``Var.get()`` instead of N·steps.
 
     ``fault`` exists for the watchdog's tests only: ``("raise", k)`` raises inside the model at
-    step k, ``("hang", k)`` blocks there.
+    step k, ``("hang", k)`` blocks there, ``("crash", k)`` kills its OS process there.
     """
 
     def __init__(
