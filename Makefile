@@ -25,8 +25,27 @@ endif
 
 install: $(STAMP)
 
+# The main job on the bundled digits data: train → export (Loihi 1 and 2) → run on the
+# built-in simulator (whole test set) and on Lava (a subset) → energy report with plot.
+DEMO := runs/demo
+BIN  := $(VENV)/bin
 demo: $(STAMP)
-	$(VENV)/bin/enof-train --dataset digits --arch digits_cnn --timesteps 2 -o runs/demo/model.pt
+	@echo "== 1/5 train: ANN teacher, then the EnOF SNN (T=2, L_AF + RepAct) → $(DEMO)/model.pt"
+	$(BIN)/enof-train --dataset digits --arch digits_cnn --timesteps 2 -o $(DEMO)/model.pt
+	@echo "== 2/5 export for loihi and loihi2 → $(DEMO)/bundle-loihi, $(DEMO)/bundle-loihi2"
+	$(BIN)/enof-export $(DEMO)/model.pt --target loihi -o $(DEMO)/bundle-loihi
+	$(BIN)/enof-export $(DEMO)/model.pt --target loihi2 -o $(DEMO)/bundle-loihi2
+	@echo "== 3/5 run on the built-in simulator, whole test set, fixed point and float"
+	$(BIN)/enof-run $(DEMO)/bundle-loihi --backend fast --precision fixed -o $(DEMO)/run-fast.json
+	$(BIN)/enof-run $(DEMO)/bundle-loihi --backend fast --precision float -o $(DEMO)/run-fast-float.json
+	@echo "== 4/5 run on Lava (fixed_pt), first 50 test samples; compare with the built-in simulator"
+	$(BIN)/enof-run $(DEMO)/bundle-loihi --backend lava --precision fixed --limit 50 -o $(DEMO)/run-lava.json
+	$(BIN)/enof-run $(DEMO)/bundle-loihi --backend fast --precision fixed --limit 50 -o $(DEMO)/run-fast-50.json
+	$(BIN)/enof-compare $(DEMO)/run-lava.json $(DEMO)/run-fast-50.json
+	@echo "== 5/5 energy per inference (built-in run, whole test set) → $(DEMO)/energy.png"
+	$(BIN)/enof-energy $(DEMO)/run-fast.json --plot $(DEMO)/energy.png
+	$(BIN)/enof-energy $(DEMO)/run-fast.json --format json -o $(DEMO)/energy.json
+	@echo "demo done: files in $(DEMO)/"
 
 test: $(STAMP)
 	$(PY) -m pytest -q
