@@ -26,16 +26,22 @@ Surrogate gradients, with ``x = v_t − v_threshold`` and ``a = surrogate_alpha`
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+import warnings
 from typing import Any, Literal
 
 import torch
-from norse.torch.functional.leaky_integrator_box import (
-    LIBoxParameters,
-    LIBoxState,
-    li_box_feed_forward_step,
-)
-from norse.torch.functional.reset import reset_value
-from norse.torch.functional.threshold import threshold as norse_threshold
+
+# Norse 1.1 applies torch.jit.script at import; torch >= 2.10 warns that it is deprecated. The
+# warning concerns Norse's internals, not the user's run, so it is silenced for this import only.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
+    from norse.torch.functional.leaky_integrator_box import (
+        LIBoxParameters,
+        LIBoxState,
+        li_box_feed_forward_step,
+    )
+    from norse.torch.functional.reset import reset_value
+    from norse.torch.functional.threshold import threshold as norse_threshold
 from torch import nn
 
 Surrogate = Literal["rect", "tanh"]
