@@ -134,7 +134,7 @@ def run_lava_timed(
     fault: LavaFault | None = None,
     samples_per_run: int = DEFAULT_SAMPLES_PER_RUN,
 ) -> tuple[ChipRun, LavaTimings]:
-    """``run_lava`` that also returns where the time went (summed over the runs)."""
+    """``run_lava`` that also returns where the time went (summed over the runs; processes of the largest)."""
     x = np.asarray(x)
     if x.ndim < 2 or tuple(x.shape[1:]) != tuple(program.input_shape) or x.shape[0] == 0:
         raise RunError(f"input shape {tuple(x.shape)} does not match (B, *{program.input_shape}) with B >= 1")
@@ -149,9 +149,8 @@ def run_lava_timed(
             raise RunError(f"Lava run did not finish within {timeout_s:g} s ({begin} of {len(source)} samples done)")
         chunk = source[begin : begin + max(1, samples_per_run)]
         parts.append(_run_chunk(LavaJob(program, chunk, precision, fault), remaining_s, timeout_s))
-    timings = LavaTimings(
-        **{f.name: sum(p[f"timing:{f.name}"].item() for p in parts) for f in fields(LavaTimings)}
-    )
+    totals = {f.name: sum(p[f"timing:{f.name}"].item() for p in parts) for f in fields(LavaTimings)}
+    timings = LavaTimings(**{**totals, "processes": max(p["timing:processes"].item() for p in parts)})
     run = ChipRun(
         outputs={n: np.concatenate([p[f"out:{n}"] for p in parts], axis=1).astype(np.float32) for n in program.outputs},
         spike_counts={n: sum(p[f"count:{n}"].astype(np.int64) for p in parts) for n in program.layers},
