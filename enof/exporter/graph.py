@@ -96,6 +96,12 @@ class Graph:
     def shape_of(self, name: str) -> tuple[int, ...]:
         return self.input_shape if name == INPUT else self.nodes[name].shape
 
+    def spiking_source(self, name: str) -> str:
+        """The activation (or ``input``) whose values reach ``name``'s consumer, looking through Flatten views."""
+        while name != INPUT and isinstance(self.nodes[name], FlattenNode):
+            name = self.nodes[name].sources[0]
+        return name
+
 
 @dataclass(frozen=True)
 class NeuronParams:

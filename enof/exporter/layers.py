@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-from enof.exporter.graph import INPUT, ConvNode, DenseNode, FlattenNode, Graph, LifNode
+from enof.exporter.graph import ConvNode, DenseNode, Graph, LifNode
 from enof.exporter.partition import Partition
-
-
-def spiking_source(graph: Graph, name: str) -> str:
-    """The LIF (or ``input``) whose values reach a weight node, looking through Flatten views."""
-    while name != INPUT and isinstance(graph.nodes[name], FlattenNode):
-        name = graph.nodes[name].sources[0]
-    return name
 
 
 def layer_specs(graph: Graph, part: Partition, weight_bits: int) -> list:
@@ -28,7 +21,7 @@ def layer_specs(graph: Graph, part: Partition, weight_bits: int) -> list:
             if src not in chip:
                 continue  # host-in layer: its output arrives as input current, not over synapses
             node = graph.nodes[src]
-            source = spiking_source(graph, node.sources[0])
+            source = graph.spiking_source(node.sources[0])
             if isinstance(node, ConvNode):
                 synapses.append(ConvSynapses(
                     source, tuple(node.in_shape), tuple(node.weight.shape[2:]), tuple(node.stride),

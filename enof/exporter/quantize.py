@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from enof.errors import DoesNotFitError
-from enof.exporter.graph import INPUT, ConvNode, DenseNode, Graph, LifNode
+from enof.exporter.graph import INPUT, Graph, LifNode
 from enof.exporter.partition import Partition
 
 DU_KEEP_NOTHING = 4095  # u = a_in << 6 each step: the current holds nothing over time (design.md §6)
@@ -150,7 +150,7 @@ def quantize(
     input_scale = input_scale_graded
     for lif in lifs:
         sources = [s for s in lif.sources if s in chip]  # host-in layers are not chip synapses
-        in_scales = {s: (input_scale_graded if graph.nodes[s].sources[0] == INPUT else 1.0) for s in sources}
+        in_scales = {s: (input_scale_graded if graph.spiking_source(graph.nodes[s].sources[0]) == INPUT else 1.0) for s in sources}
         limits_s: dict[str, float] = {
             "threshold bits": INPUT_SHIFT * (2**limits.vth_mant_bits - 1) / lif.v_threshold
         }

@@ -86,6 +86,23 @@ def test_interrupted_export_leaves_nothing(digits_checkpoint, tmp_path, monkeypa
     assert list(tmp_path.iterdir()) == []
 
 
+def test_interrupted_re_export_keeps_the_previous_bundle_intact(digits_checkpoint, tmp_path, monkeypatch):
+    import enof.exporter.export as export
+
+    out = tmp_path / "bundle"
+    export_bundle(digits_checkpoint, "loihi2", out, calibrate=0)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(export, "_npz_bytes", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        export_bundle(digits_checkpoint, "loihi2", out, calibrate=8)
+    assert [p.name for p in tmp_path.iterdir()] == ["bundle"]  # no temporary left beside it
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
 def _random_cifar_checkpoint(arch, path):
     from enof.trainer.checkpoint import Checkpoint, save_checkpoint
     from enof.trainer.data import dataset_spec

@@ -96,3 +96,21 @@ def test_ann_teacher_is_refused():
 
     with pytest.raises(UnsupportedModuleError, match="only spiking"):
         capture(build_model("digits_cnn", mode="ann", num_classes=10), DIGITS_SHAPE, 1)
+
+
+def test_flatten_and_linear_between_spiking_layers_capture_and_replay():
+    """A spiking MLP head on the chip: conv → LIF → Flatten → Linear → LIF (pool = Identity)."""
+    from enof.trainer.models import EnofNet
+    from enof.trainer.neurons import LIF, NeuronConfig
+
+    torch.manual_seed(3)
+    backbone = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), LIF(2),
+                             nn.Flatten(), nn.Linear(256, 32), LIF(2))  # fmt: skip
+    model = EnofNet(backbone, 32, 10, arch="mlp", mode="snn", repact=False, timesteps=2, neuron=NeuronConfig())
+    model.pool = nn.Identity()
+    model.eval()
+    graph = capture(model, DIGITS_SHAPE, 2)
+    assert graph.nodes["backbone.4"].sources == ("backbone.3",) and graph.spiking_source("backbone.3") == "backbone.2"
+    x = repeat_over_time(torch.rand(3, *DIGITS_SHAPE) * 2, 2)
+    with torch.no_grad():
+        assert torch.allclose(Replay(graph, list(graph.nodes), ["input"], ["fc"])(x), model(x).logits, atol=TOL)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from enof.exporter.graph import ConvNode, capture
+from enof.exporter.graph import capture
 from enof.exporter.partition import partition
 from enof.exporter.quantize import lif_bias_float
 from enof.exporter.replay import Replay
@@ -103,3 +103,21 @@ def test_norse_without_r_compensation_differs(digits_graph, digits_test_inputs, 
             out, state = module(step, state)
             outs.append(out)
     assert not torch.equal(torch.stack(outs), ours)
+
+
+def test_flatten_between_spiking_layers_is_a_typed_nir_flatten(tmp_path):
+    from torch import nn
+
+    from enof.trainer.models import EnofNet
+    from enof.trainer.neurons import LIF, NeuronConfig
+
+    backbone = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), LIF(2), nn.Flatten(), nn.Linear(256, 32), LIF(2))
+    model = EnofNet(backbone, 32, 10, arch="mlp", mode="snn", repact=False, timesteps=2, neuron=NeuronConfig())
+    model.pool = nn.Identity()
+    graph = capture(model.eval(), (1, 8, 8), 2)
+    part = partition(graph, graded_spikes=True)
+    write_chip_nir(chip_graph(graph, part), tmp_path / "chip.nir")
+    read = nir.read(str(tmp_path / "chip.nir"), type_check=True)
+    assert isinstance(read.nodes["backbone.2"], nir.Flatten) and isinstance(read.nodes["backbone.3"], nir.Linear)
+    assert list(read.nodes["backbone.2"].output_type["output"]) == [256]
+    assert ("backbone.1", "backbone.2") in [tuple(e) for e in read.edges]
