@@ -105,6 +105,26 @@ def run_ablation(config: AblationConfig, progress: TrainProgress | None = None, 
     }
 
 
+def paired_differences(result: dict) -> dict[str, dict[str, dict]]:
+    """{variant: {T: {mean, std, n}}}: per seed, variant minus baseline (percentage points).
+
+    The runs of one seed share the teacher, the SNN's initial weights and the data order, so the
+    paired difference removes most of the seed-to-seed spread that the cells carry."""
+    by_key = {(r["variant"], r["timesteps"], r["seed"]): 100 * r["test_accuracy"] for r in result["runs"]}
+    table: dict[str, dict[str, dict]] = {}
+    for variant in VARIANTS:
+        if variant == "baseline":
+            continue
+        table[variant] = {}
+        for steps in result["timesteps"]:
+            diffs = [by_key[(variant, steps, s)] - by_key[("baseline", steps, s)] for s in result["seeds"]
+                     if (variant, steps, s) in by_key and ("baseline", steps, s) in by_key]
+            if diffs:
+                std = statistics.stdev(diffs) if len(diffs) > 1 else 0.0
+                table[variant][str(steps)] = {"mean": statistics.fmean(diffs), "std": std, "n": len(diffs)}
+    return table
+
+
 def markdown_table(result: dict, command: str = "") -> str:
     """The summary as a markdown page: one row per variant, one column per T, mean ± std (n seeds)."""
     steps = [str(t) for t in result["timesteps"]]
@@ -122,6 +142,14 @@ def markdown_table(result: dict, command: str = "") -> str:
     for variant, cells in result["summary_percent"].items():
         row = [f"{cells[t]['mean']:.2f} ± {cells[t]['std']:.2f}" if t in cells else "—" for t in steps]
         lines.append(f"| {variant} | " + " | ".join(row) + " |")
+    differences = paired_differences(result)
+    if any(differences.values()):
+        lines += ["", "Paired difference to the baseline (percentage points, per seed, then mean ± std):", "",
+                  "| variant − baseline | " + " | ".join(f"T = {t}" for t in steps) + " |",
+                  "|---|" + "---|" * len(steps)]
+        for variant, cells in differences.items():
+            row = [f"{cells[t]['mean']:+.2f} ± {cells[t]['std']:.2f}" if t in cells else "—" for t in steps]
+            lines.append(f"| {variant} | " + " | ".join(row) + " |")
     lines += [
         "",
         f"ANN teacher: {statistics.fmean(teacher):.2f} ± {statistics.stdev(teacher) if len(teacher) > 1 else 0:.2f} %.",

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from enof.trainer.ablation import VARIANTS, AblationRun, _summary, markdown_table, write_ablation
+from enof.trainer.ablation import VARIANTS, AblationRun, _summary, markdown_table, paired_differences, write_ablation
 
 
 def _runs():
@@ -40,3 +40,12 @@ def test_written_page_and_json_agree(tmp_path):
     assert "ANN teacher: 98.00 ± 1.00 %" in page
     assert json.loads(json_path.read_text())["summary_percent"]["baseline"]["2"]["n"] == 3
     assert page == markdown_table(result, "enof-train ablation --seeds 3")
+
+
+def test_paired_difference_subtracts_the_baseline_of_the_same_seed():
+    runs = [{"variant": v, "timesteps": 1, "seed": s, "test_accuracy": acc}
+            for v, accs in {"baseline": [0.90, 0.95], "+L_AF": [0.91, 0.97]}.items() for s, acc in enumerate(accs)]
+    diffs = paired_differences({"runs": runs, "timesteps": [1], "seeds": [0, 1]})
+    # Per seed +1 and +2 points: mean 1.5, sample std 0.71 (the unpaired cells would have std ≈ 3.5).
+    assert diffs["+L_AF"]["1"]["mean"] == pytest.approx(1.5) and diffs["+L_AF"]["1"]["std"] == pytest.approx(0.7071, abs=1e-4)
+    assert diffs["+RepAct"] == {}
