@@ -24,7 +24,7 @@ from enof.exporter.graph import Graph, NeuronParams, capture
 from enof.exporter.layers import layer_specs
 from enof.exporter.partition import Partition, partition
 from enof.exporter.quantize import FixedPointLimits, Quantized, quantize
-from enof.exporter.to_nir import DT_S, chip_graph
+from enof.exporter.to_nir import DT_S, chip_graph, chip_nir_bytes
 from enof.exporter.to_onnx import write_host_in, write_host_out
 
 BUNDLE_FORMAT = "enof-bundle"
@@ -49,12 +49,6 @@ def default_out_dir(checkpoint_path: Path, target_name: str) -> Path:
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _nir_bytes(graph: nir.NIRGraph) -> bytes:
-    buffer = io.BytesIO()
-    nir.write(buffer, graph)
-    return buffer.getvalue()
 
 
 def _onnx_bytes(writer, graph: Graph, part: Partition, scratch: Path) -> bytes:
@@ -152,7 +146,7 @@ def prepare_export(
 def bundle_files(prep: PreparedExport, dt_s: float = DT_S) -> dict[str, bytes]:
     """The bytes of chip.nir, host_out.onnx, host_in.onnx (current mode) and quant.npz."""
     graph, part = prep.graph, prep.partition
-    files = {"chip.nir": _nir_bytes(chip_graph(graph, part, dt_s))}
+    files = {"chip.nir": chip_nir_bytes(chip_graph(graph, part, dt_s))}
     with tempfile.TemporaryDirectory(prefix="enof-onnx-") as scratch:
         files["host_out.onnx"] = _onnx_bytes(write_host_out, graph, part, Path(scratch))
         if part.input_mode == "current":
