@@ -6,6 +6,11 @@ EnOF LIF (design.md §1); the reset to ``v_reset = 0`` is a hard reset (metadata
 Weight nodes carry BN-folded float weights without bias; the bias lives in the LIF (quant.npz
 ``<lif>.bias_float``) because NIR LIF has none. One function per node type (``NODE_WRITERS``).
 
+Type checks (nir 1.0.8): ``NIRGraph(nodes, edges, type_check=True)`` — also what ``nir.read(path,
+type_check=True)`` does — runs ``infer_types()`` (Conv2d output shapes from ``input_shape``, Flatten
+from its input type, Output from its source) then ``check_types()`` (every edge's output type equals
+the next node's input type). ``chip_graph`` builds with it on, so a wrong shape fails at export.
+
 Read back by Norse (``norse.torch.from_nir(graph, dt=dt_s)``, tests/exporter/test_to_nir.py): the
 imported module takes one time step per call, ``out, state = module(x_t, state)``, so the caller
 loops over T; Norse's LIFBox importer ignores ``r`` (it warns), so an importer that wants our
