@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from enof.errors import RunError
+from enof.formats.placement import core_neuron_indices
 from enof.formats.run_result import CoreActivity, LayerActivity
 from enof.runtime.program import INPUT, ChipProgram
 
@@ -84,8 +85,8 @@ def count_activity(
         cores.append(
             CoreActivity(
                 core_id=int(core["core_id"]), layer=layer,
-                spikes=int(np.asarray(spike_counts[layer]).reshape(-1)[start:stop].sum()),
-                synops=int(synops[layer].reshape(-1)[start:stop].sum()),
+                spikes=int(np.asarray(spike_counts[layer]).reshape(-1)[core_neuron_indices(core, program.layers[layer].shape)].sum()),
+                synops=int(synops[layer].reshape(-1)[core_neuron_indices(core, program.layers[layer].shape)].sum()),
                 neuron_updates=(stop - start) * steps,
             )
         )  # fmt: skip
