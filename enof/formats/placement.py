@@ -1,8 +1,11 @@
 """placement.json (docs/design.md §5): which neurons of which layer sit on which core of which chip.
 
 Written by the exporter (`enof.exporter.placement.place`), read by the runtime and the energy report.
-A core holds the contiguous range [neuron_start, neuron_stop) of one layer's neurons, flattened in
-torch (C, H, W) order. `tile` is the tile index on its chip; (x, y) is that tile's column and row on
+A core holds the contiguous range [neuron_start, neuron_stop) of one layer's neurons in the
+placement order (`"neuron_order": "hwc"`): a 3-D layer (C, H, W) is flattened channels-last,
+position = (y * W + x) * C + c, so a core holds consecutive pixels with all their channels (or part
+of one pixel's channels when they exceed a core); any other layer keeps its flat torch order.
+Every reader maps ranges to torch indices with `core_neuron_indices` / `placement_order`. `tile` is the tile index on its chip; (x, y) is that tile's column and row on
 its chip (tile = y * tiles_x + x); chip c sits at (c % chips_x, c // chips_x) on the board.
 """
 
@@ -10,14 +13,40 @@ from __future__ import annotations
 
 import gc
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+
 from enof.errors import BundleError
 
-PLACEMENT_FORMAT_VERSION = 1
+PLACEMENT_FORMAT_VERSION = 2  # 2: neuron ranges in channels-last ("hwc") order; 1 was torch C,H,W
+NEURON_ORDER = "hwc"
 # Per-core limits, in the order placement_table and error messages use.
 LIMIT_KEYS = ("neurons", "input_axons", "output_axons", "synapse_bits")
+
+
+def neuron_indices(start: int, stop: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Flat torch indices (C, H, W order for 3-D) of placement positions [start, stop) of a layer of `shape`."""
+    positions = np.arange(start, stop, dtype=np.int64)
+    if len(shape) != 3:
+        return positions
+    channels, h, w = (int(d) for d in shape)
+    pixel, channel = np.divmod(positions, channels)
+    return channel * (h * w) + pixel
+
+
+def core_neuron_indices(core: "PlacedCore | Mapping", shape: tuple[int, ...]) -> np.ndarray:
+    """Flat torch indices of the neurons a core (PlacedCore or placement.json core dict) holds."""
+    if isinstance(core, Mapping):
+        return neuron_indices(int(core["neuron_start"]), int(core["neuron_stop"]), shape)
+    return neuron_indices(core.neuron_start, core.neuron_stop, shape)
+
+
+def placement_order(shape: tuple[int, ...]) -> np.ndarray:
+    """order[k] = flat torch index of the neuron at placement position k (a permutation)."""
+    return neuron_indices(0, int(np.prod(shape, dtype=np.int64)), tuple(shape))
 
 
 @dataclass(frozen=True)
@@ -60,6 +89,7 @@ class Placement:
     def to_dict(self) -> dict:
         return {
             "format_version": PLACEMENT_FORMAT_VERSION,
+            "neuron_order": NEURON_ORDER,
             "target": self.target,
             "chips": self.chips,
             "cores": [_core_dict(c) for c in self.cores],
@@ -68,7 +98,8 @@ class Placement:
 
     def to_json_bytes(self) -> bytes:
         """JSON with one core or layer per line: readable, diffable, and fast for 10^5 cores."""
-        head = f'"format_version": {PLACEMENT_FORMAT_VERSION}, "target": {json.dumps(self.target)}, "chips": {self.chips}'
+        head = (f'"format_version": {PLACEMENT_FORMAT_VERSION}, "neuron_order": "{NEURON_ORDER}", '
+                f'"target": {json.dumps(self.target)}, "chips": {self.chips}')
         names = {layer.name: json.dumps(layer.name) for layer in self.layers}
         cores = ",\n  ".join(_core_line(c, names.get(c.layer) or json.dumps(c.layer)) for c in self.cores)
         layers = ",\n  ".join(json.dumps(asdict(layer)) for layer in self.layers)
@@ -99,9 +130,12 @@ def placement_from_dict(data: dict, label: str = "placement.json") -> Placement:
     if not isinstance(data, dict):
         raise BundleError(f"{label}: expected a JSON object")
     if data.get("format_version") != PLACEMENT_FORMAT_VERSION:
+        old = " (neuron ranges in the old C,H,W order; re-export the bundle)" if data.get("format_version") == 1 else ""
         raise BundleError(
-            f"{label}: format_version {data.get('format_version')!r} is not {PLACEMENT_FORMAT_VERSION}"
+            f"{label}: format_version {data.get('format_version')!r} is not {PLACEMENT_FORMAT_VERSION}{old}"
         )
+    if data.get("neuron_order") != NEURON_ORDER:
+        raise BundleError(f"{label}: neuron_order {data.get('neuron_order')!r} is not {NEURON_ORDER!r}")
     gc_was_enabled = gc.isenabled()
     gc.disable()  # 10^5 small objects, no cycles: skip the repeated full collections
     try:

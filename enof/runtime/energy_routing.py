@@ -3,7 +3,8 @@
 A spike of a core is sent once to every destination core that holds at least one neuron the spiking
 neuron connects to (conv: the outputs whose receptive field covers it; dense: every neuron of the
 target). The counts give spikes per core, not per neuron, so the neurons of a core are taken to fire
-equally often ("geometric"). "all-cores" sends every spike to every core of the layers its layer
+equally often ("geometric"). Core ranges are in placement.json's channels-last order; every index
+here is a flat torch (C, H, W) index, mapped with enof.formats.placement.core_neuron_indices. "all-cores" sends every spike to every core of the layers its layer
 feeds: an upper bound. Chips continue the mesh of tiles (chip c sits at c % chips_x, c // chips_x).
 """
 
@@ -15,7 +16,7 @@ from typing import Literal
 import numpy as np
 
 from enof.errors import RunResultError
-from enof.formats.placement import PlacedCore
+from enof.formats.placement import PlacedCore, core_neuron_indices
 
 INPUT = "input"
 Routing = Literal["geometric", "all-cores"]
@@ -137,7 +138,8 @@ def route_cores(
     index = {c.core_id: i for i, c in enumerate(placement)}
     tiles = np.array([_global_tile(c, mesh) for c in placement]).reshape(-1, 2)
     chips = np.array([c.chip for c in placement])
-    core_of = {name: _core_of_neuron(name, n, placement, index) for name, n in layer_neurons.items()}
+    shapes = _layer_shapes(layer_neurons, projections)
+    core_of = {name: _core_of_neuron(name, shapes[name], placement, index) for name in layer_neurons}
     routes: dict[int, CoreRoute] = {}
     for name in layer_neurons:
         outgoing = [p for p in projections if p.source == name]
@@ -151,7 +153,7 @@ def route_cores(
             if routing == "all-cores":
                 reach[:] = reach.any(axis=0) | _all_cores_of(outgoing, placement)
             for i, core in enumerate(sources):
-                members = np.bincount(np.arange(core.neuron_start, core.neuron_stop) % groups, minlength=groups)
+                members = np.bincount(core_neuron_indices(core, shapes[name]) % groups, minlength=groups)
                 fractions[i] = members @ reach / (core.neuron_stop - core.neuron_start)
         for i, core in enumerate(sources):
             here = index[core.core_id]
@@ -166,8 +168,19 @@ def route_cores(
     return routes
 
 
-def _core_of_neuron(name: str, neurons: int, placement: list[PlacedCore], index: dict[int, int]) -> np.ndarray:
-    """Index (into placement) of the core that holds each neuron of layer ``name``; every neuron must be placed."""
+def _layer_shapes(layer_neurons: dict[str, int], projections: list[Projection]) -> dict[str, tuple[int, ...]]:
+    """Each layer's shape as its projections give it; (neurons,) for a layer no projection touches."""
+    shapes = {name: (n,) for name, n in layer_neurons.items()}
+    for proj in projections:
+        for name, shape in ((proj.source, proj.source_shape), (proj.target, proj.target_shape)):
+            if name in shapes and int(np.prod(shape)) == layer_neurons[name]:
+                shapes[name] = tuple(shape)
+    return shapes
+
+
+def _core_of_neuron(name: str, shape: tuple[int, ...], placement: list[PlacedCore], index: dict[int, int]) -> np.ndarray:
+    """Index (into placement) of the core that holds each neuron (flat torch index) of layer ``name``; every neuron must be placed."""
+    neurons = int(np.prod(shape))
     core_of = np.full(neurons, -1, dtype=np.int64)
     for core in placement:
         if core.layer == name:
@@ -176,7 +189,7 @@ def _core_of_neuron(name: str, neurons: int, placement: list[PlacedCore], index:
                     f"placement.json: core {core.core_id} holds neurons up to {core.neuron_stop} "
                     f"of layer {name!r}, which has {neurons}"
                 )
-            core_of[core.neuron_start : core.neuron_stop] = index[core.core_id]
+            core_of[core_neuron_indices(core, shape)] = index[core.core_id]
     if (core_of < 0).any():
         raise RunResultError(f"placement.json: neuron {int(np.argmax(core_of < 0))} of layer {name!r} is on no core")
     return core_of

@@ -65,8 +65,9 @@ def test_layer_and_core_totals_split_by_placement_ranges(random_program, random_
     assert (first.name, first.neurons, first.cores) == ("b.0.act", n0, 2)
     assert first.neuron_updates == n0 * 3 * 4
     assert first.spikes == int(run.spike_counts["b.0.act"].sum())
-    assert activity.cores[0].spikes == int(run.spike_counts["b.0.act"].reshape(-1)[:100].sum())
-    assert activity.cores[1].synops == int(synops["b.0.act"].reshape(-1)[100:].sum())
+    # placement ranges are channels-last (placement.json neuron_order "hwc"): positions of (H, W, C)
+    assert activity.cores[0].spikes == int(run.spike_counts["b.0.act"].transpose(1, 2, 0).reshape(-1)[:100].sum())
+    assert activity.cores[1].synops == int(synops["b.0.act"].transpose(1, 2, 0).reshape(-1)[100:].sum())
     assert activity.cores[0].neuron_updates == 100 * 3 * 4
     for layer in activity.layers:  # cores of a layer add up to the layer
         mine = [c for c in activity.cores if c.layer == layer.name]

@@ -29,8 +29,8 @@ def core(core_id, layer, chip, x, y, start, stop) -> PlacedCore:
 
 
 PLACEMENT = (
-    core(0, "a", chip=0, x=0, y=0, start=0, stop=16),  # channel 0
-    core(1, "a", chip=0, x=1, y=0, start=16, stop=32),  # channel 1
+    core(0, "a", chip=0, x=0, y=0, start=0, stop=16),  # rows 0-1, both channels (channels-last ranges)
+    core(1, "a", chip=0, x=1, y=0, start=16, stop=32),  # rows 2-3, both channels
     core(2, "b", chip=0, x=0, y=1, start=0, stop=8),  # rows 0-1
     core(3, "b", chip=0, x=3, y=1, start=8, stop=16),  # rows 2-3
     core(4, "c", chip=1, x=0, y=0, start=0, stop=5),  # next chip: 8 tiles east
@@ -67,12 +67,15 @@ def make_inputs(**changes) -> EnergyInputs:
 
 def test_conv_routing_reaches_only_the_cores_under_the_receptive_field():
     # Source row r reaches output rows r-1..r+1. Core 2 holds output rows 0-1, core 3 rows 2-3.
-    # Rows 0,1,2 reach core 2 and rows 1,2,3 reach core 3: 12/16 of a's neurons each -> 1.5 messages.
+    # Core 0 holds source rows 0-1: row 0 reaches core 2 only, row 1 cores 2 and 3 -> 1.5 messages;
+    # core 1 (rows 2-3) likewise: row 2 reaches cores 2 and 3, row 3 core 3 only.
     routes = route_cores(list(PLACEMENT), {"a": 32, "b": 16, "c": 5}, list(PROJECTIONS), MESH)
     assert routes[0].messages_per_spike == pytest.approx(1.5)
-    # core 0 at tile (0,0): to core 2 (0,1) 0 E-W + 1 N-S, to core 3 (3,1) 3 E-W + 1 N-S.
-    assert routes[0].hops_ew_per_spike == pytest.approx(0.75 * 0 + 0.75 * 3)
-    assert routes[0].hops_ns_per_spike == pytest.approx(0.75 * 1 + 0.75 * 1)
+    assert routes[1].messages_per_spike == pytest.approx(1.5)
+    # core 0 at tile (0,0): to core 2 (0,1) 0 E-W + 1 N-S (all of its neurons), to core 3 (3,1)
+    # 3 E-W + 1 N-S (half of them).
+    assert routes[0].hops_ew_per_spike == pytest.approx(1.0 * 0 + 0.5 * 3)
+    assert routes[0].hops_ns_per_spike == pytest.approx(1.0 * 1 + 0.5 * 1)
     # b -> c is dense: every spike to the one core of c on chip 1, i.e. global tile (8, 0).
     assert routes[2].messages_per_spike == 1.0
     assert routes[2].hops_ew_per_spike == 8 and routes[2].hops_ns_per_spike == 1

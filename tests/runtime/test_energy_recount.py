@@ -51,7 +51,7 @@ def test_geometric_destinations_equal_a_brute_force_walk_over_neurons(random_pro
     program = random_program("graded", seed=4, timesteps=1, channels=2)
     projections = projections_from_program(program)
     mesh = MeshGeometry(cores_per_tile=4, tiles_x=8, tiles_y=4, chips_x=1, chips_y=1)
-    # cut every layer into 3 contiguous cores (ranges that straddle channels, on purpose)
+    # cut every layer into 3 contiguous cores of channels-last positions (ranges that cut pixels, on purpose)
     placement, core_id = [], 0
     for name, layer in program.layers.items():
         bounds = np.linspace(0, layer.neurons, 4).astype(int)
@@ -62,17 +62,24 @@ def test_geometric_destinations_equal_a_brute_force_walk_over_neurons(random_pro
     routes = route_cores(placement, {n: lay.neurons for n, lay in program.layers.items()}, list(projections), mesh)
     for src in placement:
         dests_per_neuron = []
-        for n in range(src.neuron_start, src.neuron_stop):
+        for n in _torch_indices(src, program.layers[src.layer].shape):
             dests = set()
             for proj in (p for p in projections if p.source == src.layer):
                 hit = np.zeros(proj.target_shape, bool).ravel()
                 _mark_targets(proj, n, hit)
                 for dst in placement:
-                    if dst.layer == proj.target and hit[dst.neuron_start : dst.neuron_stop].any():
+                    if dst.layer == proj.target and hit[_torch_indices(dst, proj.target_shape)].any():
                         dests.add(dst.core_id)
             dests_per_neuron.append(len(dests))
         # mean over the core's neurons (uniform firing within a core); float sum of small integers
         assert routes[src.core_id].messages_per_spike == pytest.approx(np.mean(dests_per_neuron), rel=1e-12)
+
+
+def _torch_indices(core, shape):
+    """Flat torch indices of a core's neurons: placement.json ranges are channels-last, (H, W, C) positions."""
+    positions = np.arange(shape[1] * shape[2] * shape[0]).reshape(shape).transpose(1, 2, 0).reshape(-1) \
+        if len(shape) == 3 else np.arange(int(np.prod(shape)))
+    return positions[core.neuron_start : core.neuron_stop]
 
 
 def _mark_targets(proj, n, hit):
