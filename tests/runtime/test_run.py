@@ -69,3 +69,18 @@ def test_inputs_that_do_not_match_the_bundle_are_run_errors(digits_bundle, digit
         run_bundle(bundle, images[:5], labels[:4], progress=False)
     with pytest.raises(RunError, match="unknown backend 'loihi'"):
         run_bundle(bundle, images[:2], labels[:2], backend="loihi", progress=False)
+
+
+def test_program_from_bundle_names_a_missing_quant_entry(digits_bundle, tmp_path):
+    from enof.errors import BundleError
+    from enof.runtime.program import program_from_bundle
+
+    bundle, _ = digits_bundle("loihi2")
+    with np.load(bundle / "quant.npz") as data:
+        arrays = {k: data[k] for k in data.files if k != "backbone.2.vth"}
+    np.savez(tmp_path / "quant.npz", **arrays)
+    with pytest.raises(BundleError, match=r"quant.npz: missing 'backbone.2.vth' for LIF 'backbone.2'"):
+        program_from_bundle(bundle / "chip.nir", tmp_path / "quant.npz", 2, 24)
+    (tmp_path / "chip.nir").write_bytes(b"truncated")
+    with pytest.raises(BundleError, match="chip.nir: cannot read NIR"):
+        program_from_bundle(tmp_path / "chip.nir", bundle / "quant.npz", 2, 24)
