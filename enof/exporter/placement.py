@@ -1,37 +1,34 @@
 """Place a spiking network's layers onto the cores and chips of a target, within every core limit.
 
-`place(layers, profile) -> Placement` is a pure function. Each layer's neurons (flattened torch
-C,H,W order) are cut into contiguous ranges, one per core, such that every core respects
+`place(layers, profile) -> Placement` is a pure function. Each layer's neurons, in the placement
+order of placement.json (channels-last for a (C, H, W) layer: consecutive pixels with all their
+channels; enof.formats.placement), are cut into contiguous ranges, one per core, such that every core
+respects
   neurons ≤ neurons_per_core, input axons ≤ input_axons_per_core,
   output axons ≤ output_axons_per_core, synapse bits ≤ synapse_bits_per_core
-under nengo-loihi's resource model (block.py, builder/conv.py; arithmetic in placement_cost.py):
-- conv synapse groups, when the profile sets conv_population_axons and one whole output channel
-  fits a core that way: one population input axon per used input pixel (the channel travels as
-  the spike's atom) and one weight set per distinct kernel-tap mask (and 256-compartment offset
-  block), holding C_in × taps × (channels on the core) synapses. Cores hold whole channels; a core
-  later cut mid-channel is charged for every channel it touches (an upper bound).
-- otherwise (and for dense groups): one input axon per presynaptic neuron that reaches the core,
-  with as many synapses as it has targets there, no sharing. Exact for that encoding; two groups
-  from the same source are counted separately (an upper bound).
-- output axons: one per (neuron, destination core) pair, plus one per neuron whose spikes go to
-  the host. Exact for discrete axons; population axons could share one among the channels of a
-  core at the same pixel, so for them it is an upper bound.
+under nengo-loihi's resource model (block.py, builder/conv.py; arithmetic and exactness in
+placement_cost.py): conv groups use population axons (one per input pixel, the channel as the atom;
+one weight set per pixel: an upper bound on synapse memory) when the profile sets
+conv_population_axons, else one axon per presynaptic neuron (exact); dense groups one axon per
+presynaptic neuron (two groups from the same source are counted separately: an upper bound);
+output axons one per (neuron, destination core) pair, plus one per neuron read by the host (exact
+for discrete axons, an upper bound for population axons, which could share one per pixel).
 Cores are packed into chips in layer order and given a tile and its (x, y) on the chip
 (tile = y * tiles_x + x).
 
-How ranges are chosen: a conv layer whose whole channel fits one core gets k whole channels per
-core; otherwise every channel is cut at the same positions (cores do not straddle channels, which
-wastes at most one part-filled core per channel but makes the cost of channel c the cost of
-channel 0). Layers are then visited consumers-first and a core whose output axons overflow is cut
-further (cutting a core never raises its input axons or synapse bits). Because ranges follow
-C,H,W order, every neuron of a conv layer feeds each core of the next layer's channels: for wide
-layers the output-axon limit, not compartments, sets the core count.
+How ranges are chosen: a 3-D layer whose every single pixel (all C channels) fits a core is cut
+into runs of whole pixels, greedily along the raster order; otherwise every pixel is cut into the
+same channel chunks, sized for the pixel with the most receptive-field taps (a pixel with fewer
+taps costs less, so the chunks fit everywhere). 1-D layers get equal ranges. Layers are then
+visited consumers-first and a core whose output axons overflow is cut further, at pixel
+boundaries where a pixel's output axons fit (cutting a core never raises its input axons or
+synapse bits). Channels-last cores keep a conv neuron's destinations local: it reaches only the
+cores holding the few output pixels around it.
 """
 
 from __future__ import annotations
 
 import gc
-from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -39,18 +36,13 @@ import numpy as np
 from rich.table import Table
 
 from enof.errors import DoesNotFitError
-from enof.exporter.placement_cost import ConvGeometry, PopulationConv, SynapseEncoding, channel_segments
+from enof.exporter.placement_cut import cut_layer
+from enof.exporter.placement_cost import ConvGeometry, SynapseEncoding, conv_destinations, pixel_segments
 from enof.formats.placement import LIMIT_KEYS, LayerPlacement, PlacedCore, Placement
 from enof.hardware_profiles import Profile
 
 HOST = "input"  # source name of synapses whose spikes come from the host, not from a chip layer
 
-_LIMIT_WORDS = {
-    "neurons": "Number of compartments",
-    "input_axons": "Input axons",
-    "output_axons": "Output axons",
-    "synapse_bits": "Total synapse bits",
-}
 
 
 @dataclass(frozen=True)
@@ -111,69 +103,63 @@ class _Limits:
 
 
 class _LayerCost:
-    """Input axons and synapse bits of any neuron range of one layer (cached by channel runs).
+    """Input axons and synapse bits of any channels-last neuron range of one layer.
 
-    mode "population": conv groups use population axons and shared weight sets (whole channels
-    per core); chosen when the profile allows it and one whole channel fits a core that way.
-    mode "discrete": one axon per presynaptic neuron, no sharing (the fallback, exact)."""
+    population: conv groups use population axons (one per input pixel, C_in · n synapses in its
+    weight set) instead of one axon per presynaptic neuron (C_in axons of n synapses)."""
 
-    def __init__(self, layer: LayerSpec, enc: SynapseEncoding, limits: "_Limits", population_base_max: int | None):
-        self.layer = layer
-        self.enc = enc
-        self.per_channel = int(np.prod(layer.shape[1:])) if len(layer.shape) == 3 else layer.neurons
+    def __init__(self, layer: LayerSpec, enc: SynapseEncoding, population: bool):
+        self.layer, self.enc, self.population = layer, enc, population
+        self.channels = layer.shape[0] if len(layer.shape) == 3 else layer.neurons  # neurons per pixel
         self.convs = [(s, ConvGeometry(s.in_shape, s.out_hw(), s.kernel, s.stride, s.padding))
                       for s in layer.synapses if isinstance(s, ConvSynapses)]
         self.denses = [s for s in layer.synapses if isinstance(s, DenseSynapses)]
-        self.mode, self.populations = "discrete", []
-        if self.convs and population_base_max is not None:
-            self.populations = [(s, PopulationConv(s.in_shape, s.out_hw(), s.kernel, s.stride, s.padding,
-                                                   population_base_max)) for s, _ in self.convs]
-            axons, bits = self._population_cost(1, self.per_channel)
-            if self.per_channel <= limits.neurons and axons <= limits.input_axons and bits <= limits.synapse_bits:
-                self.mode = "population"
-        self.cost = lru_cache(maxsize=None)(self._cost)
-        self._population_conv_cost = lru_cache(maxsize=None)(self._population_conv_cost)
-
-    def segments(self, start: int, stop: int) -> tuple[tuple[int, int, int], ...]:
-        q0 = start % self.per_channel
-        if q0 + stop - start <= self.per_channel:  # fast path: inside one channel
-            return ((1, q0, q0 + stop - start),)
-        return channel_segments(start, stop, self.per_channel)
+        # per conv group: taps of each output pixel, and input axons per tap
+        pixels = int(np.prod(layer.shape[1:])) if len(layer.shape) == 3 else 1
+        self.taps = np.array([geo.taps for _, geo in self.convs], dtype=np.int64).reshape(len(self.convs), pixels)
+        self.axons_per_tap = np.array([1 if population else s.in_shape[0] for s, _ in self.convs], dtype=np.int64)
+        self.pixel_axons = self.axons_per_tap @ self.taps if self.convs else np.zeros(1, dtype=np.int64)
 
     def range_cost(self, start: int, stop: int) -> tuple[int, int]:
-        if self.mode == "population":  # a core is charged for every channel it touches (upper bound)
-            channels = (stop - 1) // self.per_channel - start // self.per_channel + 1
-            return self._population_cost(channels, stop - start)
-        return self.cost(self.segments(start, stop))
+        pixel = start // self.channels
+        if not self.convs or (stop - 1) // self.channels == pixel:  # inside one pixel: one input pixel per tap
+            axons, bits = self.chunk_cost(stop - start, pixel)
+            return int(axons[0]), int(bits[0])
+        axons, bits = self._dense_cost(stop - start)
+        segments = pixel_segments(start, stop, self.channels)
+        for syn, geo in self.convs:
+            n = geo.counts(segments)
+            c_in = syn.in_shape[0]
+            if self.population:
+                axons += int(np.count_nonzero(n))
+                bits += int(self.enc.axon_bits(c_in * n, syn.weight_bits).sum())
+            else:
+                axons += c_in * int(np.count_nonzero(n))
+                bits += c_in * int(self.enc.axon_bits(n, syn.weight_bits).sum())
+        return int(axons), int(bits)
 
-    def _population_cost(self, channels: int, neurons: int) -> tuple[int, int]:
-        axons, bits = self._dense_cost(neurons) if self.denses else (0, 0)
-        conv_axons, conv_bits = self._population_conv_cost(channels)
-        return axons + conv_axons, bits + conv_bits
+    def chunk_cost(self, channels, pixels=slice(None)) -> tuple[np.ndarray, np.ndarray]:
+        """Input axons and synapse bits of cores holding `channels` (scalar or per pixel) channels of one
+        pixel each, for the output pixels `pixels` (index or slice of the H*W plane)."""
+        c = np.asarray(channels, dtype=np.int64)
+        axons, bits = self._dense_cost(c)
+        if not self.convs:
+            return np.atleast_1d(axons), np.atleast_1d(bits)
+        taps = self.taps[:, pixels].reshape(len(self.convs), -1)
+        axons = axons + self.pixel_axons[pixels]
+        for g, (syn, _) in enumerate(self.convs):
+            c_in = syn.in_shape[0]
+            per_tap = (self.enc.axon_bits(c_in * c, syn.weight_bits) if self.population
+                       else c_in * self.enc.axon_bits(c, syn.weight_bits))
+            bits = bits + taps[g] * per_tap
+        return np.atleast_1d(axons), np.atleast_1d(bits)
 
-    def _population_conv_cost(self, channels: int) -> tuple[int, int]:
-        axons = sum(pop.used_pixels for _, pop in self.populations)
-        bits = sum(pop.synapse_bits(channels, self.enc, syn.weight_bits) for syn, pop in self.populations)
-        return axons, bits
-
-    def _dense_cost(self, neurons: int) -> tuple[int, int]:
+    def _dense_cost(self, neurons):
         axons = bits = 0
         for syn in self.denses:
             axons += syn.n_in
-            bits += syn.n_in * int(self.enc.axon_bits(neurons, syn.weight_bits))
+            bits = bits + syn.n_in * self.enc.axon_bits(neurons, syn.weight_bits)
         return axons, bits
-
-    def _cost(self, segments) -> tuple[int, int]:
-        axons, bits = self._dense_cost(sum(c * (q1 - q0) for c, q0, q1 in segments))
-        for syn, geo in self.convs:
-            n = geo.counts(segments)
-            axons += syn.in_shape[0] * int(np.count_nonzero(n))
-            bits += syn.in_shape[0] * int(self.enc.axon_bits(n, syn.weight_bits).sum())
-        return axons, bits
-
-    def needs(self, geo: ConvGeometry, segments) -> np.ndarray:
-        """Which source pixels (H_in, W_in) the neurons of `segments` receive synapses from."""
-        return geo.counts(segments) > 0
 
 
 def place(layers: list[LayerSpec], profile: Profile, max_chips: int | None = None) -> Placement:
@@ -190,15 +176,15 @@ def place(layers: list[LayerSpec], profile: Profile, max_chips: int | None = Non
                           lim.synapse_index_bits.value, lim.synapses_per_axon_block.value)
     max_chips = lim.max_chips.value if max_chips is None else max_chips
     _check_graph(layers, profile)
-    base_max = lim.axon_compartment_base_max.value if lim.conv_population_axons.value else None
-    costs = {layer.name: _LayerCost(layer, enc, limits, base_max) for layer in layers}
-    ranges = {layer.name: _split_inputs(costs[layer.name], limits) for layer in layers}
+    population = bool(lim.conv_population_axons.value)
+    costs = {layer.name: _LayerCost(layer, enc, population) for layer in layers}
+    ranges = {layer.name: cut_layer(costs[layer.name], limits) for layer in layers}
     per_chip = lim.cores_per_chip.value
     _check_chips(layers, ranges, per_chip, max_chips, at_least=True)  # early: output axons only add cores
     out_axons = {}
     for layer in reversed(layers):  # consumers first: a layer's destinations are final when it is cut
-        per_neuron = _output_axons_per_neuron(layer, layers, costs, ranges)
-        ranges[layer.name] = _split_outputs(layer, ranges[layer.name], per_neuron, limits.output_axons)
+        per_neuron = _output_axons_per_neuron(layer, layers, ranges)
+        ranges[layer.name] = cut_layer(costs[layer.name], limits, per_neuron)
         out_axons[layer.name] = np.concatenate([[0], np.cumsum(per_neuron)])
     chips = _check_chips(layers, ranges, per_chip, max_chips, at_least=False)
     return _assign(layers, profile, limits, costs, ranges, out_axons, chips)
@@ -226,119 +212,20 @@ def _check_graph(layers: list[LayerSpec], profile: Profile) -> None:
         seen[layer.name] = layer
 
 
-def _fits(cost: _LayerCost, limits: _Limits, start: int, stop: int) -> bool:
-    axons, bits = cost.range_cost(start, stop)
-    return stop - start <= limits.neurons and axons <= limits.input_axons and bits <= limits.synapse_bits
-
-
-def _largest_stop(cost: _LayerCost, limits: _Limits, start: int, end: int, guess: int) -> int:
-    """Largest stop in (start, end] with [start, stop) fitting a core (cost grows with stop)."""
-    lo, hi = start, min(end, start + limits.neurons)  # lo fits (or is start), hi+1 does not
-    if not _fits(cost, limits, start, start + 1):
-        _single_neuron_error(cost, limits, start)
-    lo = start + 1
-    probe = min(hi, start + max(1, guess))
-    if _fits(cost, limits, start, probe):  # gallop up from the previous core's size
-        lo = probe
-        while lo < hi:
-            step = min(hi, start + 2 * (lo - start))
-            if not _fits(cost, limits, start, step):
-                hi = step - 1
-                break
-            lo = step
-    else:
-        hi = probe - 1
-    while lo < hi:  # invariant: lo fits, everything above hi does not
-        mid = (lo + hi + 1) // 2
-        if _fits(cost, limits, start, mid):
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
-
-
-def _split_inputs(cost: _LayerCost, limits: _Limits) -> np.ndarray:
-    """Cut a layer so every core respects neurons, input axons and synapse bits."""
-    n, per_channel = cost.layer.neurons, cost.per_channel
-    if not cost.convs or _fits(cost, limits, 0, per_channel):
-        if cost.convs:  # whole channels per core
-            size = _largest_stop(cost, limits, 0, n, per_channel)
-            size = max(per_channel, size // per_channel * per_channel)
-        else:  # cost depends on the number of neurons only
-            size = _largest_stop(cost, limits, 0, n, limits.neurons)
-        starts = np.arange(0, n, size, dtype=np.int64)
-        return np.stack([starts, np.minimum(starts + size, n)], axis=1)
-    cuts, q, guess = [], 0, limits.neurons
-    while q < per_channel:  # cut one channel; every channel is cut the same way
-        stop = _largest_stop(cost, limits, q, per_channel, guess)
-        cuts.append((q, stop))
-        guess, q = stop - q, stop
-    base = np.arange(n // per_channel, dtype=np.int64)[:, None, None] * per_channel
-    return (base + np.asarray(cuts, dtype=np.int64)[None]).reshape(-1, 2)
-
-
-def _output_axons_per_neuron(layer, layers, costs, ranges) -> np.ndarray:
-    """Output axons each neuron of `layer` needs: one per destination core (+1 to the host)."""
+def _output_axons_per_neuron(layer, layers, ranges) -> np.ndarray:
+    """Output axons each neuron of `layer` (channels-last order) needs: one per destination core (+1 to the host)."""
     per_neuron = np.full(layer.neurons, 1 if layer.to_host else 0, dtype=np.int64)
     for consumer in layers:
-        cost = costs[consumer.name]
         for syn in consumer.synapses:
             if syn.source != layer.name:
                 continue
             if isinstance(syn, DenseSynapses):
                 per_neuron += len(ranges[consumer.name])
                 continue
-            geo = next(g for s, g in cost.convs if s is syn)
-            dest = np.zeros(syn.in_shape[1:], dtype=np.int64)
-            runs = _segment_counts(cost, ranges[consumer.name])
-            for segments, times in runs.items():  # channels cut alike share their segments
-                dest += times * cost.needs(geo, segments)
-            per_neuron += np.tile(dest.ravel(), syn.in_shape[0])  # same pixel, every channel
+            starts = np.asarray(ranges[consumer.name], dtype=np.int64)[:, 0]
+            dest = conv_destinations(syn.in_shape[1:], consumer.shape, syn.kernel, syn.stride, syn.padding, starts)
+            per_neuron += np.repeat(dest.ravel(), syn.in_shape[0])  # every channel of a pixel alike
     return per_neuron
-
-
-def _segment_counts(cost: _LayerCost, ranges) -> Counter:
-    """How many cores of a layer hold each distinct channel run (vectorized for in-channel ranges)."""
-    cut = np.asarray(ranges, dtype=np.int64).reshape(-1, 2)
-    q0 = cut[:, 0] % cost.per_channel
-    q1 = q0 + cut[:, 1] - cut[:, 0]
-    inside = q1 <= cost.per_channel
-    keys, counts = np.unique(q0[inside] * (cost.per_channel + 1) + q1[inside], return_counts=True)
-    a, b = np.divmod(keys, cost.per_channel + 1)
-    runs = Counter({((1, qa, qb),): c for qa, qb, c in zip(a.tolist(), b.tolist(), counts.tolist())})
-    runs.update(cost.segments(a, b) for a, b in cut[~inside].tolist())
-    return runs
-
-
-def _split_outputs(layer, ranges: np.ndarray, per_neuron: np.ndarray, limit: int) -> np.ndarray:
-    """Cut cores further where their neurons' output axons add up to more than `limit`."""
-    worst = int(per_neuron.max(initial=0))
-    if worst > limit:
-        raise DoesNotFitError(
-            f"{layer.name}: Output axons ({worst}) exceeded max ({limit}) for a single neuron: its spikes "
-            f"must reach {worst} cores; make the layers it feeds fit on fewer cores (fewer output "
-            "channels or a smaller fan-in there)"
-        )
-    total = np.concatenate([[0], np.cumsum(per_neuron)])
-    cut = np.asarray(ranges, dtype=np.int64).reshape(-1, 2)
-    cur, stops, pieces = cut[:, 0].copy(), cut[:, 1], []
-    while len(cur):  # greedy cuts, one step for all ranges at once
-        nxt = np.minimum(np.searchsorted(total, total[cur] + limit, side="right") - 1, stops)
-        pieces.append(np.stack([cur, nxt], axis=1))
-        going = nxt < stops
-        cur, stops = nxt[going], stops[going]
-    pieces = np.concatenate(pieces)
-    return pieces[np.argsort(pieces[:, 0], kind="stable")]
-
-
-def _single_neuron_error(cost: _LayerCost, limits: _Limits, start: int) -> None:
-    axons, bits = cost.range_cost(start, start + 1)
-    key, used, cap = (("input_axons", axons, limits.input_axons) if axons > limits.input_axons
-                      else ("synapse_bits", bits, limits.synapse_bits))
-    raise DoesNotFitError(
-        f"{cost.layer.name}: {_LIMIT_WORDS[key]} ({used}) exceeded max ({cap}) for a single neuron; "
-        "reduce the layer's fan-in (fewer input channels or a smaller kernel)"
-    )
 
 
 def _check_chips(layers, ranges, per_chip: int, max_chips: int, at_least: bool) -> int:

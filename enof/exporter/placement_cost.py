@@ -1,19 +1,24 @@
 """What a range of a layer's neurons costs on one core: input axons, synapse bits, destinations.
 
-Discrete axons (nengo-loihi `block.py`, no weight sharing; PopulationConv below is the shared one):
-- every distinct presynaptic neuron that feeds at least one neuron of the core takes one input
-  axon on the core (per synapse group; two groups from the same source are counted twice, an
-  upper bound);
-- an input axon with n synapses on the core uses, per block of up to `synapses_per_axon_block`
-  synapses, `synapse_axon_overhead_bits + k * (weight_bits + synapse_index_bits)` bits rounded up
-  to a `synapse_word_bits` word (SynapseConfig.bits_per_axon);
-- zero weights are stored like any other and padding taps do not exist.
-For a conv group (groups = 1) every output neuron sees all input channels, so a core's need
-depends only on which output positions it holds: with n_c(y, x) the number of its neurons (over
-its channels) whose receptive field covers input pixel (y, x), each of the C_in input neurons at
-(y, x) is one input axon with n_c(y, x) synapses. This is exact for the model above. The count is
-separable: a rectangle of output rows × columns covers pixel (y, x) rows(y) · cols(x) times,
-so a core (at most three rectangles per channel run) costs a few small outer products.
+Ranges are in channels-last order (enof.formats.placement): a core of a (C, H, W) layer holds a run
+of output pixels with all C channels, with at most a partial pixel at either end
+(`pixel_segments`). For a conv group (groups = 1) every output neuron sees all input channels, so
+with n(y, x) = the number of the core's neurons whose receptive field covers input pixel (y, x):
+- discrete axons (nengo-loihi `block.py`, no weight sharing): each of the C_in input neurons at
+  (y, x) with n(y, x) > 0 is one input axon with n(y, x) synapses. Exact for that encoding.
+- population axons (nengo-loihi `builder/conv.py`, channel = the spike's atom): each input pixel
+  with n(y, x) > 0 is one input axon whose weight set holds C_in · n(y, x) synapses. Exact for the
+  axons; for synapse memory an upper bound: nengo-loihi may share one set among input pixels with
+  the same kernel-tap mask relative to the core and the same 256-compartment offset block (with
+  channels-last cores that block spans only 256 / C output pixels); we charge every pixel its own.
+Synapse memory per axon / weight set, per block of up to `synapses_per_axon_block` synapses:
+`synapse_axon_overhead_bits + k * (weight_bits + synapse_index_bits)` rounded up to a
+`synapse_word_bits` word (SynapseConfig.bits_per_axon); zero weights are stored, padding taps do not exist.
+n(y, x) is separable per rectangle of output rows × columns (rows(y) · cols(x)), so a core (at most
+five rectangles) costs a few small outer products; a core inside one pixel costs taps × channels.
+Output axons: a neuron at input pixel (y, x) reaches the output pixels of a rectangle (all
+channels); its destination cores are the union over the rectangle's rows of the contiguous core
+intervals holding that row's run of positions (`conv_destinations`, exact for discrete axons).
 """
 
 from __future__ import annotations
@@ -45,21 +50,21 @@ class SynapseEncoding:
         return -(-np.asarray(bits, dtype=np.int64) // self.word_bits) * self.word_bits
 
 
-def channel_segments(start: int, stop: int, per_channel: int) -> tuple[tuple[int, int, int], ...]:
-    """Split the flat range [start, stop) of a (C, H, W) layer into (channels, q0, q1) runs:
-    `channels` channels each holding positions [q0, q1) of their H*W plane."""
-    c0, p0 = divmod(start, per_channel)
-    c1, p1 = divmod(stop, per_channel)
-    if c0 == c1:
-        return ((1, p0, p1),)
+def pixel_segments(start: int, stop: int, channels: int) -> tuple[tuple[int, int, int], ...]:
+    """Split the channels-last range [start, stop) of a (C, H, W) layer into (channels, p0, p1) runs:
+    each pixel of [p0, p1) of the H*W plane holds `channels` of its channels on the core."""
+    p0, c0 = divmod(start, channels)
+    p1, c1 = divmod(stop, channels)
+    if p0 == p1:
+        return ((c1 - c0, p0, p0 + 1),)
     segs = []
-    if p0 > 0:
-        segs.append((1, p0, per_channel))
-        c0 += 1
-    if c1 > c0:
-        segs.append((c1 - c0, 0, per_channel))
-    if p1 > 0:
-        segs.append((1, 0, p1))
+    if c0 > 0:
+        segs.append((channels - c0, p0, p0 + 1))
+        p0 += 1
+    if p1 > p0:
+        segs.append((channels, p0, p1))
+    if c1 > 0:
+        segs.append((c1, p1, p1 + 1))
     return tuple(segs)
 
 
@@ -94,6 +99,8 @@ class ConvGeometry:
         self.h_out, self.w_out = out_hw
         self.rows = _cover_cumsum(h_in, self.h_out, kernel[0], stride[0], padding[0])
         self.cols = _cover_cumsum(w_in, self.w_out, kernel[1], stride[1], padding[1])
+        # taps[p]: input pixels (not padding) in the receptive field of output pixel p
+        self.taps = np.outer(np.diff(self.rows, axis=0).sum(1), np.diff(self.cols, axis=0).sum(1)).ravel()
 
     def counts(self, segments) -> np.ndarray:
         """n(y, x): synapses each input neuron at pixel (y, x) has onto the neurons of `segments`."""
@@ -108,37 +115,34 @@ class ConvGeometry:
         return np.einsum("k,ki,kj->ij", np.asarray(weights), np.asarray(rows), np.asarray(cols))
 
 
-def _tap_masks(size_in: int, size_out: int, kernel: int, stride: int, padding: int):
-    """Per input position: which kernel taps reach a valid output, and the first such output."""
-    taps = np.arange(kernel)[None, :]
-    num = np.arange(size_in)[:, None] + padding - taps  # output position × stride, per tap
-    valid = (num % stride == 0) & (num >= 0) & (num // stride < size_out)
-    first = np.where(valid, num // stride, size_out).min(axis=1)
-    return valid, first
+def _reach(size_in: int, size_out: int, kernel: int, stride: int, padding: int):
+    """Per input position: first and last output position whose receptive field covers it (lo > hi: none)."""
+    i = np.arange(size_in)
+    lo = np.maximum(0, -(-(i + padding - kernel + 1) // stride))
+    hi = np.minimum(size_out - 1, (i + padding) // stride)
+    return lo, hi
 
 
-class PopulationConv:
-    """A conv group in nengo-loihi's population encoding (builder/conv.py conv2d_loihi_weights).
+def conv_destinations(in_hw, out_shape, kernel, stride, padding, starts: np.ndarray) -> np.ndarray:
+    """(H_in, W_in): distinct cores holding a neuron that an input neuron at (y, x) connects to.
 
-    Each input pixel is one input axon (its channel travels as the spike's atom). Pixels whose
-    kernel-tap masks agree share one weight set of C_in × taps × F synapses for a core holding F
-    whole output channels; sets are duplicated per `base_max` block of the pixel's first target
-    compartment (the 256 compartment-offset limit nengo-loihi works around).
+    `starts` are the sorted first positions of the consumer's cores (channels-last, tiling the layer).
+    Row r of the reach rectangle occupies positions [(r·W + x_lo)·C, (r·W + x_hi + 1)·C), held by
+    the core interval [a_r, b_r]; a_r and b_r grow with r, so the union has
+    Σ_r max(0, b_r − max(a_r − 1, b_{r−1})) cores. Exact.
     """
-
-    def __init__(self, in_shape, out_hw, kernel, stride, padding, base_max: int):
-        self.c_in = in_shape[0]
-        rows, row0 = _tap_masks(in_shape[1], out_hw[0], kernel[0], stride[0], padding[0])
-        cols, col0 = _tap_masks(in_shape[2], out_hw[1], kernel[1], stride[1], padding[1])
-        used = rows.any(axis=1)[:, None] & cols.any(axis=1)[None, :]
-        self.used_pixels = int(used.sum())
-        row_id = np.unique(rows, axis=0, return_inverse=True)[1].reshape(-1)
-        col_id = np.unique(cols, axis=0, return_inverse=True)[1].reshape(-1)
-        block = (row0[:, None] * out_hw[1] + col0[None, :]) // base_max
-        keys = np.stack(np.broadcast_arrays(row_id[:, None], col_id[None, :], block), axis=-1)[used]
-        first = np.unique(keys, axis=0, return_index=True)[1]
-        taps = (rows.sum(axis=1)[:, None] * cols.sum(axis=1)[None, :])[used]
-        self.taps_per_set = taps[first]  # one entry per distinct weight set
-
-    def synapse_bits(self, channels: int, enc: SynapseEncoding, weight_bits: int) -> int:
-        return int(enc.axon_bits(self.c_in * self.taps_per_set * channels, weight_bits).sum())
+    c_out, h_out, w_out = out_shape
+    ylo, yhi = _reach(in_hw[0], h_out, kernel[0], stride[0], padding[0])
+    xlo, xhi = _reach(in_hw[1], w_out, kernel[1], stride[1], padding[1])
+    cols_ok = (xlo <= xhi)[None, :]
+    count = np.zeros((in_hw[0], in_hw[1]), dtype=np.int64)
+    prev_b = np.full_like(count, -1)
+    for dy in range(int(max(0, (yhi - ylo).max(initial=-1) + 1))):
+        r = ylo + dy
+        ok = (r <= yhi)[:, None] & cols_ok
+        row_base = (r * w_out)[:, None]
+        a = np.searchsorted(starts, (row_base + xlo[None, :]) * c_out, side="right") - 1
+        b = np.searchsorted(starts, (row_base + xhi[None, :] + 1) * c_out - 1, side="right") - 1
+        count += np.where(ok, np.maximum(0, b - np.maximum(a - 1, prev_b)), 0)
+        prev_b = np.where(ok, b, prev_b)
+    return count
