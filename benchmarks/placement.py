@@ -6,8 +6,9 @@ For every (network, target, conv axon encoding) prints the cores and chips `plac
 that cuts each network hardest, and the time `place` takes (target: ResNet19 at CIFAR shape well
 under 5 s), or the one-line DoesNotFitError. The chip part comes from the exporter's own graph
 capture, partition and layer_specs (random weights: placement does not depend on their values).
-"population" is the profiles' encoding (nengo-loihi conv population axons, shared weight sets);
-"discrete" is one input axon per presynaptic neuron. Never run by pytest.
+"population" is the profiles' encoding (nengo-loihi conv population axons: one input axon per input
+pixel; one weight set per pixel, an upper bound); "discrete" is one input axon per presynaptic
+neuron. Cores hold channels-last ranges (placement.json v2). Never run by pytest.
 """
 
 from __future__ import annotations

@@ -16,21 +16,20 @@ for discrete axons, an upper bound for population axons, which could share one p
 Cores are packed into chips in layer order and given a tile and its (x, y) on the chip
 (tile = y * tiles_x + x).
 
-How ranges are chosen: a 3-D layer whose every single pixel (all C channels) fits a core is cut
-into runs of whole pixels, greedily along the raster order; otherwise every pixel is cut into the
-same channel chunks, sized for the pixel with the most receptive-field taps (a pixel with fewer
-taps costs less, so the chunks fit everywhere). 1-D layers get equal ranges. Layers are then
-visited consumers-first and a core whose output axons overflow is cut further, at pixel
-boundaries where a pixel's output axons fit (cutting a core never raises its input axons or
-synapse bits). Channels-last cores keep a conv neuron's destinations local: it reaches only the
-cores holding the few output pixels around it.
+How ranges are chosen (placement_cut.py): a 3-D layer whose every single pixel (all C channels)
+fits a core is cut into runs of whole pixels, greedily along the raster order; otherwise each pixel
+is cut into equal channel chunks, as few as its own taps and output axons allow. 1-D layers get
+equal ranges. A first pass without output axons fails early when even that needs too many chips;
+then layers are cut again consumers-first, with every neuron's output axons known. Channels-last
+cores keep a conv neuron's destinations local: it reaches only the cores holding the few output
+pixels around it. What binds wide conv layers now is synapse memory: a core holding all C_out
+channels of a pixel stores C_in · taps · C_out weights that cannot be shared with other cores.
 """
 
 from __future__ import annotations
 
 import gc
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import numpy as np
 from rich.table import Table

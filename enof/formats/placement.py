@@ -5,7 +5,8 @@ A core holds the contiguous range [neuron_start, neuron_stop) of one layer's neu
 placement order (`"neuron_order": "hwc"`): a 3-D layer (C, H, W) is flattened channels-last,
 position = (y * W + x) * C + c, so a core holds consecutive pixels with all their channels (or part
 of one pixel's channels when they exceed a core); any other layer keeps its flat torch order.
-Every reader maps ranges to torch indices with `core_neuron_indices` / `placement_order`. `tile` is the tile index on its chip; (x, y) is that tile's column and row on
+Every reader maps ranges to torch indices with `core_neuron_indices` / `placement_order`.
+`tile` is the tile index on its chip; (x, y) is that tile's column and row on
 its chip (tile = y * tiles_x + x); chip c sits at (c % chips_x, c // chips_x) on the board.
 """
 

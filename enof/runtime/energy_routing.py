@@ -4,7 +4,8 @@ A spike of a core is sent once to every destination core that holds at least one
 neuron connects to (conv: the outputs whose receptive field covers it; dense: every neuron of the
 target). The counts give spikes per core, not per neuron, so the neurons of a core are taken to fire
 equally often ("geometric"). Core ranges are in placement.json's channels-last order; every index
-here is a flat torch (C, H, W) index, mapped with enof.formats.placement.core_neuron_indices. "all-cores" sends every spike to every core of the layers its layer
+here is a flat torch (C, H, W) index, mapped with enof.formats.placement.core_neuron_indices.
+"all-cores" sends every spike to every core of the layers its layer
 feeds: an upper bound. Chips continue the mesh of tiles (chip c sits at c % chips_x, c // chips_x).
 """
 
@@ -178,8 +179,10 @@ def _layer_shapes(layer_neurons: dict[str, int], projections: list[Projection]) 
     return shapes
 
 
-def _core_of_neuron(name: str, shape: tuple[int, ...], placement: list[PlacedCore], index: dict[int, int]) -> np.ndarray:
-    """Index (into placement) of the core that holds each neuron (flat torch index) of layer ``name``; every neuron must be placed."""
+def _core_of_neuron(
+    name: str, shape: tuple[int, ...], placement: list[PlacedCore], index: dict[int, int]
+) -> np.ndarray:
+    """Index (into placement) of the core holding each neuron (flat torch index) of layer ``name``; all must be placed."""
     neurons = int(np.prod(shape))
     core_of = np.full(neurons, -1, dtype=np.int64)
     for core in placement:
