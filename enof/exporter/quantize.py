@@ -6,8 +6,8 @@ Per LIF a scale ``S`` (v units per float unit). A synapse from a source with ``i
 Weights are kept even in [−(2^bits − 2), 2^bits − 2] so Lava Dense's MIXED truncation
 (``(W >> 1) << 1``) is the identity, and conv weights stay within 8 bits because Lava's CPU
 Conv ignores ``weight_exp``; ``weight_exp`` is always 0. ``S`` is the largest value for which
-every incoming weight fits, the threshold mantissa fits, and (with calibration data) the peak
-membrane and input current stay inside the signed ``state_bits`` range; it is then lowered to
+every incoming weight fits, the threshold mantissa and the bias (mantissa · 2^bias_exp_max) fit, and the peak
+membrane and input current (calibration, or a bound) stay inside half the signed ``state_bits`` range; it is then lowered to
 make ``vth = v_threshold · S / 64`` an integer, so the threshold is exact.
 """
 
@@ -158,6 +158,11 @@ def quantize(
             w_peak = float(np.abs(graph.nodes[s].weight).max())
             if w_peak > 0:
                 limits_s[f"weights of {s}"] = INPUT_SHIFT * limits.weight_max * in_scales[s] / w_peak
+        bias_float = lif_bias_float(graph, lif, sources)
+        bias_peak = float(np.abs(bias_float).max(initial=0.0))
+        if bias_peak > 0:  # the bias in v units must fit mantissa · 2^bias_exp_max
+            bias_top = (2 ** (limits.bias_mant_bits - 1) - 1) * 2**limits.bias_exp_max
+            limits_s["bias range"] = bias_top / bias_peak
         peak = (peaks or {}).get(lif.name)
         if peak:
             # Half the state range: calibration sees a few samples, not the worst case.
@@ -171,7 +176,10 @@ def quantize(
         limited_by, s_max = min(limits_s.items(), key=lambda kv: kv[1])
         vth = math.floor(lif.v_threshold * s_max / INPUT_SHIFT)
         if vth < 1:
-            raise DoesNotFitError(f"{lif.name}: threshold mantissa rounds to 0 (scale {s_max:.4g}, limited by {limited_by})")
+            raise DoesNotFitError(
+                f"{lif.name}: threshold mantissa v_threshold·S/64 = {lif.v_threshold * s_max / INPUT_SHIFT:.3g} < 1 "
+                f"at the largest scale S = {s_max:.4g} allowed by its {limited_by}"
+            )
         scale = INPUT_SHIFT * vth / lif.v_threshold
         dv = round(DECAY_UNITY * (1.0 - lif.decay))
         _check(lif.name, "vth", vth, 1, 2**limits.vth_mant_bits - 1)
@@ -189,7 +197,6 @@ def quantize(
             errs.append((w_int * INPUT_SHIFT * in_scales[s] / scale - w).ravel())
             refs.append(w.ravel())
         err, ref = (np.concatenate(errs), np.concatenate(refs)) if errs else (np.zeros(1), np.ones(1))
-        bias_float = lif_bias_float(graph, lif, sources)
         bias_mant, bias_exp = choose_bias(lif.name, bias_float.astype(np.float64) * scale, limits)
         result[lif.name] = LifQuant(
             name=lif.name, scale=scale, vth=vth, du=DU_KEEP_NOTHING, dv=dv,

@@ -59,11 +59,20 @@ def test_graded_first_layer_current_matches_float_within_weight_rounding(digits,
     assert torch.all((fixed - exact).abs() <= bound + 1e-6)
 
 
+def test_a_large_bias_lowers_the_scale_to_fit_the_bias_mantissa(model_factory):
+    model = model_factory("digits_cnn", timesteps=2, width=8)
+    model.backbone[4].bias.data[0] = 100.0  # BN bias of the second conv: 100 thresholds' worth
+    graph = capture(model, (1, 8, 8), 2)
+    q = quantize(graph, partition(graph, True), LOIHI, 16.0).lifs["backbone.5"]
+    assert q.limited_by == "bias range" and q.bias_exp == 7
+    assert np.abs(q.bias_mant).max() <= 4095 and q.vth >= 1
+
+
 def test_out_of_range_bias_is_refused_with_layer_value_and_limit(model_factory):
     model = model_factory("digits_cnn", timesteps=2, width=8)
-    model.backbone[4].bias.data[0] = 1e6  # BN bias of the second conv: far beyond 13 bits × 2^7
+    model.backbone[4].bias.data[0] = 1e6  # beyond 4095 · 2^7 v units even at a threshold of 1 (S = 128)
     graph = capture(model, (1, 8, 8), 2)
-    with pytest.raises(DoesNotFitError, match=r"backbone\.5: bias .* mantissa > 4095 even at bias_exp_max = 7"):
+    with pytest.raises(DoesNotFitError, match=r"backbone\.5: threshold mantissa v_threshold·S/64 = 0.00\d+ < 1 .* bias range"):
         quantize(graph, partition(graph, True), LOIHI, 16.0)
 
 
