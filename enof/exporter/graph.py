@@ -172,9 +172,16 @@ class _Walker:
         self.raw: dict[str, dict] = {}  # weight nodes under construction (BN may still fold)
 
     # weight nodes are kept as dicts until the activation consumes them, so BN can fold in
-    def add_conv(self, name, ref: _Ref, weight, bias, stride, padding, role="conv") -> _Ref:
+    def _check_input_is_activation(self, name: str, ref: _Ref) -> None:
         if len(ref.sources) != 1:
-            raise UnsupportedModuleError(f"{name}: a conv on a sum of tensors is not supported; supported: {SUPPORTED}")
+            raise UnsupportedModuleError(f"{name}: a weight layer on a sum of tensors is not supported; supported: {SUPPORTED}")
+        if ref.sources[0] in self.raw:
+            raise UnsupportedModuleError(
+                f"{name}: two weight layers in a row ({ref.sources[0]} → {name}); put a LIF between them"
+            )
+
+    def add_conv(self, name, ref: _Ref, weight, bias, stride, padding, role="conv") -> _Ref:
+        self._check_input_is_activation(name, ref)
         c, h, w = ref.shape
         k = ref.pool_k
         if k > 1 and (h % k or w % k):
@@ -193,7 +200,8 @@ class _Walker:
         return _Ref((name,), shape, 1, foldable=name)
 
     def add_dense(self, name, ref: _Ref, weight, bias) -> _Ref:
-        if len(ref.sources) != 1 or len(ref.shape) != 1 or ref.pool_k != 1:
+        self._check_input_is_activation(name, ref)
+        if len(ref.shape) != 1 or ref.pool_k != 1:
             raise UnsupportedModuleError(
                 f"{name}: Linear needs one flat (Flatten-ed) source, gets shape {ref.shape}; supported: {SUPPORTED}"
             )
@@ -206,6 +214,8 @@ class _Walker:
     def fold_bn(self, name, ref: _Ref, bn) -> _Ref:
         if ref.foldable is None or ref.foldable not in self.raw:
             raise UnsupportedModuleError(f"{name}: BatchNorm must directly follow a Conv2d or Linear")
+        if bn.running_mean is None or bn.running_var is None:
+            raise UnsupportedModuleError(f"{name}: BatchNorm without running statistics cannot be folded")
         raw = self.raw[ref.foldable]
         raw["weight"], raw["bias"] = fold_batchnorm(raw["weight"], raw["bias"], bn)
         return _Ref(ref.sources, ref.shape, 1, foldable=None)

@@ -114,3 +114,10 @@ def test_flatten_and_linear_between_spiking_layers_capture_and_replay():
     x = repeat_over_time(torch.rand(3, *DIGITS_SHAPE) * 2, 2)
     with torch.no_grad():
         assert torch.allclose(Replay(graph, list(graph.nodes), ["input"], ["fc"])(x), model(x).logits, atol=TOL)
+
+
+def test_two_weight_layers_in_a_row_are_refused_by_name(model_factory):
+    model = model_factory("digits_cnn", width=4)
+    model.backbone[2] = nn.Identity()  # conv → BN → (no LIF) → conv
+    with pytest.raises(UnsupportedModuleError, match=r"backbone\.3: two weight layers in a row \(backbone\.0 → backbone\.3\)"):
+        capture(model, DIGITS_SHAPE, 2)
