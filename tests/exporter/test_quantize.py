@@ -31,7 +31,7 @@ def test_integers_fit_the_target_and_reproduce_the_float_parameters(digits):
     for name, lq in q.lifs.items():
         assert lq.vth * 64 == pytest.approx(0.5 * lq.scale, rel=1e-12)  # threshold exact by construction
         assert (lq.du, lq.dv) == (4095, 3072)
-        assert 1 <= lq.vth < 2**17 and 0 <= lq.bias_exp <= 7 and np.abs(lq.bias_mant).max() < 2**12
+        assert lq.vth >= 1 and lq.vth < 2**17 and 0 <= lq.bias_exp <= 7 and np.abs(lq.bias_mant).max() < 2**12
         # bias_mant · 2^bias_exp is the float bias in v units up to half a step of 2^bias_exp
         err = np.abs(lq.bias_mant * 2.0**lq.bias_exp - lq.bias_float * lq.scale)
         assert err.max() <= 2.0 ** (lq.bias_exp - 1) + 1e-6
