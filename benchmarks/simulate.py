@@ -131,12 +131,12 @@ def report(rows: list[dict], threads: int) -> str:
         "",
         "Produced by `benchmarks/simulate.py` (do not edit by hand). Samples per second, higher is better;",
         f"T = {T}; built-in and PyTorch with torch.set_num_threads({threads}) on {platform.processor() or platform.machine()}"
-        f" ({torch.get_num_threads()} thread(s), torch {torch.__version__}, shared 2-core machine: ±20 %).",
+        f" ({torch.get_num_threads()} thread(s), torch {torch.__version__}, shared 2-core machine: the load of other jobs moves these figures by up to 3×, so compare within one run).",
         "Lava: lava-nc 0.10.0 `Loihi2SimCfg(select_tag=\"fixed_pt\")`, all samples pipelined in one run",
         "(one process per layer); `run` counts only `run()`, `total` adds compile, start and read-back.",
         "PyTorch: the trainer's float EnofNet forward (Norse LIF), which also runs the host part.",
         "",
-        "| network | chip program | built-in fixed | built-in float | PyTorch float forward | Lava fixed_pt run (total) | built-in ÷ Lava | PyTorch ÷ built-in |",
+        "| network | chip program | built-in fixed | built-in float | PyTorch float forward | Lava fixed_pt run (total) | built-in ÷ Lava (speed) | built-in ÷ PyTorch (time) |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
