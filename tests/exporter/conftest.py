@@ -32,16 +32,17 @@ def make_model(arch: str, repact: bool = True, timesteps: int = 2, seed: int = 0
     return randomize_batchnorm(model, seed)
 
 
-def write_digits_checkpoint(path, repact: bool = True, timesteps: int = 2, seed: int = 0, width: int = 8):
-    """A random-weight digits_cnn saved with enof.trainer.checkpoint.save_checkpoint (the real writer)."""
+def write_checkpoint(path, arch: str = "digits_cnn", dataset: str = "digits", repact: bool = True,
+                     timesteps: int = 2, seed: int = 0, **arch_kwargs):
+    """A random-weight model saved with enof.trainer.checkpoint.save_checkpoint (the real writer)."""
     from enof.trainer.checkpoint import Checkpoint, save_checkpoint, versions
     from enof.trainer.data import dataset_spec
 
-    model = make_model("digits_cnn", repact=repact, timesteps=timesteps, seed=seed, width=width)
+    model = make_model(arch, repact=repact, timesteps=timesteps, seed=seed, **arch_kwargs)
     ckpt = Checkpoint(
-        arch="digits_cnn", arch_kwargs={"num_classes": 10, "width": width}, neuron=NeuronConfig().to_dict(),
+        arch=arch, arch_kwargs={"num_classes": 10, **arch_kwargs}, neuron=NeuronConfig().to_dict(),
         timesteps=timesteps, repact=repact, state_dict=model.state_dict(),
-        dataset=dataset_spec("digits").record(), seed=seed, versions=versions(),
+        dataset=dataset_spec(dataset).record(), seed=seed, versions=versions(),
     )
     save_checkpoint(ckpt, path)
     return path
@@ -50,7 +51,7 @@ def write_digits_checkpoint(path, repact: bool = True, timesteps: int = 2, seed:
 @pytest.fixture(scope="session")
 def digits_checkpoint(tmp_path_factory):
     """Path of a random-weight digits_cnn (width 8, RepAct, T = 2) checkpoint."""
-    return write_digits_checkpoint(tmp_path_factory.mktemp("ckpt") / "digits.pt")
+    return write_checkpoint(tmp_path_factory.mktemp("ckpt") / "digits.pt", width=8)
 
 
 @pytest.fixture(scope="session")
@@ -70,5 +71,5 @@ def model_factory():
 
 @pytest.fixture(scope="session")
 def checkpoint_writer():
-    """``checkpoint_writer(path, repact=True, timesteps=2, seed=0, width=8)`` -> path of a digits_cnn model.pt."""
-    return write_digits_checkpoint
+    """``checkpoint_writer(path, arch="digits_cnn", dataset="digits", repact=True, timesteps=2, seed=0, **arch_kwargs)``."""
+    return write_checkpoint

@@ -103,24 +103,10 @@ def test_interrupted_re_export_keeps_the_previous_bundle_intact(digits_checkpoin
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
-def _random_cifar_checkpoint(arch, path):
-    from enof.trainer.checkpoint import Checkpoint, save_checkpoint
-    from enof.trainer.data import dataset_spec
-    from enof.trainer.models import build_model
-    from enof.trainer.neurons import NeuronConfig
-
-    torch.manual_seed(0)
-    model = build_model(arch, repact=True, timesteps=1, num_classes=10)
-    ckpt = Checkpoint(arch=arch, arch_kwargs={"num_classes": 10}, neuron=NeuronConfig().to_dict(), timesteps=1,
-                      repact=True, state_dict=model.state_dict(), dataset=dataset_spec("cifar10").record())  # fmt: skip
-    save_checkpoint(ckpt, path)
-    return path
-
-
 @pytest.mark.parametrize("arch", ["resnet20", "resnet19"])
 @pytest.mark.parametrize("target", ["loihi", "loihi2"])
-def test_cifar_resnets_export_and_place_every_chip_lif(tmp_path, arch, target, capsys):
-    path = _random_cifar_checkpoint(arch, tmp_path / f"{arch}.pt")
+def test_cifar_resnets_export_and_place_every_chip_lif(tmp_path, arch, target, capsys, checkpoint_writer):
+    path = checkpoint_writer(tmp_path / f"{arch}.pt", arch, "cifar10", timesteps=1)
     # Both need more chips than either profile's board (ResNet19 ~300, ResNet20 ~40 under the
     # placer's resource model), so the chip budget is lifted to see the placement.
     result = export_bundle(path, target, calibrate=0, max_chips=100_000)
