@@ -3,8 +3,9 @@
 Our own reading of `lava/proc/lif/models.py` (AbstractPyLifModelFixed, PyLifModelBitAcc),
 `lava/proc/dense/models.py` (AbstractPyDenseModelBitAcc), `lava/proc/conv/models.py`
 (PyConvModelFixed) and `lava/utils/weightutils.py`. Lava computes in numpy int32 (wrapping on
-overflow) and int64 in places; we compute on exact integers (int64, or float64 below 2^53) and apply the int32 wrap exactly where numpy's
-int32 arithmetic would wrap, so results agree bit for bit (docs/design.md §6).
+overflow) and int64 in places; we compute on exact integers (int64, or floats holding integers:
+float64 below 2^53, float32 below 2^24) and apply the int32 wrap exactly where numpy's int32
+arithmetic would wrap, so results agree bit for bit (docs/design.md §6).
 """
 
 from __future__ import annotations
