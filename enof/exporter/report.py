@@ -20,6 +20,8 @@ def partition_table(part: Partition) -> Table:
 
 def quantization_table(quant: Quantized, calibration_samples: int) -> Table:
     calibrated = f"{calibration_samples} calibration samples" if calibration_samples else "not calibrated"
+    if not calibration_samples and quant.current_fed:
+        calibrated += "; host-in current sized by its worst-case bound"
     table = Table(title=f"Quantization (input.scale = {quant.input_scale:.6g}; {calibrated})")
     table.caption = ("scale: v units per float unit; w err: rms / max weight rounding error relative to the "
                      "weights' rms / max; state: largest |v| (|I|) reached, as a fraction of the signed state range")
