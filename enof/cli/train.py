@@ -37,6 +37,15 @@ def _command_line(prog: str, ctx: typer.Context) -> str:
     return f"{prog} {shlex.join(parts)}"
 
 
+def _use_threads(config) -> None:
+    """Apply the run's torch thread count (digits: 1; 0 keeps torch's default)."""
+    import torch
+
+    threads = config.resolved().threads
+    if threads:
+        torch.set_num_threads(threads)
+
+
 def _arch_kwargs(width: Optional[int]) -> dict:
     return {} if width is None else {"width": width}
 
@@ -65,6 +74,7 @@ def train_command(
     teacher: Optional[Path] = typer.Option(None, "--teacher", help="use this trained teacher .pt instead of training one"),
     resume: bool = typer.Option(False, "--resume", help="continue an interrupted run from its last epoch"),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="model.pt path (default runs/<dataset>-<arch>-T<T>/model.pt)"),
+    threads: Optional[int] = typer.Option(None, "--threads", min=0, help="torch CPU threads (digits 1; 0: all cores)"),
 ) -> None:
     """Train the teacher and the EnOF SNN; prints the final test accuracy."""
     if ctx.invoked_subcommand is not None:
@@ -79,10 +89,11 @@ def train_command(
         arch_kwargs=_arch_kwargs(width), timesteps=timesteps, epochs=epochs, teacher_epochs=teacher_epochs,
         lr=lr, schedule=schedule, optimizer=optimizer, weight_decay=weight_decay, batch_size=batch_size,
         seed=seed, laf=(not kd) if laf is None else laf, repact=repact, kd=kd, lam=lam, tau=tau, out=str(out), resume=resume,
-        teacher=None if teacher is None else str(teacher),
+        teacher=None if teacher is None else str(teacher), threads=threads,
     )
     console = Console(stderr=True)
     try:
+        _use_threads(config)
         result = train(config, progress=TrainProgress(enabled=True, console=console))
     except EnofError as exc:
         _fail(exc)
@@ -109,6 +120,7 @@ def ablation_command(
     lr: Optional[float] = typer.Option(None, "--lr", help="initial learning rate"),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="batch size"),
     output: Path = typer.Option(Path("docs/ablation-digits.md"), "-o", "--output", help="writes <output>.md and <output>.json"),
+    threads: Optional[int] = typer.Option(None, "--threads", min=0, help="torch CPU threads (digits 1; 0: all cores)"),
 ) -> None:
     """Baseline, +L_AF, +RepAct, both, and vanilla KD per T and seed → markdown + JSON, mean ± std."""
     from rich.console import Console
@@ -122,9 +134,10 @@ def ablation_command(
         _fail(EnofError(f"--timesteps must be a comma-separated list of integers, got '{timesteps}'"))
     base = TrainConfig(dataset=dataset, data_root=None if data_root is None else str(data_root), arch=arch,
                        arch_kwargs=_arch_kwargs(width), epochs=epochs, teacher_epochs=teacher_epochs, lr=lr,
-                       batch_size=batch_size)
+                       batch_size=batch_size, threads=threads)
     console = Console(stderr=True)
     try:
+        _use_threads(base)
         result = run_ablation(AblationConfig(base=base, seeds=seeds, timesteps=steps, output=str(output)),
                               progress=TrainProgress(enabled=console.is_terminal, console=console),
                               log=lambda line: console.print(line))

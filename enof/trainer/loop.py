@@ -42,11 +42,18 @@ OPTIMIZERS = ("sgd", "adam")
 # digits_cnn -T 2` reaches ≥ 97% test accuracy in about a minute on 2 CPU cores. CIFAR's follow
 # the EnOF group's recipe (SGD 0.1, momentum 0.9, wd 1e-4, cosine, batch 128; 400 epochs in the
 # paper's scripts — 100 here, the older scripts' count, as a default one can afford).
+# `threads` (torch intra-op threads, set by the CLI): digits' net is too small for threads to pay
+# (2 threads: same wall time, twice the CPU, and many times slower on a shared, loaded machine);
+# 0 keeps torch's default (all cores) for the CIFAR networks.
 DATASET_DEFAULTS: dict[str, dict] = {
-    "digits": dict(epochs=30, teacher_epochs=15, lr=0.05, batch_size=64, optimizer="sgd", weight_decay=5e-4),
-    "cifar10": dict(epochs=100, teacher_epochs=100, lr=0.1, batch_size=128, optimizer="sgd", weight_decay=1e-4),
-    "cifar100": dict(epochs=100, teacher_epochs=100, lr=0.1, batch_size=128, optimizer="sgd", weight_decay=1e-4),
-    "cifar10dvs": dict(epochs=100, teacher_epochs=100, lr=0.1, batch_size=32, optimizer="sgd", weight_decay=1e-4),
+    "digits": dict(epochs=30, teacher_epochs=15, lr=0.05, batch_size=64, optimizer="sgd", weight_decay=5e-4,
+                   threads=1),
+    "cifar10": dict(epochs=100, teacher_epochs=100, lr=0.1, batch_size=128, optimizer="sgd", weight_decay=1e-4,
+                    threads=0),
+    "cifar100": dict(epochs=100, teacher_epochs=100, lr=0.1, batch_size=128, optimizer="sgd", weight_decay=1e-4,
+                     threads=0),
+    "cifar10dvs": dict(epochs=100, teacher_epochs=100, lr=0.1, batch_size=32, optimizer="sgd", weight_decay=1e-4,
+                       threads=0),
 }
 
 
@@ -76,6 +83,7 @@ class TrainConfig:
     resume: bool = False
     teacher: str | None = None
     neuron: dict = field(default_factory=lambda: NeuronConfig().to_dict())
+    threads: int | None = None  # torch threads the caller should use (0: torch's default)
 
     def resolved(self) -> "TrainConfig":
         """A copy with the data set's defaults filled in and every choice checked."""

@@ -5,12 +5,22 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+import torch
 from typer.testing import CliRunner
 
 from enof.cli.train import app
 from enof.trainer.checkpoint import load_checkpoint
 
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():
+    """The command sets torch's thread count for its process; keep the test process as it was."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
 
 
 def test_train_command_writes_checkpoint_and_prints_test_accuracy(tmp_path):
@@ -25,6 +35,7 @@ def test_train_command_writes_checkpoint_and_prints_test_accuracy(tmp_path):
     # The printed number is the checkpoint's metric, rounded to 0.1 %.
     assert abs(printed - 100 * ckpt.metrics["test_accuracy"]) <= 0.05
     assert ckpt.arch_kwargs["width"] == 8 and ckpt.timesteps == 2
+    assert ckpt.train_config["threads"] == 1 and torch.get_num_threads() == 1  # digits: one thread
     assert (tmp_path / "run" / "model.teacher.pt").exists()
 
 
