@@ -20,7 +20,7 @@ def export(
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="bundle folder (default: <checkpoint dir>/<stem>-<target>-bundle)"),
     calibrate: int = typer.Option(32, "--calibrate", min=0, help="training samples run in float to check state ranges (0: none)"),
     data_root: Optional[Path] = typer.Option(None, "--data-root", help="data set root for calibration (CIFAR, DVS)"),
-    max_chips: Optional[int] = typer.Option(None, "--max-chips", min=1, help="allow more chips than the profile's max_chips"),
+    max_chips: Optional[int] = typer.Option(None, "--max-chips", min=1, help="chips available (default: the profile's max_chips, the largest system built; e.g. 32 for a Nahuku board)"),
 ) -> None:
     """Export a trained EnOF network for a (simulated) Loihi target and print where everything runs."""
     from rich.console import Console
