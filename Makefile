@@ -44,8 +44,9 @@ demo: $(STAMP)
 	$(BIN)/enof-compare $(DEMO)/run-lava.json $(DEMO)/run-fast-50.json
 	@echo "== 5/5 energy per inference (built-in run, whole test set) → $(DEMO)/energy.png"
 	$(BIN)/enof-energy $(DEMO)/run-fast.json --plot $(DEMO)/energy.png
+	$(BIN)/enof-energy $(DEMO)/run-fast.json -o $(DEMO)/energy.txt
 	$(BIN)/enof-energy $(DEMO)/run-fast.json --format json -o $(DEMO)/energy.json
-	@echo "demo done: files in $(DEMO)/"
+	@echo "demo done in $(DEMO)/: model.pt, bundle-loihi/, bundle-loihi2/, run-*.json, energy.{png,txt,json}"
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -88,9 +88,9 @@ def energy(
     if output is None and text is not None:
         sys.stdout.write(text)
     elif output is None:
-        from rich.console import Console
+        from enof.cli.console import make_console
 
-        Console().print(report_tables(report, model))
+        make_console().print(report_tables(report, model))
 
 
 def _writing(path: Path, write) -> None:

@@ -23,7 +23,7 @@ def export(
     max_chips: Optional[int] = typer.Option(None, "--max-chips", min=1, help="chips available (default: the profile's max_chips, the largest system built; e.g. 32 for a Nahuku board)"),
 ) -> None:
     """Export a trained EnOF network for a (simulated) Loihi target and print where everything runs."""
-    from rich.console import Console
+    from enof.cli.console import make_console
 
     from enof.exporter.export import export_bundle
     from enof.exporter.placement import placement_table
@@ -34,7 +34,7 @@ def export(
     except EnofError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(exc.exit_code) from None
-    console = Console()
+    console = make_console()
     console.print(partition_table(result.partition))
     console.print(quantization_table(result.quant, result.calibration_samples))
     console.print(placement_table(result.placement))

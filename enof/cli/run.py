@@ -9,7 +9,7 @@ from typing import Optional
 
 import numpy as np
 import typer
-from rich.console import Console
+from enof.cli.console import make_console
 from rich.table import Table
 
 from enof.errors import EnofError
@@ -55,7 +55,7 @@ def run(
     except EnofError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(exc.exit_code) from None
-    out = Console()
+    out = make_console()
     out.print(
         f"{name}: accuracy {result.accuracy:.2%} on {result.samples} test samples "
         f"({backend.value}/{precision.value}, T = {result.timesteps}, {result.wall_s:.1f} s) → {output}"

@@ -79,7 +79,7 @@ def train_command(
     """Train the teacher and the EnOF SNN; prints the final test accuracy."""
     if ctx.invoked_subcommand is not None:
         return
-    from rich.console import Console
+    from enof.cli.console import make_console
 
     from enof.trainer.loop import TrainConfig, TrainProgress, train
 
@@ -91,7 +91,7 @@ def train_command(
         seed=seed, laf=(not kd) if laf is None else laf, repact=repact, kd=kd, lam=lam, tau=tau, out=str(out), resume=resume,
         teacher=None if teacher is None else str(teacher), threads=threads,
     )
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     try:
         _use_threads(config)
         result = train(config, progress=TrainProgress(enabled=True, console=console))
@@ -123,7 +123,7 @@ def ablation_command(
     threads: Optional[int] = typer.Option(None, "--threads", min=0, help="torch CPU threads (digits 1; 0: all cores)"),
 ) -> None:
     """Baseline, +L_AF, +RepAct, both, and vanilla KD per T and seed → markdown + JSON, mean ± std."""
-    from rich.console import Console
+    from enof.cli.console import make_console
 
     from enof.trainer.ablation import AblationConfig, run_ablation, write_ablation
     from enof.trainer.loop import TrainConfig, TrainProgress
@@ -135,7 +135,7 @@ def ablation_command(
     base = TrainConfig(dataset=dataset, data_root=None if data_root is None else str(data_root), arch=arch,
                        arch_kwargs=_arch_kwargs(width), epochs=epochs, teacher_epochs=teacher_epochs, lr=lr,
                        batch_size=batch_size, threads=threads)
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     try:
         _use_threads(base)
         result = run_ablation(AblationConfig(base=base, seeds=seeds, timesteps=steps, output=str(output)),
