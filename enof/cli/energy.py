@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+from enof.formats.atomic import atomic_write_text
 from enof.errors import EnofError
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
@@ -26,18 +25,6 @@ class Format(str, Enum):
 class RoutingMode(str, Enum):
     geometric = "geometric"
     all_cores = "all-cores"
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 @app.command()
@@ -80,7 +67,7 @@ def energy(
 
             _writing(plot, lambda: plot_report(report, plot, model))
         if output is not None:
-            _writing(output, lambda: _write_atomic(output, text))
+            _writing(output, lambda: atomic_write_text(output, text))
     except EnofError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(exc.exit_code) from None

@@ -19,6 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import BinaryIO, Union
 
+from enof.formats.atomic import default_mode
 from enof.errors import BundleError
 
 BUNDLE_FORMAT = "enof-bundle"
@@ -199,6 +200,7 @@ def write_bundle(out_dir: str | os.PathLike, manifest: Manifest | dict, files: d
             hashes[name] = _write_one(tmp / name, content)
         written = replace(manifest, files=hashes, versions=manifest.versions or current_versions())
         _write_bytes(tmp / MANIFEST_NAME, written.to_json_bytes())
+        os.chmod(tmp, default_mode(directory=True))  # mkdtemp's 0700 would hide the bundle from colleagues
         _swap_into_place(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -7,11 +7,10 @@ updates are totals over all samples and timesteps; the host figures are per infe
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from enof.formats.atomic import atomic_write_text
 from enof.errors import RunResultError
 
 RUN_FORMAT = "enof-run"
@@ -80,18 +79,7 @@ class RunResult:
 
 def write_run_result(result: RunResult, path: str | Path) -> Path:
     """Write run.json through a temporary file in the same folder and rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(result.to_dict(), f, indent=1)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_text(path, json.dumps(result.to_dict(), indent=1) + "\n")
 
 
 def read_run_result(path: str | Path) -> RunResult:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from enof.formats.atomic import atomic_open
 from enof.runtime.energy_report import format_energy, main_model
 
 PARTS = (("synops_pj", "synaptic ops"), ("neuron_updates_pj", "neuron updates"), ("routing_pj", "spike routing"))
@@ -67,13 +66,8 @@ def plot_report(report: dict, path: Path, main: str | None = None) -> None:
         ax.grid(axis="y", alpha=0.3)
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
+        with atomic_open(path, "wb") as handle:
+            fig.savefig(handle, dpi=110, format="png")
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)

@@ -8,13 +8,13 @@ file, mean ± sample std over seeds per cell, with every individual run kept in 
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from enof.formats.atomic import atomic_write_text
 from enof.trainer.data import load_dataset
 from enof.trainer.loop import TrainConfig, TrainProgress, train, train_teacher
 
@@ -165,18 +165,10 @@ def markdown_table(result: dict, command: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(handle, "w") as out:
-        out.write(text)
-    os.replace(tmp, path)
-
-
 def write_ablation(result: dict, output: str | Path, command: str = "") -> tuple[Path, Path]:
     """Write `<output>.md` and `<output>.json` (the suffix of `output` is replaced)."""
     output = Path(output)
     md_path, json_path = output.with_suffix(".md"), output.with_suffix(".json")
-    _atomic_write_text(json_path, json.dumps(result, indent=1) + "\n")
-    _atomic_write_text(md_path, markdown_table(result, command))
+    atomic_write_text(json_path, json.dumps(result, indent=1) + "\n")
+    atomic_write_text(md_path, markdown_table(result, command))
     return md_path, json_path

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from enof.formats.atomic import atomic_open
 from enof.errors import CheckpointError
 
 FORMAT = "enof-model"
@@ -72,18 +72,8 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     """`torch.save` to a temporary file beside `path`, then rename (a crash never leaves half a file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as tmp:
-            torch.save(obj, tmp)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as handle:
+        torch.save(obj, handle)
 
 
 def safe_torch_load(path: str | os.PathLike, what: str = "checkpoint") -> Any:

@@ -23,7 +23,6 @@ from enof.trainer.checkpoint import (
     Checkpoint,
     atomic_torch_save,
     build_model_from_checkpoint,
-    file_sha256,
     load_checkpoint,
     safe_torch_load,
     save_checkpoint,

@@ -3,7 +3,6 @@
 import hashlib
 import io
 import json
-from pathlib import Path
 
 import nir
 import numpy as np

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import time
 
-import numpy as np
 import pytest
 
 import enof.runtime.lava_backend as lava_backend
