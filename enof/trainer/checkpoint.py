@@ -89,11 +89,15 @@ def safe_torch_load(path: str | os.PathLike, what: str = "checkpoint") -> Any:
         ) from None
 
 
+_TORCH_BOILERPLATE = ("Weights only load failed", "Please file an issue", "Check the documentation of torch.load")
+
+
 def _reason(exc: Exception) -> str:
-    """The informative line of torch.load's (often multi-line) error."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
-    pick = next((line for line in lines if "WeightsUnpickler error" in line), lines[0])
-    return pick.removeprefix("WeightsUnpickler error: ")[:160]
+    """The informative line of torch.load's multi-line error (not its advice to drop weights_only)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    useful = [line for line in lines if not line.startswith(_TORCH_BOILERPLATE)]
+    pick = (useful or lines or [type(exc).__name__])[0]
+    return pick.removeprefix("WeightsUnpickler error:").strip()[:160]
 
 
 def save_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike) -> str:
