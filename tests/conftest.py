@@ -13,13 +13,16 @@ DU, DV = 4095, 3072  # design.md §6: current keeps nothing, voltage decays by 0
 
 
 def make_random_program(
-    input_mode: str = "graded", seed: int = 0, timesteps: int = 4, channels: int = 4
+    input_mode: str = "graded", seed: int = 0, timesteps: int = 4, channels: int = 4,
+    identity_exp: int | None = None, identity_range: tuple[int, int] = (6, 30),
 ) -> ChipProgram:
     """A 4-LIF program: conv 3×3 → strided conv 3×3/2 → residual block (conv 3×3 + 1×1/2 shortcut) → dense.
 
     Graded: input (2, 8, 8) floats in [0, 1] into a conv (graded payloads). Current: input (channels, 8, 8)
     currents into the first LIF. Dense weights go beyond 8 bits so Lava's clip and truncation matter;
-    fixed parameters are chosen so that every layer fires at a moderate rate.
+    fixed parameters are chosen so that every layer fires at a moderate rate. ``identity_exp``: add a
+    second residual block (conv 3×3 → conv 3×3, plus an identity 1×1 shortcut whose diagonal integers
+    are drawn from ``identity_range`` and carry that weight_exp) before the dense layer.
     """
     rng = np.random.default_rng(seed)
     c1, c2 = channels, channels + 2
@@ -59,11 +62,26 @@ def make_random_program(
         syn("b.1.conv", "conv", "b.0.act", "b.1.act", (c2, c1, 3, 3), -40, 50, stride=(2, 2), padding=(1, 1)),
         syn("b.2.conv2", "conv", "b.1.act", "b.2.act2", (c2, c2, 3, 3), -40, 50, padding=(1, 1)),
         syn("b.2.shortcut", "conv", "b.0.act", "b.2.act2", (c2, c1, 1, 1), -60, 90, stride=(2, 2)),
-        syn("fc", "dense", "b.2.act2", "fc.act", (10, c2 * 16), -300, 300, weight_exp=-1),
     ]
+    last = "b.2.act2"
+    if identity_exp is not None:
+        layers["b.3.act1"] = lif("b.3.act1", (c2, 4, 4))
+        layers["b.3.act2"] = lif("b.3.act2", (c2, 4, 4), bias_exp=0)
+        layers["fc.act"] = layers.pop("fc.act")  # keep topological order
+        diag = rng.integers(identity_range[0], identity_range[1] + 1, size=c2)
+        eye_int = np.zeros((c2, c2, 1, 1), np.int32)
+        eye_int[np.arange(c2), np.arange(c2), 0, 0] = diag
+        eye = (eye_int * 64.0 * 2.0**identity_exp / scale).astype(np.float32)
+        synapses += [
+            syn("b.3.conv1", "conv", "b.2.act2", "b.3.act1", (c2, c2, 3, 3), -40, 50, padding=(1, 1)),
+            syn("b.3.conv2", "conv", "b.3.act1", "b.3.act2", (c2, c2, 3, 3), -40, 50, padding=(1, 1)),
+            Synapse("b.3.shortcut", "conv", "b.2.act2", "b.3.act2", eye, eye_int, weight_exp=identity_exp),
+        ]
+        last = "b.3.act2"
+    synapses.append(syn("fc", "dense", last, "fc.act", (10, c2 * 16), -300, 300, weight_exp=-1))
     return ChipProgram(
         timesteps=timesteps, input_shape=input_shape, input_mode=input_mode, input_scale=input_scale,
-        layers=layers, synapses=synapses, outputs=["fc.act", "b.2.act2"], input_bits=16,
+        layers=layers, synapses=synapses, outputs=["fc.act", last], input_bits=16,
     )  # fmt: skip
 
 

@@ -5,22 +5,26 @@ Per LIF a scale ``S`` (v units per float unit). A synapse from a source with ``i
 ``w_int = round(W · S / 64 / in_scale)``: exact when ``W·x·S`` is what the float net adds.
 Weights are kept even in [−(2^bits − 2), 2^bits − 2] so Lava Dense's MIXED truncation
 (``(W >> 1) << 1``) is the identity, and conv weights stay within 8 bits because Lava's CPU
-Conv ignores ``weight_exp``; ``weight_exp`` is always 0. ``S`` is the largest value for which
-every incoming weight fits, the threshold mantissa and the bias (mantissa · 2^bias_exp_max) fit, and the peak
-membrane and input current (calibration, or a bound) stay inside half the signed ``state_bits`` range; it is then lowered to
-make ``vth = v_threshold · S / 64`` an integer, so the threshold is exact.
+Conv ignores ``weight_exp``; ``weight_exp`` is 0 except on an identity conv (a residual block's
+identity shortcut, ``enof.formats.identity_synapse``), which runs as a Lava Sparse diagonal that
+applies it: its weight is ``w_int · 2^weight_exp``, so it does not cap ``S``. ``S`` is the largest
+value for which every other incoming weight fits, the threshold mantissa and the bias (mantissa ·
+2^bias_exp_max) fit, and the peak membrane and input current (calibration, or a bound) stay inside
+half the signed ``state_bits`` range; it is then lowered to make ``vth = v_threshold · S / 64`` an
+integer, so the threshold is exact.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from enof.errors import DoesNotFitError
-from enof.exporter.graph import INPUT, Graph, LifNode
+from enof.exporter.graph import INPUT, ConvNode, Graph, LifNode
 from enof.exporter.partition import Partition
+from enof.formats.identity_synapse import identity_diagonal, is_identity_conv
 
 DU_KEEP_NOTHING = 4095  # u = a_in << 6 each step: the current holds nothing over time (design.md §6)
 DECAY_UNITY = 4096
@@ -30,6 +34,8 @@ INPUT_SHIFT = 64  # Lava aligns a_in and vth by 6 bits; the bias is not shifted
 @dataclass(frozen=True)
 class FixedPointLimits:
     weight_bits: int = 8
+    weight_exp_min: int = -7
+    weight_exp_max: int = 7
     vth_mant_bits: int = 17
     bias_mant_bits: int = 13
     bias_exp_max: int = 7
@@ -41,7 +47,8 @@ class FixedPointLimits:
     def from_profile(cls, profile) -> "FixedPointLimits":
         fp = profile.fixed_point
         return cls(
-            weight_bits=int(fp.weight_bits.value), vth_mant_bits=int(fp.vth_mant_bits.value),
+            weight_bits=int(fp.weight_bits.value), weight_exp_min=int(fp.weight_exp_min.value),
+            weight_exp_max=int(fp.weight_exp_max.value), vth_mant_bits=int(fp.vth_mant_bits.value),
             bias_mant_bits=int(fp.bias_mant_bits.value), bias_exp_max=int(fp.bias_exp_max.value),
             decay_bits=int(fp.decay_bits.value), state_bits=int(fp.state_bits.value),
             graded_spike_bits=int(profile.target.graded_spike_bits.value),
@@ -75,6 +82,8 @@ class LifQuant:
     current_peak_int: float | None
     state_max: int
     limited_by: str
+    # per incoming chip synapse: (rms, max) rounding error of its weights relative to their rms / max
+    synapse_errors: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -83,13 +92,14 @@ class Quantized:
     weight_int: dict[str, np.ndarray]  # per chip weight node, int32, torch layout
     input_scale: float
     current_fed: tuple[str, ...] = ()  # LIFs driven by the host-in current (current mode)
+    weight_exp: dict[str, int] = field(default_factory=dict)  # non-zero only for identity convs
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The contents of quant.npz (design.md §5)."""
         out: dict[str, np.ndarray] = {"input.scale": np.float64(self.input_scale)}
         for name, w in self.weight_int.items():
             out[f"{name}.weight_int"] = w.astype(np.int32)
-            out[f"{name}.weight_exp"] = np.int32(0)
+            out[f"{name}.weight_exp"] = np.int32(self.weight_exp.get(name, 0))
         for q in self.lifs.values():
             out[f"{q.name}.vth"] = np.int32(q.vth)
             out[f"{q.name}.du"] = np.int32(q.du)
@@ -114,6 +124,44 @@ def lif_bias_float(graph: Graph, lif: LifNode, sources: list[str]) -> np.ndarray
 def quantize_weight(weight: np.ndarray, scale: float, in_scale: float) -> np.ndarray:
     """Even integers nearest to ``weight · scale / 64 / in_scale``."""
     return (2 * np.round(weight.astype(np.float64) * scale / INPUT_SHIFT / in_scale / 2)).astype(np.int32)
+
+
+def is_identity_node(node) -> bool:
+    """A 1×1 identity conv node (an identity shortcut): the one conv that may carry a weight exponent."""
+    return isinstance(node, ConvNode) and is_identity_conv(node.weight, node.stride, node.padding)
+
+
+def quantize_identity(
+    weight: np.ndarray, scale: float, in_scale: float, limits: FixedPointLimits, name: str = "identity conv"
+) -> tuple[np.ndarray, int]:
+    """(weight_int, weight_exp) of an identity conv: ``w_int · 2^weight_exp`` nearest to ``diag · S / 64 / in_scale``.
+
+    One exponent per synapse (Loihi's per-synapse-group weight exponent, Lava Sparse's ``weight_exp``),
+    the one giving the smallest largest error. Only exponents ≥ 0: Lava shifts the accumulated sum
+    right with a floor, so a negative exponent does not scale a weight by 2^exp. A single-signed
+    diagonal keeps every integer (Lava's EXCITATORY/INHIBITORY sign modes do not truncate); a mixed one
+    is kept even (MIXED truncation drops the lowest bit).
+    """
+    diag = identity_diagonal(weight).astype(np.float64)
+    target = diag * scale / INPUT_SHIFT / in_scale
+    step = 2 if diag.min(initial=0) < 0 < diag.max(initial=0) else 1
+    best: tuple[float, np.ndarray, int] | None = None
+    for exp in range(max(0, limits.weight_exp_min), max(0, limits.weight_exp_max) + 1):
+        w = step * np.round(target / 2.0**exp / step)
+        if np.abs(w).max(initial=0) > limits.weight_max:
+            continue
+        err = float(np.abs(w * 2.0**exp - target).max(initial=0))
+        if best is None or err < best[0]:
+            best = (err, w, exp)
+    if best is None:  # the scale limit "weight_exp_max" below prevents this
+        raise DoesNotFitError(
+            f"{name}: identity weight {np.abs(target).max():.4g} exceeds {limits.weight_max} · 2^{limits.weight_exp_max} "
+            "(weight_exp_max) at this scale"
+        )
+    _, w, exp = best
+    full = np.zeros(weight.shape, dtype=np.int32)
+    full[np.arange(diag.size), np.arange(diag.size), 0, 0] = w.astype(np.int32)
+    return full, exp
 
 
 def choose_bias(name: str, bias_v: np.ndarray, limits: FixedPointLimits) -> tuple[np.ndarray, int]:
@@ -146,6 +194,7 @@ def quantize(
     chip = set(part.names("chip"))
     lifs = [n for n in graph.nodes.values() if isinstance(n, LifNode) and n.name in chip]
     weight_int: dict[str, np.ndarray] = {}
+    weight_exp: dict[str, int] = {}
     result: dict[str, LifQuant] = {}
     input_scale = input_scale_graded
     for lif in lifs:
@@ -154,9 +203,13 @@ def quantize(
         limits_s: dict[str, float] = {
             "threshold bits": INPUT_SHIFT * (2**limits.vth_mant_bits - 1) / lif.v_threshold
         }
+        identities = {s for s in sources if is_identity_node(graph.nodes[s])}
         for s in sources:
             w_peak = float(np.abs(graph.nodes[s].weight).max())
-            if w_peak > 0:
+            if w_peak > 0 and s in identities:  # its exponent takes the scale, up to weight_exp_max
+                top = limits.weight_max * 2.0 ** max(0, limits.weight_exp_max)
+                limits_s[f"weights of {s} (weight_exp_max)"] = INPUT_SHIFT * top * in_scales[s] / w_peak
+            elif w_peak > 0:
                 limits_s[f"weights of {s}"] = INPUT_SHIFT * limits.weight_max * in_scales[s] / w_peak
         bias_float = lif_bias_float(graph, lif, sources)
         bias_peak = float(np.abs(bias_float).max(initial=0.0))
@@ -187,30 +240,40 @@ def quantize(
         _check(lif.name, "du", DU_KEEP_NOTHING, 0, 2**limits.decay_bits - 1)
         if lif.name == part.current_target:
             input_scale = scale / INPUT_SHIFT  # a_in = round(current · S / 64), unit weight
-        errs, refs, w_max = [], [], 0
+        errs, refs, w_max, per_synapse = [], [], 0, {}
         for s in sources:
             w = graph.nodes[s].weight.astype(np.float64)
-            w_int = quantize_weight(w, scale, in_scales[s])
+            if s in identities:
+                w_int, weight_exp[s] = quantize_identity(w, scale, in_scales[s], limits, s)
+            else:
+                w_int = quantize_weight(w, scale, in_scales[s])
             w_max = max(w_max, int(np.abs(w_int).max(initial=0)))
             _check(s, "|weight_int|", int(np.abs(w_int).max(initial=0)), 0, limits.weight_max)
             weight_int[s] = w_int
-            errs.append((w_int * INPUT_SHIFT * in_scales[s] / scale - w).ravel())
+            errs.append((w_int * 2.0 ** weight_exp.get(s, 0) * INPUT_SHIFT * in_scales[s] / scale - w).ravel())
             refs.append(w.ravel())
+            per_synapse[s] = _relative_errors(errs[-1], refs[-1])
         err, ref = (np.concatenate(errs), np.concatenate(refs)) if errs else (np.zeros(1), np.ones(1))
+        rms_rel, max_rel = _relative_errors(err, ref)
         bias_mant, bias_exp = choose_bias(lif.name, bias_float.astype(np.float64) * scale, limits)
         result[lif.name] = LifQuant(
             name=lif.name, scale=scale, vth=vth, du=DU_KEEP_NOTHING, dv=dv,
             bias_mant=bias_mant, bias_exp=bias_exp, bias_float=bias_float,
-            weight_rms_rel_error=float(np.sqrt(np.mean(err**2)) / max(np.sqrt(np.mean(ref**2)), 1e-30)),
-            weight_max_rel_error=float(np.abs(err).max() / max(np.abs(ref).max(), 1e-30)),
+            weight_rms_rel_error=rms_rel, weight_max_rel_error=max_rel,
             weight_int_max=w_max,
             v_peak_int=peak["v_max"] * scale if peak else None,
             current_peak_int=peak["current_max"] * scale if peak else None,
-            state_max=limits.state_max, limited_by=limited_by,
+            state_max=limits.state_max, limited_by=limited_by, synapse_errors=per_synapse,
         )
     _check_input(part, limits, input_scale, peaks)
     fed = (part.current_target,) if part.current_target else ()
-    return Quantized(result, weight_int, input_scale, fed)
+    return Quantized(result, weight_int, input_scale, fed, weight_exp)
+
+
+def _relative_errors(err: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
+    """(rms error / rms weight, max |error| / max |weight|)."""
+    rms = float(np.sqrt(np.mean(err**2)) / max(np.sqrt(np.mean(ref**2)), 1e-30))
+    return rms, float(np.abs(err).max() / max(np.abs(ref).max(), 1e-30))
 
 
 def _check_input(part: Partition, limits: FixedPointLimits, input_scale: float, peaks) -> None:

@@ -141,6 +141,8 @@ class LavaNetwork:
             if tuple(self.program.input_shape) != tuple(self.program.layers[syn.target].shape):
                 raise ValueError(f"{syn.name}: current-mode input {self.program.input_shape} != {syn.target} shape")
             self._identity(out_port, target, graded=True)
+        elif syn.kind == "conv" and syn.weight_exp != 0 and syn.is_identity:
+            self._diagonal(syn, out_port, target, graded)  # Lava's Conv would ignore weight_exp
         elif syn.kind == "conv":
             self._conv(syn, out_port, target, graded)
         else:
@@ -150,6 +152,28 @@ class LavaNetwork:
         n = int(np.prod(out_port.shape))
         weights = sp.identity(n, dtype=np.int32 if self.fixed else np.float64, format="csr")
         synapse = Sparse(weights=weights, num_message_bits=GRADED_MESSAGE_BITS if graded else 0)
+        self.processes.append(synapse)
+        _flat(out_port).connect(synapse.s_in)
+        synapse.a_out.reshape(target.a_in.shape).connect(target.a_in)
+
+    def _diagonal(self, syn: Synapse, out_port, target, graded: bool) -> None:
+        """An identity conv as a Sparse diagonal that applies ``weight_exp`` (fixed) or the float weight.
+
+        Neuron i of Lava's flattened (W, H, C) source feeds neuron i of the target, with the weight of
+        its channel (torch diagonal broadcast over H, W, then put in Lava's layout).
+        """
+        shape = self.program.shape_of(syn.source)
+        if tuple(shape) != tuple(self.program.layers[syn.target].shape):
+            raise ValueError(f"{syn.name}: identity conv from {shape} into {self.program.layers[syn.target].shape}")
+        if self.fixed:
+            diag, dtype, extra = syn.diagonal_int, np.int32, dict(weight_exp=int(syn.weight_exp),
+                                                                 num_weight_bits=int(syn.num_weight_bits))
+        else:
+            diag, dtype, extra = np.diagonal(syn.weight[:, :, 0, 0]), np.float64, {}
+        per_neuron = np.broadcast_to(np.asarray(diag, dtype)[:, None, None], shape)
+        values = to_lava_layout(per_neuron, shape).reshape(-1)
+        weights = sp.diags(values, format="csr", dtype=dtype)
+        synapse = Sparse(weights=weights, num_message_bits=GRADED_MESSAGE_BITS if graded else 0, name=syn.name, **extra)
         self.processes.append(synapse)
         _flat(out_port).connect(synapse.s_in)
         synapse.a_out.reshape(target.a_in.shape).connect(target.a_in)

@@ -14,6 +14,7 @@ from typing import Literal
 import numpy as np
 
 from enof.errors import BundleError, UnsupportedModuleError
+from enof.formats.identity_synapse import identity_diagonal, is_identity_conv
 
 INPUT = "input"
 
@@ -55,7 +56,9 @@ class LifLayer:
 class Synapse:
     """Weights from ``source`` (INPUT or a LIF name) into the LIF ``target``.
 
-    conv: torch Conv2d semantics (cross-correlation), weight (C_out, C_in, kH, kW).
+    conv: torch Conv2d semantics (cross-correlation), weight (C_out, C_in, kH, kW). ``weight_exp`` must be 0
+          (Lava's CPU Conv ignores it) except for an identity conv (``is_identity``), which runs as a
+          Lava Sparse diagonal: a_out = (w_c · s) << weight_exp (or >> −weight_exp), like Dense.
     dense: weight (N_out, N_in); the source is flattened in torch (C, H, W) order.
     current: identity, unit weight; the source (INPUT, host-in output) is added to the target's input
              current every step (Loihi 1 current mode).
@@ -77,9 +80,25 @@ class Synapse:
             raise ValueError(f"{self.name}: unknown synapse kind {self.kind!r}")
         if self.weight.shape != self.weight_int.shape:
             raise ValueError(f"{self.name}: weight {self.weight.shape} != weight_int {self.weight_int.shape}")
-        if self.kind == "conv" and self.weight_exp != 0:
+        if self.kind == "conv" and self.weight_exp != 0 and not self.is_identity:
             # Lava's CPU Conv models ignore weight_exp (lava.md): the scale must live elsewhere.
             raise ValueError(f"{self.name}: conv weight_exp must be 0, got {self.weight_exp}")
+
+    @property
+    def is_identity(self) -> bool:
+        """A 1×1, stride-1, unpadded conv whose float and integer weights are diagonal (C_out == C_in)."""
+        return (
+            self.kind == "conv"
+            and is_identity_conv(self.weight, self.stride, self.padding)
+            and is_identity_conv(self.weight_int, self.stride, self.padding)
+        )
+
+    @property
+    def diagonal_int(self) -> np.ndarray:
+        """The per-channel integer weights (C,) of an identity conv."""
+        if not self.is_identity:
+            raise ValueError(f"{self.name}: not an identity conv")
+        return identity_diagonal(self.weight_int)
 
 
 @dataclass(frozen=True)

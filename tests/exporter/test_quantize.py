@@ -94,3 +94,59 @@ def test_current_mode_scale_comes_from_calibration_and_fits_the_state(digits, di
     assert q.input_scale == pytest.approx(first.scale / 64)
     for lq in q.lifs.values():
         assert lq.v_peak_int is not None and lq.v_peak_int <= 2**23 - 1 and lq.current_peak_int <= 2**23 - 1
+
+
+def _identity_block_graph():
+    """A random-weight conv → BasicBlock with an identity shortcut (16 channels, 8×8), all LIFs on chip."""
+    from torch import nn
+
+    from enof.trainer.models import EnofNet
+    from enof.trainer.models.blocks import BasicBlock
+    from enof.trainer.neurons import LIF, NeuronConfig
+
+    torch.manual_seed(0)
+    neuron = NeuronConfig()
+    backbone = nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), LIF(1, neuron),
+        BasicBlock(16, 16, 1, LIF(1, neuron), LIF(1, neuron)),
+    )  # fmt: skip
+    model = EnofNet(backbone, 16, 10, arch="block", mode="snn", repact=False, timesteps=1, neuron=neuron).eval()
+    return capture(model, (3, 8, 8), 1)
+
+
+def test_identity_shortcut_takes_a_weight_exponent_instead_of_capping_the_scale():
+    graph = _identity_block_graph()
+    part = partition(graph, graded_spikes=True)
+    q = quantize(graph, part, LOIHI, 16.0)
+    # The same export without exponents (range [0, 0]) is the old rule: the identity weight 1.0 caps S at 64·254.
+    old = quantize(graph, part, FixedPointLimits(**{**LOIHI.__dict__, "weight_exp_min": 0, "weight_exp_max": 0}), 16.0)
+    act2, conv2, shortcut = "backbone.3.act2", "backbone.3.conv2", "backbone.3.shortcut"
+    assert old.lifs[act2].limited_by == f"weights of {shortcut} (weight_exp_max)" and old.weight_exp[shortcut] == 0
+    assert q.lifs[act2].limited_by == f"weights of {conv2}"
+    exp = q.weight_exp[shortcut]
+    assert 1 <= exp <= 7 and q.arrays()[f"{shortcut}.weight_exp"] == exp
+    # conv2 (|W| ≤ 1/sqrt(144) by torch's init) had ~20 even integer levels; now it has 254. Measured:
+    # old rms error 4.8 %, new 0.4 % (one part in ~254 of a uniform weight's rms); bounds leave room for the seed.
+    rms_old, rms_new = old.lifs[act2].synapse_errors[conv2][0], q.lifs[act2].synapse_errors[conv2][0]
+    assert rms_old > 0.03 and rms_new < 0.008 and rms_new < rms_old / 5
+    # the identity itself: w_int · 2^exp is S/64 to within one part in 254
+    diag = np.diagonal(q.weight_int[shortcut][:, :, 0, 0]) * 2.0**exp
+    target = q.lifs[act2].scale / 64
+    assert np.all(np.abs(diag - target) <= target / 254)
+    assert np.abs(q.weight_int[shortcut]).max() <= 254 and np.count_nonzero(q.weight_int[shortcut]) == 16
+    assert q.lifs[act2].synapse_errors[shortcut][1] <= 1 / 254  # reported like every other weight
+
+
+def test_identity_weights_are_the_nearest_mantissa_and_exponent():
+    from enof.exporter.quantize import quantize_identity
+
+    eye = np.eye(3).reshape(3, 3, 1, 1)
+    # 1000 = 250 · 2^2 exactly; 1001 → 250·4 (error 1) beats 126·8 (error 7) and 2^0..1 overflow 254
+    assert quantize_identity(eye, 1000 * 64, 1.0, LOIHI)[1] == 2
+    w, exp = quantize_identity(eye, 1001 * 64, 1.0, LOIHI)
+    assert exp == 2 and np.array_equal(np.diagonal(w[:, :, 0, 0]), [250, 250, 250])
+    w, exp = quantize_identity(eye, 77 * 64, 1.0, LOIHI)  # fits without a shift; odd kept (EXCITATORY: no truncation)
+    assert exp == 0 and w[0, 0, 0, 0] == 77
+    mixed = np.diag([1.0, -1.0, 0.5]).reshape(3, 3, 1, 1)  # MIXED sign mode truncates the lowest bit: even only
+    w, exp = quantize_identity(mixed, 77 * 64, 1.0, LOIHI)
+    assert exp == 0 and np.all(w % 2 == 0) and list(np.diagonal(w[:, :, 0, 0])) == [76, -76, 38]

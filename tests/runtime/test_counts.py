@@ -37,10 +37,11 @@ def _loop_synops(program, rasters, x_int):
     return synops
 
 
-@pytest.mark.parametrize("input_mode", ["graded", "current"])
-def test_synops_equal_an_explicit_loop_over_recorded_spikes(random_program, random_inputs, input_mode):
-    # Exact integers on both sides.
-    program = random_program(input_mode, seed=5, timesteps=2, channels=2)
+@pytest.mark.parametrize("input_mode, identity_exp", [("graded", None), ("current", None), ("graded", 2)])
+def test_synops_equal_an_explicit_loop_over_recorded_spikes(random_program, random_inputs, input_mode, identity_exp):
+    # Exact integers on both sides. An identity shortcut with weight_exp counts as the 1×1 conv it is:
+    # the exponent scales the weights, not the connectivity.
+    program = random_program(input_mode, seed=5, timesteps=2, channels=2, identity_exp=identity_exp)
     x = random_inputs(program, batch=2, seed=5)
     run = simulate(program, x, "fixed", record_spikes=True)
     expected = _loop_synops(program, run.spikes, program.quantize_input(x))

@@ -33,6 +33,21 @@ def _lava_dense(s_flat, weight_int, weight_exp, graded):
     return acc.astype(np.int32)
 
 
+def _lava_sparse_diagonal(s_chw, diag_int, weight_exp, graded):
+    """AbstractPySparseModelBitAcc.run_spk for an identity conv's csr diagonal, then the int32 channel cast."""
+    from lava.utils.weightutils import clip_weights, determine_sign_mode, truncate_weights
+    from scipy import sparse
+
+    values = np.broadcast_to(np.asarray(diag_int)[:, None, None], s_chw.shape).reshape(-1)
+    w = sparse.diags(values.astype(np.int32), format="csr", dtype=np.int32)
+    sign_mode = determine_sign_mode(w)
+    w = truncate_weights(clip_weights(w, sign_mode, num_bits=8), sign_mode, 8)
+    s_flat = s_chw.reshape(-1)
+    acc = w.dot(s_flat.astype(np.int32)) if graded else w[:, s_flat.astype(bool)].sum(axis=1).A1
+    acc = np.left_shift(acc, weight_exp) if weight_exp > 0 else np.right_shift(acc, -weight_exp)
+    return acc.astype(np.int32).reshape(s_chw.shape)
+
+
 def _lava_reference(program, x):
     """Sample by sample, step by step, in aligned time, with Lava's model code: spikes (T, B, *shape) per LIF."""
     from lava.proc.lif.models import PyLifModelBitAcc
@@ -56,6 +71,8 @@ def _lava_reference(program, x):
                     src = values[syn.source]
                     if syn.kind == "current":
                         a = src.astype(np.int32)
+                    elif syn.kind == "conv" and syn.weight_exp != 0:  # identity: Lava Sparse
+                        a = _lava_sparse_diagonal(src, syn.diagonal_int, syn.weight_exp, syn.source == INPUT)
                     elif syn.kind == "conv":
                         a = _lava_conv(src, syn.weight_int, syn.stride, syn.padding)
                     else:
@@ -86,6 +103,42 @@ def test_fast_fixed_equals_lava_model_code_on_random_residual_programs(random_pr
         assert 0.05 < reference[name].mean() < 0.95, f"{name} should fire at a moderate rate to test anything"
     for name in program.outputs:
         assert np.array_equal(run.outputs[name], reference[name].astype(np.float32))
+
+
+@pytest.mark.parametrize("identity_exp, identity_range", [(2, (6, 30)), (1, (-70, 70)), (-2, (-400, 400))])
+def test_fast_fixed_equals_lava_sparse_model_code_on_identity_shortcut_with_weight_exp(
+    random_program, random_inputs, identity_exp, identity_range
+):
+    # Exact. (2, 6..30): a left shift, as the quantizer makes for identity shortcuts; ±400: a mixed-sign
+    # diagonal beyond 8 bits, so Sparse's clip and MIXED truncation act (visible with exp 1) and the right
+    # shift floors negative sums (exp −1).
+    program = random_program("graded", seed=7, timesteps=3, identity_exp=identity_exp, identity_range=identity_range)
+    x = random_inputs(program, batch=3, seed=7)
+    reference = _lava_reference(program, x)
+    run = simulate(program, x, "fixed", record_spikes=True)
+    for name in program.layers:
+        assert np.array_equal(run.spikes[name], reference[name]), name
+        assert 0.05 < reference[name].mean() < 0.95, f"{name} should fire at a moderate rate to test anything"
+
+
+@pytest.mark.parametrize("weight_exp", [-2, 1, 3])
+@pytest.mark.parametrize("graded", [False, True])
+def test_identity_op_equals_lava_sparse_on_clipped_truncated_diagonals(weight_exp, graded):
+    # Exact, on the activations themselves: diagonals beyond 8 bits (clipped), odd and mixed-sign
+    # (MIXED truncation) or single-signed (kept whole), binary spikes or graded payloads.
+    from enof.runtime.fast.synapses import build_fixed_op
+    from enof.runtime.program import Synapse
+
+    rng = np.random.default_rng(100 + weight_exp + 10 * graded)
+    for diag in (rng.integers(-400, 401, 5), rng.integers(1, 400, 5), -rng.integers(1, 400, 5)):
+        w_int = np.zeros((5, 5, 1, 1), np.int32)
+        w_int[np.arange(5), np.arange(5), 0, 0] = diag
+        syn = Synapse("id", "conv", "a", "b", w_int.astype(np.float32), w_int, weight_exp)
+        s = rng.integers(-1000, 1001, (2, 5, 3, 4)) if graded else rng.integers(0, 2, (2, 5, 3, 4))
+        op = build_fixed_op(syn, input_bound=1000 if graded else 1, graded=graded)
+        got = op.apply(torch.from_numpy(s.astype(np.float32))).numpy()
+        for b in range(2):
+            assert np.array_equal(got[b], _lava_sparse_diagonal(s[b], diag, weight_exp, graded)), diag
 
 
 def test_fast_fixed_is_independent_of_batch_composition(random_program, random_inputs):

@@ -27,7 +27,11 @@ def _assert_same_spikes(lava_run, fast_run, program):
 def test_lava_fixed_pt_equals_fast_fixed_on_residual_strided_dense_program(random_program, random_inputs, input_mode):
     """Tolerance: none. Both compute Lava's fixed-point integer arithmetic; every spike must agree."""
     program = random_program(input_mode=input_mode, seed=3)
-    x = random_inputs(program, batch=4, seed=3)
+    _assert_fixed_equal_and_firing(program, random_inputs(program, batch=4, seed=3))
+
+
+def _assert_fixed_equal_and_firing(program, x):
+    """Lava fixed_pt and the fast simulator give the same spikes, and every layer fires (not everywhere)."""
     lava_run = run_lava(program, x, "fixed", timeout_s=120)
     fast_run = simulate(program, x, "fixed")
     _assert_same_spikes(lava_run, fast_run, program)
@@ -57,6 +61,21 @@ def test_lava_floating_pt_agrees_with_fast_float_on_at_least_999_per_mille_of_sp
     total_fast = sum(int(c.sum()) for c in fast_run.spike_counts.values())
     assert total_fast > 0
     assert abs(total_lava - total_fast) <= 0.001 * total_fast
+
+
+@pytest.mark.parametrize("identity_exp, identity_range", [(2, (6, 30)), (1, (-70, 70)), (-2, (-400, 400))])
+def test_lava_fixed_pt_equals_fast_fixed_on_identity_shortcut_with_weight_exp(
+    random_program, random_inputs, identity_exp, identity_range
+):
+    """Tolerance: none. The identity runs as a Lava Sparse diagonal (weight_exp, Lava's (W, H, C) order,
+    per-channel weights, one relay for the shorter path); the fast simulator mirrors its integer model."""
+    program = random_program("graded", seed=7, identity_exp=identity_exp, identity_range=identity_range)
+    x = random_inputs(program, batch=4, seed=7)
+    _assert_fixed_equal_and_firing(program, x)
+    if identity_exp > 0:  # floating_pt: the Sparse diagonal carries the float weight; tolerance as above
+        lava_float, fast_float = run_lava(program, x, "float", timeout_s=120), simulate(program, x, "float")
+        for name in program.outputs:
+            assert (lava_float.outputs[name] == fast_float.outputs[name]).mean() >= 0.999, name
 
 
 def test_pipelined_samples_equal_each_sample_run_alone(random_program, random_inputs):
@@ -114,3 +133,43 @@ def test_lava_fixed_pt_aligns_multi_step_skips_with_relays_and_delayed_input():
     for name in program.layers:
         rate = fast_run.spike_counts[name].sum() / (program.layers[name].neurons * program.timesteps * len(x))
         assert 0.02 < rate < 0.9, (name, rate)
+
+
+def test_exported_identity_shortcut_block_runs_the_same_on_lava_and_fast(tmp_path):
+    """Tolerance: none. The real exporter's chip.nir + quant.npz of a conv → BasicBlock (identity shortcut,
+    which gets weight_exp ≠ 0), read back by program_from_bundle, on both backends."""
+    import io
+
+    import torch
+    from torch import nn
+
+    from enof.exporter.graph import capture
+    from enof.exporter.partition import partition
+    from enof.exporter.quantize import FixedPointLimits, quantize
+    from enof.exporter.to_nir import chip_graph, chip_nir_bytes
+    from enof.runtime.program import program_from_bundle
+    from enof.trainer.models import EnofNet
+    from enof.trainer.models.blocks import BasicBlock
+    from enof.trainer.neurons import LIF, NeuronConfig
+
+    torch.manual_seed(0)
+    neuron = NeuronConfig()
+    backbone = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), LIF(2, neuron),
+        BasicBlock(8, 8, 1, LIF(2, neuron), LIF(2, neuron)),
+    )  # fmt: skip
+    for module in backbone.modules():  # weights large enough that every layer fires
+        if isinstance(module, nn.Conv2d):
+            nn.init.normal_(module.weight, 0.0, 1.5 / np.sqrt(module.weight[0].numel()))
+    model = EnofNet(backbone, 8, 10, arch="block", mode="snn", repact=False, timesteps=2, neuron=neuron).eval()
+    graph = capture(model, (3, 6, 6), 2)
+    part = partition(graph, graded_spikes=True)
+    quant = quantize(graph, part, FixedPointLimits(graded_spike_bits=24), input_scale_graded=16.0)
+    (tmp_path / "chip.nir").write_bytes(chip_nir_bytes(chip_graph(graph, part, 1e-3)))
+    buffer = io.BytesIO()
+    np.savez(buffer, **quant.arrays())
+    (tmp_path / "quant.npz").write_bytes(buffer.getvalue())
+    program = program_from_bundle(tmp_path / "chip.nir", tmp_path / "quant.npz", timesteps=2, input_bits=24)
+    shortcut = next(s for s in program.synapses if s.name == "backbone.3.shortcut")
+    assert shortcut.is_identity and shortcut.weight_exp >= 1
+    _assert_fixed_equal_and_firing(program, np.random.default_rng(0).normal(0, 1, (4, 3, 6, 6)).astype(np.float32))

@@ -2,7 +2,8 @@
 
 Fixed point mirrors Lava's CPU models (lava.md): Dense clips/truncates its weights, accumulates
 binary spikes or graded payloads exactly and shifts by ``weight_exp``; Conv convolves exactly and
-wraps to 24 bits (``weight_exp`` ignored); current mode adds ``x_int`` (unit weight).
+wraps to 24 bits (``weight_exp`` ignored); an identity conv with ``weight_exp != 0`` is Lava's
+Sparse diagonal, which clips/truncates and shifts exactly like Dense; current mode adds ``x_int``.
 Integer convolutions and products run in floating point, which is exact while every partial sum
 stays below 2^24 (float32) or 2^53 (float64): each operator picks float32 or float64 from a bound on
 |input| · max_out Σ|W| and refuses programs beyond 2^53. Fixed-point operators return float tensors
@@ -69,6 +70,8 @@ def build_fixed_op(syn: Synapse, input_bound: int, graded: bool) -> SynapseOp:
     """
     if syn.kind == "current":
         return SynapseOp(syn, lambda x: x, input_bound)
+    if syn.kind == "conv" and syn.weight_exp != 0 and syn.is_identity:
+        return _fixed_identity(syn, input_bound, graded)
     if syn.kind == "conv":
         return _fixed_conv(syn, input_bound)
     return _fixed_dense(syn, input_bound, graded)
@@ -99,13 +102,38 @@ def _fixed_dense(syn: Synapse, input_bound: int, graded: bool) -> SynapseOp:
     shifted_bound = acc_bound << exp if exp > 0 else acc_bound
 
     def apply(s: torch.Tensor) -> torch.Tensor:
-        acc = F.linear(s.reshape(s.shape[0], -1).to(dtype), weight)
-        if shifted_bound >= FLOAT32_EXACT:
-            acc = acc.double()  # the left shift (or wrap) must stay exact
-        if graded and acc_bound >= INT32_LIMIT:
-            acc = wrap_int32(acc)  # graded: W.dot(s) in int32 wraps before the shift
-        acc = shift_by_exp(acc, exp)
-        # Binary: sum in int64, shift, then the int32 channel cast wraps (dense/models.py, pypychannel).
-        return wrap_int32(acc) if shifted_bound >= INT32_LIMIT else acc
+        return _shift_like_lava(F.linear(s.reshape(s.shape[0], -1).to(dtype), weight), exp, acc_bound, graded)
+
+    return SynapseOp(syn, apply, min(shifted_bound, INT32_LIMIT))
+
+
+def _shift_like_lava(acc: torch.Tensor, exp: int, acc_bound: int, graded: bool) -> torch.Tensor:
+    """The end of Lava's Dense/Sparse bit-accurate run_spk: ``acc`` shifted by ``exp``, as its int32 port sends it."""
+    shifted_bound = acc_bound << exp if exp > 0 else acc_bound
+    if shifted_bound >= FLOAT32_EXACT:
+        acc = acc.double()  # the left shift (or wrap) must stay exact
+    if graded and acc_bound >= INT32_LIMIT:
+        acc = wrap_int32(acc)  # graded: W.dot(s) in int32 wraps before the shift
+    acc = shift_by_exp(acc, exp)
+    # Binary: sum in int64, shift, then the int32 channel cast wraps (dense/models.py, pypychannel).
+    return wrap_int32(acc) if shifted_bound >= INT32_LIMIT else acc
+
+
+def _fixed_identity(syn: Synapse, input_bound: int, graded: bool) -> SynapseOp:
+    """Lava's Sparse bit-accurate model (sparse/models.py) of an identity conv's diagonal.
+
+    Sparse clips and truncates like Dense (weightutils.py, sign mode from the matrix's min/max: its
+    implicit zeros never change the mode of a diagonal), each output gets one weighted input, the
+    sum is shifted by ``weight_exp`` (arithmetic) and sent through an int32 port.
+    """
+    diag = dense_effective_weights(syn.diagonal_int, syn.num_weight_bits)
+    acc_bound = input_bound * int(np.abs(diag).max(initial=0))
+    dtype = _exact_dtype(acc_bound, syn.name)
+    weight = torch.from_numpy(diag.astype(np.float64)).to(dtype).reshape(1, -1, 1, 1)
+    exp = syn.weight_exp
+    shifted_bound = acc_bound << exp if exp > 0 else acc_bound
+
+    def apply(s: torch.Tensor) -> torch.Tensor:
+        return _shift_like_lava(s.to(dtype) * weight, exp, acc_bound, graded)
 
     return SynapseOp(syn, apply, min(shifted_bound, INT32_LIMIT))
