@@ -145,26 +145,34 @@ def route_cores(
     for name in layer_neurons:
         outgoing = [p for p in projections if p.source == name]
         sources = [c for c in placement if c.layer == name]
-        fractions = np.zeros((len(sources), len(placement)))
+        # Only the cores of the layers this one feeds can receive its spikes: the reach table has a
+        # column per such core, not per placed core (ResNet19 places ~45k cores).
+        targets = {p.target for p in outgoing}
+        cols = np.array([i for i, c in enumerate(placement) if c.layer in targets], dtype=np.int64)
+        column_of = np.full(len(placement), -1, dtype=np.int64)
+        column_of[cols] = np.arange(len(cols))
         if outgoing:
             groups = _source_groups(outgoing[0].source_shape)
-            reach = np.zeros((groups, len(placement)), dtype=bool)
+            reach = np.zeros((groups, len(cols)), dtype=bool)
             for proj in outgoing:
-                reach |= _reach_matrix(proj, groups, core_of[proj.target], len(placement))
+                reach |= _reach_matrix(proj, groups, column_of[core_of[proj.target]], len(cols))
             if routing == "all-cores":
-                reach[:] = reach.any(axis=0) | _all_cores_of(outgoing, placement)
-            for i, core in enumerate(sources):
-                members = np.bincount(core_neuron_indices(core, shapes[name]) % groups, minlength=groups)
-                fractions[i] = members @ reach / (core.neuron_stop - core.neuron_start)
-        for i, core in enumerate(sources):
+                reach[:] = True
+        for core in sources:
             here = index[core.core_id]
-            delta = np.abs(tiles - tiles[here])
+            if outgoing:
+                members = np.bincount(core_neuron_indices(core, shapes[name]) % groups, minlength=groups)
+                held = np.flatnonzero(members)  # the few source positions this core holds
+                fraction = members[held] @ reach[held] / (core.neuron_stop - core.neuron_start)
+            else:
+                fraction = np.zeros(0)
+            delta = np.abs(tiles[cols] - tiles[here])
             routes[core.core_id] = CoreRoute(
                 core_id=core.core_id,
-                messages_per_spike=float(fractions[i].sum()),
-                hops_ew_per_spike=float(fractions[i] @ delta[:, 0]),
-                hops_ns_per_spike=float(fractions[i] @ delta[:, 1]),
-                chips_crossed_per_spike=float(fractions[i] @ (chips != chips[here])),
+                messages_per_spike=float(fraction.sum()),
+                hops_ew_per_spike=float(fraction @ delta[:, 0]),
+                hops_ns_per_spike=float(fraction @ delta[:, 1]),
+                chips_crossed_per_spike=float(fraction @ (chips[cols] != chips[here])),
             )
     return routes
 
@@ -196,8 +204,3 @@ def _core_of_neuron(
     if (core_of < 0).any():
         raise RunResultError(f"placement.json: neuron {int(np.argmax(core_of < 0))} of layer {name!r} is on no core")
     return core_of
-
-
-def _all_cores_of(outgoing: list[Projection], placement: list[PlacedCore]) -> np.ndarray:
-    targets = {p.target for p in outgoing}
-    return np.array([c.layer in targets for c in placement])
