@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import signal
 import sys
 from pathlib import Path
 from typing import Optional
@@ -15,8 +16,15 @@ HELP = """Train an EnOF spiking network: first the ANN teacher of the same archi
 SNN with CE + λ·L_AF (the SNN's time-averaged feature through the teacher's frozen classifier),
 with RepAct (last LIF → ReLU) by default. Writes model.pt (and <stem>.teacher.pt beside it).
 
-Defaults per data set (epochs, lr, batch size, optimizer) apply where a flag is not given;
+Defaults per data set (epochs, lr, batch size, optimizer) apply where a flag is not given
+(--recipe quick); --recipe paper is the EnOF group's 400-epoch CIFAR recipe.
 `enof-train --dataset digits --arch digits_cnn -T 2` reaches ≥ 97% in about a minute on 2 cores.
+
+Runs on a GPU when torch sees one (--device), in bf16 mixed precision there (--amp). Several GPUs
+or machines: `torchrun --nproc_per_node N -m enof.cli.train ...` (DDP; --batch-size is per process).
+Beside model.pt: metrics.jsonl (one line per epoch). When stderr is not a terminal, progress is
+printed as plain lines. Ctrl-C or SIGTERM keeps the last finished epoch: rerun with --resume.
+
 Subcommand: `enof-train ablation --help` (baseline / +L_AF / +RepAct / both / vanilla KD)."""
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, help=HELP)
@@ -50,6 +58,22 @@ def _arch_kwargs(width: Optional[int]) -> dict:
     return {} if width is None else {"width": width}
 
 
+def _resume_command(dist) -> str:
+    """The command line that continues this run: the same arguments plus --resume."""
+    args = sys.argv[1:] + ([] if "--resume" in sys.argv else ["--resume"])
+    if dist.launched:
+        return f"torchrun --nproc_per_node {dist.world_size} -m enof.cli.train {shlex.join(args)}"
+    return f"enof-train {shlex.join(args)}"
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (what Slurm and Kubernetes send before they stop a job), handled like Ctrl-C."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise _Terminated
+
+
 @app.callback(invoke_without_command=True)
 def train_command(
     ctx: typer.Context,
@@ -58,13 +82,18 @@ def train_command(
     arch: str = typer.Option("digits_cnn", "--arch", help="digits_cnn, resnet20, resnet19 or resnet20_dvs"),
     width: Optional[int] = typer.Option(None, "--width", min=1, help="digits_cnn channel width (default 32)"),
     timesteps: int = typer.Option(2, "--timesteps", "-T", min=1, help="SNN timesteps T"),
+    recipe: str = typer.Option("quick", "--recipe", help="quick (the data set's affordable defaults) or paper "
+                               "(the EnOF group's CIFAR recipe: 400 epochs, SGD 0.1, wd 1e-4, cosine, batch 128, "
+                               "crop + flip + AutoAugment + Cutout, λ 0.1, τ 20); flags override it"),
     epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="SNN epochs (digits: 30)"),
     teacher_epochs: Optional[int] = typer.Option(None, "--teacher-epochs", min=0, help="ANN teacher epochs (digits: 15)"),
     lr: Optional[float] = typer.Option(None, "--lr", help="initial learning rate (digits 0.05, CIFAR 0.1)"),
     schedule: str = typer.Option("cosine", "--schedule", help="cosine, step (×0.1 at 50%, 75%) or none"),
     optimizer: Optional[str] = typer.Option(None, "--optimizer", help="sgd (momentum 0.9, the default) or adam"),
     weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help="on conv/linear weights only"),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="digits 64, CIFAR 128"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1,
+                                             help="per process (digits 64, CIFAR 128); under torchrun the global "
+                                                  "batch is the number of processes × this"),
     seed: int = typer.Option(0, "--seed", help="seeds weights, data order and augmentation"),
     laf: Optional[bool] = typer.Option(None, "--laf/--no-laf", help="add λ·L_AF, EnOF's output-feature alignment [default: on, off with --kd]"),
     repact: bool = typer.Option(True, "--repact/--no-repact", help="RepAct: the last LIF becomes a ReLU"),
@@ -72,16 +101,36 @@ def train_command(
     lam: float = typer.Option(0.1, "--lam", help="weight λ of L_AF / KD"),
     tau: Optional[float] = typer.Option(None, "--tau", help="temperature (default 20 for L_AF, 3 for KD)"),
     teacher: Optional[Path] = typer.Option(None, "--teacher", help="use this trained teacher .pt instead of training one"),
-    resume: bool = typer.Option(False, "--resume", help="continue an interrupted run from its last epoch"),
+    train_limit: Optional[int] = typer.Option(None, "--train-limit", help="train on a fixed, seeded, stratified subset of N images"),
+    test_limit: Optional[int] = typer.Option(None, "--test-limit", help="evaluate on a fixed, seeded, stratified subset of N images"),
+    resume: bool = typer.Option(False, "--resume", help="continue an interrupted run from its last finished epoch"),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="model.pt path (default runs/<dataset>-<arch>-T<T>/model.pt)"),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when torch sees a GPU), cpu, cuda or cuda:N; "
+                               "under torchrun cuda means each process's local-rank GPU"),
+    amp: str = typer.Option("auto", "--amp", help="mixed precision: bf16, fp16 (CUDA, with a GradScaler) or off; "
+                            "auto: bf16 on CUDA, off on CPU"),
+    channels_last: Optional[bool] = typer.Option(None, "--channels-last/--no-channels-last",
+                                                 help="NHWC memory layout [default: on CUDA only]"),
+    compile: bool = typer.Option(False, "--compile", help="torch.compile the networks (off until "
+                                 "benchmarks/train_step.py shows it pays on your device)"),
+    deterministic: bool = typer.Option(False, "--deterministic", help="no cuDNN autotuning (repeatable CUDA runs, slower)"),
+    workers: Optional[int] = typer.Option(None, "--workers", min=0, help="DataLoader worker processes per process, "
+                                          "augmentation runs in them (digits 0, else up to 8)"),
+    sync_bn: bool = typer.Option(False, "--sync-bn", help="under torchrun: BatchNorm statistics over the global batch"),
     threads: Optional[int] = typer.Option(None, "--threads", min=0, help="torch CPU threads (digits 1; 0: all cores)"),
+    log_every: int = typer.Option(50, "--log-every", min=1, help="when stderr is not a terminal: a progress line "
+                                  "every N steps (and at least every 30 s)"),
+    stop_after_epochs: Optional[int] = typer.Option(None, "--stop-after-epochs", min=1,
+                                                    help="end after N finished epochs of this invocation, resumable "
+                                                         "with --resume (exit code 75): for batch jobs with a time limit"),
 ) -> None:
     """Train the teacher and the EnOF SNN; prints the final test accuracy."""
     if ctx.invoked_subcommand is not None:
         return
     from enof.cli.console import make_console
 
-    from enof.trainer.loop import TrainConfig, TrainProgress, train
+    from enof.trainer.distributed import Distributed
+    from enof.trainer.loop import StopRequested, TrainConfig, TrainProgress, train
 
     out = output or Path("runs") / f"{dataset}-{arch}-T{timesteps}" / "model.pt"
     config = TrainConfig(
@@ -89,17 +138,37 @@ def train_command(
         arch_kwargs=_arch_kwargs(width), timesteps=timesteps, epochs=epochs, teacher_epochs=teacher_epochs,
         lr=lr, schedule=schedule, optimizer=optimizer, weight_decay=weight_decay, batch_size=batch_size,
         seed=seed, laf=(not kd) if laf is None else laf, repact=repact, kd=kd, lam=lam, tau=tau, out=str(out), resume=resume,
-        teacher=None if teacher is None else str(teacher), threads=threads,
+        teacher=None if teacher is None else str(teacher), threads=threads, recipe=recipe, train_limit=train_limit,
+        test_limit=test_limit, sync_bn=sync_bn, device=device, amp=amp, channels_last=channels_last, compile=compile,
+        deterministic=deterministic, workers=workers, log_every=log_every, stop_after_epochs=stop_after_epochs,
     )
     console = make_console(stderr=True)
+    previous_handler = signal.signal(signal.SIGTERM, _raise_terminated)
+    dist = None
     try:
+        dist = Distributed.from_environment()
         _use_threads(config)
-        result = train(config, progress=TrainProgress(enabled=True, console=console))
+        progress = TrainProgress(enabled=True, console=console, log_every=log_every)
+        result = train(config, progress=progress, dist=dist)
     except EnofError as exc:
         _fail(exc)
-    except KeyboardInterrupt:
-        typer.echo("interrupted; the last finished epoch is kept: rerun with the same flags and --resume", err=True)
-        raise typer.Exit(130) from None
+    except StopRequested as stop:
+        if dist.is_main:
+            typer.echo(f"{stop}; continue with: {_resume_command(dist)}", err=True)
+        raise typer.Exit(75) from None
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, _Terminated)
+        if dist is None or dist.is_main:
+            what = "terminated (SIGTERM)" if terminated else "interrupted"
+            typer.echo(f"{what}; the last finished epoch is kept: continue with {_resume_command(dist or Distributed())}",
+                       err=True)
+        raise typer.Exit(143 if terminated else 130) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+        if dist is not None:
+            dist.stop()
+    if not dist.is_main:
+        return
     if result.teacher_test_accuracy is not None:
         typer.echo(f"teacher (ANN) test accuracy: {100 * result.teacher_test_accuracy:.1f}%")
     typer.echo(f"test accuracy: {100 * result.test_accuracy:.1f}%")

@@ -1,158 +1,93 @@
 """Training: the ANN teacher (or a given one), then the EnOF SNN with CE + λ·L_AF (or KD, or CE).
 
 `train(TrainConfig) -> TrainResult` writes `model.pt` and `<stem>.teacher.pt` atomically. After
-every epoch it writes `<stem>.resume.pt` (weights, optimizer, scheduler, RNG states); with
-`resume=True` an interrupted run continues from there and ends with the same weights as an
-uninterrupted run with the same seed. The resume file is removed when the run completes.
+every epoch it writes `<stem>.resume.pt` (weights, optimizer, scheduler, scaler, every process's
+RNG states) and `metrics.jsonl`; with `resume=True` an interrupted run continues from there and
+ends with the same weights as an uninterrupted run with the same seed. The resume file is removed
+when the run completes. On a device (enof/trainer/execution.py) and under torchrun
+(enof/trainer/distributed.py: DDP, every rank holding the frozen teacher, rank 0 writing files).
 """
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler, Subset
 
 from enof.errors import CheckpointError, EnofError
 from enof.trainer.checkpoint import (
     Checkpoint,
-    atomic_torch_save,
     build_model_from_checkpoint,
     load_checkpoint,
-    safe_torch_load,
     save_checkpoint,
     teacher_reference,
     versions,
 )
-from enof.trainer.data import LoadedDataset, dataset_spec, load_dataset
-from enof.trainer.losses import DistillConfig, enof_loss
+from enof.trainer.config import OPTIMIZERS, SCHEDULES, TrainConfig  # noqa: F401  (re-exported)
+from enof.trainer.data import LoadedDataset, load_dataset
+from enof.trainer.data.subset import limit_split
+from enof.trainer.distributed import Distributed, convert_sync_batchnorm
+from enof.trainer.execution import Execution, full_precision, optimizer_step, resolve_execution
+from enof.trainer.losses import enof_loss
 from enof.trainer.models import build_model, repeat_over_time
 from enof.trainer.neurons import NeuronConfig
+from enof.trainer.progress import MetricsLog, StepReport, TrainProgress
+from enof.trainer.resume import ResumeState, read_resume_state, rng_state, set_rng_state, write_resume_state
 
-SCHEDULES = ("cosine", "step", "none")
-OPTIMIZERS = ("sgd", "adam")
-
-# Per data set defaults; digits' were chosen so that `enof-train --dataset digits --arch
-# digits_cnn -T 2` reaches ≥ 97% test accuracy in about a minute on 2 CPU cores. CIFAR's follow
-# the EnOF group's recipe (SGD 0.1, momentum 0.9, wd 1e-4, cosine, batch 128; 400 epochs in the
-# paper's scripts — 100 here, the older scripts' count, as a default one can afford).
-# `threads` (torch intra-op threads, set by the CLI): digits' net is too small for threads to pay
-# (2 threads: same wall time, twice the CPU, and many times slower on a shared, loaded machine);
-# 0 keeps torch's default (all cores) for the CIFAR networks.
-DATASET_DEFAULTS: dict[str, dict] = {
-    "digits": dict(epochs=30, teacher_epochs=15, lr=0.05, batch_size=64, optimizer="sgd", weight_decay=5e-4,
-                   threads=1),
-    "cifar10": dict(epochs=100, teacher_epochs=100, lr=0.1, batch_size=128, optimizer="sgd", weight_decay=1e-4,
-                    threads=0),
-    "cifar100": dict(epochs=100, teacher_epochs=100, lr=0.1, batch_size=128, optimizer="sgd", weight_decay=1e-4,
-                     threads=0),
-    "cifar10dvs": dict(epochs=100, teacher_epochs=100, lr=0.1, batch_size=32, optimizer="sgd", weight_decay=1e-4,
-                       threads=0),
-}
-
-
-@dataclass
-class TrainConfig:
-    """Everything one training run depends on; `None` fields take the data set's defaults."""
-
-    dataset: str = "digits"
-    data_root: str | None = None
-    arch: str = "digits_cnn"
-    arch_kwargs: dict = field(default_factory=dict)
-    timesteps: int = 2
-    epochs: int | None = None
-    teacher_epochs: int | None = None
-    lr: float | None = None
-    schedule: str = "cosine"
-    optimizer: str | None = None
-    weight_decay: float | None = None
-    batch_size: int | None = None
-    seed: int = 0
-    laf: bool = True
-    repact: bool = True
-    kd: bool = False
-    lam: float = 0.1
-    tau: float | None = None  # None: 20 for L_AF, 3 for KD
-    out: str = "model.pt"
-    resume: bool = False
-    teacher: str | None = None
-    neuron: dict = field(default_factory=lambda: NeuronConfig().to_dict())
-    threads: int | None = None  # torch threads the caller should use (0: torch's default)
-
-    def resolved(self) -> "TrainConfig":
-        """A copy with the data set's defaults filled in and every choice checked."""
-        dataset_spec(self.dataset)  # unknown names are a DataError
-        defaults = DATASET_DEFAULTS[self.dataset]
-        filled = replace(self, **{k: v for k, v in defaults.items() if getattr(self, k) is None})
-        if filled.laf and filled.kd:
-            raise EnofError("--laf and --kd are alternatives: choose one distillation (or neither)")
-        if filled.schedule not in SCHEDULES:
-            raise EnofError(f"unknown schedule '{filled.schedule}'; choose one of {', '.join(SCHEDULES)}")
-        if filled.optimizer not in OPTIMIZERS:
-            raise EnofError(f"unknown optimizer '{filled.optimizer}'; choose one of {', '.join(OPTIMIZERS)}")
-        for name in ("timesteps", "epochs", "batch_size"):
-            if getattr(filled, name) < 1:
-                raise EnofError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(filled, name)}")
-        if filled.teacher_epochs < 0 or filled.lr <= 0:
-            raise EnofError("--teacher-epochs must be >= 0 and --lr > 0")
-        return filled
-
-    @property
-    def distill(self) -> DistillConfig:
-        method = "laf" if self.laf else "kd" if self.kd else "none"
-        return DistillConfig(method=method, weight=self.lam, tau=self.tau)
-
-    @property
-    def paths(self) -> tuple[Path, Path, Path]:
-        """(model.pt, teacher file, resume file)."""
-        out = Path(self.out)
-        return out, out.with_name(f"{out.stem}.teacher.pt"), out.with_name(f"{out.stem}.resume.pt")
+EVAL_BATCH = 256
 
 
 @dataclass
 class TrainResult:
-    model_path: Path
-    teacher_path: Path | None
+    model_path: object
+    teacher_path: object
     test_accuracy: float
     teacher_test_accuracy: float | None
     checkpoint: Checkpoint
 
 
+class StopRequested(Exception):
+    """`stop_after_epochs` epochs finished in this invocation; the resume file holds the run."""
+
+    def __init__(self, phase: str, epoch: int, epochs: int) -> None:
+        super().__init__(f"stopped after {phase} epoch {epoch}/{epochs} as asked (--stop-after-epochs)")
+        self.phase, self.epoch, self.epochs = phase, epoch, epochs
+
+
 EpochHook = Callable[[str, int], None]  # (phase "teacher" | "snn", epochs completed)
 
 
-class TrainProgress:
-    """Rich progress bars, one per phase, with running loss, train and test accuracy."""
+@dataclass
+class _Run:
+    """What every phase of one run shares: settings, data, device, process group, outputs."""
 
-    def __init__(self, enabled: bool = True, console=None) -> None:
-        self.enabled, self.console, self._bar = enabled, console, None
+    config: TrainConfig
+    data: LoadedDataset
+    execution: Execution
+    dist: Distributed
+    progress: TrainProgress
+    metrics: MetricsLog
+    resume: ResumeState | None
+    on_epoch_end: EpochHook | None = None
+    epochs_this_invocation: int = field(default=0)
 
-    def start(self, name: str, epochs: int, batches_per_epoch: int, start_epoch: int) -> int:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-        self._bar = Progress(
-            TextColumn("[bold]{task.description:>7}"), BarColumn(bar_width=20),
-            TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}  loss {task.fields[loss]:.3f}  "
-                       "train {task.fields[train_acc]:.1%}  test {task.fields[test_acc]}"),
-            TimeElapsedColumn(), console=self.console, disable=not self.enabled,
-        )
-        self._bar.start()
-        return self._bar.add_task(name, total=epochs * batches_per_epoch, completed=start_epoch * batches_per_epoch,
-                                  epoch=start_epoch, epochs=epochs, loss=0.0, train_acc=0.0, test_acc="-")
+@dataclass
+class _Phase:
+    """One training phase (teacher or SNN): its model, epochs, timesteps and loss."""
 
-    def advance(self, task: int, loss: float, train_acc: float) -> None:
-        self._bar.update(task, advance=1, loss=loss, train_acc=train_acc)
-
-    def epoch_done(self, task: int, epoch: int, test_acc: float) -> None:
-        self._bar.update(task, epoch=epoch, test_acc=f"{test_acc:.1%}")
-
-    def finish(self, task: int) -> None:
-        self._bar.stop()
+    name: str
+    model: nn.Module
+    epochs: int
+    timesteps: int
+    loss_fn: Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def to_time_major(x: torch.Tensor, temporal: bool, timesteps: int) -> torch.Tensor:
@@ -181,97 +116,142 @@ def make_scheduler(optimizer: torch.optim.Optimizer, schedule: str, epochs: int)
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: DataLoader, temporal: bool, timesteps: int) -> float:
-    """Top-1 accuracy in [0, 1] of `model` (put in eval mode) on `loader`."""
+def evaluate(model: nn.Module, loader: DataLoader, temporal: bool, timesteps: int,
+             execution: Execution | None = None, dist: Distributed | None = None) -> float:
+    """Top-1 accuracy in [0, 1] of `model` (put in eval mode) on `loader`; with `dist`, each rank
+    holds a shard of the split and the counts are summed over the ranks (exact)."""
+    execution = execution or Execution(torch.device("cpu"))
     model.eval()
-    correct = total = 0
+    correct = torch.zeros((), dtype=torch.int64, device=execution.device)
+    total = 0
     for x, y in loader:
-        logits = model(to_time_major(x, temporal, timesteps)).logits
-        correct += int((logits.argmax(1) == y).sum())
+        x, y = execution.batch(x), y.to(execution.device, non_blocking=execution.is_cuda)
+        with execution.autocast():
+            logits = model(to_time_major(x, temporal, timesteps)).logits
+        correct += (logits.argmax(1) == y).sum()
         total += len(y)
-    return correct / max(total, 1)
+    correct_sum, total_sum = (dist or Distributed()).sum(float(correct), total)
+    return correct_sum / max(total_sum, 1)
 
 
-@dataclass
-class _Phase:
-    """One training phase (teacher or SNN): its model, loss and where its epochs are saved."""
-
-    name: str
-    model: nn.Module
-    epochs: int
-    timesteps: int
-    loss_fn: Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+def _core(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, DistributedDataParallel) else model
 
 
-def _rng_state(generator: torch.Generator) -> dict:
-    return {"torch": torch.get_rng_state(), "loader": generator.get_state(), "python": list(random.getstate()[1])}
+def _loaders(phase: _Phase, run: _Run) -> tuple[DataLoader, DataLoader, DistributedSampler | None, torch.Generator]:
+    """Training loader (a DistributedSampler's shard under torchrun) and this rank's test shard."""
+    config, dist, cuda = run.config, run.dist, run.execution.is_cuda
+    generator = torch.Generator().manual_seed(config.seed + dist.rank)
+    options = dict(num_workers=config.workers, persistent_workers=config.workers > 0, pin_memory=cuda)
+    sampler = None
+    if dist.launched:
+        sampler = DistributedSampler(run.data.train, dist.world_size, dist.rank, shuffle=True, seed=config.seed)
+        train_loader = DataLoader(run.data.train, batch_size=config.batch_size, sampler=sampler,
+                                  generator=generator, **options)
+        test = Subset(run.data.test, range(dist.rank, len(run.data.test), dist.world_size))
+    else:
+        train_loader = DataLoader(run.data.train, batch_size=config.batch_size, shuffle=True, generator=generator,
+                                  **options)
+        test = run.data.test
+    return train_loader, DataLoader(test, batch_size=EVAL_BATCH, **options), sampler, generator
 
 
-def _set_rng_state(state: dict, generator: torch.Generator) -> None:
-    torch.set_rng_state(state["torch"])
-    generator.set_state(state["loader"])
-    random.setstate((3, tuple(int(v) for v in state["python"]), None))
+def _prepare(model: nn.Module, run: _Run) -> nn.Module:
+    """On the device (synchronous BN if asked), wrapped in DDP when there are several processes."""
+    model = run.execution.prepare_model(model)
+    if run.dist.active:
+        if run.config.sync_bn:
+            model = convert_sync_batchnorm(model, run.execution.device)
+        ids = [run.execution.device] if run.execution.is_cuda else None
+        model = DistributedDataParallel(model, device_ids=ids)
+    return model
 
 
-def _run_phase(phase: _Phase, data: LoadedDataset, config: TrainConfig, progress: TrainProgress,
-               on_epoch_end: EpochHook | None, extra_state: dict) -> dict:
+def _run_phase(phase: _Phase, run: _Run, extra_state: dict) -> dict:
     """Train `phase.model` for its epochs (resuming if the resume file is at this phase)."""
-    _, _, resume_path = config.paths
-    temporal = data.spec.temporal
-    generator = torch.Generator().manual_seed(config.seed)
-    train_loader = DataLoader(data.train, batch_size=config.batch_size, shuffle=True, generator=generator)
-    test_loader = DataLoader(data.test, batch_size=256)
-    optimizer = make_optimizer(phase.model, config)
+    config, execution, dist, progress = run.config, run.execution, run.dist, run.progress
+    temporal, device = run.data.spec.temporal, execution.device
+    model = _prepare(phase.model, run)
+    core = _core(model)
+    train_loader, test_loader, sampler, generator = _loaders(phase, run)
+    optimizer = make_optimizer(core, config)
     scheduler = make_scheduler(optimizer, config.schedule, phase.epochs)
+    scaler = execution.grad_scaler()
     start_epoch, history = 0, []
-    state = safe_torch_load(resume_path, "resume state") if config.resume and resume_path.is_file() else None
-    if state is not None and state["phase"] == phase.name:
-        if extra_state.get("teacher") != state.get("teacher"):
-            raise CheckpointError(f"{resume_path}: the teacher changed since this run was interrupted")
-        phase.model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        _set_rng_state(state["rng"], generator)
-        start_epoch, history = state["epoch"], list(state["history"])
-    task = progress.start(phase.name, phase.epochs, len(train_loader), start_epoch)
+    state = run.resume
+    if state is not None and state.phase == phase.name:
+        if extra_state.get("teacher") != state.raw.get("teacher"):
+            raise CheckpointError(f"{state.path}: the teacher changed since this run was interrupted")
+        core.load_state_dict(state.raw["model"])
+        optimizer.load_state_dict(state.raw["optimizer"])
+        scheduler.load_state_dict(state.raw["scheduler"])
+        if state.raw.get("scaler"):  # empty when saved by a disabled (non-fp16) scaler
+            scaler.load_state_dict(state.raw["scaler"])
+        set_rng_state(state.rng_for(dist.rank), generator, device)
+        start_epoch, history = state.epoch, list(state.raw["history"])
+    steps = len(train_loader)
+    about = (f", batch {config.batch_size}{f' × {dist.world_size} processes' if dist.world_size > 1 else ''}, "
+             f"{execution.describe()}")
+    progress.start(phase.name, phase.epochs, steps, start_epoch, about)
+    phase_started, steps_run = time.perf_counter(), 0
     try:
         for epoch in range(start_epoch, phase.epochs):
-            phase.model.train()
-            loss_sum = correct = seen = 0
-            for x, y in train_loader:
-                inputs = to_time_major(x, temporal, phase.timesteps)
+            if sampler is not None:
+                sampler.set_epoch(epoch)
+            model.train()
+            lr = optimizer.param_groups[0]["lr"]
+            loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+            correct = torch.zeros((), dtype=torch.int64, device=device)
+            seen, epoch_started = 0, time.perf_counter()
+            for step, (x, y) in enumerate(train_loader, 1):
+                x, y = execution.batch(x), y.to(device, non_blocking=execution.is_cuda)
                 optimizer.zero_grad(set_to_none=True)
-                loss, logits = phase.loss_fn(phase.model, inputs, x, y)
-                loss.backward()
-                optimizer.step()
-                loss_sum += float(loss.detach()) * len(y)
-                correct += int((logits.argmax(1) == y).sum())
+                with execution.autocast():
+                    loss, logits = phase.loss_fn(model, to_time_major(x, temporal, phase.timesteps), x, y)
+                optimizer_step(loss, optimizer, scaler)
+                loss_sum += loss.detach().double() * len(y)
+                correct += (logits.argmax(1) == y).sum()
                 seen += len(y)
-                progress.advance(task, loss=loss_sum / seen, train_acc=correct / seen)
+                steps_run += 1
+                report = None
+                if progress.wants_update(step):
+                    elapsed = time.perf_counter() - phase_started
+                    remaining = (phase.epochs - epoch) * steps - step
+                    report = StepReport(phase.name, epoch + 1, phase.epochs, step, steps, float(loss_sum) / seen,
+                                        float(correct) / seen, lr,
+                                        seen * dist.world_size / max(time.perf_counter() - epoch_started, 1e-9),
+                                        elapsed / steps_run * remaining)
+                progress.advance(report)
             scheduler.step()
-            test_acc = evaluate(phase.model, test_loader, temporal, phase.timesteps)
-            history.append({"epoch": epoch + 1, "loss": loss_sum / seen, "train_accuracy": correct / seen,
-                            "test_accuracy": test_acc})
-            progress.epoch_done(task, epoch + 1, test_acc)
-            atomic_torch_save(
-                {"format": "enof-resume", "phase": phase.name, "epoch": epoch + 1, "config": _config_record(config),
-                 "model": phase.model.state_dict(), "optimizer": optimizer.state_dict(),
-                 "scheduler": scheduler.state_dict(), "rng": _rng_state(generator), "history": history,
-                 **extra_state},
-                resume_path,
-            )
-            if on_epoch_end is not None:
-                on_epoch_end(phase.name, epoch + 1)
+            epoch_s = time.perf_counter() - epoch_started
+            loss_total, correct_total, seen_total = dist.sum(float(loss_sum), float(correct), seen)
+            if not math.isfinite(loss_total):
+                raise EnofError(f"{phase.name} epoch {epoch + 1}: the training loss became {loss_total} "
+                                f"(lr {config.lr} too high?); the last finished epoch is kept in the resume file")
+            test_acc = evaluate(core, test_loader, temporal, phase.timesteps, execution, dist)
+            history.append({"epoch": epoch + 1, "loss": loss_total / seen_total,
+                            "train_accuracy": correct_total / seen_total, "test_accuracy": test_acc})
+            record = {"phase": phase.name, "epochs": phase.epochs, **history[-1], "lr": lr,
+                      "images_per_s": seen_total / max(epoch_s, 1e-9), "epoch_s": epoch_s,
+                      "world_size": dist.world_size, "device": str(device), "amp": execution.amp}
+            run.metrics.append(record)
+            rng_states = dist.gather(rng_state(generator, device))
+            if dist.is_main:
+                write_resume_state(config, phase.name, epoch + 1, dist.world_size, core, optimizer, scheduler, scaler,
+                                   rng_states, history, run.metrics.records, extra_state)
+            eta = (time.perf_counter() - phase_started) / max(steps_run, 1) * (phase.epochs - epoch - 1) * steps
+            progress.epoch_done(record, eta)
+            if run.on_epoch_end is not None:
+                run.on_epoch_end(phase.name, epoch + 1)
+            run.epochs_this_invocation += 1
+            if config.stop_after_epochs == run.epochs_this_invocation:
+                raise StopRequested(phase.name, epoch + 1, phase.epochs)
     finally:
-        progress.finish(task)
-    return {"test_accuracy": history[-1]["test_accuracy"] if history else evaluate(
-        phase.model, test_loader, temporal, phase.timesteps), "history": history}
-
-
-def _config_record(config: TrainConfig) -> dict:
-    record = asdict(config)
-    record.pop("resume")
-    return record
+        progress.finish()
+    if not history:
+        history_acc = evaluate(core, test_loader, temporal, phase.timesteps, execution, dist)
+        return {"test_accuracy": history_acc, "history": history}
+    return {"test_accuracy": history[-1]["test_accuracy"], "history": history}
 
 
 def _checkpoint(model: nn.Module, config: TrainConfig, data: LoadedDataset, mode: str, metrics: dict,
@@ -280,7 +260,7 @@ def _checkpoint(model: nn.Module, config: TrainConfig, data: LoadedDataset, mode
         arch=config.arch, arch_kwargs=_arch_kwargs(config, data), neuron=dict(config.neuron),
         timesteps=config.timesteps if mode == "snn" else 1, repact=config.repact if mode == "snn" else False,
         state_dict=model.state_dict(), dataset=data.spec.record(), teacher=teacher, metrics=metrics,
-        seed=config.seed, train_config=_config_record(config), versions=versions(), mode=mode,
+        seed=config.seed, train_config=config.record(), versions=versions(), mode=mode,
     )
 
 
@@ -294,20 +274,7 @@ def _build(config: TrainConfig, data: LoadedDataset, mode: str) -> nn.Module:
                        neuron=NeuronConfig(**config.neuron), **_arch_kwargs(config, data))
 
 
-def _check_resume_config(config: TrainConfig) -> None:
-    _, _, resume_path = config.paths
-    if not (config.resume and resume_path.is_file()):
-        return
-    state = safe_torch_load(resume_path, "resume state")
-    if not isinstance(state, dict) or state.get("format") != "enof-resume":
-        raise CheckpointError(f"{resume_path}: not an enof resume state")
-    if state["config"] != _config_record(config):
-        changed = sorted(k for k, v in _config_record(config).items() if state["config"].get(k) != v)
-        raise CheckpointError(f"{resume_path}: made with other settings ({', '.join(changed)}); "
-                              "rerun with the same flags or without --resume")
-
-
-def load_teacher(path: str | Path, config: TrainConfig, data: LoadedDataset) -> nn.Module:
+def load_teacher(path, config: TrainConfig, data: LoadedDataset) -> nn.Module:
     """A frozen ANN teacher from a checkpoint, checked against the run's arch and data set."""
     ckpt = load_checkpoint(path)
     if ckpt.arch != config.arch or ckpt.dataset.get("name") != data.spec.name:
@@ -323,44 +290,66 @@ def freeze(model: nn.Module) -> nn.Module:
     return model
 
 
-def train_teacher(config: TrainConfig, data: LoadedDataset, progress: TrainProgress,
-                  on_epoch_end: EpochHook | None = None) -> tuple[Path, float]:
-    """Train the ANN of the same architecture with CE, save it; returns (path, test accuracy)."""
+def _start_run(config: TrainConfig, progress: TrainProgress | None, on_epoch_end: EpochHook | None,
+               data: LoadedDataset | None, dist: Distributed | None) -> _Run:
+    """Check everything, join the process group, load (and limit) the data, read the resume file."""
+    dist = dist or Distributed()
+    execution = resolve_execution(config.device, config.amp, config.channels_last, config.compile,
+                                  config.deterministic, dist.local_rank)
+    resume = read_resume_state(config, dist.world_size) if config.resume else None
+    dist.start(execution.device)
+    execution.apply_backend_flags()
+    if data is None:
+        data = load_dataset(config.dataset, config.data_root, train_augment=True, timesteps=config.timesteps)
+    data = LoadedDataset(data.spec, limit_split(data.train, config.train_limit, config.seed, "--train-limit"),
+                         limit_split(data.test, config.test_limit, config.seed, "--test-limit"), data.notes)
+    progress = progress or TrainProgress(enabled=False)
+    progress.enabled = progress.enabled and dist.is_main
+    metrics = MetricsLog(config.metrics_path if dist.is_main else None, resume.raw.get("metrics") if resume else None)
+    return _Run(config, data, execution, dist, progress, metrics, resume, on_epoch_end)
+
+
+def _train_teacher(run: _Run) -> tuple[object, float]:
+    config, data = run.config, run.data
     _, teacher_path, _ = config.paths
     torch.manual_seed(config.seed)
     model = _build(config, data, "ann")
-    teacher_config = replace(config, epochs=config.teacher_epochs)
 
     def ce_loss(net, inputs, _x, y):
         logits = net(inputs).logits
-        return nn.functional.cross_entropy(logits, y), logits
+        return nn.functional.cross_entropy(full_precision(logits), y), logits
 
-    phase = _Phase("teacher", model, config.teacher_epochs, 1, ce_loss)
-    result = _run_phase(phase, data, teacher_config, progress, on_epoch_end, {})
+    result = _run_phase(_Phase("teacher", model, config.teacher_epochs, 1, ce_loss), run, {})
     metrics = {"test_accuracy": result["test_accuracy"], "history": result["history"]}
-    save_checkpoint(_checkpoint(model, config, data, "ann", metrics, None), teacher_path)
+    if run.dist.is_main:
+        save_checkpoint(_checkpoint(model, config, data, "ann", metrics, None), teacher_path)
+    run.dist.barrier()  # every rank reads the teacher file next
     return teacher_path, result["test_accuracy"]
 
 
+def train_teacher(config: TrainConfig, data: LoadedDataset, progress: TrainProgress | None = None,
+                  on_epoch_end: EpochHook | None = None) -> tuple[object, float]:
+    """Train the ANN of the same architecture with CE, save it; returns (path, test accuracy)."""
+    return _train_teacher(_start_run(config.resolved(), progress, on_epoch_end, data, None))
+
+
 def train(config: TrainConfig, progress: TrainProgress | None = None, on_epoch_end: EpochHook | None = None,
-          data: LoadedDataset | None = None) -> TrainResult:
+          data: LoadedDataset | None = None, dist: Distributed | None = None) -> TrainResult:
     """Teacher (unless given or not needed), then the SNN; writes and returns the checkpoint."""
     config = config.resolved()
-    progress = progress or TrainProgress(enabled=False)
-    _check_resume_config(config)
+    run = _start_run(config, progress, on_epoch_end, data, dist)
     started = time.perf_counter()
     torch.manual_seed(config.seed)
     random.seed(config.seed)
     model_path, teacher_path, resume_path = config.paths
-    data = data or load_dataset(config.dataset, config.data_root, train_augment=True, timesteps=config.timesteps)
+    data, execution = run.data, run.execution
     teacher, teacher_record, teacher_acc = None, None, None
     if config.distill.method != "none":
-        state = safe_torch_load(resume_path, "resume state") if config.resume and resume_path.is_file() else None
         if config.teacher is not None:
-            teacher_path = Path(config.teacher)
-        elif state is None or state["phase"] == "teacher":
-            teacher_path, _ = train_teacher(config, data, progress, on_epoch_end)
-        teacher = freeze(load_teacher(teacher_path, config, data))
+            teacher_path = config.teacher
+        elif run.resume is None or run.resume.phase == "teacher":
+            teacher_path, _ = _train_teacher(run)
+        teacher = execution.prepare_model(freeze(load_teacher(teacher_path, config, data)))
         teacher_acc = load_checkpoint(teacher_path).metrics.get("test_accuracy")
         teacher_record = teacher_reference(teacher_path, model_path)
     torch.manual_seed(config.seed + 1)
@@ -376,12 +365,14 @@ def train(config: TrainConfig, progress: TrainProgress | None = None, on_epoch_e
         parts = enof_loss(out, y, teacher_out, teacher.fc if teacher is not None else None, distill)
         return parts.total, out.logits
 
-    phase = _Phase("snn", model, config.epochs, config.timesteps, snn_loss)
-    result = _run_phase(phase, data, config, progress, on_epoch_end, {"teacher": teacher_record})
+    result = _run_phase(_Phase("snn", model, config.epochs, config.timesteps, snn_loss), run,
+                        {"teacher": teacher_record})
     metrics = {"test_accuracy": result["test_accuracy"], "teacher_test_accuracy": teacher_acc,
                "history": result["history"], "wall_s": time.perf_counter() - started}
     checkpoint = _checkpoint(model, config, data, "snn", metrics, teacher_record)
-    save_checkpoint(checkpoint, model_path)
-    resume_path.unlink(missing_ok=True)
+    if run.dist.is_main:
+        save_checkpoint(checkpoint, model_path)
+        resume_path.unlink(missing_ok=True)
+    run.dist.barrier()
     return TrainResult(model_path, teacher_path if teacher is not None else None, result["test_accuracy"],
                        teacher_acc, checkpoint)

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from enof.trainer.execution import full_precision
 from enof.trainer.models.net import ModelOutput
 
 Distill = Literal["none", "laf", "kd"]
@@ -29,7 +30,7 @@ def ce_time_averaged(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor
     """Cross-entropy on time-averaged logits: (B, K) as they are, (T, B, K) averaged over T."""
     if logits.dim() == 3:
         logits = logits.mean(dim=0)
-    return F.cross_entropy(logits, labels)
+    return F.cross_entropy(full_precision(logits), labels)
 
 
 def distillation_kl(
@@ -38,8 +39,10 @@ def distillation_kl(
     """``τ² · KL(softmax(teacher/τ) ‖ softmax(student/τ))``, batch mean; teacher detached."""
     if tau <= 0:
         raise ValueError(f"distillation temperature tau must be > 0, got {tau}")
-    log_p_student = F.log_softmax(student_logits / tau, dim=1)
-    log_p_teacher = F.log_softmax(teacher_logits.detach() / tau, dim=1)
+    # float32 softmaxes under autocast: at τ = 20 the distributions are flat, and bf16 would
+    # round away most of the KL's signal (enof/trainer/execution.py).
+    log_p_student = F.log_softmax(full_precision(student_logits) / tau, dim=1)
+    log_p_teacher = F.log_softmax(full_precision(teacher_logits.detach()) / tau, dim=1)
     kl = F.kl_div(log_p_student, log_p_teacher, reduction="batchmean", log_target=True)
     return kl * tau**2
 
@@ -55,10 +58,12 @@ def laf_loss(
     The teacher's weight and bias are detached, so they never receive a gradient even if
     ``requires_grad`` is on; the SNN feature does, through them.
     """
-    weight = teacher_fc.weight.detach()
-    bias = None if teacher_fc.bias is None else teacher_fc.bias.detach()
-    z_student = F.linear(snn_feature, weight, bias)
-    z_teacher = F.linear(ann_feature.detach(), weight, bias)
+    snn_feature, ann_feature = full_precision(snn_feature), full_precision(ann_feature.detach())
+    weight = teacher_fc.weight.detach().to(snn_feature.dtype)
+    bias = None if teacher_fc.bias is None else teacher_fc.bias.detach().to(snn_feature.dtype)
+    with torch.autocast(snn_feature.device.type, enabled=False):  # the frozen classifier in full precision
+        z_student = F.linear(snn_feature, weight, bias)
+        z_teacher = F.linear(ann_feature.to(snn_feature.dtype), weight, bias)
     return distillation_kl(z_student, z_teacher, tau)
 
 

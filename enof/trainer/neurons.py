@@ -44,6 +44,8 @@ with warnings.catch_warnings():
     from norse.torch.functional.threshold import threshold as norse_threshold
 from torch import nn
 
+from enof.trainer.execution import full_precision
+
 Surrogate = Literal["rect", "tanh"]
 SURROGATES: tuple[str, ...] = ("rect", "tanh")
 
@@ -173,7 +175,8 @@ class LIF(nn.Module):
                 f"LIF expects a time-folded batch (T·B, ...) with T={steps}; "
                 f"got leading size {x.shape[0]}, not a multiple of {steps}"
             )
-        unfolded = x.reshape(steps, x.shape[0] // steps, *x.shape[1:])
+        # float32 membrane under autocast (enof/trainer/execution.py says why); a no-op in float32.
+        unfolded = full_precision(x).reshape(steps, x.shape[0] // steps, *x.shape[1:])
         spikes, _ = lif_unroll(unfolded, self.neuron)
         return spikes.reshape(x.shape)
 
