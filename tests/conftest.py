@@ -147,3 +147,16 @@ def digits_test_set():
     test = load_dataset("digits", train_augment=False).test
     images = np.stack([np.asarray(test[i][0], np.float32) for i in range(40)])
     return images, np.array([int(test[i][1]) for i in range(40)])
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `cuda` need a CUDA GPU; where torch sees none they are skipped, saying so."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    reason = pytest.mark.skip(reason=f"needs a CUDA GPU; torch {torch.__version__} sees none here "
+                                     "(benchmarks/gpu_check.sh runs these on a GPU machine)")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(reason)

@@ -122,7 +122,7 @@ def train_command(
                                   "every N steps (and at least every 30 s)"),
     stop_after_epochs: Optional[int] = typer.Option(None, "--stop-after-epochs", min=1,
                                                     help="end after N finished epochs of this invocation, resumable "
-                                                         "with --resume (exit code 75): for batch jobs with a time limit"),
+                                                         "with --resume (exit code 0): for batch jobs with a time limit"),
 ) -> None:
     """Train the teacher and the EnOF SNN; prints the final test accuracy."""
     if ctx.invoked_subcommand is not None:
@@ -155,7 +155,7 @@ def train_command(
     except StopRequested as stop:
         if dist.is_main:
             typer.echo(f"{stop}; continue with: {_resume_command(dist)}", err=True)
-        raise typer.Exit(75) from None
+        return
     except KeyboardInterrupt as exc:
         terminated = isinstance(exc, _Terminated)
         if dist is None or dist.is_main:

@@ -8,6 +8,7 @@ communication. The training loop asks this object for samplers, reductions and "
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -93,6 +94,15 @@ class Distributed:
             dist.barrier()
 
 
+def _all_reduce(tensor: torch.Tensor) -> torch.Tensor:
+    """Differentiable sum over ranks (its backward sums the gradients the same way). torch 2.14
+    marks torch.distributed.nn's version deprecated in favour of a private module; it is still the
+    public one, so its warning is silenced here only."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning, message=".*all_reduce is deprecated.*")
+        return dist_nn.all_reduce(tensor)
+
+
 class CpuSyncBatchNorm2d(nn.BatchNorm2d):
     """BatchNorm2d whose training statistics are taken over the whole global batch of all ranks.
 
@@ -107,11 +117,11 @@ class CpuSyncBatchNorm2d(nn.BatchNorm2d):
             return super().forward(x)
         channels = x.shape[1]
         local_count = torch.tensor([x.numel() / channels], dtype=x.dtype, device=x.device)
-        sums = dist_nn.all_reduce(torch.cat([x.sum(dim=(0, 2, 3)), local_count]))
+        sums = _all_reduce(torch.cat([x.sum(dim=(0, 2, 3)), local_count]))
         count = sums[-1]
         mean = sums[:channels] / count
         centred = x - mean.view(1, -1, 1, 1)
-        var = dist_nn.all_reduce(centred.square().sum(dim=(0, 2, 3))) / count
+        var = _all_reduce(centred.square().sum(dim=(0, 2, 3))) / count
         if self.track_running_stats:
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)
