@@ -158,5 +158,5 @@ def pytest_collection_modifyitems(config, items):
     reason = pytest.mark.skip(reason=f"needs a CUDA GPU; torch {torch.__version__} sees none here "
                                      "(benchmarks/gpu_check.sh runs these on a GPU machine)")
     for item in items:
-        if "cuda" in item.keywords:
+        if item.get_closest_marker("cuda") is not None:
             item.add_marker(reason)
