@@ -87,3 +87,58 @@ def test_console_script_help_lists_flags_and_the_ablation_subcommand():
         assert flag in shown.stdout, flag
     sub = subprocess.run([str(script), "ablation", "--help"], capture_output=True, text=True, env={"COLUMNS": "200"})
     assert sub.returncode == 0 and "--seeds" in sub.stdout
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--amp", "fp16", "--device", "cpu"], "error: --amp fp16: float16 autocast needs CUDA; on CPU use --amp bf16 or --amp off"),
+    (["--lr", "nan"], "error: --lr nan: must be a finite number"),
+    (["--lam", "nan"], "error: --lam nan: must be a finite number"),
+    (["--lr", "-1"], "error: --lr -1.0: must be > 0"),
+    (["--recipe", "paper"], "error: --recipe paper: the EnOF group's recipe is for cifar10, cifar100; digits has --recipe quick"),
+    (["--train-limit", "5"], "error: --train-limit 5: a stratified subset needs at least one sample of each of the 10 classes"),
+] + ([] if torch.cuda.is_available() else [
+    (["--device", "cuda"], "error: --device cuda: torch sees no CUDA GPU here"),
+]))
+def test_bad_flags_are_one_line_exit_2_before_any_training(tmp_path, flags, message):
+    out = tmp_path / "run" / "model.pt"
+    result = runner.invoke(app, [*flags, "--epochs", "1", "--teacher-epochs", "1", "-o", str(out)])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().count("\n") == 0 and result.output.startswith(message), result.output
+    assert not (tmp_path / "run").exists()  # nothing trained, nothing written
+
+
+def test_output_path_that_is_a_folder_is_refused_before_training(tmp_path):
+    result = runner.invoke(app, ["--epochs", "1", "--teacher-epochs", "1", "-o", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.output.strip() == f"error: -o {tmp_path}: is a folder; give the model file's path, e.g. {tmp_path / 'model.pt'}"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_batch_job_log_gets_plain_lines_and_sigterm_keeps_the_last_epoch_exit_143(tmp_path):
+    """As under Slurm: stderr to a pipe (no terminal), then SIGTERM before the run ends."""
+    import signal
+
+    script = Path(sys.executable).with_name("enof-train")
+    out = tmp_path / "model.pt"
+    args = [str(script), "--epochs", "3", "--teacher-epochs", "3", "--width", "4", "--train-limit", "256",
+            "--test-limit", "60", "--batch-size", "32", "--log-every", "2", "-o", str(out)]
+    proc = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    lines = []
+    for line in proc.stderr:  # blocks on the child's output, no sleeping
+        lines.append(line.rstrip("\n"))
+        if line.startswith("[teacher] epoch 1/3 done"):
+            proc.send_signal(signal.SIGTERM)
+            break
+    _, rest = proc.communicate(timeout=120)
+    lines += rest.splitlines()
+    assert proc.returncode == 143
+    assert lines[0] == "[teacher] starting: 3 epochs of 8 steps, batch 32, cpu, float32"
+    assert any(line.startswith("[teacher] epoch 1/3 step 2/8 loss ") and " img/s ETA " in line for line in lines)
+    log = Path(tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert 1 <= len(log) <= 3 and json.loads(log[0])["phase"] == "teacher"
+    assert (tmp_path / "model.resume.pt").is_file() and not out.exists()
+    resumed = subprocess.run(args + ["--resume"], capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "[teacher] resuming at epoch" in resumed.stderr or "[snn] resuming at epoch" in resumed.stderr
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["phase"], r["epoch"]) for r in records] == [("teacher", e) for e in (1, 2, 3)] + [("snn", e) for e in (1, 2, 3)]

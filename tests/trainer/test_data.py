@@ -8,6 +8,7 @@ import torch
 
 from enof.errors import DataError
 from enof.trainer.data import dataset_spec, load_dataset
+from enof.trainer.data.cifar import write_cifar10, write_cifar_batch
 from enof.trainer.data.cifar_dvs import CLASSES, events_to_frames, write_events_npz
 from enof.trainer.data.transforms import Cutout
 
@@ -34,23 +35,11 @@ def test_dataset_record_holds_shape_and_normalization_for_the_checkpoint():
 
 
 def _write_cifar_batch(path, images, labels, label_key="labels"):
-    entry = {"batch_label": "test", label_key: labels, "data": images.reshape(len(images), -1),
-             "filenames": [f"{i}.png" for i in range(len(images))]}
-    with open(path, "wb") as handle:
-        pickle.dump(entry, handle, protocol=2)
+    write_cifar_batch(path, images, labels, label_key)
 
 
 def _write_cifar10(root, per_batch=3):
-    rng = np.random.default_rng(0)
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-    batches = {}
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        images = rng.integers(0, 256, size=(per_batch, 3, 32, 32), dtype=np.uint8)
-        labels = rng.integers(0, 10, size=per_batch).tolist()
-        _write_cifar_batch(folder / name, images, labels)
-        batches[name] = (images, labels)
-    return batches
+    return write_cifar10(root, per_batch)
 
 
 def test_cifar10_reads_python_batches_and_normalizes_test_images(tmp_path):

@@ -1,5 +1,6 @@
 """The training loop: checkpoints with the design's keys, exact resume, frozen teacher, decay groups."""
 
+import json
 import numpy as np
 import pytest
 import torch
@@ -57,21 +58,30 @@ def test_one_epoch_digits_run_writes_a_loadable_checkpoint_with_the_expected_key
     assert correct / len(y) == result.test_accuracy  # same data, same weights: the same count
 
 
-@pytest.mark.parametrize("interrupt_at", [("teacher", 1), ("snn", 1)])
-def test_resume_after_interruption_ends_with_the_same_weights(tmp_path, small_digits, interrupt_at):
-    reference = train(_config(tmp_path, "full.pt"), data=small_digits).checkpoint.state_dict
+@pytest.mark.parametrize("interrupt_at,teacher_epochs", [(("teacher", 1), 2), (("snn", 1), 2), (("teacher", 1), 3)])
+def test_resume_after_interruption_ends_with_the_same_weights(tmp_path, small_digits, interrupt_at, teacher_epochs):
+    """Also with --teacher-epochs other than --epochs (the resume file once recorded the teacher
+    phase's epochs as the run's, and refused the same flags as 'made with other settings')."""
+    kw = dict(teacher_epochs=teacher_epochs)
+    reference = train(_config(tmp_path, "full.pt", **kw), data=small_digits).checkpoint.state_dict
 
     def stop(phase, epoch):
         if (phase, epoch) == interrupt_at:
             raise _Interrupt
 
     with pytest.raises(_Interrupt):
-        train(_config(tmp_path, "cut.pt"), data=small_digits, on_epoch_end=stop)
+        train(_config(tmp_path, "cut.pt", **kw), data=small_digits, on_epoch_end=stop)
     assert (tmp_path / "cut.resume.pt").exists() and not (tmp_path / "cut.pt").exists()
-    resumed = train(_config(tmp_path, "cut.pt", resume=True), data=small_digits).checkpoint.state_dict
+    resumed = train(_config(tmp_path, "cut.pt", resume=True, **kw), data=small_digits).checkpoint.state_dict
     assert reference.keys() == resumed.keys()
     for key in reference:  # exact: same seeds, same data order, same optimizer state
         assert torch.equal(reference[key], resumed[key]), key
+    # metrics.jsonl continues: one line per epoch of both phases, none twice, as the uninterrupted run's.
+    full = [json.loads(line) for line in (tmp_path / "full.metrics.jsonl").read_text().splitlines()]
+    cut = [json.loads(line) for line in (tmp_path / "cut.metrics.jsonl").read_text().splitlines()]
+    assert [(r["phase"], r["epoch"]) for r in cut] == [(r["phase"], r["epoch"]) for r in full]
+    assert len(cut) == teacher_epochs + 2
+    assert [r["test_accuracy"] for r in cut] == [r["test_accuracy"] for r in full]
 
 
 def test_resume_with_changed_settings_is_refused(tmp_path, small_digits):
@@ -134,3 +144,35 @@ def test_weight_decay_applies_to_conv_and_linear_weights_only():
         if isinstance(module, nn.BatchNorm2d):
             assert id(module.weight) not in decayed and id(module.bias) not in decayed
     assert id(model.fc.bias) not in decayed
+
+
+def test_train_and_test_limits_take_stratified_subsets(tmp_path, digits):
+    result = train(_config(tmp_path, epochs=1, teacher_epochs=0, laf=False, train_limit=100, test_limit=50), data=digits)
+    record = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])
+    # 50 test images: the accuracy is a multiple of 1/50; 100 training images in batches of 32 → 4 steps.
+    assert round(result.test_accuracy * 50, 9) == int(round(result.test_accuracy * 50))
+    assert record["phase"] == "snn" and record["epoch"] == 1 and record["lr"] == 0.05
+
+
+def test_paper_recipe_sets_the_groups_cifar_settings_and_is_refused_for_digits(tmp_path):
+    paper = TrainConfig(dataset="cifar10", arch="resnet20", recipe="paper", out=str(tmp_path / "m.pt")).resolved()
+    assert (paper.epochs, paper.teacher_epochs, paper.lr, paper.batch_size, paper.weight_decay) == (400, 400, 0.1, 128, 1e-4)
+    assert (paper.schedule, paper.optimizer, paper.lam, paper.distill.effective_tau) == ("cosine", "sgd", 0.1, 20.0)
+    assert TrainConfig(dataset="cifar10", recipe="paper", epochs=3, out="m.pt").resolved().epochs == 3  # flags win
+    with pytest.raises(EnofError, match="--recipe paper: the EnOF group's recipe is for cifar10, cifar100; digits has --recipe quick"):
+        TrainConfig(recipe="paper").resolved()
+
+
+def test_cifar_augmentation_runs_in_workers_and_is_repeatable(tmp_path):
+    """AutoAugment + Cutout in 2 worker processes: seeded from the loader's generator, so the same
+    seed gives the same weights."""
+    from enof.trainer.data.cifar import write_cifar10
+
+    write_cifar10(tmp_path / "cifar", per_batch=8)
+    kw = dict(dataset="cifar10", data_root=str(tmp_path / "cifar"), arch="digits_cnn", arch_kwargs={"width": 4},
+              epochs=1, teacher_epochs=0, laf=False, batch_size=8, workers=2, timesteps=1)
+    first = train(_config(tmp_path, "a.pt", **kw)).checkpoint.state_dict
+    again = train(_config(tmp_path, "b.pt", **kw)).checkpoint.state_dict
+    for key in first:
+        assert torch.equal(first[key], again[key]), key
+    assert load_checkpoint(tmp_path / "a.pt").train_config["workers"] == 2

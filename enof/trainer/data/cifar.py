@@ -81,6 +81,30 @@ def _read_batch(path: Path, label_key: str, name: str) -> tuple[np.ndarray, list
     return data, labels
 
 
+def write_cifar_batch(path: str | Path, images_chw: np.ndarray, labels: list[int], label_key: str = "labels") -> None:
+    """Write one batch file in the CIFAR python format (uint8 (N, 3, 32, 32) images): what the
+    official archives hold, for tests and for converters of one's own images."""
+    entry = {"batch_label": Path(path).name, label_key: list(labels),
+             "data": np.asarray(images_chw, np.uint8).reshape(len(images_chw), -1),
+             "filenames": [f"{i}.png" for i in range(len(images_chw))]}
+    with open(path, "wb") as handle:
+        pickle.dump(entry, handle, protocol=2)
+
+
+def write_cifar10(root: str | Path, per_batch: int, seed: int = 0) -> dict[str, tuple[np.ndarray, list[int]]]:
+    """A CIFAR-10 root (`<root>/cifar-10-batches-py/`) of random images, `per_batch` per file."""
+    rng = np.random.default_rng(seed)
+    folder = Path(root) / datasets.CIFAR10.base_folder
+    folder.mkdir(parents=True)
+    batches = {}
+    for name, _md5 in datasets.CIFAR10.train_list + datasets.CIFAR10.test_list:
+        images = rng.integers(0, 256, size=(per_batch, 3, 32, 32), dtype=np.uint8)
+        labels = rng.integers(0, 10, size=per_batch).tolist()
+        write_cifar_batch(folder / name, images, labels)
+        batches[name] = (images, labels)
+    return batches
+
+
 class _CifarFromDisk(datasets.VisionDataset):
     """torchvision's CIFAR item logic (uint8 HWC → PIL → transform) over arrays we read safely."""
 
