@@ -274,6 +274,23 @@ def _build(config: TrainConfig, data: LoadedDataset, mode: str) -> nn.Module:
                        neuron=NeuronConfig(**config.neuron), **_arch_kwargs(config, data))
 
 
+def _check_arch_fits(config: TrainConfig, data: LoadedDataset) -> None:
+    """One forward of the ANN on a zero batch: an architecture too deep for the input size (ResNet20
+    on 8×8 digits) is a one-line error now, not a torch traceback later."""
+    from enof.trainer.models import ARCHITECTURES
+
+    shape = data.spec.input_shape
+    try:
+        with torch.no_grad():
+            _build(config, data, "ann").eval()(torch.zeros(1, 1, *shape))
+    except RuntimeError as exc:
+        fitting = [name for name, spec in ARCHITECTURES.items() if spec.input_shape[1:] == shape[1:]]
+        first = str(exc).strip().splitlines()[0][:120]
+        hint = f"; for this input size use --arch {' or '.join(fitting)}" if fitting else ""
+        raise EnofError(f"--arch {config.arch} does not fit the {'×'.join(map(str, shape))} input of "
+                        f"{data.spec.name} ({first}){hint}") from None
+
+
 def load_teacher(path, config: TrainConfig, data: LoadedDataset) -> nn.Module:
     """A frozen ANN teacher from a checkpoint, checked against the run's arch and data set."""
     ckpt = load_checkpoint(path)
@@ -303,6 +320,7 @@ def _start_run(config: TrainConfig, progress: TrainProgress | None, on_epoch_end
         data = load_dataset(config.dataset, config.data_root, train_augment=True, timesteps=config.timesteps)
     data = LoadedDataset(data.spec, limit_split(data.train, config.train_limit, config.seed, "--train-limit"),
                          limit_split(data.test, config.test_limit, config.seed, "--test-limit"), data.notes)
+    _check_arch_fits(config, data)
     progress = progress or TrainProgress(enabled=False)
     progress.enabled = progress.enabled and dist.is_main
     metrics = MetricsLog(config.metrics_path if dist.is_main else None, resume.raw.get("metrics") if resume else None)

@@ -96,6 +96,8 @@ def test_console_script_help_lists_flags_and_the_ablation_subcommand():
     (["--lr", "-1"], "error: --lr -1.0: must be > 0"),
     (["--recipe", "paper"], "error: --recipe paper: the EnOF group's recipe is for cifar10, cifar100; digits has --recipe quick"),
     (["--train-limit", "5"], "error: --train-limit 5: a stratified subset needs at least one sample of each of the 10 classes"),
+    (["--arch", "resnet20"], "error: --arch resnet20 does not fit the 1×8×8 input of digits ("),
+    (["--tau", "0"], "error: --tau 0.0: must be > 0"),
 ] + ([] if torch.cuda.is_available() else [
     (["--device", "cuda"], "error: --device cuda: torch sees no CUDA GPU here"),
 ]))
