@@ -123,12 +123,30 @@ def spike_fn(x: torch.Tensor, surrogate: Surrogate, alpha: float) -> torch.Tenso
 
 
 def lif_step(
-    current: torch.Tensor, v: torch.Tensor, neuron: NeuronConfig
+    current: torch.Tensor, v: torch.Tensor | None, neuron: NeuronConfig
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One EnOF LIF step: ``(I_t, v_{t-1} after reset) -> (s_t, v_t after reset)``.
 
-    Pure function of (input, state, parameters); see the module docstring for the Norse parts.
+    Pure function of (input, state, parameters). It is Norse's LIFBox step (the module docstring)
+    written with fewer tensor operations and the same IEEE roundings, so values and gradients are
+    Norse's bit for bit (tests/trainer/test_neurons.py): ``(v_leak − v) + i`` with v_leak = 0 is
+    ``i − v``; ``reset_value``'s ``(1 − s)·v + s·0`` is ``(1 − s)·v``. Training spends most of its
+    non-convolution time here (benchmarks/train_step.py). ``v=None`` is the resting membrane
+    (v = 0), where the step is exactly ``dt·tau_mem_inv · driven``.
     """
+    driven = current * neuron.input_gain
+    if v is None:
+        v_integrated = neuron.dt_tau_mem_inv * driven
+    else:
+        v_integrated = v + neuron.dt_tau_mem_inv * (driven - v)
+    spikes = spike_fn(v_integrated - neuron.v_threshold, neuron.surrogate, neuron.surrogate_alpha)
+    return spikes, (1 - spikes) * v_integrated
+
+
+def norse_lif_step(
+    current: torch.Tensor, v: torch.Tensor, neuron: NeuronConfig
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`lif_step` through Norse's own functions (the reference it is tested against)."""
     params = LIBoxParameters(tau_mem_inv=neuron.dt_tau_mem_inv, v_leak=0.0)
     v_integrated, _ = li_box_feed_forward_step(
         current * neuron.input_gain, LIBoxState(v=v), params, dt=1.0
@@ -139,19 +157,19 @@ def lif_step(
 
 
 def lif_unroll(
-    currents: torch.Tensor, neuron: NeuronConfig
-) -> tuple[torch.Tensor, torch.Tensor]:
+    currents: torch.Tensor, neuron: NeuronConfig, keep_voltages: bool = True
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Run :func:`lif_step` over ``currents`` (T, ...) from ``v = 0``.
 
-    Returns ``(spikes, v_after_reset)``, both (T, ...).
+    Returns ``(spikes, v_after_reset)``, both (T, ...); voltages are None without ``keep_voltages``.
     """
-    v = torch.zeros_like(currents[0])
-    spikes, voltages = [], []
+    v, spikes, voltages = None, [], []
     for current in currents:
         s, v = lif_step(current, v, neuron)
         spikes.append(s)
-        voltages.append(v)
-    return torch.stack(spikes), torch.stack(voltages)
+        if keep_voltages:
+            voltages.append(v)
+    return torch.stack(spikes), torch.stack(voltages) if keep_voltages else None
 
 
 class LIF(nn.Module):
@@ -177,7 +195,7 @@ class LIF(nn.Module):
             )
         # float32 membrane under autocast (enof/trainer/execution.py says why); a no-op in float32.
         unfolded = full_precision(x).reshape(steps, x.shape[0] // steps, *x.shape[1:])
-        spikes, _ = lif_unroll(unfolded, self.neuron)
+        spikes, _ = lif_unroll(unfolded, self.neuron, keep_voltages=False)
         return spikes.reshape(x.shape)
 
     def extra_repr(self) -> str:
