@@ -48,12 +48,18 @@ def graded_input_scale(dataset: dict, peaks: dict | None) -> float:
     integers travel exactly. Otherwise 127 / max|x| (8-bit signed resolution, which leaves the first
     layer's weights their full 8 bits), with max|x| from calibration or the normalization of raw [0, 1].
     """
-    norm = dataset.get("normalization", {})
-    mean, std = np.asarray(norm.get("mean", [0.0]), float), np.asarray(norm.get("std", [1.0]), float)
+    mean, std = _normalization(dataset)
     if np.all(mean == 0) and np.all(std == std[0]):
         return float(std[0])
     x_max = (peaks or {}).get("input", {}).get("x_max")
     return 127.0 / (x_max or input_abs_max(dataset))
+
+
+def _normalization(dataset: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, std) per channel; load_checkpoint has checked that both are there (a missing one used to
+    default to 0 and 1 and export with the wrong input.scale)."""
+    norm = dataset["normalization"]
+    return np.asarray(norm["mean"], float), np.asarray(norm["std"], float)
 
 
 # Raw pixel range of each data set's loader (DatasetSpec: digits 0..16, CIFAR 0..1).
@@ -62,8 +68,7 @@ RAW_MAX = {"digits": 16.0, "cifar10": 1.0, "cifar100": 1.0}
 
 def input_abs_max(dataset: dict) -> float:
     """Largest |x| the normalization can produce from the loader's raw range."""
-    norm = dataset.get("normalization", {})
-    mean, std = np.asarray(norm.get("mean", [0.0]), float), np.asarray(norm.get("std", [1.0]), float)
+    mean, std = _normalization(dataset)
     raw_max = RAW_MAX.get(dataset.get("name"), 1.0)
     return float(np.max(np.maximum(np.abs(mean), np.abs(raw_max - mean)) / std))
 

@@ -178,6 +178,22 @@ def choose_bias(name: str, bias_v: np.ndarray, limits: FixedPointLimits) -> tupl
     )
 
 
+def check_finite_parameters(graph: Graph) -> None:
+    """Every weight and bias of the graph is finite: a NaN would cast to int32's minimum, whose
+    absolute value overflows to a negative number and so passed the weight-range check."""
+    for node in graph.nodes.values():
+        for what in ("weight", "bias"):
+            values = getattr(node, what, None)
+            if values is None:
+                continue
+            bad = int(np.count_nonzero(~np.isfinite(np.asarray(values, dtype=np.float64))))
+            if bad:
+                raise DoesNotFitError(
+                    f"{node.name}: {what} holds {bad} non-finite value(s) (NaN or inf) of {np.size(values)} "
+                    "(after BN folding); only a finite network can be quantized"
+                )
+
+
 def _check(name: str, what: str, value: int, low: int, high: int) -> None:
     if not low <= value <= high:
         raise DoesNotFitError(f"{name}: {what} = {value} outside [{low}, {high}] for this target")
@@ -191,6 +207,7 @@ def quantize(
     peaks: dict[str, dict] | None = None,
 ) -> Quantized:
     """Scales and integers for every chip LIF; ``peaks`` = float {lif: {v_max, current_max}} from calibration."""
+    check_finite_parameters(graph)
     chip = set(part.names("chip"))
     lifs = [n for n in graph.nodes.values() if isinstance(n, LifNode) and n.name in chip]
     weight_int: dict[str, np.ndarray] = {}
@@ -247,8 +264,9 @@ def quantize(
                 w_int, weight_exp[s] = quantize_identity(w, scale, in_scales[s], limits, s)
             else:
                 w_int = quantize_weight(w, scale, in_scales[s])
-            w_max = max(w_max, int(np.abs(w_int).max(initial=0)))
-            _check(s, "|weight_int|", int(np.abs(w_int).max(initial=0)), 0, limits.weight_max)
+            w_peak_int = int(np.abs(w_int.astype(np.int64)).max(initial=0))  # int64: |int32 min| overflows int32
+            w_max = max(w_max, w_peak_int)
+            _check(s, "|weight_int|", w_peak_int, 0, limits.weight_max)
             weight_int[s] = w_int
             errs.append((w_int * 2.0 ** weight_exp.get(s, 0) * INPUT_SHIFT * in_scales[s] / scale - w).ravel())
             refs.append(w.ravel())

@@ -3,12 +3,20 @@
 A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts, so the restricted
 unpickler of `weights_only=True` can read it; anything else (a hostile pickle, a truncated
 file, another format or version) is refused with a one-line `CheckpointError` naming the file.
+
+torch's zip reader checks no CRCs, so a damaged file can load with changed weights: `save_checkpoint`
+stores `state_dict_sha256` (`state_dict_sha256()`), and `load_checkpoint` recomputes it. It also refuses
+non-finite weights and checks every field the exporter relies on (`neuron`, `dataset`, `arch_kwargs`,
+`timesteps`, `teacher`) for presence, type and range, naming the file and the field.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 import os
+import sys
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -21,6 +29,7 @@ from enof.errors import CheckpointError
 FORMAT = "enof-model"
 FORMAT_VERSION = 1
 MODES = ("snn", "ann")
+DIGEST_FIELD = "state_dict_sha256"  # absent in checkpoints written before it existed: accepted (design.md §2)
 
 
 @dataclass
@@ -100,18 +109,30 @@ def _reason(exc: Exception) -> str:
     return pick.removeprefix("WeightsUnpickler error:").strip()[:160]
 
 
+def state_dict_sha256(state_dict: dict[str, torch.Tensor]) -> str:
+    """Hex sha256 over every tensor's name, dtype, shape and bytes, in name order (device-independent)."""
+    digest = hashlib.sha256()
+    for name in sorted(state_dict):
+        tensor = state_dict[name].detach().cpu().contiguous()
+        digest.update(json.dumps([name, str(tensor.dtype), list(tensor.shape)]).encode() + b"\n")
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().data)
+    return digest.hexdigest()
+
+
 def save_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike) -> str:
-    """Write `checkpoint` to `path` atomically; returns the file's sha256."""
+    """Write `checkpoint` to `path` atomically, with the digest of its state dict; returns the file's sha256."""
     if checkpoint.mode not in MODES:
         raise ValueError(f"Checkpoint.mode must be one of {MODES}, got {checkpoint.mode!r}")
     payload = checkpoint.to_dict()
     payload["state_dict"] = {k: v.detach().cpu() for k, v in checkpoint.state_dict.items()}
+    payload[DIGEST_FIELD] = state_dict_sha256(payload["state_dict"])
     atomic_torch_save(payload, path)
     return file_sha256(path)
 
 
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
-    """Read and check a `model.pt`: format, version, field types, tensors in `state_dict`."""
+    """Read and check a `model.pt`: format, version, field types and ranges, the state dict's digest,
+    finite weights; every problem is a one-line CheckpointError naming the file and the field."""
     path = Path(path)
     raw = safe_torch_load(path)
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
@@ -127,14 +148,183 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
             raise CheckpointError(f"{path}: checkpoint field '{key}' is missing")
         if not isinstance(raw[key], expected) or (expected is int and isinstance(raw[key], bool)):
             raise CheckpointError(f"{path}: checkpoint field '{key}' has type {type(raw[key]).__name__}")
-    bad = [k for k, v in raw["state_dict"].items() if not isinstance(v, torch.Tensor)]
+    bad = [k for k, v in raw["state_dict"].items() if not (isinstance(k, str) and _is_dense_tensor(v))]
     if bad:
-        raise CheckpointError(f"{path}: state_dict entry '{bad[0]}' is not a tensor")
+        raise CheckpointError(f"{path}: state_dict entry {_shown(bad[0])} is not a dense tensor named by a string")
     mode = raw.get("mode", "snn")
     if mode not in MODES:
         raise CheckpointError(f"{path}: checkpoint field 'mode' is {mode!r}, expected one of {MODES}")
+    _check_digest(path, raw)
+    _check_weight_values(path, raw["state_dict"])
+    _check_fields(path, raw)
     names = {f.name for f in fields(Checkpoint)}
     return Checkpoint(**{k: v for k, v in raw.items() if k in names})
+
+
+def _check_digest(path: Path, raw: dict) -> None:
+    stored = raw.get(DIGEST_FIELD)
+    if stored is None:  # written before the digest existed (design.md §2)
+        return
+    if not isinstance(stored, str) or stored != state_dict_sha256(raw["state_dict"]):
+        raise CheckpointError(
+            f"{path}: the weights do not match the checkpoint's {DIGEST_FIELD} (the file was damaged or "
+            "changed after enof wrote it); use an intact copy or train again"
+        )
+
+
+def _check_weight_values(path: Path, state_dict: dict[str, torch.Tensor]) -> None:
+    """Finite floats everywhere, and BatchNorm variances >= 0 (folding takes their square root)."""
+    for name, tensor in state_dict.items():
+        if not (tensor.is_floating_point() or tensor.is_complex()):
+            continue
+        bad = int((~torch.isfinite(tensor)).sum())
+        if bad:
+            raise CheckpointError(
+                f"{path}: state_dict tensor '{name}' holds {bad} non-finite value(s) (NaN or inf) of "
+                f"{tensor.numel()}; a network must have finite weights (did the training diverge?)"
+            )
+        if name.endswith("running_var") and not tensor.is_complex() and bool((tensor < 0).any()):
+            raise CheckpointError(
+                f"{path}: state_dict tensor '{name}' holds {int((tensor < 0).sum())} negative variance(s); "
+                "a BatchNorm variance is >= 0"
+            )
+
+
+def _field_error(path: Path, name: str, what: str) -> CheckpointError:
+    return CheckpointError(f"{path}: checkpoint field '{name}' {what}")
+
+
+def _shown(value: Any) -> str:
+    """A short quotation of a refused value (repr of a huge int would be long, or refused by Python)."""
+    if isinstance(value, int) and value.bit_length() > 64:
+        return f"an integer of {value.bit_length()} bits"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _is_dense_tensor(value: Any) -> bool:
+    """What an nn.Module's state dict holds: strided, not quantized (sparse or quantized ones come only
+    from a hand-made or hostile file, and torch's checks and hashing do not all accept them)."""
+    return isinstance(value, torch.Tensor) and value.layout == torch.strided and not value.is_quantized
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return abs(value) <= sys.float_info.max if isinstance(value, int) else math.isfinite(value)
+
+
+def _entry(path: Path, record: dict, parent: str, key: str) -> Any:
+    if key not in record:
+        raise _field_error(path, f"{parent}.{key}", "is missing")
+    return record[key]
+
+
+def _check_fields(path: Path, raw: dict) -> None:
+    """The nested fields the exporter and runtime read: present, of their type, in their range."""
+    if raw["timesteps"] < 1:
+        raise _field_error(path, "timesteps", f"must be >= 1, got {raw['timesteps']}")
+    _check_neuron(path, raw["neuron"])
+    _check_dataset(path, raw["dataset"])
+    _check_arch(path, raw["arch"], raw["arch_kwargs"], raw["dataset"])
+    _check_teacher(path, raw["teacher"])
+
+
+def _check_neuron(path: Path, neuron: dict) -> None:
+    from enof.trainer.neurons import NeuronConfig
+
+    names = [f.name for f in fields(NeuronConfig)]
+    for key in names:
+        value = _entry(path, neuron, "neuron", key)
+        if key == "surrogate" and not isinstance(value, str):
+            raise _field_error(path, f"neuron.{key}", f"must be a string, got {_shown(value)}")
+        if key != "surrogate" and not _is_number(value):
+            raise _field_error(path, f"neuron.{key}", f"must be a finite number, got {_shown(value)}")
+    unknown = sorted(set(neuron) - set(names), key=str)
+    if unknown:
+        raise _field_error(path, f"neuron.{unknown[0]}", f"is not a neuron parameter (they are {', '.join(names)})")
+    try:
+        NeuronConfig(**neuron)
+    except ValueError as exc:  # its range checks read "NeuronConfig.decay must be in [0, 1), got 1.5"
+        name, _, rule = str(exc).removeprefix("NeuronConfig.").partition(" ")
+        raise _field_error(path, f"neuron.{name}", rule) from None
+
+
+def _check_dataset(path: Path, dataset: dict) -> None:
+    name = _entry(path, dataset, "dataset", "name")
+    if not isinstance(name, str) or not name:
+        raise _field_error(path, "dataset.name", f"must be a data set name, got {_shown(name)}")
+    shape = _entry(path, dataset, "dataset", "input_shape")
+    if not (isinstance(shape, (list, tuple)) and len(shape) == 3 and all(_is_int(v) and v >= 1 for v in shape)):
+        raise _field_error(path, "dataset.input_shape", f"must be 3 positive integers [C, H, W], got {_shown(shape)}")
+    classes = _entry(path, dataset, "dataset", "num_classes")
+    if not (_is_int(classes) and classes >= 2):
+        raise _field_error(path, "dataset.num_classes", f"must be an integer >= 2, got {_shown(classes)}")
+    if not isinstance(dataset.get("temporal", False), bool):
+        raise _field_error(path, "dataset.temporal", f"must be true or false, got {_shown(dataset['temporal'])}")
+    norm = _entry(path, dataset, "dataset", "normalization")
+    if not isinstance(norm, dict):
+        raise _field_error(path, "dataset.normalization", f"must be a dict of 'mean' and 'std', got {_shown(norm)}")
+    for key in ("mean", "std"):
+        values = _entry(path, norm, "dataset.normalization", key)
+        if not (isinstance(values, (list, tuple)) and len(values) == shape[0] and all(map(_is_number, values))):
+            raise _field_error(path, f"dataset.normalization.{key}",
+                               f"must be {shape[0]} finite number(s), one per input channel, got {_shown(values)}")
+    if not all(v > 0 for v in norm["std"]):
+        raise _field_error(path, "dataset.normalization.std", f"must be > 0 in every channel, got {_shown(norm['std'])}")
+    _check_known_dataset(path, dataset)
+
+
+def _check_known_dataset(path: Path, dataset: dict) -> None:
+    """A data set enof loads must have the shape and classes its loader yields (the runtime feeds those)."""
+    from enof.trainer.data import DATASETS, dataset_spec
+
+    if dataset["name"] not in DATASETS:
+        return  # someone else's data: only the checks above apply
+    spec = dataset_spec(dataset["name"])
+    for key, expected in (("input_shape", list(spec.input_shape)), ("num_classes", spec.num_classes)):
+        found = list(dataset[key]) if key == "input_shape" else dataset[key]
+        if found != expected:
+            raise _field_error(path, f"dataset.{key}", f"is {_shown(found)}, but {spec.name} has {expected}")
+
+
+def _check_arch(path: Path, arch: str, kwargs: dict, dataset: dict) -> None:
+    """A known architecture, its own arguments of their default's type, agreeing with the data set."""
+    import inspect
+
+    from enof.trainer.models import ARCHITECTURES
+
+    spec = ARCHITECTURES.get(arch)
+    if spec is None:
+        raise _field_error(path, "arch", f"is {arch!r}, not one of {', '.join(sorted(ARCHITECTURES))}")
+    params = inspect.signature(spec.build_backbone).parameters
+    defaults = {"num_classes": spec.num_classes, **{n: p.default for n, p in params.items() if n != "acts"}}
+    for key, value in kwargs.items():
+        if key not in defaults:
+            raise _field_error(path, f"arch_kwargs.{key}", f"is not an argument of {arch} (it takes {', '.join(defaults)})")
+        if _is_int(defaults[key]) and not (_is_int(value) and value >= 1):
+            raise _field_error(path, f"arch_kwargs.{key}", f"must be a positive integer, got {_shown(value)}")
+    given = {**defaults, **kwargs}
+    for key, expected, source in (("num_classes", dataset["num_classes"], "dataset.num_classes"),
+                                  ("in_channels", dataset["input_shape"][0], "dataset.input_shape[0]")):  # fmt: skip
+        if key in given and given[key] != expected:
+            how = "" if key in kwargs else f" ({arch}'s default)"
+            raise _field_error(path, f"arch_kwargs.{key}", f"is {given[key]}{how}, but {source} is {expected}")
+
+
+def _check_teacher(path: Path, teacher: dict | None) -> None:
+    if teacher is None:
+        return
+    for key in ("path", "sha256"):
+        value = _entry(path, teacher, "teacher", key)
+        if not isinstance(value, str) or not value:
+            raise _field_error(path, f"teacher.{key}", f"must be a non-empty string, got {_shown(value)}")
+    if len(teacher["sha256"]) != 64 or set(teacher["sha256"]) - set("0123456789abcdef"):
+        raise _field_error(path, "teacher.sha256", f"must be 64 lowercase hex digits, got {_shown(teacher['sha256'])}")
 
 
 def teacher_reference(teacher_path: str | os.PathLike, model_path: str | os.PathLike) -> dict[str, str]:

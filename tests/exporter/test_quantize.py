@@ -150,3 +150,23 @@ def test_identity_weights_are_the_nearest_mantissa_and_exponent():
     mixed = np.diag([1.0, -1.0, 0.5]).reshape(3, 3, 1, 1)  # MIXED sign mode truncates the lowest bit: even only
     w, exp = quantize_identity(mixed, 77 * 64, 1.0, LOIHI)
     assert exp == 0 and np.all(w % 2 == 0) and list(np.diagonal(w[:, :, 0, 0])) == [76, -76, 38]
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_non_finite_weight_is_refused_naming_the_layer_not_cast_past_the_range_check(model_factory, value):
+    # Before, on x86: NaN cast to int32 is int32's minimum, whose abs overflows to a negative number < 254.
+    model = model_factory("digits_cnn", timesteps=2, width=8)
+    model.backbone[3].weight.data[0, 0, 1, 1] = value  # the second conv: a chip synapse
+    graph = capture(model, (1, 8, 8), 2)
+    with pytest.raises(DoesNotFitError, match=r"^backbone\.3: weight holds 1 non-finite value\(s\) \(NaN or inf\) of "):
+        quantize(graph, partition(graph, True), LOIHI, 16.0)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered in sqrt")
+def test_negative_bn_variance_folds_to_nan_and_is_refused_naming_the_layer(model_factory):
+    # load_checkpoint refuses it already; a graph made from a model directly meets this check.
+    model = model_factory("digits_cnn", timesteps=2, width=8)
+    model.backbone[4].running_var[2] = -1.0
+    graph = capture(model, (1, 8, 8), 2)
+    with pytest.raises(DoesNotFitError, match=r"^backbone\.3: weight holds \d+ non-finite .*after BN folding"):
+        quantize(graph, partition(graph, True), LOIHI, 16.0)

@@ -1,8 +1,10 @@
-"""model.pt round-trips exactly; anything else is refused with a one-line CheckpointError naming the file."""
+"""model.pt round-trips exactly; anything else (a damaged file, non-finite weights, a missing or out-of-range
+field) is refused with a one-line CheckpointError naming the file and the field."""
 
 import pickle
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -13,6 +15,7 @@ from enof.trainer.checkpoint import (
     file_sha256,
     load_checkpoint,
     save_checkpoint,
+    state_dict_sha256,
     versions,
 )
 from enof.trainer.data import dataset_spec
@@ -121,3 +124,200 @@ def test_teacher_checkpoint_rebuilds_as_relu_ann():
     ann = build_model_from_checkpoint(ckpt, mode="ann")
     assert ann.mode == "ann"
     assert not any(type(m).__name__ == "LIF" for m in ann.modules())
+
+
+# --- issue 15: the content digest, finite weights, nested fields -------------------------------------------
+
+
+def _saved(tmp_path, name="model.pt", change=None):
+    """A checkpoint written by save_checkpoint (its digest matches), after `change(payload_dict)`."""
+    _, ckpt = _checkpoint()
+    if change is not None:
+        fields_ = ckpt.to_dict()
+        change(fields_)
+        ckpt = Checkpoint(**{k: v for k, v in fields_.items() if k not in ("format", "format_version")})
+    path = tmp_path / name
+    save_checkpoint(ckpt, path)
+    return path
+
+
+def _refused(path, *fragments):
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path)
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message, message
+    for fragment in fragments:
+        assert fragment in message, message
+    return message
+
+
+def _flip_a_weight_byte(path, name="backbone.0.weight"):
+    """Flip the lowest bit of one byte inside the stored bytes of tensor `name` (torch stores them raw)."""
+    stored = torch.load(path, weights_only=True)["state_dict"][name].numpy().tobytes()
+    data = bytearray(path.read_bytes())
+    at = data.find(stored)
+    assert at > 0 and data.find(stored, at + 1) < 0
+    data[at + len(stored) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def test_untouched_checkpoint_stores_the_digest_of_its_state_dict_and_loads(tmp_path):
+    path = _saved(tmp_path)
+    raw = torch.load(path, weights_only=True)
+    assert raw["state_dict_sha256"] == state_dict_sha256(raw["state_dict"]) and len(raw["state_dict_sha256"]) == 64
+    assert torch.equal(load_checkpoint(path).state_dict["backbone.0.weight"], raw["state_dict"]["backbone.0.weight"])
+
+
+def test_digest_covers_names_dtypes_shapes_and_bytes_not_the_dict_order_or_strides():
+    weight = torch.arange(6, dtype=torch.float32).reshape(2, 3)
+    one_ulp = weight.clone()
+    one_ulp[1, 2] = torch.nextafter(one_ulp[1, 2], torch.tensor(10.0))
+    base = state_dict_sha256({"a": weight, "b": torch.tensor(3)})
+    assert state_dict_sha256({"b": torch.tensor(3), "a": weight.clone()}) == base
+    assert state_dict_sha256({"a": weight.t().contiguous().t(), "b": torch.tensor(3)}) == base
+    for changed in ({"c": weight, "b": torch.tensor(3)}, {"a": weight.double(), "b": torch.tensor(3)},
+                    {"a": weight.reshape(3, 2), "b": torch.tensor(3)}, {"a": one_ulp, "b": torch.tensor(3)}):  # fmt: skip
+        assert state_dict_sha256(changed) != base
+
+
+def test_a_flipped_byte_in_the_weights_is_refused_naming_the_file(tmp_path):
+    path = _saved(tmp_path)
+    before = torch.load(path, weights_only=True)["state_dict"]["backbone.0.weight"]
+    _flip_a_weight_byte(path)
+    # What the digest is for: torch's zip reader checks no CRC and loads the changed weight.
+    after = torch.load(path, weights_only=True)["state_dict"]["backbone.0.weight"]
+    assert not torch.equal(before, after)
+    _refused(path, "the weights do not match the checkpoint's state_dict_sha256", "damaged or changed")
+
+
+def test_random_byte_flips_anywhere_never_load_changed_weights(tmp_path):
+    original = _saved(tmp_path, "original.pt")
+    data, weights = original.read_bytes(), load_checkpoint(original).state_dict
+    rng = np.random.default_rng(15)
+    path, refused = tmp_path / "flipped.pt", 0
+    for position in rng.integers(0, len(data), 200):
+        flipped = bytearray(data)
+        flipped[position] ^= 1 << int(rng.integers(0, 8))
+        path.write_bytes(bytes(flipped))
+        try:
+            loaded = load_checkpoint(path)
+        except CheckpointError as exc:
+            assert "\n" not in str(exc) and str(path) in str(exc)
+            refused += 1
+            continue
+        # Loaded: the flip hit padding, the zip's bookkeeping or a metadata value still in range.
+        assert loaded.state_dict.keys() == weights.keys()
+        assert all(torch.equal(loaded.state_dict[k], weights[k]) for k in weights), position
+    assert refused > 100  # most of the file is weights
+
+
+def test_checkpoint_written_before_the_digest_existed_loads(tmp_path):
+    model, ckpt = _checkpoint()
+    payload = ckpt.to_dict()  # what save_checkpoint wrote before the field: no state_dict_sha256
+    assert "state_dict_sha256" not in payload
+    torch.save(payload, tmp_path / "old.pt")
+    loaded = load_checkpoint(tmp_path / "old.pt")
+    assert torch.equal(loaded.state_dict["backbone.0.weight"], model.state_dict()["backbone.0.weight"])
+    save_checkpoint(loaded, tmp_path / "resaved.pt")  # saving it again adds the digest
+    assert torch.load(tmp_path / "resaved.pt", weights_only=True)["state_dict_sha256"] == state_dict_sha256(loaded.state_dict)
+
+
+def test_a_digest_that_is_not_a_string_is_refused(tmp_path):
+    _, ckpt = _checkpoint()
+    payload = {**ckpt.to_dict(), "state_dict_sha256": 7}
+    torch.save(payload, tmp_path / "odd.pt")
+    _refused(tmp_path / "odd.pt", "state_dict_sha256")
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_weights_are_refused_naming_the_tensor(tmp_path, value):
+    def poison(payload):
+        payload["state_dict"]["backbone.0.weight"][0, 0, 1, 1] = value
+
+    _refused(_saved(tmp_path, change=poison), "state_dict tensor 'backbone.0.weight' holds 1 non-finite value(s)")
+
+
+def test_negative_batchnorm_variance_is_refused_naming_the_tensor(tmp_path):
+    def negative(payload):
+        payload["state_dict"]["backbone.1.running_var"][3] = -1.0
+
+    _refused(_saved(tmp_path, change=negative), "tensor 'backbone.1.running_var' holds 1 negative variance(s)")
+
+
+@pytest.mark.parametrize("tensor", [torch.eye(3).to_sparse(), torch.quantize_per_tensor(torch.rand(3), 0.1, 0, torch.qint8)])
+def test_sparse_or_quantized_tensors_are_refused_naming_the_entry(tmp_path, tensor):
+    _, ckpt = _checkpoint()
+    payload = ckpt.to_dict()
+    payload["state_dict"]["extra"] = tensor
+    torch.save(payload, tmp_path / "odd.pt")
+    _refused(tmp_path / "odd.pt", "state_dict entry 'extra' is not a dense tensor named by a string")
+
+
+def _without(*keys):
+    def change(payload):
+        record = payload
+        for key in keys[:-1]:
+            record = record[key]
+        del record[keys[-1]]
+
+    return change
+
+
+def _setting(value, *keys):
+    def change(payload):
+        record = payload
+        for key in keys[:-1]:
+            record = record[key]
+        record[keys[-1]] = value
+
+    return change
+
+
+@pytest.mark.parametrize("change, expected", [
+    (_without("neuron", "decay"), "field 'neuron.decay' is missing"),
+    (_without("neuron", "surrogate_alpha"), "field 'neuron.surrogate_alpha' is missing"),
+    (_setting(1.5, "neuron", "decay"), "field 'neuron.decay' must be in [0, 1), got 1.5"),
+    (_setting(10**400, "neuron", "decay"), "field 'neuron.decay' must be a finite number, got an integer of 1329 bits"),
+    (_setting(float("nan"), "neuron", "decay"), "field 'neuron.decay' must be a finite number, got nan"),
+    (_setting(float("inf"), "neuron", "v_threshold"), "field 'neuron.v_threshold' must be a finite number, got inf"),
+    (_setting(-0.5, "neuron", "v_threshold"), "field 'neuron.v_threshold' must be > 0, got -0.5"),
+    (_setting("box", "neuron", "surrogate"), "field 'neuron.surrogate' must be one of ('rect', 'tanh'), got 'box'"),
+    (_setting("0.25", "neuron", "decay"), "field 'neuron.decay' must be a finite number, got '0.25'"),
+    (_setting(1.0, "neuron", "gain"), "field 'neuron.gain' is not a neuron parameter"),
+    (_without("dataset", "input_shape"), "field 'dataset.input_shape' is missing"),
+    (_without("dataset", "normalization"), "field 'dataset.normalization' is missing"),
+    (_without("dataset", "name"), "field 'dataset.name' is missing"),
+    (_without("dataset", "num_classes"), "field 'dataset.num_classes' is missing"),
+    (_without("dataset", "normalization", "std"), "field 'dataset.normalization.std' is missing"),
+    (_setting([1, 8], "dataset", "input_shape"), "field 'dataset.input_shape' must be 3 positive integers [C, H, W], got [1, 8]"),
+    (_setting([1, 0, 8], "dataset", "input_shape"), "must be 3 positive integers"),
+    (_setting([1.0, 8, 8], "dataset", "input_shape"), "must be 3 positive integers"),
+    (_setting(1, "dataset", "num_classes"), "field 'dataset.num_classes' must be an integer >= 2, got 1"),
+    (_setting([1, 10**6, 10**6], "dataset", "input_shape"), "field 'dataset.input_shape' is [1, 1000000, 1000000], but digits has [1, 8, 8]"),
+    (_setting(7, "dataset", "num_classes"), "field 'dataset.num_classes' is 7, but digits has 10"),
+    (_setting([0.0, 0.0], "dataset", "normalization", "mean"), "'dataset.normalization.mean' must be 1 finite number(s), one per input channel"),
+    (_setting([float("nan")], "dataset", "normalization", "std"), "'dataset.normalization.std' must be 1 finite number(s)"),
+    (_setting([0.0], "dataset", "normalization", "std"), "'dataset.normalization.std' must be > 0 in every channel, got [0.0]"),
+    (_setting("yes", "dataset", "temporal"), "'dataset.temporal' must be true or false"),
+    (_setting(0, "timesteps"), "field 'timesteps' must be >= 1, got 0"),
+    (_setting("resnet99", "arch"), "field 'arch' is 'resnet99', not one of digits_cnn"),
+    (_setting(4, "arch_kwargs", "depth"), "field 'arch_kwargs.depth' is not an argument of digits_cnn (it takes num_classes, in_channels, width)"),
+    (_setting(0, "arch_kwargs", "width"), "field 'arch_kwargs.width' must be a positive integer, got 0"),
+    (_setting(100, "arch_kwargs", "num_classes"), "field 'arch_kwargs.num_classes' is 100, but dataset.num_classes is 10"),
+    (_setting(3, "arch_kwargs", "in_channels"), "field 'arch_kwargs.in_channels' is 3, but dataset.input_shape[0] is 1"),
+    (_setting({"path": "model.teacher.pt"}, "teacher"), "field 'teacher.sha256' is missing"),
+    (_setting({"path": "t.pt", "sha256": "xyz"}, "teacher"), "field 'teacher.sha256' must be 64 lowercase hex digits"),
+])  # fmt: skip
+def test_nested_fields_are_checked_naming_file_field_and_allowed_range(tmp_path, change, expected):
+    _refused(_saved(tmp_path, change=change), expected)
+
+
+def test_valid_edges_of_the_nested_fields_load(tmp_path):
+    def edges(payload):
+        payload["neuron"]["decay"] = 0  # an int, at the closed end of [0, 1)
+        payload["dataset"].pop("temporal")  # absent: static input
+        payload["arch_kwargs"].pop("in_channels")  # digits_cnn's default, 1, agrees with the data set
+        payload["teacher"] = None
+
+    loaded = load_checkpoint(_saved(tmp_path, change=edges))
+    assert loaded.neuron["decay"] == 0 and "temporal" not in loaded.dataset and loaded.teacher is None
