@@ -10,8 +10,10 @@ from typing import Optional
 
 import typer
 
-from enof.formats.atomic import atomic_write_text
+from enof.cli.options import positive_finite
 from enof.errors import EnofError
+from enof.formats.atomic import atomic_write_text
+from enof.formats.outputs import check_output_file, writing
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
@@ -33,9 +35,15 @@ def energy(
     bundle: Optional[Path] = typer.Option(None, "--bundle", help="bundle folder (default: recorded in or beside run.json)"),
     profile: Optional[str] = typer.Option(None, "--profile", help="profile name or TOML path (default: the bundle's)"),
     fmt: Format = typer.Option(Format.table, "--format", help="table, json or csv"),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="write a PNG of the per-layer breakdown and firing rates"),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="write the report here instead of stdout"),
-    timestep_us: Optional[float] = typer.Option(None, "--timestep-us", help="wall time of one timestep (prices static power)"),
+    plot: Optional[Path] = typer.Option(
+        None, "--plot", help="write a PNG of the per-layer breakdown and firing rates (missing parent folders are created)"
+    ),
+    output: Optional[Path] = typer.Option(
+        None, "-o", "--output", help="write the report here instead of stdout (missing parent folders are created)"
+    ),
+    timestep_us: Optional[float] = typer.Option(
+        None, "--timestep-us", help="wall time of one timestep in µs, > 0 (prices static power)"
+    ),
     routing: RoutingMode = typer.Option(RoutingMode.geometric, "--routing", help="geometric, or all-cores (upper bound)"),
     model: Optional[str] = typer.Option(None, "--model", help="cost model of the breakdown tables and plot"),
 ) -> None:
@@ -45,8 +53,8 @@ def energy(
     from enof.runtime.energy_report import main_model, report_csv, report_dict, report_tables, report_text
 
     try:
-        if timestep_us is not None and not timestep_us > 0:
-            raise EnofError(f"--timestep-us must be > 0, got {timestep_us}")
+        positive_finite(timestep_us, "--timestep-us")
+        _check_outputs(output, plot)
         inputs, models, sources = load_energy_inputs(run_json, bundle, profile)
         result = compute_energy(inputs, models, routing=routing.value, timestep_us=timestep_us)
         report = report_dict(result, sources)
@@ -65,9 +73,11 @@ def energy(
         if plot is not None:
             from enof.runtime.energy_plot import plot_report
 
-            _writing(plot, lambda: plot_report(report, plot, model))
+            with writing(plot, "--plot"):
+                plot_report(report, plot, model)
         if output is not None:
-            _writing(output, lambda: atomic_write_text(output, text))
+            with writing(output, "-o"):
+                atomic_write_text(output, text)
     except EnofError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(exc.exit_code) from None
@@ -80,11 +90,14 @@ def energy(
         make_console().print(report_tables(report, model))
 
 
-def _writing(path: Path, write) -> None:
-    try:
-        write()
-    except OSError as exc:
-        raise EnofError(f"{path}: cannot write ({exc.strerror or exc})") from None
+def _check_outputs(output: Path | None, plot: Path | None) -> None:
+    """Both outputs writable, and not one file (the plot would overwrite the report), before any pricing."""
+    if output is not None:
+        check_output_file(output, "-o", example="energy.txt")
+    if plot is not None:
+        check_output_file(plot, "--plot", example="energy.png")
+    if output is not None and plot is not None and output.absolute() == plot.absolute():
+        raise EnofError(f"-o {output} and --plot {plot}: the same file; give the report and the plot two names")
 
 
 def main() -> None:

@@ -17,7 +17,11 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 def export(
     checkpoint: Path = typer.Argument(..., help="model.pt written by enof-train"),
     target: str = typer.Option(..., "--target", help="loihi, loihi2 or the path of a profile TOML"),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="bundle folder (default: <checkpoint dir>/<stem>-<target>-bundle)"),
+    output: Optional[Path] = typer.Option(
+        None, "-o", "--output",
+        help="bundle folder (default: <checkpoint dir>/<stem>-<target>-bundle); missing parent folders are "
+        "created; an existing bundle or empty folder there is replaced, anything else is refused",
+    ),
     calibrate: int = typer.Option(32, "--calibrate", min=0, help="training samples run in float to check state ranges (0: none)"),
     data_root: Optional[Path] = typer.Option(None, "--data-root", help="data set root for calibration (CIFAR, DVS)"),
     max_chips: Optional[int] = typer.Option(None, "--max-chips", min=1, help="chips available (default: the profile's max_chips, the largest system built; e.g. 32 for a Nahuku board)"),
@@ -25,11 +29,13 @@ def export(
     """Export a trained EnOF network for a (simulated) Loihi target and print where everything runs."""
     from enof.cli.console import make_console
 
-    from enof.exporter.export import export_bundle
+    from enof.exporter.export import check_bundle_folder, export_bundle
     from enof.exporter.placement import placement_table
     from enof.exporter.report import partition_table, quantization_table
 
     try:
+        if output is not None:
+            check_bundle_folder(output, "-o")
         result = export_bundle(checkpoint, target, output, calibrate=calibrate, data_root=data_root, max_chips=max_chips)
     except EnofError as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -36,14 +36,20 @@ def run(
     data_root: Optional[Path] = typer.Option(None, "--data-root", help="folder of the data set files (CIFAR, DVS)"),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="run only the first N test samples"),
     batch_size: int = typer.Option(256, "--batch-size", min=1, help="samples per simulator batch"),
-    timeout: float = typer.Option(600.0, "--timeout", help="seconds before a Lava run is stopped as hung"),
-    output: Path = typer.Option(Path("run.json"), "-o", "--output", help="where to write run.json"),
+    timeout: float = typer.Option(600.0, "--timeout", help="seconds (> 0) before a Lava run is stopped as hung"),
+    output: Path = typer.Option(
+        Path("run.json"), "-o", "--output", help="where to write run.json (missing parent folders are created)"
+    ),
 ) -> None:
     """Classify the test split with the bundle; print accuracy and per-layer activity; write run.json."""
+    from enof.cli.options import positive_finite
+    from enof.formats.outputs import check_output_file, writing
     from enof.formats.run_result import write_run_result
     from enof.runtime.run import load_bundle, run_bundle
 
     try:
+        positive_finite(timeout, "--timeout")
+        check_output_file(output, "-o", example="run.json")
         manifest = load_bundle(bundle).manifest
         name = dataset or manifest["dataset"]["name"]
         inputs, labels = load_test_split(name, data_root, limit, int(manifest["timesteps"]))
@@ -51,7 +57,8 @@ def run(
             bundle, inputs, labels, backend=backend.value, precision=precision.value,
             batch_size=batch_size, timeout_s=timeout, progress=True,
         )  # fmt: skip
-        write_run_result(result, output)
+        with writing(output, "-o"):
+            write_run_result(result, output)
     except EnofError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(exc.exit_code) from None

@@ -26,6 +26,7 @@ from enof.exporter.partition import Partition, partition
 from enof.exporter.quantize import FixedPointLimits, Quantized, quantize
 from enof.exporter.to_nir import DT_S, chip_graph, chip_nir_bytes
 from enof.exporter.to_onnx import write_host_in, write_host_out
+from enof.formats.outputs import check_output_folder, writing
 
 BUNDLE_FORMAT = "enof-bundle"
 BUNDLE_FORMAT_VERSION = 1
@@ -45,6 +46,14 @@ class ExportResult:
 
 def default_out_dir(checkpoint_path: Path, target_name: str) -> Path:
     return checkpoint_path.parent / f"{checkpoint_path.stem}-{target_name}-bundle"
+
+
+def check_bundle_folder(out_dir: str | Path, flag: str | None = None) -> Path:
+    """Refuse, before any work, a bundle folder that cannot be written: a file there, a folder that is
+    neither empty nor a bundle (write_bundle would refuse to replace it), no writable folder above it."""
+    from enof.formats.bundle import _replaceable  # the rule write_bundle applies when it writes
+
+    return check_output_folder(out_dir, flag, replaceable=_replaceable, what="bundle folder")
 
 
 def _sha256(data: bytes) -> str:
@@ -109,13 +118,14 @@ class PreparedExport:
 
 
 def prepare_export(
-    checkpoint_path: str | Path, target: str | Path, calibrate: int = 32, data_root: str | Path | None = None
+    checkpoint_path: str | Path, target, calibrate: int = 32, data_root: str | Path | None = None
 ) -> PreparedExport:
-    """Checkpoint → graph → partition → (calibration) → quantization, for ``target``."""
-    from enof.hardware_profiles import load_profile
+    """Checkpoint → graph → partition → (calibration) → quantization, for ``target`` (a profile name,
+    a TOML path or a loaded Profile)."""
+    from enof.hardware_profiles import Profile, load_profile
     from enof.trainer.checkpoint import build_model_from_checkpoint, load_checkpoint
 
-    profile = load_profile(target)
+    profile = target if isinstance(target, Profile) else load_profile(target)
     ckpt = load_checkpoint(checkpoint_path)
     if ckpt.mode != "snn":
         raise UnsupportedModuleError(f"{checkpoint_path}: an ANN (mode={ckpt.mode!r}) checkpoint has no spiking part to export")
@@ -167,21 +177,25 @@ def export_bundle(
     """Export ``checkpoint_path`` for ``target`` (profile name or TOML path) into a bundle directory.
 
     ``calibrate``: training samples run through the float chip part to size the state ranges;
-    ``max_chips``: override the profile's chip count (placement only).
+    ``max_chips``: override the profile's chip count (placement only). ``out_dir`` is checked first
+    (not a file, not a folder of something else, a writable folder above it; missing folders are made).
     """
     from enof.exporter.placement import place
     from enof.formats.bundle import write_bundle
+    from enof.hardware_profiles import load_profile
     from enof.trainer.checkpoint import file_sha256
 
     clock = time.perf_counter()
     checkpoint_path = Path(checkpoint_path)
-    prep = prepare_export(checkpoint_path, target, calibrate, data_root)
+    profile = load_profile(target)
+    out_dir = Path(out_dir) if out_dir is not None else default_out_dir(checkpoint_path, profile.name)
+    check_bundle_folder(out_dir)
+    prep = prepare_export(checkpoint_path, profile, calibrate, data_root)
     timings = {"graph": time.perf_counter() - clock}
     placement = place(prep.layer_specs(), prep.profile, max_chips=max_chips)  # DoesNotFitError before any file exists
     timings["placement"] = time.perf_counter() - clock - timings["graph"]
 
-    profile, graph, part = prep.profile, prep.graph, prep.partition
-    out_dir = Path(out_dir) if out_dir is not None else default_out_dir(checkpoint_path, profile.name)
+    graph, part = prep.graph, prep.partition
     files = bundle_files(prep, dt_s)
     files["placement.json"] = placement.to_json_bytes()
     manifest = {
@@ -198,6 +212,7 @@ def export_bundle(
         "files": {name: _sha256(data) for name, data in files.items()},
         "versions": _versions(),
     }
-    manifest = write_bundle(out_dir, manifest, files).to_dict()
+    with writing(out_dir):
+        manifest = write_bundle(out_dir, manifest, files).to_dict()
     timings["files"] = time.perf_counter() - clock - timings["graph"] - timings["placement"]
     return ExportResult(out_dir, graph, part, prep.quant, placement, manifest, prep.calibration_samples, timings)

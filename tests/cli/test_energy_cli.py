@@ -262,7 +262,7 @@ def test_bundle_profile_the_loader_no_longer_accepts_is_a_one_line_error_naming_
 
 def test_bad_options_are_one_line_errors(run_files, tmp_path):
     _, _, run_path, _ = run_files
-    _one_line_error(_invoke(run_path, "--timestep-us", "0"), "--timestep-us must be > 0")
+    _one_line_error(_invoke(run_path, "--timestep-us", "0"), "--timestep-us 0.0: must be > 0")
     _one_line_error(_invoke(run_path, "--model", "nope"), "--model nope", "davies2018")
     (tmp_path / "file").write_text("x")
     _one_line_error(_invoke(run_path, "-o", tmp_path / "file" / "report.txt"), "cannot write")
@@ -325,3 +325,55 @@ def test_console_script_runs(run_files):
     proc = subprocess.run([str(exe), str(run_path), "--format", "json"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["format"] == "enof-energy"
+
+
+# --- issue 15: numeric options and outputs checked before any pricing -----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def exported_run(digits_bundle, digits_test_set, tmp_path_factory):
+    """run.json of 4 digits on a bundle made by the real export chain (loihi2)."""
+    bundle, _ = digits_bundle("loihi2")
+    images, labels = digits_test_set
+    run = run_bundle(bundle, images[:4], labels[:4], progress=False)
+    return write_run_result(run, tmp_path_factory.mktemp("exported_run") / "run.json")
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("inf", "--timestep-us inf: must be a finite number"),
+    ("nan", "--timestep-us nan: must be a finite number"),
+    ("-25", "--timestep-us -25.0: must be > 0"),
+])  # fmt: skip
+def test_timestep_that_is_not_a_positive_finite_number_is_refused_and_nothing_written(exported_run, tmp_path, value,
+                                                                                     expected):
+    run_path = exported_run
+    out = tmp_path / "report.json"
+    _one_line_error(_invoke(run_path, "--format", "json", "--timestep-us", value, "-o", out), expected)
+    assert not out.exists()  # before: "static_pj": Infinity in the JSON
+
+
+def test_outputs_are_checked_before_the_run_is_even_read(tmp_path):
+    missing = tmp_path / "no-run.json"  # an error about an output shows the outputs were checked first
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("keep me")
+    _one_line_error(_invoke(missing, "-o", folder), f"-o {folder}: is a folder; give a file's path, e.g. {folder / 'energy.txt'}")
+    _one_line_error(_invoke(missing, "--plot", folder), f"--plot {folder}: is a folder; give a file's path, e.g. {folder / 'energy.png'}")
+    _one_line_error(_invoke(missing, "-o", a_file / "r.txt"), f"-o {a_file / 'r.txt'}: {a_file} is a file, not a folder")
+    same = tmp_path / "energy.out"
+    _one_line_error(_invoke(missing, "-o", same, "--plot", same), "the same file; give the report and the plot two names")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "reports"] and not any(folder.iterdir())
+
+
+def test_outputs_in_a_read_only_folder_are_refused_in_one_line(exported_run, refuses_read_only_output):
+    refuses_read_only_output("enof-energy", exported_run, flag="-o", name="report.txt")
+    refuses_read_only_output("enof-energy", exported_run, flag="--plot", name="energy.png")
+
+
+def test_a_valid_timestep_prices_static_power_into_the_file(exported_run, tmp_path):
+    out = tmp_path / "new" / "report.json"  # a missing parent folder is created
+    result = _invoke(exported_run, "--format", "json", "--timestep-us", "25", "-o", out)
+    assert result.exit_code == 0, result.output
+    measured = next(m for m in json.loads(out.read_text())["models"] if m["name"] == "lava_dl_pilotnet_measured")
+    assert measured["totals"]["static_pj"] > 0

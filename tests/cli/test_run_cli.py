@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from typer.testing import CliRunner
 
 from enof.cli.run import app
@@ -44,3 +45,40 @@ def test_enof_run_console_script_is_installed(digits_bundle, tmp_path):
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert json.loads(out.read_text())["precision"] == "float"
+
+
+# --- issue 15: options and the output checked before any work ------------------------------------------------
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("nan", "--timeout nan: must be a finite number"),
+    ("inf", "--timeout inf: must be a finite number"),
+    ("-5", "--timeout -5.0: must be > 0"),
+    ("0", "--timeout 0.0: must be > 0"),
+])  # fmt: skip
+def test_timeout_that_is_not_a_positive_finite_number_is_refused(digits_bundle, tmp_path, value, expected, one_line_error):
+    bundle, _ = digits_bundle("loihi2")
+    out = tmp_path / "run.json"
+    one_line_error(CliRunner().invoke(app, [str(bundle), "--timeout", value, "-o", str(out)]), expected)
+    assert not out.exists()
+
+
+def test_output_is_checked_before_the_bundle_is_even_read(tmp_path, one_line_error):
+    # The bundle does not exist: an error about -o shows the output was checked first.
+    folder = tmp_path / "results"
+    folder.mkdir()
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("keep me")
+    missing = str(tmp_path / "no-bundle")
+    one_line_error(CliRunner().invoke(app, [missing, "-o", str(folder)]),
+                    f"-o {folder}: is a folder; give a file's path, e.g. {folder / 'run.json'}")  # fmt: skip
+    one_line_error(CliRunner().invoke(app, [missing, "-o", str(a_file / "run.json")]),
+                    f"{a_file} is a file, not a folder")  # fmt: skip
+    one_line_error(CliRunner().invoke(app, [missing, "-o", "/dev/null"]), "-o /dev/null: is not a regular file")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "results"] and not any(folder.iterdir())
+    assert a_file.read_text() == "keep me"
+
+
+def test_output_in_a_read_only_folder_is_refused_in_one_line(digits_bundle, refuses_read_only_output):
+    bundle, _ = digits_bundle("loihi2")
+    refuses_read_only_output("enof-run", bundle, "--limit", "3", name="run.json")
