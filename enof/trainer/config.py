@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from enof.errors import EnofError
+from enof.formats.outputs import check_output_file
 from enof.trainer.data import dataset_spec
 from enof.trainer.losses import DistillConfig
 from enof.trainer.neurons import NeuronConfig
@@ -172,13 +173,4 @@ def _check(config: TrainConfig) -> None:
             raise EnofError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
     if config.workers < 0:
         raise EnofError(f"--workers must be >= 0, got {config.workers}")
-    out = Path(config.out)
-    if out.is_dir():
-        raise EnofError(f"-o {out}: is a folder; give the model file's path, e.g. {out / 'model.pt'}")
-    for parent in out.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise EnofError(f"-o {out}: {parent} is a file, not a folder")
-            if not os.access(parent, os.W_OK):
-                raise EnofError(f"-o {out}: cannot write in {parent}")
-            break
+    check_output_file(config.out, "-o", example="model.pt")

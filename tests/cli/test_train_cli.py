@@ -112,7 +112,7 @@ def test_bad_flags_are_one_line_exit_2_before_any_training(tmp_path, flags, mess
 def test_output_path_that_is_a_folder_is_refused_before_training(tmp_path):
     result = runner.invoke(app, ["--epochs", "1", "--teacher-epochs", "1", "-o", str(tmp_path)])
     assert result.exit_code == 2
-    assert result.output.strip() == f"error: -o {tmp_path}: is a folder; give the model file's path, e.g. {tmp_path / 'model.pt'}"
+    assert result.output.strip() == f"error: -o {tmp_path}: is a folder; give a file's path, e.g. {tmp_path / 'model.pt'}"
     assert list(tmp_path.iterdir()) == []
 
 
@@ -144,3 +144,7 @@ def test_batch_job_log_gets_plain_lines_and_sigterm_keeps_the_last_epoch_exit_14
     assert "[teacher] resuming at epoch" in resumed.stderr or "[snn] resuming at epoch" in resumed.stderr
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [(r["phase"], r["epoch"]) for r in records] == [("teacher", e) for e in (1, 2, 3)] + [("snn", e) for e in (1, 2, 3)]
+
+
+def test_output_in_a_read_only_folder_is_refused_before_training(refuses_read_only_output):
+    refuses_read_only_output("enof-train", "--epochs", "1", "--teacher-epochs", "1", name="model.pt")
