@@ -12,15 +12,21 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
+import socket
 import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import BinaryIO, Union
 
+import numpy as np
+
+from enof.errors import BundleError, ProfileError
 from enof.formats.atomic import default_mode
-from enof.errors import BundleError
+from enof.formats.validation import Fields, parse_json, show, type_name
+from enof.hardware_profiles import Profile, loads_profile
 
 BUNDLE_FORMAT = "enof-bundle"
 BUNDLE_FORMAT_VERSION = 1
@@ -31,6 +37,11 @@ WHERE = ("chip", "host_in", "host_out")
 REQUIRED_FILES = ("chip.nir", "host_out.onnx", "quant.npz", "placement.json")
 HOST_IN_FILE = "host_in.onnx"
 _CHUNK = 1 << 20
+# host_out.onnx averages T float32 0/1 spikes and the built-in simulator sums spikes over time in
+# float32: both count exactly only below 2^24 (float32's significand), so a bundle runs at most that
+# many steps. (Memory binds earlier; run_bundle checks the batch's spike raster against the machine.)
+MAX_TIMESTEPS = 2 ** (np.finfo(np.float32).nmant + 1)
+TIMESTEPS_WHY = "float32 counts T spikes exactly only up to 2^24"
 
 FileContent = Union[bytes, str, os.PathLike, BinaryIO]
 
@@ -72,9 +83,9 @@ class Manifest:
     def __post_init__(self):
         if self.input_mode not in INPUT_MODES:
             raise ValueError(f"input_mode {self.input_mode!r} is not one of {', '.join(INPUT_MODES)}")
-        if not (isinstance(self.timesteps, int) and self.timesteps > 0):
-            raise ValueError(f"timesteps must be a positive integer, got {self.timesteps!r}")
-        if not (isinstance(self.num_classes, int) and self.num_classes > 0):
+        if not (type(self.timesteps) is int and 0 < self.timesteps <= MAX_TIMESTEPS):
+            raise ValueError(f"timesteps must be an integer in [1, {MAX_TIMESTEPS}], got {self.timesteps!r}")
+        if not (type(self.num_classes) is int and self.num_classes > 0):
             raise ValueError(f"num_classes must be a positive integer, got {self.num_classes!r}")
 
     def required_files(self) -> tuple[str, ...]:
@@ -97,6 +108,10 @@ class Bundle:
     manifest: Manifest
     manifest_sha256: str  # run.json's bundle_manifest_sha256
     paths: dict[str, Path]
+    # The target profile manifest.json embeds (its sha256 checked); None when it no longer loads (a profile
+    # schema that gained a field since the export): `profile_problem` then says why.
+    profile: Profile | None = None
+    profile_problem: str = ""
 
     def path(self, name: str) -> Path:
         if name not in self.paths:
@@ -116,32 +131,102 @@ def current_versions() -> dict[str, str]:
 
 
 def manifest_from_dict(data: dict, label: str) -> Manifest:
-    """Check format name, version and fields; a problem is one BundleError line naming `label`."""
+    """Check format name, version and every field; a problem is one BundleError line naming `label`."""
+    return checked_manifest(data, label)[0]
+
+
+def checked_manifest(data, label: str) -> tuple[Manifest, Profile | None, str]:
+    """(Manifest, embedded profile or None, why it does not load) of `data`, checked.
+
+    Types and ranges of every field (docs/design.md §5), `timesteps` at most MAX_TIMESTEPS;
+    `target.profile_sha256` is the sha256 of `target.profile`. When that text loads as a profile (under
+    today's schema), `check_manifest_profile` holds for it; when it does not, the profile is None and the
+    reason is returned: a reader then needs another profile to check the bundle's integers against."""
+    f = Fields(label, BundleError)
     if not isinstance(data, dict):
-        raise BundleError(f"{label}: expected a JSON object")
+        raise BundleError(f"{label}: expected a JSON object, got {type_name(data)}")
     if data.get("format") != BUNDLE_FORMAT:
-        raise BundleError(f"{label}: format {data.get('format')!r} is not {BUNDLE_FORMAT!r}")
-    if data.get("format_version") != BUNDLE_FORMAT_VERSION:
+        raise BundleError(f"{label}: format {show(data.get('format'))} is not {BUNDLE_FORMAT!r}")
+    if data.get("format_version") != BUNDLE_FORMAT_VERSION or type(data.get("format_version")) is not int:
         raise BundleError(
-            f"{label}: format_version {data.get('format_version')!r} is not supported "
+            f"{label}: format_version {show(data.get('format_version'))} is not supported "
             f"(this enof reads {BUNDLE_FORMAT_VERSION}; re-export the bundle)"
         )
+    target = f.obj(f.get(data, "target"), "target")
+    name = f.string(f.get(target, "name", "target"), "target.name")
+    profile_sha = f.sha256(f.get(target, "profile_sha256", "target"), "target.profile_sha256")
+    text = f.string(f.get(target, "profile", "target"), "target.profile")
+    if hashlib.sha256(text.encode("utf-8")).hexdigest() != profile_sha:
+        f.fail("target.profile_sha256", "is not the sha256 of target.profile (the profile text changed after export)")
     try:
-        fields = {k: data[k] for k in ("checkpoint_sha256", "target", "timesteps", "num_classes",
-                                       "dataset", "input_mode", "partition", "files")}
-        target = TargetInfo(**fields.pop("target"))
-        partition = tuple(PartitionRecord(**p) for p in fields.pop("partition"))
-        manifest = Manifest(target=target, partition=partition, interfaces=data.get("interfaces", {}),
-                            versions=data.get("versions", {}), **fields)
-    except KeyError as exc:
-        raise BundleError(f"{label}: field {exc.args[0]!r} missing") from None
-    except (TypeError, ValueError) as exc:
-        raise BundleError(f"{label}: {str(exc).splitlines()[0]}") from None
-    if not isinstance(manifest.files, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in manifest.files.items()
-    ):
-        raise BundleError(f"{label}: files must map file names to sha256 strings")
-    return manifest
+        profile, problem = loads_profile(text, f"{label} target.profile"), ""
+    except ProfileError as exc:
+        profile, problem = None, str(exc)
+    input_mode = f.string(f.get(data, "input_mode"), "input_mode", INPUT_MODES)
+    num_classes = f.integer(f.get(data, "num_classes"), "num_classes", 1)
+    files = f.obj(f.get(data, "files"), "files")
+    for key, value in files.items():
+        f.sha256(value, f"files.{key}")
+    versions = f.obj(data.get("versions", {}), "versions")
+    for key, value in versions.items():
+        f.string(value, f"versions.{key}", nonempty=False)
+    interfaces = data.get("interfaces", {})
+    if not isinstance(interfaces, (dict, list)):
+        f.wrong_type(interfaces, "interfaces", "an object or an array")
+    manifest = Manifest(
+        checkpoint_sha256=f.sha256(f.get(data, "checkpoint_sha256"), "checkpoint_sha256"),
+        target=TargetInfo(name, profile_sha, text),
+        timesteps=f.integer(f.get(data, "timesteps"), "timesteps", 1, MAX_TIMESTEPS, TIMESTEPS_WHY),
+        num_classes=num_classes, dataset=_dataset(f, f.get(data, "dataset"), num_classes), input_mode=input_mode,
+        partition=tuple(_partition_record(f, p, f"partition[{i}]")
+                        for i, p in enumerate(f.array(f.get(data, "partition"), "partition"))),
+        interfaces=f.free_form(interfaces, "interfaces"), files=files, versions=versions,
+    )  # fmt: skip
+    if profile is not None:
+        check_manifest_profile(manifest, profile, label)
+    return manifest, profile, problem
+
+
+def check_manifest_profile(manifest: Manifest, profile: Profile, label: str) -> None:
+    """The manifest fits `profile`: its target name, and its input mode (graded exactly when the profile
+    has graded spikes, as the exporter partitions)."""
+    f = Fields(label, BundleError)
+    if profile.name != manifest.target.name:
+        f.fail("target.name", f"is {show(manifest.target.name)} but its profile is the {profile.name!r} profile")
+    graded = bool(profile.target.graded_spikes.value)
+    if (manifest.input_mode == "graded") != graded:
+        f.fail("input_mode", f"is {manifest.input_mode!r}, but the {profile.name} profile has "
+                             f"{'graded' if graded else 'no graded'} spikes (expected {'graded' if graded else 'current'})")
+
+
+def _dataset(f: Fields, value, num_classes: int) -> dict:
+    """The data set record (as in the checkpoint): name and input_shape are read; the rest is checked when present."""
+    dataset = f.obj(f.free_form(value, "dataset"), "dataset")
+    f.string(f.get(dataset, "name", "dataset"), "dataset.name")
+    f.shape(f.get(dataset, "input_shape", "dataset"), "dataset.input_shape")
+    if "num_classes" in dataset:
+        f.integer(dataset["num_classes"], "dataset.num_classes", num_classes, num_classes, "the manifest's num_classes")
+    if "temporal" in dataset:
+        f.boolean(dataset["temporal"], "dataset.temporal")
+    if "normalization" in dataset:
+        norm = f.obj(dataset["normalization"], "dataset.normalization")
+        for key, low in (("mean", None), ("std", 0.0)):
+            values = f.array(f.get(norm, key, "dataset.normalization"), f"dataset.normalization.{key}", nonempty=True)
+            for i, v in enumerate(values):
+                where = f"dataset.normalization.{key}[{i}]"
+                if f.number(v, where) <= 0.0 and low is not None:
+                    f.fail(where, f"is {show(v)}; a standard deviation must be > 0")
+    return dataset
+
+
+def _partition_record(f: Fields, value, where: str) -> PartitionRecord:
+    record = f.obj(value, where)
+    return PartitionRecord(
+        node=f.string(f.get(record, "node", where), f"{where}.node"),
+        where=f.string(f.get(record, "where", where), f"{where}.where", WHERE),
+        shape=list(f.shape(f.get(record, "shape", where), f"{where}.shape")),
+        reason=f.string(f.get(record, "reason", where), f"{where}.reason", nonempty=False),
+    )
 
 
 def read_bundle(root: str | os.PathLike) -> Bundle:
@@ -156,11 +241,7 @@ def read_bundle(root: str | os.PathLike) -> Bundle:
         raise BundleError(f"{manifest_path}: missing (not an enof bundle)") from None
     except OSError as exc:
         raise BundleError(f"{manifest_path}: cannot read ({exc.strerror})") from None
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BundleError(f"{manifest_path}: not valid JSON ({exc}); the bundle is truncated or damaged") from None
-    manifest = manifest_from_dict(data, str(manifest_path))
+    manifest, profile, problem = checked_manifest(parse_json(raw, str(manifest_path), BundleError), str(manifest_path))
     for name in manifest.required_files():
         if name not in manifest.files:
             raise BundleError(f"{manifest_path}: does not list {name} (required in {manifest.input_mode} mode)")
@@ -172,7 +253,8 @@ def read_bundle(root: str | os.PathLike) -> Bundle:
         if _sha256_file(path) != expected:
             raise BundleError(f"{path}: sha256 mismatch (file changed after export)")
         paths[name] = path
-    return Bundle(root=root, manifest=manifest, manifest_sha256=hashlib.sha256(raw).hexdigest(), paths=paths)
+    return Bundle(root=root, manifest=manifest, manifest_sha256=hashlib.sha256(raw).hexdigest(), paths=paths,
+                  profile=profile, profile_problem=problem)
 
 
 def write_bundle(out_dir: str | os.PathLike, manifest: Manifest | dict, files: dict[str, FileContent]) -> Manifest:
@@ -181,18 +263,19 @@ def write_bundle(out_dir: str | os.PathLike, manifest: Manifest | dict, files: d
     `manifest` is a Manifest or its JSON dict (checked like a read one; `files` hashes are
     recomputed from what is written). Returns the manifest as written (hashes, versions filled)."""
     out_dir = Path(out_dir)
-    if isinstance(manifest, dict):
-        manifest = manifest_from_dict(
-            {**manifest, "format": BUNDLE_FORMAT, "format_version": BUNDLE_FORMAT_VERSION, "files": {}},
-            f"{out_dir / MANIFEST_NAME} (to write)",
-        )
+    body = manifest if isinstance(manifest, dict) else manifest.to_dict()
+    manifest = manifest_from_dict(  # a Manifest built in memory gets the reader's checks too
+        {**body, "format": BUNDLE_FORMAT, "format_version": BUNDLE_FORMAT_VERSION, "files": {}},
+        f"{out_dir / MANIFEST_NAME} (to write)",
+    )
     missing = [n for n in manifest.required_files() if n not in files]
     if missing:
         raise BundleError(f"{out_dir}: bundle lacks {', '.join(missing)} (required in {manifest.input_mode} mode)")
     if out_dir.exists() and not _replaceable(out_dir):
         raise BundleError(f"{out_dir}: exists and is not an enof bundle; refusing to replace it")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    remove_stale_temporaries(out_dir)
+    tmp = Path(tempfile.mkdtemp(prefix=_temporary_prefix(out_dir, "tmp"), dir=out_dir.parent))
     try:
         hashes = {}
         for name, content in files.items():
@@ -205,7 +288,62 @@ def write_bundle(out_dir: str | os.PathLike, manifest: Manifest | dict, files: d
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    remove_stale_temporaries(out_dir)  # a backup a killed writer left is garbage now that a bundle is in place
     return written
+
+
+def remove_stale_temporaries(out_dir: str | os.PathLike) -> list[Path]:
+    """Remove the folders a killed write_bundle left beside `out_dir`; returns what was removed.
+
+    Temporary folders are named `.{name}.tmp-{host}-{pid}-{random}` (the new bundle being written) and
+    `.{name}.old-{host}-{pid}-{random}` (the previous bundle, moved aside during the swap). Only folders
+    of this host whose writer process no longer exists are removed, so a concurrent export's folder is
+    never touched; a pid that was reused keeps its folder (safe, if wasteful). An `.old-` folder goes only
+    while `out_dir` holds a bundle: otherwise it may be the last complete copy. Folders without a pid
+    (written before enof recorded one) are left alone: nothing tells whether their writer still runs."""
+    out_dir = Path(out_dir)
+    removed: list[Path] = []
+    try:
+        entries = list(out_dir.parent.iterdir())
+    except OSError:
+        return removed
+    host = _host_tag()
+    for entry in entries:
+        for kind in ("tmp", "old"):
+            prefix = f".{out_dir.name}.{kind}-"
+            if not entry.name.startswith(prefix):
+                continue
+            parts = entry.name[len(prefix):].split("-")
+            if len(parts) != 3 or parts[0] != host or not parts[1].isdigit() or not _writer_gone(int(parts[1])):
+                continue
+            if kind == "old" and not (out_dir / MANIFEST_NAME).is_file():
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+                removed.append(entry)
+    return removed
+
+
+def _host_tag() -> str:
+    return re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname()) or "host"
+
+
+def _temporary_prefix(out_dir: Path, kind: str) -> str:
+    """`.{name}.{kind}-{host}-{pid}-`: mkdtemp appends its random part (letters, digits, `_`: no `-`)."""
+    return f".{out_dir.name}.{kind}-{_host_tag()}-{os.getpid()}-"
+
+
+def _writer_gone(pid: int) -> bool:
+    """True only when no process `pid` exists on this host (signal 0 probes without delivering)."""
+    if pid <= 0 or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # PermissionError: it exists under another user
+        return False
+    return False
 
 
 def _check_name(name: str, label: str) -> str:
@@ -256,7 +394,7 @@ def _swap_into_place(tmp: Path, out_dir: Path) -> None:
     if not out_dir.exists():
         os.replace(tmp, out_dir)
         return
-    old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+    old = Path(tempfile.mkdtemp(prefix=_temporary_prefix(out_dir, "old"), dir=out_dir.parent))
     os.replace(out_dir, old / "bundle")
     try:
         os.replace(tmp, out_dir)

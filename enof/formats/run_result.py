@@ -10,11 +10,15 @@ import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from enof.formats.atomic import atomic_write_text
 from enof.errors import RunResultError
+from enof.formats.atomic import atomic_write_text
+from enof.formats.bundle import MAX_TIMESTEPS, TIMESTEPS_WHY
+from enof.formats.validation import Fields, parse_json, show
 
 RUN_FORMAT = "enof-run"
 RUN_FORMAT_VERSION = 1
+BACKENDS = ("fast", "lava")
+PRECISIONS = ("fixed", "float")
 
 
 @dataclass(frozen=True)
@@ -64,9 +68,9 @@ class RunResult:
     bundle: str = ""  # the bundle folder the run read (optional; lets enof-energy find it)
 
     def __post_init__(self):
-        if self.backend not in ("fast", "lava"):
+        if self.backend not in BACKENDS:
             raise ValueError(f"backend must be fast or lava, got {self.backend!r}")
-        if self.precision not in ("fixed", "float"):
+        if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be fixed or float, got {self.precision!r}")
         if len(self.predictions) != self.samples or len(self.labels) != self.samples:
             raise ValueError(
@@ -83,35 +87,144 @@ def write_run_result(result: RunResult, path: str | Path) -> Path:
 
 
 def read_run_result(path: str | Path) -> RunResult:
-    """Read and check a run.json; every problem is a one-line RunResultError naming the file."""
+    """Read and check a run.json; every problem is a one-line RunResultError naming the file and field."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise RunResultError(f"{path}: cannot read ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise RunResultError(f"{path}: not UTF-8 text, not a run.json") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise RunResultError(f"{path}: not valid JSON (truncated?): {exc.msg} at line {exc.lineno}") from None
-    return run_result_from_dict(data, str(path))
+    return run_result_from_dict(parse_json(raw, str(path), RunResultError), str(path))
 
 
 def run_result_from_dict(data, label: str = "run.json") -> RunResult:
+    """Check every field's type and range and the counts' own consistency (docs/run-json.md), then build.
+
+    Counts are integers ≥ 0; per layer neuron_updates = neurons · T · samples and spikes ≤ neuron_updates
+    (a neuron fires at most once a step); a layer's cores sum to its totals; accuracy is the fraction of
+    predictions equal to labels. Whether the run belongs to a bundle is check_run_matches_bundle's job."""
     if not isinstance(data, dict) or data.get("format") != RUN_FORMAT:
         raise RunResultError(f"{label}: not an enof run.json (format is not {RUN_FORMAT!r})")
     version = data.get("format_version")
-    if version != RUN_FORMAT_VERSION:
-        raise RunResultError(f"{label}: format_version {version!r} is not supported (this enof reads {RUN_FORMAT_VERSION})")
+    if version != RUN_FORMAT_VERSION or type(version) is not int:
+        raise RunResultError(f"{label}: format_version {show(version)} is not supported (this enof reads {RUN_FORMAT_VERSION})")
+    f = Fields(label, RunResultError)
+    timesteps = f.integer(f.get(data, "timesteps"), "timesteps", 1, MAX_TIMESTEPS, TIMESTEPS_WHY)
+    samples = f.integer(f.get(data, "samples"), "samples", 1, _INT64_MAX, _INT64_WHY)
+    answers = {}
+    for key in ("predictions", "labels"):
+        answers[key] = f.array(f.get(data, key), key, length=samples)
+        for i, v in enumerate(answers[key]):
+            if type(v) is not int or not 0 <= v <= _INT64_MAX:
+                f.integer(v, f"{key}[{i}]", 0, _INT64_MAX, "a class index")
+    accuracy = f.number(f.get(data, "accuracy"), "accuracy", 0.0, 1.0)
+    right = sum(p == t for p, t in zip(answers["predictions"], answers["labels"])) / samples
+    if abs(accuracy - right) > 1e-9:  # both are the same float division when the run wrote them
+        f.fail("accuracy", f"is {accuracy!r}, but {right!r} of the predictions equal the labels")
+    steps = timesteps * samples
+    layers = [LayerActivity(**row) for row in _rows(f, f.get(data, "layers"), "layers", _LAYER_INTS, ("name",))]
+    names = {}
+    for i, layer in enumerate(layers):
+        where = f"layers[{i}]"
+        if layer.name in names:
+            f.fail(f"{where}.name", f"is {layer.name!r} a second time")
+        names[layer.name] = layer
+        if layer.neurons < 1:
+            f.outside(layer.neurons, f"{where}.neurons", 1, _INT64_MAX, "a layer has neurons")
+        if layer.neuron_updates != layer.neurons * steps:
+            f.fail(f"{where}.neuron_updates", f"is {layer.neuron_updates}, but neurons · timesteps · samples = {layer.neurons * steps}")
+        if layer.spikes > layer.neuron_updates:
+            f.fail(f"{where}.spikes", f"is {layer.spikes}, more than its {layer.neuron_updates} neuron updates (one spike per neuron and step at most)")
+    cores = [CoreActivity(**row) for row in _rows(f, f.get(data, "cores"), "cores", _CORE_INTS, ("layer",))]
+    _check_cores(f, cores, names, steps)
+    host = f.obj(f.get(data, "host"), "host")
+    host_cost = HostCost(**{k.name: f.integer(f.get(host, k.name, "host"), f"host.{k.name}", 0, _INT64_MAX, _INT64_WHY)
+                            for k in fields(HostCost)})  # fmt: skip
     try:
-        optional = {f.name for f in fields(RunResult) if f.name == "bundle"}
-        values = {f.name: data[f.name] for f in fields(RunResult) if f.name not in optional or f.name in data}
-        values["layers"] = [LayerActivity(**layer) for layer in values["layers"]]
-        values["cores"] = [CoreActivity(**core) for core in values["cores"]]
-        values["host"] = HostCost(**values["host"])
-        return RunResult(**values)
-    except KeyError as exc:
-        raise RunResultError(f"{label}: missing field {exc.args[0]!r}") from None
-    except (TypeError, ValueError) as exc:
-        raise RunResultError(f"{label}: malformed: {exc}") from None
+        return RunResult(
+            bundle_manifest_sha256=f.sha256(f.get(data, "bundle_manifest_sha256"), "bundle_manifest_sha256"),
+            backend=f.string(f.get(data, "backend"), "backend", BACKENDS),
+            precision=f.string(f.get(data, "precision"), "precision", PRECISIONS),
+            target=f.string(f.get(data, "target"), "target"), timesteps=timesteps, samples=samples,
+            accuracy=accuracy, predictions=answers["predictions"], labels=answers["labels"], layers=layers,
+            cores=cores, host=host_cost, wall_s=f.number(f.get(data, "wall_s"), "wall_s", 0.0),
+            bundle=f.string(data.get("bundle", ""), "bundle", nonempty=False),
+        )  # fmt: skip
+    except ValueError as exc:  # RunResult's own invariants (checked above already)
+        raise RunResultError(f"{label}: {exc}") from None
+
+
+_INT64_MAX = 2**63 - 1
+_INT64_WHY = "a 64-bit count"
+_LAYER_INTS = ("neurons", "cores", "spikes", "synops", "neuron_updates")
+_CORE_INTS = ("core_id", "spikes", "synops", "neuron_updates")
+
+
+def _rows(f: Fields, value, where: str, ints: tuple[str, ...], strings: tuple[str, ...]) -> list[dict]:
+    """An array of objects with the given integer (≥ 0, 64-bit) and string fields (others are ignored)."""
+    rows = f.array(value, where)
+    for i, row in enumerate(rows):
+        f.obj(row, f"{where}[{i}]")
+        for key in strings:
+            f.string(f.get(row, key, f"{where}[{i}]"), f"{where}[{i}].{key}")
+    columns = {key: f.column(rows, key, where, 0, _INT64_MAX, _INT64_WHY) for key in ints}
+    return [{**{k: row[k] for k in strings}, **{k: columns[k][i] for k in ints}} for i, row in enumerate(rows)]
+
+
+def _check_cores(f: Fields, cores: list[CoreActivity], layers: dict[str, LayerActivity], steps: int) -> None:
+    seen, per_layer = set(), {name: [] for name in layers}
+    for i, core in enumerate(cores):
+        where = f"cores[{i}]"
+        if core.core_id in seen:
+            f.fail(f"{where}.core_id", f"is {core.core_id} a second time")
+        seen.add(core.core_id)
+        if core.layer not in layers:
+            f.fail(f"{where}.layer", f"is {core.layer!r}, not one of the layers in 'layers'")
+        if core.neuron_updates % steps or core.neuron_updates == 0:
+            f.fail(f"{where}.neuron_updates", f"is {core.neuron_updates}, not a positive multiple of timesteps · samples = {steps}")
+        if core.spikes > core.neuron_updates:
+            f.fail(f"{where}.spikes", f"is {core.spikes}, more than its {core.neuron_updates} neuron updates")
+        per_layer[core.layer].append(core)
+    for i, (name, layer) in enumerate(layers.items()):
+        mine = per_layer[name]
+        if layer.cores != len(mine):
+            f.fail(f"layers[{i}].cores", f"is {layer.cores}, but {len(mine)} entries of 'cores' hold {name!r}")
+        for what in ("spikes", "synops", "neuron_updates") if mine else ():
+            total = sum(getattr(c, what) for c in mine)
+            if total != getattr(layer, what):
+                f.fail(f"layers[{i}].{what}", f"is {getattr(layer, what)}, but its cores sum to {total}")
+
+
+def check_run_matches_bundle(
+    run: RunResult, label: str, *, timesteps: int, target: str, num_classes: int, layer_neurons: dict[str, int],
+    core_neurons: dict[int, tuple[str, int]], host: HostCost,
+) -> None:
+    """run.json (already checked by itself) against the bundle it names: T, target, classes, the chip's layers and
+    neurons, placement.json's cores (and so each core's neuron updates), the host figures the bundle implies."""
+    f = Fields(label, RunResultError)
+    if run.timesteps != timesteps:
+        f.fail("timesteps", f"is {run.timesteps}, but the bundle runs T = {timesteps}")
+    if run.target != target:
+        f.fail("target", f"is {run.target!r}, but the bundle is for {target!r}")
+    for key in ("predictions", "labels"):
+        values = getattr(run, key)
+        i = next((i for i, v in enumerate(values) if v >= num_classes), None)
+        if i is not None:
+            f.outside(values[i], f"{key}[{i}]", 0, num_classes - 1, f"the bundle's {num_classes} classes")
+    names = [layer.name for layer in run.layers]
+    if sorted(names) != sorted(layer_neurons):
+        f.fail("layers", f"names {', '.join(names)}, but the bundle's chip layers are {', '.join(layer_neurons)}")
+    for i, layer in enumerate(run.layers):
+        if layer.neurons != layer_neurons[layer.name]:
+            f.fail(f"layers[{i}].neurons", f"is {layer.neurons}, but the bundle's {layer.name!r} has {layer_neurons[layer.name]}")
+    if sorted(c.core_id for c in run.cores) != sorted(core_neurons):
+        f.fail("cores", f"has {len(run.cores)} cores, but the bundle's placement.json places {len(core_neurons)}")
+    steps = run.timesteps * run.samples
+    for i, core in enumerate(run.cores):
+        layer, neurons = core_neurons[core.core_id]
+        if core.layer != layer:
+            f.fail(f"cores[{i}].layer", f"is {core.layer!r}, but placement.json puts core {core.core_id} in {layer!r}")
+        if core.neuron_updates != neurons * steps:
+            f.fail(f"cores[{i}].neuron_updates", f"is {core.neuron_updates}, but its {neurons} neurons · T · samples = {neurons * steps}")
+    for k in fields(HostCost):
+        if getattr(run.host, k.name) != getattr(host, k.name):
+            f.fail(f"host.{k.name}", f"is {getattr(run.host, k.name)}, but the bundle gives {getattr(host, k.name)}")

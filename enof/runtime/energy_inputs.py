@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from enof.errors import BundleError, ProfileError, RunResultError
-from enof.formats.placement import Placement, placement_from_dict
+from enof.formats.placement import Placement
 from enof.formats.run_result import RunResult, read_run_result
 from enof.hardware_profiles import CostModel
 from enof.runtime.energy import EnergyInputs, check_cost_model
@@ -128,20 +128,22 @@ def find_bundle(run: RunResult, run_path: Path) -> Path:
 def load_energy_inputs(run_path: Path, bundle_dir: Path | None = None, profile: str | None = None):
     """Read and cross-check run.json, its bundle and a profile. Returns (EnergyInputs, cost models, EnergySources)."""
     from enof.hardware_profiles import load_profile
-    from enof.runtime.run import load_bundle
+    from enof.runtime.run import check_run_against_bundle, load_bundle
 
     run_path = Path(run_path)
     run = read_run_result(run_path)
-    bundle = load_bundle(Path(bundle_dir) if bundle_dir is not None else find_bundle(run, run_path))
+    fallback = load_profile(profile) if profile is not None else None  # checks a bundle whose own profile no longer loads
+    bundle = load_bundle(Path(bundle_dir) if bundle_dir is not None else find_bundle(run, run_path), fallback)
     manifest_path = bundle.path / "manifest.json"
     if run.bundle_manifest_sha256 != bundle.manifest_sha256:
         raise RunResultError(
             f"{run_path}: run.json was produced from another bundle (manifest sha256 "
             f"{run.bundle_manifest_sha256[:12]}... != {bundle.manifest_sha256[:12]}... of {manifest_path})"
         )
+    check_run_against_bundle(run, bundle, str(run_path))
     target = bundle.manifest.get("target") or {}
     prof, label = _profile_for(profile, target, bundle.path, load_profile)
-    placement = placement_from_dict(bundle.placement, str(bundle.path / "placement.json"))
+    placement = bundle.placed  # checked by load_bundle against the profile and the chip's layers
     inputs = assemble_inputs(
         run, bundle.manifest, placement, projections_from_program(bundle.program), mesh_from_profile(prof),
         ann_host_macs=run.host.host_in_macs + one_step_host_out_macs(bundle.file("host_out.onnx"), bundle.program, run),

@@ -31,8 +31,16 @@ def open_session(path: str | Path, threads: int = 1) -> ort.InferenceSession:
 
 def run_host_in(session: ort.InferenceSession, x: np.ndarray) -> np.ndarray:
     """host_in.onnx: normalized x (B, C, H, W) → input current (B, *shape), constant over the T steps."""
-    (current,) = session.run(["current"], {"x": np.ascontiguousarray(x, dtype=np.float32)})
+    (current,) = _run(session, "host_in.onnx", ["current"], {"x": np.ascontiguousarray(x, dtype=np.float32)})
     return current
+
+
+def _run(session: ort.InferenceSession, name: str, outputs: list[str], feed: dict) -> list[np.ndarray]:
+    """session.run, its failure one RunError line (load_bundle checked the interfaces; this is what remains)."""
+    try:
+        return session.run(outputs, feed)
+    except Exception as exc:  # onnxruntime raises its own exception types, with multi-line messages
+        raise RunError(f"{name}: ONNX Runtime failed ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
 
 
 def run_host_out(session: ort.InferenceSession, spikes: dict[str, np.ndarray]) -> np.ndarray:
@@ -42,7 +50,7 @@ def run_host_out(session: ort.InferenceSession, spikes: dict[str, np.ndarray]) -
     if missing:
         raise RunError(f"host_out.onnx expects chip outputs {names}; the chip gave no {missing}")
     feed = {n: np.ascontiguousarray(spikes[n], dtype=np.float32) for n in names}
-    (logits,) = session.run(["logits"], feed)
+    (logits,) = _run(session, "host_out.onnx", ["logits"], feed)
     return logits
 
 
@@ -52,7 +60,10 @@ def count_macs(path: str | Path, input_shapes: dict[str, tuple[int, ...]]) -> in
     Conv: every output element costs C_in/groups · kH · kW; Gemm and MatMul: every output element
     costs the contracted dimension K.
     """
-    model = onnx.load(str(path))
+    try:
+        model = onnx.load(str(path))
+    except Exception as exc:  # protobuf errors on a damaged file
+        raise RunError(f"{path}: cannot read ONNX ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
     nodes = [n for n in model.graph.node if n.op_type in MAC_OPS]
     if not nodes:
         return 0
@@ -80,12 +91,15 @@ def _tensor_shapes(model: onnx.ModelProto, input_shapes: dict, wanted: set[str])
     for name in probe:
         if name not in existing:
             model.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    try:
+        session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime's own exception types
+        raise RunError(f"MAC count: ONNX Runtime cannot load the graph ({str(exc).splitlines()[0]})") from None
     feed = {}
     for inp in session.get_inputs():
         if inp.name not in input_shapes:
             raise RunError(f"MAC count: no shape given for ONNX input {inp.name!r}")
         feed[inp.name] = np.zeros(input_shapes[inp.name], np.float32)
-    for name, value in zip(probe, session.run(probe, feed)):
+    for name, value in zip(probe, _run(session, "MAC count", probe, feed)):
         shapes[name] = tuple(value.shape)
     return shapes

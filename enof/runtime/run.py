@@ -6,9 +6,8 @@ MACs and host↔chip bytes per inference. The runtime reads bundles only; it nev
 
 from __future__ import annotations
 
-import json
+import os
 import time
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -17,7 +16,12 @@ import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from enof.errors import BundleError, RunError
-from enof.formats.run_result import HostCost, RunResult
+from enof.formats.bundle import check_manifest_profile, read_bundle
+from enof.formats.host_graphs import check_host_in, check_host_out
+from enof.formats.placement import Placement, placement_from_dict, read_placement_json
+from enof.formats.quant import FixedPointRanges, chip_input_bits
+from enof.formats.run_result import HostCost, RunResult, check_run_matches_bundle
+from enof.hardware_profiles import Profile
 from enof.runtime.counts import count_activity
 from enof.runtime.host import count_macs, open_session, run_host_in, run_host_out
 from enof.runtime.program import ChipProgram, ChipRun, program_from_bundle
@@ -29,47 +33,74 @@ CHIP_OUTPUT_BITS_PER_NEURON_STEP = 1  # a spike raster: one bit per output neuro
 
 @dataclass
 class LoadedBundle:
-    """What a run needs from a bundle: its manifest, chip program, placement and file paths."""
+    """What a run needs from a bundle, every file checked: manifest, chip program, placement, profile."""
 
     path: Path
-    manifest: dict
+    manifest: dict  # manifest.json as checked by enof.formats.bundle
     manifest_sha256: str
     program: ChipProgram
-    placement: dict
+    placement: dict  # placement.json as read (checked: ``placed`` is the same, typed)
+    placed: Placement
+    profile: Profile  # the target profile the manifest embeds
 
     def file(self, name: str) -> Path:
         return self.path / name
 
 
-def load_bundle(bundle_dir: str | Path) -> LoadedBundle:
-    """Read a bundle (hashes checked by ``enof.formats.bundle.read_bundle``) and build its ChipProgram."""
-    from enof.formats.bundle import read_bundle
+def load_bundle(bundle_dir: str | Path, fallback_profile: Profile | None = None) -> LoadedBundle:
+    """Read and check a bundle; both backends and enof-energy run only what this accepted.
 
+    ``read_bundle``: manifest fields, embedded profile, file hashes. ``program_from_bundle``: chip.nir and
+    quant.npz against the profile's fixed-point ranges. Here, across files: the chip's input mode and
+    shape against the manifest, host_in/host_out.onnx interfaces against the chip (T, shapes, classes),
+    placement.json against the profile's limits and the chip's layers (each neuron on one core).
+    The profile is the one the manifest embeds; ``fallback_profile`` (enof-energy --profile) stands in only
+    when that no longer loads (a bundle exported under an older profile schema)."""
     bundle = read_bundle(bundle_dir)
-    manifest = bundle.manifest.to_dict()
+    manifest, profile = bundle.manifest.to_dict(), bundle.profile or fallback_profile
+    if profile is None:
+        raise BundleError(
+            f"{bundle.profile_problem}; the profile this bundle was exported with no longer loads: re-export the "
+            "bundle, or give a profile to check it against (enof-energy --profile NAME|PATH)"
+        )
+    if bundle.profile is None:
+        check_manifest_profile(bundle.manifest, profile, str(bundle.root / "manifest.json"))
     program = program_from_bundle(
-        bundle.path("chip.nir"), bundle.path("quant.npz"), int(manifest["timesteps"]), input_bits(manifest)
-    )
+        bundle.path("chip.nir"), bundle.path("quant.npz"), manifest["timesteps"],
+        chip_input_bits(profile, manifest["input_mode"]), FixedPointRanges.from_profile(profile),
+    )  # fmt: skip
+    manifest_path = bundle.root / "manifest.json"
     if program.input_mode != manifest["input_mode"]:
         raise BundleError(f"{bundle.root}: chip.nir has {program.input_mode} input, manifest says {manifest['input_mode']}")
+    image_shape = tuple(manifest["dataset"]["input_shape"])
+    if program.input_mode == "graded" and program.input_shape != image_shape:
+        raise BundleError(
+            f"{manifest_path}: dataset.input_shape {image_shape} is not chip.nir's input {program.input_shape} (graded input)"
+        )
+    check_host_out(
+        bundle.path("host_out.onnx"), {n: program.layers[n].shape for n in program.outputs},
+        program.timesteps, manifest["num_classes"],
+    )  # fmt: skip
+    if program.input_mode == "current":
+        check_host_in(bundle.path("host_in.onnx"), image_shape, program.input_shape)
     placement_path = bundle.path("placement.json")
-    try:
-        placement = json.loads(placement_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BundleError(f"{placement_path}: not valid JSON ({exc})") from None
-    return LoadedBundle(Path(bundle.root), manifest, bundle.manifest_sha256, program, placement)
+    placement = read_placement_json(placement_path)
+    placed = placement_from_dict(
+        placement, str(placement_path), profile, {n: layer.shape for n, layer in program.layers.items()}
+    )
+    return LoadedBundle(Path(bundle.root), manifest, bundle.manifest_sha256, program, placement, placed, profile)
 
 
-def input_bits(manifest: dict) -> int:
-    """Signed width of the chip's input integers: the graded payload, or the current that still fits
-    the 24-bit state after Lava's << 6 (as the exporter checks it, exporter/quantize.py)."""
-    try:
-        profile = tomllib.loads(manifest["target"]["profile"])
-        if manifest["input_mode"] == "graded":
-            return int(profile["target"]["graded_spike_bits"]["value"])
-        return int(profile["fixed_point"]["state_bits"]["value"]) - 6
-    except (KeyError, TypeError, ValueError, tomllib.TOMLDecodeError) as exc:
-        raise BundleError(f"manifest.json: cannot read the input width from target.profile ({exc})") from None
+def check_run_against_bundle(run: RunResult, bundle: LoadedBundle, label: str) -> None:
+    """run.json must describe a run of this bundle: its T, target, layers, cores and host figures."""
+    program = bundle.program
+    check_run_matches_bundle(
+        run, label, timesteps=program.timesteps, target=bundle.manifest["target"]["name"],
+        num_classes=bundle.manifest["num_classes"],
+        layer_neurons={name: layer.neurons for name, layer in program.layers.items()},
+        core_neurons={c.core_id: (c.layer, c.neurons) for c in bundle.placed.cores},
+        host=host_cost(bundle, tuple(bundle.manifest["dataset"]["input_shape"])),
+    )  # fmt: skip
 
 
 def run_bundle(
@@ -94,6 +125,7 @@ def run_bundle(
         raise RunError(f"{len(inputs)} inputs but {len(labels)} labels (need the same number, at least 1)")
     if backend not in ("fast", "lava"):
         raise RunError(f"unknown backend {backend!r} (fast|lava)")
+    _check_raster_fits(program, min(batch_size, len(inputs)), bundle.path)
     chip = _chip_runner(backend, precision, timeout_s)
     host_in = open_session(bundle.file("host_in.onnx")) if program.input_mode == "current" else None
     host_out = open_session(bundle.file("host_out.onnx"))
@@ -106,11 +138,16 @@ def run_bundle(
         for first in range(0, len(inputs), batch_size):
             x = inputs[first : first + batch_size]
             chip_in = run_host_in(host_in, x) if host_in is not None else x
+            if tuple(chip_in.shape) != (len(x), *program.input_shape):
+                raise RunError(f"host_in.onnx gave current {tuple(chip_in.shape)}, the chip takes (B, {', '.join(map(str, program.input_shape))})")
             run = chip(program, chip_in)
             for name in spike_totals:
                 spike_totals[name] += run.spike_counts[name]
             nonzero_total += run.input_nonzero
-            predictions[first : first + len(x)] = run_host_out(host_out, run.outputs).argmax(axis=1)
+            logits = run_host_out(host_out, run.outputs)
+            if tuple(logits.shape) != (len(x), manifest["num_classes"]):
+                raise RunError(f"host_out.onnx gave logits {tuple(logits.shape)}, expected ({len(x)}, {manifest['num_classes']})")
+            predictions[first : first + len(x)] = logits.argmax(axis=1)
             bar.advance(task, len(x))
 
     activity = count_activity(program, spike_totals, nonzero_total, len(inputs), bundle.placement)
@@ -121,6 +158,32 @@ def run_bundle(
         layers=activity.layers, cores=activity.cores, host=host_cost(bundle, image_shape),
         wall_s=time.perf_counter() - start, bundle=str(bundle.path.resolve()),
     )  # fmt: skip
+
+
+def _check_raster_fits(program: ChipProgram, batch: int, where: Path) -> None:
+    """Refuse a batch whose chip-output spike raster (T, B, *outputs) in float32, as both backends hand it to
+    host_out.onnx, cannot fit this machine's memory (a lower bound on what the run needs)."""
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not a POSIX system that reports it: nothing to compare
+        return
+    output_neurons = sum(program.layers[n].neurons for n in program.outputs)
+    per_sample = program.timesteps * output_neurons * np.dtype(np.float32).itemsize
+    if per_sample * batch <= memory:
+        return
+    advice = (f"lower --batch-size to {memory // per_sample} or less" if per_sample <= memory
+              else "even one sample does not fit: re-export with fewer timesteps")
+    raise RunError(
+        f"{where}: T = {program.timesteps} steps of {output_neurons:,} output neurons for a batch "
+        f"of {batch} need {_size(per_sample * batch)} of spike raster, more than this machine's {_size(memory)}; {advice}"
+    )
+
+
+def _size(size: int) -> str:
+    """Bytes in the largest binary unit that leaves at least 1 (16384 -> '16.0 KiB')."""
+    units = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+    power = min(max(int(size).bit_length() - 1, 0) // 10, len(units) - 1)
+    return f"{size / 2 ** (10 * power):,.1f} {units[power]}"
 
 
 def _chip_runner(backend: Backend, precision: Precision, timeout_s: float):
@@ -162,4 +225,4 @@ def _progress(enabled: bool, backend: str, precision: str) -> Progress:
     )  # fmt: skip
 
 
-__all__ = ["run_bundle", "load_bundle", "ChipRun", "LoadedBundle"]
+__all__ = ["run_bundle", "load_bundle", "check_run_against_bundle", "ChipRun", "LoadedBundle"]

@@ -41,7 +41,7 @@ def parts(tmp_path_factory):
     onnx.checker.check_model(model)
     buf = io.BytesIO()
     np.savez(buf, **{"fc.weight_int": np.round(w * 64).astype(np.int32), "fc.weight_exp": np.int32(0)})
-    profile = load_profile("loihi")
+    profile = load_profile("loihi2")  # graded input, as the manifest says
     placement = place([LayerSpec("lif", (3,), (DenseSynapses("input", 4),), to_host=True)], profile)
     manifest = Manifest(
         checkpoint_sha256="0" * 64,
@@ -72,7 +72,7 @@ def test_round_trip_hashes_every_file_and_real_readers_open_them(tmp_path, parts
     data = json.loads(raw)
     assert (data["format"], data["format_version"]) == ("enof-bundle", 1)
     assert set(data["versions"]) == {"enof", "nir", "onnx", "torch"}
-    assert data["target"]["profile"] == load_profile("loihi").text
+    assert data["target"]["profile"] == load_profile("loihi2").text
     # the files are the real formats, readable by their own libraries
     assert set(nir.read(b.path("chip.nir")).nodes) == {"input", "fc", "lif", "output"}
     onnx.checker.check_model(onnx.load(b.path("host_out.onnx")))
@@ -135,7 +135,9 @@ def test_manifest_missing_a_field_or_a_required_file_is_named(tmp_path, parts):
         read_bundle(tmp_path / "bundle")
     manifest, files = parts
     with pytest.raises(BundleError, match=r"bundle lacks host_in\.onnx \(required in current mode\)"):
-        write_bundle(tmp_path / "b2", Manifest(**{**manifest.__dict__, "input_mode": "current"}), files)
+        loihi = load_profile("loihi")  # current mode: a target without graded spikes
+        current = {"input_mode": "current", "target": TargetInfo(loihi.name, loihi.sha256, loihi.text)}
+        write_bundle(tmp_path / "b2", Manifest(**{**manifest.__dict__, **current}), files)
     assert not (tmp_path / "b2").exists()
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from enof.errors import BundleError
 from enof.formats.placement import (
-    PlacedCore, Placement, core_neuron_indices, neuron_indices, placement_from_dict, placement_order, read_placement,
+    LayerPlacement, PlacedCore, Placement, core_neuron_indices, neuron_indices, placement_from_dict, placement_order, read_placement,
 )
 
 
@@ -35,7 +35,7 @@ def test_1d_layers_keep_their_order_and_dict_cores_work_like_placed_cores():
 
 def _placement():
     cores = (PlacedCore(0, "a", 0, 0, 0, 0, 0, 24, 24, 1, 2, 3, {"neurons": 0.5}),)
-    return Placement(target="loihi", chips=1, cores=cores, layers=())
+    return Placement(target="loihi", chips=1, cores=cores, layers=(LayerPlacement("a", 24, 1, "neurons", 0.5),))
 
 
 def test_version_2_round_trips_and_says_its_neuron_order(tmp_path):

@@ -57,7 +57,7 @@ def test_unknown_format_version_and_foreign_json_are_refused(tmp_path):
         read_run_result(path)
     del data["host"]
     path.write_text(json.dumps(data))
-    with pytest.raises(RunResultError, match="missing field 'host'"):
+    with pytest.raises(RunResultError, match=r"run\.json: field 'host' missing$"):
         read_run_result(path)
 
 

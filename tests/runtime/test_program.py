@@ -32,3 +32,43 @@ def test_any_other_conv_with_a_weight_exponent_is_refused(weight, options):
     with pytest.raises(ValueError, match="conv weight_exp must be 0, got 2"):
         _conv(weight, 2, **options)
     assert not _conv(weight, 0, **options).is_identity  # weight_exp 0: accepted, as any conv
+
+
+def _edited_nir(bundle_dir, tmp_path, edit):
+    """The bundle's chip.nir with `edit(graph)` applied, written beside a copy of its quant.npz."""
+    import shutil
+
+    import nir
+
+    graph = nir.read(str(bundle_dir / "chip.nir"))
+    edit(graph)
+    nir.write(str(tmp_path / "chip.nir"), graph)
+    shutil.copy(bundle_dir / "quant.npz", tmp_path / "quant.npz")
+    return tmp_path / "chip.nir", tmp_path / "quant.npz"
+
+
+@pytest.mark.parametrize(
+    "edit, tail",
+    [
+        (lambda g: g.nodes["backbone.3"].weight.__setitem__((0, 0, 0, 0), np.nan),
+         "weight node 'backbone.3' weight holds nan, expected finite values"),
+        (lambda g: setattr(g.nodes["backbone.3"], "stride", np.array([1, 1])),
+         "cannot read NIR (Type inference error: type mismatch: backbone.3.output: [[16  8  8]] -> backbone.5.input: [[16  4  4]])"),
+        (lambda g: g.nodes["backbone.2"].v_threshold.__setitem__(..., -0.5),
+         "LIF 'backbone.2' v_threshold holds -0.5, expected finite values > 0"),
+        (lambda g: g.metadata.update(decay=1.5), "LIF 'backbone.2' decay 1.5 is outside [0, 1]"),
+        (lambda g: g.edges.remove(("backbone.5", "output")),  # nir.write adds an Input and an Output at the loose ends
+         "'input_output' is a second Input node; the chip has one input, 'input'"),
+        (lambda g: g.nodes["backbone.5"].tau.__setitem__(..., np.inf), "LIF 'backbone.5' tau holds inf, expected finite values > 0"),
+    ],
+)  # fmt: skip
+def test_chip_nir_that_does_not_hold_together_is_one_line(digits_bundle, tmp_path, edit, tail):
+    """chip.nir edited and rewritten (the bundle would need its hash edited too): shapes, finiteness, wiring."""
+    from enof.errors import BundleError
+    from enof.runtime.program import program_from_bundle
+
+    bundle, _ = digits_bundle("loihi2")
+    nir_path, quant_path = _edited_nir(bundle, tmp_path, edit)
+    with pytest.raises(BundleError) as info:
+        program_from_bundle(nir_path, quant_path, 2, 24)
+    assert str(info.value) == f"{nir_path}: {tail}"

@@ -84,3 +84,20 @@ def test_program_from_bundle_names_a_missing_quant_entry(digits_bundle, tmp_path
     (tmp_path / "chip.nir").write_bytes(b"truncated")
     with pytest.raises(BundleError, match="chip.nir: cannot read NIR"):
         program_from_bundle(tmp_path / "chip.nir", bundle / "quant.npz", 2, 24)
+
+
+def test_a_batch_whose_spike_raster_cannot_fit_in_memory_is_refused_before_running(digits_bundle, digits_test_set, monkeypatch):
+    # loihi2 digits: T = 2 steps of 256 output neurons, float32: 2 KiB of raster per sample.
+    import enof.runtime.run as run_module
+
+    bundle, _ = digits_bundle("loihi2")
+    images, labels = digits_test_set
+    memory = {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": 1}  # a machine of 4 KiB
+    monkeypatch.setattr(run_module.os, "sysconf", memory.__getitem__)
+    with pytest.raises(RunError, match=r"T = 2 steps of 256 output neurons for a batch of 8 need 16\.0 KiB of spike raster, "
+                                       r"more than this machine's 4\.0 KiB; lower --batch-size to 2 or less$"):
+        run_bundle(bundle, images[:8], labels[:8], batch_size=8, progress=False)
+    assert run_bundle(bundle, images[:8], labels[:8], batch_size=2, progress=False).samples == 8
+    memory["SC_PAGE_SIZE"] = 1000
+    with pytest.raises(RunError, match="even one sample does not fit: re-export with fewer timesteps$"):
+        run_bundle(bundle, images[:8], labels[:8], batch_size=1, progress=False)
