@@ -3,6 +3,7 @@ parts, placement.json) and a run.json that enof.runtime.run.run_bundle produced 
 ONNX Runtime, enof.runtime.counts)."""
 
 import csv
+import hashlib
 import io
 import json
 import shutil
@@ -10,7 +11,6 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
-from types import SimpleNamespace
 
 import nir
 import numpy as np
@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 from enof.cli.energy import app
 from enof.formats.bundle import Manifest, PartitionRecord, TargetInfo, write_bundle
 from enof.formats.placement import LayerPlacement, PlacedCore, Placement
+from enof.formats.quant import FixedPointRanges
 from enof.formats.run_result import write_run_result
 from enof.hardware_profiles import load_profile
 from enof.runtime.program import INPUT
@@ -117,6 +118,16 @@ def _placement(program, tiles_x=8, cores_per_tile=4) -> Placement:
     return Placement("loihi", 1, tuple(cores), layers)
 
 
+def _within_profile(program, profile):
+    """conftest's program leaves the exporter's ranges on purpose (to exercise Lava's clip and truncation); a
+    bundle may hold only what the exporter writes (enof.formats.quant): bias exponents ≥ 0, weights within range."""
+    ranges = FixedPointRanges.from_profile(profile)
+    layers = {n: replace(layer, bias_exp=max(layer.bias_exp, 0)) for n, layer in program.layers.items()}
+    synapses = [replace(s, weight_int=np.clip(s.weight_int, ranges.weight.low, ranges.weight.high).astype(np.int32))
+                for s in program.synapses]  # fmt: skip
+    return replace(program, layers=layers, synapses=synapses)
+
+
 def _write_bundle_and_run(program, bundle, profile, run_path):
     manifest = Manifest(
         checkpoint_sha256="0" * 64, target=TargetInfo(profile.name, profile.sha256, profile.text),
@@ -142,7 +153,7 @@ _BUILT = {}  # one bundle and run for the whole module (tests that change files 
 def run_files(tmp_path_factory, random_program):
     if not _BUILT:
         root = tmp_path_factory.mktemp("energy_cli")
-        program = random_program("current", seed=2, timesteps=3, channels=3)
+        program = _within_profile(random_program("current", seed=2, timesteps=3, channels=3), load_profile("loihi"))
         bundle = root / "bundle"
         run_path, run = _write_bundle_and_run(program, bundle, load_profile("loihi"), root / "run" / "run.json")
         _BUILT["files"] = (program, bundle, run_path, run)
@@ -250,12 +261,18 @@ def test_bundle_profile_that_is_no_longer_the_builtin_is_read_from_the_manifest(
 
 
 def test_bundle_profile_the_loader_no_longer_accepts_is_a_one_line_error_naming_the_way_out(run_files, tmp_path):
-    # e.g. a bundle exported before the profile schema gained a field
-    program, _, _, _ = run_files
-    profile = load_profile("loihi")
-    old_text = "\n".join(line for line in profile.text.splitlines() if not line.startswith("max_chips")) + "\n"
-    old = SimpleNamespace(name="loihi", sha256="1" * 64, text=old_text)
-    _write_bundle_and_run(program, tmp_path / "old", old, tmp_path / "old-run.json")
+    # e.g. a bundle exported (and run) before the profile schema gained a field: its manifest embeds the old text
+    _, bundle, run_path, _ = run_files
+    old = tmp_path / "old"
+    shutil.copytree(bundle, old)
+    manifest = json.loads((old / "manifest.json").read_text())
+    old_text = "\n".join(line for line in load_profile("loihi").text.splitlines() if not line.startswith("max_chips")) + "\n"
+    manifest["target"].update(profile=old_text, profile_sha256=hashlib.sha256(old_text.encode()).hexdigest())
+    raw = json.dumps(manifest).encode()
+    (old / "manifest.json").write_bytes(raw)
+    run = json.loads(run_path.read_text())
+    run.update(bundle_manifest_sha256=hashlib.sha256(raw).hexdigest(), bundle=str(old))
+    (tmp_path / "old-run.json").write_text(json.dumps(run))
     _one_line_error(_invoke(tmp_path / "old-run.json"), "target.profile", "max_chips", "--profile")
     assert _invoke(tmp_path / "old-run.json", "--profile", "loihi").exit_code == 0
 
@@ -265,7 +282,7 @@ def test_bad_options_are_one_line_errors(run_files, tmp_path):
     _one_line_error(_invoke(run_path, "--timestep-us", "0"), "--timestep-us 0.0: must be > 0")
     _one_line_error(_invoke(run_path, "--model", "nope"), "--model nope", "davies2018")
     (tmp_path / "file").write_text("x")
-    _one_line_error(_invoke(run_path, "-o", tmp_path / "file" / "report.txt"), "cannot write")
+    _one_line_error(_invoke(run_path, "-o", tmp_path / "file" / "report.txt"), "is a file, not a folder")
 
 
 def _one_line_error(result, *fragments):
@@ -281,7 +298,7 @@ def test_run_from_another_bundle_is_refused_with_both_hashes(run_files, tmp_path
     other = tmp_path / "other"
     shutil.copytree(bundle, other)
     manifest = json.loads((other / "manifest.json").read_text())
-    manifest["timesteps"] = 99
+    manifest["checkpoint_sha256"] = "f" * 64  # another export: the same files from another checkpoint
     (other / "manifest.json").write_text(json.dumps(manifest))
     _one_line_error(_invoke(run_path, "--bundle", other), "run.json was produced from another bundle (manifest sha256")
 
