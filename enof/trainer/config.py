@@ -27,7 +27,7 @@ OPTIMIZERS = ("sgd", "adam")
 QUICK: dict[str, dict] = {
     "digits": dict(epochs=30, teacher_epochs=15, lr=0.05, batch_size=64, optimizer="sgd", weight_decay=5e-4,
                    threads=1, workers=0),
-    "mnist5k": dict(epochs=15, teacher_epochs=8, lr=0.05, batch_size=64, optimizer="sgd", weight_decay=5e-4,
+    "mnist5k": dict(epochs=20, teacher_epochs=10, lr=0.1, batch_size=64, optimizer="sgd", weight_decay=1e-4,
                     threads=0, workers=0),
     "mnist": dict(epochs=20, teacher_epochs=10, lr=0.05, batch_size=128, optimizer="sgd", weight_decay=5e-4,
                   threads=0, workers=0),
