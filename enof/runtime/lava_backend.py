@@ -3,8 +3,10 @@
 The Lava network is built and run in a child process (``python -m enof.runtime.lava_worker``) in
 its own process group: a hang or a crash inside Lava becomes a one-line ``RunError`` with the
 tail of the child's traceback, and the whole group (every forked Lava process) is ended before
-``run_lava`` returns. This module never imports lava (importing lava forces multiprocessing's
-'fork' start method on the whole program).
+``run_lava`` returns. The child dies with this process however it dies (even by SIGKILL), and the
+job, result and log travel in unnamed temporary files, so a killed run leaves nothing behind; a
+SIGTERM during a run ends the group and raises ``RunError``. This module never imports lava
+(importing lava forces multiprocessing's 'fork' start method on the whole program).
 
 Layouts: the ChipProgram is in torch layout ((C, H, W) or (N,)); Lava's Conv works in (X=W, Y=H, C).
 The helpers below convert between the two; they are pure numpy.
@@ -18,10 +20,11 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
-from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Iterator, Literal
 
 import numpy as np
 
@@ -143,12 +146,14 @@ def run_lava_timed(
     source = program.quantize_input(x) if precision == "fixed" else np.asarray(x, np.float64)
     deadline = time.monotonic() + timeout_s
     parts = []
-    for begin in range(0, len(source), max(1, samples_per_run)):
-        remaining_s = deadline - time.monotonic()
-        if remaining_s <= 0:
-            raise RunError(f"Lava run did not finish within {timeout_s:g} s ({begin} of {len(source)} samples done)")
-        chunk = source[begin : begin + max(1, samples_per_run)]
-        parts.append(_run_chunk(LavaJob(program, chunk, precision, fault), remaining_s, timeout_s))
+    with sigterm_raises_run_error():
+        for begin in range(0, len(source), max(1, samples_per_run)):
+            remaining_s = deadline - time.monotonic()
+            if remaining_s <= 0:
+                done = f"{begin} of {len(source)} samples done"
+                raise RunError(f"Lava run did not finish within {timeout_s:g} s ({done})")
+            chunk = source[begin : begin + max(1, samples_per_run)]
+            parts.append(_run_chunk(LavaJob(program, chunk, precision, fault), remaining_s, timeout_s))
     totals = {f.name: sum(p[f"timing:{f.name}"].item() for p in parts) for f in fields(LavaTimings)}
     timings = LavaTimings(**{**totals, "processes": max(p["timing:processes"].item() for p in parts)})
     run = ChipRun(
@@ -160,39 +165,80 @@ def run_lava_timed(
 
 
 def _run_chunk(job: LavaJob, remaining_s: float, timeout_s: float) -> dict[str, np.ndarray]:
-    with tempfile.TemporaryDirectory(prefix="enof-lava-") as tmp:
-        job_dir = Path(tmp)
-        with open(job_dir / "job.pkl", "wb") as f:
-            pickle.dump(job, f)
-        _run_worker(job_dir, remaining_s, timeout_s)
-        with np.load(job_dir / "result.npz") as result:
+    # Unnamed files (no path on disk): the kernel frees them with their last descriptor, whoever dies.
+    with (
+        tempfile.TemporaryFile() as job_file,
+        tempfile.TemporaryFile() as result_file,
+        tempfile.TemporaryFile() as error_file,
+        tempfile.TemporaryFile() as log_file,
+    ):
+        pickle.dump(job, job_file)
+        job_file.seek(0)
+        rc = _run_worker(job_file, result_file, error_file, log_file, remaining_s, timeout_s)
+        if rc != 0 or _size(result_file) == 0:
+            detail = _read_text(error_file) or _read_text(log_file)
+            raise RunError(f"Lava run failed (exit {rc}): {_tail(detail)}")
+        result_file.seek(0)
+        with np.load(result_file) as result:
             return {k: result[k] for k in result.files}
 
 
-def _run_worker(job_dir: Path, remaining_s: float, timeout_s: float) -> None:
-    """Run the worker on ``job_dir`` in a new session; raise RunError on a timeout or a failure."""
-    stderr_path = job_dir / "stderr.txt"
-    with open(stderr_path, "wb") as stderr:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "enof.runtime.lava_worker", str(job_dir)],
-            stdin=subprocess.DEVNULL,
-            stdout=stderr,
-            stderr=stderr,
-            start_new_session=True,  # its own process group: every forked Lava process can be ended
-        )
-        try:
-            rc = child.wait(timeout=remaining_s)
-        except subprocess.TimeoutExpired:
-            raise RunError(
-                f"Lava run did not finish within {timeout_s:g} s (a hang inside Lava, or a timeout too short "
-                "for this many samples); all its processes were ended"
-            ) from None
-        finally:
-            end_process_group(child)
-    if rc != 0 or not (job_dir / "result.npz").exists():
-        error_file = job_dir / "error.txt"
-        detail = error_file.read_text() if error_file.exists() else stderr_path.read_text(errors="replace")
-        raise RunError(f"Lava run failed (exit {rc}): {_tail(detail)}")
+def _run_worker(
+    job_file: BinaryIO, result_file: BinaryIO, error_file: BinaryIO, log_file: BinaryIO,
+    remaining_s: float, timeout_s: float,
+) -> int:
+    """Run the worker in a new session and return its exit code; raise RunError on a timeout."""
+    fds = (result_file.fileno(), error_file.fileno())
+    child = subprocess.Popen(
+        [sys.executable, "-m", "enof.runtime.lava_worker", str(os.getpid()), *map(str, fds)],
+        stdin=job_file,
+        stdout=log_file,
+        stderr=log_file,
+        pass_fds=fds,
+        start_new_session=True,  # its own process group: every forked Lava process can be ended
+    )
+    try:
+        return child.wait(timeout=remaining_s)
+    except subprocess.TimeoutExpired:
+        raise RunError(
+            f"Lava run did not finish within {timeout_s:g} s (a hang inside Lava, or a timeout too short "
+            "for this many samples); all its processes were ended"
+        ) from None
+    finally:
+        end_process_group(child)
+
+
+@contextmanager
+def sigterm_raises_run_error() -> Iterator[None]:
+    """While in the block, SIGTERM raises RunError (once) where it would have killed this process.
+
+    Raised inside the run, it ends the worker's group and frees its files on the way out, and the
+    CLI prints one line. Only over SIGTERM's default action, and only in the main thread, where
+    Python runs signal handlers: a handler the application installed is left alone.
+    """
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if not in_main_thread or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+        yield
+        return
+
+    def terminated(signum, frame) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not interrupt the cleanup
+        raise RunError("Lava run stopped by SIGTERM; its processes were ended")
+
+    signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _size(file: BinaryIO) -> int:
+    return os.fstat(file.fileno()).st_size
+
+
+def _read_text(file: BinaryIO) -> str:
+    file.seek(0)
+    return file.read().decode(errors="replace")
 
 
 def end_process_group(child: subprocess.Popen) -> None:

@@ -1,7 +1,10 @@
 """Child process of ``enof.runtime.lava_backend``: build a ChipProgram as Lava processes, run, write results.
 
-Usage: ``python -m enof.runtime.lava_worker JOB_DIR`` with ``JOB_DIR/job.pkl`` (a LavaJob written by
-the parent); writes ``JOB_DIR/result.npz`` or ``JOB_DIR/error.txt`` (exit 3).
+Usage: ``python -m enof.runtime.lava_worker PARENT_PID RESULT_FD ERROR_FD``, a pickled LavaJob on stdin
+(written by the parent); writes an npz to RESULT_FD and exits 0, or a traceback to ERROR_FD and exits 3.
+The worker and every process Lava forks end when their parent does, however it ends (Linux's
+PR_SET_PDEATHSIG). The parent passes unnamed temporary files; the worker's temporary folder
+(multiprocessing's ``pymp-*``) goes on every way out but the worker's own SIGKILL.
 
 Timing in Lava: every synaptic layer (Dense, Sparse, Conv) sends the previous step's accumulation,
 so a LIF at synaptic depth d sees input step j of sample k at Lava step k·T + j + 1 + d. All
@@ -15,13 +18,17 @@ would use synaptic delays instead of relays.
 
 from __future__ import annotations
 
+import ctypes
+import multiprocessing.util
 import os
 import pickle
+import shutil
+import signal
 import sys
 import threading
 import time
 import traceback
-from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 
@@ -316,18 +323,67 @@ def _model_exceptions(process) -> str:
     return "\n".join(found)
 
 
-def main(argv: list[str]) -> int:
-    job_dir = Path(argv[0])
-    with open(job_dir / "job.pkl", "rb") as f:
-        job: LavaJob = pickle.load(f)  # written by our own parent process
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+EXIT_PARENT_GONE = 4
 
-    def fail(error: str) -> None:
+
+def die_with_parent(parent_pid: int, signum: int) -> bool:
+    """Have Linux send ``signum`` to this process when its parent exits; False if ``parent_pid`` already has.
+
+    The parent may die before the request is made (the worker imports Lava first): then it is no
+    longer our parent, and getppid() names whoever adopted us.
+    """
+    if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    return os.getppid() == parent_pid
+
+
+def forked_processes_die_with_their_forker() -> None:
+    """From now on, every process forked here (Lava's actors, its shared-memory manager) gets SIGKILL
+    when the process that forked it ends, and SIGTERM's default action back (it ends them at once)."""
+    forker = {"pid": os.getpid()}
+
+    def in_child() -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if not die_with_parent(forker["pid"], signal.SIGKILL):
+            os._exit(EXIT_PARENT_GONE)
+
+    os.register_at_fork(before=lambda: forker.update(pid=os.getpid()), after_in_child=in_child)
+
+
+def leave(scratch: str, exit_code: int) -> NoReturn:
+    """End the worker now and remove its temporary folder; the processes it forked follow (SIGKILL)."""
+    shutil.rmtree(scratch, ignore_errors=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(exit_code)
+
+
+def main(argv: list[str]) -> NoReturn:
+    parent_pid, result_fd, error_fd = (int(arg) for arg in argv)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # held until the folder and its handler exist
+    if not die_with_parent(parent_pid, signal.SIGTERM):
+        os._exit(EXIT_PARENT_GONE)
+    # Made here before Lava forks, multiprocessing's folder (its shared-memory manager's socket) is
+    # shared with every forked process and known to this one, which removes it.
+    scratch = multiprocessing.util.get_temp_dir()
+
+    def terminated(signum, frame) -> NoReturn:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not interrupt the cleanup
+        leave(scratch, 128 + signum)
+
+    signal.signal(signal.SIGTERM, terminated)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    forked_processes_die_with_their_forker()
+    job: LavaJob = pickle.load(sys.stdin.buffer)  # written by our own parent process
+    failing = threading.Lock()
+
+    def fail(error: str) -> NoReturn:
         # stop() would block forever after a model exception: exit now, the parent ends the group.
-        tmp = job_dir / "error.tmp.txt"
-        tmp.write_text(error)
-        os.replace(tmp, job_dir / "error.txt")
-        sys.stderr.flush()
-        os._exit(3)
+        with failing:  # the watcher thread and the main thread may both fail: the first one reports
+            with open(error_fd, "w", closefd=False) as out:
+                out.write(error)
+            leave(scratch, 3)
 
     try:
         network = LavaNetwork(job.program, job.source, job.precision, job.fault)
@@ -337,11 +393,10 @@ def main(argv: list[str]) -> int:
         fail(str(exc))
     except Exception:  # noqa: BLE001  (any failure becomes the parent's RunError)
         fail(traceback.format_exc())
-    tmp = job_dir / "result.tmp.npz"
-    np.savez(tmp, **result)
-    os.replace(tmp, job_dir / "result.npz")
-    return 0
+    with open(result_fd, "wb", closefd=False) as out:
+        np.savez(out, **result)
+    leave(scratch, 0)
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    main(sys.argv[1:])
