@@ -32,6 +32,25 @@ def test_batchnorm_fold_matches_conv_then_batchnorm_in_pytorch():
     assert torch.allclose(folded.float(), bn(conv(x)), atol=TOL)
 
 
+def test_batchnorm_fold_keeps_eps_for_a_near_zero_running_variance():
+    # var = 1e-4 against eps = 1e-5: a fold without eps scales by 1/sqrt(1e-4) instead of
+    # 1/sqrt(1.1e-4), ~5 % off. Both sides in float64, so 1e-9 is rounding (~1e-13 here), not slack.
+    torch.manual_seed(3)
+    conv = nn.Conv2d(3, 5, 3, padding=1, bias=True).double()
+    bn = nn.BatchNorm2d(5).double()
+    bn.running_mean.uniform_(-1, 1)
+    bn.running_var.fill_(1e-4)
+    bn.weight.data.uniform_(-2, 2)
+    bn.bias.data.uniform_(-1, 1)
+    bn.eval()
+    x = torch.randn(4, 3, 6, 6, dtype=torch.float64)
+    w, b = fold_batchnorm(conv.weight.detach().numpy(), conv.bias.detach().numpy(), bn)
+    folded = nn.functional.conv2d(x, torch.from_numpy(w), torch.from_numpy(b), padding=1)
+    with torch.no_grad():
+        reference = bn(conv(x))
+    assert torch.allclose(folded, reference, rtol=1e-9, atol=1e-9)
+
+
 @pytest.mark.parametrize(
     "pool_k, kernel, stride, padding",
     [(2, 3, 1, 1), (2, 3, 2, 1), (2, 1, 1, 0), (4, 3, 1, 1)],

@@ -84,6 +84,21 @@ def test_conv_routing_reaches_only_the_cores_under_the_receptive_field():
     assert routes[4].messages_per_spike == 0
 
 
+def test_chips_of_a_2x2_mesh_are_numbered_along_x_first():
+    # chip c sits at (c % chips_x, c // chips_x): chip 1 east of chip 0 at global tile (tiles_x, 0),
+    # chip 2 north at (0, tiles_y), chip 3 at (tiles_x, tiles_y). tiles_x != tiles_y tells them apart.
+    mesh = replace(MESH, chips_x=2, chips_y=2)
+    assert (mesh.tiles_x, mesh.tiles_y) == (8, 4)
+    sources = [core(chip, f"s{chip}", chip=0, x=0, y=0, start=0, stop=3) for chip in (1, 2, 3)]
+    targets = [core(10 + chip, f"t{chip}", chip=chip, x=0, y=0, start=0, stop=2) for chip in (1, 2, 3)]
+    projections = [Projection(f"s{chip}", f"t{chip}", "dense", (3,), (2,)) for chip in (1, 2, 3)]
+    neurons = {**{c.layer: 3 for c in sources}, **{c.layer: 2 for c in targets}}
+    routes = route_cores(sources + targets, neurons, projections, mesh)
+    hops = {chip: (routes[chip].hops_ew_per_spike, routes[chip].hops_ns_per_spike) for chip in (1, 2, 3)}
+    assert hops == {1: (8, 0), 2: (0, 4), 3: (8, 4)}
+    assert all(routes[chip].chips_crossed_per_spike == 1 for chip in (1, 2, 3))
+
+
 def test_all_cores_routing_is_an_upper_bound_on_geometric():
     args = (list(PLACEMENT), {"a": 32, "b": 16, "c": 5}, list(PROJECTIONS), MESH)
     geometric, upper = route_cores(*args), route_cores(*args, routing="all-cores")

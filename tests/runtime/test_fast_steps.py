@@ -5,7 +5,14 @@ import pytest
 import torch
 
 import enof  # noqa: F401  (lava import fix)
-from enof.runtime.fast.fixed_point import dense_effective_weights, effective_bias, lif_fixed_step, shift_by_exp
+from enof.runtime.fast.fixed_point import (
+    dense_effective_weights,
+    effective_bias,
+    lif_fixed_step,
+    lif_fixed_step_no_wrap,
+    no_wrap_dtype,
+    shift_by_exp,
+)
 from enof.runtime.fast.float_point import lif_float_step
 
 
@@ -80,6 +87,27 @@ def test_lif_fixed_step_equals_lavas_own_model_code_on_edge_traces(dtype):
         bias = torch.from_numpy(effective_bias(np.full(6, bias_mant), bias_exp)).to(dtype)
         ours = _run_fixed(trace, du=du, dv=dv, vth=10, bias=bias, dtype=dtype)
         assert ours == _run_lava_model(trace, du, dv, 10, bias_mant, bias_exp)
+
+
+@pytest.mark.parametrize("dtype", [no_wrap_dtype(3072, 0.0), torch.float64])
+def test_no_wrap_step_saturates_v_at_minus_2_23_like_the_general_path_and_lava(dtype):
+    # The path the simulator takes for du = 4095 (what the exporter writes) while |a_in| < 2^17.
+    # Only negative saturation reaches its clamp: a = 2^17 - 1, dv = 3072 (v keeps trunc(v / 4)).
+    # t0: v = -64a = -8388544.  t1: v = -2097136 - 8388544 = -10485680 -> saturates at -(2^23 - 1).
+    # t2: v = trunc(-(2^23 - 1) / 4) + 64a = -2097151 + 8388544 = 6291393 > 95000 << 6 = 6080000: spike.
+    # (Unsaturated, t2 would give -2621420 + 8388544 = 5767124: no spike.)
+    a = 2**17 - 1
+    trace, dv, vth = [[-a], [-a], [a]], 3072, 95000
+    v = torch.zeros(1, dtype=dtype)
+    rows = []
+    for a_in in trace:
+        v, s = lif_fixed_step_no_wrap(v, torch.tensor(a_in, dtype=dtype), dv=dv, vth=vth, bias=0)
+        rows.append(([int(i) for i in v.tolist()], [bool(i) for i in s.tolist()]))
+    assert [r[0][0] for r in rows] == [-8388544, -(2**23 - 1), 0]
+    assert [r[1][0] for r in rows] == [False, False, True]
+    general = [(r[1], r[2]) for r in _run_fixed(trace, du=4095, dv=dv, vth=vth, bias=0)]
+    lava = [(r[1], r[2]) for r in _run_lava_model(trace, 4095, dv, vth, 0, 0)]
+    assert rows == general == lava
 
 
 def test_dense_effective_weights_clip_and_truncate_per_sign_mode():
