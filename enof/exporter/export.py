@@ -51,9 +51,9 @@ def default_out_dir(checkpoint_path: Path, target_name: str) -> Path:
 def check_bundle_folder(out_dir: str | Path, flag: str | None = None) -> Path:
     """Refuse, before any work, a bundle folder that cannot be written: a file there, a folder that is
     neither empty nor a bundle (write_bundle would refuse to replace it), no writable folder above it."""
-    from enof.formats.bundle import _replaceable  # the rule write_bundle applies when it writes
+    from enof.formats.bundle import replaceable_folder  # the rule write_bundle applies when it writes
 
-    return check_output_folder(out_dir, flag, replaceable=_replaceable, what="bundle folder")
+    return check_output_folder(out_dir, flag, replaceable=replaceable_folder, what="bundle folder")
 
 
 def _sha256(data: bytes) -> str:

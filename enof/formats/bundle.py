@@ -12,10 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
-import socket
-import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
@@ -25,6 +22,7 @@ import numpy as np
 
 from enof.errors import BundleError, ProfileError
 from enof.formats.atomic import default_mode
+from enof.formats.bundle_temporaries import remove_stale_temporaries, swap_into_place, temporary_folder
 from enof.formats.validation import Fields, parse_json, show, type_name
 from enof.hardware_profiles import Profile, loads_profile
 
@@ -271,11 +269,11 @@ def write_bundle(out_dir: str | os.PathLike, manifest: Manifest | dict, files: d
     missing = [n for n in manifest.required_files() if n not in files]
     if missing:
         raise BundleError(f"{out_dir}: bundle lacks {', '.join(missing)} (required in {manifest.input_mode} mode)")
-    if out_dir.exists() and not _replaceable(out_dir):
+    if out_dir.exists() and not replaceable_folder(out_dir):
         raise BundleError(f"{out_dir}: exists and is not an enof bundle; refusing to replace it")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(out_dir)
-    tmp = Path(tempfile.mkdtemp(prefix=_temporary_prefix(out_dir, "tmp"), dir=out_dir.parent))
+    remove_stale_temporaries(out_dir, MANIFEST_NAME)
+    tmp = temporary_folder(out_dir)
     try:
         hashes = {}
         for name, content in files.items():
@@ -284,66 +282,12 @@ def write_bundle(out_dir: str | os.PathLike, manifest: Manifest | dict, files: d
         written = replace(manifest, files=hashes, versions=manifest.versions or current_versions())
         _write_bytes(tmp / MANIFEST_NAME, written.to_json_bytes())
         os.chmod(tmp, default_mode(directory=True))  # mkdtemp's 0700 would hide the bundle from colleagues
-        _swap_into_place(tmp, out_dir)
+        swap_into_place(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    remove_stale_temporaries(out_dir)  # a backup a killed writer left is garbage now that a bundle is in place
+    remove_stale_temporaries(out_dir, MANIFEST_NAME)  # a backup a killed writer left is garbage now that a bundle is in place
     return written
-
-
-def remove_stale_temporaries(out_dir: str | os.PathLike) -> list[Path]:
-    """Remove the folders a killed write_bundle left beside `out_dir`; returns what was removed.
-
-    Temporary folders are named `.{name}.tmp-{host}-{pid}-{random}` (the new bundle being written) and
-    `.{name}.old-{host}-{pid}-{random}` (the previous bundle, moved aside during the swap). Only folders
-    of this host whose writer process no longer exists are removed, so a concurrent export's folder is
-    never touched; a pid that was reused keeps its folder (safe, if wasteful). An `.old-` folder goes only
-    while `out_dir` holds a bundle: otherwise it may be the last complete copy. Folders without a pid
-    (written before enof recorded one) are left alone: nothing tells whether their writer still runs."""
-    out_dir = Path(out_dir)
-    removed: list[Path] = []
-    try:
-        entries = list(out_dir.parent.iterdir())
-    except OSError:
-        return removed
-    host = _host_tag()
-    for entry in entries:
-        for kind in ("tmp", "old"):
-            prefix = f".{out_dir.name}.{kind}-"
-            if not entry.name.startswith(prefix):
-                continue
-            parts = entry.name[len(prefix):].split("-")
-            if len(parts) != 3 or parts[0] != host or not parts[1].isdigit() or not _writer_gone(int(parts[1])):
-                continue
-            if kind == "old" and not (out_dir / MANIFEST_NAME).is_file():
-                continue
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry, ignore_errors=True)
-                removed.append(entry)
-    return removed
-
-
-def _host_tag() -> str:
-    return re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname()) or "host"
-
-
-def _temporary_prefix(out_dir: Path, kind: str) -> str:
-    """`.{name}.{kind}-{host}-{pid}-`: mkdtemp appends its random part (letters, digits, `_`: no `-`)."""
-    return f".{out_dir.name}.{kind}-{_host_tag()}-{os.getpid()}-"
-
-
-def _writer_gone(pid: int) -> bool:
-    """True only when no process `pid` exists on this host (signal 0 probes without delivering)."""
-    if pid <= 0 or pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # PermissionError: it exists under another user
-        return False
-    return False
 
 
 def _check_name(name: str, label: str) -> str:
@@ -353,7 +297,7 @@ def _check_name(name: str, label: str) -> str:
     return name
 
 
-def _replaceable(path: Path) -> bool:
+def replaceable_folder(path: Path) -> bool:
     """An existing out_dir may be replaced if it is an empty directory or holds a manifest.json."""
     return path.is_dir() and ((path / MANIFEST_NAME).is_file() or not any(path.iterdir()))
 
@@ -387,22 +331,6 @@ def _write_bytes(path: Path, data: bytes) -> None:
         out.write(data)
         out.flush()
         os.fsync(out.fileno())
-
-
-def _swap_into_place(tmp: Path, out_dir: Path) -> None:
-    """Rename tmp to out_dir; an old bundle there is moved aside first and removed only after."""
-    if not out_dir.exists():
-        os.replace(tmp, out_dir)
-        return
-    old = Path(tempfile.mkdtemp(prefix=_temporary_prefix(out_dir, "old"), dir=out_dir.parent))
-    os.replace(out_dir, old / "bundle")
-    try:
-        os.replace(tmp, out_dir)
-    except BaseException:
-        os.replace(old / "bundle", out_dir)  # put the previous bundle back
-        shutil.rmtree(old, ignore_errors=True)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def _sha256_file(path: Path) -> str:

@@ -18,7 +18,6 @@ would use synaptic delays instead of relays.
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing.util
 import os
 import pickle
@@ -40,6 +39,7 @@ from enof.runtime.lava_backend import (
     lava_shape,
     to_lava_layout,
 )
+from enof.runtime.lava_lifetime import EXIT_PARENT_GONE, die_with_parent, forked_processes_die_with_their_forker
 from enof.runtime.program import INPUT, ChipProgram, Synapse
 
 from lava.magma.core.run_conditions import RunSteps  # noqa: E402
@@ -321,34 +321,6 @@ def _model_exceptions(process) -> str:
         if exception:
             found.append(exception[1])
     return "\n".join(found)
-
-
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-EXIT_PARENT_GONE = 4
-
-
-def die_with_parent(parent_pid: int, signum: int) -> bool:
-    """Have Linux send ``signum`` to this process when its parent exits; False if ``parent_pid`` already has.
-
-    The parent may die before the request is made (the worker imports Lava first): then it is no
-    longer our parent, and getppid() names whoever adopted us.
-    """
-    if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
-    return os.getppid() == parent_pid
-
-
-def forked_processes_die_with_their_forker() -> None:
-    """From now on, every process forked here (Lava's actors, its shared-memory manager) gets SIGKILL
-    when the process that forked it ends, and SIGTERM's default action back (it ends them at once)."""
-    forker = {"pid": os.getpid()}
-
-    def in_child() -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        if not die_with_parent(forker["pid"], signal.SIGKILL):
-            os._exit(EXIT_PARENT_GONE)
-
-    os.register_at_fork(before=lambda: forker.update(pid=os.getpid()), after_in_child=in_child)
 
 
 def leave(scratch: str, exit_code: int) -> NoReturn:

@@ -137,7 +137,7 @@ def test_batch_job_log_gets_plain_lines_and_sigterm_keeps_the_last_epoch_exit_14
     assert lines[0] == "[teacher] starting: 3 epochs of 8 steps, batch 32, cpu, float32"
     assert any(line.startswith("[teacher] epoch 1/3 step 2/8 loss ") and " img/s ETA " in line for line in lines)
     log = Path(tmp_path / "metrics.jsonl").read_text().splitlines()
-    assert 1 <= len(log) <= 3 and json.loads(log[0])["phase"] == "teacher"
+    assert len(log) in (1, 2, 3) and json.loads(log[0])["phase"] == "teacher"
     assert (tmp_path / "model.resume.pt").is_file() and not out.exists()
     resumed = subprocess.run(args + ["--resume"], capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr

@@ -12,7 +12,8 @@ import textwrap
 
 import pytest
 
-from enof.formats.bundle import read_bundle, remove_stale_temporaries, write_bundle
+from enof.formats.bundle import read_bundle, write_bundle
+from enof.formats.bundle_temporaries import remove_stale_temporaries
 
 _HOST = re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname())  # as the folder names record it (no '-': the separator)
 
