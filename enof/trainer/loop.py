@@ -15,6 +15,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -30,7 +31,7 @@ from enof.trainer.checkpoint import (
     teacher_reference,
     versions,
 )
-from enof.trainer.config import OPTIMIZERS, SCHEDULES, TrainConfig  # noqa: F401  (re-exported)
+from enof.trainer.config import TrainConfig
 from enof.trainer.data import LoadedDataset, load_dataset
 from enof.trainer.data.subset import limit_split
 from enof.trainer.distributed import Distributed, convert_sync_batchnorm
@@ -46,8 +47,8 @@ EVAL_BATCH = 256
 
 @dataclass
 class TrainResult:
-    model_path: object
-    teacher_path: object
+    model_path: Path
+    teacher_path: Path | None
     test_accuracy: float
     teacher_test_accuracy: float | None
     checkpoint: Checkpoint
@@ -138,7 +139,7 @@ def _core(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, DistributedDataParallel) else model
 
 
-def _loaders(phase: _Phase, run: _Run) -> tuple[DataLoader, DataLoader, DistributedSampler | None, torch.Generator]:
+def _loaders(run: _Run) -> tuple[DataLoader, DataLoader, DistributedSampler | None, torch.Generator]:
     """Training loader (a DistributedSampler's shard under torchrun) and this rank's test shard."""
     config, dist, cuda = run.config, run.dist, run.execution.is_cuda
     generator = torch.Generator().manual_seed(config.seed + dist.rank)
@@ -173,7 +174,7 @@ def _run_phase(phase: _Phase, run: _Run, extra_state: dict) -> dict:
     temporal, device = run.data.spec.temporal, execution.device
     model = _prepare(phase.model, run)
     core = _core(model)
-    train_loader, test_loader, sampler, generator = _loaders(phase, run)
+    train_loader, test_loader, sampler, generator = _loaders(run)
     optimizer = make_optimizer(core, config)
     scheduler = make_scheduler(optimizer, config.schedule, phase.epochs)
     scaler = execution.grad_scaler()
@@ -248,9 +249,8 @@ def _run_phase(phase: _Phase, run: _Run, extra_state: dict) -> dict:
                 raise StopRequested(phase.name, epoch + 1, phase.epochs)
     finally:
         progress.finish()
-    if not history:
-        history_acc = evaluate(core, test_loader, temporal, phase.timesteps, execution, dist)
-        return {"test_accuracy": history_acc, "history": history}
+    if not history:  # zero epochs (a teacher given --teacher-epochs 0): the untrained network's accuracy
+        return {"test_accuracy": evaluate(core, test_loader, temporal, phase.timesteps, execution, dist), "history": []}
     return {"test_accuracy": history[-1]["test_accuracy"], "history": history}
 
 
@@ -327,7 +327,7 @@ def _start_run(config: TrainConfig, progress: TrainProgress | None, on_epoch_end
     return _Run(config, data, execution, dist, progress, metrics, resume, on_epoch_end)
 
 
-def _train_teacher(run: _Run) -> tuple[object, float]:
+def _train_teacher(run: _Run) -> tuple[Path, float]:
     config, data = run.config, run.data
     _, teacher_path, _ = config.paths
     torch.manual_seed(config.seed)
@@ -346,7 +346,7 @@ def _train_teacher(run: _Run) -> tuple[object, float]:
 
 
 def train_teacher(config: TrainConfig, data: LoadedDataset, progress: TrainProgress | None = None,
-                  on_epoch_end: EpochHook | None = None) -> tuple[object, float]:
+                  on_epoch_end: EpochHook | None = None) -> tuple[Path, float]:
     """Train the ANN of the same architecture with CE, save it; returns (path, test accuracy)."""
     return _train_teacher(_start_run(config.resolved(), progress, on_epoch_end, data, None))
 
@@ -364,7 +364,7 @@ def train(config: TrainConfig, progress: TrainProgress | None = None, on_epoch_e
     teacher, teacher_record, teacher_acc = None, None, None
     if config.distill.method != "none":
         if config.teacher is not None:
-            teacher_path = config.teacher
+            teacher_path = Path(config.teacher)
         elif run.resume is None or run.resume.phase == "teacher":
             teacher_path, _ = _train_teacher(run)
         teacher = execution.prepare_model(freeze(load_teacher(teacher_path, config, data)))
