@@ -1,6 +1,7 @@
 """Data loaders read the real on-disk formats (written here in miniature) and fail in one line."""
 
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -145,3 +146,13 @@ def test_cifar10dvs_bad_root_or_file_gives_one_line_data_error(tmp_path):
     data = load_dataset("cifar10dvs", tmp_path, timesteps=2)
     with pytest.raises(DataError, match="0000.npz is not an event file"):
         data.train[3]  # cat = class 3, its first file
+    # Format-true files with bad content: each refused naming the file and what was expected.
+    cases = {
+        "polarity 2; expected 0 (OFF) or 1 (ON)": ([1, 2], [5, 6], [5, 6], [0, 2]),
+        "holds no events": ([], [], [], []),
+        "outside the 128×128 sensor": ([1, 2], [5, 128], [5, 6], [0, 1]),
+    }
+    for message, (t, x, y, p) in cases.items():
+        write_events_npz(tmp_path / "cat" / "0000.npz", t, x, y, p)
+        with pytest.raises(DataError, match=re.escape(message)):
+            data.train[3]

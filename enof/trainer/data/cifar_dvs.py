@@ -97,6 +97,20 @@ def _read_events(path: Path) -> tuple[np.ndarray, ...]:
         raise DataError(f"cifar10dvs: {path} is not an event file ({type(exc).__name__}: {exc}); expected {EXPECTED}") from None
 
 
+def check_events(path: Path, t, x, y, p) -> None:
+    """One recording's events: one entry each, inside the sensor, polarity 0/1, not empty."""
+    if not (len(t) == len(x) == len(y) == len(p)):
+        raise DataError(f"cifar10dvs: {path}: t, x, y and p hold {len(t)}, {len(x)}, {len(y)} and {len(p)} "
+                        "entries; expected one per event")
+    if len(t) == 0:
+        raise DataError(f"cifar10dvs: {path} holds no events (an empty recording)")
+    if x.max() >= SENSOR_HW[1] or y.max() >= SENSOR_HW[0] or min(x.min(), y.min()) < 0:
+        raise DataError(f"cifar10dvs: {path} has events outside the 128×128 sensor")
+    bad = np.setdiff1d(np.unique(p), [0, 1])
+    if bad.size:
+        raise DataError(f"cifar10dvs: {path} has polarity {bad[0]}; expected 0 (OFF) or 1 (ON)")
+
+
 class DvsFrames(Dataset):
     """Event files → (T, 2, 48, 48) float frames; `augment` adds flip + roll ±5 px."""
 
@@ -109,8 +123,7 @@ class DvsFrames(Dataset):
 
     def __getitem__(self, index: int):
         t, x, y, p = _read_events(self.files[index])
-        if len(x) and (x.max() >= SENSOR_HW[1] or y.max() >= SENSOR_HW[0] or min(x.min(), y.min()) < 0):
-            raise DataError(f"cifar10dvs: {self.files[index]} has events outside the 128×128 sensor")
+        check_events(self.files[index], t, x, y, p)
         frames = resize_frames(events_to_frames(t, x, y, p, self.timesteps))
         if self.augment is not None:
             frames = self.augment(frames)
