@@ -5,29 +5,13 @@ is really trained (a short schedule, so the suite stays fast)."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-BIN = Path(sys.executable).parent
-
-
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    """Run one console script; fail the test with its output when it does not exit 0."""
-    exe = shutil.which(args[0], path=str(BIN)) or args[0]
-    env = {**os.environ, "COLUMNS": "160"}
-    done = subprocess.run([exe, *args[1:]], cwd=cwd, capture_output=True, text=True, env=env, timeout=900)
-    assert done.returncode == 0, f"{' '.join(args)} exited {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return done
-
-
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, cli):
     """A digits EnOF SNN (T = 2, L_AF + RepAct) trained briefly by enof-train, exported for both targets."""
     root = tmp_path_factory.mktemp("chain")
     out = cli("enof-train", "--dataset", "digits", "--arch", "digits_cnn", "-T", "2", "--epochs", "8",
@@ -42,7 +26,7 @@ def read(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def test_fixed_point_accuracy_is_within_one_point_of_float_on_the_whole_test_set(trained):
+def test_fixed_point_accuracy_is_within_one_point_of_float_on_the_whole_test_set(trained, cli):
     # The issue's promise for deployment: quantizing to the chip's integers costs at most 1 point of
     # accuracy on the digits test set (360 images: 1 point is ~3.6 images).
     cli("enof-run", "bundle-loihi", "--precision", "fixed", "-o", "fixed.json", cwd=trained)
@@ -54,7 +38,7 @@ def test_fixed_point_accuracy_is_within_one_point_of_float_on_the_whole_test_set
 
 
 @pytest.mark.parametrize("target", ["loihi", "loihi2"])
-def test_lava_fixed_pt_and_built_in_simulator_agree_bit_for_bit_on_the_digits_bundle(trained, target):
+def test_lava_fixed_pt_and_built_in_simulator_agree_bit_for_bit_on_the_digits_bundle(trained, target, cli):
     # Exact equality (tolerance 0): both run the same integer arithmetic. enof-compare checks every
     # prediction and every per-layer and per-core spike, synop and neuron-update count.
     bundle = f"bundle-{target}"
@@ -67,7 +51,7 @@ def test_lava_fixed_pt_and_built_in_simulator_agree_bit_for_bit_on_the_digits_bu
     assert sum(layer["spikes"] for layer in lava["layers"]) > 0, "a silent network would agree trivially"
 
 
-def test_energy_report_prices_the_run_and_writes_the_plot(trained):
+def test_energy_report_prices_the_run_and_writes_the_plot(trained, cli):
     cli("enof-run", "bundle-loihi", "--limit", "60", "-o", "run.json", cwd=trained)
     cli("enof-energy", "run.json", "--plot", "energy.png", "--format", "json", "-o", "energy.json", cwd=trained)
     png = (trained / "energy.png").read_bytes()
@@ -97,7 +81,7 @@ def pytorch_lif_spikes(model, x, names: list[str], timesteps: int) -> dict:
 
 
 @pytest.mark.parametrize("target", ["loihi2", "loihi"])
-def test_lava_floating_pt_agrees_with_the_trained_pytorch_snn_on_999_per_mille_of_spikes(trained, target):
+def test_lava_floating_pt_agrees_with_the_trained_pytorch_snn_on_999_per_mille_of_spikes(trained, target, cli):
     """Both ends of the equivalence chain: the network as trained (PyTorch, Norse LIFs) and as deployed
     (the exported bundle on Lava's float models), on the same digits test images."""
     from enof.runtime.host import open_session, run_host_in
