@@ -66,7 +66,8 @@ class Distributed:
             dist.destroy_process_group()
 
     def sum(self, *values: float, device: torch.device | str = "cpu") -> list[float]:
-        """Element-wise sum of `values` over all ranks (the values themselves in one process)."""
+        """Element-wise sum of `values` over all ranks (the values themselves in one process).
+        `device` is the run's: nccl reduces only CUDA tensors."""
         if not self.active:
             return list(values)
         tensor = torch.tensor(values, dtype=torch.float64, device=device)
@@ -80,14 +81,6 @@ class Distributed:
         out = [None] * self.world_size
         dist.all_gather_object(out, obj)
         return out
-
-    def broadcast(self, obj):
-        """Rank 0's `obj` on every rank."""
-        if not self.active:
-            return obj
-        box = [obj]
-        dist.broadcast_object_list(box, src=0)
-        return box[0]
 
     def barrier(self) -> None:
         if self.active:

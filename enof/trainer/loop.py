@@ -131,7 +131,7 @@ def evaluate(model: nn.Module, loader: DataLoader, temporal: bool, timesteps: in
             logits = model(to_time_major(x, temporal, timesteps)).logits
         correct += (logits.argmax(1) == y).sum()
         total += len(y)
-    correct_sum, total_sum = (dist or Distributed()).sum(float(correct), total)
+    correct_sum, total_sum = (dist or Distributed()).sum(float(correct), total, device=execution.device)
     return correct_sum / max(total_sum, 1)
 
 
@@ -225,7 +225,7 @@ def _run_phase(phase: _Phase, run: _Run, extra_state: dict) -> dict:
                 progress.advance(report)
             scheduler.step()
             epoch_s = time.perf_counter() - epoch_started
-            loss_total, correct_total, seen_total = dist.sum(float(loss_sum), float(correct), seen)
+            loss_total, correct_total, seen_total = dist.sum(float(loss_sum), float(correct), seen, device=device)
             if not math.isfinite(loss_total):
                 raise EnofError(f"{phase.name} epoch {epoch + 1}: the training loss became {loss_total} "
                                 f"(lr {config.lr} too high?); the last finished epoch is kept in the resume file")
@@ -291,13 +291,13 @@ def _check_arch_fits(config: TrainConfig, data: LoadedDataset) -> None:
                         f"{data.spec.name} ({first}){hint}") from None
 
 
-def load_teacher(path, config: TrainConfig, data: LoadedDataset) -> nn.Module:
-    """A frozen ANN teacher from a checkpoint, checked against the run's arch and data set."""
+def load_teacher(path, config: TrainConfig, data: LoadedDataset) -> tuple[nn.Module, Checkpoint]:
+    """The ANN teacher of a checkpoint (and the checkpoint), checked against the run's arch and data set."""
     ckpt = load_checkpoint(path)
     if ckpt.arch != config.arch or ckpt.dataset.get("name") != data.spec.name:
         raise CheckpointError(f"{path}: teacher is {ckpt.arch} on {ckpt.dataset.get('name')}, "
                               f"this run trains {config.arch} on {data.spec.name}")
-    return build_model_from_checkpoint(ckpt, mode="ann")
+    return build_model_from_checkpoint(ckpt, mode="ann"), ckpt
 
 
 def freeze(model: nn.Module) -> nn.Module:
@@ -367,8 +367,9 @@ def train(config: TrainConfig, progress: TrainProgress | None = None, on_epoch_e
             teacher_path = Path(config.teacher)
         elif run.resume is None or run.resume.phase == "teacher":
             teacher_path, _ = _train_teacher(run)
-        teacher = execution.prepare_model(freeze(load_teacher(teacher_path, config, data)))
-        teacher_acc = load_checkpoint(teacher_path).metrics.get("test_accuracy")
+        teacher_model, teacher_ckpt = load_teacher(teacher_path, config, data)  # read (and hashed) once
+        teacher = execution.prepare_model(freeze(teacher_model))
+        teacher_acc = teacher_ckpt.metrics.get("test_accuracy")
         teacher_record = teacher_reference(teacher_path, model_path)
     torch.manual_seed(config.seed + 1)
     model = _build(config, data, "snn")
