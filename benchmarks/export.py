@@ -25,7 +25,7 @@ NETWORKS = [("digits_cnn", "digits", {}), ("resnet20", "cifar10", {}), ("resnet1
 
 def random_checkpoint(arch: str, dataset: str, timesteps: int, path: Path, seed: int = 0) -> Path:
     from enof.trainer.checkpoint import Checkpoint, save_checkpoint, versions
-    from enof.trainer.data import dataset_spec
+    from enof.datasets import dataset_spec
     from enof.trainer.models import build_model
     from enof.trainer.neurons import NeuronConfig
 

@@ -51,7 +51,7 @@ class Case:
 
 def inputs_for(case: Case, count: int) -> torch.Tensor:
     if case.dataset["name"] == "digits":
-        from enof.trainer.data import load_dataset
+        from enof.datasets import load_dataset
 
         test = load_dataset("digits", train_augment=False).test
         return torch.stack([test[i % len(test)][0].float() for i in range(count)])
@@ -104,7 +104,7 @@ def bench(case: Case, skip_lava: bool) -> dict:
            "lava_samples": case.lava_samples}  # fmt: skip
     if not skip_lava:
         from enof.errors import RunError
-        from enof.runtime.lava_backend import run_lava_timed
+        from enof.runtime.lava.backend import run_lava_timed
 
         try:
             run, timings = run_lava_timed(program, x_np[: case.lava_samples], "fixed", timeout_s=case.lava_timeout_s)

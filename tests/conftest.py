@@ -111,7 +111,7 @@ def export_digits_bundle(root, target: str = "loihi2", timesteps: int = 2, width
 
     from enof.exporter.export import export_bundle
     from enof.trainer.checkpoint import Checkpoint, save_checkpoint, versions
-    from enof.trainer.data import dataset_spec
+    from enof.datasets import dataset_spec
     from enof.trainer.models import build_model
     from enof.trainer.neurons import NeuronConfig
 
@@ -142,7 +142,7 @@ def digits_bundle(tmp_path_factory):
 @pytest.fixture(scope="session")
 def digits_test_set():
     """The first 40 normalized digits test images (N, 1, 8, 8) float32 and their labels."""
-    from enof.trainer.data import load_dataset
+    from enof.datasets import load_dataset
 
     test = load_dataset("digits", train_augment=False).test
     images = np.stack([np.asarray(test[i][0], np.float32) for i in range(40)])

@@ -48,9 +48,9 @@ def energy(
     model: Optional[str] = typer.Option(None, "--model", help="cost model of the breakdown tables and plot"),
 ) -> None:
     """Price one inference of a run under every cost model of the profile, with the ANN baseline."""
-    from enof.runtime.energy import compute_energy
-    from enof.runtime.energy_inputs import load_energy_inputs
-    from enof.runtime.energy_report import main_model, report_csv, report_dict, report_tables, report_text
+    from enof.runtime.energy.price import compute_energy
+    from enof.runtime.energy.inputs import load_energy_inputs
+    from enof.runtime.energy.report import main_model, report_csv, report_dict, report_tables, report_text
 
     try:
         positive_finite(timestep_us, "--timestep-us")
@@ -71,7 +71,7 @@ def energy(
         else:
             text = report_text(report, main=model) if output is not None else None
         if plot is not None:
-            from enof.runtime.energy_plot import plot_report
+            from enof.runtime.energy.plot import plot_report
 
             with writing(plot, "--plot"):
                 plot_report(report, plot, model)

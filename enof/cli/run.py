@@ -73,7 +73,7 @@ def run(
 def load_test_split(name: str, data_root, limit: int | None, timesteps: int) -> tuple[np.ndarray, np.ndarray]:
     """The normalized test images (N, C, H, W) float32 and labels (N,) of data set ``name``."""
     from enof.errors import RunError
-    from enof.trainer.data import load_dataset
+    from enof.datasets import load_dataset
 
     loaded = load_dataset(name, data_root, train_augment=False, timesteps=timesteps)
     if loaded.spec.temporal:

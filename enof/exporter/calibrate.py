@@ -12,7 +12,7 @@ from enof.exporter.replay import Replay
 
 def calibration_batch(dataset: dict, timesteps: int, count: int, data_root=None) -> torch.Tensor:
     """The first ``count`` training samples of the checkpoint's data set, time-major (T, N, C, H, W)."""
-    from enof.trainer.data import load_dataset
+    from enof.datasets import load_dataset
 
     loaded = load_dataset(dataset["name"], root=data_root, train_augment=False, timesteps=timesteps)
     count = min(count, len(loaded.train))

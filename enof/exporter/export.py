@@ -183,7 +183,7 @@ def export_bundle(
     from enof.exporter.placement import place
     from enof.formats.bundle import write_bundle
     from enof.hardware_profiles import load_profile
-    from enof.trainer.checkpoint import file_sha256
+    from enof.formats.digest import file_sha256
 
     clock = time.perf_counter()
     checkpoint_path = Path(checkpoint_path)

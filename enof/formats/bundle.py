@@ -22,6 +22,7 @@ import numpy as np
 
 from enof.errors import BundleError, ProfileError
 from enof.formats.atomic import default_mode
+from enof.formats.digest import CHUNK_BYTES, file_sha256
 from enof.formats.bundle_temporaries import remove_stale_temporaries, swap_into_place, temporary_folder
 from enof.formats.validation import Fields, parse_json, show, type_name
 from enof.hardware_profiles import Profile, loads_profile
@@ -34,7 +35,7 @@ WHERE = ("chip", "host_in", "host_out")
 # Files every bundle has; host_in.onnx only in current mode (the analog first layer on the host).
 REQUIRED_FILES = ("chip.nir", "host_out.onnx", "quant.npz", "placement.json")
 HOST_IN_FILE = "host_in.onnx"
-_CHUNK = 1 << 20
+
 # host_out.onnx averages T float32 0/1 spikes and the built-in simulator sums spikes over time in
 # float32: both count exactly only below 2^24 (float32's significand), so a bundle runs at most that
 # many steps. (Memory binds earlier; run_bundle checks the batch's spike raster against the machine.)
@@ -248,7 +249,7 @@ def read_bundle(root: str | os.PathLike) -> Bundle:
         path = root / _check_name(name, str(manifest_path))
         if not path.is_file():
             raise BundleError(f"{path}: missing (listed in {MANIFEST_NAME})")
-        if _sha256_file(path) != expected:
+        if file_sha256(path) != expected:
             raise BundleError(f"{path}: sha256 mismatch (file changed after export)")
         paths[name] = path
     return Bundle(root=root, manifest=manifest, manifest_sha256=hashlib.sha256(raw).hexdigest(), paths=paths,
@@ -321,7 +322,7 @@ def _write_one(path: Path, content: FileContent) -> str:
 
 
 def _copy_stream(src, out, digest) -> None:
-    while chunk := src.read(_CHUNK):
+    while chunk := src.read(CHUNK_BYTES):
         digest.update(chunk)
         out.write(chunk)
 
@@ -332,10 +333,3 @@ def _write_bytes(path: Path, data: bytes) -> None:
         out.flush()
         os.fsync(out.fileno())
 
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as src:
-        while chunk := src.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -191,7 +191,7 @@ def _chip_runner(backend: Backend, precision: Precision, timeout_s: float):
         from enof.runtime.fast import simulate
 
         return lambda program, x: simulate(program, x, precision)
-    from enof.runtime.lava_backend import run_lava
+    from enof.runtime.lava.backend import run_lava
 
     return lambda program, x: run_lava(program, x, precision, timeout_s)
 

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from enof.formats.atomic import atomic_write_text
-from enof.trainer.data import load_dataset
+from enof.datasets import load_dataset
 from enof.trainer.loop import TrainConfig, TrainProgress, train, train_teacher
 
 # name: (laf, repact, kd) — the paper's four cells plus the vanilla-KD baseline.

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from enof.formats.atomic import atomic_open
+from enof.formats.digest import file_sha256
 from enof.errors import CheckpointError
 
 FORMAT = "enof-model"
@@ -68,15 +69,6 @@ _REQUIRED_TYPES: dict[str, type | tuple[type, ...]] = {
     "train_config": dict,
     "versions": dict,
 }
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
@@ -281,7 +273,7 @@ def _check_dataset(path: Path, dataset: dict) -> None:
 
 def _check_known_dataset(path: Path, dataset: dict) -> None:
     """A data set enof loads must have the shape and classes its loader yields (the runtime feeds those)."""
-    from enof.trainer.data import DATASETS, dataset_spec
+    from enof.datasets import DATASETS, dataset_spec
 
     if dataset["name"] not in DATASETS:
         return  # someone else's data: only the checks above apply

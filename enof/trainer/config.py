@@ -10,7 +10,7 @@ from pathlib import Path
 
 from enof.errors import EnofError
 from enof.formats.outputs import check_output_file
-from enof.trainer.data import dataset_spec
+from enof.datasets import dataset_spec
 from enof.trainer.losses import DistillConfig
 from enof.trainer.neurons import NeuronConfig
 

@@ -32,8 +32,8 @@ from enof.trainer.checkpoint import (
     versions,
 )
 from enof.trainer.config import TrainConfig
-from enof.trainer.data import LoadedDataset, load_dataset
-from enof.trainer.data.subset import limit_split
+from enof.datasets import LoadedDataset, load_dataset
+from enof.datasets.subset import limit_split
 from enof.trainer.distributed import Distributed, convert_sync_batchnorm
 from enof.trainer.execution import Execution, full_precision, optimizer_step, resolve_execution
 from enof.trainer.losses import enof_loss

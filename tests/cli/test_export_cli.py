@@ -13,7 +13,7 @@ from enof.cli.export import app
 def _digits_checkpoint(path, change=None):
     """A width-4 digits_cnn written by save_checkpoint, after ``change(checkpoint)`` (its digest matches)."""
     from enof.trainer.checkpoint import Checkpoint, save_checkpoint
-    from enof.trainer.data import dataset_spec
+    from enof.datasets import dataset_spec
     from enof.trainer.models import build_model
     from enof.trainer.neurons import NeuronConfig
 

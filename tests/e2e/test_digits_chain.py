@@ -85,10 +85,10 @@ def test_lava_floating_pt_agrees_with_the_trained_pytorch_snn_on_999_per_mille_o
     """Both ends of the equivalence chain: the network as trained (PyTorch, Norse LIFs) and as deployed
     (the exported bundle on Lava's float models), on the same digits test images."""
     from enof.runtime.host import open_session, run_host_in
-    from enof.runtime.lava_backend import run_lava
+    from enof.runtime.lava.backend import run_lava
     from enof.runtime.run import load_bundle
     from enof.trainer.checkpoint import build_model_from_checkpoint, load_checkpoint
-    from enof.trainer.data import load_dataset
+    from enof.datasets import load_dataset
 
     model = build_model_from_checkpoint(load_checkpoint(trained / "model.pt")).eval()
     test = load_dataset("digits", train_augment=False).test

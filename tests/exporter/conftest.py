@@ -36,7 +36,7 @@ def write_checkpoint(path, arch: str = "digits_cnn", dataset: str = "digits", re
                      timesteps: int = 2, seed: int = 0, **arch_kwargs):
     """A random-weight model saved with enof.trainer.checkpoint.save_checkpoint (the real writer)."""
     from enof.trainer.checkpoint import Checkpoint, save_checkpoint, versions
-    from enof.trainer.data import dataset_spec
+    from enof.datasets import dataset_spec
 
     model = make_model(arch, repact=repact, timesteps=timesteps, seed=seed, **arch_kwargs)
     ckpt = Checkpoint(
@@ -57,7 +57,7 @@ def digits_checkpoint(tmp_path_factory):
 @pytest.fixture(scope="session")
 def digits_test_inputs():
     """The first 32 digits test images, normalized (1, 8, 8)."""
-    from enof.trainer.data import load_dataset
+    from enof.datasets import load_dataset
 
     test = load_dataset("digits", train_augment=False).test
     return torch.stack([test[i][0].float() for i in range(32)])

@@ -7,7 +7,7 @@ import pytest
 
 from enof.errors import RunResultError
 from enof.formats.run_result import read_run_result, run_result_from_dict
-from enof.runtime.energy_inputs import load_energy_inputs
+from enof.runtime.energy.inputs import load_energy_inputs
 
 
 def _write(tmp_path, data, bundle):

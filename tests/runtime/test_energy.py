@@ -9,9 +9,9 @@ from enof.hardware_profiles import load_profile
 from enof.formats.placement import PlacedCore
 from enof.formats.run_result import CoreActivity, HostCost, LayerActivity
 from enof.hardware_profiles import CostModel, Quantity
-from enof.runtime.energy import EnergyInputs, check_cost_model, compute_energy
-from enof.runtime.energy_inputs import mesh_from_profile
-from enof.runtime.energy_routing import INPUT, MeshGeometry, Projection, route_cores, synapse_count
+from enof.runtime.energy.price import EnergyInputs, check_cost_model, compute_energy
+from enof.runtime.energy.inputs import mesh_from_profile
+from enof.runtime.energy.routing import INPUT, MeshGeometry, Projection, route_cores, synapse_count
 
 MESH = MeshGeometry(cores_per_tile=4, tiles_x=8, tiles_y=4, chips_x=2, chips_y=1)
 

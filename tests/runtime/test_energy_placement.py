@@ -8,8 +8,8 @@ import torch
 
 from enof.exporter.export import export_bundle
 from enof.formats.run_result import write_run_result
-from enof.runtime.energy import compute_energy
-from enof.runtime.energy_inputs import load_energy_inputs
+from enof.runtime.energy.price import compute_energy
+from enof.runtime.energy.inputs import load_energy_inputs
 from enof.runtime.run import load_bundle, run_bundle
 
 WIDTH, T, SAMPLES = 32, 2, 8  # width 32 (the design's digits net): 4 + 5 cores
@@ -19,7 +19,7 @@ WIDTH, T, SAMPLES = 32, 2, 8  # width 32 (the design's digits net): 4 + 5 cores
 def digits_run(tmp_path_factory):
     """A random-weight digits_cnn (RepAct, width 32, T = 2) exported for loihi and run on 8 test digits."""
     from enof.trainer.checkpoint import Checkpoint, save_checkpoint, versions
-    from enof.trainer.data import dataset_spec, load_dataset
+    from enof.datasets import dataset_spec, load_dataset
     from enof.trainer.models import build_model
     from enof.trainer.neurons import NeuronConfig
 

@@ -1,7 +1,7 @@
 """The energy model's synapse geometry against the runtime's counts, on spikes the fast simulator recorded.
 
 Synops are recounted from the recorded spike rasters and the energy model's per-neuron fan-out
-(enof.runtime.energy_routing.fan_out), independently of enof.runtime.counts; the two must agree exactly
+(enof.runtime.energy.routing.fan_out), independently of enof.runtime.counts; the two must agree exactly
 (integers). The spike destinations the energy model routes to are checked against a brute-force walk.
 """
 
@@ -10,8 +10,8 @@ import pytest
 
 from enof.formats.placement import PlacedCore
 from enof.runtime.counts import synops_per_neuron
-from enof.runtime.energy_inputs import projections_from_program
-from enof.runtime.energy_routing import INPUT, MeshGeometry, fan_out, route_cores, synapse_count
+from enof.runtime.energy.inputs import projections_from_program
+from enof.runtime.energy.routing import INPUT, MeshGeometry, fan_out, route_cores, synapse_count
 from enof.runtime.fast import simulate
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from enof.runtime.fast import simulate
-from enof.runtime.lava_backend import run_lava
+from enof.runtime.lava.backend import run_lava
 from enof.runtime.program import INPUT, ChipProgram, LifLayer, Synapse
 
 

@@ -8,10 +8,10 @@ import torch
 import torch.nn.functional as F
 
 import enof  # noqa: F401  (lava import fix)
-from enof.runtime.lava.models import pack_spikes
-from enof.runtime.lava.processes import packed_words
-from enof.runtime.lava_backend import conv_weight_to_lava, dense_weight_to_lava, lava_shape, to_lava_layout
-from enof.runtime.lava_worker import unpack_spikes
+from enof.runtime.lava.procs.models import pack_spikes
+from enof.runtime.lava.procs.processes import packed_words
+from enof.runtime.lava.layout import conv_weight_to_lava, dense_weight_to_lava, lava_shape, to_lava_layout
+from enof.runtime.lava.builder import unpack_spikes
 
 
 @pytest.mark.parametrize("stride, padding", [((1, 1), (1, 1)), ((2, 2), (1, 1)), ((2, 1), (0, 1)), ((1, 2), (2, 0))])

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from enof.runtime.lava_backend import live_processes_in_group
+from enof.runtime.lava.backend import live_processes_in_group
 
-WORKER_MODULE = "enof.runtime.lava_worker"
+WORKER_MODULE = "enof.runtime.lava.worker"
 STARTUP_S = 120.0  # enof-run imports torch and onnxruntime, the worker imports Lava: slow on a loaded machine
 CLEANUP_S = 15.0  # the kernel's death signals are immediate; slack for a loaded 2-core machine
 POLL_S = 0.05
@@ -25,7 +25,7 @@ POLL_S = 0.05
 HUNG_RUN = """
 import sys
 import numpy as np
-from enof.runtime.lava_backend import LavaFault, run_lava
+from enof.runtime.lava.backend import LavaFault, run_lava
 from enof.runtime.run import load_bundle
 program = load_bundle(sys.argv[1]).program
 x = np.zeros((1, *program.input_shape), np.float32)

@@ -22,8 +22,8 @@ def test_counting_lif_counts_and_records_exactly_its_window(tag):
     from lava.proc.io.sink import RingBuffer as Sink
     from lava.proc.io.source import RingBuffer as Source
 
-    from enof.runtime.lava.processes import CountingLIF
-    from enof.runtime.lava_worker import unpack_spikes
+    from enof.runtime.lava.procs.processes import CountingLIF
+    from enof.runtime.lava.builder import unpack_spikes
 
     neurons, steps, start, stop = 10, 12, 3, 10
     drive = np.random.default_rng(0).integers(0, 5, size=(neurons, steps))
@@ -62,7 +62,7 @@ def test_relay_lif_repeats_any_spike_train_one_step_later(tag):
     from lava.proc.sparse.process import Sparse
     from scipy import sparse as sp
 
-    from enof.runtime.lava_worker import RELAY_FIXED, RELAY_FLOAT
+    from enof.runtime.lava.builder import RELAY_FIXED, RELAY_FLOAT
 
     neurons, steps = 16, 40
     train = (np.random.default_rng(1).random((neurons, steps)) < 0.4).astype(np.int32)

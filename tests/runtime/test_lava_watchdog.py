@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-import enof.runtime.lava_backend as lava_backend
+import enof.runtime.lava.backend as lava_backend
 from enof.errors import RunError
-from enof.runtime.lava_backend import LavaFault, live_processes_in_group, run_lava
+from enof.runtime.lava.backend import LavaFault, live_processes_in_group, run_lava
 
 
 @pytest.fixture

@@ -9,16 +9,16 @@ import pytest
 import torch
 
 from enof.errors import CheckpointError
+from enof.formats.digest import file_sha256
 from enof.trainer.checkpoint import (
     Checkpoint,
     build_model_from_checkpoint,
-    file_sha256,
     load_checkpoint,
     save_checkpoint,
     state_dict_sha256,
     versions,
 )
-from enof.trainer.data import dataset_spec
+from enof.datasets import dataset_spec
 from enof.trainer.models import build_model, repeat_over_time
 from enof.trainer.neurons import NeuronConfig
 

@@ -7,11 +7,12 @@ import torch
 from torch import nn
 
 from enof.errors import CheckpointError, EnofError
-from enof.trainer.checkpoint import build_model_from_checkpoint, file_sha256, load_checkpoint, resolve_teacher_path
+from enof.formats.digest import file_sha256
+from enof.trainer.checkpoint import build_model_from_checkpoint, load_checkpoint, resolve_teacher_path
 from torch.utils.data import TensorDataset
 
-from enof.trainer.data import LoadedDataset, load_dataset
-from enof.trainer.data.cifar_dvs import CLASSES, write_events_npz
+from enof.datasets import LoadedDataset, load_dataset
+from enof.datasets.cifar_dvs import CLASSES, write_events_npz
 from enof.trainer.loop import TrainConfig, make_optimizer, train
 from enof.trainer.models import build_model
 
@@ -166,7 +167,7 @@ def test_paper_recipe_sets_the_groups_cifar_settings_and_is_refused_for_digits(t
 def test_cifar_augmentation_runs_in_workers_and_is_repeatable(tmp_path):
     """AutoAugment + Cutout in 2 worker processes: seeded from the loader's generator, so the same
     seed gives the same weights."""
-    from enof.trainer.data.cifar import write_cifar10
+    from enof.datasets.cifar import write_cifar10
 
     write_cifar10(tmp_path / "cifar", per_batch=8)
     kw = dict(dataset="cifar10", data_root=str(tmp_path / "cifar"), arch="digits_cnn", arch_kwargs={"width": 4},

@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from enof.trainer.checkpoint import load_checkpoint
-from enof.trainer.data import LoadedDataset, load_dataset
+from enof.datasets import LoadedDataset, load_dataset
 from enof.trainer.loop import TrainConfig, train
 
 REFERENCE = Path(__file__).parent / "data" / "reference_run.pt"

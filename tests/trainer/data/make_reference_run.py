@@ -1,7 +1,7 @@
-"""Writes tests/trainer/data/reference_run.pt: a short digits run made by the trainer before devices/AMP/DDP."""
+"""Writes tests/datasets/reference_run.pt: a short digits run made by the trainer before devices/AMP/DDP."""
 import torch
 from torch.utils.data import TensorDataset
-from enof.trainer.data import LoadedDataset, load_dataset
+from enof.datasets import LoadedDataset, load_dataset
 from enof.trainer.loop import TrainConfig, train
 torch.set_num_threads(1)
 d = load_dataset("digits")
@@ -16,5 +16,5 @@ with tempfile.TemporaryDirectory() as tmp:
     t = load_checkpoint(pathlib.Path(tmp) / "model.teacher.pt")
     torch.save({"snn": r.checkpoint.state_dict, "teacher": t.state_dict,
                 "snn_history": r.checkpoint.metrics["history"], "teacher_history": t.metrics["history"]},
-               "tests/trainer/data/reference_run.pt")
+               "tests/datasets/reference_run.pt")
     print(r.checkpoint.metrics["history"], t.metrics["history"])

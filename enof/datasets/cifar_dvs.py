@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from enof.errors import DataError
-from enof.trainer.data.spec import DatasetSpec, LoadedDataset
-from enof.trainer.data.transforms import FlipRollFrames
+from enof.datasets.spec import DatasetSpec, LoadedDataset
+from enof.datasets.transforms import FlipRollFrames
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 SENSOR_HW = (128, 128)

@@ -12,8 +12,8 @@ from enof.errors import BundleError, ProfileError, RunResultError
 from enof.formats.placement import Placement
 from enof.formats.run_result import RunResult, read_run_result
 from enof.hardware_profiles import CostModel
-from enof.runtime.energy import EnergyInputs, check_cost_model
-from enof.runtime.energy_routing import MeshGeometry, Projection
+from enof.runtime.energy.price import EnergyInputs, check_cost_model
+from enof.runtime.energy.routing import MeshGeometry, Projection
 
 
 @dataclass(frozen=True)

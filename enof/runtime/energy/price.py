@@ -24,7 +24,7 @@ from enof.errors import ProfileError, RunResultError
 from enof.formats.placement import PlacedCore
 from enof.formats.run_result import CoreActivity, HostCost, LayerActivity
 from enof.hardware_profiles import CostModel
-from enof.runtime.energy_routing import (
+from enof.runtime.energy.routing import (
     INPUT,
     CoreRoute,
     MeshGeometry,

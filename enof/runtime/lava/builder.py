@@ -1,10 +1,4 @@
-"""Child process of ``enof.runtime.lava_backend``: build a ChipProgram as Lava processes, run, write results.
-
-Usage: ``python -m enof.runtime.lava_worker PARENT_PID RESULT_FD ERROR_FD``, a pickled LavaJob on stdin
-(written by the parent); writes an npz to RESULT_FD and exits 0, or a traceback to ERROR_FD and exits 3.
-The worker and every process Lava forks end when their parent does, however it ends (Linux's
-PR_SET_PDEATHSIG). The parent passes unnamed temporary files; the worker's temporary folder
-(multiprocessing's ``pymp-*``) goes on every way out but the worker's own SIGKILL.
+"""A ChipProgram as Lava processes (``LavaNetwork``), run pipelined over a batch in the worker process.
 
 Timing in Lava: every synaptic layer (Dense, Sparse, Conv) sends the previous step's accumulation,
 so a LIF at synaptic depth d sees input step j of sample k at Lava step k·T + j + 1 + d. All
@@ -18,28 +12,14 @@ would use synaptic delays instead of relays.
 
 from __future__ import annotations
 
-import multiprocessing.util
-import os
-import pickle
-import shutil
-import signal
-import sys
-import threading
 import time
 import traceback
-from typing import NoReturn
 
 import numpy as np
 
 import enof  # noqa: F401  (installs the Python 3.11 import fix before lava)
-from enof.runtime.lava_backend import (
-    LavaJob,
-    conv_weight_to_lava,
-    dense_weight_to_lava,
-    lava_shape,
-    to_lava_layout,
-)
-from enof.runtime.lava_lifetime import EXIT_PARENT_GONE, die_with_parent, forked_processes_die_with_their_forker
+from enof.runtime.lava.layout import conv_weight_to_lava, dense_weight_to_lava, lava_shape, to_lava_layout
+from enof.runtime.lava.watchdog import ActorWatcher, LavaModelError, model_exceptions
 from enof.runtime.program import INPUT, ChipProgram, Synapse
 
 from lava.magma.core.run_conditions import RunSteps  # noqa: E402
@@ -51,7 +31,7 @@ from lava.proc.lif.process import LIF  # noqa: E402
 from lava.proc.sparse.process import Sparse  # noqa: E402
 from scipy import sparse as sp  # noqa: E402
 
-from enof.runtime.lava.processes import CountingLIF  # noqa: E402
+from enof.runtime.lava.procs.processes import CountingLIF  # noqa: E402
 
 GRADED_MESSAGE_BITS = 24  # graded payloads (input values); Lava's fixed Conv in-port is 24-bit
 RELAY_FIXED = dict(du=4095, dv=4095, vth=0)  # u = a_in << 6; v = (v >> 12) + u; spikes iff a_in = 1
@@ -236,7 +216,7 @@ class LavaNetwork:
         try:
             anchor.run(condition=RunSteps(num_steps=self.steps))
         except Exception as exc:
-            raise LavaModelError(_model_exceptions(anchor) or traceback.format_exc()) from exc
+            raise LavaModelError(model_exceptions(anchor) or traceback.format_exc()) from exc
         finally:
             watcher.stop()
         t3 = time.perf_counter()
@@ -263,112 +243,10 @@ class LavaNetwork:
 
 
 def unpack_spikes(words: np.ndarray, steps: int, neurons: int) -> np.ndarray:
-    """Inverse of enof.runtime.lava.models.pack_spikes: (steps, neurons) bool."""
+    """Inverse of enof.runtime.lava.procs.models.pack_spikes: (steps, neurons) bool."""
     packed = np.rint(np.asarray(words, np.float64)).astype(np.int64).astype(">u4").view(np.uint8)
     return np.unpackbits(packed)[: steps * neurons].reshape(steps, neurons).astype(bool)
 
 
 def _flat(port):
     return port if len(port.shape) == 1 else port.flatten()
-
-
-class LavaModelError(Exception):
-    """An exception raised inside a Lava ProcessModel (its traceback is the message)."""
-
-
-class ActorWatcher(threading.Thread):
-    """Polls the forked Lava processes for an exception or a death while run() blocks.
-
-    After an exception in a ProcessModel, lava's runtime joins every actor, and the actors that
-    wait on the failed one's channels never end: run() blocks forever instead of raising; a killed
-    actor (out of memory, a signal) blocks it silently. This thread reports the first traceback an
-    actor sent, or the first actor that died with a non-zero exit code, to ``on_error``.
-    """
-
-    def __init__(self, actors, on_error, poll_s: float = 0.05):
-        super().__init__(daemon=True, name="enof-lava-actor-watcher")
-        self._actors, self._on_error, self._poll_s = list(actors), on_error, poll_s
-        self._stopped = threading.Event()
-
-    def run(self) -> None:
-        while not self._stopped.wait(self._poll_s):
-            for actor in self._actors:
-                try:
-                    exception = actor._exception if actor._is_done else actor.exception
-                    exit_code = None if actor._is_done else actor.exitcode
-                except (OSError, EOFError, ValueError):  # the runtime closed this actor's pipe meanwhile
-                    continue
-                if self._stopped.is_set():
-                    return
-                if exception:
-                    self._on_error(exception[1])
-                    return
-                if exit_code:  # negative: the signal that ended it
-                    self._on_error(f"Lava process {actor.name} died with exit code {exit_code} and no exception")
-                    return
-
-    def stop(self) -> None:
-        self._stopped.set()
-
-
-def _model_exceptions(process) -> str:
-    """Tracebacks that the forked Lava processes reported (run() only says 'N Exception(s) occurred')."""
-    runtime = process.runtime
-    actors = getattr(getattr(runtime, "_messaging_infrastructure", None), "actors", [])
-    found = []
-    for actor in actors:
-        exception = actor.exception
-        if exception:
-            found.append(exception[1])
-    return "\n".join(found)
-
-
-def leave(scratch: str, exit_code: int) -> NoReturn:
-    """End the worker now and remove its temporary folder; the processes it forked follow (SIGKILL)."""
-    shutil.rmtree(scratch, ignore_errors=True)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(exit_code)
-
-
-def main(argv: list[str]) -> NoReturn:
-    parent_pid, result_fd, error_fd = (int(arg) for arg in argv)
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # held until the folder and its handler exist
-    if not die_with_parent(parent_pid, signal.SIGTERM):
-        os._exit(EXIT_PARENT_GONE)
-    # Made here before Lava forks, multiprocessing's folder (its shared-memory manager's socket) is
-    # shared with every forked process and known to this one, which removes it.
-    scratch = multiprocessing.util.get_temp_dir()
-
-    def terminated(signum, frame) -> NoReturn:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not interrupt the cleanup
-        leave(scratch, 128 + signum)
-
-    signal.signal(signal.SIGTERM, terminated)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
-    forked_processes_die_with_their_forker()
-    job: LavaJob = pickle.load(sys.stdin.buffer)  # written by our own parent process
-    failing = threading.Lock()
-
-    def fail(error: str) -> NoReturn:
-        # stop() would block forever after a model exception: exit now, the parent ends the group.
-        with failing:  # the watcher thread and the main thread may both fail: the first one reports
-            with open(error_fd, "w", closefd=False) as out:
-                out.write(error)
-            leave(scratch, 3)
-
-    try:
-        network = LavaNetwork(job.program, job.source, job.precision, job.fault)
-        network.on_model_error = fail
-        result = network.run()
-    except LavaModelError as exc:
-        fail(str(exc))
-    except Exception:  # noqa: BLE001  (any failure becomes the parent's RunError)
-        fail(traceback.format_exc())
-    with open(result_fd, "wb", closefd=False) as out:
-        np.savez(out, **result)
-    leave(scratch, 0)
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])

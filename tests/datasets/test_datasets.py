@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from enof.errors import DataError
-from enof.trainer.data import dataset_spec, load_dataset
-from enof.trainer.data.cifar import write_cifar10, write_cifar_batch
-from enof.trainer.data.cifar_dvs import CLASSES, events_to_frames, write_events_npz
-from enof.trainer.data.transforms import Cutout
+from enof.datasets import dataset_spec, load_dataset
+from enof.datasets.cifar import write_cifar10, write_cifar_batch
+from enof.datasets.cifar_dvs import CLASSES, events_to_frames, write_events_npz
+from enof.datasets.transforms import Cutout
 
 
 def test_digits_split_is_fixed_stratified_80_20_and_scaled_to_unit_range():

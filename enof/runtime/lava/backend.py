@@ -1,6 +1,6 @@
 """Run a ChipProgram on Lava (lava-nc 0.10.0, CPU) under a watchdog; returns the fast simulator's ChipRun.
 
-The Lava network is built and run in a child process (``python -m enof.runtime.lava_worker``) in
+The Lava network is built and run in a child process (``python -m enof.runtime.lava.worker``) in
 its own process group: a hang or a crash inside Lava becomes a one-line ``RunError`` with the
 tail of the child's traceback, and the whole group (every forked Lava process) is ended before
 ``run_lava`` returns. The child dies with this process however it dies (even by SIGKILL), and the
@@ -8,8 +8,7 @@ job, result and log travel in unnamed temporary files, so a killed run leaves no
 SIGTERM during a run ends the group and raises ``RunError``. This module never imports lava
 (importing lava forces multiprocessing's 'fork' start method on the whole program).
 
-Layouts: the ChipProgram is in torch layout ((C, H, W) or (N,)); Lava's Conv works in (X=W, Y=H, C).
-The helpers below convert between the two; they are pure numpy.
+Layouts between torch and Lava are in ``layout.py``; the network is built in ``builder.py``.
 """
 
 from __future__ import annotations
@@ -35,49 +34,6 @@ Precision = Literal["fixed", "float"]
 TERM_GRACE_S = 2.0  # after SIGTERM, time the group gets to exit (and free shared memory) before SIGKILL
 TRACEBACK_TAIL_CHARS = 600
 DEFAULT_SAMPLES_PER_RUN = 256  # one Lava run holds B·T input steps and the outputs' spike record
-
-
-# ---------------------------------------------------------------- layouts (pure numpy)
-def lava_shape(torch_shape: tuple[int, ...]) -> tuple[int, ...]:
-    """(C, H, W) -> (W, H, C); a 1-D shape stays as it is."""
-    return tuple(reversed(torch_shape)) if len(torch_shape) == 3 else tuple(torch_shape)
-
-
-def to_lava_layout(array: np.ndarray, torch_shape: tuple[int, ...]) -> np.ndarray:
-    """Reverse the trailing (C, H, W) axes of ``array`` into Lava's (W, H, C); 1-D shapes unchanged.
-
-    The reversal is its own inverse: it also maps Lava-layout arrays back to torch layout.
-    """
-    if len(torch_shape) != 3:
-        return array
-    lead = array.ndim - 3
-    return np.ascontiguousarray(array.transpose(*range(lead), lead + 2, lead + 1, lead))
-
-
-def conv_weight_to_lava(weight_torch: np.ndarray) -> np.ndarray:
-    """torch Conv2d weight (C_out, C_in, kH, kW), a cross-correlation, -> Lava Conv weight (C_out, kW, kH, C_in).
-
-    Lava's Conv is a true convolution (scipy convolve2d flips the kernel), so the kernel is flipped here.
-    """
-    return np.ascontiguousarray(weight_torch[:, :, ::-1, ::-1].transpose(0, 3, 2, 1))
-
-
-def dense_weight_to_lava(
-    weight: np.ndarray, target_shape: tuple[int, ...], source_shape: tuple[int, ...]
-) -> np.ndarray:
-    """Dense weight (N_out, N_in) indexed in torch (C, H, W) flattening -> indexed in Lava's flattening.
-
-    Lava flattens a (W, H, C) port in C order, so rows and columns are permuted accordingly.
-    """
-    full = weight.reshape(*target_shape, *source_shape)
-    axes_t = _lava_axes(target_shape, offset=0)
-    axes_s = _lava_axes(source_shape, offset=len(target_shape))
-    return np.ascontiguousarray(full.transpose(*axes_t, *axes_s).reshape(weight.shape))
-
-
-def _lava_axes(torch_shape: tuple[int, ...], offset: int) -> list[int]:
-    axes = [offset + a for a in range(len(torch_shape))]
-    return axes[::-1] if len(torch_shape) == 3 else axes
 
 
 # ---------------------------------------------------------------- the job passed to the worker
@@ -190,7 +146,7 @@ def _run_worker(
     """Run the worker in a new session and return its exit code; raise RunError on a timeout."""
     fds = (result_file.fileno(), error_file.fileno())
     child = subprocess.Popen(
-        [sys.executable, "-m", "enof.runtime.lava_worker", str(os.getpid()), *map(str, fds)],
+        [sys.executable, "-m", "enof.runtime.lava.worker", str(os.getpid()), *map(str, fds)],
         stdin=job_file,
         stdout=log_file,
         stderr=log_file,

@@ -14,7 +14,7 @@ from torch.utils.data import Dataset, TensorDataset
 from torchvision import datasets, transforms
 
 from enof.errors import DataError
-from enof.trainer.data.spec import DatasetSpec, LoadedDataset
+from enof.datasets.spec import DatasetSpec, LoadedDataset
 
 # Per-channel statistics of the 60,000 MNIST training images on the 0..1 scale (the usual values).
 MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)

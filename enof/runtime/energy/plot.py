@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from enof.formats.atomic import atomic_open
-from enof.runtime.energy_report import format_energy, main_model
+from enof.runtime.energy.report import format_energy, main_model
 
 PARTS = (("synops_pj", "synaptic ops"), ("neuron_updates_pj", "neuron updates"), ("routing_pj", "spike routing"))
 

@@ -6,7 +6,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from enof.errors import DataError
-from enof.trainer.data.subset import dataset_labels, limit_split, stratified_indices
+from enof.datasets.subset import dataset_labels, limit_split, stratified_indices
 
 
 def test_stratified_indices_keep_class_shares_and_depend_only_on_the_seed():

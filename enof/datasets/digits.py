@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
-from enof.trainer.data.spec import DatasetSpec, LoadedDataset
+from enof.datasets.spec import DatasetSpec, LoadedDataset
 
 # Fixed split: the same 1,437 / 360 images for every run, seed and command.
 SPLIT_SEED = 0

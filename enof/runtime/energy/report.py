@@ -10,8 +10,8 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from enof.runtime.energy import EnergyResult, ModelEnergy, Parts
-from enof.runtime.energy_inputs import EnergySources
+from enof.runtime.energy.price import EnergyResult, ModelEnergy, Parts
+from enof.runtime.energy.inputs import EnergySources
 
 REPORT_FORMAT = "enof-energy"
 HOTTEST_CORES = 10

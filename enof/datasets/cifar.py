@@ -15,8 +15,8 @@ import numpy as np
 from torchvision import datasets, transforms
 
 from enof.errors import DataError
-from enof.trainer.data.spec import DatasetSpec, LoadedDataset
-from enof.trainer.data.transforms import Cutout
+from enof.datasets.spec import DatasetSpec, LoadedDataset
+from enof.datasets.transforms import Cutout
 
 # Per-channel statistics of the CIFAR-10 / CIFAR-100 training images on the 0..1 scale.
 CIFAR10_SPEC = DatasetSpec(

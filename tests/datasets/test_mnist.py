@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from enof.errors import DataError
-from enof.trainer.data import dataset_spec, load_dataset
-from enof.trainer.data.mnist import MNIST_MEAN, MNIST_STD, mnist5k_arrays, write_mnist_idx
-from enof.trainer.data.subset import dataset_labels
+from enof.datasets import dataset_spec, load_dataset
+from enof.datasets.mnist import MNIST_MEAN, MNIST_STD, mnist5k_arrays, write_mnist_idx
+from enof.datasets.subset import dataset_labels
 from enof.trainer.models import build_model, repeat_over_time
 
 

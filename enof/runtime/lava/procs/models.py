@@ -18,7 +18,7 @@ from lava.magma.core.model.py.type import LavaPyType
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 from lava.proc.lif.models import PyLifResetModelBitAcc, PyLifResetModelFloat
 
-from enof.runtime.lava.processes import BITS_PER_WORD, CountingLIF
+from enof.runtime.lava.procs.processes import BITS_PER_WORD, CountingLIF
 
 
 def pack_spikes(raster: np.ndarray, words: int) -> np.ndarray:

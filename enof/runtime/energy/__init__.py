@@ -1,0 +1,2 @@
+"""Energy per inference from a run: ``inputs`` (files → typed inputs), ``routing`` (where spikes go),
+``price`` (the cost models applied), ``report`` (tables, JSON, CSV), ``plot`` (the PNG)."""
