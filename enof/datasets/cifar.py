@@ -161,3 +161,11 @@ def load_cifar_dataset(name: str, root, train_augment: bool = True, timesteps: i
     train = _CifarFromDisk(x_train, y_train, cifar_transforms(spec, train_augment))
     test = _CifarFromDisk(x_test, y_test, cifar_transforms(spec, train_augment=False))
     return LoadedDataset(spec, train, test)
+
+
+def load_cifar10_dataset(root, train_augment: bool = True, timesteps: int = 1) -> LoadedDataset:
+    return load_cifar_dataset("cifar10", root, train_augment, timesteps)
+
+
+def load_cifar100_dataset(root, train_augment: bool = True, timesteps: int = 1) -> LoadedDataset:
+    return load_cifar_dataset("cifar100", root, train_augment, timesteps)
