@@ -1,4 +1,5 @@
-"""User-facing errors. Their message is the one line the CLI prints (exit code 2).
+"""User-facing errors. Their message is the one line the CLI prints, with exit code 1 (README "Exit codes":
+0 ok, 1 invalid input or a failed check, 2 a usage error that click reports itself).
 
 Anything else escaping a command is a bug and shows its traceback.
 """
@@ -7,7 +8,7 @@ Anything else escaping a command is a bug and shows its traceback.
 class EnofError(Exception):
     """Base of every error the user is meant to read: one line, names the file/layer/limit."""
 
-    exit_code = 2
+    exit_code = 1
 
 
 class DataError(EnofError):

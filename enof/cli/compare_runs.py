@@ -1,15 +1,19 @@
-"""enof-compare: do two runs of one bundle agree exactly? (predictions and every spike/synop/update count)
+"""enof-compare: do two runs of one bundle agree? (predictions and every spike/synop/update count)
 
 Used by `make demo` to show that the Lava fixed_pt run and the built-in simulator agree bit for bit.
-Exit 0 when identical, 1 when they differ (the differences are listed), 2 on bad input.
+Prints a summary (how many predictions and per-layer / per-core counts differ); --verbose lists every
+differing count, --json prints the same as one JSON object. Exit 0 when identical (counts within
+--tolerance), 1 when they differ or on bad input, 2 on a usage error.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import typer
 
+from enof.cli.output import ERROR_LINE, EXIT_FAILED, exit_codes_epilog, fail, print_json
 from enof.errors import EnofError
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
@@ -17,58 +21,188 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 COUNTS = ("spikes", "synops", "neuron_updates")
 
 
-def run_differences(a, b) -> list[str]:
-    """Every way two RunResults of the same bundle and samples differ, as readable lines (empty: identical)."""
-    diffs = []
-    if a.bundle_manifest_sha256 != b.bundle_manifest_sha256:
-        diffs.append("the runs come from different bundles (manifest sha256 differs)")
+@dataclass(frozen=True)
+class CountDifference:
+    """One count that differs beyond the tolerance: `where` is a layer name or "core N (layer)"."""
+
+    where: str
+    field: str
+    first: int
+    second: int
+
+    def line(self) -> str:
+        return f"{self.where}: {self.field} {self.first} vs {self.second}"
+
+
+@dataclass(frozen=True)
+class CountSummary:
+    """How the per-layer (or per-core) counts of two runs compare."""
+
+    kind: str  # "layer" | "core"
+    first: int  # layers (cores) in the first run
+    second: int
+    differ: dict[str, int]  # count field -> layers (cores) where it differs; empty when first != second
+
+    @property
+    def compared(self) -> int:
+        """Counts compared: every field of every layer (core); none when the runs have different numbers."""
+        return self.first * len(COUNTS) if self.first == self.second else 0
+
+    @property
+    def agree(self) -> bool:
+        return self.first == self.second and not any(self.differ.values())
+
+    def to_dict(self) -> dict:
+        return {"first": self.first, "second": self.second, "counts_compared": self.compared, "differ": self.differ}
+
+
+@dataclass(frozen=True)
+class RunComparison:
+    """Two RunResults side by side; the counts are None when the runs classified different samples."""
+
+    same_bundle: bool
+    same_samples: bool
+    predictions_differ: int
+    first_differing_sample: int | None
+    layers: CountSummary | None
+    cores: CountSummary | None
+    differences: tuple[CountDifference, ...]
+
+    @property
+    def identical(self) -> bool:
+        return (self.same_bundle and self.same_samples and self.predictions_differ == 0
+                and self.layers.agree and self.cores.agree)  # fmt: skip
+
+
+def counts_equal(x: int, y: int, tolerance: float) -> bool:
+    """x and y differ by at most `tolerance` of the larger (0: exactly equal)."""
+    return abs(x - y) <= tolerance * max(abs(x), abs(y))
+
+
+def compare_runs(a, b, tolerance: float = 0.0) -> RunComparison:
+    """Compare two RunResults of the same bundle and samples: predictions exactly, counts within `tolerance`."""
+    same_bundle = a.bundle_manifest_sha256 == b.bundle_manifest_sha256
     if a.labels != b.labels:
-        diffs.append(f"the runs classified different samples ({a.samples} vs {b.samples})")
-        return diffs
+        return RunComparison(same_bundle, False, 0, None, None, None, ())
     wrong = [i for i, (p, q) in enumerate(zip(a.predictions, b.predictions)) if p != q]
-    if wrong:
-        diffs.append(f"{len(wrong)} of {a.samples} predictions differ (first at sample {wrong[0]})")
+    differences: list[CountDifference] = []
+    summaries = []
     for kind, xs, ys in (("layer", a.layers, b.layers), ("core", a.cores, b.cores)):
-        if len(xs) != len(ys):
-            diffs.append(f"{len(xs)} vs {len(ys)} {kind}s")
-            continue
-        for x, y in zip(xs, ys):
-            for field in COUNTS:
-                if getattr(x, field) != getattr(y, field):
-                    where = x.name if kind == "layer" else f"core {x.core_id} ({x.layer})"
-                    diffs.append(f"{where}: {field} {getattr(x, field)} vs {getattr(y, field)}")
-    return diffs
+        differ = {}
+        if len(xs) == len(ys):
+            differ = dict.fromkeys(COUNTS, 0)
+            for x, y in zip(xs, ys):
+                for field in COUNTS:
+                    first, second = getattr(x, field), getattr(y, field)
+                    if not counts_equal(first, second, tolerance):
+                        differ[field] += 1
+                        where = x.name if kind == "layer" else f"core {x.core_id} ({x.layer})"
+                        differences.append(CountDifference(where, field, first, second))
+        summaries.append(CountSummary(kind, len(xs), len(ys), differ))
+    return RunComparison(same_bundle, True, len(wrong), wrong[0] if wrong else None, *summaries, tuple(differences))
 
 
-@app.command()
+def summary_lines(a, b, comparison: RunComparison, tolerance: float) -> list[str]:
+    """The summary of a comparison that is not identical: one line per way the runs differ."""
+    lines = []
+    if not comparison.same_bundle:
+        lines.append("the runs come from different bundles (manifest sha256 differs)")
+    if not comparison.same_samples:
+        lines.append(f"the runs classified different samples ({a.samples} vs {b.samples})")
+        return lines
+    if comparison.predictions_differ:
+        lines.append(f"predictions: {comparison.predictions_differ:,} of {a.samples:,} differ (first at sample "
+                     f"{comparison.first_differing_sample}); accuracy {a.accuracy:.2%} vs {b.accuracy:.2%}")
+    beyond = f" by more than {tolerance:g} relative" if tolerance else ""
+    for counts in (comparison.layers, comparison.cores):
+        if counts.first != counts.second:
+            lines.append(f"{counts.first} vs {counts.second} {counts.kind}s (their counts are not compared)")
+        elif not counts.agree:
+            by_field = ", ".join(f"{field} {n:,}" for field, n in counts.differ.items() if n)
+            total = sum(counts.differ.values())
+            lines.append(f"{counts.kind} counts: {total:,} of {counts.compared:,} differ{beyond} ({by_field}) "
+                         f"over {counts.first:,} {counts.kind}s")
+    return lines
+
+
+def comparison_dict(paths, runs, comparison: RunComparison, tolerance: float, verbose: bool) -> dict:
+    """The --json object: both runs, whether they are identical, the counts that differ (and with
+    `verbose`, every differing count)."""
+    report = {
+        "first": _run_dict(paths[0], runs[0]), "second": _run_dict(paths[1], runs[1]),
+        "identical": comparison.identical, "tolerance": tolerance,
+        "same_bundle": comparison.same_bundle, "same_samples": comparison.same_samples,
+        "predictions": None, "layers": None, "cores": None,
+    }  # fmt: skip
+    if comparison.same_samples:
+        report["predictions"] = {"compared": runs[0].samples, "differ": comparison.predictions_differ,
+                                 "first_differing_sample": comparison.first_differing_sample}
+        report["layers"], report["cores"] = comparison.layers.to_dict(), comparison.cores.to_dict()
+    if verbose:
+        report["differences"] = [vars(d) for d in comparison.differences]
+    return report
+
+
+def _run_dict(path: Path, run) -> dict:
+    return {"path": str(path), "backend": run.backend, "precision": run.precision, "samples": run.samples,
+            "accuracy": run.accuracy}
+
+
+@app.command(epilog=exit_codes_epilog("the runs agree", f"they differ (the summary says how) or invalid input ({ERROR_LINE})"))
 def compare(
     first: Path = typer.Argument(..., help="run.json"),
     second: Path = typer.Argument(..., help="run.json of the same bundle and samples"),
+    tolerance: float = typer.Option(
+        0.0, "--tolerance", metavar="REL",
+        help="counts that differ by at most REL of the larger count are equal, e.g. 0.01 for two float runs "
+        "(0: exactly equal); predictions are always compared exactly",
+    ),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="also list every differing count"),
+    json_output: bool = typer.Option(False, "--json", help="print the summary (with --verbose, the list) as JSON"),
 ) -> None:
-    """Check that two runs agree exactly: predictions and every per-layer and per-core count."""
+    """Check that two runs agree: the bundle, the samples, every prediction, and every spike, synop and
+    neuron-update count per layer and per core. Prints how many differ."""
+    from enof.cli.options import non_negative_finite
     from enof.formats.run_result import read_run_result
 
     try:
+        non_negative_finite(tolerance, "--tolerance")
         a, b = read_run_result(first), read_run_result(second)
     except EnofError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(exc.exit_code) from None
-    diffs = run_differences(a, b)
+        fail(exc)
+    comparison = compare_runs(a, b, tolerance)
+    if json_output:
+        print_json(comparison_dict((first, second), (a, b), comparison, tolerance, verbose))
+    else:
+        _print_comparison(first, second, a, b, comparison, tolerance, verbose)
+    if not comparison.identical:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _print_comparison(first: Path, second: Path, a, b, comparison: RunComparison, tolerance: float,
+                      verbose: bool) -> None:
     label = f"{first.name} ({a.backend}, {a.precision}) vs {second.name} ({b.backend}, {b.precision})"
-    if diffs:
-        typer.echo(f"{label}: DIFFER")
-        for line in diffs:
-            typer.echo(f"  {line}")
-        raise typer.Exit(1)
-    n_counts = (len(a.layers) + len(a.cores)) * len(COUNTS)
-    typer.echo(
-        f"{label}: identical — {a.samples} predictions, {n_counts} spike/synop/update counts "
-        f"over {len(a.layers)} layers and {len(a.cores)} cores; accuracy {a.accuracy:.2%} both"
-    )
+    if comparison.identical:
+        n_counts = comparison.layers.compared + comparison.cores.compared
+        within = f" (counts within {tolerance:g} relative)" if tolerance else ""
+        typer.echo(
+            f"{label}: identical{within} — {a.samples} predictions, {n_counts} "
+            f"spike/synop/update counts over {len(a.layers)} layers and {len(a.cores)} cores; "
+            f"accuracy {a.accuracy:.2%} both"
+        )
+        return
+    typer.echo(f"{label}: DIFFER")
+    for line in summary_lines(a, b, comparison, tolerance):
+        typer.echo(f"  {line}")
+    if verbose:
+        for difference in comparison.differences:
+            typer.echo(f"    {difference.line()}")
+    elif comparison.differences:
+        typer.echo("  (every differing count: --verbose)")
 
 
 def main() -> None:
-    app()
+    app(prog_name="enof-compare")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from typing import Optional
 import typer
 
 from enof.cli.options import positive_finite
+from enof.cli.output import exit_codes_epilog
 from enof.errors import EnofError
 from enof.formats.atomic import atomic_write_text
 from enof.formats.outputs import check_output_file, writing
@@ -29,7 +30,7 @@ class RoutingMode(str, Enum):
     all_cores = "all-cores"
 
 
-@app.command()
+@app.command(epilog=exit_codes_epilog())
 def energy(
     run_json: Path = typer.Argument(..., help="run.json written by enof-run"),
     bundle: Optional[Path] = typer.Option(None, "--bundle", help="bundle folder (default: recorded in or beside run.json)"),
@@ -46,6 +47,8 @@ def energy(
     ),
     routing: RoutingMode = typer.Option(RoutingMode.geometric, "--routing", help="geometric, or all-cores (upper bound)"),
     model: Optional[str] = typer.Option(None, "--model", help="cost model of the breakdown tables and plot"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="instead of the tables, one line: the total per "
+                               "inference under --model (default: the model that prices the most chip parts)"),
 ) -> None:
     """Price one inference of a run under every cost model of the profile, with the ANN baseline."""
     from enof.runtime.energy.price import compute_energy
@@ -84,10 +87,23 @@ def energy(
 
     if output is None and text is not None:
         sys.stdout.write(text)
+    elif output is None and quiet:
+        typer.echo(total_line(report, model))
     elif output is None:
         from enof.cli.console import make_console
 
         make_console().print(report_tables(report, model))
+
+
+def total_line(report: dict, model: str | None) -> str:
+    """--quiet's one line: the chosen cost model's total, chip and host energy per inference."""
+    from enof.runtime.energy.report import format_energy, main_model
+
+    chosen = main_model(report, model)
+    totals = chosen["totals"]
+    return (f"{chosen['name']}: {format_energy(totals['total_pj'])} per inference (chip "
+            f"{format_energy(totals['chip_pj'])}, host {format_energy(totals['host_pj'])}; T = {report['timesteps']}, "
+            f"{report['samples']} samples of {report['sources']['run_path']})")
 
 
 def _check_outputs(output: Path | None, plot: Path | None) -> None:

@@ -8,12 +8,13 @@ from typing import Optional
 
 import typer
 
+from enof.cli.output import exit_codes_epilog, fail, print_json
 from enof.errors import EnofError
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
 
-@app.command()
+@app.command(epilog=exit_codes_epilog())
 def export(
     checkpoint: Path = typer.Argument(..., help="model.pt written by enof-train"),
     target: str = typer.Option(..., "--target", help="loihi, loihi2 or the path of a profile TOML"),
@@ -25,6 +26,8 @@ def export(
     calibrate: int = typer.Option(32, "--calibrate", min=0, help="training samples run in float to check state ranges (0: none)"),
     data_root: Optional[Path] = typer.Option(None, "--data-root", help="data set root for calibration (CIFAR, DVS)"),
     max_chips: Optional[int] = typer.Option(None, "--max-chips", min=1, help="chips available (default: the profile's max_chips, the largest system built; e.g. 32 for a Nahuku board)"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="print only where the bundle was written (no partition, quantization and placement tables)"),
+    json_output: bool = typer.Option(False, "--json", help="print what was written as one JSON object (bundle, files, target, partition, placement per layer) instead of the tables"),
 ) -> None:
     """Export a trained EnOF network for a (simulated) Loihi target and print where everything runs."""
     from enof.cli.console import make_console
@@ -37,14 +40,40 @@ def export(
         if output is not None:
             check_bundle_folder(output, "-o")
         result = export_bundle(checkpoint, target, output, calibrate=calibrate, data_root=data_root, max_chips=max_chips)
+        if json_output:
+            print_json(export_dict(checkpoint, result))
+            return
     except EnofError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(exc.exit_code) from None
+        fail(exc)
     console = make_console()
-    console.print(partition_table(result.partition))
-    console.print(quantization_table(result.quant, result.calibration_samples))
-    console.print(placement_table(result.placement))
+    if not quiet:
+        console.print(partition_table(result.partition))
+        console.print(quantization_table(result.quant, result.calibration_samples))
+        console.print(placement_table(result.placement))
     console.print(f"bundle written to {result.out_dir}")
+
+
+def export_dict(checkpoint: Path, result) -> dict:
+    """The --json object: the bundle as written (read back and checked), its partition and placement."""
+    from dataclasses import asdict
+
+    from enof.formats.bundle import WHERE, read_bundle
+
+    bundle = read_bundle(result.out_dir)
+    manifest, placement = bundle.manifest, result.placement
+    partition = {where: [] for where in WHERE}
+    for record in manifest.partition:
+        partition[record.where].append(record.node)
+    return {
+        "bundle": str(bundle.root), "checkpoint": str(checkpoint), "target": manifest.target.name,
+        "dataset": manifest.dataset.get("name"), "timesteps": manifest.timesteps, "input_mode": manifest.input_mode,
+        "manifest_sha256": bundle.manifest_sha256,
+        "files": {name: {"sha256": digest, "bytes": bundle.paths[name].stat().st_size}
+                  for name, digest in manifest.files.items()},
+        "calibration_samples": result.calibration_samples, "partition": partition,
+        "chips": placement.chips, "cores": len(placement.cores), "layers": [asdict(layer) for layer in placement.layers],
+        "timings_s": result.timings_s,
+    }  # fmt: skip
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from typing import Optional
 import numpy as np
 import typer
 from enof.cli.console import make_console
+from enof.cli.output import exit_codes_epilog
 from rich.table import Table
 
 from enof.errors import EnofError
@@ -27,7 +28,7 @@ class PrecisionChoice(str, Enum):
     float = "float"
 
 
-@app.command()
+@app.command(epilog=exit_codes_epilog())
 def run(
     bundle: Path = typer.Argument(..., help="bundle folder written by enof-export"),
     backend: BackendChoice = typer.Option(BackendChoice.fast, "--backend", help="fast (built-in, bit-exact) or lava"),
@@ -40,22 +41,24 @@ def run(
     output: Path = typer.Option(
         Path("run.json"), "-o", "--output", help="where to write run.json (missing parent folders are created)"
     ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="print only the accuracy line (no activity table)"),
 ) -> None:
     """Classify the test split with the bundle; print accuracy and per-layer activity; write run.json."""
     from enof.cli.options import positive_finite
     from enof.formats.outputs import check_output_file, writing
     from enof.formats.run_result import write_run_result
-    from enof.runtime.run import load_bundle, run_bundle
+    from enof.runtime.bundle import open_bundle
+    from enof.runtime.run import run_bundle
 
     try:
         positive_finite(timeout, "--timeout")
         check_output_file(output, "-o", example="run.json")
-        manifest = load_bundle(bundle).manifest
-        name = dataset or manifest["dataset"]["name"]
-        inputs, labels = load_test_split(name, data_root, limit, int(manifest["timesteps"]))
+        opened = open_bundle(bundle)
+        name = dataset or opened.manifest.dataset_name
+        inputs, labels = load_test_split(name, data_root, limit, opened)
         result = run_bundle(
-            bundle, inputs, labels, backend=backend.value, precision=precision.value,
-            batch_size=batch_size, timeout_s=timeout, progress=True,
+            opened, inputs, labels, backend=backend.value, precision=precision.value,
+            batch_size=batch_size, timeout_s=timeout, progress=not quiet,
         )  # fmt: skip
         with writing(output, "-o"):
             write_run_result(result, output)
@@ -67,17 +70,23 @@ def run(
         f"{name}: accuracy {result.accuracy:.2%} on {result.samples} test samples "
         f"({backend.value}/{precision.value}, T = {result.timesteps}, {result.wall_s:.1f} s) → {output}"
     )
-    out.print(activity_table(result))
+    if not quiet:
+        out.print(activity_table(result))
 
 
-def load_test_split(name: str, data_root, limit: int | None, timesteps: int) -> tuple[np.ndarray, np.ndarray]:
-    """The normalized test images (N, C, H, W) float32 and labels (N,) of data set ``name``."""
+def load_test_split(name: str, data_root, limit: int | None, bundle) -> tuple[np.ndarray, np.ndarray]:
+    """The normalized test images (N, C, H, W) float32 and labels (N,) of data set ``name`` for the opened bundle."""
     from enof.errors import RunError
     from enof.datasets import load_dataset
 
-    loaded = load_dataset(name, data_root, train_augment=False, timesteps=timesteps)
+    loaded = load_dataset(name, data_root, train_augment=False, timesteps=bundle.manifest.timesteps)
     if loaded.spec.temporal:
         raise RunError(f"{name}: temporal (event) input is not supported by enof-run yet; use a static data set")
+    if bundle.manifest.dataset.get("temporal", False):
+        raise RunError(
+            f"{bundle.file('manifest.json')}: dataset.temporal says the bundle takes event input, but {name} is a "
+            "static data set"
+        )
     test = loaded.test
     count = len(test) if limit is None else min(limit, len(test))
     xs, ys = [], []

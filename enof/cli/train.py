@@ -10,6 +10,7 @@ from typing import Optional
 
 import typer
 
+from enof.cli.output import exit_codes_epilog, fail, print_json
 from enof.errors import EnofError
 
 HELP = """Train an EnOF spiking network: first the ANN teacher of the same architecture (CE), then the
@@ -27,12 +28,10 @@ printed as plain lines. Ctrl-C or SIGTERM keeps the last finished epoch: rerun w
 
 Subcommand: `enof-train ablation --help` (baseline / +L_AF / +RepAct / both / vanilla KD)."""
 
+# Interrupted runs end with 130 (Ctrl-C) or 143 (SIGTERM), the shell's 128 + signal number.
+EPILOG = exit_codes_epilog("trained, or stopped as asked by --stop-after-epochs") + " Ctrl-C: 130; SIGTERM: 143."
+
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, help=HELP)
-
-
-def _fail(exc: EnofError) -> None:
-    typer.echo(f"error: {exc}", err=True)
-    raise typer.Exit(exc.exit_code)
 
 
 def _command_line(prog: str, ctx: typer.Context) -> str:
@@ -74,7 +73,7 @@ def _raise_terminated(signum, frame) -> None:
     raise _Terminated
 
 
-@app.callback(invoke_without_command=True)
+@app.callback(invoke_without_command=True, epilog=EPILOG)
 def train_command(
     ctx: typer.Context,
     dataset: str = typer.Option("digits", "--dataset", help="digits, cifar10, cifar100 or cifar10dvs"),
@@ -95,7 +94,8 @@ def train_command(
                                              help="per process (digits 64, CIFAR 128); under torchrun the global "
                                                   "batch is the number of processes × this"),
     seed: int = typer.Option(0, "--seed", help="seeds weights, data order and augmentation"),
-    laf: Optional[bool] = typer.Option(None, "--laf/--no-laf", help="add λ·L_AF, EnOF's output-feature alignment [default: on, off with --kd]"),
+    laf: Optional[bool] = typer.Option(None, "--laf/--no-laf", show_default="on, off with --kd",
+                                       help="add λ·L_AF, EnOF's output-feature alignment"),
     repact: bool = typer.Option(True, "--repact/--no-repact", help="RepAct: the last LIF becomes a ReLU"),
     kd: bool = typer.Option(False, "--kd", help="vanilla KD on the SNN's logits instead of L_AF"),
     lam: float = typer.Option(0.1, "--lam", help="weight λ of L_AF / KD"),
@@ -110,7 +110,7 @@ def train_command(
     amp: str = typer.Option("auto", "--amp", help="mixed precision: bf16, fp16 (CUDA, with a GradScaler) or off; "
                             "auto: bf16 on CUDA, off on CPU"),
     channels_last: Optional[bool] = typer.Option(None, "--channels-last/--no-channels-last",
-                                                 help="NHWC memory layout [default: on CUDA only]"),
+                                                 show_default="on CUDA only", help="NHWC memory layout"),
     compile: bool = typer.Option(False, "--compile", help="torch.compile the networks (off until "
                                  "benchmarks/train_step.py shows it pays on your device)"),
     deterministic: bool = typer.Option(False, "--deterministic", help="no cuDNN autotuning (repeatable CUDA runs, slower)"),
@@ -123,6 +123,8 @@ def train_command(
     stop_after_epochs: Optional[int] = typer.Option(None, "--stop-after-epochs", min=1,
                                                     help="end after N finished epochs of this invocation, resumable "
                                                          "with --resume (exit code 0): for batch jobs with a time limit"),
+    json_output: bool = typer.Option(False, "--json", help="print the run's final metrics and paths as one JSON "
+                                     "object on stdout (progress stays on stderr)"),
 ) -> None:
     """Train the teacher and the EnOF SNN; prints the final test accuracy."""
     if ctx.invoked_subcommand is not None:
@@ -151,10 +153,14 @@ def train_command(
         progress = TrainProgress(enabled=True, console=console, log_every=log_every)
         result = train(config, progress=progress, dist=dist)
     except EnofError as exc:
-        _fail(exc)
+        fail(exc)
     except StopRequested as stop:
         if dist.is_main:
-            typer.echo(f"{stop}; continue with: {_resume_command(dist)}", err=True)
+            resume_command = _resume_command(dist)
+            typer.echo(f"{stop}; continue with: {resume_command}", err=True)
+            if json_output:
+                print_json({"finished": False, "resume": resume_command,
+                            "stopped_after": {"phase": stop.phase, "epoch": stop.epoch, "epochs": stop.epochs}})
         return
     except KeyboardInterrupt as exc:
         terminated = isinstance(exc, _Terminated)
@@ -169,13 +175,31 @@ def train_command(
             dist.stop()
     if not dist.is_main:
         return
+    if json_output:
+        print_json(train_dict(result, config))
+        return
     if result.teacher_test_accuracy is not None:
         typer.echo(f"teacher (ANN) test accuracy: {100 * result.teacher_test_accuracy:.1f}%")
     typer.echo(f"test accuracy: {100 * result.test_accuracy:.1f}%")
     typer.echo(f"model written to {result.model_path}")
 
 
-@app.command("ablation")
+def train_dict(result, config) -> dict:
+    """The --json object of a finished run: accuracies (fractions), epochs, wall time and the files written."""
+    ckpt = result.checkpoint
+    last_epoch = ckpt.metrics["history"][-1]  # --epochs is at least 1
+    return {
+        "finished": True, "model": str(result.model_path),
+        "teacher": None if result.teacher_path is None else str(result.teacher_path),
+        "metrics_log": str(config.metrics_path), "dataset": config.dataset, "arch": ckpt.arch,
+        "timesteps": ckpt.timesteps, "test_accuracy": result.test_accuracy,
+        "teacher_test_accuracy": result.teacher_test_accuracy, "train_accuracy": last_epoch["train_accuracy"],
+        "loss": last_epoch["loss"], "epochs": ckpt.train_config.get("epochs"),
+        "teacher_epochs": ckpt.train_config.get("teacher_epochs"), "wall_s": ckpt.metrics.get("wall_s"),
+    }  # fmt: skip
+
+
+@app.command("ablation", epilog=exit_codes_epilog())
 def ablation_command(
     ctx: typer.Context,
     dataset: str = typer.Option("digits", "--dataset", help="data set of every run"),
@@ -200,7 +224,7 @@ def ablation_command(
     try:
         steps = tuple(int(t) for t in timesteps.split(","))
     except ValueError:
-        _fail(EnofError(f"--timesteps must be a comma-separated list of integers, got '{timesteps}'"))
+        fail(EnofError(f"--timesteps must be a comma-separated list of integers, got '{timesteps}'"))
     base = TrainConfig(dataset=dataset, data_root=None if data_root is None else str(data_root), arch=arch,
                        arch_kwargs=_arch_kwargs(width), epochs=epochs, teacher_epochs=teacher_epochs, lr=lr,
                        batch_size=batch_size, threads=threads)
@@ -213,7 +237,7 @@ def ablation_command(
         command = _command_line("enof-train ablation", ctx)
         md_path, json_path = write_ablation(result, output, command)
     except EnofError as exc:
-        _fail(exc)
+        fail(exc)
     typer.echo(Path(md_path).read_text())
     typer.echo(f"written: {md_path}, {json_path}")
 

@@ -6,15 +6,12 @@ file is written, and the bundle directory appears only complete (``write_bundle`
 
 from __future__ import annotations
 
-import hashlib
-import io
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nir
-import numpy as np
 import onnx
 import torch
 
@@ -26,10 +23,10 @@ from enof.exporter.partition import Partition, partition
 from enof.exporter.quantize import FixedPointLimits, Quantized, quantize
 from enof.exporter.to_nir import DT_S, chip_graph, chip_nir_bytes
 from enof.exporter.to_onnx import write_host_in, write_host_out
+from enof.formats.bundle import Manifest, PartitionRecord, TargetInfo, replaceable_folder, write_bundle
+from enof.formats.digest import file_sha256
 from enof.formats.outputs import check_output_folder, writing
-
-BUNDLE_FORMAT = "enof-bundle"
-BUNDLE_FORMAT_VERSION = 1
+from enof.formats.quant import quant_npz_bytes
 
 
 @dataclass
@@ -39,7 +36,7 @@ class ExportResult:
     partition: Partition
     quant: Quantized
     placement: object  # enof.formats.placement.Placement
-    manifest: dict
+    manifest: Manifest  # as written: file hashes and versions filled in
     calibration_samples: int
     timings_s: dict[str, float] = field(default_factory=dict)  # graph (capture..quantize), placement, files
 
@@ -50,14 +47,9 @@ def default_out_dir(checkpoint_path: Path, target_name: str) -> Path:
 
 def check_bundle_folder(out_dir: str | Path, flag: str | None = None) -> Path:
     """Refuse, before any work, a bundle folder that cannot be written: a file there, a folder that is
-    neither empty nor a bundle (write_bundle would refuse to replace it), no writable folder above it."""
-    from enof.formats.bundle import replaceable_folder  # the rule write_bundle applies when it writes
-
+    neither empty nor a bundle (write_bundle would refuse to replace it: `replaceable_folder` is its rule),
+    no writable folder above it."""
     return check_output_folder(out_dir, flag, replaceable=replaceable_folder, what="bundle folder")
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def _onnx_bytes(writer, graph: Graph, part: Partition, scratch: Path) -> bytes:
@@ -66,12 +58,6 @@ def _onnx_bytes(writer, graph: Graph, part: Partition, scratch: Path) -> bytes:
     data = model.SerializeToString()
     path.unlink()
     return data
-
-
-def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    return buffer.getvalue()
 
 
 def _versions() -> dict[str, str]:
@@ -161,7 +147,7 @@ def bundle_files(prep: PreparedExport, dt_s: float = DT_S) -> dict[str, bytes]:
         files["host_out.onnx"] = _onnx_bytes(write_host_out, graph, part, Path(scratch))
         if part.input_mode == "current":
             files["host_in.onnx"] = _onnx_bytes(write_host_in, graph, part, Path(scratch))
-    files["quant.npz"] = _npz_bytes(prep.quant.arrays())
+    files["quant.npz"] = quant_npz_bytes(prep.quant.arrays())
     return files
 
 
@@ -181,9 +167,7 @@ def export_bundle(
     (not a file, not a folder of something else, a writable folder above it; missing folders are made).
     """
     from enof.exporter.placement import place
-    from enof.formats.bundle import write_bundle
     from enof.hardware_profiles import load_profile
-    from enof.formats.digest import file_sha256
 
     clock = time.perf_counter()
     checkpoint_path = Path(checkpoint_path)
@@ -198,21 +182,19 @@ def export_bundle(
     graph, part = prep.graph, prep.partition
     files = bundle_files(prep, dt_s)
     files["placement.json"] = placement.to_json_bytes()
-    manifest = {
-        "format": BUNDLE_FORMAT,
-        "format_version": BUNDLE_FORMAT_VERSION,
-        "checkpoint_sha256": file_sha256(checkpoint_path),
-        "target": {"name": profile.name, "profile_sha256": profile.sha256, "profile": profile.text},
-        "timesteps": int(prep.checkpoint.timesteps),
-        "num_classes": int(graph.nodes[graph.output].shape[0]),
-        "dataset": prep.checkpoint.dataset,
-        "input_mode": part.input_mode,
-        "partition": [e.to_json() for e in part.entries],
-        "interfaces": _interfaces(graph, part, prep.quant),
-        "files": {name: _sha256(data) for name, data in files.items()},
-        "versions": _versions(),
-    }
+    manifest = Manifest(
+        checkpoint_sha256=file_sha256(checkpoint_path),
+        target=TargetInfo(name=profile.name, profile_sha256=profile.sha256, profile=profile.text),
+        timesteps=int(prep.checkpoint.timesteps),
+        num_classes=int(graph.nodes[graph.output].shape[0]),
+        dataset=prep.checkpoint.dataset,
+        input_mode=part.input_mode,
+        partition=tuple(PartitionRecord(e.node, e.where, list(e.shape), e.reason) for e in part.entries),
+        interfaces=_interfaces(graph, part, prep.quant),
+        versions=_versions(),
+        module_paths=dict(graph.module_paths),  # readable layer name -> the torch module path it came from
+    )  # write_bundle hashes the files into it
     with writing(out_dir):
-        manifest = write_bundle(out_dir, manifest, files).to_dict()
+        manifest = write_bundle(out_dir, manifest, files)
     timings["files"] = time.perf_counter() - clock - timings["graph"] - timings["placement"]
     return ExportResult(out_dir, graph, part, prep.quant, placement, manifest, prep.calibration_samples, timings)

@@ -1,20 +1,28 @@
 """Model → graph: typed nodes with BatchNorm folded, identity shortcuts explicit, average pools folded.
 
 ``capture(model, ...)`` walks an ``EnofNet`` (docs/design.md §3) structurally — the module
-types are known, so no tracer is needed — and returns a ``Graph``: nodes in topological order,
-each naming its source node(s). Activations (LIF, ReLU) sum all their sources (residual joins).
-Shapes are per sample, torch layout, without time or batch.
+types are known, so no tracer is needed: ``capture_handlers()`` maps each module type to the walker
+method that turns it into nodes — and returns a ``Graph``: nodes in topological order, each naming its
+source node(s). Activations (LIF, ReLU) sum all their sources (residual joins). Shapes are per
+sample, torch layout, without time or batch. The walk and its errors use torch module paths (what
+the model's code says); the graph's nodes carry readable names (enof.exporter.names), each with
+its module path in ``Graph.module_paths``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
 from enof.errors import UnsupportedModuleError
+from enof.exporter.names import BlockSeen, is_block, is_identity_shortcut, readable_names
+from enof.geometry import conv_output_size
 
 INPUT = "input"
 SUPPORTED = (
@@ -28,11 +36,14 @@ class Node:
     name: str
     sources: tuple[str, ...]
     shape: tuple[int, ...]
+    kind_word: ClassVar[str]  # what its readable name calls a layer of this kind (enof.exporter.names)
 
 
 @dataclass(frozen=True)
 class ConvNode(Node):
     """Cross-correlation (torch Conv2d), BN folded: y = conv(x, weight) + bias[:, None, None]."""
+
+    kind_word = "conv"
 
     weight: np.ndarray = field(repr=False, default=None)  # float32 (C_out, C_in, kH, kW)
     bias: np.ndarray = field(repr=False, default=None)  # float32 (C_out,)
@@ -52,6 +63,8 @@ class ConvNode(Node):
 class DenseNode(Node):
     """y = weight @ x + bias on a flat source (N_in,)."""
 
+    kind_word = "fc"
+
     weight: np.ndarray = field(repr=False, default=None)  # float32 (N_out, N_in)
     bias: np.ndarray = field(repr=False, default=None)  # float32 (N_out,)
 
@@ -62,12 +75,17 @@ class DenseNode(Node):
 
 @dataclass(frozen=True)
 class FlattenNode(Node):
+    """A view: the source's values flattened per sample, torch order."""
+
+    kind_word = "flatten"
     in_shape: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
 class LifNode(Node):
     """EnOF LIF (design.md §1) on the sum of its sources: v = decay·v·(1−s) + I; s = v > v_threshold."""
+
+    kind_word = "act"
 
     decay: float = 0.25
     v_threshold: float = 0.5
@@ -77,10 +95,14 @@ class LifNode(Node):
 class ReluNode(Node):
     """ReLU on the sum of its sources (the RepAct ReLU: graded output, host only)."""
 
+    kind_word = "act"
+
 
 @dataclass(frozen=True)
 class PoolNode(Node):
     """The head's pool: mean over space (and over the T timesteps) → feature (C,)."""
+
+    kind_word = "pool"
 
 
 @dataclass(frozen=True)
@@ -89,6 +111,7 @@ class Graph:
     input_shape: tuple[int, ...]
     timesteps: int
     output: str  # the classifier node (logits)
+    module_paths: dict[str, str]  # node name → the torch module path it came from
 
     def consumers(self, name: str) -> list[Node]:
         return [n for n in self.nodes.values() if name in n.sources]
@@ -123,18 +146,6 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().to(torch.float64).cpu().numpy()
 
 
-def _is_lif(module: nn.Module) -> bool:
-    try:
-        from enof.trainer.neurons import LIF
-    except ImportError:  # trainer not installed alongside: fall back to the class name
-        return type(module).__name__ == "LIF"
-    return isinstance(module, LIF) or type(module).__name__ == "LIF"
-
-
-def _is_block(module: nn.Module) -> bool:
-    return all(hasattr(module, a) for a in ("conv1", "bn1", "act1", "conv2", "bn2", "shortcut", "act2"))
-
-
 def fold_avgpool_into_conv(
     weight: np.ndarray, stride: tuple[int, int], padding: tuple[int, int], pool_k: int
 ) -> tuple[np.ndarray, tuple[int, int], tuple[int, int]]:
@@ -161,17 +172,50 @@ def fold_batchnorm(weight: np.ndarray, bias: np.ndarray, bn: nn.BatchNorm2d | nn
     return new_w, (bias - _np(bn.running_mean)) * factor + beta
 
 
-def _conv_out(size: int, k: int, s: int, p: int) -> int:
-    return (size + 2 * p - k) // s + 1
+Handler = Callable[["_Walker", str, nn.Module, "_Ref"], "_Ref"]
+
+
+@functools.cache
+def capture_handlers() -> dict[type, Handler]:
+    """Module type → the walker method that turns such a module into nodes: ``(walker, path, module, ref)
+    → ref``. A subclass takes its nearest base's entry (RepActReLU is a ReLU); a module with a residual
+    block's attributes is a block whatever its type. A new layer type is one entry here."""
+    from enof.trainer.neurons import LIF  # the trainer's neuron; imported when a model is captured
+
+    return {
+        nn.Sequential: _Walker.sequence, nn.Identity: _Walker.skip, nn.Dropout: _Walker.skip,
+        nn.Conv2d: _Walker.conv, nn.Linear: _Walker.linear,
+        nn.BatchNorm2d: _Walker.batchnorm, nn.BatchNorm1d: _Walker.batchnorm,
+        LIF: _Walker.lif, nn.ReLU: _Walker.relu,
+        nn.AvgPool2d: _Walker.avgpool, nn.Flatten: _Walker.flatten,
+    }  # fmt: skip
+
+
+def _handler(module: nn.Module) -> Handler | None:
+    table = capture_handlers()
+    return next((table[cls] for cls in type(module).__mro__ if cls in table), None)
 
 
 class _Walker:
+    """Walks a model in torch module paths; weight nodes stay dicts (``raw``) until the activation that
+    consumes them, so a BatchNorm after them can still fold in."""
+
     def __init__(self, neuron: NeuronParams):
         self.neuron = neuron
         self.nodes: dict[str, Node] = {}
         self.raw: dict[str, dict] = {}  # weight nodes under construction (BN may still fold)
+        self.blocks: list[BlockSeen] = []
 
-    # weight nodes are kept as dicts until the activation consumes them, so BN can fold in
+    def walk(self, path: str, module: nn.Module, ref: _Ref) -> _Ref:
+        if is_block(module):
+            return self.block(path, module, ref)
+        handler = _handler(module)
+        if handler is None:
+            raise UnsupportedModuleError(
+                f"{path}: {type(module).__name__} is not supported by the exporter; supported: {SUPPORTED}"
+            )
+        return handler(self, path, module, ref)
+
     def _check_input_is_activation(self, name: str, ref: _Ref) -> None:
         if len(ref.sources) != 1:
             raise UnsupportedModuleError(f"{name}: a weight layer on a sum of tensors is not supported; supported: {SUPPORTED}")
@@ -192,9 +236,10 @@ class _Walker:
             raise UnsupportedModuleError(f"{name}: conv expects {weight.shape[1]} input channels, gets {c}")
         weight, stride, padding = fold_avgpool_into_conv(weight, stride, padding, k)
         kh, kw = weight.shape[2:]
-        shape = (weight.shape[0], _conv_out(h, kh, stride[0], padding[0]), _conv_out(w, kw, stride[1], padding[1]))
+        shape = (weight.shape[0], conv_output_size(h, kh, stride[0], padding[0]),
+                 conv_output_size(w, kw, stride[1], padding[1]))  # fmt: skip
         self.raw[name] = dict(
-            kind="conv", name=name, sources=ref.sources, shape=shape, weight=weight, bias=bias,
+            node_type=ConvNode, name=name, sources=ref.sources, shape=shape, weight=weight, bias=bias,
             stride=tuple(stride), padding=tuple(padding), in_shape=tuple(ref.shape), role=role,
         )
         return _Ref((name,), shape, 1, foldable=name)
@@ -208,76 +253,71 @@ class _Walker:
         if weight.shape[1] != ref.shape[0]:
             raise UnsupportedModuleError(f"{name}: Linear expects {weight.shape[1]} inputs, gets {ref.shape[0]}")
         shape = (weight.shape[0],)
-        self.raw[name] = dict(kind="dense", name=name, sources=ref.sources, shape=shape, weight=weight, bias=bias)
+        self.raw[name] = dict(node_type=DenseNode, name=name, sources=ref.sources, shape=shape, weight=weight, bias=bias)
         return _Ref((name,), shape, 1, foldable=name)
-
-    def fold_bn(self, name, ref: _Ref, bn) -> _Ref:
-        if ref.foldable is None or ref.foldable not in self.raw:
-            raise UnsupportedModuleError(f"{name}: BatchNorm must directly follow a Conv2d or Linear")
-        if bn.running_mean is None or bn.running_var is None:
-            raise UnsupportedModuleError(f"{name}: BatchNorm without running statistics cannot be folded")
-        raw = self.raw[ref.foldable]
-        raw["weight"], raw["bias"] = fold_batchnorm(raw["weight"], raw["bias"], bn)
-        return _Ref(ref.sources, ref.shape, 1, foldable=None)
 
     def _commit(self, names):
         for n in names:
             raw = self.raw.pop(n, None)
             if raw is None:
                 continue
-            kind = raw.pop("kind")
+            node_type = raw.pop("node_type")
             raw["weight"] = raw["weight"].astype(np.float32)
             raw["bias"] = raw["bias"].astype(np.float32)
-            self.nodes[n] = ConvNode(**raw) if kind == "conv" else DenseNode(**raw)
+            self.nodes[n] = node_type(**raw)
 
-    def activation(self, name, ref: _Ref, module) -> _Ref:
+    def _activation(self, node_type: type[Node], name: str, ref: _Ref, **params) -> _Ref:
         if ref.pool_k != 1:
             raise UnsupportedModuleError(f"{name}: AvgPool2d must be followed by a conv, not an activation")
         self._commit(ref.sources)
-        if _is_lif(module):
-            params = getattr(module, "neuron", self.neuron)  # enof.trainer.neurons.LIF carries its NeuronConfig
-            node = LifNode(name, ref.sources, ref.shape, decay=float(params.decay), v_threshold=float(params.v_threshold))
-        else:
-            node = ReluNode(name, ref.sources, ref.shape)
-        self.nodes[name] = node
+        self.nodes[name] = node_type(name, ref.sources, ref.shape, **params)
         return _Ref((name,), ref.shape)
 
-    def walk(self, path: str, module: nn.Module, ref: _Ref) -> _Ref:
-        if isinstance(module, nn.Sequential):
-            for child_name, child in module.named_children():
-                ref = self.walk(f"{path}.{child_name}", child, ref)
-            return ref
-        if isinstance(module, (nn.Identity, nn.Dropout)):
-            return ref
-        if _is_block(module):
-            return self.block(path, module, ref)
-        if isinstance(module, nn.Conv2d):
-            if module.groups != 1 or tuple(module.dilation) != (1, 1) or module.padding_mode != "zeros":
-                raise UnsupportedModuleError(f"{path}: Conv2d with groups/dilation/padding_mode; supported: {SUPPORTED}")
-            if isinstance(module.padding, str):
-                raise UnsupportedModuleError(f"{path}: Conv2d padding={module.padding!r} must be given as numbers")
-            bias = _np(module.bias) if module.bias is not None else np.zeros(module.out_channels)
-            return self.add_conv(path, ref, _np(module.weight), bias, tuple(module.stride), tuple(module.padding))
-        if isinstance(module, (nn.BatchNorm2d, nn.BatchNorm1d)):
-            return self.fold_bn(path, ref, module)
-        if _is_lif(module) or isinstance(module, nn.ReLU):
-            return self.activation(path, ref, module)
-        if isinstance(module, nn.AvgPool2d):
-            return self.avgpool(path, module, ref)
-        if isinstance(module, nn.Flatten):
-            if ref.pool_k != 1 or len(ref.sources) != 1 or ref.sources[0] in self.raw or module.start_dim != 1:
-                raise UnsupportedModuleError(f"{path}: Flatten must follow an activation (start_dim=1)")
-            shape = (int(np.prod(ref.shape)),)
-            self.nodes[path] = FlattenNode(path, ref.sources, shape, in_shape=tuple(ref.shape))
-            return _Ref((path,), shape)
-        if isinstance(module, nn.Linear):
-            bias = _np(module.bias) if module.bias is not None else np.zeros(module.out_features)
-            return self.add_dense(path, ref, _np(module.weight), bias)
-        raise UnsupportedModuleError(
-            f"{path}: {type(module).__name__} is not supported by the exporter; supported: {SUPPORTED}"
-        )
+    # ---- handlers (capture_handlers): (path, module, ref) → ref
+    def sequence(self, path: str, module: nn.Sequential, ref: _Ref) -> _Ref:
+        for child_name, child in module.named_children():
+            ref = self.walk(f"{path}.{child_name}", child, ref)
+        return ref
 
-    def avgpool(self, path, module: nn.AvgPool2d, ref: _Ref) -> _Ref:
+    def skip(self, path: str, module: nn.Module, ref: _Ref) -> _Ref:
+        return ref
+
+    def conv(self, path: str, module: nn.Conv2d, ref: _Ref) -> _Ref:
+        if module.groups != 1 or tuple(module.dilation) != (1, 1) or module.padding_mode != "zeros":
+            raise UnsupportedModuleError(f"{path}: Conv2d with groups/dilation/padding_mode; supported: {SUPPORTED}")
+        if isinstance(module.padding, str):
+            raise UnsupportedModuleError(f"{path}: Conv2d padding={module.padding!r} must be given as numbers")
+        bias = _np(module.bias) if module.bias is not None else np.zeros(module.out_channels)
+        return self.add_conv(path, ref, _np(module.weight), bias, tuple(module.stride), tuple(module.padding))
+
+    def linear(self, path: str, module: nn.Linear, ref: _Ref) -> _Ref:
+        bias = _np(module.bias) if module.bias is not None else np.zeros(module.out_features)
+        return self.add_dense(path, ref, _np(module.weight), bias)
+
+    def batchnorm(self, path: str, bn: nn.BatchNorm2d | nn.BatchNorm1d, ref: _Ref) -> _Ref:
+        if ref.foldable is None or ref.foldable not in self.raw:
+            raise UnsupportedModuleError(f"{path}: BatchNorm must directly follow a Conv2d or Linear")
+        if bn.running_mean is None or bn.running_var is None:
+            raise UnsupportedModuleError(f"{path}: BatchNorm without running statistics cannot be folded")
+        raw = self.raw[ref.foldable]
+        raw["weight"], raw["bias"] = fold_batchnorm(raw["weight"], raw["bias"], bn)
+        return _Ref(ref.sources, ref.shape, 1, foldable=None)
+
+    def lif(self, path: str, module: nn.Module, ref: _Ref) -> _Ref:
+        params = getattr(module, "neuron", self.neuron)  # enof.trainer.neurons.LIF carries its NeuronConfig
+        return self._activation(LifNode, path, ref, decay=float(params.decay), v_threshold=float(params.v_threshold))
+
+    def relu(self, path: str, module: nn.ReLU, ref: _Ref) -> _Ref:
+        return self._activation(ReluNode, path, ref)
+
+    def flatten(self, path: str, module: nn.Flatten, ref: _Ref) -> _Ref:
+        if ref.pool_k != 1 or len(ref.sources) != 1 or ref.sources[0] in self.raw or module.start_dim != 1:
+            raise UnsupportedModuleError(f"{path}: Flatten must follow an activation (start_dim=1)")
+        shape = (int(np.prod(ref.shape)),)
+        self.nodes[path] = FlattenNode(path, ref.sources, shape, in_shape=tuple(ref.shape))
+        return _Ref((path,), shape)
+
+    def avgpool(self, path: str, module: nn.AvgPool2d, ref: _Ref) -> _Ref:
         def pair(v):
             return (v, v) if isinstance(v, int) else tuple(v)
 
@@ -292,30 +332,41 @@ class _Walker:
         return _Ref(ref.sources, ref.shape, ref.pool_k * k[0])
 
     def block(self, path: str, block: nn.Module, x: _Ref) -> _Ref:
+        seen = len(self.blocks)
+        self.blocks.append(BlockSeen(path, changes_shape=False))  # before its parts: blocks in the order met
         main = x
         for part in ("conv1", "bn1", "act1", "conv2", "bn2"):
             main = self.walk(f"{path}.{part}", getattr(block, part), main)
-        shortcut = block.shortcut
-        if isinstance(shortcut, nn.Sequential) and len(shortcut) == 0 or isinstance(shortcut, nn.Identity):
+        if is_identity_shortcut(block.shortcut):
             c = x.shape[0]
             eye = np.zeros((c, c, 1, 1))
             eye[np.arange(c), np.arange(c)] = 1.0
             side = self.add_conv(f"{path}.shortcut", x, eye, np.zeros(c), (1, 1), (0, 0), role="identity-shortcut")
         else:
-            side = self.walk(f"{path}.shortcut", shortcut, x)
+            side = self.walk(f"{path}.shortcut", block.shortcut, x)
             if side.sources[0] not in self.raw:
                 raise UnsupportedModuleError(f"{path}.shortcut: must end in a conv (+BN)")
             self.raw[side.sources[0]]["role"] = "shortcut"
         if side.shape != main.shape:
             raise UnsupportedModuleError(f"{path}: shortcut shape {side.shape} != main path {main.shape}")
-        summed = _Ref(main.sources + side.sources, main.shape)
-        return self.activation(f"{path}.act2", summed, block.act2)
+        self.blocks[seen] = BlockSeen(path, changes_shape=tuple(x.shape) != tuple(main.shape))
+        return self.walk(f"{path}.act2", block.act2, _Ref(main.sources + side.sources, main.shape))
+
+
+def _renamed(nodes: dict[str, Node], names: dict[str, str]) -> dict[str, Node]:
+    """``nodes`` (keyed by module path) under their readable names, sources renamed alike."""
+    rename = {**names, INPUT: INPUT}
+    return {
+        names[path]: replace(node, name=names[path], sources=tuple(rename[s] for s in node.sources))
+        for path, node in nodes.items()
+    }
 
 
 def capture(
     model: nn.Module, input_shape: tuple[int, ...], timesteps: int, neuron: NeuronParams = NeuronParams()
 ) -> Graph:
-    """The graph of an EnofNet (``backbone``, ``pool``, ``fc``) for inputs of ``input_shape`` (C, H, W)."""
+    """The graph of an EnofNet (``backbone``, ``pool``, ``fc``) for inputs of ``input_shape`` (C, H, W),
+    its nodes under readable names (enof.exporter.names)."""
     if getattr(model, "mode", "snn") != "snn":
         raise UnsupportedModuleError(f"model mode {model.mode!r}: only spiking (mode='snn') networks can be exported")
     for attr in ("backbone", "pool", "fc"):
@@ -325,6 +376,7 @@ def capture(
     ref = walker.walk("backbone", model.backbone, _Ref((INPUT,), tuple(input_shape)))
     if walker.raw or ref.pool_k != 1 or ref.sources[0] not in walker.nodes:
         raise UnsupportedModuleError("backbone must end in an activation (LIF or RepAct ReLU)")
+    names = readable_names([(path, node.kind_word) for path, node in walker.nodes.items()], walker.blocks)
     if not isinstance(model.pool, (nn.AdaptiveAvgPool2d, nn.Identity)):
         raise UnsupportedModuleError(f"pool: {type(model.pool).__name__} is not supported (AdaptiveAvgPool2d(1))")
     if isinstance(model.pool, nn.AdaptiveAvgPool2d) and model.pool.output_size not in (1, (1, 1)):
@@ -335,4 +387,6 @@ def capture(
     fc_bias = _np(model.fc.bias) if model.fc.bias is not None else np.zeros(model.fc.out_features)
     walker.add_dense("fc", _Ref(("pool",), (ref.shape[0],)), _np(model.fc.weight), fc_bias)
     walker._commit(["fc"])
-    return Graph(dict(walker.nodes), tuple(input_shape), int(timesteps), "fc")
+    names.update(pool="pool", fc="fc")  # the head's own attribute names already read well
+    nodes = _renamed(walker.nodes, names)
+    return Graph(nodes, tuple(input_shape), int(timesteps), "fc", {name: path for path, name in names.items()})

@@ -6,6 +6,8 @@
 - host_in (targets without graded spikes, Loihi 1): the first, analog-input weight layer; its output
   enters the first LIF as input current, constant over the T steps.
 - chip: everything else (LIFs and the weight layers between them).
+
+What a node kind means to the split is one ``KindRole`` in ``ROLES``: a new kind is one entry there.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from enof.errors import UnsupportedModuleError
-from enof.exporter.graph import INPUT, ConvNode, DenseNode, FlattenNode, Graph, LifNode, PoolNode, ReluNode
+from enof.exporter.graph import INPUT, ConvNode, DenseNode, FlattenNode, Graph, LifNode, Node, PoolNode, ReluNode
 
 Where = Literal["chip", "host_in", "host_out"]
 
@@ -44,6 +46,31 @@ class Partition:
         return next(e.where for e in self.entries if e.node == node)
 
 
+@dataclass(frozen=True)
+class KindRole:
+    """What the split needs to know about a node kind."""
+
+    spiking: bool = False  # a neuron layer: on the chip, and never after the RepAct cut
+    weights: bool = False  # synapses: between spiking layers on the chip, or the host-in input layer
+    view: bool = False  # a reshape: goes where the layer it feeds goes
+    graded: bool = False  # a graded activation (the RepAct ReLU): the host part starts at its inputs
+    head: bool = False  # the head's pooling: on the host, with the classifier
+
+
+ROLES: dict[type[Node], KindRole] = {
+    ConvNode: KindRole(weights=True),
+    DenseNode: KindRole(weights=True),
+    FlattenNode: KindRole(view=True),
+    LifNode: KindRole(spiking=True),
+    ReluNode: KindRole(graded=True),
+    PoolNode: KindRole(head=True),
+}
+
+
+def role(node: Node) -> KindRole:
+    return ROLES[type(node)]
+
+
 def _descendants(graph: Graph, roots: set[str]) -> set[str]:
     found = set(roots)
     for node in graph.nodes.values():  # topological order: one pass suffices
@@ -52,36 +79,32 @@ def _descendants(graph: Graph, roots: set[str]) -> set[str]:
     return found
 
 
-def _is_weight(node) -> bool:
-    return isinstance(node, (ConvNode, DenseNode))
-
-
 def partition(graph: Graph, graded_spikes: bool) -> Partition:
     """Assign every node of ``graph``; ``graded_spikes`` is the target's ability to take pixel values on chip."""
     nodes = graph.nodes
-    relus = [n.name for n in nodes.values() if isinstance(n, ReluNode)]
+    relus = [n.name for n in nodes.values() if role(n).graded]
     if relus:
         cut = {s for r in relus for s in nodes[r].sources}
         frontier = list(cut)
         while frontier:  # include Flatten views in front of the cut's weight layers
             for src in nodes[frontier.pop()].sources:
-                if src != INPUT and isinstance(nodes[src], FlattenNode) and src not in cut:
+                if src != INPUT and role(nodes[src]).view and src not in cut:
                     cut.add(src)
                     frontier.append(src)
         host_out = _descendants(graph, cut)
         reason_out = "RepAct cut: graded ReLU input, runs on the host"
     else:
-        host_out = {n.name for n in nodes.values() if isinstance(n, PoolNode)} | {graph.output}
+        host_out = {n.name for n in nodes.values() if role(n).head} | {graph.output}
         host_out = _descendants(graph, host_out)
         reason_out = "pooling and classifier after the last LIF"
     for name in nodes:  # graph order: the first offending LIF is named
-        if name in host_out and isinstance(nodes[name], LifNode):
+        if name in host_out and role(nodes[name]).spiking:
             raise UnsupportedModuleError(
                 f"{name}: a LIF after the ReLU {relus[0]} — only the last activation may be a (RepAct) ReLU"
             )
     chip_outputs = [
         n for n in nodes
-        if isinstance(nodes[n], LifNode) and any(n in nodes[h].sources for h in host_out)
+        if role(nodes[n]).spiking and any(n in nodes[h].sources for h in host_out)
     ]
     if any(INPUT in nodes[h].sources for h in host_out):
         raise UnsupportedModuleError("the input feeds the host-side layers directly: no spiking layer to put on the chip")
@@ -90,14 +113,14 @@ def partition(graph: Graph, graded_spikes: bool) -> Partition:
     current_target = None
     if not graded_spikes:
         host_in = {n.name for n in nodes.values() if INPUT in n.sources}
-        frontier = [h for h in host_in if isinstance(nodes[h], FlattenNode)]
+        frontier = [h for h in host_in if role(nodes[h]).view]
         while frontier:
             flat = frontier.pop()
             for c in graph.consumers(flat):
                 host_in.add(c.name)
         targets = {c.name for h in host_in for c in graph.consumers(h) if c.name not in host_in}
-        weights = [h for h in host_in if _is_weight(nodes[h])]
-        if not weights or len(targets) != 1 or not isinstance(nodes[next(iter(targets))], LifNode):
+        weights = [h for h in host_in if role(nodes[h]).weights]
+        if not weights or len(targets) != 1 or not role(nodes[next(iter(targets))]).spiking:
             raise UnsupportedModuleError(
                 f"input layer(s) {sorted(host_in)} must be weight layers feeding exactly one LIF in current mode"
             )
@@ -109,7 +132,7 @@ def partition(graph: Graph, graded_spikes: bool) -> Partition:
     for name, node in nodes.items():
         if name in host_out:
             where, reason = "host_out", reason_out
-            if isinstance(node, PoolNode):
+            if role(node).head:
                 reason = "mean over space and time (no NIR node)"
             elif name == graph.output:
                 reason = "classifier on the time-averaged feature"
@@ -118,11 +141,11 @@ def partition(graph: Graph, graded_spikes: bool) -> Partition:
             reason = "analog input layer: no graded spikes on this target; output enters the first LIF as current"
         else:
             where = "chip"
-            if isinstance(node, LifNode):
+            if role(node).spiking:
                 reason = "spiking layer" + (" (chip output)" if name in chip_outputs else "")
             elif graded_spikes and INPUT in node.sources:
                 reason = "first layer: pixels enter as graded spikes"
-            elif isinstance(node, ConvNode) and node.role == "identity-shortcut":
+            elif getattr(node, "role", None) == "identity-shortcut":
                 reason = "identity shortcut as a 1×1 identity conv"
             else:
                 reason = "synapses between spiking layers"

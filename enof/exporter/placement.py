@@ -38,6 +38,7 @@ from enof.errors import DoesNotFitError
 from enof.exporter.placement_cut import cut_layer
 from enof.exporter.placement_cost import ConvGeometry, SynapseEncoding, conv_destinations, pixel_segments
 from enof.formats.placement import LIMIT_KEYS, LayerPlacement, PlacedCore, Placement
+from enof.geometry import conv_output_size
 from enof.hardware_profiles import Profile
 
 HOST = "input"  # source name of synapses whose spikes come from the host, not from a chip layer
@@ -57,8 +58,24 @@ class ConvSynapses:
 
     def out_hw(self) -> tuple[int, int]:
         return tuple(
-            (self.in_shape[1 + d] + 2 * self.padding[d] - self.kernel[d]) // self.stride[d] + 1 for d in range(2)
+            conv_output_size(self.in_shape[1 + d], self.kernel[d], self.stride[d], self.padding[d]) for d in range(2)
         )
+
+    @property
+    def source_shape(self) -> tuple[int, ...]:
+        return self.in_shape
+
+    def accepts_source(self, shape: tuple[int, ...]) -> bool:
+        return tuple(shape) == self.in_shape
+
+    def check_target(self, layer: str, shape: tuple[int, ...]) -> None:
+        if len(shape) != 3 or tuple(shape[1:]) != self.out_hw():
+            raise ValueError(f"{layer}: conv from {self.source} gives {self.out_hw()}, layer shape is {shape}")
+
+    def output_axons(self, target_shape: tuple[int, ...], starts: np.ndarray) -> np.ndarray:
+        """Per source neuron (channels-last): the target cores (first positions ``starts``) it reaches."""
+        dest = conv_destinations(self.in_shape[1:], target_shape, self.kernel, self.stride, self.padding, starts)
+        return np.repeat(dest.ravel(), self.in_shape[0])  # every channel of a pixel alike
 
 
 @dataclass(frozen=True)
@@ -68,6 +85,21 @@ class DenseSynapses:
     source: str
     n_in: int
     weight_bits: int = 8
+
+    @property
+    def source_shape(self) -> tuple[int, ...]:
+        return (self.n_in,)
+
+    def accepts_source(self, shape: tuple[int, ...]) -> bool:
+        """Any source shape of n_in neurons: dense flattens it."""
+        return int(np.prod(shape)) == self.n_in
+
+    def check_target(self, layer: str, shape: tuple[int, ...]) -> None:
+        """Any target shape: the layer is flattened."""
+
+    def output_axons(self, target_shape: tuple[int, ...], starts: np.ndarray) -> np.ndarray:
+        """Per source neuron: every target core."""
+        return np.full(self.n_in, len(starts), dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -88,9 +120,7 @@ class LayerSpec:
     def __post_init__(self):
         object.__setattr__(self, "neurons", int(np.prod(self.shape)))
         for syn in self.synapses:
-            if isinstance(syn, ConvSynapses):
-                if len(self.shape) != 3 or tuple(self.shape[1:]) != syn.out_hw():
-                    raise ValueError(f"{self.name}: conv from {syn.source} gives {syn.out_hw()}, layer shape is {self.shape}")
+            syn.check_target(self.name, self.shape)
 
 
 @dataclass(frozen=True)
@@ -205,9 +235,8 @@ def _check_graph(layers: list[LayerSpec], profile: Profile) -> None:
             src = seen.get(syn.source)
             if src is None:
                 raise ValueError(f"{layer.name}: source {syn.source!r} is not a chip layer placed before it")
-            want = syn.in_shape if isinstance(syn, ConvSynapses) else (syn.n_in,)
-            if int(np.prod(want)) != src.neurons or (isinstance(syn, ConvSynapses) and tuple(src.shape) != want):
-                raise ValueError(f"{layer.name}: source {syn.source} has shape {src.shape}, synapses expect {want}")
+            if not syn.accepts_source(src.shape):
+                raise ValueError(f"{layer.name}: source {syn.source} has shape {src.shape}, synapses expect {syn.source_shape}")
         seen[layer.name] = layer
 
 
@@ -216,14 +245,8 @@ def _output_axons_per_neuron(layer, layers, ranges) -> np.ndarray:
     per_neuron = np.full(layer.neurons, 1 if layer.to_host else 0, dtype=np.int64)
     for consumer in layers:
         for syn in consumer.synapses:
-            if syn.source != layer.name:
-                continue
-            if isinstance(syn, DenseSynapses):
-                per_neuron += len(ranges[consumer.name])
-                continue
-            starts = np.asarray(ranges[consumer.name], dtype=np.int64)[:, 0]
-            dest = conv_destinations(syn.in_shape[1:], consumer.shape, syn.kernel, syn.stride, syn.padding, starts)
-            per_neuron += np.repeat(dest.ravel(), syn.in_shape[0])  # every channel of a pixel alike
+            if syn.source == layer.name:
+                per_neuron += syn.output_axons(consumer.shape, np.asarray(ranges[consumer.name], dtype=np.int64)[:, 0])
     return per_neuron
 
 

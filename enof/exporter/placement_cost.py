@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from enof.geometry import conv_cover, conv_reach
+
 
 @dataclass(frozen=True)
 class SynapseEncoding:
@@ -85,9 +87,7 @@ def position_rectangles(q0: int, q1: int, width: int) -> list[tuple[int, int, in
 
 def _cover_cumsum(size_in: int, size_out: int, kernel: int, stride: int, padding: int) -> np.ndarray:
     """C[o, i] = number of output positions < o whose receptive field covers input position i."""
-    first = np.arange(size_out)[:, None] * stride - padding
-    i = np.arange(size_in)[None, :]
-    cover = ((i >= first) & (i < first + kernel)).astype(np.int64)
+    cover = conv_cover(size_in, size_out, kernel, stride, padding)
     return np.vstack([np.zeros((1, size_in), dtype=np.int64), np.cumsum(cover, axis=0)])
 
 
@@ -115,14 +115,6 @@ class ConvGeometry:
         return np.einsum("k,ki,kj->ij", np.asarray(weights), np.asarray(rows), np.asarray(cols))
 
 
-def _reach(size_in: int, size_out: int, kernel: int, stride: int, padding: int):
-    """Per input position: first and last output position whose receptive field covers it (lo > hi: none)."""
-    i = np.arange(size_in)
-    lo = np.maximum(0, -(-(i + padding - kernel + 1) // stride))
-    hi = np.minimum(size_out - 1, (i + padding) // stride)
-    return lo, hi
-
-
 def conv_destinations(in_hw, out_shape, kernel, stride, padding, starts: np.ndarray) -> np.ndarray:
     """(H_in, W_in): distinct cores holding a neuron that an input neuron at (y, x) connects to.
 
@@ -132,8 +124,8 @@ def conv_destinations(in_hw, out_shape, kernel, stride, padding, starts: np.ndar
     Σ_r max(0, b_r − max(a_r − 1, b_{r−1})) cores. Exact.
     """
     c_out, h_out, w_out = out_shape
-    ylo, yhi = _reach(in_hw[0], h_out, kernel[0], stride[0], padding[0])
-    xlo, xhi = _reach(in_hw[1], w_out, kernel[1], stride[1], padding[1])
+    ylo, yhi = conv_reach(in_hw[0], h_out, kernel[0], stride[0], padding[0])
+    xlo, xhi = conv_reach(in_hw[1], w_out, kernel[1], stride[1], padding[1])
     cols_ok = (xlo <= xhi)[None, :]
     count = np.zeros((in_hw[0], in_hw[1]), dtype=np.int64)
     prev_b = np.full_like(count, -1)

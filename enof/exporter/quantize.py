@@ -24,11 +24,10 @@ import numpy as np
 from enof.errors import DoesNotFitError
 from enof.exporter.graph import INPUT, ConvNode, Graph, LifNode
 from enof.exporter.partition import Partition
+from enof.formats.fixed_point import ACT_SHIFT, DECAY_UNITY, DU_KEEP_NOTHING
 from enof.formats.identity_synapse import identity_diagonal, is_identity_conv
 
-DU_KEEP_NOTHING = 4095  # u = a_in << 6 each step: the current holds nothing over time (design.md §6)
-DECAY_UNITY = 4096
-INPUT_SHIFT = 64  # Lava aligns a_in and vth by 6 bits; the bias is not shifted
+INPUT_SHIFT = 1 << ACT_SHIFT  # 64: Lava aligns a_in (and vth, VTH_SHIFT = ACT_SHIFT) by 6 bits; the bias is not shifted
 
 
 @dataclass(frozen=True)
@@ -299,7 +298,7 @@ def _check_input(part: Partition, limits: FixedPointLimits, input_scale: float, 
     peak = (peaks or {}).get("input", {}).get("x_max")
     if peak is None:
         return
-    bits = limits.graded_spike_bits if part.input_mode == "graded" else limits.state_bits - 6
+    bits = limits.graded_spike_bits if part.input_mode == "graded" else limits.state_bits - ACT_SHIFT
     top = 2 ** (bits - 1) - 1
     if peak * input_scale > top:
         raise DoesNotFitError(

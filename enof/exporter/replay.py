@@ -3,31 +3,86 @@
 ``Replay(graph, names, inputs, outputs)`` computes the nodes ``names`` (a subset, topological
 order) from the tensors named in ``inputs``. Before the head's pool, tensors are time-major
 ``(T, B, *shape)``; ``pool`` (mean over space and time) returns ``(B, C)`` and what follows is
-per sample. Weight layers see time folded into the batch, as in training.
+per sample. Weight layers see time folded into the batch, as in training. ``REPLAY_STEPS`` holds
+one float function per node kind: a new kind is one entry there.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from enof.exporter.graph import ConvNode, DenseNode, FlattenNode, Graph, LifNode, PoolNode, ReluNode
+from enof.exporter.graph import ConvNode, DenseNode, FlattenNode, Graph, LifNode, Node, PoolNode, ReluNode
+from enof.lif import heaviside, lif_fire, lif_integrate
 
 
 def lif_sequence(current: torch.Tensor, decay: float, v_threshold: float, probe: dict | None = None):
-    """EnOF LIF over time (design.md §1): current (T, B, ...) → spikes (T, B, ...)."""
-    v = torch.zeros_like(current[0])
+    """EnOF LIF over time (design.md §1, the step of enof.lif): current (T, B, ...) → spikes (T, B, ...).
+
+    ``probe``: a dict that keeps the largest |v| before reset (``v_max``) and |input| (``current_max``)."""
+    v = None  # the resting membrane
     spikes = []
     for step in range(current.shape[0]):
-        v = decay * v + current[step]
-        s = (v > v_threshold).to(current.dtype)
+        v_integrated = lif_integrate(v, current[step], decay=decay)
         if probe is not None:
-            probe["v_max"] = max(probe.get("v_max", 0.0), float(v.abs().max()))
+            probe["v_max"] = max(probe.get("v_max", 0.0), float(v_integrated.abs().max()))
             probe["current_max"] = max(probe.get("current_max", 0.0), float(current[step].abs().max()))
-        v = v * (1.0 - s)
+        s, v = lif_fire(v_integrated, v_threshold=v_threshold, spike=heaviside)
         spikes.append(s)
     return torch.stack(spikes)
+
+
+def _summed(sources: list[torch.Tensor]) -> torch.Tensor:
+    total = sources[0]
+    for other in sources[1:]:
+        total = total + other
+    return total
+
+
+def _conv(replay: Replay, node: ConvNode, sources: list[torch.Tensor]) -> torch.Tensor:
+    x = sources[0]
+    lead = x.shape[:-3]
+    y = F.conv2d(x.flatten(0, len(lead) - 1), *replay.parameters_of(node.name), stride=node.stride, padding=node.padding)
+    return y.unflatten(0, lead)
+
+
+def _dense(replay: Replay, node: DenseNode, sources: list[torch.Tensor]) -> torch.Tensor:
+    return F.linear(sources[0], *replay.parameters_of(node.name))
+
+
+def _flatten(replay: Replay, node: FlattenNode, sources: list[torch.Tensor]) -> torch.Tensor:
+    x = sources[0]
+    return x.flatten(x.dim() - len(node.in_shape))
+
+
+def _lif(replay: Replay, node: LifNode, sources: list[torch.Tensor]) -> torch.Tensor:
+    probe = None if replay.probes is None else replay.probes.setdefault(node.name, {})
+    return lif_sequence(_summed(sources), node.decay, node.v_threshold, probe)
+
+
+def _relu(replay: Replay, node: ReluNode, sources: list[torch.Tensor]) -> torch.Tensor:
+    return torch.relu(_summed(sources))
+
+
+def _pool(replay: Replay, node: PoolNode, sources: list[torch.Tensor]) -> torch.Tensor:
+    x = sources[0]  # (T, B, C, H, W) or (T, B, N)
+    if x.dim() == 5:
+        x = x.mean(dim=(3, 4))
+    return x.mean(dim=0)
+
+
+ReplayStep = Callable[["Replay", Node, list[torch.Tensor]], torch.Tensor]
+REPLAY_STEPS: dict[type[Node], ReplayStep] = {
+    ConvNode: _conv,
+    DenseNode: _dense,
+    FlattenNode: _flatten,
+    LifNode: _lif,
+    ReluNode: _relu,
+    PoolNode: _pool,
+}
 
 
 class Replay(nn.Module):
@@ -42,7 +97,9 @@ class Replay(nn.Module):
         self.probes: dict[str, dict] | None = None
         for name in self.names:
             node = graph.nodes[name]
-            if isinstance(node, (ConvNode, DenseNode)):
+            if type(node) not in REPLAY_STEPS:
+                raise TypeError(f"{name}: no replay for {type(node).__name__}")
+            if getattr(node, "weight", None) is not None:  # a weight node: its parameters as buffers
                 self.register_buffer(self._key(name, "weight"), torch.from_numpy(node.weight.copy()))
                 self.register_buffer(self._key(name, "bias"), torch.from_numpy(node.bias.copy()))
 
@@ -50,39 +107,14 @@ class Replay(nn.Module):
     def _key(name: str, what: str) -> str:
         return f"{name.replace('.', '_')}__{what}"
 
-    def _apply(self, node, x: torch.Tensor) -> torch.Tensor:
-        w = getattr(self, self._key(node.name, "weight"))
-        b = getattr(self, self._key(node.name, "bias"))
-        if isinstance(node, ConvNode):
-            lead = x.shape[:-3]
-            y = F.conv2d(x.flatten(0, len(lead) - 1), w, b, stride=node.stride, padding=node.padding)
-            return y.unflatten(0, lead)
-        return F.linear(x, w, b)
+    def parameters_of(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(weight, bias) of weight node ``name``, as this module's buffers."""
+        return getattr(self, self._key(name, "weight")), getattr(self, self._key(name, "bias"))
 
     def forward(self, *tensors: torch.Tensor):
         values = dict(zip(self.input_names, tensors))
         for name in self.names:
             node = self.graph.nodes[name]
-            if isinstance(node, (ConvNode, DenseNode)):
-                values[name] = self._apply(node, values[node.sources[0]])
-            elif isinstance(node, FlattenNode):
-                x = values[node.sources[0]]
-                values[name] = x.flatten(x.dim() - len(node.in_shape))
-            elif isinstance(node, (LifNode, ReluNode)):
-                total = values[node.sources[0]]
-                for src in node.sources[1:]:
-                    total = total + values[src]
-                if isinstance(node, ReluNode):
-                    values[name] = torch.relu(total)
-                else:
-                    probe = None if self.probes is None else self.probes.setdefault(name, {})
-                    values[name] = lif_sequence(total, node.decay, node.v_threshold, probe)
-            elif isinstance(node, PoolNode):
-                x = values[node.sources[0]]  # (T, B, C, H, W) or (T, B, N)
-                if x.dim() == 5:
-                    x = x.mean(dim=(3, 4))
-                values[name] = x.mean(dim=0)
-            else:
-                raise TypeError(f"{name}: no replay for {type(node).__name__}")
+            values[name] = REPLAY_STEPS[type(node)](self, node, [values[s] for s in node.sources])
         out = tuple(values[n] for n in self.output_names)
         return out[0] if len(out) == 1 else out

@@ -27,7 +27,7 @@ import nir
 import numpy as np
 
 from enof.exporter.graph import INPUT, ConvNode, DenseNode, FlattenNode, Graph, LifNode
-from enof.exporter.partition import Partition
+from enof.exporter.partition import Partition, role
 
 DT_S = 1e-3  # any dt works (the model is discrete); 1 ms is Norse's from_nir default
 
@@ -64,7 +64,7 @@ def _lif(node: LifNode, dt_s: float) -> nir.NIRNode:
     )
 
 
-NODE_WRITERS = {ConvNode: _conv, DenseNode: _dense, FlattenNode: _flatten, LifNode: _lif}
+NODE_WRITERS = {ConvNode: _conv, DenseNode: _dense, FlattenNode: _flatten, LifNode: _lif}  # one entry per chip node kind
 
 
 def output_node_name(lif: str, outputs: list[str]) -> str:
@@ -102,7 +102,8 @@ def chip_graph(graph: Graph, part: Partition, dt_s: float = DT_S) -> nir.NIRGrap
 
 
 def chip_lifs(graph: Graph, part: Partition) -> list[str]:
-    return [n for n in part.names("chip") if isinstance(graph.nodes[n], LifNode)]
+    """The chip's spiking layers, in graph order."""
+    return [n for n in part.names("chip") if role(graph.nodes[n]).spiking]
 
 
 # Uncompressed HDF5: trained float weights do not compress (gzip saved ~10 % on ResNet19 but took

@@ -24,7 +24,7 @@ from enof.errors import BundleError, ProfileError
 from enof.formats.atomic import default_mode
 from enof.formats.digest import CHUNK_BYTES, file_sha256
 from enof.formats.bundle_temporaries import remove_stale_temporaries, swap_into_place, temporary_folder
-from enof.formats.validation import Fields, parse_json, show, type_name
+from enof.formats.validation import Fields, check_header, parse_json, show
 from enof.hardware_profiles import Profile, loads_profile
 
 BUNDLE_FORMAT = "enof-bundle"
@@ -66,7 +66,7 @@ class PartitionRecord:
 
 @dataclass(frozen=True)
 class Manifest:
-    """manifest.json. `files` and (if left empty) `versions` are filled in by write_bundle."""
+    """manifest.json. `files` is filled in by write_bundle, and `versions` too when left empty."""
 
     checkpoint_sha256: str
     target: TargetInfo
@@ -78,6 +78,8 @@ class Manifest:
     interfaces: dict | list = field(default_factory=dict)  # tensors between parts: shapes and time handling
     files: dict[str, str] = field(default_factory=dict)  # name -> sha256 of its bytes
     versions: dict[str, str] = field(default_factory=dict)  # enof, nir, onnx, torch
+    # readable layer name -> the torch module path it was exported from (optional: older bundles have none)
+    module_paths: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.input_mode not in INPUT_MODES:
@@ -86,6 +88,15 @@ class Manifest:
             raise ValueError(f"timesteps must be an integer in [1, {MAX_TIMESTEPS}], got {self.timesteps!r}")
         if not (type(self.num_classes) is int and self.num_classes > 0):
             raise ValueError(f"num_classes must be a positive integer, got {self.num_classes!r}")
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """One sample of the data set the bundle classifies, (C, H, W) as its loader gives it."""
+        return tuple(self.dataset["input_shape"])
+
+    @property
+    def dataset_name(self) -> str:
+        return self.dataset["name"]
 
     def required_files(self) -> tuple[str, ...]:
         return REQUIRED_FILES + ((HOST_IN_FILE,) if self.input_mode == "current" else ())
@@ -142,15 +153,8 @@ def checked_manifest(data, label: str) -> tuple[Manifest, Profile | None, str]:
     today's schema), `check_manifest_profile` holds for it; when it does not, the profile is None and the
     reason is returned: a reader then needs another profile to check the bundle's integers against."""
     f = Fields(label, BundleError)
-    if not isinstance(data, dict):
-        raise BundleError(f"{label}: expected a JSON object, got {type_name(data)}")
-    if data.get("format") != BUNDLE_FORMAT:
-        raise BundleError(f"{label}: format {show(data.get('format'))} is not {BUNDLE_FORMAT!r}")
-    if data.get("format_version") != BUNDLE_FORMAT_VERSION or type(data.get("format_version")) is not int:
-        raise BundleError(
-            f"{label}: format_version {show(data.get('format_version'))} is not supported "
-            f"(this enof reads {BUNDLE_FORMAT_VERSION}; re-export the bundle)"
-        )
+    check_header(data, label, BundleError, version=BUNDLE_FORMAT_VERSION, format_name=BUNDLE_FORMAT,
+                 what="bundle manifest", advice="re-export the bundle")
     target = f.obj(f.get(data, "target"), "target")
     name = f.string(f.get(target, "name", "target"), "target.name")
     profile_sha = f.sha256(f.get(target, "profile_sha256", "target"), "target.profile_sha256")
@@ -172,6 +176,9 @@ def checked_manifest(data, label: str) -> tuple[Manifest, Profile | None, str]:
     interfaces = data.get("interfaces", {})
     if not isinstance(interfaces, (dict, list)):
         f.wrong_type(interfaces, "interfaces", "an object or an array")
+    module_paths = f.obj(data.get("module_paths", {}), "module_paths")
+    for key, value in module_paths.items():
+        f.string(value, f"module_paths.{key}")
     manifest = Manifest(
         checkpoint_sha256=f.sha256(f.get(data, "checkpoint_sha256"), "checkpoint_sha256"),
         target=TargetInfo(name, profile_sha, text),
@@ -179,7 +186,7 @@ def checked_manifest(data, label: str) -> tuple[Manifest, Profile | None, str]:
         num_classes=num_classes, dataset=_dataset(f, f.get(data, "dataset"), num_classes), input_mode=input_mode,
         partition=tuple(_partition_record(f, p, f"partition[{i}]")
                         for i, p in enumerate(f.array(f.get(data, "partition"), "partition"))),
-        interfaces=f.free_form(interfaces, "interfaces"), files=files, versions=versions,
+        interfaces=f.free_form(interfaces, "interfaces"), files=files, versions=versions, module_paths=module_paths,
     )  # fmt: skip
     if profile is not None:
         check_manifest_profile(manifest, profile, label)
@@ -224,7 +231,7 @@ def _partition_record(f: Fields, value, where: str) -> PartitionRecord:
         node=f.string(f.get(record, "node", where), f"{where}.node"),
         where=f.string(f.get(record, "where", where), f"{where}.where", WHERE),
         shape=list(f.shape(f.get(record, "shape", where), f"{where}.shape")),
-        reason=f.string(f.get(record, "reason", where), f"{where}.reason", nonempty=False),
+        reason=f.string(f.get(record, "reason", where), f"{where}.reason"),  # the exporter always says why
     )
 
 

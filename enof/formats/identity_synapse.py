@@ -4,7 +4,8 @@ Lava's CPU Conv models ignore ``weight_exp`` (shared/reference/lava.md), so a co
 ``weight_exp = 0``, except a 1×1, stride-1, unpadded conv whose weight is diagonal (C_out == C_in):
 it connects each neuron to the same neuron of the target, is built as a Lava ``Sparse`` diagonal,
 and Sparse applies ``weight_exp``. The quantizer (exporter) and the chip program (runtime) both
-decide with this function, so they cannot disagree about which synapses qualify.
+decide with this function, so they cannot disagree about which synapses qualify; the runtime's
+backends read the decision from ``enof.runtime.program.Synapse.runs_as`` ("diagonal").
 """
 
 from __future__ import annotations

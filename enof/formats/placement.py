@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from enof.errors import BundleError
-from enof.formats.validation import Fields, parse_json, show, type_name
+from enof.formats.validation import Fields, check_header, parse_json, show
 from enof.hardware_profiles import Profile
 
 PLACEMENT_FORMAT_VERSION = 2  # 2: neuron ranges in channels-last ("hwc") order; 1 was torch C,H,W
@@ -140,12 +140,8 @@ def placement_from_dict(
     name, every core within the profile's per-core limits, chip and tile occupancy, tiles on the mesh.
     With `layer_shapes` (the chip's LIF layers): exactly those layers, with those neuron counts."""
     f = Fields(label, BundleError)
-    if not isinstance(data, dict):
-        raise BundleError(f"{label}: expected a JSON object, got {type_name(data)}")
-    version = data.get("format_version")
-    if version != PLACEMENT_FORMAT_VERSION or type(version) is not int:
-        old = " (neuron ranges in the old C,H,W order; re-export the bundle)" if version == 1 and type(version) is int else ""
-        raise BundleError(f"{label}: format_version {show(version)} is not {PLACEMENT_FORMAT_VERSION}{old}")
+    check_header(data, label, BundleError, version=PLACEMENT_FORMAT_VERSION, advice="re-export the bundle",
+                 old_versions={1: "neuron ranges in the old C,H,W order; re-export the bundle"})
     if data.get("neuron_order") != NEURON_ORDER:
         raise BundleError(f"{label}: neuron_order {show(data.get('neuron_order'))} is not {NEURON_ORDER!r}")
     target = f.string(f.get(data, "target"), "target")

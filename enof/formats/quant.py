@@ -1,8 +1,9 @@
 """quant.npz (docs/design.md §5): the target's integers for every chip weight node and LIF.
 
-`open_quant(path, ranges)` reads the archive's directory and every entry's .npy header (dtype and
-shape) but no data; an entry's data is read only when the program builder asks for it with the
-shape chip.nir gives it, so a damaged or hostile header never allocates. Every value is checked:
+`quant_npz_bytes(arrays)` writes the archive the exporter puts in a bundle. `open_quant(path, ranges)`
+reads the archive's directory and every entry's .npy header (dtype and shape) but no data; an entry's
+data is read only when the program builder asks for it with the shape chip.nir gives it, so a damaged
+or hostile header never allocates. Every value is checked:
 integers against `FixedPointRanges` (the exporter's limits, enof.exporter.quantize, from the target
 profile's [fixed_point] fields), floats for finiteness. After the builder has taken what it needs,
 `check_all_used()` refuses entries that belong to no node of chip.nir. Every problem is one
@@ -13,19 +14,18 @@ BundleError line naming the file, the entry and what is allowed, e.g.
 
 from __future__ import annotations
 
+import io
 import zipfile
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from enof.errors import BundleError
+from enof.formats.fixed_point import ACT_SHIFT
 from enof.hardware_profiles import Profile
-
-# Lava aligns the synaptic input a_in to the 24-bit state by 6 bits (a_in << 6, design.md §6): a host-in
-# current must fit state_bits − 6 bits (the exporter's check, enof.exporter.quantize._check_input).
-ACTIVATION_SHIFT_BITS = 6
 
 
 @dataclass(frozen=True)
@@ -69,11 +69,11 @@ class FixedPointRanges:
 
 
 def chip_input_bits(profile: Profile, input_mode: str) -> int:
-    """Signed width of the chip's input integers: the graded payload, or a current that still fits the
-    state after Lava's << 6 (as the exporter checks it)."""
+    """Signed width of the chip's input integers: the profile's graded payload, or a current that still fits
+    the profile's state bits after Lava aligns the synaptic input to them (a_in << ACT_SHIFT, design.md §6)."""
     if input_mode == "graded":
         return int(profile.target.graded_spike_bits.value)
-    return int(profile.fixed_point.state_bits.value) - ACTIVATION_SHIFT_BITS
+    return int(profile.fixed_point.state_bits.value) - ACT_SHIFT
 
 
 @dataclass(frozen=True)
@@ -194,3 +194,10 @@ class QuantFile:
 
 def open_quant(path: str | Path, ranges: FixedPointRanges | None = None) -> QuantFile:
     return QuantFile(path, ranges)
+
+
+def quant_npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
+    """The bytes of quant.npz holding `arrays` (entry name -> array), as `open_quant` reads them back."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()

@@ -13,7 +13,7 @@ from pathlib import Path
 from enof.errors import RunResultError
 from enof.formats.atomic import atomic_write_text
 from enof.formats.bundle import MAX_TIMESTEPS, TIMESTEPS_WHY
-from enof.formats.validation import Fields, parse_json, show
+from enof.formats.validation import Fields, check_header, parse_json
 
 RUN_FORMAT = "enof-run"
 RUN_FORMAT_VERSION = 1
@@ -102,11 +102,7 @@ def run_result_from_dict(data, label: str = "run.json") -> RunResult:
     Counts are integers ≥ 0; per layer neuron_updates = neurons · T · samples and spikes ≤ neuron_updates
     (a neuron fires at most once a step); a layer's cores sum to its totals; accuracy is the fraction of
     predictions equal to labels. Whether the run belongs to a bundle is check_run_matches_bundle's job."""
-    if not isinstance(data, dict) or data.get("format") != RUN_FORMAT:
-        raise RunResultError(f"{label}: not an enof run.json (format is not {RUN_FORMAT!r})")
-    version = data.get("format_version")
-    if version != RUN_FORMAT_VERSION or type(version) is not int:
-        raise RunResultError(f"{label}: format_version {show(version)} is not supported (this enof reads {RUN_FORMAT_VERSION})")
+    check_header(data, label, RunResultError, version=RUN_FORMAT_VERSION, format_name=RUN_FORMAT, what="run.json")
     f = Fields(label, RunResultError)
     timesteps = f.integer(f.get(data, "timesteps"), "timesteps", 1, MAX_TIMESTEPS, TIMESTEPS_WHY)
     samples = f.integer(f.get(data, "samples"), "samples", 1, _INT64_MAX, _INT64_WHY)

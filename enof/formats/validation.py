@@ -1,4 +1,4 @@
-"""What every JSON reader in `enof.formats` shares: a guarded parse and typed field checks.
+"""What every JSON reader in `enof.formats` shares: a guarded parse, one header check, typed field checks.
 
 A problem is one line of the reader's error type (BundleError, RunResultError) in one wording,
 so a fuzzer or a person can tell the file, the field and what was allowed:
@@ -6,6 +6,7 @@ so a fuzzer or a person can tell the file, the field and what was allowed:
     {file}: field {where!r} missing
     {file}: field {where!r} must be {kind}, got {type} {value}
     {file}: field {where!r} is {value}, outside [{low}, {high}] ({why})
+    {file}: format_version {value} is not supported (this enof reads {version}; {what to do})
 
 `where` is the field's path: `timesteps`, `target.name`, `partition[3].shape`, `cores[12].chip`.
 Booleans are not integers here (JSON `true` is not a count), and every number must be finite.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from enof.errors import EnofError
@@ -42,6 +44,28 @@ def parse_json(raw: bytes | str, label: str, error: type[EnofError]) -> Any:
         raise error(f"{label}: JSON nested too deeply to parse (a damaged or hostile file)") from None
     except ValueError as exc:  # our NaN refusal, or an integer literal beyond Python's digit limit
         raise error(f"{label}: not valid JSON ({str(exc).splitlines()[0]})") from None
+
+
+def check_header(
+    data: Any, label: str, error: type[EnofError], *, version: int, format_name: str | None = None,
+    what: str = "", advice: str = "", old_versions: Mapping[int, str] | None = None,
+) -> dict:
+    """The head every file contract here starts with, checked in one wording: a JSON object, its `format`
+    equal to `format_name` (for a contract that names itself; `what` says what it is), its `format_version`
+    equal to `version`. An old version listed in `old_versions` is refused with its reason, any other
+    version with `advice` (what to do). Returns `data`."""
+    if not isinstance(data, dict):
+        raise error(f"{label}: expected a JSON object, got {type_name(data)}")
+    if format_name is not None and data.get("format") != format_name:
+        raise error(f"{label}: format {show(data.get('format'))} is not {format_name!r} (not an enof {what})")
+    found = data.get("format_version")
+    if found == version and type(found) is int:
+        return data
+    old = (old_versions or {}).get(found) if type(found) is int else None
+    if old is not None:
+        raise error(f"{label}: format_version {found} is not {version} ({old})")
+    raise error(f"{label}: format_version {show(found)} is not supported (this enof reads {version}"
+                + (f"; {advice})" if advice else ")"))
 
 
 def _refuse_constant(name: str) -> NoReturn:

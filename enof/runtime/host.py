@@ -36,7 +36,7 @@ def run_host_in(session: ort.InferenceSession, x: np.ndarray) -> np.ndarray:
 
 
 def _run(session: ort.InferenceSession, name: str, outputs: list[str], feed: dict) -> list[np.ndarray]:
-    """session.run, its failure one RunError line (load_bundle checked the interfaces; this is what remains)."""
+    """session.run, its failure one RunError line (open_bundle checked the interfaces; this is what remains)."""
     try:
         return session.run(outputs, feed)
     except Exception as exc:  # onnxruntime raises its own exception types, with multi-line messages

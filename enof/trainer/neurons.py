@@ -1,20 +1,19 @@
-"""The EnOF LIF neuron on Norse's LIFBox, with a selectable surrogate gradient.
+"""The EnOF LIF neuron for training: the shared float step (enof.lif) with a selectable surrogate gradient.
 
 Discrete time, one state per neuron, hard reset to 0 (docs/design.md §1)::
 
     v_t = decay · v_{t-1} · (1 − s_{t-1}) + I_t
     s_t = H(v_t − v_threshold)        (strict >, so v_t == v_threshold does not spike)
 
-How Norse is used. Norse's LIFBox (``norse.torch.functional.lif_box``) integrates
-``v ← v + dt·tau_mem_inv·((v_leak − v) + i)``, thresholds, then resets with
-``reset_value``. With ``dt = 1``, ``tau_mem_inv = 1 − decay``, ``v_leak = v_reset = 0`` and the
-input scaled by ``1/(1 − decay)`` this is exactly the update above (up to float rounding of
-the input scaling, ~1 ulp). ``lif_box_feed_forward_step`` hard-wires its threshold to Norse's
-method strings, which have no rectangular surrogate, so :func:`lif_step` runs the same three
-parts of that step itself: Norse's ``li_box_feed_forward_step`` (the LIFBox membrane equation),
-our :func:`spike_fn` (for ``"tanh"`` it is Norse's own ``threshold(x, "tanh", alpha)``), and
-Norse's ``reset_value``. For the tanh surrogate the result equals ``lif_box_feed_forward_step``
-in values and gradients; tests/trainer/test_neurons.py checks it.
+How Norse is used. :func:`enof.lif.lif_step` is Norse's LIFBox step (``norse.torch.functional.lif_box``:
+``v ← v + dt·tau_mem_inv·((v_leak − v) + i)``, threshold, ``reset_value``) with ``dt = 1``,
+``tau_mem_inv = 1 − decay``, ``v_leak = v_reset = 0`` and the input scaled by ``1/(1 − decay)``,
+written with fewer tensor operations and the same IEEE roundings. ``lif_box_feed_forward_step``
+hard-wires its threshold to Norse's method strings, which have no rectangular surrogate, so the
+step takes the spike function as an argument: our :func:`spike_fn` (for ``"tanh"`` it is Norse's own
+``threshold(x, "tanh", alpha)``). :func:`norse_lif_step` runs the same step through Norse's own
+functions; tests/trainer/test_neurons.py checks that :func:`lif_step` equals it and, for the tanh
+surrogate, ``lif_box_feed_forward_step``, bit for bit in values and gradients.
 
 Surrogate gradients, with ``x = v_t − v_threshold`` and ``a = surrogate_alpha``:
 
@@ -44,6 +43,7 @@ with warnings.catch_warnings():
     from norse.torch.functional.threshold import threshold as norse_threshold
 from torch import nn
 
+from enof.lif import lif_step as shared_lif_step
 from enof.trainer.execution import full_precision
 
 Surrogate = Literal["rect", "tanh"]
@@ -82,6 +82,10 @@ class NeuronConfig:
     def input_gain(self) -> float:
         """Factor on the input current in Norse/NIR terms (NIR LIF ``r``): ``1/(1 − decay)``."""
         return 1.0 / (1.0 - self.decay)
+
+    def spike(self, x: torch.Tensor) -> torch.Tensor:
+        """:func:`spike_fn` with this neuron's surrogate: the spike function of its LIF step."""
+        return spike_fn(x, self.surrogate, self.surrogate_alpha)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -125,22 +129,13 @@ def spike_fn(x: torch.Tensor, surrogate: Surrogate, alpha: float) -> torch.Tenso
 def lif_step(
     current: torch.Tensor, v: torch.Tensor | None, neuron: NeuronConfig
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One EnOF LIF step: ``(I_t, v_{t-1} after reset) -> (s_t, v_t after reset)``.
+    """One EnOF LIF step with ``neuron``'s surrogate: ``(I_t, v_{t-1} after reset) -> (s_t, v_t after reset)``.
 
-    Pure function of (input, state, parameters). It is Norse's LIFBox step (the module docstring)
-    written with fewer tensor operations and the same IEEE roundings, so values and gradients are
-    Norse's bit for bit (tests/trainer/test_neurons.py): ``(v_leak − v) + i`` with v_leak = 0 is
-    ``i − v``; ``reset_value``'s ``(1 − s)·v + s·0`` is ``(1 − s)·v``. Training spends most of its
-    non-convolution time here (benchmarks/train_step.py). ``v=None`` is the resting membrane
-    (v = 0), where the step is exactly ``dt·tau_mem_inv · driven``.
+    :func:`enof.lif.lif_step`, Norse's LIFBox step bit for bit (the module docstring); ``v=None`` is the
+    resting membrane (v = 0). Training spends most of its non-convolution time here
+    (benchmarks/train_step.py).
     """
-    driven = current * neuron.input_gain
-    if v is None:
-        v_integrated = neuron.dt_tau_mem_inv * driven
-    else:
-        v_integrated = v + neuron.dt_tau_mem_inv * (driven - v)
-    spikes = spike_fn(v_integrated - neuron.v_threshold, neuron.surrogate, neuron.surrogate_alpha)
-    return spikes, (1 - spikes) * v_integrated
+    return shared_lif_step(v, current, decay=neuron.decay, v_threshold=neuron.v_threshold, spike=neuron.spike)
 
 
 def norse_lif_step(

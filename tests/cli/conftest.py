@@ -35,11 +35,11 @@ def unprivileged():
 
 @pytest.fixture
 def one_line_error():
-    """``one_line_error(result, *fragments)``: a CliRunner result that is exit 2 with one ``error:`` line on
+    """``one_line_error(result, *fragments)``: a CliRunner result that is exit 1 with one ``error:`` line on
     stderr holding every fragment, and no traceback."""
 
     def check(result, *fragments):
-        assert result.exit_code == 2, result.output
+        assert result.exit_code == 1, result.output
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.output, result.output
         for fragment in fragments:
@@ -51,15 +51,42 @@ def one_line_error():
 @pytest.fixture
 def refuses_read_only_output(read_only_folder, unprivileged):
     """``refuses_read_only_output(command, *args, flag="-o", name="out")``: the installed ``command`` with
-    ``args`` and ``flag <read-only folder>/name``, run where permissions apply, exits 2 with the one line
+    ``args`` and ``flag <read-only folder>/name``, run where permissions apply, exits 1 with the one line
     saying it cannot write there, and leaves the folder empty."""
 
     def check(command: str, *args, flag: str = "-o", name: str = "out") -> None:
         out = read_only_folder / name
         argv = unprivileged([f"{sys.prefix}/bin/{command}", *map(str, args), flag, str(out)])
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
-        assert proc.returncode == 2, proc.stderr
+        assert proc.returncode == 1, proc.stderr
         assert proc.stderr.strip() == f"error: {flag} {out}: cannot write in {read_only_folder} (permission denied)"
         assert list(read_only_folder.iterdir()) == []
 
     return check
+
+
+@pytest.fixture
+def count_reader_calls(monkeypatch):
+    """``count_reader_calls() -> calls``: from then on, every call of a bundle reader (hashing, manifest, chip
+    program, placement, ONNX interface checks), wherever enof binds it, is recorded in
+    ``calls[reader name]`` by its first argument."""
+    from enof.formats import bundle, digest, host_graphs, placement
+    from enof.runtime import program
+
+    readers = (digest.file_sha256, bundle.read_bundle, program.program_from_bundle, placement.read_placement,
+               placement.read_placement_json, placement.placement_from_dict, host_graphs.check_host_out,
+               host_graphs.check_host_in)  # fmt: skip
+
+    def start() -> dict[str, list]:
+        calls = {real.__name__: [] for real in readers}
+        for real in readers:
+            def counted(*args, _real=real, **kwargs):
+                calls[_real.__name__].append(args[0] if args else None)
+                return _real(*args, **kwargs)
+
+            for module in list(sys.modules.values()):
+                if getattr(module, "__name__", "").startswith("enof") and getattr(module, real.__name__, None) is real:
+                    monkeypatch.setattr(module, real.__name__, counted)
+        return calls
+
+    return start

@@ -26,6 +26,7 @@ from enof.formats.quant import FixedPointRanges
 from enof.formats.run_result import write_run_result
 from enof.hardware_profiles import load_profile
 from enof.runtime.program import INPUT
+from enof.runtime.bundle import open_bundle
 from enof.runtime.run import run_bundle
 
 SAMPLES = 3
@@ -142,7 +143,7 @@ def _write_bundle_and_run(program, bundle, profile, run_path):
     files["chip.nir"] = scratch.read_bytes()
     write_bundle(bundle, manifest, files)
     images = np.random.default_rng(2).uniform(0, 1, (SAMPLES, *IMAGE)).astype(np.float32)
-    run = run_bundle(bundle, images, np.zeros(SAMPLES, np.int64), progress=False)
+    run = run_bundle(open_bundle(bundle), images, np.zeros(SAMPLES, np.int64), progress=False)
     return write_run_result(run, run_path), run
 
 
@@ -286,7 +287,7 @@ def test_bad_options_are_one_line_errors(run_files, tmp_path):
 
 
 def _one_line_error(result, *fragments):
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     for fragment in fragments:
@@ -344,6 +345,33 @@ def test_console_script_runs(run_files):
     assert json.loads(proc.stdout)["format"] == "enof-energy"
 
 
+def test_enof_energy_opens_the_bundle_once_and_reads_each_of_its_files_once(run_files, count_reader_calls):
+    _, bundle, run_path, _ = run_files
+    reader_calls = count_reader_calls()
+    assert _invoke(run_path, "--format", "json").exit_code == 0
+    files = json.loads((bundle / "manifest.json").read_text())["files"]
+    assert sorted(reader_calls.pop("file_sha256")) == sorted(bundle / name for name in files)  # each hashed once
+    assert {name: len(args) for name, args in reader_calls.items()} == {name: 1 for name in reader_calls}
+
+
+def test_every_report_names_the_weight_layers_that_feed_each_lif(run_files, tmp_path):
+    program, _, run_path, _ = run_files
+    # chip.nir's weight nodes by name; the input current by the host-in layer the manifest's partition names
+    fed_by = {name: ["backbone.0.conv" if s.kind == "current" else s.name for s in program.incoming(name)]
+              for name in program.layers}  # fmt: skip
+    assert any(len(names) == 2 for names in fed_by.values())  # a residual join: two weight layers into one LIF
+    report = json.loads(_invoke(run_path, "--format", "json").stdout)
+    assert {layer["name"]: layer["fed_by"] for layer in report["layers"]} == fed_by
+    rows = csv.DictReader(io.StringIO(_invoke(run_path, "--format", "csv").stdout))
+    assert {r["layer"]: r["fed_by"] for r in rows if r["row"] == "layer"} == {n: " + ".join(v) for n, v in fed_by.items()}
+    assert _invoke(run_path, "-o", tmp_path / "energy.txt").exit_code == 0
+    text = (tmp_path / "energy.txt").read_text()
+    per_layer = text[text.index("Per layer"):text.index("Where it goes")]
+    assert "fed by" in per_layer
+    for name, names in fed_by.items():  # rich may wrap a cell of two names onto a second line
+        assert name in per_layer and all(weight in per_layer for weight in names), (name, per_layer)
+
+
 # --- issue 15: numeric options and outputs checked before any pricing -----------------------------------------
 
 
@@ -352,7 +380,7 @@ def exported_run(digits_bundle, digits_test_set, tmp_path_factory):
     """run.json of 4 digits on a bundle made by the real export chain (loihi2)."""
     bundle, _ = digits_bundle("loihi2")
     images, labels = digits_test_set
-    run = run_bundle(bundle, images[:4], labels[:4], progress=False)
+    run = run_bundle(open_bundle(bundle), images[:4], labels[:4], progress=False)
     return write_run_result(run, tmp_path_factory.mktemp("exported_run") / "run.json")
 
 

@@ -1,4 +1,4 @@
-"""enof-export: prints the partition, quantization and placement tables; user errors are one line, exit 2,
+"""enof-export: prints the partition, quantization and placement tables; user errors are one line, exit 1,
 before any export work and leaving nothing on disk (issue 15: damaged or incomplete checkpoints, bad -o)."""
 
 from __future__ import annotations
@@ -37,10 +37,10 @@ def test_export_cli_writes_the_bundle_and_prints_the_three_tables(tmp_path):
     assert (tmp_path / "model-loihi-bundle" / "manifest.json").is_file()
 
 
-def test_export_cli_unknown_target_is_one_line_exit_2(tmp_path):
+def test_export_cli_unknown_target_is_one_line_exit_1(tmp_path):
     ckpt = _digits_checkpoint(tmp_path / "model.pt")
     result = CliRunner().invoke(app, [str(ckpt), "--target", "nosuchchip", "-o", str(tmp_path / "b")])
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert result.output.strip().startswith("error: ") and len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "b").exists()
 

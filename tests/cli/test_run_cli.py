@@ -1,4 +1,4 @@
-"""enof-run on an exported bundle: run.json, accuracy line, activity table; one-line errors with exit 2."""
+"""enof-run on an exported bundle: run.json, accuracy line, activity table; one-line errors with exit 1."""
 
 import json
 import subprocess
@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from enof.cli.run import app
 from enof.formats.run_result import read_run_result
+from enof.runtime.bundle import open_bundle
 from enof.runtime.run import run_bundle
 
 
@@ -25,13 +26,24 @@ def test_enof_run_writes_run_json_and_prints_accuracy_and_activity(digits_bundle
         assert f"{layer.synops / 12:,.0f}" in result.output
     # The CLI's test split is the loader's: the same as calling run_bundle on the first 12 test digits.
     images, labels = digits_test_set
-    direct = run_bundle(bundle, images[:12], labels[:12], progress=False)
+    direct = run_bundle(open_bundle(bundle), images[:12], labels[:12], progress=False)
     assert (run.predictions, run.labels, run.layers) == (direct.predictions, direct.labels, direct.layers)
 
 
-def test_enof_run_errors_are_one_line_with_exit_code_2(tmp_path):
+def test_enof_run_opens_the_bundle_once_and_reads_each_of_its_files_once(digits_bundle, tmp_path, count_reader_calls):
+    # Loihi 1 (current mode) has every file, host_in.onnx too; run_bundle runs on what enof-run opened.
+    bundle, _ = digits_bundle("loihi")
+    reader_calls = count_reader_calls()
+    result = CliRunner().invoke(app, [str(bundle), "--limit", "3", "-o", str(tmp_path / "run.json")])
+    assert result.exit_code == 0, result.output
+    files = json.loads((bundle / "manifest.json").read_text())["files"]
+    assert sorted(reader_calls.pop("file_sha256")) == sorted(bundle / name for name in files)  # each hashed once
+    assert {name: len(args) for name, args in reader_calls.items()} == {name: 1 for name in reader_calls}
+
+
+def test_enof_run_errors_are_one_line_with_exit_code_1(tmp_path):
     result = CliRunner().invoke(app, [str(tmp_path / "nowhere")])
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and "nowhere" in lines[0]
     assert "Traceback" not in result.output

@@ -39,18 +39,18 @@ def test_train_command_writes_checkpoint_and_prints_test_accuracy(tmp_path):
     assert (tmp_path / "run" / "model.teacher.pt").exists()
 
 
-def test_missing_data_root_is_one_line_exit_2(tmp_path):
+def test_missing_data_root_is_one_line_exit_1(tmp_path):
     result = runner.invoke(app, ["--dataset", "cifar10", "--arch", "resnet20", "--data-root", str(tmp_path / "none")])
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert result.output.strip().count("\n") == 0
     assert "error: cifar10: expected <root>/cifar-10-batches-py/data_batch_1..5 and test_batch" in result.output
 
 
-def test_bad_checkpoint_as_teacher_is_one_line_exit_2(tmp_path):
+def test_bad_checkpoint_as_teacher_is_one_line_exit_1(tmp_path):
     bad = tmp_path / "teacher.pt"
     bad.write_bytes(b"\x80\x04junk")
     result = runner.invoke(app, ["--teacher", str(bad), "--epochs", "1", "-o", str(tmp_path / "m.pt")])
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert "teacher.pt: not a readable enof checkpoint" in result.output
 
 
@@ -61,7 +61,7 @@ def test_kd_flag_alone_trains_vanilla_kd_without_laf(tmp_path):
     config = load_checkpoint(out).train_config
     assert (config["kd"], config["laf"], config["repact"]) == (True, False, True)
     both = runner.invoke(app, ["--kd", "--laf", "-o", str(tmp_path / "x.pt")])
-    assert both.exit_code == 2 and "--laf and --kd are alternatives" in both.output
+    assert both.exit_code == 1 and "--laf and --kd are alternatives" in both.output
 
 
 def test_ablation_subcommand_writes_markdown_and_json_with_every_variant(tmp_path):
@@ -101,17 +101,17 @@ def test_console_script_help_lists_flags_and_the_ablation_subcommand():
 ] + ([] if torch.cuda.is_available() else [
     (["--device", "cuda"], "error: --device cuda: torch sees no CUDA GPU here"),
 ]))
-def test_bad_flags_are_one_line_exit_2_before_any_training(tmp_path, flags, message):
+def test_bad_flags_are_one_line_exit_1_before_any_training(tmp_path, flags, message):
     out = tmp_path / "run" / "model.pt"
     result = runner.invoke(app, [*flags, "--epochs", "1", "--teacher-epochs", "1", "-o", str(out)])
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == 1, result.output
     assert result.output.strip().count("\n") == 0 and result.output.startswith(message), result.output
     assert not (tmp_path / "run").exists()  # nothing trained, nothing written
 
 
 def test_output_path_that_is_a_folder_is_refused_before_training(tmp_path):
     result = runner.invoke(app, ["--epochs", "1", "--teacher-epochs", "1", "-o", str(tmp_path)])
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert result.output.strip() == f"error: -o {tmp_path}: is a folder; give a file's path, e.g. {tmp_path / 'model.pt'}"
     assert list(tmp_path.iterdir()) == []
 
@@ -148,3 +148,40 @@ def test_batch_job_log_gets_plain_lines_and_sigterm_keeps_the_last_epoch_exit_14
 
 def test_output_in_a_read_only_folder_is_refused_before_training(refuses_read_only_output):
     refuses_read_only_output("enof-train", "--epochs", "1", "--teacher-epochs", "1", name="model.pt")
+
+
+def test_json_prints_the_final_metrics_and_paths_as_one_object_on_stdout(tmp_path):
+    out = tmp_path / "run" / "model.pt"
+    result = runner.invoke(app, ["--epochs", "1", "--teacher-epochs", "1", "--width", "4", "--train-limit", "200",
+                                 "--test-limit", "60", "--batch-size", "32", "-o", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)  # the whole of stdout; progress went to stderr
+    ckpt = load_checkpoint(out)
+    assert summary["finished"] is True and summary["model"] == str(out)
+    assert summary["teacher"] == str(tmp_path / "run" / "model.teacher.pt")
+    assert summary["metrics_log"] == str(tmp_path / "run" / "metrics.jsonl") and Path(summary["metrics_log"]).is_file()
+    assert summary["test_accuracy"] == ckpt.metrics["test_accuracy"]
+    assert summary["teacher_test_accuracy"] == ckpt.metrics["teacher_test_accuracy"]
+    assert summary["train_accuracy"] == ckpt.metrics["history"][-1]["train_accuracy"]
+    assert (summary["epochs"], summary["teacher_epochs"], summary["timesteps"]) == (1, 1, 2)
+    assert (summary["dataset"], summary["arch"]) == ("digits", "digits_cnn") and summary["wall_s"] > 0
+
+
+def test_help_shows_the_defaults_that_depend_on_other_flags():
+    shown = subprocess.run([str(Path(sys.executable).with_name("enof-train")), "--help"], capture_output=True, text=True,
+                           env={"COLUMNS": "300"})
+    assert shown.returncode == 0
+    lines = {line.split()[1]: line for line in shown.stdout.splitlines() if line.split()[1:2] in (["--laf"], ["--channels-last"])}
+    assert "[default: (on, off with --kd)]" in lines["--laf"]
+    assert "[default: (on CUDA only)]" in lines["--channels-last"]
+
+
+def test_json_of_a_run_stopped_by_stop_after_epochs_says_it_is_unfinished_and_how_to_resume(tmp_path):
+    out = tmp_path / "model.pt"
+    result = runner.invoke(app, ["--epochs", "1", "--teacher-epochs", "2", "--width", "4", "--train-limit", "200",
+                                 "--test-limit", "60", "-o", str(out), "--stop-after-epochs", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["finished"] is False and summary["stopped_after"] == {"phase": "teacher", "epoch": 1, "epochs": 2}
+    assert summary["resume"].startswith("enof-train ") and summary["resume"].endswith(" --resume")
+    assert not out.exists() and (tmp_path / "model.resume.pt").is_file()

@@ -62,15 +62,15 @@ def test_energy_report_prices_the_run_and_writes_the_plot(trained, cli):
         assert model in text
 
 
-def pytorch_lif_spikes(model, x, names: list[str], timesteps: int) -> dict:
-    """Spikes (T, B, *shape) of the model's LIF modules called `names`, read with forward hooks."""
+def pytorch_lif_spikes(model, x, names: dict[str, str], timesteps: int) -> dict:
+    """Spikes (T, B, *shape) of the model's LIF modules, per layer name of `names` (layer name → module path), read with forward hooks."""
     import torch
 
     from enof.trainer.models import repeat_over_time
 
     seen = {}
     modules = dict(model.named_modules())
-    hooks = [modules[n].register_forward_hook(lambda m, i, out, n=n: seen.__setitem__(n, out.detach())) for n in names]
+    hooks = [modules[names[n]].register_forward_hook(lambda m, i, out, n=n: seen.__setitem__(n, out.detach())) for n in names]
     try:
         with torch.no_grad():
             model(repeat_over_time(torch.from_numpy(x), timesteps))
@@ -86,20 +86,20 @@ def test_lava_floating_pt_agrees_with_the_trained_pytorch_snn_on_999_per_mille_o
     (the exported bundle on Lava's float models), on the same digits test images."""
     from enof.runtime.host import open_session, run_host_in
     from enof.runtime.lava.backend import run_lava
-    from enof.runtime.run import load_bundle
+    from enof.runtime.bundle import open_bundle
     from enof.trainer.checkpoint import build_model_from_checkpoint, load_checkpoint
     from enof.datasets import load_dataset
 
     model = build_model_from_checkpoint(load_checkpoint(trained / "model.pt")).eval()
     test = load_dataset("digits", train_augment=False).test
     images = np.stack([np.asarray(test[i][0], np.float32) for i in range(24)])
-    bundle = load_bundle(trained / f"bundle-{target}")
+    bundle = open_bundle(trained / f"bundle-{target}")
     program = bundle.program
     chip_input = images
     if program.input_mode == "current":  # Loihi 1: the host computes the analog first layer
-        chip_input = run_host_in(open_session(bundle.path / "host_in.onnx"), images)
+        chip_input = run_host_in(open_session(bundle.file("host_in.onnx")), images)
     lava = run_lava(program, chip_input, precision="float", timeout_s=300)
-    reference = pytorch_lif_spikes(model, images, list(program.layers), program.timesteps)
+    reference = pytorch_lif_spikes(model, images, {n: bundle.manifest.module_paths[n] for n in program.layers}, program.timesteps)
     # Tolerance 0.1 %: Lava's float models compute in float64, PyTorch in float32 (and the Norse LIF
     # scales its input by 1/(1 − decay) and back: one float32 rounding), so a membrane within ~1e-7
     # of the threshold may land on either side. A structural error (delays, layouts, BN folding,

@@ -23,7 +23,7 @@ def test_digits_export_writes_a_complete_bundle_whose_fixed_point_chip_agrees_wi
 ):
     from enof.formats.bundle import read_bundle
     from enof.runtime.fast.simulate import simulate
-    from enof.runtime.run import load_bundle
+    from enof.runtime.bundle import open_bundle
 
     result = export_bundle(digits_checkpoint, target, calibrate=32)
     out = result.out_dir
@@ -36,14 +36,14 @@ def test_digits_export_writes_a_complete_bundle_whose_fixed_point_chip_agrees_wi
         assert hashlib.sha256((out / name).read_bytes()).hexdigest() == sha
     assert manifest["input_mode"] == ("current" if current else "graded")
     assert manifest["timesteps"] == 2 and manifest["num_classes"] == 10
-    assert {e["node"]: e["where"] for e in manifest["partition"]}["backbone.0"] == ("host_in" if current else "chip")
+    assert {e["node"]: e["where"] for e in manifest["partition"]}["conv1"] == ("host_in" if current else "chip")
     read_bundle(out)  # the formats' reader accepts it (hashes, versions)
     nir.read(str(out / "chip.nir"), type_check=True)
     for f in ("host_out.onnx", "host_in.onnx") if current else ("host_out.onnx",):
         onnx.checker.check_model(onnx.load(str(out / f)), full_check=True)
 
     # The runtime's program from this bundle: its fixed-point chip (Lava's integer model) vs our float chip part.
-    program = load_bundle(out).program
+    program = open_bundle(out).program
     graph, part = result.graph, result.partition
     x = digits_test_inputs
     chip_in = x
@@ -65,11 +65,11 @@ def test_placement_error_happens_before_anything_is_written(digits_checkpoint, t
     import enof.exporter.placement as placement
 
     def refuse(layers, profile, max_chips=None):
-        raise DoesNotFitError("backbone.5: Input axons (5000) exceeded max (4096)")
+        raise DoesNotFitError("act2: Input axons (5000) exceeded max (4096)")
 
     monkeypatch.setattr(placement, "place", refuse)
     out = tmp_path / "bundle"
-    with pytest.raises(DoesNotFitError, match="backbone.5"):
+    with pytest.raises(DoesNotFitError, match="act2"):
         export_bundle(digits_checkpoint, "loihi2", out, calibrate=0)
     assert list(tmp_path.iterdir()) == []
 
@@ -96,7 +96,7 @@ def test_interrupted_re_export_keeps_the_previous_bundle_intact(digits_checkpoin
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(export, "_npz_bytes", interrupted)
+    monkeypatch.setattr(export, "quant_npz_bytes", interrupted)
     with pytest.raises(KeyboardInterrupt):
         export_bundle(digits_checkpoint, "loihi2", out, calibrate=8)
     assert [p.name for p in tmp_path.iterdir()] == ["bundle"]  # no temporary left beside it
@@ -119,5 +119,5 @@ def test_cifar_resnets_export_and_place_every_chip_lif(tmp_path, arch, target, c
     assert (result.out_dir / "manifest.json").is_file()
     assert ((result.out_dir / "host_in.onnx").is_file()) == (target == "loihi")
     assert result.partition.chip_outputs == (
-        ["backbone.16.act2", "backbone.17.act1"] if arch == "resnet20" else ["backbone.9.act2", "backbone.10.act1"]
+        ["stage4.block0.act2", "stage4.block1.act1"] if arch == "resnet20" else ["stage3.block0.act2", "stage3.block1.act1"]
     )

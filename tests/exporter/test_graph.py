@@ -82,7 +82,7 @@ def test_graph_replay_reproduces_the_models_logits(arch, shape, model_factory):
 
 def test_resnet20_shortcuts_are_explicit_convs_with_folded_pools(model_factory):
     graph = capture(model_factory("resnet20", repact=False, timesteps=1), CIFAR_SHAPE, 1)
-    ident = graph.nodes["backbone.10.shortcut"]  # first block after the stem's AvgPool(2): identity
+    ident = graph.nodes["stage1.block0.shortcut"]  # first block after the stem's AvgPool(2): identity
     assert isinstance(ident, ConvNode) and ident.role == "identity-shortcut"
     # the stem's AvgPool(2) folds into it: 2×2 kernel, stride 2, each tap 1/4 on the diagonal only
     assert ident.weight.shape == (64, 64, 2, 2) and ident.stride == (2, 2)
@@ -90,10 +90,10 @@ def test_resnet20_shortcuts_are_explicit_convs_with_folded_pools(model_factory):
     off_diag = ident.weight.copy()
     off_diag[np.arange(64), np.arange(64)] = 0
     assert not off_diag.any()
-    down = graph.nodes["backbone.12.shortcut.1"]  # AvgPool(2) + conv1×1 + BN → conv 2×2 stride 2
+    down = graph.nodes["stage2.block0.shortcut"]  # AvgPool(2) + conv1×1 + BN → conv 2×2 stride 2
     assert down.weight.shape[2:] == (2, 2) and down.stride == (2, 2) and down.role == "shortcut"
-    join = graph.nodes["backbone.12.act2"]
-    assert isinstance(join, LifNode) and set(join.sources) == {"backbone.12.conv2", "backbone.12.shortcut.1"}
+    join = graph.nodes["stage2.block0.act2"]
+    assert isinstance(join, LifNode) and set(join.sources) == {"stage2.block0.conv2", "stage2.block0.shortcut"}
 
 
 def test_unsupported_module_names_its_path_and_the_supported_set(model_factory):
@@ -129,7 +129,7 @@ def test_flatten_and_linear_between_spiking_layers_capture_and_replay():
     model.pool = nn.Identity()
     model.eval()
     graph = capture(model, DIGITS_SHAPE, 2)
-    assert graph.nodes["backbone.4"].sources == ("backbone.3",) and graph.spiking_source("backbone.3") == "backbone.2"
+    assert graph.nodes["fc1"].sources == ("flatten1",) and graph.spiking_source("flatten1") == "act1"
     x = repeat_over_time(torch.rand(3, *DIGITS_SHAPE) * 2, 2)
     with torch.no_grad():
         assert torch.allclose(Replay(graph, list(graph.nodes), ["input"], ["fc"])(x), model(x).logits, atol=TOL)

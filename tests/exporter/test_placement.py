@@ -139,12 +139,12 @@ def test_output_axons_split_the_producer():
 
 
 def test_fan_in_too_large_for_one_core_names_layer_limit_and_way_out(loihi_discrete):
-    layer = LayerSpec("backbone.9.lif", (512, 4, 4), (ConvSynapses("input", (512, 4, 4), (3, 3), (1, 1), (1, 1)),))
+    layer = LayerSpec("stage4.block0.act1", (512, 4, 4), (ConvSynapses("input", (512, 4, 4), (3, 3), (1, 1), (1, 1)),))
     with pytest.raises(DoesNotFitError) as info:
         place([layer], loihi_discrete)
     # an interior neuron sees 512 channels × 9 pixels = 4608 axons
     assert str(info.value) == (
-        "backbone.9.lif: Input axons (4608) exceeded max (4096) for a single neuron; "
+        "stage4.block0.act1: Input axons (4608) exceeded max (4096) for a single neuron; "
         "reduce the layer's fan-in (fewer input channels or a smaller kernel)"
     )
 

@@ -27,7 +27,7 @@ def test_integers_fit_the_target_and_reproduce_the_float_parameters(digits):
     _, graph = digits
     part = partition(graph, graded_spikes=True)
     q = quantize(graph, part, LOIHI, input_scale_graded=16.0)
-    assert set(q.lifs) == {"backbone.2", "backbone.5"}
+    assert set(q.lifs) == {"act1", "act2"}
     for name, lq in q.lifs.items():
         assert lq.vth * 64 == pytest.approx(0.5 * lq.scale, rel=1e-12)  # threshold exact by construction
         assert (lq.du, lq.dv) == (4095, 3072)
@@ -38,9 +38,9 @@ def test_integers_fit_the_target_and_reproduce_the_float_parameters(digits):
     for name, w_int in q.weight_int.items():
         assert w_int.dtype == np.int32 and np.all(w_int % 2 == 0) and np.abs(w_int).max() <= 254
     # the largest incoming weight uses (nearly) the whole 8-bit range: no precision given away
-    assert max(np.abs(q.weight_int[s]).max() for s in graph.nodes["backbone.5"].sources) >= 250
+    assert max(np.abs(q.weight_int[s]).max() for s in graph.nodes["act2"].sources) >= 250
     arrays = q.arrays()
-    assert arrays["input.scale"] == 16.0 and arrays["backbone.0.weight_int"].shape == graph.nodes["backbone.0"].weight.shape
+    assert arrays["input.scale"] == 16.0 and arrays["conv1.weight_int"].shape == graph.nodes["conv1"].weight.shape
 
 
 def test_graded_first_layer_current_matches_float_within_weight_rounding(digits, digits_test_inputs):
@@ -48,11 +48,11 @@ def test_graded_first_layer_current_matches_float_within_weight_rounding(digits,
     _, graph = digits
     part = partition(graph, graded_spikes=True)
     q = quantize(graph, part, LOIHI, input_scale_graded=16.0)
-    conv, lif = graph.nodes["backbone.0"], q.lifs["backbone.2"]
+    conv, lif = graph.nodes["conv1"], q.lifs["act1"]
     x = digits_test_inputs.double()
     x_int = torch.round(x * 16.0)
     assert torch.equal(x_int / 16.0, x)  # digits pixels are integers 0..16: graded input is exact
-    fixed = torch.nn.functional.conv2d(x_int, torch.from_numpy(q.weight_int["backbone.0"]).double(), padding=1) * 64
+    fixed = torch.nn.functional.conv2d(x_int, torch.from_numpy(q.weight_int["conv1"]).double(), padding=1) * 64
     exact = torch.nn.functional.conv2d(x, torch.from_numpy(conv.weight).double(), padding=1) * lif.scale
     # per-weight error ≤ 1 int step (even rounding) → ≤ 64·16·Σ|x_int|/16 per output; bound it by the L1 of x
     bound = 64 * 1.0 * torch.nn.functional.conv2d(x_int, torch.ones(1, 1, 3, 3, dtype=torch.double), padding=1)
@@ -63,7 +63,7 @@ def test_a_large_bias_lowers_the_scale_to_fit_the_bias_mantissa(model_factory):
     model = model_factory("digits_cnn", timesteps=2, width=8)
     model.backbone[4].bias.data[0] = 100.0  # BN bias of the second conv: 100 thresholds' worth
     graph = capture(model, (1, 8, 8), 2)
-    q = quantize(graph, partition(graph, True), LOIHI, 16.0).lifs["backbone.5"]
+    q = quantize(graph, partition(graph, True), LOIHI, 16.0).lifs["act2"]
     assert q.limited_by == "bias range" and q.bias_exp == 7
     assert np.abs(q.bias_mant).max() <= 4095 and q.vth >= 1
 
@@ -72,7 +72,7 @@ def test_out_of_range_bias_is_refused_with_layer_value_and_limit(model_factory):
     model = model_factory("digits_cnn", timesteps=2, width=8)
     model.backbone[4].bias.data[0] = 1e6  # beyond 4095 · 2^7 v units even at a threshold of 1 (S = 128)
     graph = capture(model, (1, 8, 8), 2)
-    with pytest.raises(DoesNotFitError, match=r"backbone\.5: threshold mantissa v_threshold·S/64 = 0.00\d+ < 1 .* bias range"):
+    with pytest.raises(DoesNotFitError, match=r"act2: threshold mantissa v_threshold·S/64 = 0.00\d+ < 1 .* bias range"):
         quantize(graph, partition(graph, True), LOIHI, 16.0)
 
 
@@ -120,7 +120,7 @@ def test_identity_shortcut_takes_a_weight_exponent_instead_of_capping_the_scale(
     q = quantize(graph, part, LOIHI, 16.0)
     # The same export without exponents (range [0, 0]) is the old rule: the identity weight 1.0 caps S at 64·254.
     old = quantize(graph, part, FixedPointLimits(**{**LOIHI.__dict__, "weight_exp_min": 0, "weight_exp_max": 0}), 16.0)
-    act2, conv2, shortcut = "backbone.3.act2", "backbone.3.conv2", "backbone.3.shortcut"
+    act2, conv2, shortcut = "stage1.block0.act2", "stage1.block0.conv2", "stage1.block0.shortcut"
     assert old.lifs[act2].limited_by == f"weights of {shortcut} (weight_exp_max)" and old.weight_exp[shortcut] == 0
     assert q.lifs[act2].limited_by == f"weights of {conv2}"
     exp = q.weight_exp[shortcut]
@@ -158,7 +158,7 @@ def test_non_finite_weight_is_refused_naming_the_layer_not_cast_past_the_range_c
     model = model_factory("digits_cnn", timesteps=2, width=8)
     model.backbone[3].weight.data[0, 0, 1, 1] = value  # the second conv: a chip synapse
     graph = capture(model, (1, 8, 8), 2)
-    with pytest.raises(DoesNotFitError, match=r"^backbone\.3: weight holds 1 non-finite value\(s\) \(NaN or inf\) of "):
+    with pytest.raises(DoesNotFitError, match=r"^conv2: weight holds 1 non-finite value\(s\) \(NaN or inf\) of "):
         quantize(graph, partition(graph, True), LOIHI, 16.0)
 
 
@@ -168,5 +168,5 @@ def test_negative_bn_variance_folds_to_nan_and_is_refused_naming_the_layer(model
     model = model_factory("digits_cnn", timesteps=2, width=8)
     model.backbone[4].running_var[2] = -1.0
     graph = capture(model, (1, 8, 8), 2)
-    with pytest.raises(DoesNotFitError, match=r"^backbone\.3: weight holds \d+ non-finite .*after BN folding"):
+    with pytest.raises(DoesNotFitError, match=r"^conv2: weight holds \d+ non-finite .*after BN folding"):
         quantize(graph, partition(graph, True), LOIHI, 16.0)

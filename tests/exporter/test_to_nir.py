@@ -118,6 +118,6 @@ def test_flatten_between_spiking_layers_is_a_typed_nir_flatten(tmp_path):
     part = partition(graph, graded_spikes=True)
     write_chip_nir(chip_graph(graph, part), tmp_path / "chip.nir")
     read = nir.read(str(tmp_path / "chip.nir"), type_check=True)
-    assert isinstance(read.nodes["backbone.2"], nir.Flatten) and isinstance(read.nodes["backbone.3"], nir.Linear)
-    assert list(read.nodes["backbone.2"].output_type["output"]) == [256]
-    assert ("backbone.1", "backbone.2") in [tuple(e) for e in read.edges]
+    assert isinstance(read.nodes["flatten1"], nir.Flatten) and isinstance(read.nodes["fc1"], nir.Linear)
+    assert list(read.nodes["flatten1"].output_type["output"]) == [256]
+    assert ("act1", "flatten1") in [tuple(e) for e in read.edges]

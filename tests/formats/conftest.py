@@ -83,6 +83,7 @@ def edited_bundle(digits_bundle, tmp_path):
 def digits_run(digits_bundle, digits_test_set, tmp_path_factory):
     """Factory: ``digits_run(target)`` -> (bundle dir, run.json dict) of 4 test digits on the fast simulator."""
     from enof.formats.run_result import write_run_result
+    from enof.runtime.bundle import open_bundle
     from enof.runtime.run import run_bundle
 
     made = {}
@@ -91,7 +92,7 @@ def digits_run(digits_bundle, digits_test_set, tmp_path_factory):
         if target not in made:
             bundle, _ = digits_bundle(target)
             images, labels = digits_test_set
-            run = run_bundle(bundle, images[:4], labels[:4], progress=False)
+            run = run_bundle(open_bundle(bundle), images[:4], labels[:4], progress=False)
             path = write_run_result(run, tmp_path_factory.mktemp(f"run_{target}") / "run.json")
             made[target] = (bundle, json.loads(path.read_text()))
         bundle, data = made[target]
@@ -105,10 +106,10 @@ def console(script: str, *args) -> subprocess.CompletedProcess:
     return subprocess.run([f"{sys.prefix}/bin/{script}", *map(str, args)], capture_output=True, text=True, timeout=300)
 
 
-def assert_one_line_exit_2(proc: subprocess.CompletedProcess, *fragments: str) -> str:
-    """Exit code 2 and exactly one stderr line, 'error: ...', no traceback; returns that line."""
+def assert_one_line_exit_1(proc: subprocess.CompletedProcess, *fragments: str) -> str:
+    """Exit code 1 and exactly one stderr line, 'error: ...', no traceback; returns that line."""
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert proc.returncode == 2, proc.stderr
+    assert proc.returncode == 1, proc.stderr
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in proc.stderr, proc.stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
@@ -138,9 +139,9 @@ def refused():
 
 @pytest.fixture
 def cli_refuses():
-    """``cli_refuses(script, *args, fragments=(...))``: the console script exits 2 with one 'error: ...' line."""
+    """``cli_refuses(script, *args, fragments=(...))``: the console script exits 1 with one 'error: ...' line."""
 
     def check(script: str, *args, fragments=()) -> str:
-        return assert_one_line_exit_2(console(script, *args), *fragments)
+        return assert_one_line_exit_1(console(script, *args), *fragments)
 
     return check

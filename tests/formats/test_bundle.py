@@ -3,6 +3,7 @@
 import hashlib
 import io
 import json
+from dataclasses import replace
 
 import nir
 import numpy as np
@@ -201,3 +202,16 @@ def test_manifest_given_as_json_dict_is_checked_and_written_the_same(tmp_path, p
     assert written.partition == manifest.partition and written.target == manifest.target
     with pytest.raises(BundleError, match=r"manifest\.json \(to write\): field 'num_classes' missing"):
         write_bundle(tmp_path / "b2", {k: v for k, v in as_dict.items() if k != "num_classes"}, files)
+
+
+def test_module_paths_map_readable_names_to_module_paths_and_older_manifests_without_it_still_load(tmp_path, parts):
+    manifest, files = parts
+    paths = {"fc": "backbone.0", "lif": "backbone.1"}
+    written = write_bundle(tmp_path / "bundle", replace(manifest, module_paths=paths), files)
+    assert read_bundle(tmp_path / "bundle").manifest.module_paths == paths == written.module_paths
+    older = {k: v for k, v in written.to_dict().items() if k != "module_paths"}  # a bundle exported before the field
+    (tmp_path / "bundle" / "manifest.json").write_text(json.dumps(older))
+    assert read_bundle(tmp_path / "bundle").manifest.module_paths == {}
+    (tmp_path / "bundle" / "manifest.json").write_text(json.dumps({**older, "module_paths": {"fc": 5}}))
+    with pytest.raises(BundleError, match=r"manifest\.json: field 'module_paths\.fc' must be a string, got number 5$"):
+        read_bundle(tmp_path / "bundle")

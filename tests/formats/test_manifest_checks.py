@@ -10,7 +10,7 @@ import pytest
 from enof.errors import BundleError
 from enof.formats.bundle import MAX_TIMESTEPS, manifest_from_dict
 from enof.hardware_profiles import load_profile
-from enof.runtime.run import load_bundle
+from enof.runtime.bundle import open_bundle
 
 
 @pytest.fixture
@@ -60,29 +60,29 @@ def _set(path: str, value):
 )  # fmt: skip
 def test_a_wrong_field_type_or_range_is_one_line_naming_file_and_field(bundle, refused, path, value, tail):
     bundle.edit_manifest(_set(path, value))
-    refused(lambda: load_bundle(bundle.root), BundleError, f"manifest.json: {tail}")
+    refused(lambda: open_bundle(bundle.root), BundleError, f"manifest.json: {tail}")
 
 
 def test_timesteps_that_disagree_with_host_out_are_refused_before_onnx_runtime_sees_them(bundle, refused):
     bundle.edit_manifest(_set("timesteps", 4))
-    refused(lambda: load_bundle(bundle.root), BundleError,
-            "host_out.onnx: input 'backbone.5' has shape (2, ?, 16, 4, 4), expected (4, batch, 16, 4, 4) (dimension 0)")
+    refused(lambda: open_bundle(bundle.root), BundleError,
+            "host_out.onnx: input 'act2' has shape (2, ?, 16, 4, 4), expected (4, batch, 16, 4, 4) (dimension 0)")
 
 
 def test_classes_that_disagree_with_the_logits_are_refused(bundle, refused):
     bundle.edit_manifest(lambda d: d.update(num_classes=11, dataset={**d["dataset"], "num_classes": 11}))
-    refused(lambda: load_bundle(bundle.root), BundleError,
+    refused(lambda: open_bundle(bundle.root), BundleError,
             "host_out.onnx: output 'logits' has shape (?, 10), expected (batch, 11) (dimension 1)")
 
 
 def test_an_input_shape_that_is_not_the_chips_is_refused_graded_and_current(edited_bundle, refused):
     graded = edited_bundle("loihi2")
     graded.edit_manifest(_set("dataset/input_shape", [1, 8, 9]))
-    refused(lambda: load_bundle(graded.root), BundleError,
+    refused(lambda: open_bundle(graded.root), BundleError,
             "manifest.json: dataset.input_shape (1, 8, 9) is not chip.nir's input (1, 8, 8) (graded input)")
     current = edited_bundle("loihi")
     current.edit_manifest(_set("dataset/input_shape", [1, 8, 9]))
-    refused(lambda: load_bundle(current.root), BundleError,
+    refused(lambda: open_bundle(current.root), BundleError,
             "host_in.onnx: input 'x' has shape (?, 1, 8, 8), expected (batch, 1, 8, 9) (dimension 3)")
 
 
@@ -90,14 +90,14 @@ def test_a_host_graph_that_fixes_the_batch_or_feeds_other_tensors_is_refused(bun
     model = onnx.load(str(bundle.root / "host_out.onnx"))
     model.graph.input[0].type.tensor_type.shape.dim[1].dim_value = 4
     bundle.write_file("host_out.onnx", model.SerializeToString())
-    refused(lambda: load_bundle(bundle.root), BundleError,
-            "host_out.onnx: input 'backbone.5' fixes its batch dimension 1 to 4; it must be symbolic")
-    model.graph.input[0].name = "backbone.4"
+    refused(lambda: open_bundle(bundle.root), BundleError,
+            "host_out.onnx: input 'act2' fixes its batch dimension 1 to 4; it must be symbolic")
+    model.graph.input[0].name = "act1"
     bundle.write_file("host_out.onnx", model.SerializeToString())
-    refused(lambda: load_bundle(bundle.root), BundleError,
-            "host_out.onnx: input 'backbone.4' is not a chip output (chip.nir outputs: backbone.5)")
+    refused(lambda: open_bundle(bundle.root), BundleError,
+            "host_out.onnx: input 'act1' is not a chip output (chip.nir outputs: act2)")
     bundle.write_file("host_out.onnx", b"\x08\x01garbage")
-    message = refused(lambda: load_bundle(bundle.root), BundleError, "; the file is truncated or damaged")
+    message = refused(lambda: open_bundle(bundle.root), BundleError, "; the file is truncated or damaged")
     assert "host_out.onnx: cannot read ONNX" in message
 
 
@@ -113,7 +113,7 @@ def test_a_host_graph_that_fixes_the_batch_or_feeds_other_tensors_is_refused(bun
 )  # fmt: skip
 def test_hostile_json_is_one_line(bundle, refused, raw, tail):
     bundle.write_manifest(raw)
-    message = refused(lambda: load_bundle(bundle.root), BundleError, tail)
+    message = refused(lambda: open_bundle(bundle.root), BundleError, tail)
     assert "manifest.json: " in message
 
 
@@ -124,7 +124,7 @@ def test_a_free_form_record_nested_too_deep_is_refused(bundle, refused):
         node["x"] = {}
         node = node["x"]
     bundle.edit_manifest(_set("dataset/extra", deep))
-    refused(lambda: load_bundle(bundle.root), BundleError, "manifest.json: field 'dataset' nests deeper than 32 levels")
+    refused(lambda: open_bundle(bundle.root), BundleError, "manifest.json: field 'dataset' nests deeper than 32 levels")
 
 
 def test_timesteps_bound_is_inclusive(bundle):
@@ -140,19 +140,19 @@ def test_a_profile_the_schema_no_longer_accepts_needs_a_fallback_profile(bundle,
     text = "\n".join(line for line in data["target"]["profile"].splitlines() if not line.startswith("max_chips")) + "\n"
     data["target"].update(profile=text, profile_sha256=hashlib.sha256(text.encode()).hexdigest())
     bundle.write_manifest(data)
-    message = refused(lambda: load_bundle(bundle.root), BundleError,
+    message = refused(lambda: open_bundle(bundle.root), BundleError,
                       "re-export the bundle, or give a profile to check it against (enof-energy --profile NAME|PATH)")
     assert "manifest.json target.profile: [limits].max_chips: missing" in message
-    loaded = load_bundle(bundle.root, fallback_profile=load_profile("loihi2"))
+    loaded = open_bundle(bundle.root, fallback_profile=load_profile("loihi2"))
     assert loaded.profile.name == "loihi2"
     with pytest.raises(BundleError, match="field 'target.name' is 'loihi2' but its profile is the 'loihi' profile"):
-        load_bundle(bundle.root, fallback_profile=load_profile("loihi"))
+        open_bundle(bundle.root, fallback_profile=load_profile("loihi"))
 
 
 def test_enof_run_refuses_timesteps_that_disagree_with_host_out_in_one_line(bundle, cli_refuses, tmp_path):
     bundle.edit_manifest(_set("timesteps", 4))
     cli_refuses("enof-run", bundle.root, "--limit", "2", "-o", tmp_path / "run.json",
-                fragments=("host_out.onnx: input 'backbone.5' has shape (2, ?, 16, 4, 4), expected (4, batch, 16, 4, 4)",))
+                fragments=("host_out.onnx: input 'act2' has shape (2, ?, 16, 4, 4), expected (4, batch, 16, 4, 4)",))
     bundle.edit_manifest(_set("timesteps", 10**9))
     cli_refuses("enof-run", bundle.root, "-o", tmp_path / "run.json", fragments=("field 'timesteps' is 1000000000",))
     assert json.loads((bundle.root / "manifest.json").read_text())["timesteps"] == 10**9 and not (tmp_path / "run.json").exists()

@@ -1,6 +1,6 @@
 """quant.npz of a real exported bundle, edited (and re-hashed): every integer against the bundle's profile
 (the exporter's limits), every float finite, every shape against chip.nir, a damaged archive in one line.
-The checks run in load_bundle, so the built-in simulator and Lava refuse alike; the valid edges still run."""
+The checks run in open_bundle, so the built-in simulator and Lava refuse alike; the valid edges still run."""
 
 import io
 import zipfile
@@ -11,9 +11,10 @@ import pytest
 from enof.errors import BundleError
 from enof.formats.quant import FixedPointRanges
 from enof.hardware_profiles import load_profile
-from enof.runtime.run import load_bundle, run_bundle
+from enof.runtime.bundle import open_bundle
+from enof.runtime.run import run_bundle
 
-CONV, LIF = "backbone.3", "backbone.2"  # loihi2 digits: conv backbone.0 (input → backbone.2), conv backbone.3 → backbone.5
+CONV, LIF = "conv2", "act1"  # loihi2 digits: conv conv1 (input → act1), conv conv2 → act2
 
 
 def _with(array: np.ndarray, index, value) -> np.ndarray:
@@ -49,7 +50,7 @@ def test_an_integer_outside_the_profiles_range_is_one_line_naming_entry_value_an
     original = bundle.quant()[key]
     bundle.edit_quant(**{key.replace(".", "__"): _with(original, (0,) * original.ndim, value).astype(np.int32)
                          if original.ndim else np.int32(value)})  # fmt: skip
-    refused(lambda: load_bundle(bundle.root), BundleError, f"quant.npz: {tail}")
+    refused(lambda: open_bundle(bundle.root), BundleError, f"quant.npz: {tail}")
 
 
 @pytest.mark.parametrize("backend", ["fast", "lava"])
@@ -57,7 +58,7 @@ def test_both_backends_refuse_a_weight_of_2_31_minus_1_before_running(bundle, re
     # Before: the built-in simulator refused it (accumulation bound), Lava ran it.
     bundle.edit_quant(**{f"{CONV}__weight_int": _with(bundle.quant()[f"{CONV}.weight_int"], (0, 0, 0, 0), 2**31 - 1)})
     images, labels = digits_test_set
-    refused(lambda: run_bundle(bundle.root, images[:2], labels[:2], backend=backend, progress=False), BundleError,
+    refused(lambda: run_bundle(open_bundle(bundle.root), images[:2], labels[:2], backend=backend, progress=False), BundleError,
             f"quant.npz: {CONV}.weight_int holds 2147483647, outside the loihi2 profile's 8-bit weight range [-254, 254]")
 
 
@@ -74,7 +75,7 @@ def test_both_backends_refuse_a_weight_of_2_31_minus_1_before_running(bundle, re
 )  # fmt: skip
 def test_a_float_that_is_not_finite_or_a_scale_that_is_not_positive_is_refused(bundle, refused, key, value, tail):
     bundle.edit_quant(**{key.replace(".", "__"): value})
-    refused(lambda: load_bundle(bundle.root), BundleError, f"quant.npz: {tail}")
+    refused(lambda: open_bundle(bundle.root), BundleError, f"quant.npz: {tail}")
 
 
 @pytest.mark.parametrize(
@@ -93,13 +94,13 @@ def test_a_float_that_is_not_finite_or_a_scale_that_is_not_positive_is_refused(b
 )  # fmt: skip
 def test_shapes_dtypes_and_entries_must_match_chip_nir(bundle, refused, change, tail):
     bundle.edit_quant(**change)
-    refused(lambda: load_bundle(bundle.root), BundleError, f"quant.npz: {tail}")
+    refused(lambda: open_bundle(bundle.root), BundleError, f"quant.npz: {tail}")
 
 
 def test_truncated_archive_with_its_hash_edited_in_is_one_line(bundle, refused):
     raw = (bundle.root / "quant.npz").read_bytes()
     bundle.write_file("quant.npz", raw[: len(raw) // 2])
-    message = refused(lambda: load_bundle(bundle.root), BundleError, "; the file is truncated or damaged")
+    message = refused(lambda: open_bundle(bundle.root), BundleError, "; the file is truncated or damaged")
     assert "quant.npz: cannot read quant.npz (" in message
 
 
@@ -116,7 +117,7 @@ def test_an_entry_whose_header_promises_more_data_than_it_holds_is_refused_befor
                 else:
                     np.lib.format.write_array(entry, value)
     bundle.write_file("quant.npz", buffer.getvalue())
-    refused(lambda: load_bundle(bundle.root), BundleError,
+    refused(lambda: open_bundle(bundle.root), BundleError,
             f"quant.npz: {LIF}.bias_mant declares shape (1000000000000,) (4000000000000 bytes) but the entry holds "
             "2048 bytes of data; the file is truncated or damaged")  # fmt: skip
 
@@ -127,7 +128,7 @@ def test_an_object_array_is_refused_without_unpickling_it(bundle, refused):
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)  # savez pickles object arrays
     bundle.write_file("quant.npz", buffer.getvalue())
-    refused(lambda: load_bundle(bundle.root), BundleError, f"quant.npz: {LIF}.vth has dtype object, expected integers or floats")
+    refused(lambda: open_bundle(bundle.root), BundleError, f"quant.npz: {LIF}.vth has dtype object, expected integers or floats")
 
 
 def test_ranges_come_from_the_bundles_own_profile(bundle, refused):
@@ -138,8 +139,8 @@ def test_ranges_come_from_the_bundles_own_profile(bundle, refused):
     text = data["target"]["profile"].replace("weight_bits = { value = 8,", "weight_bits = { value = 4,")
     data["target"].update(profile=text, profile_sha256=hashlib.sha256(text.encode()).hexdigest())
     bundle.write_manifest(data)
-    message = refused(lambda: load_bundle(bundle.root), BundleError, "outside the loihi2 profile's 4-bit weight range [-14, 14]")
-    assert "quant.npz: backbone.0.weight_int holds" in message
+    message = refused(lambda: open_bundle(bundle.root), BundleError, "outside the loihi2 profile's 4-bit weight range [-14, 14]")
+    assert "quant.npz: conv1.weight_int holds" in message
 
 
 def test_the_valid_edges_load_and_run(bundle, digits_test_set):
@@ -150,20 +151,33 @@ def test_the_valid_edges_load_and_run(bundle, digits_test_set):
     weight = _with(_with(q[f"{CONV}.weight_int"], (0, 0, 0, 0), ranges.weight.high), (0, 0, 0, 1), ranges.weight.low)
     bias = _with(_with(q[f"{LIF}.bias_mant"], (0, 0, 0), ranges.bias_mant.high), (0, 0, 1), ranges.bias_mant.low)
     bundle.edit_quant(**{
-        f"{CONV}__weight_int": weight, f"{LIF}__vth": np.int32(ranges.vth.low), "backbone__5__vth": np.int32(ranges.vth.high),
+        f"{CONV}__weight_int": weight, f"{LIF}__vth": np.int32(ranges.vth.low), "act2__vth": np.int32(ranges.vth.high),
         f"{LIF}__du": np.int32(ranges.decay.low), f"{LIF}__dv": np.int32(ranges.decay.high), f"{LIF}__bias_mant": bias,
         f"{LIF}__bias_exp": np.int32(ranges.bias_exp.high), "input__scale": np.float64(1e-30),
     })  # fmt: skip
     assert (ranges.weight.low, ranges.weight.high, ranges.vth.low) == (-254, 254, 1)
-    program = load_bundle(bundle.root).program
+    program = open_bundle(bundle.root).program
     assert program.layers[LIF].vth == 1 and int(program.synapses[1].weight_int.max()) == 254
     images, labels = digits_test_set
-    result = run_bundle(bundle.root, images[:3], labels[:3], progress=False)
+    result = run_bundle(open_bundle(bundle.root), images[:3], labels[:3], progress=False)
     assert result.samples == 3
 
 
-def test_enof_run_refuses_an_out_of_range_weight_in_one_line_with_exit_2(bundle, cli_refuses, tmp_path):
+def test_enof_run_refuses_an_out_of_range_weight_in_one_line_with_exit_1(bundle, cli_refuses, tmp_path):
     bundle.edit_quant(**{f"{CONV}__weight_int": _with(bundle.quant()[f"{CONV}.weight_int"], (0, 0, 0, 0), 10000)})
     cli_refuses("enof-run", bundle.root, "--limit", "2", "-o", tmp_path / "run.json",
                 fragments=(f"quant.npz: {CONV}.weight_int holds 10000, outside the loihi2 profile's 8-bit weight range [-254, 254]",))
     assert not (tmp_path / "run.json").exists()
+
+
+def test_the_quant_npz_writer_gives_what_the_reader_reads_back(tmp_path):
+    from enof.formats.quant import open_quant, quant_npz_bytes
+
+    arrays = {"conv.weight_int": np.arange(-4, 4, dtype=np.int32).reshape(2, 1, 2, 2), "lif.vth": np.int32(7),
+              "lif.bias_float": np.array([0.5, -1.25], np.float32), "input.scale": np.float64(3.5)}  # fmt: skip
+    (tmp_path / "quant.npz").write_bytes(quant_npz_bytes(arrays))
+    with open_quant(tmp_path / "quant.npz") as quant:
+        assert (quant.integers("conv.weight_int", "conv", (2, 1, 2, 2), None) == arrays["conv.weight_int"]).all()
+        assert quant.integer("lif.vth", "lif", None) == 7 and quant.number("input.scale", "input") == 3.5
+        assert quant.floats("lif.bias_float", "lif", (2,)).tolist() == [0.5, -1.25]
+        quant.check_all_used()

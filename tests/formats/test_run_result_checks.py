@@ -37,8 +37,8 @@ def _write(tmp_path, data, bundle):
         (lambda d: d["layers"][0].update(spikes=10**6), "field 'layers[0].spikes' is 1000000, more than its 4096 neuron updates (one spike per neuron and step at most)"),
         (lambda d: (d["cores"][0].update(spikes=0), d["layers"][0].update(spikes=1)), "field 'layers[0].spikes' is 1, but its cores sum to 0"),
         (lambda d: d["cores"][1].update(core_id=0), "field 'cores[1].core_id' is 0 a second time"),
-        (lambda d: d["cores"][1].update(layer="backbone.9"), "field 'cores[1].layer' is 'backbone.9', not one of the layers in 'layers'"),
-        (lambda d: d.update(layers=[d["layers"][0], d["layers"][0]]), "field 'layers[1].name' is 'backbone.2' a second time"),
+        (lambda d: d["cores"][1].update(layer="act9"), "field 'cores[1].layer' is 'act9', not one of the layers in 'layers'"),
+        (lambda d: d.update(layers=[d["layers"][0], d["layers"][0]]), "field 'layers[1].name' is 'act1' a second time"),
         (lambda d: d.update(layers={}), "field 'layers' must be an array, got object {}"),
     ],
 )  # fmt: skip
@@ -77,7 +77,7 @@ def _rescaled(data: dict, timesteps: int) -> dict:
         (lambda d: d.update(target="loihi"), "field 'target' is 'loihi', but the bundle is for 'loihi2'"),
         (lambda d: d.update(predictions=[10] * 4, accuracy=0.0), "field 'predictions[0]' is 10, outside [0, 9] (the bundle's 10 classes)"),
         (lambda d: [row.update(name="x") for row in d["layers"][:1]] and [c.update(layer="x") for c in d["cores"] if c["core_id"] == 0],
-         "field 'layers' names x, backbone.5, but the bundle's chip layers are backbone.2, backbone.5"),
+         "field 'layers' names x, act2, but the bundle's chip layers are act1, act2"),
     ],
 )  # fmt: skip
 def test_a_run_that_does_not_fit_its_bundle_is_refused_by_enof_energy(digits_run, tmp_path, refused, edit, tail):
@@ -95,7 +95,7 @@ def test_the_unedited_run_is_priced(digits_run, tmp_path):
     assert inputs.timesteps == 2 and sources.bundle_dir == str(bundle)
 
 
-def test_enof_energy_refuses_negative_host_macs_in_one_line_with_exit_2(digits_run, tmp_path, cli_refuses):
+def test_enof_energy_refuses_negative_host_macs_in_one_line_with_exit_1(digits_run, tmp_path, cli_refuses):
     bundle, data = digits_run("loihi2")
     data["host"]["host_out_macs"] = -1
     path = _write(tmp_path, data, bundle)

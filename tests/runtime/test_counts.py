@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from enof.errors import RunError
+from enof.formats.placement import PlacedCore
 from enof.runtime.counts import count_activity, synops_per_neuron
 from enof.runtime.fast import simulate
 from enof.runtime.program import INPUT
@@ -60,7 +61,7 @@ def test_layer_and_core_totals_split_by_placement_ranges(random_program, random_
              {"core_id": 1, "layer": "b.0.act", "neuron_start": 100, "neuron_stop": n0}]  # fmt: skip
     for i, name in enumerate(["b.1.act", "b.2.act2", "fc.act"], start=2):
         cores.append({"core_id": i, "layer": name, "neuron_start": 0, "neuron_stop": program.layers[name].neurons})
-    activity = count_activity(program, run.spike_counts, run.input_nonzero, samples=4, placement={"cores": cores})
+    activity = count_activity(program, run.spike_counts, run.input_nonzero, samples=4, cores=_placed(cores))
     synops = synops_per_neuron(program, run.spike_counts, run.input_nonzero)
     first = activity.layers[0]
     assert (first.name, first.neurons, first.cores) == ("b.0.act", n0, 2)
@@ -82,6 +83,16 @@ def test_layer_and_core_totals_split_by_placement_ranges(random_program, random_
 def test_placement_core_outside_its_layer_is_an_error_naming_it(random_program, random_inputs):
     program = random_program("graded")
     run = simulate(program, random_inputs(program, batch=1), "fixed")
-    bad = {"cores": [{"core_id": 7, "layer": "fc.act", "neuron_start": 0, "neuron_stop": 11}]}
+    bad = _placed([{"core_id": 7, "layer": "fc.act", "neuron_start": 0, "neuron_stop": 11}])
     with pytest.raises(RunError, match=r"core 7: neurons \[0, 11\) outside layer 'fc.act' of 10 neurons"):
-        count_activity(program, run.spike_counts, run.input_nonzero, samples=1, placement=bad)
+        count_activity(program, run.spike_counts, run.input_nonzero, samples=1, cores=bad)
+
+
+def _placed(cores: list[dict]) -> list[PlacedCore]:
+    """PlacedCores holding these neuron ranges (where on the mesh and how full do not matter to counting)."""
+    return [
+        PlacedCore(core_id=c["core_id"], layer=c["layer"], chip=0, tile=0, x=0, y=0, neuron_start=c["neuron_start"],
+                   neuron_stop=c["neuron_stop"], neurons=c["neuron_stop"] - c["neuron_start"], input_axons=0,
+                   output_axons=0, synapse_bits=0, utilization={})
+        for c in cores
+    ]  # fmt: skip

@@ -10,7 +10,8 @@ from enof.exporter.export import export_bundle
 from enof.formats.run_result import write_run_result
 from enof.runtime.energy.price import compute_energy
 from enof.runtime.energy.inputs import load_energy_inputs
-from enof.runtime.run import load_bundle, run_bundle
+from enof.runtime.bundle import open_bundle
+from enof.runtime.run import run_bundle
 
 WIDTH, T, SAMPLES = 32, 2, 8  # width 32 (the design's digits net): 4 + 5 cores
 
@@ -36,7 +37,7 @@ def digits_run(tmp_path_factory):
     test = load_dataset("digits", train_augment=False).test
     images = np.stack([test[i][0].numpy() for i in range(SAMPLES)]).astype(np.float32)
     labels = np.array([int(test[i][1]) for i in range(SAMPLES)])
-    run = run_bundle(bundle, images, labels, progress=False)
+    run = run_bundle(open_bundle(bundle), images, labels, progress=False)
     return bundle, write_run_result(run, root / "run.json"), run
 
 
@@ -46,7 +47,7 @@ def test_geometric_messages_per_spike_equal_the_placers_output_axons(digits_run)
     bundle_dir, run_path, _ = digits_run
     inputs, models, _ = load_energy_inputs(run_path)
     result = compute_energy(inputs, models)
-    outputs = set(load_bundle(bundle_dir).program.outputs)
+    outputs = set(open_bundle(bundle_dir).program.outputs)
     assert len(result.cores) > len(result.layers)  # the placer split at least one layer
     for core, placed in zip(result.cores, inputs.placement):
         to_host = placed.neurons if placed.layer in outputs else 0

@@ -10,6 +10,7 @@ from enof.runtime.fast.fixed_point import (
     effective_bias,
     lif_fixed_step,
     lif_fixed_step_no_wrap,
+    no_wrap_a_in_limit,
     no_wrap_dtype,
     shift_by_exp,
 )
@@ -125,6 +126,16 @@ def test_weight_exp_shift_is_arithmetic():
     acc = torch.tensor([-5, 5, 12])
     assert shift_by_exp(acc, -1).tolist() == [-3, 2, 6]  # floor, as numpy right_shift
     assert shift_by_exp(acc, 2).tolist() == [-20, 20, 48]
+
+
+def test_the_targets_state_bits_set_where_v_saturates_and_the_no_wrap_limit():
+    # a_in = 400: u = 400 << 6 = 25600; v = 25600 + bias 10000 = 35600, above a 16-bit state's 2^15 − 1.
+    zero, a_in = torch.zeros(1, dtype=torch.int64), torch.tensor([400])
+    _, v16, _ = lif_fixed_step(zero, zero, a_in, du=4095, dv=0, vth=2**16, bias=10000, state_bits=16)
+    _, v24, _ = lif_fixed_step(zero, zero, a_in, du=4095, dv=0, vth=2**16, bias=10000)  # Lava's 24 bits
+    v16_no_wrap, _ = lif_fixed_step_no_wrap(zero.double(), a_in.double(), dv=0, vth=2**16, bias=10000, state_bits=16)
+    assert v16.tolist() == [2**15 - 1] == v16_no_wrap.tolist() and v24.tolist() == [35600]
+    assert no_wrap_a_in_limit(16) == 2**15 >> 6 and no_wrap_a_in_limit() == 2**17
 
 
 def test_lif_float_step_threshold_is_strict_and_reset_to_zero():

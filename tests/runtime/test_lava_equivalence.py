@@ -165,6 +165,6 @@ def test_exported_identity_shortcut_block_runs_the_same_on_lava_and_fast(tmp_pat
     np.savez(buffer, **quant.arrays())
     (tmp_path / "quant.npz").write_bytes(buffer.getvalue())
     program = program_from_bundle(tmp_path / "chip.nir", tmp_path / "quant.npz", timesteps=2, input_bits=24)
-    shortcut = next(s for s in program.synapses if s.name == "backbone.3.shortcut")
+    shortcut = next(s for s in program.synapses if s.name == "stage1.block0.shortcut")
     assert shortcut.is_identity and shortcut.weight_exp >= 1
     _assert_fixed_equal_and_firing(program, np.random.default_rng(0).normal(0, 1, (4, 3, 6, 6)).astype(np.float32))

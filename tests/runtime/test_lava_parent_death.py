@@ -26,8 +26,8 @@ HUNG_RUN = """
 import sys
 import numpy as np
 from enof.runtime.lava.backend import LavaFault, run_lava
-from enof.runtime.run import load_bundle
-program = load_bundle(sys.argv[1]).program
+from enof.runtime.bundle import open_bundle
+program = open_bundle(sys.argv[1]).program
 x = np.zeros((1, *program.input_shape), np.float32)
 run_lava(program, x, timeout_s=3600, fault=LavaFault(next(iter(program.layers)), "hang", 1))
 """

@@ -81,3 +81,14 @@ def test_relay_lif_repeats_any_spike_train_one_step_later(tag):
         relay.stop()
     np.testing.assert_array_equal(out[:, 1:], train[:, :-1])
     np.testing.assert_array_equal(out[:, 0], 0)
+
+
+def test_the_lava_backend_refuses_a_target_whose_state_is_not_lavas_24_bits_before_starting_lava(random_program):
+    from dataclasses import replace
+
+    from enof.errors import RunError
+    from enof.runtime.lava.backend import run_lava
+
+    program = replace(random_program("graded"), state_bits=20)  # a profile's [fixed_point] state_bits = 20
+    with pytest.raises(RunError, match="u and v are 20-bit; Lava's bit-accurate LIF is 24-bit"):
+        run_lava(program, np.zeros((1, *program.input_shape), np.float32), "fixed")

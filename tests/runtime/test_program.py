@@ -50,16 +50,16 @@ def _edited_nir(bundle_dir, tmp_path, edit):
 @pytest.mark.parametrize(
     "edit, tail",
     [
-        (lambda g: g.nodes["backbone.3"].weight.__setitem__((0, 0, 0, 0), np.nan),
-         "weight node 'backbone.3' weight holds nan, expected finite values"),
-        (lambda g: setattr(g.nodes["backbone.3"], "stride", np.array([1, 1])),
-         "cannot read NIR (Type inference error: type mismatch: backbone.3.output: [[16  8  8]] -> backbone.5.input: [[16  4  4]])"),
-        (lambda g: g.nodes["backbone.2"].v_threshold.__setitem__(..., -0.5),
-         "LIF 'backbone.2' v_threshold holds -0.5, expected finite values > 0"),
-        (lambda g: g.metadata.update(decay=1.5), "LIF 'backbone.2' decay 1.5 is outside [0, 1]"),
-        (lambda g: g.edges.remove(("backbone.5", "output")),  # nir.write adds an Input and an Output at the loose ends
+        (lambda g: g.nodes["conv2"].weight.__setitem__((0, 0, 0, 0), np.nan),
+         "weight node 'conv2' weight holds nan, expected finite values"),
+        (lambda g: setattr(g.nodes["conv2"], "stride", np.array([1, 1])),
+         "cannot read NIR (Type inference error: type mismatch: conv2.output: [[16  8  8]] -> act2.input: [[16  4  4]])"),
+        (lambda g: g.nodes["act1"].v_threshold.__setitem__(..., -0.5),
+         "LIF 'act1' v_threshold holds -0.5, expected finite values > 0"),
+        (lambda g: g.metadata.update(decay=1.5), "LIF 'act1' decay 1.5 is outside [0, 1]"),
+        (lambda g: g.edges.remove(("act2", "output")),  # nir.write adds an Input and an Output at the loose ends
          "'input_output' is a second Input node; the chip has one input, 'input'"),
-        (lambda g: g.nodes["backbone.5"].tau.__setitem__(..., np.inf), "LIF 'backbone.5' tau holds inf, expected finite values > 0"),
+        (lambda g: g.nodes["act2"].tau.__setitem__(..., np.inf), "LIF 'act2' tau holds inf, expected finite values > 0"),
     ],
 )  # fmt: skip
 def test_chip_nir_that_does_not_hold_together_is_one_line(digits_bundle, tmp_path, edit, tail):

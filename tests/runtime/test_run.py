@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from enof.errors import RunError
-from enof.runtime.run import load_bundle, run_bundle
+from enof.runtime.bundle import open_bundle
+from enof.runtime.run import run_bundle
 from enof.trainer.models import repeat_over_time
 
 
@@ -17,23 +18,23 @@ def test_float_chain_predicts_what_the_float_model_predicts(digits_bundle, digit
     images, labels = digits_test_set
     with torch.no_grad():
         logits = model(repeat_over_time(torch.from_numpy(images), model_timesteps(bundle))).logits.numpy()
-    result = run_bundle(bundle, images, labels, precision="float", batch_size=16, progress=False)
+    result = run_bundle(open_bundle(bundle), images, labels, precision="float", batch_size=16, progress=False)
     assert result.predictions == logits.argmax(axis=1).tolist()
     assert result.accuracy == pytest.approx(float((logits.argmax(axis=1) == labels).mean()))
-    assert load_bundle(bundle).program.input_mode == ("graded" if target == "loihi2" else "current")
+    assert open_bundle(bundle).program.input_mode == ("graded" if target == "loihi2" else "current")
 
 
 def model_timesteps(bundle):
-    return load_bundle(bundle).program.timesteps
+    return open_bundle(bundle).program.timesteps
 
 
 def test_run_result_counts_are_consistent_and_independent_of_batch_size(digits_bundle, digits_test_set):
     bundle, _ = digits_bundle("loihi2")
     images, labels = digits_test_set
-    small = run_bundle(bundle, images, labels, batch_size=7, progress=False)
-    large = run_bundle(bundle, images, labels, batch_size=64, progress=False)
+    small = run_bundle(open_bundle(bundle), images, labels, batch_size=7, progress=False)
+    large = run_bundle(open_bundle(bundle), images, labels, batch_size=64, progress=False)
     assert (small.predictions, small.layers, small.cores, small.host) == (large.predictions, large.layers, large.cores, large.host)
-    program = load_bundle(bundle).program
+    program = open_bundle(bundle).program
     n, steps = len(images), program.timesteps
     for layer in small.layers:
         mine = [c for c in small.cores if c.layer == layer.name]
@@ -54,8 +55,8 @@ def test_lava_backend_gives_the_fast_simulators_result(digits_bundle, digits_tes
     # Bit-exact backends: predictions and every count equal, not approximately.
     bundle, _ = digits_bundle("loihi")
     images, labels = digits_test_set
-    fast = run_bundle(bundle, images[:4], labels[:4], backend="fast", progress=False)
-    lava = run_bundle(bundle, images[:4], labels[:4], backend="lava", timeout_s=300, progress=False)
+    fast = run_bundle(open_bundle(bundle), images[:4], labels[:4], backend="fast", progress=False)
+    lava = run_bundle(open_bundle(bundle), images[:4], labels[:4], backend="lava", timeout_s=300, progress=False)
     assert lava.backend == "lava"
     assert (lava.predictions, lava.layers, lava.cores) == (fast.predictions, fast.layers, fast.cores)
 
@@ -64,11 +65,11 @@ def test_inputs_that_do_not_match_the_bundle_are_run_errors(digits_bundle, digit
     bundle, _ = digits_bundle("loihi2")
     images, labels = digits_test_set
     with pytest.raises(RunError, match=r"inputs of shape \(3, 3, 8, 8\) do not match the bundle's \(N, 1, 8, 8\)"):
-        run_bundle(bundle, np.zeros((3, 3, 8, 8), np.float32), labels[:3], progress=False)
+        run_bundle(open_bundle(bundle), np.zeros((3, 3, 8, 8), np.float32), labels[:3], progress=False)
     with pytest.raises(RunError, match="5 inputs but 4 labels"):
-        run_bundle(bundle, images[:5], labels[:4], progress=False)
+        run_bundle(open_bundle(bundle), images[:5], labels[:4], progress=False)
     with pytest.raises(RunError, match="unknown backend 'loihi'"):
-        run_bundle(bundle, images[:2], labels[:2], backend="loihi", progress=False)
+        run_bundle(open_bundle(bundle), images[:2], labels[:2], backend="loihi", progress=False)
 
 
 def test_program_from_bundle_names_a_missing_quant_entry(digits_bundle, tmp_path):
@@ -77,9 +78,9 @@ def test_program_from_bundle_names_a_missing_quant_entry(digits_bundle, tmp_path
 
     bundle, _ = digits_bundle("loihi2")
     with np.load(bundle / "quant.npz") as data:
-        arrays = {k: data[k] for k in data.files if k != "backbone.2.vth"}
+        arrays = {k: data[k] for k in data.files if k != "act1.vth"}
     np.savez(tmp_path / "quant.npz", **arrays)
-    with pytest.raises(BundleError, match=r"quant.npz: missing 'backbone.2.vth' for LIF 'backbone.2'"):
+    with pytest.raises(BundleError, match=r"quant.npz: missing 'act1.vth' for LIF 'act1'"):
         program_from_bundle(bundle / "chip.nir", tmp_path / "quant.npz", 2, 24)
     (tmp_path / "chip.nir").write_bytes(b"truncated")
     with pytest.raises(BundleError, match="chip.nir: cannot read NIR"):
@@ -96,8 +97,8 @@ def test_a_batch_whose_spike_raster_cannot_fit_in_memory_is_refused_before_runni
     monkeypatch.setattr(run_module.os, "sysconf", memory.__getitem__)
     with pytest.raises(RunError, match=r"T = 2 steps of 256 output neurons for a batch of 8 need 16\.0 KiB of spike raster, "
                                        r"more than this machine's 4\.0 KiB; lower --batch-size to 2 or less$"):
-        run_bundle(bundle, images[:8], labels[:8], batch_size=8, progress=False)
-    assert run_bundle(bundle, images[:8], labels[:8], batch_size=2, progress=False).samples == 8
+        run_bundle(open_bundle(bundle), images[:8], labels[:8], batch_size=8, progress=False)
+    assert run_bundle(open_bundle(bundle), images[:8], labels[:8], batch_size=2, progress=False).samples == 8
     memory["SC_PAGE_SIZE"] = 1000
     with pytest.raises(RunError, match="even one sample does not fit: re-export with fewer timesteps$"):
-        run_bundle(bundle, images[:8], labels[:8], batch_size=1, progress=False)
+        run_bundle(open_bundle(bundle), images[:8], labels[:8], batch_size=1, progress=False)

@@ -73,7 +73,7 @@ def test_interrupted_two_process_run_resumes_and_ends_where_the_uninterrupted_on
     assert "torchrun --nproc_per_node 2 -m enof.cli.train" in stopped.stderr and "--resume" in stopped.stderr
     assert (out.with_name("model.resume.pt")).is_file() and not out.is_file()
     refused = torchrun(1, out, "--batch-size", "32", "--sync-bn", "--resume")
-    assert refused.returncode != 0  # torchrun reports a worker's exit code 2 as its own failure
+    assert refused.returncode != 0  # torchrun reports a worker's exit code 1 as its own failure
     assert "made by 2 process(es), this run has 1; resume it with torchrun --nproc_per_node 2" in refused.stderr
     resumed = torchrun(2, out, "--batch-size", "32", "--sync-bn", "--resume")
     assert resumed.returncode == 0, resumed.stderr[-2000:]

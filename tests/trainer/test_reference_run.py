@@ -3,7 +3,9 @@
 `data/reference_run.pt` was written by `data/make_reference_run.py` with the trainer of commit
 35428d3 (CPU, one thread, float32). On the same machine type the run is bit for bit the same;
 the weight tolerance (1e-6, about 10 float32 ulps of weights of order 0.1) only leaves room for
-another CPU's vector kernels. The metrics (accuracies, mean losses) must be equal.
+another CPU's vector kernels. The accuracies (counts of correct samples) must be equal; the mean losses
+carry the same kernel roundings (an AVX-512 EPYC gives 2.3102940 for the stored 2.3102938), so they
+must agree to 1e-6 relative, the weights' tolerance.
 """
 
 from pathlib import Path
@@ -42,5 +44,9 @@ def test_cpu_run_reproduces_the_stored_pre_device_run(tmp_path, one_thread):
         for key, expected in reference[name].items():
             assert got[key].device.type == "cpu"
             torch.testing.assert_close(got[key], expected, rtol=0, atol=1e-6, msg=f"{name} {key}")
-    assert result.checkpoint.metrics["history"] == reference["snn_history"]
-    assert teacher.metrics["history"] == reference["teacher_history"]
+    for got, expected in ((result.checkpoint.metrics["history"], reference["snn_history"]),
+                          (teacher.metrics["history"], reference["teacher_history"])):  # fmt: skip
+        assert [{k: v for k, v in e.items() if k != "loss"} for e in got] == [
+            {k: v for k, v in e.items() if k != "loss"} for e in expected
+        ]
+        assert [e["loss"] for e in got] == pytest.approx([e["loss"] for e in expected], rel=1e-6, abs=0)

@@ -1,4 +1,4 @@
-"""Read what the energy model needs from files: run.json, its bundle (enof.runtime.run.load_bundle), a profile.
+"""Read what the energy model needs from files: run.json, its bundle (enof.runtime.bundle.open_bundle), a profile.
 
 Every file is checked before use; a problem is one line (RunResultError, BundleError, ProfileError).
 """
@@ -8,12 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from enof.errors import BundleError, ProfileError, RunResultError
-from enof.formats.placement import Placement
+from enof.errors import ProfileError, RunResultError
+from enof.formats.bundle import MANIFEST_NAME
 from enof.formats.run_result import RunResult, read_run_result
-from enof.hardware_profiles import CostModel
+from enof.hardware_profiles import CostModel, Profile, load_profile
+from enof.runtime.bundle import OpenedBundle, open_bundle
 from enof.runtime.energy.price import EnergyInputs, check_cost_model
 from enof.runtime.energy.routing import MeshGeometry, Projection
+from enof.runtime.run import check_run_against_bundle
 
 
 @dataclass(frozen=True)
@@ -51,34 +53,42 @@ def mesh_from_profile(profile) -> MeshGeometry:
 
 def projections_from_program(program) -> tuple[Projection, ...]:
     """Connectivity of a ChipProgram (enof.runtime.program): one Projection per synapse."""
-    out = []
-    for syn in program.synapses:
-        kernel = tuple(syn.weight.shape[2:]) if syn.kind == "conv" else (1, 1)
-        out.append(
-            Projection(
-                syn.source, syn.target, syn.kind, tuple(program.shape_of(syn.source)),
-                tuple(program.shape_of(syn.target)), kernel=kernel, stride=tuple(syn.stride),
-                padding=tuple(syn.padding),
-            )
+    return tuple(
+        Projection(
+            syn.source, syn.target, syn.kind, tuple(program.shape_of(syn.source)),
+            tuple(program.shape_of(syn.target)), kernel=syn.kernel, stride=tuple(syn.stride),
+            padding=tuple(syn.padding),
         )
-    return tuple(out)
+        for syn in program.synapses
+    )  # fmt: skip
+
+
+def weight_layers_feeding(bundle: OpenedBundle) -> dict[str, tuple[str, ...]]:
+    """Per chip LIF the weight layers that feed it: chip.nir's weight nodes, and for the input current
+    (current mode) the host-in layer that computes it, as the manifest's partition names it."""
+    host_in = [record.node for record in bundle.manifest.partition if record.where == "host_in"]
+    current = host_in[-1] if host_in else "host_in"
+    program = bundle.program
+    return {name: tuple(current if syn.kind == "current" else syn.name for syn in program.incoming(name))
+            for name in program.layers}  # fmt: skip
 
 
 def assemble_inputs(
-    run: RunResult, manifest: dict, placement: Placement, projections: tuple[Projection, ...], mesh: MeshGeometry,
-    ann_host_macs: int | None = None,
+    run: RunResult, bundle: OpenedBundle, mesh: MeshGeometry, ann_host_macs: int | None = None
 ) -> EnergyInputs:
+    """The energy model's inputs: run.json's counts on the opened bundle's placement and connectivity."""
     return EnergyInputs(
         timesteps=run.timesteps,
         samples=run.samples,
-        input_mode=manifest.get("input_mode", "current"),
+        input_mode=bundle.manifest.input_mode,
         layers=tuple(run.layers),
         cores=tuple(run.cores),
         host=run.host,
-        placement=placement.cores,
-        projections=projections,
+        placement=bundle.placement.cores,
+        projections=projections_from_program(bundle.program),
         mesh=mesh,
         ann_host_macs=ann_host_macs,
+        fed_by=weight_layers_feeding(bundle),
     )
 
 
@@ -126,60 +136,43 @@ def find_bundle(run: RunResult, run_path: Path) -> Path:
 
 
 def load_energy_inputs(run_path: Path, bundle_dir: Path | None = None, profile: str | None = None):
-    """Read and cross-check run.json, its bundle and a profile. Returns (EnergyInputs, cost models, EnergySources)."""
-    from enof.hardware_profiles import load_profile
-    from enof.runtime.run import check_run_against_bundle, load_bundle
-
+    """Read and cross-check run.json, its bundle (opened once) and a profile.
+    Returns (EnergyInputs, cost models, EnergySources)."""
     run_path = Path(run_path)
     run = read_run_result(run_path)
-    fallback = load_profile(profile) if profile is not None else None  # checks a bundle whose own profile no longer loads
-    bundle = load_bundle(Path(bundle_dir) if bundle_dir is not None else find_bundle(run, run_path), fallback)
-    manifest_path = bundle.path / "manifest.json"
+    # --profile prices the run, and checks a bundle whose own profile no longer loads
+    given = load_profile(profile) if profile is not None else None
+    bundle = open_bundle(Path(bundle_dir) if bundle_dir is not None else find_bundle(run, run_path), given)
     if run.bundle_manifest_sha256 != bundle.manifest_sha256:
         raise RunResultError(
             f"{run_path}: run.json was produced from another bundle (manifest sha256 "
-            f"{run.bundle_manifest_sha256[:12]}... != {bundle.manifest_sha256[:12]}... of {manifest_path})"
+            f"{run.bundle_manifest_sha256[:12]}... != {bundle.manifest_sha256[:12]}... of {bundle.root / MANIFEST_NAME})"
         )
     check_run_against_bundle(run, bundle, str(run_path))
-    target = bundle.manifest.get("target") or {}
-    prof, label = _profile_for(profile, target, bundle.path, load_profile)
-    placement = bundle.placed  # checked by load_bundle against the profile and the chip's layers
+    prof, label = (given, str(profile)) if given is not None else _bundle_profile(bundle)
     inputs = assemble_inputs(
-        run, bundle.manifest, placement, projections_from_program(bundle.program), mesh_from_profile(prof),
+        run, bundle, mesh_from_profile(prof),
         ann_host_macs=run.host.host_in_macs + one_step_host_out_macs(bundle.file("host_out.onnx"), bundle.program, run),
-    )
+    )  # fmt: skip
     models = checked_cost_models(prof, label)
     sources = EnergySources(
-        run_path=str(run_path), bundle_dir=str(bundle.path), bundle_manifest_sha256=bundle.manifest_sha256,
+        run_path=str(run_path), bundle_dir=str(bundle.root), bundle_manifest_sha256=bundle.manifest_sha256,
         profile_name=prof.name, profile_path=label, profile_sha256=prof.sha256,
-        profile_matches_bundle=prof.sha256 == target.get("profile_sha256"),
+        profile_matches_bundle=prof.sha256 == bundle.manifest.target.profile_sha256,
         backend=run.backend, precision=run.precision, accuracy=run.accuracy,
     )
     return inputs, models, sources
 
 
-def _profile_for(profile: str | None, target: dict, bundle: Path, load_profile):
-    """--profile if given; else the bundle's own profile: the built-in of its name if the hash matches, else its embedded text."""
-    if profile is not None:
-        return load_profile(profile), str(profile)
-    name, sha, text = target.get("name"), target.get("profile_sha256"), target.get("profile")
-    if isinstance(name, str) and name:
-        try:
-            builtin = load_profile(name)
-        except ProfileError:  # not a built-in here (a user profile): use the embedded text
-            builtin = None
-        if builtin is not None and builtin.sha256 == sha:
-            return builtin, name
-    if not isinstance(text, str) or not text:
-        raise BundleError(f"{bundle / 'manifest.json'}: target records no profile; pass --profile NAME|PATH")
-    import tempfile
-
-    where = f"{bundle / 'manifest.json'} target.profile ({name}, the profile the bundle was exported for)"
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"{name or 'bundle'}.toml"
-        path.write_text(text)
-        try:
-            return load_profile(path), where
-        except ProfileError as exc:
-            reason = str(exc).removeprefix(f"{path}: ")
-            raise ProfileError(f"{where}: {reason}; pass --profile NAME|PATH to price the run with another profile") from None
+def _bundle_profile(bundle: OpenedBundle) -> tuple[Profile, str]:
+    """The bundle's own profile and how to name it: the built-in of its name if the hash matches, else the text
+    its manifest embeds (which open_bundle loaded and checked)."""
+    target = bundle.manifest.target
+    try:
+        builtin = load_profile(target.name)
+    except ProfileError:  # not a built-in here (a user profile): use the embedded text
+        builtin = None
+    if builtin is not None and builtin.sha256 == target.profile_sha256:
+        return builtin, target.name
+    where = f"{bundle.root / MANIFEST_NAME} target.profile ({target.name}, the profile the bundle was exported for)"
+    return bundle.profile, where

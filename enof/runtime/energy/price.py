@@ -17,7 +17,7 @@ Choices the counts force on us (stated in the report):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from enof.errors import ProfileError, RunResultError
@@ -71,6 +71,8 @@ class EnergyInputs:
     # Host MACs of the network as a 1-step ANN; None: the run's host MACs (right when no host layer
     # runs per timestep). With RepAct the host-out layers run T times in the SNN but once in the ANN.
     ann_host_macs: int | None = None
+    # per LIF layer, the weight layers whose synapses feed it (what a user prunes to save that layer's energy)
+    fed_by: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.samples <= 0 or self.timesteps <= 0:
@@ -98,6 +100,9 @@ class EnergyInputs:
         for proj in self.projections:
             if proj.target not in layer_names or proj.source not in layer_names | {INPUT}:
                 raise RunResultError(f"run.json has no layer for projection {proj.source!r} -> {proj.target!r}")
+        unknown = sorted(set(self.fed_by) - layer_names)
+        if unknown:
+            raise RunResultError(f"run.json has no layer {unknown[0]!r}, which the bundle's weight layers feed")
 
 
 def check_cost_model(model: CostModel, profile: str) -> None:
@@ -140,6 +145,7 @@ class LayerStats:
     """What a chip layer does per inference, independent of any cost model."""
 
     name: str
+    fed_by: tuple[str, ...]  # the weight layers whose synapses feed it
     neurons: int
     cores: int
     spikes: float  # per inference
@@ -261,6 +267,7 @@ def _layer_activity(inputs: EnergyInputs) -> tuple[LayerStats, ...]:
     return tuple(
         LayerStats(
             name=layer.name,
+            fed_by=tuple(inputs.fed_by.get(layer.name, ())),
             neurons=layer.neurons,
             cores=sum(1 for c in inputs.placement if c.layer == layer.name),
             spikes=layer.spikes / n,

@@ -15,6 +15,7 @@ from enof.runtime.energy.inputs import EnergySources
 
 REPORT_FORMAT = "enof-energy"
 HOTTEST_CORES = 10
+FED_BY_SEPARATOR = " + "  # the weight layers whose synapses sum into one LIF (a residual join has two)
 
 ASSUMPTIONS = (
     "Per inference = totals over the run / samples; the SNN runs T timesteps, the ANN baseline one step "
@@ -60,6 +61,7 @@ def report_dict(result: EnergyResult, sources: EnergySources) -> dict:
     layers = []
     for a in result.layers:
         entry = {k: v for k, v in dataclasses.asdict(a).items()}
+        entry["fed_by"] = list(a.fed_by)
         entry["spikes_per_inference"] = entry.pop("spikes")
         entry["synops_per_inference"] = entry.pop("synops")
         entry["energy"] = {m.model.name: _parts_dict(m.layers[a.name], m.chip_dynamic_pj) for m in models}
@@ -134,7 +136,7 @@ def _priced_chip_parts(m: ModelEnergy) -> int:
 
 
 CSV_COLUMNS = (
-    "row", "model", "name", "layer", "neurons", "cores", "firing_rate", "spikes_per_inference",
+    "row", "model", "name", "layer", "fed_by", "neurons", "cores", "firing_rate", "spikes_per_inference",
     "synops_per_inference", "synops_pj", "neuron_updates_pj", "routing_pj", "total_pj", "share",
     "static_pj", "host_pj", "ann_pj", "ann_over_snn",
 )
@@ -148,7 +150,8 @@ def report_csv(report: dict) -> str:
     for model in report["models"]:
         name = model["name"]
         for layer in report["layers"]:
-            writer.writerow({"row": "layer", "model": name, "layer": layer["name"], **layer, **layer["energy"][name]})
+            writer.writerow({"row": "layer", "model": name, "layer": layer["name"], **layer,
+                             "fed_by": FED_BY_SEPARATOR.join(layer["fed_by"]), **layer["energy"][name]})
         for core in report["cores"]:
             writer.writerow(
                 {"row": "core", "model": name, "name": core["core_id"], **core, **core["energy"][name]}
@@ -201,14 +204,14 @@ def report_tables(report: dict, main: str | None = None) -> Group:
     )
 
     per_layer = Table(title="Per layer", title_justify="left")
-    for col in ("layer", "neurons", "cores", "firing rate", "synops"):
-        per_layer.add_column(col, justify="left" if col == "layer" else "right")
+    for col in ("layer", "fed by", "neurons", "cores", "firing rate", "synops"):
+        per_layer.add_column(col, justify="left" if col in ("layer", "fed by") else "right")
     for m in report["models"]:
         per_layer.add_column(m["name"], justify="right")
     for layer in report["layers"]:
         per_layer.add_row(
-            layer["name"], str(layer["neurons"]), str(layer["cores"]), f"{layer['firing_rate']:.3f}",
-            f"{layer['synops_per_inference']:,.0f}",
+            layer["name"], FED_BY_SEPARATOR.join(layer["fed_by"]), str(layer["neurons"]), str(layer["cores"]),
+            f"{layer['firing_rate']:.3f}", f"{layer['synops_per_inference']:,.0f}",
             *(_energy_and_share(layer["energy"][m["name"]]) for m in report["models"]),
         )
 

@@ -1,12 +1,13 @@
 """Where a chip's spikes go: destination cores and mesh hops per spike, and synapse counts (docs/energy.md).
 
 A spike of a core is sent once to every destination core that holds at least one neuron the spiking
-neuron connects to (conv: the outputs whose receptive field covers it; dense: every neuron of the
-target). The counts give spikes per core, not per neuron, so the neurons of a core are taken to fire
-equally often ("geometric"). Core ranges are in placement.json's channels-last order; every index
-here is a flat torch (C, H, W) index, mapped with enof.formats.placement.core_neuron_indices.
-"all-cores" sends every spike to every core of the layers its layer
-feeds: an upper bound. Chips continue the mesh of tiles (chip c sits at c % chips_x, c // chips_x).
+neuron connects to (enof.geometry.reach; conv: the outputs whose receptive field covers it; dense:
+every neuron of the target). The counts give spikes per core, not per neuron, so the neurons of a
+core are taken to fire equally often ("geometric"). Core ranges are in placement.json's
+channels-last order; every index here is a flat torch (C, H, W) index, mapped with
+enof.formats.placement.core_neuron_indices. "all-cores" sends every spike to every core of the
+layers its layer feeds: an upper bound. Chips continue the mesh of tiles (chip c sits at
+c % chips_x, c // chips_x).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Literal
 
 import numpy as np
 
+from enof import geometry
 from enof.errors import RunResultError
 from enof.formats.placement import PlacedCore, core_neuron_indices
 
@@ -40,12 +42,16 @@ class Projection:
 
     source: str
     target: str
-    kind: Literal["conv", "dense", "current"]
+    kind: str  # a synapse kind of enof.geometry.KINDS
     source_shape: tuple[int, ...]
     target_shape: tuple[int, ...]
     kernel: tuple[int, int] = (1, 1)
     stride: tuple[int, int] = (1, 1)
     padding: tuple[int, int] = (0, 0)
+
+    @property
+    def connection(self) -> geometry.Connection:
+        return geometry.Connection(self.kind, self.source_shape, self.target_shape, self.kernel, self.stride, self.padding)
 
 
 def synapse_count(proj: Projection) -> int:
@@ -59,50 +65,14 @@ def fan_out(proj: Projection) -> np.ndarray:
     A spike of neuron n is fan_out[n] synaptic ops in the target layer (docs/design.md §7); "current"
     (identity input current) is one event per value and no multiply, so it counts 0 MACs here.
     """
-    if proj.kind == "current":
-        return np.zeros(proj.source_shape, dtype=np.int64)
-    if proj.kind == "dense":
-        return np.full(proj.source_shape, int(np.prod(proj.target_shape)), dtype=np.int64)
-    c_in, h_in, w_in = proj.source_shape
-    c_out, h_out, w_out = proj.target_shape
-    rows = [len(_conv_reach(i, h_out, proj.kernel[0], proj.stride[0], proj.padding[0])) for i in range(h_in)]
-    cols = [len(_conv_reach(i, w_out, proj.kernel[1], proj.stride[1], proj.padding[1])) for i in range(w_in)]
-    per_position = c_out * np.outer(rows, cols).astype(np.int64)
-    return np.broadcast_to(per_position, (c_in, h_in, w_in)).copy()
+    return geometry.fan_out(proj.connection)
 
 
-def _conv_reach(ih: int, size_out: int, kernel: int, stride: int, padding: int) -> range:
-    """Output positions whose receptive field covers input position ``ih``."""
-    lo = max(0, -(-(ih + padding - kernel + 1) // stride))
-    hi = min(size_out - 1, (ih + padding) // stride)
-    return range(lo, hi + 1)
-
-
-def _source_groups(shape: tuple[int, ...]) -> int:
-    """Neurons n and n' of a source reach the same targets if n % groups == n' % groups (spatial position)."""
-    return shape[1] * shape[2] if len(shape) == 3 else 1
-
-
-def _reach_matrix(
-    proj: Projection, groups: int, target_core_of: np.ndarray, n_cores: int
-) -> np.ndarray:
-    """reach[g, d]: a neuron of source group g connects to a neuron of core index d."""
+def _reach_matrix(proj: Projection, groups: int, target_core_of: np.ndarray, n_cores: int) -> np.ndarray:
+    """reach[g, d]: a neuron at source position g connects to a neuron of core index d."""
     reach = np.zeros((groups, n_cores), dtype=bool)
-    if proj.kind == "dense":
-        reach[:, np.unique(target_core_of)] = True
-        return reach
-    _, h_in, w_in = proj.source_shape
-    c_out, h_out, w_out = proj.target_shape
-    per_channel = h_out * w_out
-    channel_base = np.arange(c_out)[:, None, None] * per_channel
-    for ih in range(h_in):
-        rows = _conv_reach(ih, h_out, proj.kernel[0], proj.stride[0], proj.padding[0])
-        for iw in range(w_in):
-            cols = _conv_reach(iw, w_out, proj.kernel[1], proj.stride[1], proj.padding[1])
-            if not rows or not cols:
-                continue
-            flat = channel_base + (np.asarray(rows)[:, None] * w_out + np.asarray(cols)[None, :])[None]
-            reach[ih * w_in + iw, np.unique(target_core_of[flat.ravel()])] = True
+    for position, targets in geometry.reach(proj.connection):
+        reach[position, np.unique(target_core_of[targets])] = True
     return reach
 
 
@@ -152,7 +122,7 @@ def route_cores(
         column_of = np.full(len(placement), -1, dtype=np.int64)
         column_of[cols] = np.arange(len(cols))
         if outgoing:
-            groups = _source_groups(outgoing[0].source_shape)
+            groups = geometry.positions(outgoing[0].source_shape)
             reach = np.zeros((groups, len(cols)), dtype=bool)
             for proj in outgoing:
                 reach |= _reach_matrix(proj, groups, column_of[core_of[proj.target]], len(cols))

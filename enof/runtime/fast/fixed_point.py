@@ -5,7 +5,8 @@ Our own reading of `lava/proc/lif/models.py` (AbstractPyLifModelFixed, PyLifMode
 (PyConvModelFixed) and `lava/utils/weightutils.py`. Lava computes in numpy int32 (wrapping on
 overflow) and int64 in places; we compute on exact integers (int64, or floats holding integers:
 float64 below 2^53, float32 below 2^24) and apply the int32 wrap exactly where numpy's int32
-arithmetic would wrap, so results agree bit for bit (docs/design.md §6).
+arithmetic would wrap, so results agree bit for bit (docs/design.md §6). Lava's constants are in
+enof.formats.fixed_point; the width of u and v (``state_bits``) is the target profile's, Lava's 24 by default.
 """
 
 from __future__ import annotations
@@ -13,14 +14,19 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-DECAY_SHIFT = 12  # decays are 12-bit fractions of 4096
-DECAY_UNITY = 1 << DECAY_SHIFT
-ACT_SHIFT = 6  # a_in << 6 (MSB alignment of the synaptic input)
-VTH_SHIFT = 6  # vth << 6
-STATE_BITS = 24  # u and v are 24-bit
-MAX_UV = 1 << (STATE_BITS - 1)  # 2^23
-DU_OFFSET = 1  # ds_offset: effective current decay is du + 1 (du = 4095 -> u keeps nothing)
-DV_OFFSET = 0  # dm_offset
+from enof.formats.fixed_point import (
+    ACT_SHIFT,
+    DECAY_UNITY,
+    DU_OFFSET,
+    DV_OFFSET,
+    LAVA_STATE_BITS,
+    VTH_SHIFT,
+)
+
+FLOAT32_EXACT = 2**24  # float32 holds every integer below this exactly
+FLOAT64_EXACT = 2**53  # float64 likewise
+INT32_LIMIT = 2**31  # Lava's numpy int32 arithmetic wraps at ±2^31
+NO_WRAP_BIAS_LIMIT = 2**30  # with |v|, |u| < 2^29, |v| + |u| + |bias| < 2^31: the int32 sum cannot wrap
 
 
 def wrap_signed(x: torch.Tensor, bits: int) -> torch.Tensor:
@@ -58,7 +64,7 @@ def effective_bias(bias_mant: np.ndarray, bias_exp: int) -> np.ndarray:
     """bias_mant << bias_exp, or arithmetic >> −bias_exp (Lava's scale_bias, recomputed each step)."""
     mant = np.asarray(bias_mant, dtype=np.int64)
     out = mant << bias_exp if bias_exp >= 0 else mant >> -bias_exp
-    return ((out + 2**31) % 2**32) - 2**31  # Lava shifts in int32
+    return ((out + INT32_LIMIT) % (2 * INT32_LIMIT)) - INT32_LIMIT  # Lava shifts in int32
 
 
 def lif_fixed_step(
@@ -70,54 +76,67 @@ def lif_fixed_step(
     dv: int,
     vth: int,
     bias: torch.Tensor | int,
+    state_bits: int = LAVA_STATE_BITS,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One PyLifModelBitAcc step on int32 values held in int64 or float64 tensors: returns (u, v, spikes as 0/1).
 
-    The general path: every wrap and saturation of Lava's int32/24-bit arithmetic.
+    The general path: every wrap and saturation of Lava's int32 and ``state_bits``-bit arithmetic.
 
     ``a_in`` is the int32 sum of the incoming activations; ``bias`` the effective bias.
     """
+    max_uv = 1 << (state_bits - 1)  # 2^23 in Lava (max_uv_val)
     activation = wrap_int32(a_in * (1 << ACT_SHIFT))  # np.left_shift on int32 wraps
     summed = wrap_int32(decay_fixed(u, du + DU_OFFSET) + activation)  # int32 +=
     # One asymmetric wrap (models.py: > 2^23 loses 2^24; <= -2^23 gains 2^24), not a modulo.
-    u = torch.where(summed > MAX_UV, summed - 2 * MAX_UV, summed)
-    u = torch.where(u <= -MAX_UV, summed + 2 * MAX_UV, u)
+    u = torch.where(summed > max_uv, summed - 2 * max_uv, summed)
+    u = torch.where(u <= -max_uv, summed + 2 * max_uv, u)
     v = wrap_int32(decay_fixed(v, dv + DV_OFFSET) + u + bias)  # int32 sum, then saturate
-    v = torch.clamp(v, -(MAX_UV - 1), MAX_UV - 1)
+    v = torch.clamp(v, -(max_uv - 1), max_uv - 1)
     spikes = v > (vth << VTH_SHIFT)
     v = torch.where(spikes, torch.zeros_like(v), v)
     return u, v, spikes.to(v.dtype)
 
 
 def lif_fixed_step_no_wrap(
-    v: torch.Tensor, a_in: torch.Tensor, *, dv: int, vth: int, bias: torch.Tensor | int
+    v: torch.Tensor, a_in: torch.Tensor, *, dv: int, vth: int, bias: torch.Tensor | int,
+    state_bits: int = LAVA_STATE_BITS,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``lif_fixed_step`` for du = 4095 when no wrap can happen: returns (v, spikes as 0/1 of v's dtype).
 
-    Preconditions (the caller checks them): |a_in| < 2^17, so u = a_in << 6 stays inside the 24-bit
-    range and needs no wrap; every intermediate integer is exact in the tensor's dtype (see
-    ``no_wrap_dtype``). Then v = clip(trunc(v·(4096 − dv)/4096) + (a_in << 6) + bias); same numbers,
-    fewer and cheaper ops (float arithmetic only: boolean tensors are slow on CPU).
+    Preconditions (the caller checks them, ``no_wrap_applies``): |a_in| < ``no_wrap_a_in_limit`` (2^17),
+    so u = a_in << 6 stays inside the state range and needs no wrap; every intermediate integer is exact
+    in the tensor's dtype (see ``no_wrap_dtype``). Then v = clip(trunc(v·(4096 − dv)/4096) + (a_in << 6)
+    + bias); same numbers, fewer and cheaper ops (float arithmetic only: boolean tensors are slow on CPU).
     """
+    v_max = (1 << (state_bits - 1)) - 1
     v = decay_fixed(v, dv + DV_OFFSET).add_(a_in, alpha=1 << ACT_SHIFT).add_(bias)
-    v = v.clamp_(-(MAX_UV - 1), MAX_UV - 1)
+    v = v.clamp_(-v_max, v_max)
     spikes = (v - (vth << VTH_SHIFT)).clamp_(0, 1)  # integers: v > vth_eff  <=>  v - vth_eff >= 1
     return v.addcmul_(v, spikes, value=-1), spikes
 
 
-NO_WRAP_A_IN_LIMIT = MAX_UV >> ACT_SHIFT  # |a_in| < 2^17 → |a_in << 6| < 2^23: no current wrap
+def no_wrap_applies(du: int, bias_max: float, state_bits: int = LAVA_STATE_BITS) -> bool:
+    """Whether a LIF may take ``lif_fixed_step_no_wrap`` (on steps with |a_in| < ``no_wrap_a_in_limit``):
+    du = 4095 keeps no current, and the int32 sum of v, u (both below 2^29) and the bias cannot wrap."""
+    return du + DU_OFFSET == DECAY_UNITY and bias_max < NO_WRAP_BIAS_LIMIT and state_bits <= 30
 
 
-def no_wrap_dtype(dv: int, bias_max: float) -> torch.dtype:
+def no_wrap_a_in_limit(state_bits: int = LAVA_STATE_BITS) -> int:
+    """|a_in| below this (2^17 for 24 bits) keeps |a_in << 6| inside the state range: no current wrap."""
+    return (1 << (state_bits - 1)) >> ACT_SHIFT
+
+
+def no_wrap_dtype(dv: int, bias_max: float, state_bits: int = LAVA_STATE_BITS) -> torch.dtype:
     """float32 when ``lif_fixed_step_no_wrap`` is exact in it, else float64 (exact below 2^53).
 
     float32 holds integers below 2^24 exactly; multiplying by a power of two is exact, so the decay is
     exact when 4096 − dv is a power of two (or 0); the largest sum |v_dec| + |u| + |bias| must stay below 2^24.
     """
+    max_uv = 1 << (state_bits - 1)
     factor = DECAY_UNITY - (dv + DV_OFFSET)
     power_of_two = factor == 0 or (factor > 0 and factor & (factor - 1) == 0)
-    largest = factor / DECAY_UNITY * (MAX_UV - 1) + MAX_UV + bias_max
-    return torch.float32 if power_of_two and largest < 2**24 else torch.float64
+    largest = factor / DECAY_UNITY * (max_uv - 1) + max_uv + bias_max
+    return torch.float32 if power_of_two and largest < FLOAT32_EXACT else torch.float64
 
 
 def dense_effective_weights(weight_int: np.ndarray, num_weight_bits: int = 8) -> np.ndarray:

@@ -9,15 +9,18 @@ import torch
 
 from enof.errors import RunError
 from enof.runtime.fast.fixed_point import (
-    NO_WRAP_A_IN_LIMIT,
+    FLOAT32_EXACT,
+    INT32_LIMIT,
     effective_bias,
     lif_fixed_step,
     lif_fixed_step_no_wrap,
+    no_wrap_a_in_limit,
+    no_wrap_applies,
     no_wrap_dtype,
     wrap_int32,
 )
 from enof.runtime.fast.float_point import lif_float_step
-from enof.runtime.fast.synapses import INT32_LIMIT, SynapseOp, build_fixed_op, build_float_op
+from enof.runtime.fast.synapses import SynapseOp, build_fixed_op, build_float_op
 from enof.runtime.program import INPUT, ChipProgram, ChipRun
 
 Precision = Literal["fixed", "float"]
@@ -40,7 +43,7 @@ def simulate(
     if precision == "fixed":
         x_int = program.quantize_input(x)
         # Integers, exact in float32 below 2^24 (else float64).
-        source = torch.from_numpy(x_int.astype(np.float32 if np.abs(x_int).max(initial=0) < 2**24 else np.float64))
+        source = torch.from_numpy(x_int.astype(np.float32 if np.abs(x_int).max(initial=0) < FLOAT32_EXACT else np.float64))
         ops = _fixed_ops(program, int(np.abs(x_int).max(initial=0)))
     else:
         source = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
@@ -102,17 +105,20 @@ def _fixed_layer_steps(program: ChipProgram, ops: dict[str, SynapseOp], batch: i
 
     With du = 4095 (the design's LIF) a step whose |a_in| < 2^17 cannot wrap and takes
     ``lif_fixed_step_no_wrap`` in float32 when that is exact; any other step takes the general path.
+    u and v are ``program.state_bits`` wide (the target profile's).
     """
     steps = {}
+    state_bits, a_in_limit = program.state_bits, no_wrap_a_in_limit(program.state_bits)
     for name, layer in program.layers.items():
         incoming = [ops[s.name] for s in program.incoming(name)]
         bias_int = effective_bias(layer.bias_mant, layer.bias_exp)
+        bias_max = float(np.abs(bias_int).max(initial=0))
         a_in_bound = sum(op.bound for op in incoming)
         needs_wrap = a_in_bound >= INT32_LIMIT  # the in-port's int32 sum of several activations wraps
-        no_wrap = layer.du + 1 == 4096 and float(np.abs(bias_int).max(initial=0)) < 2**30
+        no_wrap = no_wrap_applies(layer.du, bias_max, state_bits)
         dtype = torch.float64
-        if no_wrap and a_in_bound < 2**24:  # a float32 sum of the activations is then exact too
-            dtype = no_wrap_dtype(layer.dv, float(np.abs(bias_int).max(initial=0)))
+        if no_wrap and a_in_bound < FLOAT32_EXACT:  # a float32 sum of the activations is then exact too
+            dtype = no_wrap_dtype(layer.dv, bias_max, state_bits)
         bias = torch.from_numpy(bias_int.astype(np.float64)).to(dtype)
         state = {"u": torch.zeros((batch, *layer.shape), dtype=torch.float64),
                  "v": torch.zeros((batch, *layer.shape), dtype=dtype)}  # fmt: skip
@@ -124,13 +130,15 @@ def _fixed_layer_steps(program: ChipProgram, ops: dict[str, SynapseOp], batch: i
                 a_in = wrap_int32(a_in)
             if no_wrap:
                 low, high = torch.aminmax(a_in)
-                if max(-float(low), float(high)) < NO_WRAP_A_IN_LIMIT:
-                    state["v"], spikes = lif_fixed_step_no_wrap(state["v"], a_in, dv=layer.dv, vth=layer.vth, bias=bias)
+                if max(-float(low), float(high)) < a_in_limit:
+                    state["v"], spikes = lif_fixed_step_no_wrap(
+                        state["v"], a_in, dv=layer.dv, vth=layer.vth, bias=bias, state_bits=state_bits
+                    )
                     return spikes.to(torch.float32)  # no copy when already float32
-            # General path in float64; v is saturated to 24 bits, so it returns to ``dtype`` exactly.
+            # General path in float64; v is saturated to state_bits, so it returns to ``dtype`` exactly.
             state["u"], v, spikes = lif_fixed_step(
                 state["u"], state["v"].double(), a_in.double(), du=layer.du, dv=layer.dv, vth=layer.vth,
-                bias=bias.double(),
+                bias=bias.double(), state_bits=state_bits,
             )  # fmt: skip
             state["v"] = v.to(dtype)
             return spikes.to(torch.float32)

@@ -1,4 +1,4 @@
-"""Synapse operators of the fast simulator: one builder per synapse kind and precision.
+"""Synapse operators of the fast simulator: one builder per operator (``Synapse.runs_as``) and precision.
 
 Fixed point mirrors Lava's CPU models (lava.md): Dense clips/truncates its weights, accumulates
 binary spikes or graded payloads exactly and shifts by ``weight_exp``; Conv convolves exactly and
@@ -12,21 +12,25 @@ holding exact integers (float32 below 2^24, float64 below 2^53): the simulator's
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from enof.errors import RunError
-from enof.runtime.fast.fixed_point import dense_effective_weights, shift_by_exp, wrap_int32, wrap_signed
+from enof.formats.fixed_point import CONV_ACC_BITS
+from enof.runtime.fast.fixed_point import (
+    FLOAT32_EXACT,
+    FLOAT64_EXACT,
+    INT32_LIMIT,
+    dense_effective_weights,
+    shift_by_exp,
+    wrap_int32,
+    wrap_signed,
+)
 from enof.runtime.program import Synapse
-
-FLOAT32_EXACT = 2**24
-FLOAT64_EXACT = 2**53
-INT32_LIMIT = 2**31
-CONV_ACC_BITS = 24  # PyConvModelFixed.clamp_precision: signed_clamp(x, bits=24)
 
 
 @dataclass
@@ -54,12 +58,7 @@ def _max_fan_in_abs_sum(weight: np.ndarray) -> int:
 
 def build_float_op(syn: Synapse) -> SynapseOp:
     """Float32 operator: torch conv2d (cross-correlation), dense on the torch-order flattened source, or identity."""
-    if syn.kind == "current":
-        return SynapseOp(syn, lambda x: x, 0)
-    weight = torch.from_numpy(np.ascontiguousarray(syn.weight, dtype=np.float32))
-    if syn.kind == "conv":
-        return SynapseOp(syn, lambda s: F.conv2d(s, weight, stride=syn.stride, padding=syn.padding), 0)
-    return SynapseOp(syn, lambda s: F.linear(s.reshape(s.shape[0], -1), weight), 0)
+    return _FLOAT_OPS[syn.runs_as](syn)
 
 
 def build_fixed_op(syn: Synapse, input_bound: int, graded: bool) -> SynapseOp:
@@ -68,16 +67,30 @@ def build_fixed_op(syn: Synapse, input_bound: int, graded: bool) -> SynapseOp:
     ``input_bound`` bounds |source values| (1 for spikes, max |x_int| for the input); ``graded``
     selects Lava's graded path (num_message_bits > 0: payloads multiply the weights).
     """
-    if syn.kind == "current":
-        return SynapseOp(syn, lambda x: x, input_bound)
-    if syn.kind == "conv" and syn.weight_exp != 0 and syn.is_identity:
-        return _fixed_identity(syn, input_bound, graded)
-    if syn.kind == "conv":
-        return _fixed_conv(syn, input_bound)
-    return _fixed_dense(syn, input_bound, graded)
+    return _FIXED_OPS[syn.runs_as](syn, input_bound, graded)
 
 
-def _fixed_conv(syn: Synapse, input_bound: int) -> SynapseOp:
+def _float_current(syn: Synapse) -> SynapseOp:
+    return SynapseOp(syn, lambda x: x, 0)
+
+
+def _float_conv(syn: Synapse) -> SynapseOp:
+    """Also the float diagonal: a 1×1 conv whose off-diagonal weights are zero, as the trained network ran it."""
+    weight = torch.from_numpy(np.ascontiguousarray(syn.weight, dtype=np.float32))
+    return SynapseOp(syn, lambda s: F.conv2d(s, weight, stride=syn.stride, padding=syn.padding), 0)
+
+
+def _float_dense(syn: Synapse) -> SynapseOp:
+    weight = torch.from_numpy(np.ascontiguousarray(syn.weight, dtype=np.float32))
+    return SynapseOp(syn, lambda s: F.linear(s.reshape(s.shape[0], -1), weight), 0)
+
+
+def _fixed_current(syn: Synapse, input_bound: int, graded: bool) -> SynapseOp:
+    return SynapseOp(syn, lambda x: x, input_bound)
+
+
+def _fixed_conv(syn: Synapse, input_bound: int, graded: bool) -> SynapseOp:
+    """Lava's PyConvModelFixed: exact convolution wrapped to 24 bits; graded or binary alike."""
     acc_bound = input_bound * _max_fan_in_abs_sum(syn.weight_int)
     dtype = _exact_dtype(acc_bound, syn.name)
     weight = torch.from_numpy(np.asarray(syn.weight_int, dtype=np.float64)).to(dtype)
@@ -137,3 +150,11 @@ def _fixed_identity(syn: Synapse, input_bound: int, graded: bool) -> SynapseOp:
         return _shift_like_lava(s.to(dtype) * weight, exp, acc_bound, graded)
 
     return SynapseOp(syn, apply, min(shifted_bound, INT32_LIMIT))
+
+
+_FLOAT_OPS: dict[str, Callable[[Synapse], SynapseOp]] = {
+    "conv": _float_conv, "dense": _float_dense, "current": _float_current, "diagonal": _float_conv,
+}
+_FIXED_OPS: dict[str, Callable[[Synapse, int, bool], SynapseOp]] = {
+    "conv": _fixed_conv, "dense": _fixed_dense, "current": _fixed_current, "diagonal": _fixed_identity,
+}

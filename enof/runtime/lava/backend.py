@@ -28,6 +28,7 @@ from typing import BinaryIO, Iterator, Literal
 import numpy as np
 
 from enof.errors import RunError
+from enof.formats.fixed_point import LAVA_STATE_BITS
 from enof.runtime.program import ChipProgram, ChipRun
 
 Precision = Literal["fixed", "float"]
@@ -99,6 +100,11 @@ def run_lava_timed(
         raise RunError(f"input shape {tuple(x.shape)} does not match (B, *{program.input_shape}) with B >= 1")
     if precision not in ("fixed", "float"):
         raise RunError(f"unknown precision {precision!r} (fixed|float)")
+    if precision == "fixed" and program.state_bits != LAVA_STATE_BITS:  # refused before a worker starts
+        raise RunError(
+            f"the target's u and v are {program.state_bits}-bit; Lava's bit-accurate LIF is "
+            f"{LAVA_STATE_BITS}-bit: run this bundle on the built-in simulator (--backend fast)"
+        )
     source = program.quantize_input(x) if precision == "fixed" else np.asarray(x, np.float64)
     deadline = time.monotonic() + timeout_s
     parts = []

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import time
 import traceback
+from collections.abc import Callable
+from typing import ClassVar
 
 import numpy as np
 
 import enof  # noqa: F401  (installs the Python 3.11 import fix before lava)
+from enof.formats.fixed_point import DECAY_CODE_MAX, DU_KEEP_NOTHING, GRADED_MESSAGE_BITS
 from enof.runtime.lava.layout import conv_weight_to_lava, dense_weight_to_lava, lava_shape, to_lava_layout
 from enof.runtime.lava.watchdog import ActorWatcher, LavaModelError, model_exceptions
 from enof.runtime.program import INPUT, ChipProgram, Synapse
@@ -33,8 +36,7 @@ from scipy import sparse as sp  # noqa: E402
 
 from enof.runtime.lava.procs.processes import CountingLIF  # noqa: E402
 
-GRADED_MESSAGE_BITS = 24  # graded payloads (input values); Lava's fixed Conv in-port is 24-bit
-RELAY_FIXED = dict(du=4095, dv=4095, vth=0)  # u = a_in << 6; v = (v >> 12) + u; spikes iff a_in = 1
+RELAY_FIXED = dict(du=DU_KEEP_NOTHING, dv=DECAY_CODE_MAX, vth=0)  # u = a_in << 6; v = (v >> 12) + u; spikes iff a_in = 1
 RELAY_FLOAT = dict(du=1.0, dv=1.0, vth=0.5)  # u = a_in; v = u; spikes iff a_in = 1
 
 
@@ -123,17 +125,12 @@ class LavaNetwork:
         delay = self.depths[syn.target] - 1 - self.depths[syn.source]
         graded = syn.source == INPUT
         out_port = self._input(delay).s_out if graded else self._relay(syn.source, delay).s_out
-        target = self.lifs[syn.target]
-        if syn.kind == "current":
-            if tuple(self.program.input_shape) != tuple(self.program.layers[syn.target].shape):
-                raise ValueError(f"{syn.name}: current-mode input {self.program.input_shape} != {syn.target} shape")
-            self._identity(out_port, target, graded=True)
-        elif syn.kind == "conv" and syn.weight_exp != 0 and syn.is_identity:
-            self._diagonal(syn, out_port, target, graded)  # Lava's Conv would ignore weight_exp
-        elif syn.kind == "conv":
-            self._conv(syn, out_port, target, graded)
-        else:
-            self._dense(syn, out_port, target, graded)
+        self._CONNECT[syn.runs_as](self, syn, out_port, self.lifs[syn.target], graded)
+
+    def _current(self, syn: Synapse, out_port, target, graded: bool) -> None:
+        if tuple(self.program.input_shape) != tuple(self.program.layers[syn.target].shape):
+            raise ValueError(f"{syn.name}: current-mode input {self.program.input_shape} != {syn.target} shape")
+        self._identity(out_port, target, graded=True)
 
     def _identity(self, out_port, target, graded: bool) -> None:
         n = int(np.prod(out_port.shape))
@@ -198,6 +195,9 @@ class LavaNetwork:
         _flat(out_port).connect(dense.s_in)
         a_out = dense.a_out if len(target_shape) == 1 else dense.a_out.reshape(target.a_in.shape)
         a_out.connect(target.a_in)
+
+    # One builder per operator (Synapse.runs_as); the diagonal because Lava's Conv would ignore weight_exp.
+    _CONNECT: ClassVar[dict[str, Callable]] = {"current": _current, "diagonal": _diagonal, "conv": _conv, "dense": _dense}
 
     # -- run
     on_model_error = None  # set by main(): called with a ProcessModel's traceback, must not return

@@ -1,0 +1,80 @@
+"""``open_bundle``: a bundle folder opened once into one checked, typed object that a command passes on.
+
+Every reader in ``enof.formats`` runs here, once, and so do the checks across files; both backends,
+``run_bundle`` and the energy report run only what this accepted, and none of them reads a bundle file again
+to learn what is already here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from enof.errors import BundleError
+from enof.formats.bundle import MANIFEST_NAME, Manifest, check_manifest_profile, read_bundle
+from enof.formats.host_graphs import check_host_in, check_host_out
+from enof.formats.placement import Placement, read_placement
+from enof.formats.quant import FixedPointRanges, chip_input_bits
+from enof.hardware_profiles import Profile
+from enof.runtime.program import ChipProgram, program_from_bundle
+
+
+@dataclass(frozen=True)
+class OpenedBundle:
+    """A bundle whose every file was checked: its manifest, chip program, placement and target profile."""
+
+    root: Path
+    manifest: Manifest
+    manifest_sha256: str  # run.json's bundle_manifest_sha256
+    program: ChipProgram
+    placement: Placement
+    profile: Profile  # the profile the checks used: the one the manifest embeds, else the fallback
+    paths: dict[str, Path]  # every file the manifest lists
+
+    def file(self, name: str) -> Path:
+        if name not in self.paths:
+            raise BundleError(f"{self.root / name}: not in this bundle (files: {', '.join(sorted(self.paths))})")
+        return self.paths[name]
+
+
+def open_bundle(bundle_dir: str | Path, fallback_profile: Profile | None = None) -> OpenedBundle:
+    """Read and check a bundle once.
+
+    ``read_bundle``: manifest fields, embedded profile, file hashes. ``program_from_bundle``: chip.nir and
+    quant.npz against the profile's fixed-point ranges. Here, across files: the chip's input mode and
+    shape against the manifest, host_in/host_out.onnx interfaces against the chip (T, shapes, classes),
+    placement.json against the profile's limits and the chip's layers (each neuron on one core).
+    The profile is the one the manifest embeds; ``fallback_profile`` (enof-energy --profile) stands in only
+    when that no longer loads (a bundle exported under an older profile schema)."""
+    bundle = read_bundle(bundle_dir)
+    manifest, profile = bundle.manifest, bundle.profile or fallback_profile
+    manifest_path = bundle.root / MANIFEST_NAME
+    if profile is None:
+        raise BundleError(
+            f"{bundle.profile_problem}; the profile this bundle was exported with no longer loads: re-export the "
+            "bundle, or give a profile to check it against (enof-energy --profile NAME|PATH)"
+        )
+    if bundle.profile is None:
+        check_manifest_profile(manifest, profile, str(manifest_path))
+    program = program_from_bundle(
+        bundle.path("chip.nir"), bundle.path("quant.npz"), manifest.timesteps,
+        chip_input_bits(profile, manifest.input_mode), FixedPointRanges.from_profile(profile),
+        state_bits=int(profile.fixed_point.state_bits.value),
+    )  # fmt: skip
+    if program.input_mode != manifest.input_mode:
+        raise BundleError(f"{bundle.root}: chip.nir has {program.input_mode} input, manifest says {manifest.input_mode}")
+    image_shape = manifest.input_shape
+    if program.input_mode == "graded" and program.input_shape != image_shape:
+        raise BundleError(
+            f"{manifest_path}: dataset.input_shape {image_shape} is not chip.nir's input {program.input_shape} (graded input)"
+        )
+    check_host_out(
+        bundle.path("host_out.onnx"), {n: program.layers[n].shape for n in program.outputs},
+        program.timesteps, manifest.num_classes,
+    )  # fmt: skip
+    if program.input_mode == "current":
+        check_host_in(bundle.path("host_in.onnx"), image_shape, program.input_shape)
+    placement = read_placement(
+        bundle.path("placement.json"), profile, {n: layer.shape for n, layer in program.layers.items()}
+    )
+    return OpenedBundle(Path(bundle.root), manifest, bundle.manifest_sha256, program, placement, profile, bundle.paths)

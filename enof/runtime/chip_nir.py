@@ -1,0 +1,269 @@
+"""chip.nir + quant.npz → ChipProgram: the NIR graph read and checked, node by node (docs/design.md §5).
+
+Each NIR node type that may feed a LIF has one reader in ``_synapse_readers`` (the Input: a current
+synapse; Conv2d, Linear, Affine: weight nodes), like Norse's ``import_nir`` table: a new synapse kind
+is one entry there. Every problem is one BundleError (or UnsupportedModuleError) line naming the file,
+the node or entry, and the limit. Entered through ``enof.runtime.program.program_from_bundle``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from enof.errors import BundleError, UnsupportedModuleError
+from enof.formats.quant import QuantFile
+from enof.geometry import conv_output_shape
+from enof.runtime.program import INPUT, ChipProgram, LifLayer, Synapse
+
+
+def build_program(graph, quant: QuantFile, label: str, timesteps: int, input_bits: int, state_bits: int, nir) -> ChipProgram:
+    """The checked ChipProgram of a NIR graph read from ``label`` and its open quant.npz (see program_from_bundle)."""
+    nodes = dict(graph.nodes)
+    readers = _synapse_readers(nir)
+    weight_types = tuple(t for t in readers if t is not nir.Input)
+    supported = (nir.Input, nir.Output, *weight_types, nir.LIF, nir.Flatten)
+    for name, node in nodes.items():
+        if not isinstance(node, supported):
+            raise UnsupportedModuleError(
+                f"{label}: node {name!r} is a NIR {type(node).__name__}; chip.nir holds only "
+                + ", ".join(t.__name__ for t in supported)
+            )
+    sources: dict[str, list[str]] = {name: [] for name in nodes}
+    targets: dict[str, list[str]] = {name: [] for name in nodes}
+    edges = [tuple(edge) for edge in graph.edges]
+    for src, dst in edges:
+        if src not in nodes or dst not in nodes:
+            raise BundleError(f"{label}: edge {src!r} -> {dst!r} names a node that is not in the graph")
+        sources[dst].append(src)
+        targets[src].append(dst)
+    if len(set(edges)) != len(edges):
+        raise BundleError(f"{label}: an edge is listed twice")
+    input_node = nodes.get(INPUT)
+    if not isinstance(input_node, nir.Input):
+        raise BundleError(f"{label}: no Input node named {INPUT!r}")
+    input_shape = _nir_shape(dict(input_node.input_type).get("input"), label, f"Input {INPUT!r} input_type")
+    others = [name for name, node in nodes.items() if isinstance(node, nir.Input) and name != INPUT]
+    if others:  # NIR adds such nodes where an edge is missing
+        raise BundleError(f"{label}: {others[0]!r} is a second Input node; the chip has one input, {INPUT!r}")
+    for name, node in nodes.items():
+        if isinstance(node, weight_types) and [
+            isinstance(nodes[t], nir.LIF) for t in targets[name]
+        ] != [True]:
+            raise BundleError(f"{label}: weight node {name!r} feeds {targets[name] or 'nothing'}; it must feed exactly one LIF")
+    lif_names = [n for n, node in nodes.items() if isinstance(node, nir.LIF)]
+    metadata = dict(graph.metadata or {})
+    layers = {}
+    for name in _topological(lif_names, sources, nodes, nir):
+        if not sources[name]:
+            raise BundleError(f"{label}: LIF {name!r} has no incoming edge")
+        layers[name] = _lif_layer(name, nodes[name], quant, metadata, label)
+    shapes = {INPUT: input_shape, **{n: layer.shape for n, layer in layers.items()}}
+    graph_view = _Graph(nodes, sources, shapes, quant, label, nir)
+    synapses = [_synapse(src, lif, graph_view, readers) for lif in layers for src in sources[lif]]
+    outputs = [src for name, node in nodes.items() if isinstance(node, nir.Output) for src in sources[name]]
+    for src in outputs:
+        if src not in layers:
+            raise BundleError(f"{label}: {src!r} feeds an Output node but is not a LIF (the chip outputs spikes)")
+    if not outputs:
+        raise BundleError(f"{label}: no LIF feeds an Output node (the chip would return nothing)")
+    input_mode = "current" if any(s.kind == "current" for s in synapses) else "graded"
+    return ChipProgram(
+        timesteps=timesteps, input_shape=input_shape, input_mode=input_mode,
+        input_scale=quant.number("input.scale", "the input", positive=True), layers=layers, synapses=synapses,
+        outputs=outputs, metadata=metadata, input_bits=input_bits, state_bits=state_bits,
+    )  # fmt: skip
+
+
+def _nir_shape(value, label: str, what: str) -> tuple[int, ...]:
+    """A tensor shape stored in NIR: a non-empty 1-D array of positive integers."""
+    try:
+        array = np.asarray(value)
+        ok = array.ndim == 1 and array.size > 0 and array.dtype.kind in "iu" and bool((array >= 1).all())
+    except (TypeError, ValueError):
+        ok = False
+    if value is None or not ok:
+        raise BundleError(f"{label}: {what} is {value!r}, expected a shape (positive integers)")
+    return tuple(int(d) for d in array)
+
+
+def _finite(value, label: str, what: str, positive: bool = False) -> np.ndarray:
+    """A NIR float parameter as float64; every value finite (and > 0 if ``positive``)."""
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise BundleError(f"{label}: {what} is not numeric") from None
+    bad = ~np.isfinite(array) | ((array <= 0) if positive else False)
+    if bad.any():
+        raise BundleError(f"{label}: {what} holds {array[bad].flat[0]!r}, expected {'finite values > 0' if positive else 'finite values'}")
+    return array
+
+
+def _topological(lifs, sources, nodes, nir) -> list[str]:
+    """LIFs ordered so that every LIF comes after the LIFs that feed it (through weights and Flatten)."""
+
+    def upstream_lifs(name, seen=()):
+        found = set()
+        for src in sources[name]:
+            if isinstance(nodes[src], nir.LIF):
+                found.add(src)
+            elif src not in seen and not isinstance(nodes[src], nir.Input):
+                found |= upstream_lifs(src, (*seen, name))
+        return found
+
+    deps = {lif: upstream_lifs(lif) for lif in lifs}
+    ordered: list[str] = []
+    while len(ordered) < len(lifs):
+        ready = [lif for lif in lifs if lif not in ordered and deps[lif] <= set(ordered)]
+        if not ready:
+            raise UnsupportedModuleError(f"chip.nir: recurrent LIF connections are not supported ({sorted(deps)})")
+        ordered.extend(ready)
+    return ordered
+
+
+def _lif_layer(name: str, node, quant: QuantFile, metadata: dict, label: str) -> LifLayer:
+    what = f"LIF {name!r}"
+    v_threshold = np.unique(_finite(node.v_threshold, label, f"{what} v_threshold", positive=True))
+    if v_threshold.size != 1:
+        raise UnsupportedModuleError(f"{name}: LIF with per-neuron thresholds is not supported")
+    tau = _finite(node.tau, label, f"{what} tau", positive=True)
+    if tau.ndim == 0 or tau.size == 0:
+        raise BundleError(f"{label}: {what} tau has shape {tau.shape}, expected the layer's shape")
+    shape = tuple(int(d) for d in tau.shape)
+    if "decay" in metadata:
+        decay = float(_finite(metadata["decay"], label, "graph metadata decay").reshape(-1)[0])
+    else:
+        if "dt_s" not in metadata:
+            raise BundleError(f"{label}: graph metadata has neither decay nor dt_s")
+        decay = float(1.0 - _finite(metadata["dt_s"], label, "graph metadata dt_s", positive=True).reshape(-1)[0] / tau.reshape(-1)[0])
+    if not 0.0 <= decay <= 1.0:
+        raise BundleError(f"{label}: {what} decay {decay!r} is outside [0, 1]")
+    owner, r = what, quant.ranges
+    return LifLayer(
+        name=name, shape=shape, decay=decay, v_threshold=float(v_threshold[0]),
+        bias_float=quant.floats(f"{name}.bias_float", owner, shape, dtype=np.float32),
+        vth=quant.integer(f"{name}.vth", owner, r and r.vth),
+        du=quant.integer(f"{name}.du", owner, r and r.decay),
+        dv=quant.integer(f"{name}.dv", owner, r and r.decay),
+        bias_mant=quant.integers(f"{name}.bias_mant", owner, shape, r and r.bias_mant).astype(np.int32),
+        bias_exp=quant.integer(f"{name}.bias_exp", owner, r and r.bias_exp),
+        scale=quant.number(f"{name}.scale", owner, positive=True),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Graph:
+    """What a synapse reader looks at: the nodes, each node's sources, the LIF shapes, quant.npz."""
+
+    nodes: dict[str, Any]
+    sources: dict[str, list[str]]
+    shapes: dict[str, tuple[int, ...]]  # INPUT and every LIF
+    quant: QuantFile
+    label: str
+    nir: Any  # the nir module (imported by program_from_bundle only)
+
+
+def _synapse_readers(nir) -> dict[type, Callable[[str, str, _Graph], Synapse]]:
+    """NIR node type feeding a LIF → the reader that turns such a node into that LIF's Synapse."""
+    return {nir.Input: _current_synapse, nir.Conv2d: _conv_synapse, nir.Linear: _dense_synapse,
+            nir.Affine: _affine_synapse}  # fmt: skip
+
+
+def _synapse(src: str, lif: str, g: _Graph, readers) -> Synapse:
+    node = g.nodes[src]
+    read = next((reader for kind, reader in readers.items() if isinstance(node, kind)), None)
+    if read is None:
+        raise UnsupportedModuleError(f"{src}: NIR node {type(node).__name__} feeding LIF {lif!r} is not supported")
+    return read(src, lif, g)
+
+
+def _current_synapse(src: str, lif: str, g: _Graph) -> Synapse:
+    if g.shapes[INPUT] != g.shapes[lif]:
+        raise BundleError(f"{g.label}: the input {g.shapes[INPUT]} feeds LIF {lif!r} {g.shapes[lif]} as current; shapes differ")
+    empty = np.zeros((0,), np.float32)
+    return Synapse(f"{INPUT}->{lif}", "current", INPUT, lif, empty, empty.astype(np.int32))
+
+
+def _conv_synapse(src: str, lif: str, g: _Graph) -> Synapse:
+    node, pre = g.nodes[src], _presynaptic(src, g)
+    weight = _weight(src, g)
+    stride, padding = _conv_geometry(src, node, g.label)
+    source_shape, target_shape = g.shapes[pre], g.shapes[lif]
+    want = conv_output_shape(weight.shape, source_shape, stride, padding)
+    if want != target_shape:
+        raise BundleError(
+            f"{g.label}: conv {src!r} with weight {weight.shape}, stride {stride} and padding {padding} maps "
+            f"{pre!r} {source_shape} to {want or 'nothing'}, but feeds LIF {lif!r} {target_shape}"
+        )
+    weight_int, weight_exp = _integers(src, weight, g)
+    synapse = Synapse(src, "conv", pre, lif, weight, weight_int, 0, stride, padding)
+    if weight_exp != 0 and not synapse.is_identity:
+        raise BundleError(
+            f"{g.quant.label}: {src}.weight_exp holds {weight_exp}, but only an identity shortcut conv may carry "
+            "one (Lava's Conv ignores weight_exp): it must be 0"
+        )
+    return replace(synapse, weight_exp=weight_exp)
+
+
+def _dense_synapse(src: str, lif: str, g: _Graph) -> Synapse:
+    pre = _presynaptic(src, g)
+    weight = _weight(src, g)
+    source_shape, target_shape = g.shapes[pre], g.shapes[lif]
+    if weight.shape != (int(np.prod(target_shape)), int(np.prod(source_shape))):
+        raise BundleError(
+            f"{g.label}: dense {src!r} weight {weight.shape} does not map {pre!r} {source_shape} to LIF {lif!r} "
+            f"{target_shape} (expected {(int(np.prod(target_shape)), int(np.prod(source_shape)))})"
+        )
+    weight_int, weight_exp = _integers(src, weight, g)
+    return Synapse(src, "dense", pre, lif, weight, weight_int, weight_exp)
+
+
+def _affine_synapse(src: str, lif: str, g: _Graph) -> Synapse:
+    """A dense synapse; NIR's Affine may carry a bias, which the chip keeps in the LIF instead."""
+    if np.any(_finite(g.nodes[src].bias, g.label, f"Affine {src!r} bias") != 0):
+        raise UnsupportedModuleError(f"{src}: Affine with a bias; the bias belongs in quant.npz <lif>.bias_float")
+    return _dense_synapse(src, lif, g)
+
+
+def _presynaptic(src: str, g: _Graph) -> str:
+    """The LIF (or INPUT) whose output reaches the weight node ``src``, through any Flatten nodes."""
+    nodes, sources, nir = g.nodes, g.sources, g.nir
+    pre, seen = src, {src}
+    while True:
+        if len(sources[pre]) != 1:
+            raise BundleError(f"{g.label}: node {pre!r} has {len(sources[pre])} inputs, expected 1")
+        (pre,) = sources[pre]
+        if not isinstance(nodes[pre], nir.Flatten) or pre in seen:
+            break
+        seen.add(pre)
+    if not isinstance(nodes[pre], (nir.LIF, nir.Input)):
+        raise BundleError(f"{g.label}: weight node {src!r} is fed by the {type(nodes[pre]).__name__} {pre!r}, expected a LIF or the input")
+    return INPUT if isinstance(nodes[pre], nir.Input) else pre
+
+
+def _weight(src: str, g: _Graph) -> np.ndarray:
+    return _finite(g.nodes[src].weight, g.label, f"weight node {src!r} weight").astype(np.float32)
+
+
+def _integers(src: str, weight: np.ndarray, g: _Graph) -> tuple[np.ndarray, int]:
+    """quant.npz's weight_int (the float weight's shape) and weight_exp of the weight node ``src``."""
+    owner, r = f"weight node {src!r}", g.quant.ranges
+    weight_int = g.quant.integers(f"{src}.weight_int", owner, weight.shape, r and r.weight).astype(np.int32)
+    return weight_int, g.quant.integer(f"{src}.weight_exp", owner, r and r.weight_exp)
+
+
+def _conv_geometry(src: str, node, label: str) -> tuple[tuple[int, int], tuple[int, int]]:
+    if np.asarray(node.groups).size != 1 or int(np.asarray(node.groups)) != 1 or tuple(np.broadcast_to(node.dilation, 2)) != (1, 1):
+        raise UnsupportedModuleError(f"{src}: grouped or dilated convolutions are not supported")
+    if isinstance(node.padding, str):
+        raise UnsupportedModuleError(f"{src}: string padding {node.padding!r} is not supported")
+    try:
+        stride, padding = (tuple(int(i) for i in np.broadcast_to(np.asarray(v), 2)) for v in (node.stride, node.padding))
+    except (TypeError, ValueError):
+        raise BundleError(f"{label}: conv {src!r} stride {node.stride!r} or padding {node.padding!r} is not a pair of integers") from None
+    if min(stride) < 1 or min(padding) < 0:
+        raise BundleError(f"{label}: conv {src!r} stride {stride} must be ≥ 1 and padding {padding} ≥ 0")
+    return stride, padding

@@ -1,0 +1,135 @@
+"""enof-compare on two run.json files that differ in a known number of predictions and counts: the summary
+counts them, --verbose lists them, --json holds the same numbers, --tolerance forgives small count
+differences (never predictions), and the exit code says whether the runs agree."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+from typer.testing import CliRunner
+
+from enof.cli.compare_runs import app
+from enof.formats.run_result import CoreActivity, HostCost, LayerActivity, RunResult, write_run_result
+
+TIMESTEPS, SAMPLES = 2, 12
+LABELS = [i % 10 for i in range(SAMPLES)]
+# Two layers of 10 neurons, each on two cores of 5: (layer, core id, spikes, synops) per core.
+CORES = [("a", 0, 30, 1000), ("a", 1, 20, 800), ("b", 2, 10, 1000), ("b", 3, 5, 1000)]
+
+
+def _run(predictions=LABELS, cores=CORES, precision="fixed", samples=SAMPLES) -> RunResult:
+    """A run.json-consistent RunResult: layer totals are their cores' sums, accuracy is the predictions'."""
+    steps, labels, predictions = TIMESTEPS * samples, LABELS[:samples], predictions[:samples]
+    core_rows = [CoreActivity(core_id=i, layer=name, spikes=s, synops=y, neuron_updates=5 * steps)
+                 for name, i, s, y in cores]  # fmt: skip
+    layers = [LayerActivity(name=name, neurons=10, cores=2,
+                            spikes=sum(c.spikes for c in core_rows if c.layer == name),
+                            synops=sum(c.synops for c in core_rows if c.layer == name), neuron_updates=10 * steps)
+              for name in ("a", "b")]  # fmt: skip
+    accuracy = sum(p == t for p, t in zip(predictions, labels)) / samples
+    return RunResult(bundle_manifest_sha256="ab" * 32, backend="fast", precision=precision, target="loihi2",
+                     timesteps=TIMESTEPS, samples=samples, accuracy=accuracy, predictions=list(predictions),
+                     labels=list(labels), layers=layers, cores=core_rows, host=HostCost(0, 0, 0, 0), wall_s=0.1)
+
+
+# 3 predictions differ (the first at sample 1). Core 0 fires 2 more spikes (so layer a does too: 1 layer
+# count, 1 core count); cores 2 and 3 trade 10 synops (layer b's sum stays: 2 core counts, no layer count).
+DIFFERENT_PREDICTIONS = [(y + 1) % 10 if i in (1, 4, 7) else y for i, y in enumerate(LABELS)]
+DIFFERENT_CORES = [("a", 0, 32, 1000), ("a", 1, 20, 800), ("b", 2, 10, 1010), ("b", 3, 5, 990)]
+
+
+@pytest.fixture
+def runs(tmp_path):
+    """(same.json, other.json, differ.json, close.json): same is the reference itself, other its copy,
+    differ the known differences above, close the same predictions with only the count differences."""
+    paths = {}
+    for name, run in (("same", _run()), ("other", _run()), ("differ", _run(DIFFERENT_PREDICTIONS, DIFFERENT_CORES)),
+                      ("close", _run(cores=DIFFERENT_CORES, precision="float"))):
+        paths[name] = write_run_result(run, tmp_path / f"{name}.json")
+    return paths
+
+
+def _compare(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def test_identical_runs_exit_0_and_say_what_was_compared(runs):
+    result = _compare(runs["same"], runs["other"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ("same.json (fast, fixed) vs other.json (fast, fixed): identical — 12 predictions, 18 "
+                             "spike/synop/update counts over 2 layers and 4 cores; accuracy 100.00% both\n")
+
+
+def test_summary_counts_differing_predictions_layer_and_core_counts_without_listing_them(runs):
+    result = _compare(runs["same"], runs["differ"])
+    assert result.exit_code == 1, result.output
+    assert result.stdout.splitlines() == [
+        "same.json (fast, fixed) vs differ.json (fast, fixed): DIFFER",
+        "  predictions: 3 of 12 differ (first at sample 1); accuracy 100.00% vs 75.00%",
+        "  layer counts: 1 of 6 differ (spikes 1) over 2 layers",
+        "  core counts: 3 of 12 differ (spikes 1, synops 2) over 4 cores",
+        "  (every differing count: --verbose)",
+    ]
+
+
+def test_verbose_lists_every_differing_count_after_the_summary(runs):
+    result = _compare(runs["same"], runs["differ"], "--verbose")
+    assert result.exit_code == 1, result.output
+    assert result.stdout.splitlines()[-4:] == [
+        "    a: spikes 50 vs 52",
+        "    core 0 (a): spikes 30 vs 32",
+        "    core 2 (b): synops 1000 vs 1010",
+        "    core 3 (b): synops 1000 vs 990",
+    ]
+
+
+def test_json_summary_holds_the_same_counts_and_the_list_only_with_verbose(runs):
+    result = _compare(runs["same"], runs["differ"], "--json")
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert (report["identical"], report["same_bundle"], report["same_samples"], report["tolerance"]) == (False, True, True, 0.0)
+    assert report["predictions"] == {"compared": 12, "differ": 3, "first_differing_sample": 1}
+    assert report["layers"] == {"first": 2, "second": 2, "counts_compared": 6,
+                                "differ": {"spikes": 1, "synops": 0, "neuron_updates": 0}}
+    assert report["cores"] == {"first": 4, "second": 4, "counts_compared": 12,
+                               "differ": {"spikes": 1, "synops": 2, "neuron_updates": 0}}
+    assert report["second"] == {"path": str(runs["differ"]), "backend": "fast", "precision": "fixed", "samples": 12,
+                                "accuracy": 0.75}
+    assert "differences" not in report
+    listed = json.loads(_compare(runs["same"], runs["differ"], "--json", "--verbose").stdout)["differences"]
+    assert listed[0] == {"where": "a", "field": "spikes", "first": 50, "second": 52} and len(listed) == 4
+    same = json.loads(_compare(runs["same"], runs["other"], "--json").stdout)
+    assert same["identical"] is True and same["cores"]["differ"] == {"spikes": 0, "synops": 0, "neuron_updates": 0}
+
+
+def test_tolerance_forgives_counts_within_the_relative_amount_but_never_predictions(runs):
+    # The synops differ by 10 of 1,010 and of 1,000 (≤ 1%); the spikes by 2 of 52 and of 32 (3.8%, 6.2%).
+    two_percent = json.loads(_compare(runs["same"], runs["differ"], "--json", "--tolerance", "0.02").stdout)
+    assert two_percent["cores"]["differ"] == {"spikes": 1, "synops": 0, "neuron_updates": 0}
+    assert two_percent["layers"]["differ"] == {"spikes": 1, "synops": 0, "neuron_updates": 0}
+    assert two_percent["predictions"]["differ"] == 3
+    loose = _compare(runs["same"], runs["differ"], "--tolerance", "0.1")
+    assert loose.exit_code == 1 and "predictions: 3 of 12 differ" in loose.stdout and "counts" not in loose.stdout
+    close = _compare(runs["same"], runs["close"], "--tolerance", "0.1")
+    assert close.exit_code == 0, close.output
+    assert "close.json (fast, float): identical (counts within 0.1 relative) — 12 predictions" in close.stdout
+    assert _compare(runs["same"], runs["close"]).exit_code == 1  # exact by default
+
+
+def test_runs_of_other_samples_or_bundles_are_said_so(runs, tmp_path):
+    result = _compare(runs["same"], write_run_result(_run(samples=11), tmp_path / "fewer.json"))
+    assert result.exit_code == 1
+    assert "  the runs classified different samples (12 vs 11)" in result.stdout.splitlines()
+    other = write_run_result(replace(_run(), bundle_manifest_sha256="cd" * 32), tmp_path / "foreign.json")
+    result = _compare(runs["same"], other, "--json")
+    assert result.exit_code == 1 and json.loads(result.stdout)["same_bundle"] is False
+
+
+@pytest.mark.parametrize("value, message", [
+    ("-0.1", "error: --tolerance -0.1: must be ≥ 0"),
+    ("nan", "error: --tolerance nan: must be a finite number"),
+])  # fmt: skip
+def test_a_bad_tolerance_is_a_one_line_error_exit_1(runs, value, message, one_line_error):
+    one_line_error(_compare(runs["same"], runs["other"], "--tolerance", value), message)
