@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 
 from enof.cli.options import positive_finite
-from enof.cli.output import exit_codes_epilog
+from enof.cli.output import exit_codes_epilog, fail
 from enof.errors import EnofError
 from enof.formats.atomic import atomic_write_text
 from enof.formats.outputs import check_output_file, writing
@@ -82,8 +82,7 @@ def energy(
             with writing(output, "-o"):
                 atomic_write_text(output, text)
     except EnofError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(exc.exit_code) from None
+        fail(exc)
 
     if output is None and text is not None:
         sys.stdout.write(text)

@@ -10,9 +10,9 @@ from typing import Optional
 import numpy as np
 import typer
 from enof.cli.console import make_console
-from enof.cli.output import exit_codes_epilog
 from rich.table import Table
 
+from enof.cli.output import exit_codes_epilog, fail
 from enof.errors import EnofError
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
@@ -63,8 +63,7 @@ def run(
         with writing(output, "-o"):
             write_run_result(result, output)
     except EnofError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(exc.exit_code) from None
+        fail(exc)
     out = make_console()
     out.print(
         f"{name}: accuracy {result.accuracy:.2%} on {result.samples} test samples "

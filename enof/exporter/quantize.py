@@ -26,6 +26,7 @@ from enof.exporter.graph import INPUT, ConvNode, Graph, LifNode
 from enof.exporter.partition import Partition
 from enof.formats.fixed_point import ACT_SHIFT, DECAY_UNITY, DU_KEEP_NOTHING
 from enof.formats.identity_synapse import identity_diagonal, is_identity_conv
+from enof.formats.quant import input_bits
 
 INPUT_SHIFT = 1 << ACT_SHIFT  # 64: Lava aligns a_in (and vth, VTH_SHIFT = ACT_SHIFT) by 6 bits; the bias is not shifted
 
@@ -298,7 +299,7 @@ def _check_input(part: Partition, limits: FixedPointLimits, input_scale: float, 
     peak = (peaks or {}).get("input", {}).get("x_max")
     if peak is None:
         return
-    bits = limits.graded_spike_bits if part.input_mode == "graded" else limits.state_bits - ACT_SHIFT
+    bits = input_bits(part.input_mode, limits.graded_spike_bits, limits.state_bits)
     top = 2 ** (bits - 1) - 1
     if peak * input_scale > top:
         raise DoesNotFitError(

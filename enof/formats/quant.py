@@ -69,11 +69,14 @@ class FixedPointRanges:
 
 
 def chip_input_bits(profile: Profile, input_mode: str) -> int:
-    """Signed width of the chip's input integers: the profile's graded payload, or a current that still fits
-    the profile's state bits after Lava aligns the synaptic input to them (a_in << ACT_SHIFT, design.md §6)."""
-    if input_mode == "graded":
-        return int(profile.target.graded_spike_bits.value)
-    return int(profile.fixed_point.state_bits.value) - ACT_SHIFT
+    """Signed width of the chip's input integers under ``profile`` (:func:`input_bits`)."""
+    return input_bits(input_mode, int(profile.target.graded_spike_bits.value), int(profile.fixed_point.state_bits.value))
+
+
+def input_bits(input_mode: str, graded_spike_bits: int, state_bits: int) -> int:
+    """Signed width of the chip's input integers: the graded payload, or a current that still fits the
+    state bits after Lava aligns the synaptic input to them (a_in << ACT_SHIFT, design.md §6)."""
+    return graded_spike_bits if input_mode == "graded" else state_bits - ACT_SHIFT
 
 
 @dataclass(frozen=True)
