@@ -54,21 +54,21 @@ def export(
 
 
 def export_dict(checkpoint: Path, result) -> dict:
-    """The --json object: the bundle as written (read back and checked), its partition and placement."""
+    """The --json object: the bundle as written (the manifest the export returns), its partition and placement."""
     from dataclasses import asdict
 
-    from enof.formats.bundle import WHERE, read_bundle
+    from enof.formats.bundle import MANIFEST_NAME, WHERE
+    from enof.formats.digest import file_sha256
 
-    bundle = read_bundle(result.out_dir)
-    manifest, placement = bundle.manifest, result.placement
+    root, manifest, placement = Path(result.out_dir), result.manifest, result.placement
     partition = {where: [] for where in WHERE}
     for record in manifest.partition:
         partition[record.where].append(record.node)
     return {
-        "bundle": str(bundle.root), "checkpoint": str(checkpoint), "target": manifest.target.name,
+        "bundle": str(root), "checkpoint": str(checkpoint), "target": manifest.target.name,
         "dataset": manifest.dataset.get("name"), "timesteps": manifest.timesteps, "input_mode": manifest.input_mode,
-        "manifest_sha256": bundle.manifest_sha256,
-        "files": {name: {"sha256": digest, "bytes": bundle.paths[name].stat().st_size}
+        "manifest_sha256": file_sha256(root / MANIFEST_NAME),
+        "files": {name: {"sha256": digest, "bytes": (root / name).stat().st_size}
                   for name, digest in manifest.files.items()},
         "calibration_samples": result.calibration_samples, "partition": partition,
         "chips": placement.chips, "cores": len(placement.cores), "layers": [asdict(layer) for layer in placement.layers],
