@@ -6,9 +6,10 @@ For every (network, target, conv axon encoding) prints the cores and chips `plac
 that cuts each network hardest, and the time `place` takes (target: ResNet19 at CIFAR shape well
 under 5 s), or the one-line DoesNotFitError. The chip part comes from the exporter's own graph
 capture, partition and layer_specs (random weights: placement does not depend on their values).
-"population" is the profiles' encoding (nengo-loihi conv population axons: one input axon per input
-pixel; one weight set per pixel, an upper bound); "discrete" is one input axon per presynaptic
-neuron. Cores hold channels-last ranges (placement.json v2). Never run by pytest.
+Each target is placed under every conv weight storage (the profile's own first): "population"
+(nengo-loihi: population axons, shared weight sets), "kernel_per_core" (one kernel copy per core, as
+lava-dl's PilotNet on Loihi 2 shows) and "discrete" (one axon and weight set per presynaptic neuron).
+Cores hold tiles (placement.json v3). Never run by pytest.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from enof.exporter.graph import NeuronParams, capture
 from enof.exporter.layers import layer_specs
 from enof.exporter.partition import partition
 from enof.exporter.placement import place
-from enof.hardware_profiles import load_profile
+from enof.hardware_profiles import CONV_WEIGHT_STORAGES, load_profile
 from enof.trainer.models import build_model
 
 NETWORKS = {"digits_cnn": ((1, 8, 8), 10), "resnet20": ((3, 32, 32), 10), "resnet19": ((3, 32, 32), 10)}
@@ -42,10 +43,10 @@ def chip_layers(arch: str, graded_spikes: bool, weight_bits: int):
     return layer_specs(graph, partition(graph, graded_spikes=graded_spikes), weight_bits)
 
 
-def with_encoding(profile, population: bool):
+def with_storage(profile, storage: str):
     lim = profile.limits
-    flag = dataclasses.replace(lim.conv_population_axons, value=population)
-    return dataclasses.replace(profile, limits=dataclasses.replace(lim, conv_population_axons=flag))
+    field = dataclasses.replace(lim.conv_weight_storage, value=storage)
+    return dataclasses.replace(profile, limits=dataclasses.replace(lim, conv_weight_storage=field))
 
 
 def main() -> None:
@@ -55,15 +56,15 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     table = Table(title="place(): chip layers → cores → chips")
-    for col in ("network", "target", "conv axons", "layers", "cores", "chips", "place s", "binding limits / error"):
+    for col in ("network", "target", "conv weights", "layers", "cores", "chips", "place s", "binding limits / error"):
         table.add_column(col, justify="left" if col in ("network", "binding limits / error") else "right")
     for arch in args.networks.split(","):
         for target in ("loihi", "loihi2"):
             base = load_profile(target)
             layers = chip_layers(arch, bool(base.target.graded_spikes.value), base.fixed_point.weight_bits.value)
-            for population in (True, False):
-                profile = with_encoding(base, population)
-                enc = "population" if population else "discrete"
+            own = base.limits.conv_weight_storage.value
+            for enc in (own, *(s for s in CONV_WEIGHT_STORAGES if s != own)):
+                profile = with_storage(base, enc)
                 t0 = time.perf_counter()
                 try:
                     p = place(layers, profile, max_chips=args.max_chips)

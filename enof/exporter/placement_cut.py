@@ -1,16 +1,13 @@
-"""Where to cut one layer's neurons (channels-last positions) into cores, within every core limit.
+"""How to tile one layer: the block shape (rows, cols, channels) that takes the fewest cores.
 
-`cut_layer(cost, limits, per_neuron)` returns the [start, stop) ranges of a layer:
-- a 1-D layer: equal ranges, as many neurons as fit (its cost depends on the count only), then cut
-  greedily where output axons overflow;
-- a (C, H, W) layer whose every pixel (all C channels, and their output axons) fits a core: runs of
-  whole pixels in raster order, each as long as all four limits allow (greedy; the cost of a run
-  only grows as it grows);
-- otherwise every pixel p is cut into n_p equal channel chunks, n_p = ceil(C / s_p) with s_p the
-  most channels of pixel p that fit a core (input axons and synapse bits, found for all pixels at
-  once by bisection; border pixels have fewer taps and take more) and whose output axons fit.
-`per_neuron` (output axons of each neuron, channels-last; None for a first, input-only pass) needs
-the consumers' final ranges, so the placer cuts layers consumers-first.
+Every core of a layer holds one block of a regular tiling (nengo-loihi's BlockShape: blocks of
+rows × cols × channels, the last along each axis shorter), chosen per layer to use the fewest cores
+with every core within all four limits. Per spatial block size (rows = ceil(H / k), cols = ceil(W / k)
+for every k: the smallest block giving that many blocks along the axis), the largest channel group
+that fits is found by bisection (every cost grows with the channel group); the fewest cores win,
+ties going to the larger channel group (fewer destination cores for the layer's sources). A
+1-D layer of N is (N, 1, 1). Output axons depend on the consumers' blocks, so the placer tiles
+layers consumers first.
 """
 
 from __future__ import annotations
@@ -18,8 +15,9 @@ from __future__ import annotations
 import numpy as np
 
 from enof.errors import DoesNotFitError
+from enof.exporter.placement_cost import axis_blocks, conv_blocks, source_reach_sums
 
-_LIMIT_WORDS = {
+LIMIT_WORDS = {
     "neurons": "Number of compartments",
     "input_axons": "Input axons",
     "output_axons": "Output axons",
@@ -27,119 +25,88 @@ _LIMIT_WORDS = {
 }
 
 
-def cut_layer(cost, limits, per_neuron: np.ndarray | None = None) -> np.ndarray:
-    """(cores, 2) int64 ranges tiling the layer of `cost` (a placement._LayerCost) in order."""
-    layer, per_pixel = cost.layer, cost.channels
-    if per_neuron is not None:
-        _check_single_output(layer.name, per_neuron, limits.output_axons)
-    if len(layer.shape) != 3:
-        if not _fits(cost, limits, 0, 1):
-            _single_neuron_error(cost, limits, 0)
-        size = _largest_stop(lambda b: _fits(cost, limits, 0, b), 0, min(layer.neurons, limits.neurons), limits.neurons)
-        starts = np.arange(0, layer.neurons, size, dtype=np.int64)
-        ranges = np.stack([starts, np.minimum(starts + size, layer.neurons)], axis=1)
-        return ranges if per_neuron is None else _greedy_cuts(per_neuron, ranges, limits.output_axons)
-    pixels = layer.neurons // per_pixel
-    out = np.zeros(pixels, dtype=np.int64) if per_neuron is None else per_neuron[::per_pixel]  # per neuron, per pixel
-    axons, bits = cost.chunk_cost(per_pixel)
-    if (per_pixel <= limits.neurons and axons.max() <= limits.input_axons and bits.max() <= limits.synapse_bits
-            and per_pixel * out.max(initial=0) <= limits.output_axons):
-        return _whole_pixel_runs(cost, limits, pixels, np.concatenate([[0], np.cumsum(per_pixel * out)]))
-    return _channel_chunks(cost, limits, pixels, out)
+class OutputAxons:
+    """Output axons of the cores of one layer, given its consumers' blocks.
+
+    For block shape (rows, cols, channels) the core in row block rb, column block cb holding
+    ``channels`` channels needs fixed[rb, cb] + per_channel[rb, cb] · channels."""
+
+    def __init__(self, layer, consumers, slots: int, storage: str):
+        self.layer, self.consumers, self.slots, self.storage = layer, consumers, slots, storage
+
+    def terms(self, rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
+        c, h, w = self.layer.shape if len(self.layer.shape) == 3 else (self.layer.neurons, 1, 1)
+        hr = np.diff([a for a, _ in axis_blocks(h, rows)] + [h])
+        hc = np.diff([a for a, _ in axis_blocks(w, cols)] + [w])
+        pixels = np.outer(hr, hc)
+        fixed = np.zeros_like(pixels)
+        per_channel = pixels * (1 if self.layer.to_host else 0)
+        for consumer, syn, block, cores in self.consumers:
+            if not hasattr(syn, "kernel"):  # dense: every neuron reaches every consumer core
+                per_channel = per_channel + pixels * cores
+                continue
+            groups = -(-consumer.shape[0] // block[2])
+            reach = np.outer(source_reach_sums(syn, block, 1, rows), source_reach_sums(syn, block, 2, cols)) * groups
+            if self.storage == "discrete":
+                per_channel = per_channel + reach
+            else:
+                fixed = fixed + self.slots * reach
+        return fixed, per_channel
+
+    def worst(self, block: tuple[int, int, int]) -> int:
+        fixed, per_channel = self.terms(block[0], block[1])
+        return int((fixed + per_channel * min(block[2], self._channels())).max())
+
+    def _channels(self) -> int:
+        return self.layer.shape[0] if len(self.layer.shape) == 3 else self.layer.neurons
 
 
-def _whole_pixel_runs(cost, limits, pixels: int, out_cum: np.ndarray) -> np.ndarray:
-    per_pixel = cost.channels
-
-    def fits(p: int, q: int) -> bool:
-        return out_cum[q] - out_cum[p] <= limits.output_axons and _fits(cost, limits, p * per_pixel, q * per_pixel)
-
-    cuts, p, most = [], 0, limits.neurons // per_pixel
-    guess = most
-    while p < pixels:
-        stop = _largest_stop(lambda q: fits(p, q), p, min(pixels, p + most), guess)
-        cuts.append((p, stop))
-        guess, p = stop - p, stop
-    return np.asarray(cuts, dtype=np.int64).reshape(-1, 2) * per_pixel
+def _sizes(n: int) -> list[int]:
+    """Block sizes giving every possible number of blocks along an axis of n: ceil(n / k), k = 1..n."""
+    return sorted({-(-n // k) for k in range(1, n + 1)})
 
 
-def _channel_chunks(cost, limits, pixels: int, out: np.ndarray) -> np.ndarray:
-    per_pixel = cost.channels
-    axons, bits = cost.chunk_cost(1)
-    if axons.max() > limits.input_axons or bits.max() > limits.synapse_bits:
-        worst = int(np.argmax(axons if axons.max() > limits.input_axons else bits))
-        _single_neuron_error(cost, limits, worst * per_pixel)
-    lo = np.ones(pixels, dtype=np.int64)  # bisection, all pixels at once: lo fits, above hi does not
-    hi = np.full(pixels, min(per_pixel, limits.neurons), dtype=np.int64)
-    while (lo < hi).any():
-        mid = (lo + hi + 1) // 2
-        axons, bits = cost.chunk_cost(mid)
-        ok = (axons <= limits.input_axons) & (bits <= limits.synapse_bits)
-        lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid - 1)
-    size = np.where(out > 0, np.minimum(lo, limits.output_axons // np.maximum(out, 1)), lo)
-    chunks = -(-per_pixel // size)  # equal chunks of ≤ size channels
-    pixel = np.repeat(np.arange(pixels, dtype=np.int64), chunks)
-    k = np.arange(len(pixel), dtype=np.int64) - np.repeat(np.cumsum(chunks) - chunks, chunks)
-    n = chunks[pixel]
-    return np.stack([pixel * per_pixel + k * per_pixel // n, pixel * per_pixel + (k + 1) * per_pixel // n], axis=1)
+def choose_block(cost, out: OutputAxons, limits) -> tuple[int, int, int]:
+    """The (rows, cols, channels) block with the fewest cores, every core within every limit."""
+    c, h, w = cost.shape3
+    channel_sizes = _sizes(c)
+    best, best_key = None, None
+    spatial = sorted(((r, q) for r in _sizes(h) for q in _sizes(w)), key=lambda rq: -(-h // rq[0]) * -(-w // rq[1]))
+    for rows, cols in spatial:
+        if best_key is not None and -(-h // rows) * -(-w // cols) > best_key[0]:
+            break
+        if cost.worst((rows, cols, 1))[0] > limits.input_axons:
+            continue
 
+        def fits(ch: int) -> bool:
+            if rows * cols * ch > limits.neurons:
+                return False
+            if cost.worst((rows, cols, ch))[1] > limits.synapse_bits:
+                return False
+            return out.worst((rows, cols, ch)) <= limits.output_axons
 
-def _fits(cost, limits, start: int, stop: int) -> bool:
-    axons, bits = cost.range_cost(start, stop)
-    return stop - start <= limits.neurons and axons <= limits.input_axons and bits <= limits.synapse_bits
-
-
-def _largest_stop(fits, start: int, hi: int, guess: int) -> int:
-    """Largest stop in (start, hi] with fits(stop), given fits(start + 1) (cost grows with stop)."""
-    lo = start + 1
-    probe = min(hi, start + max(1, guess))
-    if fits(probe):  # gallop up from the previous core's size
-        lo = probe
+        lo, hi = 0, len(channel_sizes) - 1  # bisection: the largest channel group that fits
+        if not fits(channel_sizes[0]):
+            continue
         while lo < hi:
-            step = min(hi, start + 2 * (lo - start))
-            if not fits(step):
-                hi = step - 1
-                break
-            lo = step
-    else:
-        hi = probe - 1
-    while lo < hi:  # invariant: lo fits, everything above hi does not
-        mid = (lo + hi + 1) // 2
-        if fits(mid):
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if fits(channel_sizes[mid]) else (lo, mid - 1)
+        block = (rows, cols, channel_sizes[lo])
+        key = (conv_blocks(cost.shape3, block), -block[2], abs(rows - cols))
+        if best_key is None or key < best_key:
+            best, best_key = block, key
+    if best is None:
+        _single_neuron_error(cost, out, limits)
+    return best
 
 
-def _greedy_cuts(weights: np.ndarray, cut: np.ndarray, limit: int) -> np.ndarray:
-    """Cut each range where its weights (output axons per neuron) add up to more than `limit`."""
-    total = np.concatenate([[0], np.cumsum(weights)])
-    cur, stops, pieces = cut[:, 0].copy(), cut[:, 1], []
-    while len(cur):  # greedy cuts, one step for all ranges at once
-        nxt = np.minimum(np.searchsorted(total, total[cur] + limit, side="right") - 1, stops)
-        pieces.append(np.stack([cur, nxt], axis=1))
-        going = nxt < stops
-        cur, stops = nxt[going], stops[going]
-    pieces = np.concatenate(pieces)
-    return pieces[np.argsort(pieces[:, 0], kind="stable")]
-
-
-def _check_single_output(name: str, per_neuron: np.ndarray, limit: int) -> None:
-    worst = int(per_neuron.max(initial=0))
-    if worst > limit:
-        raise DoesNotFitError(
-            f"{name}: Output axons ({worst}) exceeded max ({limit}) for a single neuron: its spikes "
-            f"must reach {worst} cores; make the layers it feeds fit on fewer cores (fewer output "
-            "channels or a smaller fan-in there)"
-        )
-
-
-def _single_neuron_error(cost, limits, start: int) -> None:
-    axons, bits = cost.range_cost(start, start + 1)
-    key, used, cap = (("input_axons", axons, limits.input_axons) if axons > limits.input_axons
-                      else ("synapse_bits", bits, limits.synapse_bits))
-    raise DoesNotFitError(
-        f"{cost.layer.name}: {_LIMIT_WORDS[key]} ({used}) exceeded max ({cap}) for a single neuron; "
-        "reduce the layer's fan-in (fewer input channels or a smaller kernel)"
-    )
+def _single_neuron_error(cost, out: OutputAxons, limits) -> None:
+    axons, bits = cost.worst((1, 1, 1))
+    outs = out.worst((1, 1, 1))
+    key, used, cap = next((k, u, m) for k, u, m in (
+        ("input_axons", axons, limits.input_axons), ("synapse_bits", bits, limits.synapse_bits),
+        ("output_axons", outs, limits.output_axons)) if u > m)  # fmt: skip
+    advice = ("make the layers it feeds fit on fewer cores (fewer output channels or a smaller fan-in there)"
+              if key == "output_axons" else "reduce the layer's fan-in (fewer input channels or a smaller kernel)")
+    raise DoesNotFitError(f"{cost.layer.name}: {LIMIT_WORDS[key]} ({used}) exceeded max ({cap}) for a single "
+                          f"neuron; {advice}")

@@ -95,7 +95,7 @@ class Quantized:
     weight_exp: dict[str, int] = field(default_factory=dict)  # non-zero only for identity convs
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """The contents of quant.npz (design.md §5)."""
+        """The contents of quant.npz (design.md §5): integers and scales; the float biases are in chip.nir."""
         out: dict[str, np.ndarray] = {"input.scale": np.float64(self.input_scale)}
         for name, w in self.weight_int.items():
             out[f"{name}.weight_int"] = w.astype(np.int32)
@@ -106,7 +106,6 @@ class Quantized:
             out[f"{q.name}.dv"] = np.int32(q.dv)
             out[f"{q.name}.bias_mant"] = q.bias_mant.astype(np.int32)
             out[f"{q.name}.bias_exp"] = np.int32(q.bias_exp)
-            out[f"{q.name}.bias_float"] = q.bias_float.astype(np.float32)
             out[f"{q.name}.scale"] = np.float64(q.scale)
         return out
 

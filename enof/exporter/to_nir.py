@@ -1,65 +1,88 @@
-"""The chip part as a NIR graph (docs/design.md §5): Input, Output, Conv2d, Linear, LIF, Flatten.
+"""The chip part as a NIR graph (docs/design.md §1, §5; docs/nir.md): Input, Output, Conv2d, Affine, LIF, Flatten.
 
-NIR LIF is continuous time: ``tau·dv/dt = (v_leak − v) + r·I``. One Euler step of ``dt_s`` with
-``tau = dt_s/(1 − decay)`` and ``r = 1/(1 − decay)`` gives ``v ← decay·v + I`` exactly, the
-EnOF LIF (design.md §1); the reset to ``v_reset = 0`` is a hard reset (metadata ``reset="zero"``).
-Weight nodes carry BN-folded float weights without bias; the bias lives in the LIF (quant.npz
-``<lif>.bias_float``) because NIR LIF has none. One function per node type (``NODE_WRITERS``).
+NIR LIF is continuous time: ``tau·dv/dt = (v_leak − v) + r·I``. We write ``r = 1`` and
+``tau = dt_s/(1 − decay)``, and fold the input gain ``1/(1 − decay)`` into the weights and biases of
+the nodes feeding the LIF; one forward-Euler step of ``dt_s`` is then ``v + (1 − decay)·(−v + I/(1 − decay))
+= decay·v + I``, the EnOF LIF. Reset to ``v_reset = 0`` is a hard reset (metadata ``reset="zero"``).
+``dt_s = 1e-4``: snnTorch's importer assumes it whatever the file says (beta = 1 − dt/tau), Norse's
+takes ``from_nir(graph, dt=dt_s)``. In current mode the host-in current enters the first LIF as
+``I`` unscaled; that LIF's ``v_threshold`` is scaled by ``1 − decay`` instead (its NIR membrane is
+``(1 − decay)·v``, its spikes the same). One function per node kind (``NODE_WRITERS``).
 
 Type checks (nir 1.0.8): ``NIRGraph(nodes, edges, type_check=True)`` — also what ``nir.read(path,
 type_check=True)`` does — runs ``infer_types()`` (Conv2d output shapes from ``input_shape``, Flatten
 from its input type, Output from its source) then ``check_types()`` (every edge's output type equals
 the next node's input type). ``chip_graph`` builds with it on, so a wrong shape fails at export.
 
-Read back by Norse (``norse.torch.from_nir(graph, dt=dt_s)``, tests/exporter/test_to_nir.py): the
-imported module takes one time step per call, ``out, state = module(x_t, state)``, so the caller
-loops over T; Norse's LIFBox importer ignores ``r`` (it warns), so an importer that wants our
-dynamics must scale the LIF input by ``r`` itself, and must add ``bias_float`` from quant.npz.
+Read back, unchanged, by Norse, snnTorch (tests/interop/); ``enof.runtime.chip_nir`` undoes the fold.
 """
 
 from __future__ import annotations
 
 import io
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import nir
 import numpy as np
 
-from enof.exporter.graph import INPUT, ConvNode, DenseNode, FlattenNode, Graph, LifNode
+from enof.exporter.graph import INPUT, ConvNode, DenseNode, FlattenNode, Graph, LifNode, Node
 from enof.exporter.partition import Partition, role
 
-DT_S = 1e-3  # any dt works (the model is discrete); 1 ms is Norse's from_nir default
+DT_S = 1e-4  # the model is discrete, any dt is exact; snnTorch 1.0's importer hard-codes 1e-4 (import_nir.py)
 
 
-def _conv(node: ConvNode, dt_s: float) -> nir.NIRNode:
+@dataclass(frozen=True)
+class _Writing:
+    """What a node writer needs beside its node: the graph, the chip's current-fed LIF, dt."""
+
+    graph: Graph
+    current_target: str | None  # the LIF the host-in current feeds (current mode), else None
+    dt_s: float
+
+    def input_gain(self, weight_node: Node) -> float:
+        """``1/(1 − decay)`` of the LIF that ``weight_node`` feeds: folded into its weight and bias."""
+        (lif,) = [n for n in self.graph.consumers(weight_node.name) if isinstance(n, LifNode)]
+        return 1.0 / (1.0 - lif.decay)
+
+
+def _folded(values: np.ndarray, gain: float) -> np.ndarray:
+    return (values.astype(np.float64) * gain).astype(np.float32)
+
+
+def _conv(node: ConvNode, w: _Writing) -> nir.NIRNode:
+    gain = w.input_gain(node)
     return nir.Conv2d(
         input_shape=tuple(node.in_shape[1:]),
-        weight=node.weight.astype(np.float32),
+        weight=_folded(node.weight, gain),
         stride=tuple(node.stride),
         padding=tuple(node.padding),
         dilation=(1, 1),
         groups=1,
-        bias=np.zeros(node.weight.shape[0], dtype=np.float32),
+        bias=_folded(node.bias, gain),
     )
 
 
-def _dense(node: DenseNode, dt_s: float) -> nir.NIRNode:
-    return nir.Linear(weight=node.weight.astype(np.float32))
+def _dense(node: DenseNode, w: _Writing) -> nir.NIRNode:
+    gain = w.input_gain(node)
+    return nir.Affine(weight=_folded(node.weight, gain), bias=_folded(node.bias, gain))
 
 
-def _flatten(node: FlattenNode, dt_s: float) -> nir.NIRNode:
+def _flatten(node: FlattenNode, w: _Writing) -> nir.NIRNode:
     # NIR shapes exclude the batch: flatten every dimension of one sample.
     return nir.Flatten(input_type={"input": np.array(node.in_shape)}, start_dim=0, end_dim=-1)
 
 
-def _lif(node: LifNode, dt_s: float) -> nir.NIRNode:
+def _lif(node: LifNode, w: _Writing) -> nir.NIRNode:
     full = lambda v: np.full(node.shape, v, dtype=np.float32)  # noqa: E731
+    # A current-fed LIF gets the current unscaled: its threshold carries the gain (1 − decay) instead.
+    v_threshold = node.v_threshold * (1.0 - node.decay) if node.name == w.current_target else node.v_threshold
     return nir.LIF(
-        tau=full(dt_s / (1.0 - node.decay)),
-        r=full(1.0 / (1.0 - node.decay)),
+        tau=full(w.dt_s / (1.0 - node.decay)),
+        r=full(1.0),
         v_leak=full(0.0),
-        v_threshold=full(node.v_threshold),
+        v_threshold=full(v_threshold),
         v_reset=full(0.0),
     )
 
@@ -79,11 +102,12 @@ def chip_graph(graph: Graph, part: Partition, dt_s: float = DT_S) -> nir.NIRGrap
         in_shape = graph.nodes[part.current_target].shape
     else:
         in_shape = graph.input_shape
+    writing = _Writing(graph, part.current_target, dt_s)
     nodes: dict[str, nir.NIRNode] = {INPUT: nir.Input(input_type={"input": np.array(in_shape)})}
     edges: list[tuple[str, str]] = []
     for name in chip:
         node = graph.nodes[name]
-        nodes[name] = NODE_WRITERS[type(node)](node, dt_s)
+        nodes[name] = NODE_WRITERS[type(node)](node, writing)
         for src in node.sources:
             edges.append((src if src in nodes else INPUT, name))
     for lif in part.chip_outputs:
@@ -93,6 +117,7 @@ def chip_graph(graph: Graph, part: Partition, dt_s: float = DT_S) -> nir.NIRGrap
     edges = list(dict.fromkeys(edges))  # host-in layers all map to the one input edge
     metadata = {
         "dt_s": float(dt_s),
+        "discretization": "forward-euler",
         "reset": "zero",
         "decay": float(graph.nodes[chip_lifs(graph, part)[0]].decay),
         "timesteps": int(graph.timesteps),

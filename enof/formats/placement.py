@@ -1,11 +1,12 @@
 """placement.json (docs/design.md §5): which neurons of which layer sit on which core of which chip.
 
 Written by the exporter (`enof.exporter.placement.place`), read by the runtime and the energy report.
-A core holds the contiguous range [neuron_start, neuron_stop) of one layer's neurons in the
-placement order (`"neuron_order": "hwc"`): a 3-D layer (C, H, W) is flattened channels-last,
-position = (y * W + x) * C + c, so a core holds consecutive pixels with all their channels (or part
-of one pixel's channels when they exceed a core); any other layer keeps its flat torch order.
-Every reader maps ranges to torch indices with `core_neuron_indices` / `placement_order`.
+A core of a 3-D layer (C, H, W) holds a box (`"neuron_order": "tiles"`): output rows [y0, y1) ×
+columns [x0, x1) × channels [c0, c1), one block of the layer's tiling (`layers[].block`, rows × cols ×
+channels, nengo-loihi's BlockShape); a core of any other layer (box null) holds the flat torch range
+[neuron_start, neuron_stop). A layer's placement order is its cores' neurons in core order, a box
+in (y, x, c) order, so [neuron_start, neuron_stop) is also every core's range in that order.
+Every reader maps cores to torch indices with `core_neuron_indices` / `placement_order`.
 `tile` is the tile index on its chip; (x, y) is that tile's column and row on
 its chip (tile = y * tiles_x + x); chip c sits at (c % chips_x, c // chips_x) on the board.
 """
@@ -24,32 +25,38 @@ from enof.errors import BundleError
 from enof.formats.validation import Fields, check_header, parse_json, show
 from enof.hardware_profiles import Profile
 
-PLACEMENT_FORMAT_VERSION = 2  # 2: neuron ranges in channels-last ("hwc") order; 1 was torch C,H,W
-NEURON_ORDER = "hwc"
+PLACEMENT_FORMAT_VERSION = 3  # 3: cores hold tiles (boxes); 2 was channels-last ranges, 1 torch C,H,W ranges
+NEURON_ORDER = "tiles"
+Box = tuple[tuple[int, int], tuple[int, int], tuple[int, int]]  # (y0, y1), (x0, x1), (c0, c1)
 # Per-core limits, in the order placement_table and error messages use.
 LIMIT_KEYS = ("neurons", "input_axons", "output_axons", "synapse_bits")
 
 
-def neuron_indices(start: int, stop: int, shape: tuple[int, ...]) -> np.ndarray:
-    """Flat torch indices (C, H, W order for 3-D) of placement positions [start, stop) of a layer of `shape`."""
-    positions = np.arange(start, stop, dtype=np.int64)
-    if len(shape) != 3:
-        return positions
-    channels, h, w = (int(d) for d in shape)
-    pixel, channel = np.divmod(positions, channels)
-    return channel * (h * w) + pixel
+def box_indices(box: Box, shape: tuple[int, ...]) -> np.ndarray:
+    """Flat torch (C, H, W) indices of the neurons of a box of a (C, H, W) layer, in (y, x, c) order."""
+    (y0, y1), (x0, x1), (c0, c1) = box
+    _, h, w = (int(d) for d in shape)
+    y, x, c = np.meshgrid(np.arange(y0, y1), np.arange(x0, x1), np.arange(c0, c1), indexing="ij")
+    return (c * (h * w) + y * w + x).ravel().astype(np.int64)
 
 
 def core_neuron_indices(core: "PlacedCore | Mapping", shape: tuple[int, ...]) -> np.ndarray:
     """Flat torch indices of the neurons a core (PlacedCore or placement.json core dict) holds."""
     if isinstance(core, Mapping):
-        return neuron_indices(int(core["neuron_start"]), int(core["neuron_stop"]), shape)
-    return neuron_indices(core.neuron_start, core.neuron_stop, shape)
+        box = core.get("box")
+        start, stop = int(core["neuron_start"]), int(core["neuron_stop"])
+    else:
+        box, start, stop = core.box, core.neuron_start, core.neuron_stop
+    if box is None:
+        return np.arange(start, stop, dtype=np.int64)
+    return box_indices(tuple(tuple(int(v) for v in side) for side in box), shape)
 
 
-def placement_order(shape: tuple[int, ...]) -> np.ndarray:
-    """order[k] = flat torch index of the neuron at placement position k (a permutation)."""
-    return neuron_indices(0, int(np.prod(shape, dtype=np.int64)), tuple(shape))
+def placement_order(shape: tuple[int, ...], cores) -> np.ndarray:
+    """order[k] = flat torch index of the neuron at placement position k of a layer (a permutation),
+    given the layer's cores (PlacedCores or core dicts)."""
+    ordered = sorted(cores, key=lambda c: c["neuron_start"] if isinstance(c, Mapping) else c.neuron_start)
+    return np.concatenate([core_neuron_indices(c, shape) for c in ordered])
 
 
 @dataclass(frozen=True)
@@ -67,10 +74,13 @@ class PlacedCore:
     output_axons: int
     synapse_bits: int
     utilization: dict[str, float]  # limit (LIMIT_KEYS) -> used / max
+    box: Box | None = None  # a 3-D layer's tile; None: the flat torch range [neuron_start, neuron_stop)
 
     def __post_init__(self):
         if not 0 <= self.neuron_start < self.neuron_stop or self.neurons != self.neuron_stop - self.neuron_start:
             raise ValueError(f"core {self.core_id}: bad neuron range [{self.neuron_start}, {self.neuron_stop}) for {self.neurons} neurons")
+        if self.box is not None and int(np.prod([b - a for a, b in self.box])) != self.neurons:
+            raise ValueError(f"core {self.core_id}: box {self.box} does not hold its {self.neurons} neurons")
 
 
 @dataclass(frozen=True)
@@ -80,6 +90,7 @@ class LayerPlacement:
     cores: int
     fullest_limit: str  # the limit closest to full on this layer's fullest core
     fullest_fraction: float
+    block: tuple[int, int, int]  # rows, cols, channels of the layer's tiling ((1, 1, n) for a 1-D layer)
 
 
 @dataclass(frozen=True)
@@ -96,7 +107,7 @@ class Placement:
             "target": self.target,
             "chips": self.chips,
             "cores": [_core_dict(c) for c in self.cores],
-            "layers": [asdict(layer) for layer in self.layers],
+            "layers": [_layer_dict(layer) for layer in self.layers],
         }
 
     def to_json_bytes(self) -> bytes:
@@ -105,11 +116,15 @@ class Placement:
                 f'"target": {json.dumps(self.target)}, "chips": {self.chips}')
         names = {layer.name: json.dumps(layer.name) for layer in self.layers}
         cores = ",\n  ".join(_core_line(c, names.get(c.layer) or json.dumps(c.layer)) for c in self.cores)
-        layers = ",\n  ".join(json.dumps(asdict(layer)) for layer in self.layers)
+        layers = ",\n  ".join(json.dumps(_layer_dict(layer)) for layer in self.layers)
         return f'{{{head},\n "layers": [\n  {layers}\n ],\n "cores": [\n  {cores}\n ]}}\n'.encode("utf-8")
 
     def cores_of(self, layer: str) -> list[PlacedCore]:
         return [c for c in self.cores if c.layer == layer]
+
+
+def _layer_dict(layer: LayerPlacement) -> dict:
+    return {**asdict(layer), "block": list(layer.block)}
 
 
 def _core_dict(c: PlacedCore) -> dict:
@@ -117,7 +132,11 @@ def _core_dict(c: PlacedCore) -> dict:
     return {"core_id": c.core_id, "layer": c.layer, "chip": c.chip, "tile": c.tile, "x": c.x, "y": c.y,
             "neuron_start": c.neuron_start, "neuron_stop": c.neuron_stop, "neurons": c.neurons,
             "input_axons": c.input_axons, "output_axons": c.output_axons, "synapse_bits": c.synapse_bits,
-            "utilization": dict(c.utilization)}
+            "utilization": dict(c.utilization), "box": _box_json(c.box)}
+
+
+def _box_json(box: Box | None):
+    return None if box is None else [list(side) for side in box]
 
 
 def _core_line(c: PlacedCore, layer_json: str) -> str:
@@ -125,7 +144,7 @@ def _core_line(c: PlacedCore, layer_json: str) -> str:
     return (f'{{"core_id": {c.core_id}, "layer": {layer_json}, "chip": {c.chip}, "tile": {c.tile}, "x": {c.x}, '
             f'"y": {c.y}, "neuron_start": {c.neuron_start}, "neuron_stop": {c.neuron_stop}, "neurons": {c.neurons}, '
             f'"input_axons": {c.input_axons}, "output_axons": {c.output_axons}, "synapse_bits": {c.synapse_bits}, '
-            f'"utilization": {{{util}}}}}')
+            f'"utilization": {{{util}}}, "box": {json.dumps(_box_json(c.box))}}}')
 
 
 def placement_from_dict(
@@ -141,7 +160,8 @@ def placement_from_dict(
     With `layer_shapes` (the chip's LIF layers): exactly those layers, with those neuron counts."""
     f = Fields(label, BundleError)
     check_header(data, label, BundleError, version=PLACEMENT_FORMAT_VERSION, advice="re-export the bundle",
-                 old_versions={1: "neuron ranges in the old C,H,W order; re-export the bundle"})
+                 old_versions={1: "neuron ranges in the old C,H,W order; re-export the bundle",
+                               2: "channels-last ranges, one weight set per pixel; re-export the bundle"})
     if data.get("neuron_order") != NEURON_ORDER:
         raise BundleError(f"{label}: neuron_order {show(data.get('neuron_order'))} is not {NEURON_ORDER!r}")
     target = f.string(f.get(data, "target"), "target")
@@ -164,16 +184,64 @@ def placement_from_dict(
             f.string(key, f"cores[{i}].utilization", LIMIT_KEYS)
             f.number(value, f"cores[{i}].utilization.{key}", 0.0, 1.0, "a fraction of the core's limit")
     _check_cores(f, raw, {k: np.asarray(v, dtype=np.int64) for k, v in columns.items()}, chips, names, profile)
+    boxes = [_checked_box(f, core, i) for i, core in enumerate(raw)]
     gc_was_enabled = gc.isenabled()
     gc.disable()  # 10^5 small objects, no cycles: skip the repeated full collections
     try:
-        cores = tuple(PlacedCore(**{k: c[k] for k in _CORE_FIELDS}) for c in raw)
+        cores = tuple(PlacedCore(**{k: c[k] for k in _CORE_FIELDS}, box=box) for c, box in zip(raw, boxes))
     except ValueError as exc:  # PlacedCore's own invariant (already checked above)
         raise BundleError(f"{label}: {str(exc).splitlines()[0]}") from None
     finally:
         if gc_was_enabled:
             gc.enable()
+    if layer_shapes is not None:
+        _check_tiles(f, cores, layer_shapes)
     return Placement(target=target, chips=chips, cores=cores, layers=layers)
+
+
+def _checked_box(f: Fields, core: dict, i: int):
+    box = f.get(core, "box", f"cores[{i}]")
+    if box is None:
+        return None
+    sides = f.array(box, f"cores[{i}].box")
+    if len(sides) != 3:
+        f.fail(f"cores[{i}].box", "must be [[y0, y1], [x0, x1], [c0, c1]]")
+    out = []
+    for k, side in enumerate(sides):
+        pair = f.array(side, f"cores[{i}].box[{k}]")
+        if len(pair) != 2:
+            f.fail(f"cores[{i}].box[{k}]", "must be [start, stop]")
+        a, b = (f.integer(v, f"cores[{i}].box[{k}]", 0, _INT64_MAX, "a 64-bit integer") for v in pair)
+        if a >= b:
+            f.fail(f"cores[{i}].box[{k}]", f"is [{a}, {b}], an empty range")
+        out.append((a, b))
+    volume = int(np.prod([b - a for a, b in out]))
+    if volume != int(core["neurons"]):
+        f.fail(f"cores[{i}].box", f"holds {volume} neurons, but the core says neurons = {core['neurons']}")
+    return tuple(out)
+
+
+def _check_tiles(f: Fields, cores, layer_shapes) -> None:
+    """A 3-D layer's cores hold boxes inside its (C, H, W) that cover every neuron exactly once."""
+    by_layer: dict[str, list] = {}
+    for core in cores:
+        by_layer.setdefault(core.layer, []).append(core)
+    for name, mine in by_layer.items():
+        shape = tuple(layer_shapes[name])
+        boxed = [c for c in mine if c.box is not None]
+        if not boxed:
+            continue
+        if len(shape) != 3 or len(boxed) != len(mine):
+            f.fail(f"cores[{mine[0].core_id}].box", f"tiles are for 3-D layers, every core of one; {name!r} is {shape}")
+        cover = np.zeros(shape, dtype=np.int64)
+        for core in boxed:
+            (y0, y1), (x0, x1), (c0, c1) = core.box
+            if y1 > shape[1] or x1 > shape[2] or c1 > shape[0]:
+                f.fail(f"cores[{core.core_id}].box", f"{[list(s) for s in core.box]} reaches outside {name!r} of (C, H, W) = {shape}")
+            cover[c0:c1, y0:y1, x0:x1] += 1
+        if cover.max() > 1 or cover.min() < 1:
+            c, y, x = np.unravel_index(int(np.argmax(cover != 1)), shape)
+            f.fail("cores", f"the boxes of {name!r} hold neuron (c={c}, y={y}, x={x}) {int(cover[c, y, x])} times, not once")
 
 
 _INT64_MAX = 2**63 - 1
@@ -194,6 +262,8 @@ def _checked_layers(f: Fields, raw: list, layer_shapes) -> tuple[LayerPlacement,
             fullest_limit=f.string(f.get(entry, "fullest_limit", where), f"{where}.fullest_limit", LIMIT_KEYS),
             fullest_fraction=f.number(f.get(entry, "fullest_fraction", where), f"{where}.fullest_fraction", 0.0, 1.0,
                                       "a fraction of the core's limit"),
+            block=tuple(f.integer(v, f"{where}.block", 1, _INT64_MAX, "a positive integer")
+                        for v in _triple(f, f.get(entry, "block", where), f"{where}.block")),
         ))  # fmt: skip
     seen: set[str] = set()
     for i, layer in enumerate(layers):
@@ -211,6 +281,13 @@ def _checked_layers(f: Fields, raw: list, layer_shapes) -> tuple[LayerPlacement,
         if missing:
             raise BundleError(f"{f.label}: chip layer {missing[0]!r} is on no core (missing from 'layers')")
     return tuple(layers)
+
+
+def _triple(f: Fields, value, where: str) -> list:
+    items = f.array(value, where)
+    if len(items) != 3:
+        f.fail(where, "must be [rows, cols, channels]")
+    return items
 
 
 def _check_cores(f: Fields, raw: list, col: dict[str, np.ndarray], chips: int, layers: dict, profile) -> None:

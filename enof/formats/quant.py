@@ -192,7 +192,9 @@ class QuantFile:
         extra = sorted(set(self.entries) - self._used)
         if extra:
             more = f" and {len(extra) - 1} more" if len(extra) > 1 else ""
-            raise BundleError(f"{self.label}: entry {extra[0]!r}{more} matches no node of chip.nir")
+            # bias_float was quant.npz's until chip.nir carried the float biases (docs/design.md §5)
+            hint = "; the bundle predates chip.nir's biases: re-export it" if extra[0].endswith(".bias_float") else ""
+            raise BundleError(f"{self.label}: entry {extra[0]!r}{more} matches no node of chip.nir{hint}")
 
 
 def open_quant(path: str | Path, ranges: FixedPointRanges | None = None) -> QuantFile:

@@ -28,6 +28,11 @@ else:  # Python 3.10 (Lava's own pin): the same parser, as the tomli package
 
 PROFILE_DIR = Path(__file__).parent
 
+# How a target stores conv weights (enof.exporter.placement_cost): one weight set per presynaptic
+# neuron ("discrete"), nengo-loihi's population axons with shared weight sets ("population", Loihi 1),
+# or one kernel copy per core ("kernel_per_core", Loihi 2).
+CONV_WEIGHT_STORAGES = ("discrete", "population", "kernel_per_core")
+
 # Evidence grades (docs/design.md §4). A grade may combine several, "pre-silicon, second-hand".
 GRADES = frozenset({"published", "pre-silicon", "second-hand", "measured", "derived", "assumption"})
 
@@ -67,8 +72,9 @@ class LimitsSection:
     synapse_axon_overhead_bits: Quantity
     synapse_index_bits: Quantity
     synapses_per_axon_block: Quantity
-    conv_population_axons: Quantity  # bool: conv inputs as population axons with shared weight sets
+    conv_weight_storage: Quantity  # one of CONV_WEIGHT_STORAGES: how the target stores a conv's weights
     axon_compartment_base_max: Quantity
+    population_axon_slots: Quantity
 
 
 @dataclass(frozen=True)
@@ -151,7 +157,7 @@ class Profile:
 # Value types per field; bool is excluded from int/float on purpose (TOML `true` is not a count).
 _INT, _NUM, _BOOL, _STR = "integer", "number", "boolean", "string"
 _SECTIONS: dict[str, tuple[type, dict[str, str]]] = {
-    "limits": (LimitsSection, {f.name: (_BOOL if f.name == "conv_population_axons" else _INT)
+    "limits": (LimitsSection, {f.name: (_STR if f.name == "conv_weight_storage" else _INT)
                                for f in dataclasses.fields(LimitsSection)}),
     "fixed_point": (FixedPointSection, {f.name: _INT for f in dataclasses.fields(FixedPointSection)}),
     "mesh": (MeshSection, {f.name: _INT for f in dataclasses.fields(MeshSection)}),
@@ -222,9 +228,17 @@ def _build(data: dict, label: str, path: Path | None, text: str, sha: str) -> Pr
         values = {k: _quantity(table, k, t, f"[{sec}]", label) for k, t in types.items()}
         if sec in _POSITIVE:
             for k, q in values.items():
-                if not isinstance(q.value, bool) and q.value <= 0:
+                if isinstance(q.value, int) and q.value <= 0:
                     raise ProfileError(f"{label}: [{sec}].{k}: must be > 0, got {q.value}")
         sections[sec] = cls(**values)
+    storage = sections["limits"].conv_weight_storage.value
+    if storage not in CONV_WEIGHT_STORAGES:
+        raise ProfileError(f"{label}: [limits].conv_weight_storage: {storage!r} is not one of {', '.join(CONV_WEIGHT_STORAGES)}")
+    mesh, lim = sections["mesh"], sections["limits"]
+    board = mesh.chips_x.value * mesh.chips_y.value
+    if lim.max_chips.value > board:
+        raise ProfileError(f"{label}: [limits].max_chips: {lim.max_chips.value} chips do not fit the "
+                           f"{mesh.chips_x.value} x {mesh.chips_y.value} mesh of [mesh] chips_x, chips_y")
     fp = sections["fixed_point"]
     if fp.weight_exp_min.value > fp.weight_exp_max.value:
         raise ProfileError(f"{label}: [fixed_point].weight_exp_min: greater than weight_exp_max")

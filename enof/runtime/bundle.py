@@ -7,7 +7,7 @@ to learn what is already here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from enof.errors import BundleError
@@ -15,7 +15,7 @@ from enof.formats.bundle import MANIFEST_NAME, Manifest, check_manifest_profile,
 from enof.formats.host_graphs import check_host_in, check_host_out
 from enof.formats.placement import Placement, read_placement
 from enof.formats.quant import FixedPointRanges, chip_input_bits
-from enof.hardware_profiles import Profile
+from enof.hardware_profiles import Profile, available_profiles, load_profile
 from enof.runtime.program import ChipProgram, program_from_bundle
 
 
@@ -42,7 +42,8 @@ def open_bundle(bundle_dir: str | Path, fallback_profile: Profile | None = None)
 
     ``read_bundle``: manifest fields, embedded profile, file hashes. ``program_from_bundle``: chip.nir and
     quant.npz against the profile's fixed-point ranges. Here, across files: the chip's input mode and
-    shape against the manifest, host_in/host_out.onnx interfaces against the chip (T, shapes, classes),
+    shape against the manifest (dataset.temporal, event input, needs graded input and sets the program's
+    ``input_temporal``), host_in/host_out.onnx interfaces against the chip (T, shapes, classes),
     placement.json against the profile's limits and the chip's layers (each neuron on one core).
     The profile is the one the manifest embeds; ``fallback_profile`` (enof-energy --profile) stands in only
     when that no longer loads (a bundle exported under an older profile schema)."""
@@ -61,6 +62,13 @@ def open_bundle(bundle_dir: str | Path, fallback_profile: Profile | None = None)
         chip_input_bits(profile, manifest.input_mode), FixedPointRanges.from_profile(profile),
         state_bits=int(profile.fixed_point.state_bits.value),
     )  # fmt: skip
+    temporal = bool(manifest.dataset.get("temporal", False))
+    if temporal and program.input_mode != "graded":
+        raise BundleError(
+            f"{manifest_path}: dataset.temporal: event input changes every step and {profile.name} takes "
+            f"{program.input_mode} input; export it for a target with graded spikes ({', '.join(graded_targets())})"
+        )
+    program = replace(program, input_temporal=temporal)
     if program.input_mode != manifest.input_mode:
         raise BundleError(f"{bundle.root}: chip.nir has {program.input_mode} input, manifest says {manifest.input_mode}")
     image_shape = manifest.input_shape
@@ -78,3 +86,8 @@ def open_bundle(bundle_dir: str | Path, fallback_profile: Profile | None = None)
         bundle.path("placement.json"), profile, {n: layer.shape for n, layer in program.layers.items()}
     )
     return OpenedBundle(Path(bundle.root), manifest, bundle.manifest_sha256, program, placement, profile, bundle.paths)
+
+
+def graded_targets() -> list[str]:
+    """The built-in target profiles whose chips take graded spikes (the ones that can take event input)."""
+    return [name for name in available_profiles() if load_profile(name).target.graded_spikes.value]

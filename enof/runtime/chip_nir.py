@@ -2,7 +2,11 @@
 
 Each NIR node type that may feed a LIF has one reader in ``_synapse_readers`` (the Input: a current
 synapse; Conv2d, Linear, Affine: weight nodes), like Norse's ``import_nir`` table: a new synapse kind
-is one entry there. Every problem is one BundleError (or UnsupportedModuleError) line naming the file,
+is one entry there. chip.nir holds the float network (weights, biases, LIF parameters); quant.npz its
+integers. The file's LIFs have the input gain ``r·dt/tau = r·(1 − decay)`` of NIR's Euler step; the
+ChipProgram's float LIF (``v = decay·v + I + bias``) has gain 1, so weights and biases feeding a LIF
+are multiplied by that gain, or, for a LIF fed by the input current (unit weight), its threshold is
+divided by it. Every problem is one BundleError (or UnsupportedModuleError) line naming the file,
 the node or entry, and the limit. Entered through ``enof.runtime.program.program_from_bundle``.
 """
 
@@ -56,13 +60,15 @@ def build_program(graph, quant: QuantFile, label: str, timesteps: int, input_bit
             raise BundleError(f"{label}: weight node {name!r} feeds {targets[name] or 'nothing'}; it must feed exactly one LIF")
     lif_names = [n for n, node in nodes.items() if isinstance(node, nir.LIF)]
     metadata = dict(graph.metadata or {})
-    layers = {}
+    layers, weight_gains = {}, {}
     for name in _topological(lif_names, sources, nodes, nir):
         if not sources[name]:
             raise BundleError(f"{label}: LIF {name!r} has no incoming edge")
-        layers[name] = _lif_layer(name, nodes[name], quant, metadata, label)
+        current_fed = INPUT in sources[name]
+        layers[name], weight_gains[name] = _lif_layer(name, nodes[name], quant, metadata, label, current_fed)
     shapes = {INPUT: input_shape, **{n: layer.shape for n, layer in layers.items()}}
-    graph_view = _Graph(nodes, sources, shapes, quant, label, nir)
+    graph_view = _Graph(nodes, sources, shapes, weight_gains, quant, label, nir)
+    layers = {name: replace(layer, bias_float=_lif_bias(name, graph_view)) for name, layer in layers.items()}
     synapses = [_synapse(src, lif, graph_view, readers) for lif in layers for src in sources[lif]]
     outputs = [src for name, node in nodes.items() if isinstance(node, nir.Output) for src in sources[name]]
     for src in outputs:
@@ -124,34 +130,84 @@ def _topological(lifs, sources, nodes, nir) -> list[str]:
     return ordered
 
 
-def _lif_layer(name: str, node, quant: QuantFile, metadata: dict, label: str) -> LifLayer:
+def _lif_layer(name: str, node, quant: QuantFile, metadata: dict, label: str, current_fed: bool) -> tuple[LifLayer, float]:
+    """The LifLayer of NIR LIF ``name`` (bias still zero: ``_lif_bias``) and the gain its incoming weights take."""
     what = f"LIF {name!r}"
-    v_threshold = np.unique(_finite(node.v_threshold, label, f"{what} v_threshold", positive=True))
-    if v_threshold.size != 1:
-        raise UnsupportedModuleError(f"{name}: LIF with per-neuron thresholds is not supported")
     tau = _finite(node.tau, label, f"{what} tau", positive=True)
     if tau.ndim == 0 or tau.size == 0:
         raise BundleError(f"{label}: {what} tau has shape {tau.shape}, expected the layer's shape")
     shape = tuple(int(d) for d in tau.shape)
-    if "decay" in metadata:
-        decay = float(_finite(metadata["decay"], label, "graph metadata decay").reshape(-1)[0])
-    else:
-        if "dt_s" not in metadata:
-            raise BundleError(f"{label}: graph metadata has neither decay nor dt_s")
-        decay = float(1.0 - _finite(metadata["dt_s"], label, "graph metadata dt_s", positive=True).reshape(-1)[0] / tau.reshape(-1)[0])
-    if not 0.0 <= decay <= 1.0:
-        raise BundleError(f"{label}: {what} decay {decay!r} is outside [0, 1]")
-    owner, r = what, quant.ranges
-    return LifLayer(
-        name=name, shape=shape, decay=decay, v_threshold=float(v_threshold[0]),
-        bias_float=quant.floats(f"{name}.bias_float", owner, shape, dtype=np.float32),
-        vth=quant.integer(f"{name}.vth", owner, r and r.vth),
-        du=quant.integer(f"{name}.du", owner, r and r.decay),
-        dv=quant.integer(f"{name}.dv", owner, r and r.decay),
-        bias_mant=quant.integers(f"{name}.bias_mant", owner, shape, r and r.bias_mant).astype(np.int32),
-        bias_exp=quant.integer(f"{name}.bias_exp", owner, r and r.bias_exp),
+    for field in ("v_leak", "v_reset"):
+        values = _finite(getattr(node, field), label, f"{what} {field}")
+        if values.any():
+            raise UnsupportedModuleError(
+                f"{name}: LIF {field} = {values[values != 0].flat[0]:.6g}; the chip's LIF leaks to 0 and resets to 0 "
+                f"({field} = 0)"
+            )
+    v_threshold, r = (_uniform(name, field, _finite(getattr(node, field), label, f"{what} {field}", positive=True))
+                      for field in ("v_threshold", "r"))  # fmt: skip
+    decay = _decay(name, tau, metadata, label)
+    gain = r * (1.0 - decay)  # NIR's Euler input gain r·dt/tau; the program's float LIF has gain 1
+    weight_gain = 1.0 if current_fed else gain  # the current synapse has unit weight: the threshold takes it
+    owner, ranges = what, quant.ranges
+    layer = LifLayer(
+        name=name, shape=shape, decay=decay, v_threshold=v_threshold * weight_gain / gain,
+        bias_float=np.zeros(shape, np.float32),
+        vth=quant.integer(f"{name}.vth", owner, ranges and ranges.vth),
+        du=quant.integer(f"{name}.du", owner, ranges and ranges.decay),
+        dv=quant.integer(f"{name}.dv", owner, ranges and ranges.decay),
+        bias_mant=quant.integers(f"{name}.bias_mant", owner, shape, ranges and ranges.bias_mant).astype(np.int32),
+        bias_exp=quant.integer(f"{name}.bias_exp", owner, ranges and ranges.bias_exp),
         scale=quant.number(f"{name}.scale", owner, positive=True),
     )  # fmt: skip
+    return layer, weight_gain
+
+
+def _uniform(name: str, field: str, values: np.ndarray) -> float:
+    unique = np.unique(values)
+    if unique.size != 1:
+        raise UnsupportedModuleError(f"{name}: LIF {field} differs between neurons ({unique.size} values); the chip needs one per layer")
+    return float(unique[0])
+
+
+def _decay(name: str, tau: np.ndarray, metadata: dict, label: str) -> float:
+    """The layer's decay: graph metadata ``decay`` (exact), which must agree with ``1 − dt_s/tau`` where
+    ``dt_s`` is given (to 1e-6: tau is stored in float32, 6e-8 relative); else ``1 − dt_s/tau``."""
+    what = f"LIF {name!r}"
+    if "dt_s" not in metadata and "decay" not in metadata:
+        raise BundleError(f"{label}: graph metadata has neither decay nor dt_s")
+    from_tau = None
+    if "dt_s" in metadata:
+        dt_s = float(_finite(metadata["dt_s"], label, "graph metadata dt_s", positive=True).reshape(-1)[0])
+        per_neuron = 1.0 - dt_s / tau
+        if np.ptp(per_neuron) > 1e-6:
+            raise UnsupportedModuleError(f"{name}: LIF tau differs between neurons; the chip needs one decay per layer")
+        from_tau = float(per_neuron.reshape(-1)[0])
+    decay = from_tau
+    if "decay" in metadata:
+        decay = float(_finite(metadata["decay"], label, "graph metadata decay").reshape(-1)[0])
+        if from_tau is not None and abs(decay - from_tau) > 1e-6:
+            raise BundleError(
+                f"{label}: {what} tau gives decay 1 − dt_s/tau = {from_tau:.7g}, but the graph metadata says decay {decay!r}"
+            )
+    if not 0.0 <= decay <= 1.0:
+        raise BundleError(f"{label}: {what} decay {decay!r} is outside [0, 1]")
+    return decay
+
+
+def _lif_bias(lif: str, g: "_Graph") -> np.ndarray:
+    """The sum of the biases of the weight nodes feeding ``lif``, times their gain, in the LIF's shape."""
+    shape = g.shapes[lif]
+    total = np.zeros(shape, np.float64)
+    for src in g.sources[lif]:
+        bias = getattr(g.nodes[src], "bias", None)
+        if bias is None:  # the input current, a Linear
+            continue
+        bias = _finite(bias, g.label, f"weight node {src!r} bias")
+        if bias.shape != (shape[0],):
+            raise BundleError(f"{g.label}: weight node {src!r} bias has shape {bias.shape}, expected ({shape[0]},) for LIF {lif!r} {shape}")
+        total += bias.reshape(-1, *([1] * (len(shape) - 1))) * g.weight_gains[lif]
+    return total.astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -161,6 +217,7 @@ class _Graph:
     nodes: dict[str, Any]
     sources: dict[str, list[str]]
     shapes: dict[str, tuple[int, ...]]  # INPUT and every LIF
+    weight_gains: dict[str, float]  # per LIF: the factor from chip.nir's weights and biases to the program's
     quant: QuantFile
     label: str
     nir: Any  # the nir module (imported by program_from_bundle only)
@@ -189,7 +246,7 @@ def _current_synapse(src: str, lif: str, g: _Graph) -> Synapse:
 
 def _conv_synapse(src: str, lif: str, g: _Graph) -> Synapse:
     node, pre = g.nodes[src], _presynaptic(src, g)
-    weight = _weight(src, g)
+    weight = _weight(src, lif, g)
     stride, padding = _conv_geometry(src, node, g.label)
     source_shape, target_shape = g.shapes[pre], g.shapes[lif]
     want = conv_output_shape(weight.shape, source_shape, stride, padding)
@@ -210,7 +267,7 @@ def _conv_synapse(src: str, lif: str, g: _Graph) -> Synapse:
 
 def _dense_synapse(src: str, lif: str, g: _Graph) -> Synapse:
     pre = _presynaptic(src, g)
-    weight = _weight(src, g)
+    weight = _weight(src, lif, g)
     source_shape, target_shape = g.shapes[pre], g.shapes[lif]
     if weight.shape != (int(np.prod(target_shape)), int(np.prod(source_shape))):
         raise BundleError(
@@ -222,9 +279,7 @@ def _dense_synapse(src: str, lif: str, g: _Graph) -> Synapse:
 
 
 def _affine_synapse(src: str, lif: str, g: _Graph) -> Synapse:
-    """A dense synapse; NIR's Affine may carry a bias, which the chip keeps in the LIF instead."""
-    if np.any(_finite(g.nodes[src].bias, g.label, f"Affine {src!r} bias") != 0):
-        raise UnsupportedModuleError(f"{src}: Affine with a bias; the bias belongs in quant.npz <lif>.bias_float")
+    """A dense synapse; its bias goes into the LIF it feeds (``_lif_bias``)."""
     return _dense_synapse(src, lif, g)
 
 
@@ -244,8 +299,9 @@ def _presynaptic(src: str, g: _Graph) -> str:
     return INPUT if isinstance(nodes[pre], nir.Input) else pre
 
 
-def _weight(src: str, g: _Graph) -> np.ndarray:
-    return _finite(g.nodes[src].weight, g.label, f"weight node {src!r} weight").astype(np.float32)
+def _weight(src: str, lif: str, g: _Graph) -> np.ndarray:
+    """The program's float weight of ``src``: chip.nir's times the gain of the LIF it feeds."""
+    return (_finite(g.nodes[src].weight, g.label, f"weight node {src!r} weight") * g.weight_gains[lif]).astype(np.float32)
 
 
 def _integers(src: str, weight: np.ndarray, g: _Graph) -> tuple[np.ndarray, int]:

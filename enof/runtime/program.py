@@ -118,7 +118,12 @@ class Synapse:
 
 @dataclass(frozen=True)
 class ChipProgram:
-    """The whole chip part: layers and synapses in topological order."""
+    """The whole chip part: layers and synapses in topological order.
+
+    Static input (``input_temporal`` False): one sample is ``input_shape``, the same values every step.
+    Temporal input (event frames): one sample is (T, *input_shape), frame t entering at step t as graded
+    payloads; only graded input can change every step (a current-mode host_in is run once per sample).
+    """
 
     timesteps: int
     input_shape: tuple[int, ...]
@@ -130,8 +135,11 @@ class ChipProgram:
     metadata: dict = field(default_factory=dict)
     input_bits: int = GRADED_MESSAGE_BITS  # x_int is clipped to a signed input_bits integer (graded payload / current)
     state_bits: int = LAVA_STATE_BITS  # width of u and v: the target profile's [fixed_point] state_bits
+    input_temporal: bool = False  # a new input frame every step (the manifest's dataset.temporal)
 
     def __post_init__(self):
+        if self.input_temporal and self.input_mode != "graded":
+            raise ValueError(f"temporal input needs graded input, this program has {self.input_mode} input")
         known = {INPUT, *self.layers}
         for syn in self.synapses:
             if syn.source not in known or syn.target not in self.layers:
@@ -145,6 +153,19 @@ class ChipProgram:
         limit = 2 ** (self.input_bits - 1)
         x_int = np.rint(np.asarray(x, dtype=np.float64) * self.input_scale)
         return np.clip(x_int, -limit, limit - 1).astype(np.int64)
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """One sample as the backends take it: (T, *input_shape) for temporal input, else ``input_shape``."""
+        return (self.timesteps, *self.input_shape) if self.input_temporal else tuple(self.input_shape)
+
+    def input_nonzero(self, source: np.ndarray) -> np.ndarray:
+        """ChipRun.input_nonzero of a batch ``source`` (B, *sample_shape): non-zero values each input element
+        sent, summed over B and the T steps (a static sample is sent at every step)."""
+        nonzero = np.asarray(source) != 0
+        if self.input_temporal:
+            return nonzero.sum(axis=(0, 1), dtype=np.int64)
+        return nonzero.sum(axis=0, dtype=np.int64) * self.timesteps
 
     def shape_of(self, name: str) -> tuple[int, ...]:
         return self.input_shape if name == INPUT else self.layers[name].shape
@@ -189,7 +210,8 @@ def program_from_bundle(
 ) -> ChipProgram:
     """Build the ChipProgram of a bundle's ``chip.nir`` and ``quant.npz`` (docs/design.md §5), checking both.
 
-    Weight nodes (Conv2d, Linear, Affine with zero bias) become synapses named by the node; an edge
+    Weight nodes (Conv2d, Linear, Affine) become synapses named by the node, their biases summed into the
+    LIF they feed (``LifLayer.bias_float``: chip.nir carries the float network, quant.npz the integers); an edge
     Input → LIF is a current synapse; LIFs feeding Output nodes are the outputs. ``input_bits`` is the
     signed width the input integers are clipped to (graded payload or input current), ``state_bits`` the
     width of u and v (both from the target profile; enof.runtime.chip_nir reads the graph). Checked: node

@@ -49,13 +49,15 @@ def run_bundle(
     timeout_s: float = 600.0,
     progress: bool = True,
 ) -> RunResult:
-    """Classify ``inputs`` (N, C, H, W), normalized as the data set's loader gives them, with the opened bundle."""
+    """Classify ``inputs`` with the opened bundle: (N, C, H, W) images, or (N, T, C, H, W) event frames for a
+    bundle of temporal input (the manifest's dataset.temporal), as the data set's loader gives them."""
     start = time.perf_counter()
     program, manifest = bundle.program, bundle.manifest
     inputs, labels = np.asarray(inputs, np.float32), np.asarray(labels).astype(np.int64)
-    image_shape = manifest.input_shape
-    if inputs.ndim != 1 + len(image_shape) or tuple(inputs.shape[1:]) != image_shape:
-        raise RunError(f"inputs of shape {inputs.shape} do not match the bundle's (N, {', '.join(map(str, image_shape))})")
+    sample_shape = program.sample_shape if program.input_temporal else manifest.input_shape
+    if inputs.ndim != 1 + len(sample_shape) or tuple(inputs.shape[1:]) != sample_shape:
+        kind = " (T event frames per sample)" if program.input_temporal else ""
+        raise RunError(f"inputs of shape {inputs.shape} do not match the bundle's (N, {', '.join(map(str, sample_shape))}){kind}")
     if len(labels) != len(inputs) or len(inputs) == 0:
         raise RunError(f"{len(inputs)} inputs but {len(labels)} labels (need the same number, at least 1)")
     if backend not in ("fast", "lava"):
@@ -73,8 +75,8 @@ def run_bundle(
         for first in range(0, len(inputs), batch_size):
             x = inputs[first : first + batch_size]
             chip_in = run_host_in(host_in, x) if host_in is not None else x
-            if tuple(chip_in.shape) != (len(x), *program.input_shape):
-                raise RunError(f"host_in.onnx gave current {tuple(chip_in.shape)}, the chip takes (B, {', '.join(map(str, program.input_shape))})")
+            if tuple(chip_in.shape) != (len(x), *program.sample_shape):
+                raise RunError(f"host_in.onnx gave current {tuple(chip_in.shape)}, the chip takes (B, {', '.join(map(str, program.sample_shape))})")
             run = chip(program, chip_in)
             for name in spike_totals:
                 spike_totals[name] += run.spike_counts[name]
@@ -135,7 +137,7 @@ def host_cost(bundle: OpenedBundle) -> HostCost:
     """Per inference: host MACs, and the host↔chip traffic of a dense transfer.
 
     Host → chip: every input value at every step, ``ceil(input_bits / 8)`` bytes each (the input is
-    re-sent each step, as a Lava source does). Chip → host: one bit per output neuron per step.
+    re-sent each step, as a Lava source does; an event frame is sent dense too). Chip → host: one bit per output neuron per step.
     """
     program = bundle.program
     steps = program.timesteps

@@ -37,6 +37,11 @@ QUICK: dict[str, dict] = {
                      threads=0),
     "cifar10dvs": dict(epochs=100, teacher_epochs=100, lr=0.1, batch_size=32, optimizer="sgd", weight_decay=1e-4,
                        threads=0),
+    # The event data sets' schedule until one is measured on real recordings: CIFAR10-DVS's optimizer
+    # and batch, a third of its epochs (N-MNIST and DVS Gesture are smaller data sets).
+    "nmnist": dict(epochs=30, teacher_epochs=15, lr=0.1, batch_size=32, optimizer="sgd", weight_decay=1e-4, threads=0),
+    "dvsgesture": dict(epochs=30, teacher_epochs=15, lr=0.1, batch_size=32, optimizer="sgd", weight_decay=1e-4,
+                       threads=0),
 }
 # `--recipe paper`: the EnOF group's CIFAR recipe (shared/reference/enof-method.md and scale.md, from
 # MPBN's main_train.py): 400 epochs, SGD 0.1 momentum 0.9, weight decay 1e-4 on conv/linear weights

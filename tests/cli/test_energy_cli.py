@@ -68,7 +68,7 @@ def _quant(program) -> bytes:
     for name, layer in program.layers.items():
         arrays.update({f"{name}.vth": np.int32(layer.vth), f"{name}.du": np.int32(layer.du), f"{name}.dv": np.int32(layer.dv),
                        f"{name}.bias_mant": layer.bias_mant, f"{name}.bias_exp": np.int32(layer.bias_exp),
-                       f"{name}.bias_float": layer.bias_float, f"{name}.scale": np.float64(layer.scale)})  # fmt: skip
+                       f"{name}.scale": np.float64(layer.scale)})  # fmt: skip  (float biases: chip.nir's, zero here)
     for syn in program.synapses:
         if syn.kind != "current":
             arrays[f"{syn.name}.weight_int"] = syn.weight_int
@@ -115,7 +115,7 @@ def _placement(program, tiles_x=8, cores_per_tile=4) -> Placement:
             tile = core_id // cores_per_tile
             cores.append(PlacedCore(core_id, name, 0, tile, tile % tiles_x, tile // tiles_x, int(a), int(b), int(b - a), 0, 0, 0, {}))
             core_id += 1
-    layers = tuple(LayerPlacement(n, lay.neurons, sum(c.layer == n for c in cores), "neurons", 0.1) for n, lay in program.layers.items())
+    layers = tuple(LayerPlacement(n, lay.neurons, sum(c.layer == n for c in cores), "neurons", 0.1, (1, 1, lay.neurons)) for n, lay in program.layers.items())
     return Placement("loihi", 1, tuple(cores), layers)
 
 

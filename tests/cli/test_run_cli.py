@@ -94,3 +94,17 @@ def test_output_is_checked_before_the_bundle_is_even_read(tmp_path, one_line_err
 def test_output_in_a_read_only_folder_is_refused_in_one_line(digits_bundle, refuses_read_only_output):
     bundle, _ = digits_bundle("loihi2")
     refuses_read_only_output("enof-run", bundle, "--limit", "3", name="run.json")
+
+
+def test_a_static_bundle_on_an_event_data_set_is_refused_in_one_line(digits_bundle, tmp_path, one_line_error):
+    from enof.datasets.event_formats import Events, write_nmnist_bin
+
+    for split in ("Train", "Test"):
+        for digit in range(10):
+            (tmp_path / "NMNIST" / split / str(digit)).mkdir(parents=True)
+            write_nmnist_bin(tmp_path / "NMNIST" / split / str(digit) / "0.bin", Events(*([[1]] * 2), [[3]], [[1]]))
+    bundle, _ = digits_bundle("loihi2")
+    result = CliRunner().invoke(app, [str(bundle), "--dataset", "nmnist", "--data-root", str(tmp_path),
+                                      "-o", str(tmp_path / "run.json")])  # fmt: skip
+    one_line_error(result, "manifest.json: the bundle takes static images, but nmnist is an event data set")
+    assert not (tmp_path / "run.json").exists()

@@ -10,7 +10,9 @@ import torch
 from enof.errors import DataError
 from enof.datasets import dataset_spec, load_dataset
 from enof.datasets.cifar import write_cifar10, write_cifar_batch
-from enof.datasets.cifar_dvs import CLASSES, events_to_frames, write_events_npz
+from enof.datasets.cifar_dvs import CLASSES, write_events_npz
+from enof.datasets.event_formats import Events
+from enof.datasets.events import events_to_frames
 from enof.datasets.transforms import Cutout
 
 
@@ -110,7 +112,7 @@ def test_events_to_frames_counts_every_event_in_its_time_bin_and_polarity():
     x = np.array([1, 1, 5, 127, 0, 3])
     y = np.array([0, 0, 2, 127, 0, 4])
     p = np.array([1, 1, 0, 1, 0, 0])
-    frames = events_to_frames(t, x, y, p, timesteps=2)
+    frames = events_to_frames(Events(t, x, y, p), timesteps=2, sensor_hw=(128, 128))
     assert frames.shape == (2, 2, 128, 128) and frames.sum() == 6  # no event is dropped
     assert frames[0, 1, 0, 1] == 2 and frames[0, 0, 2, 5] == 1 and frames[0, 1, 127, 127] == 1
     assert frames[1, 0, 0, 0] == 1 and frames[1, 0, 4, 3] == 1  # t=100 opens the second bin
@@ -139,12 +141,12 @@ def test_cifar10dvs_npz_events_become_t_by_2_by_48_by_48_frames(tmp_path):
 
 
 def test_cifar10dvs_bad_root_or_file_gives_one_line_data_error(tmp_path):
-    with pytest.raises(DataError, match="cifar10dvs: expected <root>/<class>/\\*.npz"):
+    with pytest.raises(DataError, match="cifar10dvs: expected tonic's <root>/<class>/\\*.aedat4"):
         load_dataset("cifar10dvs", tmp_path)
     _write_dvs(tmp_path, per_class=2)
     (tmp_path / "cat" / "0000.npz").write_bytes(b"garbage")
     data = load_dataset("cifar10dvs", tmp_path, timesteps=2)
-    with pytest.raises(DataError, match="0000.npz is not an event file"):
+    with pytest.raises(DataError, match="0000.npz: not an event file"):
         data.train[3]  # cat = class 3, its first file
     # Format-true files with bad content: each refused naming the file and what was expected.
     cases = {

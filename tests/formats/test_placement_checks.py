@@ -27,7 +27,9 @@ def _split(data: dict, core: int, bounds: list[int]) -> dict:
     cores = data["cores"]
     first = cores[core]
     edges = [first["neuron_start"], *bounds, first["neuron_stop"]]
-    pieces = [{**first, "neuron_start": a, "neuron_stop": b, "neurons": b - a} for a, b in zip(edges[:-1], edges[1:])]
+    # flat torch ranges (box null), so that any bounds are a valid cut
+    pieces = [{**first, "neuron_start": a, "neuron_stop": b, "neurons": b - a, "box": None}
+              for a, b in zip(edges[:-1], edges[1:])]
     data["cores"] = [*cores[:core], *pieces, *cores[core + 1 :]]
     for i, c in enumerate(data["cores"]):
         c["core_id"] = i
@@ -47,8 +49,8 @@ def _edit(data: dict, **core_fields) -> dict:
 @pytest.mark.parametrize(
     "edit, tail",
     [
-        (lambda d: {**d, "format_version": 1}, "format_version 1 is not 2 (neuron ranges in the old C,H,W order; re-export the bundle)"),
-        (lambda d: {**d, "neuron_order": "chw"}, "neuron_order 'chw' is not 'hwc'"),
+        (lambda d: {**d, "format_version": 1}, "format_version 1 is not 3 (neuron ranges in the old C,H,W order; re-export the bundle)"),
+        (lambda d: {**d, "neuron_order": "chw"}, "neuron_order 'chw' is not 'tiles'"),
         (lambda d: {**d, "target": "loihi"}, "field 'target' is 'loihi', but the bundle is for the 'loihi2' profile"),
         (lambda d: {**d, "chips": 2}, "field 'chips' is 2, but the cores use chips 0..0"),
         (lambda d: {**d, "chips": "1"}, "field 'chips' must be an integer, got string '1'"),
@@ -115,10 +117,11 @@ def test_ten_thousand_cores_are_checked_and_read(bundle):
     """The columns are checked with numpy: a large placement (the readers handle 10^5 cores) stays cheap."""
     data = bundle.placement()
     n = 10_000
-    data["layers"] = [{"name": "big", "neurons": n * 4, "cores": n, "fullest_limit": "neurons", "fullest_fraction": 0.1}]
+    data["layers"] = [{"name": "big", "neurons": n * 4, "cores": n, "fullest_limit": "neurons", "fullest_fraction": 0.1,
+                       "block": [1, 1, 4]}]
     data["cores"] = [{"core_id": i, "layer": "big", "chip": i // 128, "tile": (i % 128) // 4, "x": (i % 128) // 4 % 8,
                       "y": (i % 128) // 4 // 8, "neuron_start": 4 * i, "neuron_stop": 4 * i + 4, "neurons": 4,
-                      "input_axons": 0, "output_axons": 0, "synapse_bits": 0, "utilization": {}} for i in range(n)]  # fmt: skip
+                      "input_axons": 0, "output_axons": 0, "synapse_bits": 0, "utilization": {}, "box": None} for i in range(n)]  # fmt: skip
     data["chips"] = -(-n // 128)
     placement = placement_from_dict(data, "p", LOIHI2, {"big": (n * 4,)})
     assert len(placement.cores) == n and np.all(np.diff([c.neuron_start for c in placement.cores]) == 4)
@@ -127,4 +130,4 @@ def test_ten_thousand_cores_are_checked_and_read(bundle):
 def test_enof_run_refuses_a_version_1_placement_in_one_line(bundle, cli_refuses, tmp_path):
     bundle.write_placement({**bundle.placement(), "format_version": 1})
     cli_refuses("enof-run", bundle.root, "--limit", "2", "-o", tmp_path / "run.json",
-                fragments=("placement.json: format_version 1 is not 2 (neuron ranges in the old C,H,W order",))
+                fragments=("placement.json: format_version 1 is not 3 (neuron ranges in the old C,H,W order",))

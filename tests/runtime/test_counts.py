@@ -57,8 +57,11 @@ def test_layer_and_core_totals_split_by_placement_ranges(random_program, random_
     x = random_inputs(program, batch=4, seed=6)
     run = simulate(program, x, "fixed")
     n0 = program.layers["b.0.act"].neurons  # 256 neurons over two cores, the rest one core each
-    cores = [{"core_id": 0, "layer": "b.0.act", "neuron_start": 0, "neuron_stop": 100},
-             {"core_id": 1, "layer": "b.0.act", "neuron_start": 100, "neuron_stop": n0}]  # fmt: skip
+    c1 = program.layers["b.0.act"].shape[0]  # two tiles of rows [0, 3) and [3, 8), all columns and channels
+    tile0 = 3 * 8 * c1
+    cores = [{"core_id": 0, "layer": "b.0.act", "neuron_start": 0, "neuron_stop": tile0, "box": ((0, 3), (0, 8), (0, c1))},
+             {"core_id": 1, "layer": "b.0.act", "neuron_start": tile0, "neuron_stop": n0,
+              "box": ((3, 8), (0, 8), (0, c1))}]  # fmt: skip
     for i, name in enumerate(["b.1.act", "b.2.act2", "fc.act"], start=2):
         cores.append({"core_id": i, "layer": name, "neuron_start": 0, "neuron_stop": program.layers[name].neurons})
     activity = count_activity(program, run.spike_counts, run.input_nonzero, samples=4, cores=_placed(cores))
@@ -67,10 +70,10 @@ def test_layer_and_core_totals_split_by_placement_ranges(random_program, random_
     assert (first.name, first.neurons, first.cores) == ("b.0.act", n0, 2)
     assert first.neuron_updates == n0 * 3 * 4
     assert first.spikes == int(run.spike_counts["b.0.act"].sum())
-    # placement ranges are channels-last (placement.json neuron_order "hwc"): positions of (H, W, C)
-    assert activity.cores[0].spikes == int(run.spike_counts["b.0.act"].transpose(1, 2, 0).reshape(-1)[:100].sum())
-    assert activity.cores[1].synops == int(synops["b.0.act"].transpose(1, 2, 0).reshape(-1)[100:].sum())
-    assert activity.cores[0].neuron_updates == 100 * 3 * 4
+    # a core's tile (placement.json "box", rows × columns × channels) holds those positions of (H, W, C)
+    assert activity.cores[0].spikes == int(run.spike_counts["b.0.act"].transpose(1, 2, 0).reshape(-1)[:tile0].sum())
+    assert activity.cores[1].synops == int(synops["b.0.act"].transpose(1, 2, 0).reshape(-1)[tile0:].sum())
+    assert activity.cores[0].neuron_updates == tile0 * 3 * 4
     for layer in activity.layers:  # cores of a layer add up to the layer
         mine = [c for c in activity.cores if c.layer == layer.name]
         assert sum(c.spikes for c in mine) == layer.spikes
@@ -89,10 +92,10 @@ def test_placement_core_outside_its_layer_is_an_error_naming_it(random_program, 
 
 
 def _placed(cores: list[dict]) -> list[PlacedCore]:
-    """PlacedCores holding these neuron ranges (where on the mesh and how full do not matter to counting)."""
+    """PlacedCores holding these neuron ranges and tiles (where on the mesh and how full do not matter to counting)."""
     return [
         PlacedCore(core_id=c["core_id"], layer=c["layer"], chip=0, tile=0, x=0, y=0, neuron_start=c["neuron_start"],
                    neuron_stop=c["neuron_stop"], neurons=c["neuron_stop"] - c["neuron_start"], input_axons=0,
-                   output_axons=0, synapse_bits=0, utilization={})
+                   output_axons=0, synapse_bits=0, utilization={}, box=c.get("box"))
         for c in cores
     ]  # fmt: skip

@@ -23,16 +23,16 @@ PROJECTIONS = (
 )
 
 
-def core(core_id, layer, chip, x, y, start, stop) -> PlacedCore:
-    # axons/bits are the placer's business; the energy model reads position and neuron range only
-    return PlacedCore(core_id, layer, chip, y * MESH.tiles_x + x, x, y, start, stop, stop - start, 0, 0, 0, {})
+def core(core_id, layer, chip, x, y, start, stop, box=None) -> PlacedCore:
+    # axons/bits are the placer's business; the energy model reads position and neurons (box or flat range) only
+    return PlacedCore(core_id, layer, chip, y * MESH.tiles_x + x, x, y, start, stop, stop - start, 0, 0, 0, {}, box)
 
 
 PLACEMENT = (
-    core(0, "a", chip=0, x=0, y=0, start=0, stop=16),  # rows 0-1, both channels (channels-last ranges)
-    core(1, "a", chip=0, x=1, y=0, start=16, stop=32),  # rows 2-3, both channels
-    core(2, "b", chip=0, x=0, y=1, start=0, stop=8),  # rows 0-1
-    core(3, "b", chip=0, x=3, y=1, start=8, stop=16),  # rows 2-3
+    core(0, "a", chip=0, x=0, y=0, start=0, stop=16, box=((0, 2), (0, 4), (0, 2))),  # rows 0-1, both channels
+    core(1, "a", chip=0, x=1, y=0, start=16, stop=32, box=((2, 4), (0, 4), (0, 2))),  # rows 2-3, both channels
+    core(2, "b", chip=0, x=0, y=1, start=0, stop=8, box=((0, 2), (0, 4), (0, 1))),  # rows 0-1
+    core(3, "b", chip=0, x=3, y=1, start=8, stop=16, box=((2, 4), (0, 4), (0, 1))),  # rows 2-3
     core(4, "c", chip=1, x=0, y=0, start=0, stop=5),  # next chip: 8 tiles east
 )
 SAMPLES, T = 2, 4

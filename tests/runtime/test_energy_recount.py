@@ -51,14 +51,27 @@ def test_geometric_destinations_equal_a_brute_force_walk_over_neurons(random_pro
     program = random_program("graded", seed=4, timesteps=1, channels=2)
     projections = projections_from_program(program)
     mesh = MeshGeometry(cores_per_tile=4, tiles_x=8, tiles_y=4, chips_x=1, chips_y=1)
-    # cut every layer into 3 contiguous cores of channels-last positions (ranges that cut pixels, on purpose)
+    # tile every 3-D layer into row bands × channel halves (tiles that cut pixels, on purpose), 1-D into 3 ranges
     placement, core_id = [], 0
     for name, layer in program.layers.items():
-        bounds = np.linspace(0, layer.neurons, 4).astype(int)
-        for a, b in zip(bounds[:-1], bounds[1:]):
+        shape = layer.shape
+        if len(shape) == 3:
+            rows = np.linspace(0, shape[1], min(3, shape[1]) + 1).astype(int)
+            chans = np.linspace(0, shape[0], min(2, shape[0]) + 1).astype(int)
+            boxes = [((int(a), int(b)), (0, shape[2]), (int(c), int(d)))
+                     for a, b in zip(rows[:-1], rows[1:]) for c, d in zip(chans[:-1], chans[1:])]
+        else:
+            bounds = np.linspace(0, layer.neurons, 4).astype(int)
+            boxes = [(None, int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+        start = 0
+        for box in boxes:
             tile = core_id // 4
-            placement.append(PlacedCore(core_id, name, 0, tile, tile % 8, tile // 8, int(a), int(b), int(b - a), 0, 0, 0, {}))
-            core_id += 1
+            if box[0] is None:
+                a, b, tiles = box[1], box[2], None
+            else:
+                a, b, tiles = start, start + int(np.prod([hi - lo for lo, hi in box])), box
+            placement.append(PlacedCore(core_id, name, 0, tile, tile % 8, tile // 8, a, b, b - a, 0, 0, 0, {}, tiles))
+            start, core_id = b, core_id + 1
     routes = route_cores(placement, {n: lay.neurons for n, lay in program.layers.items()}, list(projections), mesh)
     for src in placement:
         dests_per_neuron = []
@@ -76,10 +89,12 @@ def test_geometric_destinations_equal_a_brute_force_walk_over_neurons(random_pro
 
 
 def _torch_indices(core, shape):
-    """Flat torch indices of a core's neurons: placement.json ranges are channels-last, (H, W, C) positions."""
-    positions = np.arange(shape[1] * shape[2] * shape[0]).reshape(shape).transpose(1, 2, 0).reshape(-1) \
-        if len(shape) == 3 else np.arange(int(np.prod(shape)))
-    return positions[core.neuron_start : core.neuron_stop]
+    """Flat torch indices of a core's neurons, written out from the box (C, H, W torch layout)."""
+    if core.box is None:
+        return np.arange(core.neuron_start, core.neuron_stop)
+    (y0, y1), (x0, x1), (c0, c1) = core.box
+    return np.array([(c * shape[1] + y) * shape[2] + x for y in range(y0, y1) for x in range(x0, x1)
+                     for c in range(c0, c1)])
 
 
 def _mark_targets(proj, n, hit):

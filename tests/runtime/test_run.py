@@ -102,3 +102,35 @@ def test_a_batch_whose_spike_raster_cannot_fit_in_memory_is_refused_before_runni
     memory["SC_PAGE_SIZE"] = 1000
     with pytest.raises(RunError, match="even one sample does not fit: re-export with fewer timesteps$"):
         run_bundle(open_bundle(bundle), images[:8], labels[:8], batch_size=1, progress=False)
+
+
+def test_a_bundle_whose_manifest_says_event_input_sets_the_temporal_program_or_names_the_target_that_can(
+    digits_bundle, digits_test_set, tmp_path
+):
+    """dataset.temporal makes the opened program take (T, C, H, W) samples (graded input, Loihi 2); a current-mode
+    (Loihi 1) bundle cannot take event input, and the one-line error names the target that can."""
+    import json
+    import shutil
+
+    from enof.errors import BundleError
+
+    for target in ("loihi2", "loihi"):
+        bundle = tmp_path / target
+        shutil.copytree(digits_bundle(target)[0], bundle)
+        manifest = json.loads((bundle / "manifest.json").read_text())
+        manifest["dataset"]["temporal"] = True
+        (bundle / "manifest.json").write_text(json.dumps(manifest))
+        if target == "loihi":
+            with pytest.raises(BundleError, match=r"dataset\.temporal: event input changes every step and loihi takes "
+                                                  r"current input; export it for a target with graded spikes \(loihi2\)$"):
+                open_bundle(bundle)
+            continue
+        opened = open_bundle(bundle)
+        assert opened.program.input_temporal and opened.program.sample_shape == (2, 1, 8, 8)
+        images, labels = digits_test_set
+        frames = np.repeat(images[:4, None], 2, axis=1)  # the static images as 2 equal frames: the static run
+        temporal = run_bundle(opened, frames, labels[:4], progress=False)
+        static = run_bundle(open_bundle(digits_bundle("loihi2")[0]), images[:4], labels[:4], progress=False)
+        assert (temporal.predictions, temporal.layers) == (static.predictions, static.layers)
+        with pytest.raises(RunError, match=r"do not match the bundle's \(N, 2, 1, 8, 8\) \(T event frames per sample\)"):
+            run_bundle(opened, images[:4], labels[:4], progress=False)

@@ -29,14 +29,15 @@ Precision = Literal["fixed", "float"]
 def simulate(
     program: ChipProgram, x: np.ndarray, precision: Precision = "fixed", record_spikes: bool = False
 ) -> ChipRun:
-    """Run ``program`` on x (B, *input_shape) float for ``program.timesteps`` steps.
+    """Run ``program`` on x (B, *program.sample_shape) float for ``program.timesteps`` steps.
 
-    Aligned time: a LIF spikes at step t from its inputs at step t. The input is constant over time.
+    Aligned time: a LIF spikes at step t from its inputs at step t. Static input is the same at every
+    step (the input synapses are computed once); temporal input x[:, t] is step t's frame.
     fixed: integer arithmetic of Lava's fixed_pt models; float: the trained float network.
     """
     x = np.asarray(x)
-    if tuple(x.shape[1:]) != tuple(program.input_shape):
-        raise RunError(f"input shape {tuple(x.shape[1:])} does not match the chip input {program.input_shape}")
+    if tuple(x.shape[1:]) != program.sample_shape:
+        raise RunError(f"input shape {tuple(x.shape[1:])} does not match the chip input {program.sample_shape}")
     if precision not in ("fixed", "float"):
         raise RunError(f"unknown precision {precision!r} (fixed|float)")
     batch, steps = x.shape[0], program.timesteps
@@ -48,8 +49,9 @@ def simulate(
     else:
         source = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
         ops = {syn.name: build_float_op(syn) for syn in program.synapses}
-    input_nonzero = (source != 0).sum(0).to(torch.int64) * steps
-    ops = {name: _constant_if_from_input(op) for name, op in ops.items()}
+    input_nonzero = program.input_nonzero(source.numpy())
+    if not program.input_temporal:
+        ops = {name: _constant_if_from_input(op) for name, op in ops.items()}
 
     step = _fixed_layer_steps(program, ops, batch) if precision == "fixed" else _float_layer_steps(program, ops, batch)
     # Summed over time as float32 (exact while T·(count) < 2^24 per element), over the batch at the end.
@@ -61,7 +63,7 @@ def simulate(
         else None
     )
     for t in range(steps):
-        values = {INPUT: source}
+        values = {INPUT: source[:, t] if program.input_temporal else source}
         for name in program.layers:
             spikes = step[name](values)
             values[name] = spikes
@@ -73,7 +75,7 @@ def simulate(
     return ChipRun(
         outputs=outputs,
         spike_counts={name: s.sum(0, dtype=torch.float64).numpy().astype(np.int64) for name, s in summed.items()},
-        input_nonzero=input_nonzero.numpy(),
+        input_nonzero=input_nonzero,
         spikes=recorded,
     )
 

@@ -50,7 +50,7 @@ class LavaFault:
 @dataclass(frozen=True)
 class LavaJob:
     program: ChipProgram
-    source: np.ndarray  # (B, *input_shape): x_int (fixed, int64) or x (float, float64), torch layout
+    source: np.ndarray  # (B, *program.sample_shape): x_int (fixed, int64) or x (float, float64), torch layout
     precision: Precision
     fault: LavaFault | None = None
 
@@ -75,7 +75,7 @@ class LavaTimings:
 def run_lava(
     program: ChipProgram, x: np.ndarray, precision: Precision = "fixed", timeout_s: float = 600.0, **options
 ) -> ChipRun:
-    """Run ``program`` on x (B, *input_shape) float in Lava, the samples pipelined in one run per chunk.
+    """Run ``program`` on x (B, *program.sample_shape) float in Lava, the samples pipelined in one run per chunk.
 
     fixed: ``Loihi2SimCfg(select_tag="fixed_pt")`` on the program's integers; float: ``floating_pt``
     on its float weights. Returns outputs in aligned time (T, B, *shape) and per-neuron spike
@@ -96,8 +96,8 @@ def run_lava_timed(
 ) -> tuple[ChipRun, LavaTimings]:
     """``run_lava`` that also returns where the time went (summed over the runs; processes of the largest)."""
     x = np.asarray(x)
-    if x.ndim < 2 or tuple(x.shape[1:]) != tuple(program.input_shape) or x.shape[0] == 0:
-        raise RunError(f"input shape {tuple(x.shape)} does not match (B, *{program.input_shape}) with B >= 1")
+    if x.ndim < 2 or tuple(x.shape[1:]) != program.sample_shape or x.shape[0] == 0:
+        raise RunError(f"input shape {tuple(x.shape)} does not match (B, *{program.sample_shape}) with B >= 1")
     if precision not in ("fixed", "float"):
         raise RunError(f"unknown precision {precision!r} (fixed|float)")
     if precision == "fixed" and program.state_bits != LAVA_STATE_BITS:  # refused before a worker starts
@@ -121,7 +121,7 @@ def run_lava_timed(
     run = ChipRun(
         outputs={n: np.concatenate([p[f"out:{n}"] for p in parts], axis=1).astype(np.float32) for n in program.outputs},
         spike_counts={n: sum(p[f"count:{n}"].astype(np.int64) for p in parts) for n in program.layers},
-        input_nonzero=(source != 0).sum(0).astype(np.int64) * program.timesteps,
+        input_nonzero=program.input_nonzero(source),
     )
     return run, timings
 

@@ -108,10 +108,13 @@ class LavaNetwork:
 
     # -- inputs
     def _input(self, delay: int) -> RingBuffer:
-        """A RingBuffer that sends the samples back to back, ``delay`` steps late, then zeros."""
+        """A RingBuffer that sends the samples' T frames back to back, ``delay`` steps late, then zeros."""
         if delay not in self._inputs:
-            shape = self.program.input_shape
-            per_step = np.repeat(to_lava_layout(self.source, shape), self.program.timesteps, axis=0)
+            shape, program = self.program.input_shape, self.program
+            # One frame per step: a temporal sample's own frames, else the static sample T times.
+            frames = (self.source.reshape(-1, *shape) if program.input_temporal
+                      else np.repeat(self.source, program.timesteps, axis=0))  # fmt: skip
+            per_step = to_lava_layout(frames, shape)
             dtype = np.int32 if self.fixed else np.float64
             data = np.zeros((*lava_shape(shape), self.steps), dtype)
             data[..., delay : delay + per_step.shape[0]] = np.moveaxis(per_step, 0, -1)
