@@ -1,6 +1,13 @@
 """Samples/s of the built-in fixed-point simulator vs Lava fixed_pt (pipelined) vs the float PyTorch SNN.
 
     .venv/bin/python benchmarks/simulate.py [--threads 1] [--out docs/simulate-benchmark.md] [--skip-lava]
+        [--test-set-samples 10000] [--test-set-cpu-samples N]
+
+With a CUDA GPU, the built-in simulator's rows gain CUDA columns (fixed point checked bit for bit against the
+CPU). The whole-test-set row: ResNet19 at CIFAR shape, T = 4, fixed point, on ``--test-set-samples`` samples
+(10,000: a CIFAR-10 test set), wall time on the CPU sharded over 2 processes of 1 thread each (as
+``torchrun --nproc_per_node 2 -m enof.cli.run`` splits them) and on CUDA; with fewer samples the table says
+so and extrapolates linearly to 10,000 (each sample costs the same: fixed shapes, no early exit).
 
 Programs are built in memory with the exporter's own passes (capture → partition → calibrate →
 quantize → chip.nir/quant.npz → ``program_from_bundle``) from random-weight models of the real
@@ -32,6 +39,7 @@ from enof.runtime.fast import simulate
 from enof.runtime.program import ChipProgram, program_from_bundle
 from enof.trainer.models import build_model, repeat_over_time
 from enof.trainer.neurons import NeuronConfig
+from simulate_whole_set import FULL_TEST_SET, whole_set_lines, whole_set_row
 
 T = 4
 
@@ -94,6 +102,14 @@ def bench(case: Case, skip_lava: bool) -> dict:
     x_np = x.numpy()
     fixed = rate(lambda f, n: simulate(program, x_np[f : f + n], "fixed"), case.samples, case.batch)
     flt = rate(lambda f, n: simulate(program, x_np[f : f + n], "float"), case.samples, case.batch)
+    cuda = {}
+    if torch.cuda.is_available():
+        for precision in ("fixed", "float"):
+            cuda[precision] = rate(lambda f, n: simulate(program, x_np[f : f + n], precision, device="cuda"),
+                                   case.samples, case.batch)  # fmt: skip
+        cpu_run = simulate(program, x_np[: case.batch], "fixed")
+        gpu_run = simulate(program, x_np[: case.batch], "fixed", device="cuda")
+        cuda["exact"] = all(np.array_equal(cpu_run.spike_counts[n], gpu_run.spike_counts[n]) for n in program.layers)
 
     def torch_forward(f, n):
         with torch.no_grad():
@@ -101,7 +117,7 @@ def bench(case: Case, skip_lava: bool) -> dict:
 
     forward = rate(torch_forward, case.samples, case.batch)
     row = {"case": case.name, "program": program, "fixed": fixed, "float": flt, "torch": forward, "lava": None,
-           "lava_samples": case.lava_samples}  # fmt: skip
+           "lava_samples": case.lava_samples, "cuda": cuda}  # fmt: skip
     if not skip_lava:
         from enof.errors import RunError
         from enof.runtime.lava.backend import run_lava_timed
@@ -150,6 +166,15 @@ def report(rows: list[dict], threads: int) -> str:
             f"| {lava} | {over_lava} | {r['torch'] / r['fixed']:.2f}× |"
         )
     lines += ["", "Targets: built-in ≥ 1000× Lava on the digits net; built-in no slower than 2× the PyTorch forward.", ""]
+    if any(r["cuda"] for r in rows):
+        lines += [f"On CUDA ({torch.cuda.get_device_name(0)}), same batches:", "",
+                  "| network | built-in fixed | built-in float | fixed point equals the CPU |", "|---|---:|---:|---|"]
+        for r in rows:
+            c = r["cuda"]
+            lines.append(f"| {r['case']} | {c['fixed']:,.0f} | {c['float']:,.0f} | {'bit for bit' if c['exact'] else 'NO'} |")
+    else:
+        lines += ["CUDA columns: not run (torch sees no CUDA GPU on this machine; benchmarks/gpu_check.sh runs them)."]
+    lines.append("")
     for r in rows:
         if r.get("lava_error"):
             lines.append(f"- {r['case']}: Lava on {r['lava_samples']} sample(s): {r['lava_error']}: "
@@ -170,17 +195,30 @@ CASES = [
 ]  # fmt: skip
 
 
+TEST_SET_CASE = Case("ResNet19, CIFAR shape", "resnet19", {"num_classes": 10}, (3, 32, 32),
+                     {"name": "random", "normalization": {"mean": [0.0] * 3, "std": [1.0] * 3}}, 16, 0, 0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("docs/simulate-benchmark.md"))
     parser.add_argument("--skip-lava", action="store_true")
     parser.add_argument("--only", choices=["digits", "resnet"], default=None)
+    parser.add_argument("--test-set-samples", type=int, default=FULL_TEST_SET,
+                        help="samples of the whole-test-set row on CUDA (0: skip the row); fewer are extrapolated")
+    parser.add_argument("--test-set-cpu-samples", type=int, default=None,
+                        help="samples of that row on the CPU (default: the same); fewer are extrapolated")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     cases = [c for c in CASES if args.only is None or c.arch.startswith(args.only[:5])]
     rows = [bench(case, args.skip_lava) for case in cases]
     text = report(rows, args.threads)
+    if args.test_set_samples:
+        _, program = build(TEST_SET_CASE)
+        cpu_samples = min(args.test_set_cpu_samples or args.test_set_samples, args.test_set_samples)
+        row = whole_set_row(TEST_SET_CASE.name, program, args.test_set_samples, cpu_samples)
+        text += "\n" + "\n".join(whole_set_lines(row)) + "\n"
     print(text)
     args.out.write_text(text)
 

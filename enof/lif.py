@@ -36,7 +36,11 @@ def lif_integrate(
 ) -> torch.Tensor:
     """``v_t`` before threshold and reset, from ``v_{t-1}`` after reset (``None``: the resting membrane,
     v = 0) and ``I_t``; ``bias``: a constant added to the input (a chip layer's ``bias_float``; the
-    trainer's convs carry their own). A new tensor; the arguments are not modified."""
+    trainer's convs carry their own). A new tensor; the arguments are not modified. ``decay = 1`` is an
+    integrate-and-fire layer (a NIR IF graph): v ← v + I, with no gain to fold."""
+    if decay == 1.0:
+        driven = current if bias is None else current + bias
+        return driven.clone() if v is None else driven + v
     dt_tau_mem_inv = 1.0 - decay
     driven = current * (1.0 / dt_tau_mem_inv) if bias is None else (current + bias).mul_(1.0 / dt_tau_mem_inv)
     if v is None:  # v + k·(driven − v) at v = 0, exactly

@@ -112,7 +112,7 @@ def summary_lines(a, b, comparison: RunComparison, tolerance: float) -> list[str
         return lines
     if comparison.predictions_differ:
         lines.append(f"predictions: {comparison.predictions_differ:,} of {a.samples:,} differ (first at sample "
-                     f"{comparison.first_differing_sample}); accuracy {a.accuracy:.2%} vs {b.accuracy:.2%}")
+                     f"{comparison.first_differing_sample}); accuracy {_accuracy(a)} vs {_accuracy(b)}")
     beyond = f" by more than {tolerance:g} relative" if tolerance else ""
     for counts in (comparison.layers, comparison.cores):
         if counts.first != counts.second:
@@ -141,6 +141,10 @@ def comparison_dict(paths, runs, comparison: RunComparison, tolerance: float, ve
     if verbose:
         report["differences"] = [vars(d) for d in comparison.differences]
     return report
+
+
+def _accuracy(run) -> str:
+    return "n/a (no labels)" if run.accuracy is None else f"{run.accuracy:.2%}"
 
 
 def _run_dict(path: Path, run) -> dict:
@@ -188,7 +192,7 @@ def _print_comparison(first: Path, second: Path, a, b, comparison: RunComparison
         typer.echo(
             f"{label}: identical{within} — {a.samples} predictions, {n_counts} "
             f"spike/synop/update counts over {len(a.layers)} layers and {len(a.cores)} cores; "
-            f"accuracy {a.accuracy:.2%} both"
+            f"accuracy {_accuracy(a)} both"
         )
         return
     typer.echo(f"{label}: DIFFER")

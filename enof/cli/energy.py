@@ -43,7 +43,7 @@ def energy(
         None, "-o", "--output", help="write the report here instead of stdout (missing parent folders are created)"
     ),
     timestep_us: Optional[float] = typer.Option(
-        None, "--timestep-us", help="wall time of one timestep in µs, > 0 (prices static power)"
+        None, "--timestep-us", help="wall time of one timestep in µs, > 0 (prices static power; default: the cost model's timestep_us)"
     ),
     routing: RoutingMode = typer.Option(RoutingMode.geometric, "--routing", help="geometric, or all-cores (upper bound)"),
     model: Optional[str] = typer.Option(None, "--model", help="cost model of the breakdown tables and plot"),

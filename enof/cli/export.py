@@ -1,4 +1,4 @@
-"""enof-export: a checkpoint → a bundle for a target (chip.nir, host ONNX, quant.npz, placement.json)."""
+"""enof-export: a checkpoint or a NIR graph → a bundle for a target (chip.nir, host ONNX, quant.npz, placement.json)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
 @app.command(epilog=exit_codes_epilog())
 def export(
-    checkpoint: Path = typer.Argument(..., help="model.pt written by enof-train"),
+    checkpoint: Path = typer.Argument(..., help="model.pt written by enof-train, or a NIR graph (.nir, HDF5) written by another tool"),
     target: str = typer.Option(..., "--target", help="loihi, loihi2 or the path of a profile TOML"),
     output: Optional[Path] = typer.Option(
         None, "-o", "--output",
@@ -25,21 +25,35 @@ def export(
     ),
     calibrate: int = typer.Option(32, "--calibrate", min=0, help="training samples run in float to check state ranges (0: none)"),
     data_root: Optional[Path] = typer.Option(None, "--data-root", help="data set root for calibration (CIFAR, DVS)"),
+    weight_bits: Optional[int] = typer.Option(None, "--weight-bits", help="synapse weight bits, 2 to the profile's (8): "
+                                              "a coarser weight grid and fewer synapse bits per core (default: the profile's); "
+                                              "fine-tune with the same --weight-bits"),
     max_chips: Optional[int] = typer.Option(None, "--max-chips", min=1, help="chips available (default: the profile's max_chips, the largest system built; e.g. 32 for a Nahuku board)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="print only where the bundle was written (no partition, quantization and placement tables)"),
     json_output: bool = typer.Option(False, "--json", help="print what was written as one JSON object (bundle, files, target, partition, placement per layer) instead of the tables"),
+    timesteps: Optional[int] = typer.Option(None, "--timesteps", min=1, help="NIR graph: time steps per sample (default: the graph metadata's)"),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="NIR graph: the data set it classifies (calibration, and enof-run's test split); default none"),
+    input_bound: float = typer.Option(1.0, "--input-bound", min=1e-12, help="NIR graph without --dataset: the largest |input| (sizes the fixed-point ranges)"),
+    dt_s: Optional[float] = typer.Option(None, "--dt-s", min=1e-12, help="NIR graph: the Euler step in seconds (default: metadata dt_s, else snnTorch's 1e-4; Norse's from_nir uses 1e-3)"),
+    plugin: list[str] = typer.Option([], "--plugin", help="a Python module to import first (it registers architectures: enof.trainer.models.register_architecture); repeatable"),
 ) -> None:
-    """Export a trained EnOF network for a (simulated) Loihi target and print where everything runs."""
+    """Export a trained EnOF network, or a NIR graph from another tool, for a (simulated) Loihi target and print where everything runs."""
     from enof.cli.console import make_console
 
-    from enof.exporter.export import check_bundle_folder, export_bundle
+    from enof.exporter.export import NirSource, check_bundle_folder, export_bundle, is_nir_file
     from enof.exporter.placement import placement_table
     from enof.exporter.report import partition_table, quantization_table
+    from enof.trainer.models import load_plugins
 
     try:
+        load_plugins(plugin)
         if output is not None:
             check_bundle_folder(output, "-o")
-        result = export_bundle(checkpoint, target, output, calibrate=calibrate, data_root=data_root, max_chips=max_chips)
+        nir_source = NirSource(timesteps, dataset, input_bound, dt_s) if is_nir_file(checkpoint) else None
+        result = export_bundle(
+            checkpoint, target, output, calibrate=calibrate, data_root=data_root, max_chips=max_chips, weight_bits=weight_bits,
+            nir_source=nir_source
+        )
         if json_output:
             print_json(export_dict(checkpoint, result))
             return

@@ -35,59 +35,109 @@ def run(
     precision: PrecisionChoice = typer.Option(PrecisionChoice.fixed, "--precision", help="fixed (the chip's integers) or float"),
     dataset: Optional[str] = typer.Option(None, "--dataset", help="data set name (default: the one in the bundle)"),
     data_root: Optional[Path] = typer.Option(None, "--data-root", help="folder of the data set files (CIFAR, DVS)"),
+    inputs_file: Optional[Path] = typer.Option(
+        None, "--inputs", help="your own samples instead of a data set: FILE.npy (inputs) or FILE.npz (inputs, "
+        "optional labels); float (N, C, H, W), or (N, T, C, H, W) for event input; raw scale unless --normalized"),
+    normalized: bool = typer.Option(
+        False, "--normalized", help="the --inputs values are already normalized (as the data set loaders give "
+        "them); without it enof-run applies the manifest's dataset.normalization, (x − mean) / std"),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="run only the first N test samples"),
-    batch_size: int = typer.Option(256, "--batch-size", min=1, help="samples per simulator batch"),
+    batch_size: str = typer.Option(
+        "256", "--batch-size", help="samples per simulator batch, or auto (CUDA: from free GPU memory)"),
+    device: str = typer.Option(
+        "auto", "--device", help="built-in simulator: auto (a CUDA GPU if torch sees one, else cpu), cpu, cuda, cuda:N"),
+    lava_workers: int = typer.Option(
+        1, "--lava-workers", min=1, help="Lava backend: run each batch as N independent Lava runs at once"),
     timeout: float = typer.Option(600.0, "--timeout", help="seconds (> 0) before a Lava run is stopped as hung"),
     output: Path = typer.Option(
         Path("run.json"), "-o", "--output", help="where to write run.json (missing parent folders are created)"
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="print only the accuracy line (no activity table)"),
 ) -> None:
-    """Classify the test split with the bundle; print accuracy and per-layer activity; write run.json."""
+    """Classify the test split (or --inputs) with the bundle; print accuracy and per-layer activity; write run.json.
+
+    Under torchrun --nproc_per_node N each process runs a contiguous 1/N of the samples and rank 0 writes one
+    run.json, the same as a single process's."""
     from enof.cli.options import positive_finite
     from enof.formats.outputs import check_output_file, writing
     from enof.formats.run_result import write_run_result
     from enof.runtime.bundle import open_bundle
+    from enof.runtime.distributed import Shard
     from enof.runtime.run import run_bundle
 
+    shard = Shard.from_environment()
     try:
+        shard.start()
         positive_finite(timeout, "--timeout")
+        batch = batch_size_option(batch_size)
         check_output_file(output, "-o", example="run.json")
         opened = open_bundle(bundle)
-        name = dataset or opened.manifest.dataset_name
-        inputs, labels = load_test_split(name, data_root, limit, opened)
+        name, inputs, labels, normalization = samples_to_run(opened, inputs_file, normalized, dataset, data_root, limit)
         result = run_bundle(
             opened, inputs, labels, backend=backend.value, precision=precision.value,
-            batch_size=batch_size, timeout_s=timeout, progress=not quiet,
+            batch_size=batch, timeout_s=timeout, progress=not quiet, normalization=normalization, shard=shard,
+            lava_workers=lava_workers, device=device,
         )  # fmt: skip
-        with writing(output, "-o"):
-            write_run_result(result, output)
+        if shard.is_main:
+            with writing(output, "-o"):
+                write_run_result(result, output)
     except EnofError as exc:
         fail(exc)
+    finally:
+        shard.stop()
+    if not shard.is_main:  # rank 0 prints and writes the whole run
+        return
     out = make_console()
+    accuracy = "no labels, no accuracy" if result.accuracy is None else f"accuracy {result.accuracy:.2%}"
     out.print(
-        f"{name}: accuracy {result.accuracy:.2%} on {result.samples} test samples "
+        f"{name}: {accuracy} on {result.samples} {'test ' if inputs_file is None else ''}samples "
         f"({backend.value}/{precision.value}, T = {result.timesteps}, {result.wall_s:.1f} s) → {output}"
     )
     if not quiet:
         out.print(activity_table(result))
 
 
+def samples_to_run(opened, inputs_file: Path | None, normalized: bool, dataset: str | None, data_root, limit):
+    """(name to print, inputs, labels or None, normalization or None): the --inputs file (memory-mapped where
+    it is a .npy) or the test split of the data set, the first ``limit`` of them."""
+    from enof.runtime.inputs import read_inputs_file
+
+    if inputs_file is None:
+        if normalized:
+            raise EnofError("--normalized describes an --inputs file; the data sets are normalized by their loaders")
+        name = dataset or opened.manifest.dataset_name
+        return (name, *load_test_split(name, data_root, limit, opened), None)
+    if dataset is not None or data_root is not None:
+        raise EnofError("--inputs replaces --dataset and --data-root; give one or the other")
+    given = read_inputs_file(inputs_file, opened, normalized)
+    labels = None if given.labels is None else given.labels[:limit]
+    return str(inputs_file), given.inputs[:limit], labels, given.normalization
+
+
+def batch_size_option(text: str) -> int:
+    """--batch-size: a whole number ≥ 1, or auto (0 to run_bundle)."""
+    if text == "auto":
+        return 0
+    if not text.isdigit() or int(text) < 1:
+        raise EnofError(f"--batch-size {text}: expected a whole number ≥ 1 or auto")
+    return int(text)
+
+
 def load_test_split(name: str, data_root, limit: int | None, bundle) -> tuple[np.ndarray, np.ndarray]:
     """The test split of data set ``name`` for the opened bundle, as its loader normalizes it: images
     (N, C, H, W), or event frames (N, T, C, H, W) binned at the bundle's T; labels (N,) int64."""
-    from enof.datasets import load_dataset
+    from enof.datasets import dataset_spec, load_test_split as read_test_split
     from enof.errors import RunError
     from enof.formats.bundle import MANIFEST_NAME
 
-    loaded = load_dataset(name, data_root, train_augment=False, timesteps=bundle.manifest.timesteps)
-    if loaded.spec.temporal != bundle.program.input_temporal:
+    spec = dataset_spec(name)
+    if spec.temporal != bundle.program.input_temporal:
         takes = "event input (dataset.temporal)" if bundle.program.input_temporal else "static images"
         raise RunError(
             f"{bundle.root / MANIFEST_NAME}: the bundle takes {takes}, but {name} is "
-            f"{'an event' if loaded.spec.temporal else 'a static'} data set; run it on a data set like the one it was trained on"
+            f"{'an event' if spec.temporal else 'a static'} data set; run it on a data set like the one it was trained on"
         )
-    test = loaded.test
+    test = read_test_split(name, data_root, timesteps=bundle.manifest.timesteps)
     count = len(test) if limit is None else min(limit, len(test))
     xs, ys = [], []
     for i in range(count):

@@ -26,7 +26,8 @@ or machines: `torchrun --nproc_per_node N -m enof.cli.train ...` (DDP; --batch-s
 Beside model.pt: metrics.jsonl (one line per epoch). When stderr is not a terminal, progress is
 printed as plain lines. Ctrl-C or SIGTERM keeps the last finished epoch: rerun with --resume.
 
-Subcommand: `enof-train ablation --help` (baseline / +L_AF / +RepAct / both / vanilla KD)."""
+Subcommands: `enof-train ablation --help` (baseline / +L_AF / +RepAct / both / vanilla KD);
+`enof-train finetune --help` (quantization-aware fine-tuning for a target chip)."""
 
 # Interrupted runs end with 130 (Ctrl-C) or 143 (SIGTERM), the shell's 128 + signal number.
 EPILOG = exit_codes_epilog("trained, or stopped as asked by --stop-after-epochs") + " Ctrl-C: 130; SIGTERM: 143."
@@ -125,6 +126,8 @@ def train_command(
                                                          "with --resume (exit code 0): for batch jobs with a time limit"),
     json_output: bool = typer.Option(False, "--json", help="print the run's final metrics and paths as one JSON "
                                      "object on stdout (progress stays on stderr)"),
+    plugin: list[str] = typer.Option([], "--plugin", help="a Python module to import first, which registers "
+                                     "architectures (enof.trainer.models.register_architecture); repeatable"),
 ) -> None:
     """Train the teacher and the EnOF SNN; prints the final test accuracy."""
     if ctx.invoked_subcommand is not None:
@@ -148,6 +151,9 @@ def train_command(
     previous_handler = signal.signal(signal.SIGTERM, _raise_terminated)
     dist = None
     try:
+        from enof.trainer.models import load_plugins
+
+        load_plugins(plugin)
         dist = Distributed.from_environment()
         _use_threads(config)
         progress = TrainProgress(enabled=True, console=console, log_every=log_every)
@@ -240,6 +246,52 @@ def ablation_command(
         fail(exc)
     typer.echo(Path(md_path).read_text())
     typer.echo(f"written: {md_path}, {json_path}")
+
+
+@app.command("finetune", epilog=exit_codes_epilog("fine-tuned"))
+def finetune_command(
+    model: Path = typer.Argument(..., help="the trained model.pt (an SNN checkpoint)"),
+    target: str = typer.Option(..., "--target", help="loihi, loihi2 or a hardware profile TOML"),
+    epochs: int = typer.Option(3, "--epochs", min=1, help="fine-tuning epochs"),
+    lr: float = typer.Option(0.002, "--lr", help="SGD learning rate (momentum 0.9, cosine to 0)"),
+    seed: int = typer.Option(0, "--seed", help="seeds the data order"),
+    calibrate: int = typer.Option(32, "--calibrate", min=1, help="calibration samples for the scales: the "
+                                  "same N as enof-export --calibrate (default 32 for both)"),
+    train_limit: Optional[int] = typer.Option(None, "--train-limit", min=1, help="fine-tune on a fixed, seeded, stratified subset of N images"),
+    weight_bits: Optional[int] = typer.Option(None, "--weight-bits", help="synapse weight bits (default: the profile's; "
+                                              "Loihi 2..8): export with the same --weight-bits"),
+    no_laf: bool = typer.Option(False, "--no-laf", help="CE only (default: keep the checkpoint's λ·L_AF with its teacher)"),
+    data_root: Optional[Path] = typer.Option(None, "--data-root", help="folder holding the data set (not for digits)"),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="default <model>-<target>-ft.pt beside MODEL"),
+    threads: int = typer.Option(1, "--threads", min=0, help="torch CPU threads (0: all cores)"),
+    json_output: bool = typer.Option(False, "--json", help="print the accuracies and the output path as one JSON object"),
+) -> None:
+    """Fine-tune MODEL with the exporter's fixed-point integers for TARGET in the forward pass
+    (straight-through gradients); enof-export of the result reproduces those integers exactly."""
+    import torch
+
+    from enof.trainer.finetune import FinetuneConfig, finetune
+
+    if threads:
+        torch.set_num_threads(threads)
+    config = FinetuneConfig(checkpoint=str(model), target=target, epochs=epochs, lr=lr, seed=seed, calibrate=calibrate,
+                            data_root=None if data_root is None else str(data_root),
+                            out=None if output is None else str(output), laf=not no_laf, train_limit=train_limit,
+                            weight_bits=weight_bits)
+    try:
+        result = finetune(config, log=None if json_output else lambda line: typer.echo(line, err=True))
+    except EnofError as exc:
+        fail(exc)
+    if json_output:
+        print_json({"model": str(result.model_path), "target": result.checkpoint.finetuned_for["target"],
+                    "float_accuracy_before": result.float_accuracy_before, "float_accuracy": result.float_accuracy,
+                    "fixed_point_forward_accuracy_before": result.quantized_accuracy_before,
+                    "fixed_point_forward_accuracy": result.quantized_accuracy, "history": result.history})
+        return
+    typer.echo(f"float test accuracy: {100 * result.float_accuracy_before:.2f}% -> {100 * result.float_accuracy:.2f}%")
+    typer.echo(f"fixed-point forward test accuracy: {100 * result.quantized_accuracy_before:.2f}% -> "
+               f"{100 * result.quantized_accuracy:.2f}%")
+    typer.echo(f"model written to {result.model_path}")
 
 
 def main() -> None:

@@ -18,11 +18,13 @@ from enof.datasets.spec import DatasetSpec, LoadedDataset
 @dataclass(frozen=True)
 class _Entry:
     """Where a data set lives in this package: a module (imported on use: torchvision, tonic and mlxtend
-    are slow to import), its DatasetSpec and its loader ``(root, train_augment, timesteps) -> LoadedDataset``."""
+    are slow to import), its DatasetSpec, its loader ``(root, train_augment, timesteps) -> LoadedDataset`` and,
+    where the loader reads training files, a reader of the test split alone ``(root, timesteps) -> Dataset``."""
 
     module: str
     spec: str
     loader: str
+    test_loader: str = ""
 
     def get(self, attribute: str):
         return getattr(import_module(f"enof.datasets.{self.module}"), getattr(self, attribute))
@@ -31,12 +33,12 @@ class _Entry:
 _REGISTRY = {
     "digits": _Entry("digits", "SPEC", "load_digits_dataset"),
     "mnist5k": _Entry("mnist", "MNIST5K_SPEC", "load_mnist5k_dataset"),
-    "mnist": _Entry("mnist", "MNIST_SPEC", "load_mnist_dataset"),
-    "cifar10": _Entry("cifar", "CIFAR10_SPEC", "load_cifar10_dataset"),
-    "cifar100": _Entry("cifar", "CIFAR100_SPEC", "load_cifar100_dataset"),
+    "mnist": _Entry("mnist", "MNIST_SPEC", "load_mnist_dataset", "mnist_test_split"),
+    "cifar10": _Entry("cifar", "CIFAR10_SPEC", "load_cifar10_dataset", "cifar10_test_split"),
+    "cifar100": _Entry("cifar", "CIFAR100_SPEC", "load_cifar100_dataset", "cifar100_test_split"),
     "cifar10dvs": _Entry("cifar_dvs", "SPEC", "load_cifar10dvs_dataset"),
-    "nmnist": _Entry("nmnist", "SPEC", "load_nmnist_dataset"),
-    "dvsgesture": _Entry("dvs_gesture", "SPEC", "load_dvsgesture_dataset"),
+    "nmnist": _Entry("nmnist", "SPEC", "load_nmnist_dataset", "nmnist_test_split"),
+    "dvsgesture": _Entry("dvs_gesture", "SPEC", "load_dvsgesture_dataset", "dvsgesture_test_split"),
 }
 DATASETS = tuple(_REGISTRY)
 
@@ -57,4 +59,14 @@ def load_dataset(name: str, root=None, train_augment: bool = True, timesteps: in
     return _entry(name).get("loader")(root, train_augment, timesteps)
 
 
-__all__ = ["DATASETS", "DataError", "DatasetSpec", "LoadedDataset", "dataset_spec", "load_dataset"]
+def load_test_split(name: str, root=None, timesteps: int = 1):
+    """The test split of `name` alone, normalized as for evaluation: what `load_dataset(...).test` gives, without
+    reading (or needing) the training files. Embedded data sets and cifar10dvs (one folder split by file order,
+    read lazily) come from their full loader, which reads no training samples up front."""
+    entry = _entry(name)
+    if entry.test_loader:
+        return entry.get("test_loader")(root, timesteps)
+    return entry.get("loader")(root, False, timesteps).test
+
+
+__all__ = ["DATASETS", "DataError", "DatasetSpec", "LoadedDataset", "dataset_spec", "load_dataset", "load_test_split"]

@@ -163,6 +163,22 @@ def load_cifar_dataset(name: str, root, train_augment: bool = True, timesteps: i
     return LoadedDataset(spec, train, test)
 
 
+def cifar_test_split(name: str, root) -> _CifarFromDisk:
+    """Only the normalized test batch of CIFAR-10/100 under `root` (the training batches need not exist)."""
+    if root is None:
+        raise DataError(f"{name}: needs --data-root; expected {_LAYOUT[name][2]}")
+    spec = {"cifar10": CIFAR10_SPEC, "cifar100": CIFAR100_SPEC}[name]
+    return _CifarFromDisk(*_split(Path(root), name, train=False), cifar_transforms(spec, train_augment=False))
+
+
+def cifar10_test_split(root, timesteps: int = 1) -> _CifarFromDisk:
+    return cifar_test_split("cifar10", root)
+
+
+def cifar100_test_split(root, timesteps: int = 1) -> _CifarFromDisk:
+    return cifar_test_split("cifar100", root)
+
+
 def load_cifar10_dataset(root, train_augment: bool = True, timesteps: int = 1) -> LoadedDataset:
     return load_cifar_dataset("cifar10", root, train_augment, timesteps)
 

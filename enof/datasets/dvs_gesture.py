@@ -56,3 +56,10 @@ def load_dvsgesture_dataset(root, train_augment: bool = True, timesteps: int = 1
     train = EventFrames(SOURCE, *_split(root, True), timesteps=timesteps)
     test = EventFrames(SOURCE, *_split(root, False), timesteps=timesteps)
     return LoadedDataset(SPEC, train, test)
+
+
+def dvsgesture_test_split(root, timesteps: int = 10) -> EventFrames:
+    """Only the test gestures under ``root`` (the train folder need not exist)."""
+    if root is None:
+        raise DataError(f"dvsgesture: needs --data-root; expected {EXPECTED}")
+    return EventFrames(SOURCE, *_split(Path(root), False), timesteps=timesteps)

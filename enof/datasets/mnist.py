@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import Dataset, TensorDataset
-from torchvision import datasets, transforms
+from torchvision import transforms
+from torchvision.datasets.mnist import read_image_file, read_label_file
 
 from enof.errors import DataError
 from enof.datasets.spec import DatasetSpec, LoadedDataset
@@ -93,24 +94,33 @@ def load_mnist5k_dataset(root=None, train_augment: bool = True, timesteps: int =
 
 def load_mnist_dataset(root, train_augment: bool = True, timesteps: int = 1) -> LoadedDataset:
     """MNIST from the idx files under `root` (torchvision's layout; nothing is downloaded)."""
+    arrays = [*_idx_split(root, train=True), *_idx_split(root, train=False)]
+    return _splits(MNIST_SPEC, *arrays, train_augment)
+
+
+def mnist_test_split(root, timesteps: int = 1) -> Dataset:
+    """Only the normalized t10k images and labels under `root` (the train files need not exist)."""
+    images, labels = _idx_split(root, train=False)
+    return TensorDataset(_normalize(images), torch.from_numpy(np.asarray(labels, np.int64)))
+
+
+def _idx_split(root, train: bool) -> tuple[np.ndarray, np.ndarray]:
+    """One split's images (N, 1, 28, 28) on the 0..1 scale and labels, read from its two idx files."""
     if root is None:
         raise DataError(f"mnist: needs --data-root; expected {EXPECTED} (or use --dataset mnist5k, built in)")
     raw = Path(root) / "MNIST" / "raw"
-    missing = [name for name in _IDX_FILES if not (raw / name).is_file()]
+    prefix = "train" if train else "t10k"
+    missing = [name for name in _IDX_FILES if name.startswith(prefix) and not (raw / name).is_file()]
     if missing:
         raise DataError(f"mnist: expected {EXPECTED}; missing {raw / missing[0]}")
-    arrays = []
-    for train in (True, False):
-        try:
-            split = datasets.MNIST(str(root), train=train, download=False)
-        except Exception as exc:  # torchvision's idx reader raises several kinds on a malformed file
-            raise DataError(f"mnist: {raw} holds a file that is not an idx file ({type(exc).__name__}: {exc})") from None
-        images = split.data.numpy()[:, None, :, :].astype(np.float32) / 255.0
-        labels = split.targets.numpy()
-        if len(images) != len(labels):
-            raise DataError(f"mnist: {raw}: {len(images)} images but {len(labels)} labels in the {'train' if train else 't10k'} files")
-        arrays += [images, labels]
-    return _splits(MNIST_SPEC, *arrays, train_augment)
+    try:  # torchvision's idx readers; datasets.MNIST itself insists on both splits' files
+        images = read_image_file(str(raw / f"{prefix}-images-idx3-ubyte")).numpy()[:, None, :, :].astype(np.float32) / 255.0
+        labels = read_label_file(str(raw / f"{prefix}-labels-idx1-ubyte")).numpy()
+    except Exception as exc:  # torchvision's idx reader raises several kinds on a malformed file
+        raise DataError(f"mnist: {raw} holds a file that is not an idx file ({type(exc).__name__}: {exc})") from None
+    if len(images) != len(labels):
+        raise DataError(f"mnist: {raw}: {len(images)} images but {len(labels)} labels in the {prefix} files")
+    return images, labels
 
 
 def write_mnist_idx(root: str | Path, train_images: np.ndarray, train_labels, test_images: np.ndarray,

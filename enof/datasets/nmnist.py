@@ -47,3 +47,10 @@ def load_nmnist_dataset(root, train_augment: bool = True, timesteps: int = 10) -
     train = EventFrames(SOURCE, *_split(root, "Train"), timesteps=timesteps)
     test = EventFrames(SOURCE, *_split(root, "Test"), timesteps=timesteps)
     return LoadedDataset(SPEC, train, test)
+
+
+def nmnist_test_split(root, timesteps: int = 10) -> EventFrames:
+    """Only the Test recordings under ``root`` (the Train folder need not exist)."""
+    if root is None:
+        raise DataError(f"nmnist: needs --data-root; expected {EXPECTED}")
+    return EventFrames(SOURCE, *_split(Path(root), "Test"), timesteps=timesteps)

@@ -73,10 +73,10 @@ def input_abs_max(dataset: dict) -> float:
     return float(np.max(np.maximum(np.abs(mean), np.abs(raw_max - mean)) / std))
 
 
-def current_bound_peaks(graph: Graph, part: Partition, dataset: dict) -> dict[str, dict]:
-    """Without calibration data: a guaranteed bound on the host-in current, Σ|W|·max|x| + |b| per output,
-    and on v (a constant current I accumulates to I / (1 − decay))."""
-    x_max = input_abs_max(dataset)
+def current_bound_peaks(graph: Graph, part: Partition, x_max: float) -> dict[str, dict]:
+    """Without calibration data: for inputs |x| ≤ ``x_max``, a guaranteed bound on the host-in current,
+    Σ|W|·max|x| + |b| per output, and on v (a constant current I accumulates to below I / (1 − decay); to
+    T·I over the T steps of an IF, decay 1)."""
     lif = graph.nodes[part.current_target]
     per_output = None
     for name in lif.sources:
@@ -85,4 +85,5 @@ def current_bound_peaks(graph: Graph, part: Partition, dataset: dict) -> dict[st
         term = w * x_max + np.abs(node.bias)
         per_output = term if per_output is None else per_output + term
     bound = float(per_output.max())
-    return {part.current_target: {"current_max": bound, "v_max": bound / (1.0 - lif.decay)}, "input": {"x_max": bound}}
+    accumulated = graph.timesteps if lif.decay == 1.0 else 1.0 / (1.0 - lif.decay)
+    return {part.current_target: {"current_max": bound, "v_max": bound * accumulated}, "input": {"x_max": bound}}

@@ -16,7 +16,9 @@ import onnx
 import torch
 
 from enof.errors import UnsupportedModuleError
-from enof.exporter.calibrate import calibration_batch, chip_peaks, current_bound_peaks, graded_input_scale
+from enof.exporter.calibrate import (
+    calibration_batch, chip_peaks, current_bound_peaks, graded_input_scale, input_abs_max,
+)
 from enof.exporter.graph import Graph, NeuronParams, capture
 from enof.exporter.layers import layer_specs
 from enof.exporter.partition import Partition, partition
@@ -91,7 +93,8 @@ def _interfaces(graph: Graph, part: Partition, quant: Quantized) -> dict:
 class PreparedExport:
     """Everything an export computes before placement: nothing of it is on disk."""
 
-    checkpoint: object  # enof.trainer.checkpoint.Checkpoint
+    source_sha256: str  # of the checkpoint or the NIR file the graph came from
+    dataset: dict  # the manifest's dataset record
     profile: object  # enof.hardware_profiles.Profile
     graph: Graph
     partition: Partition
@@ -103,15 +106,55 @@ class PreparedExport:
         return layer_specs(self.graph, self.partition, self.limits.weight_bits)
 
 
+def _profile(target):
+    from enof.hardware_profiles import Profile, load_profile
+
+    return target if isinstance(target, Profile) else load_profile(target)
+
+
+def _refuse_temporal_without_graded_spikes(dataset: dict, profile) -> None:
+    from enof.hardware_profiles import graded_targets
+
+    if dataset.get("temporal") and not profile.target.graded_spikes.value:
+        raise UnsupportedModuleError(
+            f"{dataset['name']}: temporal input changes every step; {profile.name} has no graded spikes and its "
+            f"host-in current is constant over T — export for {', '.join(graded_targets())}"
+        )
+
+
+def _quantized(graph: Graph, profile, dataset: dict, calibrate: int, data_root, x_bound: float | None,
+               weight_bits: int | None = None):
+    """Partition, calibrate (``calibrate`` samples of ``dataset``, or the bound ``x_bound`` on |input|
+    where there is no data set to run) and quantize ``graph`` for ``profile``."""
+    graded = bool(profile.target.graded_spikes.value)
+    part = partition(graph, graded_spikes=graded)
+    _refuse_temporal_without_graded_spikes(dataset, profile)
+    peaks, samples = None, 0
+    if calibrate > 0 and x_bound is None:
+        x = calibration_batch(dataset, graph.timesteps, calibrate, data_root)
+        samples = x.shape[1]
+        peaks = chip_peaks(graph, part, x)
+    elif part.input_mode == "current":
+        peaks = current_bound_peaks(graph, part, input_abs_max(dataset) if x_bound is None else x_bound)
+    if not graded:
+        input_scale = 1.0
+    elif x_bound is None:
+        input_scale = graded_input_scale(dataset, peaks)
+    else:
+        input_scale = 127.0 / x_bound  # 8-bit signed resolution over the bound, as graded_input_scale without data
+    limits = FixedPointLimits.from_profile(profile, weight_bits)  # --weight-bits: a coarser grid, fewer synapse bits
+    return part, quantize(graph, part, limits, input_scale, peaks), limits, samples
+
+
 def prepare_export(
-    checkpoint_path: str | Path, target, calibrate: int = 32, data_root: str | Path | None = None
+    checkpoint_path: str | Path, target, calibrate: int = 32, data_root: str | Path | None = None,
+    weight_bits: int | None = None,
 ) -> PreparedExport:
     """Checkpoint → graph → partition → (calibration) → quantization, for ``target`` (a profile name,
     a TOML path or a loaded Profile)."""
-    from enof.hardware_profiles import Profile, load_profile
     from enof.trainer.checkpoint import build_model_from_checkpoint, load_checkpoint
 
-    profile = target if isinstance(target, Profile) else load_profile(target)
+    profile = _profile(target)
     ckpt = load_checkpoint(checkpoint_path)
     if ckpt.mode != "snn":
         raise UnsupportedModuleError(f"{checkpoint_path}: an ANN (mode={ckpt.mode!r}) checkpoint has no spiking part to export")
@@ -119,24 +162,42 @@ def prepare_export(
     input_shape = tuple(int(v) for v in ckpt.dataset["input_shape"])
     neuron = NeuronParams(float(ckpt.neuron["decay"]), float(ckpt.neuron["v_threshold"]))
     graph = capture(model, input_shape, ckpt.timesteps, neuron)
-    graded = bool(profile.target.graded_spikes.value)
-    part = partition(graph, graded_spikes=graded)
-    if not graded and ckpt.dataset.get("temporal"):
-        raise UnsupportedModuleError(
-            f"{ckpt.dataset['name']}: temporal input changes every step; {profile.name} has no graded spikes "
-            "and its host-in current is constant over T"
-        )
-    peaks, samples = None, 0
-    if calibrate > 0:
-        x = calibration_batch(ckpt.dataset, ckpt.timesteps, calibrate, data_root)
-        samples = x.shape[1]
-        peaks = chip_peaks(graph, part, x)
-    elif part.input_mode == "current":
-        peaks = current_bound_peaks(graph, part, ckpt.dataset)
-    input_scale = graded_input_scale(ckpt.dataset, peaks) if graded else 1.0
-    limits = FixedPointLimits.from_profile(profile)
-    quant = quantize(graph, part, limits, input_scale, peaks)
-    return PreparedExport(ckpt, profile, graph, part, quant, limits, samples)
+    part, quant, limits, samples = _quantized(graph, profile, ckpt.dataset, calibrate, data_root, None, weight_bits)
+    return PreparedExport(file_sha256(checkpoint_path), ckpt.dataset, profile, graph, part, quant, limits, samples)
+
+
+def prepare_nir_export(
+    nir_path: str | Path, target, timesteps: int | None, dataset: str | None = None, calibrate: int = 32,
+    data_root: str | Path | None = None, input_bound: float = 1.0, dt_s: float | None = None,
+) -> PreparedExport:
+    """A NIR graph written by another tool (enof.exporter.from_nir) → partition → quantization for ``target``.
+
+    ``dataset``: a data set name (its test split is what enof-run classifies; its training samples
+    calibrate), else the record is ``none`` and |input| ≤ ``input_bound`` sizes the fixed-point ranges.
+    ``timesteps``: steps per sample (default: the graph metadata's); ``dt_s``: the Euler step (default:
+    the metadata's ``dt_s``, else snnTorch's 1e-4).
+    """
+    from enof.datasets import dataset_spec
+    from enof.exporter.from_nir import graph_dt_s, graph_from_nir, read_nir_file
+
+    profile = _profile(target)
+    nir_graph = read_nir_file(nir_path)
+    steps = timesteps if timesteps is not None else (nir_graph.metadata or {}).get("timesteps")
+    if steps is None:
+        raise UnsupportedModuleError(f"{nir_path}: the graph does not say how many time steps a sample runs; pass --timesteps")
+    graph = graph_from_nir(nir_graph, int(steps), graph_dt_s(nir_graph, dt_s))
+    if dataset is not None:
+        record = dataset_spec(dataset).record()
+        if tuple(record["input_shape"]) != graph.input_shape:
+            raise UnsupportedModuleError(
+                f"{nir_path}: Input shape {graph.input_shape} does not match data set {dataset}'s {tuple(record['input_shape'])}"
+            )
+        bound = None
+    else:
+        record = {"name": "none", "input_shape": list(graph.input_shape)}
+        bound = float(input_bound)
+    part, quant, limits, samples = _quantized(graph, profile, record, calibrate, data_root, bound)
+    return PreparedExport(file_sha256(nir_path), record, profile, graph, part, quant, limits, samples)
 
 
 def bundle_files(prep: PreparedExport, dt_s: float = DT_S) -> dict[str, bytes]:
@@ -151,6 +212,33 @@ def bundle_files(prep: PreparedExport, dt_s: float = DT_S) -> dict[str, bytes]:
     return files
 
 
+@dataclass(frozen=True)
+class NirSource:
+    """How to deploy a NIR graph that carries no checkpoint (prepare_nir_export)."""
+
+    timesteps: int | None = None
+    dataset: str | None = None
+    input_bound: float = 1.0
+    dt_s: float | None = None
+
+
+def is_nir_file(path: str | Path) -> bool:
+    """A NIR graph (an HDF5 file, nir.write's format) rather than an enof checkpoint (a torch zip)."""
+    import h5py
+
+    path = Path(path)
+    return path.suffix == ".nir" or (path.is_file() and h5py.is_hdf5(path))
+
+
+def _refuse_unknown_source(path: Path) -> None:
+    import zipfile
+
+    if path.is_file() and not zipfile.is_zipfile(path):  # torch.save writes a zip archive
+        raise UnsupportedModuleError(
+            f"{path}: neither an enof model.pt (a torch zip archive) nor a NIR graph (HDF5, nir.write); enof-export reads those two"
+        )
+
+
 def export_bundle(
     checkpoint_path: str | Path,
     target: str | Path,
@@ -159,8 +247,11 @@ def export_bundle(
     data_root: str | Path | None = None,
     dt_s: float = DT_S,
     max_chips: int | None = None,
+    weight_bits: int | None = None,
+    nir_source: NirSource | None = None,
 ) -> ExportResult:
-    """Export ``checkpoint_path`` for ``target`` (profile name or TOML path) into a bundle directory.
+    """Export ``checkpoint_path`` (an enof model.pt, or a NIR graph: then ``nir_source`` says how; its
+    defaults if None) for ``target`` (profile name or TOML path) into a bundle directory.
 
     ``calibrate``: training samples run through the float chip part to size the state ranges;
     ``max_chips``: override the profile's chip count (placement only). ``out_dir`` is checked first
@@ -174,7 +265,15 @@ def export_bundle(
     profile = load_profile(target)
     out_dir = Path(out_dir) if out_dir is not None else default_out_dir(checkpoint_path, profile.name)
     check_bundle_folder(out_dir)
-    prep = prepare_export(checkpoint_path, profile, calibrate, data_root)
+    if nir_source is not None or is_nir_file(checkpoint_path):
+        nir_source = nir_source or NirSource()
+        prep = prepare_nir_export(
+            checkpoint_path, profile, nir_source.timesteps, nir_source.dataset, calibrate, data_root,
+            nir_source.input_bound, nir_source.dt_s,
+        )  # fmt: skip
+    else:
+        _refuse_unknown_source(checkpoint_path)
+        prep = prepare_export(checkpoint_path, profile, calibrate, data_root, weight_bits)
     timings = {"graph": time.perf_counter() - clock}
     placement = place(prep.layer_specs(), prep.profile, max_chips=max_chips)  # DoesNotFitError before any file exists
     timings["placement"] = time.perf_counter() - clock - timings["graph"]
@@ -183,16 +282,16 @@ def export_bundle(
     files = bundle_files(prep, dt_s)
     files["placement.json"] = placement.to_json_bytes()
     manifest = Manifest(
-        checkpoint_sha256=file_sha256(checkpoint_path),
+        checkpoint_sha256=prep.source_sha256,
         target=TargetInfo(name=profile.name, profile_sha256=profile.sha256, profile=profile.text),
-        timesteps=int(prep.checkpoint.timesteps),
+        timesteps=int(graph.timesteps),
         num_classes=int(graph.nodes[graph.output].shape[0]),
-        dataset=prep.checkpoint.dataset,
+        dataset=prep.dataset,
         input_mode=part.input_mode,
         partition=tuple(PartitionRecord(e.node, e.where, list(e.shape), e.reason) for e in part.entries),
         interfaces=_interfaces(graph, part, prep.quant),
         versions=_versions(),
-        module_paths=dict(graph.module_paths),  # readable layer name -> the torch module path it came from
+        module_paths=dict(graph.module_paths),  # readable layer name -> the torch module path (or NIR node) it came from
     )  # write_bundle hashes the files into it
     with writing(out_dir):
         manifest = write_bundle(out_dir, manifest, files)

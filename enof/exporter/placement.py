@@ -118,7 +118,8 @@ def place(layers: list[LayerSpec], profile: Profile, max_chips: int | None = Non
     limits = _Limits(lim.neurons_per_core.value, lim.input_axons_per_core.value,
                      lim.output_axons_per_core.value, lim.synapse_bits_per_core.value)
     enc = SynapseEncoding(lim.synapse_word_bits.value, lim.synapse_axon_overhead_bits.value,
-                          lim.synapse_index_bits.value, lim.synapses_per_axon_block.value)
+                          lim.synapse_index_bits.value, lim.synapses_per_axon_block.value,
+                          lim.synapse_index_bits_min.value)
     storage = lim.conv_weight_storage.value
     max_chips = lim.max_chips.value if max_chips is None else max_chips
     _check_graph(layers, profile)
@@ -130,7 +131,7 @@ def place(layers: list[LayerSpec], profile: Profile, max_chips: int | None = Non
                      for c in layers for syn in c.synapses if syn.source == layer.name]
         outs[layer.name] = OutputAxons(layer, consumers, lim.population_axon_slots.value, storage)
         blocks[layer.name] = choose_block(costs[layer.name], outs[layer.name], limits)
-    chips = _check_chips(layers, costs, blocks, limits, lim, max_chips)
+    chips = _check_chips(layers, costs, blocks, outs, limits, lim, max_chips)
     return _assign(layers, profile, limits, costs, blocks, outs, chips)
 
 
@@ -155,35 +156,37 @@ def _check_graph(layers: list[LayerSpec], profile: Profile) -> None:
         seen[layer.name] = layer
 
 
-def _check_chips(layers, costs, blocks, limits, lim, max_chips: int) -> int:
+def _check_chips(layers, costs, blocks, outs, limits, lim, max_chips: int) -> int:
     per_chip = lim.cores_per_chip.value
     cores = {layer.name: conv_blocks(costs[layer.name].shape3, blocks[layer.name]) for layer in layers}
     total = sum(cores.values())
     chips = -(-total // per_chip)
     if chips > max_chips:
-        raise DoesNotFitError(_too_many_chips(layers, costs, blocks, cores, limits, total, chips, per_chip, max_chips))
+        raise DoesNotFitError(_too_many_chips(layers, costs, blocks, outs, cores, limits, total, chips, per_chip,
+                                              max_chips))
     return chips
 
 
-def _too_many_chips(layers, costs, blocks, cores, limits, total, chips, per_chip, max_chips) -> str:
-    """The one line: chips needed, the limit that binds most and on how many layers, the largest layers, the way out."""
-    binding = {}
+def _too_many_chips(layers, costs, blocks, outs, cores, limits, total, chips, per_chip, max_chips) -> str:
+    """The one line: chips needed, the limit that binds most and on how many layers (each layer's fullest
+    core under all four limits), the largest layers, and the flag or profile field that changes it."""
+    binding: dict[str, list[float]] = {}
     for layer in layers:
-        axons, bits = costs[layer.name].worst(blocks[layer.name])
         block = blocks[layer.name]
-        used = {"neurons": block[0] * block[1] * block[2], "input_axons": axons, "synapse_bits": bits}
+        axons, bits = costs[layer.name].worst(block)
+        used = {"neurons": min(block[0] * block[1] * block[2], layer.neurons), "input_axons": axons,
+                "output_axons": outs[layer.name].worst(block), "synapse_bits": bits}
         key = max(used, key=lambda k: used[k] / getattr(limits, k))
         binding.setdefault(key, []).append(used[key] / getattr(limits, key))
-    key, fractions = max(binding.items(), key=lambda kv: len(kv[1]))
+    # most layers first; among equals the one binding hardest
+    key, fractions = max(binding.items(), key=lambda kv: (len(kv[1]), max(kv[1])))
     biggest = sorted(layers, key=lambda layer: -cores[layer.name])[:3]
     names = ", ".join(f"{layer.name} ({cores[layer.name]:,} cores)" for layer in biggest)
-    limit_field = {"neurons": "neurons_per_core", "input_axons": "input_axons_per_core",
-                   "synapse_bits": "synapse_bits_per_core"}[key]
+    span = f"{100 * min(fractions):.0f}–{100 * max(fractions):.0f}%" if len(fractions) > 1 else f"{100 * fractions[0]:.0f}%"
     return (f"The network needs {chips} chips, more than the target allows (max_chips = {max_chips}): "
-            f"{total:,} cores at {per_chip} per chip; {LIMIT_WORDS[key].lower()} binds on {len(fractions)} of "
-            f"{len(layers)} layers (at {100 * min(fractions):.0f}-{100 * max(fractions):.0f}% of a core); largest "
-            f"layers: {names}; pass a larger --max-chips, reduce channels or input size, or use a profile with a "
-            f"larger [limits] max_chips or {limit_field}")
+            f"{total:,} cores at {per_chip} per chip; {LIMIT_WORDS[key].lower()} binds at {span} of a core on "
+            f"{len(fractions)} of {len(layers)} layers; largest layers: {names}; pass a larger --max-chips, reduce "
+            f"channels or input size, or use a profile with a larger [limits] max_chips or {key}_per_core")
 
 
 def _assign(layers, profile, limits, costs, blocks, outs, chips) -> Placement:

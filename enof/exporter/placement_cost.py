@@ -15,9 +15,10 @@ builder/split_blocks.py), under the profile's ``conv_weight_storage`` (``STORAGE
   and one kernel copy per core: kh · kw · C_in rows of ceil(channels · weight_bits / word) words.
 Dense synapses: one axon per presynaptic neuron onto every neuron of the core.
 Synapse memory per weight set: blocks of ≤ ``synapses_per_block`` synapses, each
-overhead + n · (weight_bits + index_bits) bits rounded up to a word (bits_per_axon). enof charges
-``synapse_index_bits`` on every synapse; nengo-loihi picks the fewest index bits that address the
-core's compartments (≤ 10 for ≤ 1024) and none for dense weights: enof's bits are an upper bound.
+overhead + n · (weight_bits + index_bits) bits rounded up to a word (bits_per_axon). A core's index
+width is nengo-loihi's: the fewest bits that address its compartments (ceil(log2 n), at least
+``synapse_index_bits_min``, at most ``synapse_index_bits``), charged on every synapse; nengo-loihi
+stores dense weights without indices, so enof's dense bits are an upper bound.
 Output axons of a source core: per consumer core it reaches, one per source pixel (population
 storage, times ``population_axon_slots``: pop32 axons take two slots) or one per neuron (discrete,
 dense), plus one per neuron read by the host. Every per-axis count is separable, so a core's cost is
@@ -26,6 +27,7 @@ a few small outer products.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,8 +43,15 @@ class SynapseEncoding:
 
     word_bits: int
     axon_overhead_bits: int
-    index_bits: int
+    index_bits: int  # the widest index; a core pays for_compartments(n).index_bits
     synapses_per_block: int
+    index_bits_min: int = 0
+
+    def for_compartments(self, n: int) -> "SynapseEncoding":
+        """The encoding of a core of n compartments: the fewest index bits that address them (nengo-loihi's
+        rule, ceil(log2 n) and at least index_bits_min), never more than index_bits."""
+        need = max(self.index_bits_min, int(np.ceil(np.log2(max(n, 2)))))
+        return dataclasses.replace(self, index_bits=min(self.index_bits, need))
 
     def axon_bits(self, synapses, weight_bits: int) -> np.ndarray:
         """Bits of synapse memory for weight sets with the given numbers of synapses (0 → 0 bits)."""
@@ -154,11 +163,12 @@ class LayerCost:
 
     def _box_cost(self, rows, cols, channels: int) -> tuple[int, int]:
         neurons = (rows[1] - rows[0]) * (cols[1] - cols[0]) * channels
+        enc = self.enc.for_compartments(neurons)
         axons = sum(d.n_in for d in self.denses)
-        bits = sum(int(d.n_in * self.enc.axon_bits(neurons, d.weight_bits)) for d in self.denses)
+        bits = sum(int(d.n_in * enc.axon_bits(neurons, d.weight_bits)) for d in self.denses)
         for g in self.convs:
             axons += g.input_axons(rows, cols, self.storage)
-            bits += g.synapse_bits(rows, cols, channels, self.storage, self.enc, self.base_max)
+            bits += g.synapse_bits(rows, cols, channels, self.storage, enc, self.base_max)
         return axons, bits
 
     def worst(self, block: tuple[int, int, int]) -> tuple[int, int]:

@@ -3,8 +3,8 @@
 Per LIF a scale ``S`` (v units per float unit). A synapse from a source with ``in_scale``
 (spikes: 1; graded pixels: ``input.scale``) delivers ``(w_int · x_int) << 6`` v units, so
 ``w_int = round(W · S / 64 / in_scale)``: exact when ``W·x·S`` is what the float net adds.
-Weights are kept even in [−(2^bits − 2), 2^bits − 2] so Lava Dense's MIXED truncation
-(``(W >> 1) << 1``) is the identity, and conv weights stay within 8 bits because Lava's CPU
+Weights are kept on the grid of their bits, multiples of ``weight_step`` (even at 8 bits) in
+[−(256 − step), 256 − step], so Lava Dense's MIXED truncation (``(W >> nt) << nt``) is the identity, and conv weights stay within 8 bits because Lava's CPU
 Conv ignores ``weight_exp``; ``weight_exp`` is 0 except on an identity conv (a residual block's
 identity shortcut, ``enof.formats.identity_synapse``), which runs as a Lava Sparse diagonal that
 applies it: its weight is ``w_int · 2^weight_exp``, so it does not cap ``S``. ``S`` is the largest
@@ -33,6 +33,9 @@ INPUT_SHIFT = 1 << ACT_SHIFT  # 64: Lava aligns a_in (and vth, VTH_SHIFT = ACT_S
 
 @dataclass(frozen=True)
 class FixedPointLimits:
+    """The target's integer formats (its profile's [fixed_point]); ``weight_bits`` may be fewer than the
+    synapse's ``weight_mant_bits`` register (``--weight-bits``): a coarser grid, not a smaller range."""
+
     weight_bits: int = 8
     weight_exp_min: int = -7
     weight_exp_max: int = 7
@@ -42,12 +45,22 @@ class FixedPointLimits:
     decay_bits: int = 12
     state_bits: int = 24
     graded_spike_bits: int = 0
+    weight_mant_bits: int = 8  # the profile's weight_bits: Lava Dense's 8-bit weight register
 
     @classmethod
-    def from_profile(cls, profile) -> "FixedPointLimits":
+    def from_profile(cls, profile, weight_bits: int | None = None) -> "FixedPointLimits":
+        """The profile's limits; ``weight_bits`` (--weight-bits) overrides its weight bits where the target
+        has the synapse format: 2 up to the profile's bits (a MIXED-sign synapse spends one bit on the sign,
+        so 1 bit would leave every weight 0; nengo-loihi's WEIGHT_BITS_MAP and Lava's num_weight_bits go 1–8)."""
         fp = profile.fixed_point
+        register = int(fp.weight_bits.value)
+        if weight_bits is not None and not 2 <= weight_bits <= register:
+            raise DoesNotFitError(
+                f"--weight-bits {weight_bits}: the {profile.name} profile's synapses take 2 to {register} weight bits"
+            )
         return cls(
-            weight_bits=int(fp.weight_bits.value), weight_exp_min=int(fp.weight_exp_min.value),
+            weight_bits=register if weight_bits is None else int(weight_bits), weight_mant_bits=register,
+            weight_exp_min=int(fp.weight_exp_min.value),
             weight_exp_max=int(fp.weight_exp_max.value), vth_mant_bits=int(fp.vth_mant_bits.value),
             bias_mant_bits=int(fp.bias_mant_bits.value), bias_exp_max=int(fp.bias_exp_max.value),
             decay_bits=int(fp.decay_bits.value), state_bits=int(fp.state_bits.value),
@@ -55,8 +68,14 @@ class FixedPointLimits:
         )
 
     @property
+    def weight_step(self) -> int:
+        """Grid of a MIXED-sign weight: Lava truncates ``(W >> nt) << nt``, nt = 8 − num_weight_bits + 1
+        (shared/reference/lava.md, Dense): 2 at 8 bits, 2^(9 − bits) below."""
+        return 2 ** (self.weight_mant_bits + 1 - self.weight_bits)
+
+    @property
     def weight_max(self) -> int:
-        return 2**self.weight_bits - 2  # even, so MIXED truncation keeps it
+        return 2**self.weight_mant_bits - self.weight_step  # the largest grid value in the register (254 at 8 bits)
 
     @property
     def state_max(self) -> int:
@@ -120,9 +139,27 @@ def lif_bias_float(graph: Graph, lif: LifNode, sources: list[str]) -> np.ndarray
     return total.astype(np.float32)
 
 
-def quantize_weight(weight: np.ndarray, scale: float, in_scale: float) -> np.ndarray:
-    """Even integers nearest to ``weight · scale / 64 / in_scale``."""
-    return (2 * np.round(weight.astype(np.float64) * scale / INPUT_SHIFT / in_scale / 2)).astype(np.int32)
+def quantize_weight(weight: np.ndarray, scale: float, in_scale: float, step: int = 2) -> np.ndarray:
+    """Multiples of ``step`` (``FixedPointLimits.weight_step``: 2 = even) nearest to ``weight · scale / 64 / in_scale``."""
+    return (step * np.round(weight.astype(np.float64) * scale / INPUT_SHIFT / in_scale / step)).astype(np.int32)
+
+
+def weight_value(weight_int, weight_exp: int, scale: float, in_scale: float):
+    """The float weight the integers stand for, ``w_int · 2^weight_exp · 64 · in_scale / S``: the chip
+    adds exactly this times the float input. Plain arithmetic, so numpy arrays and torch tensors alike
+    (the fine-tuner's forward, enof.trainer.finetune, uses it on the exporter's integers)."""
+    return weight_int * 2.0**weight_exp * (INPUT_SHIFT * in_scale / scale)
+
+
+def bias_value(bias_mant, bias_exp: int, scale: float):
+    """The float bias the chip adds each step, ``bias_mant · 2^bias_exp / S`` (the bias is not shifted)."""
+    return bias_mant * (2.0**bias_exp / scale)
+
+
+def input_value(x, input_scale: float):
+    """The float value of the chip's input integers ``round(x · input.scale)`` (graded pixels, or the
+    host-in current in current mode), for numpy arrays and torch tensors."""
+    return (x * input_scale).round() / input_scale
 
 
 def is_identity_node(node) -> bool:
@@ -139,11 +176,12 @@ def quantize_identity(
     the one giving the smallest largest error. Only exponents ≥ 0: Lava shifts the accumulated sum
     right with a floor, so a negative exponent does not scale a weight by 2^exp. A single-signed
     diagonal keeps every integer (Lava's EXCITATORY/INHIBITORY sign modes do not truncate); a mixed one
-    is kept even (MIXED truncation drops the lowest bit).
+    is kept on the MIXED grid (``limits.weight_step``: even at 8 bits; MIXED truncation drops the lowest bits).
     """
     diag = identity_diagonal(weight).astype(np.float64)
     target = diag * scale / INPUT_SHIFT / in_scale
-    step = 2 if diag.min(initial=0) < 0 < diag.max(initial=0) else 1
+    mixed = diag.min(initial=0) < 0 < diag.max(initial=0)
+    step = limits.weight_step if mixed else limits.weight_step // 2  # a single sign spends no bit on it
     best: tuple[float, np.ndarray, int] | None = None
     for exp in range(max(0, limits.weight_exp_min), max(0, limits.weight_exp_max) + 1):
         w = step * np.round(target / 2.0**exp / step)
@@ -262,12 +300,12 @@ def quantize(
             if s in identities:
                 w_int, weight_exp[s] = quantize_identity(w, scale, in_scales[s], limits, s)
             else:
-                w_int = quantize_weight(w, scale, in_scales[s])
+                w_int = quantize_weight(w, scale, in_scales[s], limits.weight_step)
             w_peak_int = int(np.abs(w_int.astype(np.int64)).max(initial=0))  # int64: |int32 min| overflows int32
             w_max = max(w_max, w_peak_int)
             _check(s, "|weight_int|", w_peak_int, 0, limits.weight_max)
             weight_int[s] = w_int
-            errs.append((w_int * 2.0 ** weight_exp.get(s, 0) * INPUT_SHIFT * in_scales[s] / scale - w).ravel())
+            errs.append((weight_value(w_int, weight_exp.get(s, 0), scale, in_scales[s]) - w).ravel())
             refs.append(w.ravel())
             per_synapse[s] = _relative_errors(errs[-1], refs[-1])
         err, ref = (np.concatenate(errs), np.concatenate(refs)) if errs else (np.zeros(1), np.ones(1))

@@ -1,4 +1,5 @@
-"""The chip part as a NIR graph (docs/design.md §1, §5; docs/nir.md): Input, Output, Conv2d, Affine, LIF, Flatten.
+"""The chip part as a NIR graph (docs/design.md §1, §5; docs/nir.md): Input, Output, Conv2d, Affine, LIF (IF
+for a layer without leak, decay 1), Flatten.
 
 NIR LIF is continuous time: ``tau·dv/dt = (v_leak − v) + r·I``. We write ``r = 1`` and
 ``tau = dt_s/(1 − decay)``, and fold the input gain ``1/(1 − decay)`` into the weights and biases of
@@ -42,9 +43,10 @@ class _Writing:
     dt_s: float
 
     def input_gain(self, weight_node: Node) -> float:
-        """``1/(1 − decay)`` of the LIF that ``weight_node`` feeds: folded into its weight and bias."""
+        """``1/(1 − decay)`` of the LIF that ``weight_node`` feeds: folded into its weight and bias (1 for an
+        IF: written with ``r = 1/dt_s``, its Euler gain ``dt_s·r`` is 1)."""
         (lif,) = [n for n in self.graph.consumers(weight_node.name) if isinstance(n, LifNode)]
-        return 1.0 / (1.0 - lif.decay)
+        return 1.0 if lif.decay == 1.0 else 1.0 / (1.0 - lif.decay)
 
 
 def _folded(values: np.ndarray, gain: float) -> np.ndarray:
@@ -76,6 +78,8 @@ def _flatten(node: FlattenNode, w: _Writing) -> nir.NIRNode:
 
 def _lif(node: LifNode, w: _Writing) -> nir.NIRNode:
     full = lambda v: np.full(node.shape, v, dtype=np.float32)  # noqa: E731
+    if node.decay == 1.0:  # no leak: NIR's IF, dv/dt = r·I; r = 1/dt_s makes its Euler step v ← v + I
+        return nir.IF(r=full(1.0 / w.dt_s), v_threshold=full(node.v_threshold), v_reset=full(0.0), metadata={"decay": 1.0})
     # A current-fed LIF gets the current unscaled: its threshold carries the gain (1 − decay) instead.
     v_threshold = node.v_threshold * (1.0 - node.decay) if node.name == w.current_target else node.v_threshold
     return nir.LIF(
@@ -84,6 +88,7 @@ def _lif(node: LifNode, w: _Writing) -> nir.NIRNode:
         v_leak=full(0.0),
         v_threshold=full(v_threshold),
         v_reset=full(0.0),
+        metadata={"decay": float(node.decay)},  # exact; tau in float32 gives it to ~1e-7
     )
 
 
@@ -119,10 +124,12 @@ def chip_graph(graph: Graph, part: Partition, dt_s: float = DT_S) -> nir.NIRGrap
         "dt_s": float(dt_s),
         "discretization": "forward-euler",
         "reset": "zero",
-        "decay": float(graph.nodes[chip_lifs(graph, part)[0]].decay),
         "timesteps": int(graph.timesteps),
         "input_mode": part.input_mode,
     }
+    decays = {graph.nodes[n].decay for n in chip_lifs(graph, part)}
+    if len(decays) == 1:  # one decay for the network (every enof-trained one); else each LIF's metadata says
+        metadata["decay"] = float(decays.pop())
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata, type_check=True)
 
 

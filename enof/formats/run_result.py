@@ -58,9 +58,9 @@ class RunResult:
     target: str
     timesteps: int
     samples: int
-    accuracy: float
+    accuracy: float | None  # None when the inputs came without labels (enof-run --inputs FILE.npy)
     predictions: list[int]
-    labels: list[int]
+    labels: list[int] | None  # None: no labels, and so no accuracy
     layers: list[LayerActivity]
     cores: list[CoreActivity]
     host: HostCost
@@ -72,10 +72,12 @@ class RunResult:
             raise ValueError(f"backend must be fast or lava, got {self.backend!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be fixed or float, got {self.precision!r}")
-        if len(self.predictions) != self.samples or len(self.labels) != self.samples:
+        if len(self.predictions) != self.samples or (self.labels is not None and len(self.labels) != self.samples):
             raise ValueError(
                 f"{self.samples} samples but {len(self.predictions)} predictions and {len(self.labels)} labels"
             )
+        if (self.labels is None) != (self.accuracy is None):
+            raise ValueError("accuracy and labels are both present or both null")
 
     def to_dict(self) -> dict:
         return {"format": RUN_FORMAT, "format_version": RUN_FORMAT_VERSION, **asdict(self)}
@@ -108,14 +110,23 @@ def run_result_from_dict(data, label: str = "run.json") -> RunResult:
     samples = f.integer(f.get(data, "samples"), "samples", 1, _INT64_MAX, _INT64_WHY)
     answers = {}
     for key in ("predictions", "labels"):
-        answers[key] = f.array(f.get(data, key), key, length=samples)
+        value = f.get(data, key)
+        if key == "labels" and value is None:  # a run of inputs without labels
+            answers[key] = None
+            continue
+        answers[key] = f.array(value, key, length=samples)
         for i, v in enumerate(answers[key]):
             if type(v) is not int or not 0 <= v <= _INT64_MAX:
                 f.integer(v, f"{key}[{i}]", 0, _INT64_MAX, "a class index")
-    accuracy = f.number(f.get(data, "accuracy"), "accuracy", 0.0, 1.0)
-    right = sum(p == t for p, t in zip(answers["predictions"], answers["labels"])) / samples
-    if abs(accuracy - right) > 1e-9:  # both are the same float division when the run wrote them
-        f.fail("accuracy", f"is {accuracy!r}, but {right!r} of the predictions equal the labels")
+    accuracy = f.get(data, "accuracy")
+    if answers["labels"] is None:
+        if accuracy is not None:
+            f.fail("accuracy", f"is {accuracy!r}, but labels is null (a run without labels has accuracy null)")
+    else:
+        accuracy = f.number(accuracy, "accuracy", 0.0, 1.0)
+        right = sum(p == t for p, t in zip(answers["predictions"], answers["labels"])) / samples
+        if abs(accuracy - right) > 1e-9:  # both are the same float division when the run wrote them
+            f.fail("accuracy", f"is {accuracy!r}, but {right!r} of the predictions equal the labels")
     steps = timesteps * samples
     layers = [LayerActivity(**row) for row in _rows(f, f.get(data, "layers"), "layers", _LAYER_INTS, ("name",))]
     names = {}
@@ -202,7 +213,7 @@ def check_run_matches_bundle(
     if run.target != target:
         f.fail("target", f"is {run.target!r}, but the bundle is for {target!r}")
     for key in ("predictions", "labels"):
-        values = getattr(run, key)
+        values = getattr(run, key) or []
         i = next((i for i, v in enumerate(values) if v >= num_classes), None)
         if i is not None:
             f.outside(values[i], f"{key}[{i}]", 0, num_classes - 1, f"the bundle's {num_classes} classes")

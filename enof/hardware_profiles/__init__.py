@@ -70,7 +70,8 @@ class LimitsSection:
     synapse_bits_per_core: Quantity
     synapse_word_bits: Quantity
     synapse_axon_overhead_bits: Quantity
-    synapse_index_bits: Quantity
+    synapse_index_bits: Quantity  # the widest synapse index (a core's compartments need at most this)
+    synapse_index_bits_min: Quantity  # the narrowest index width the synapse encoding offers
     synapses_per_axon_block: Quantity
     conv_weight_storage: Quantity  # one of CONV_WEIGHT_STORAGES: how the target stores a conv's weights
     axon_compartment_base_max: Quantity
@@ -115,6 +116,7 @@ class CostModel:
     hop_ew_pj: Quantity | None = None
     hop_ns_pj: Quantity | None = None
     static_power_w: Quantity | None = None
+    timestep_us: Quantity | None = None  # wall time of one step at which static_power_w is charged
     host_mac_pj: Quantity | None = None
     host_byte_pj: Quantity | None = None
     ann_mac_pj: Quantity | None = None
@@ -174,6 +176,11 @@ _POSITIVE = ("limits", "mesh")
 def available_profiles() -> list[str]:
     """Names of the built-in profiles (the TOML files shipped next to this module)."""
     return sorted(p.stem for p in PROFILE_DIR.glob("*.toml"))
+
+
+def graded_targets() -> list[str]:
+    """The built-in target profiles whose chips take graded spikes (the ones that can take event input)."""
+    return [name for name in available_profiles() if load_profile(name).target.graded_spikes.value]
 
 
 def load_profile(name_or_path: str | Path) -> Profile:

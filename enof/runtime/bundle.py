@@ -15,7 +15,7 @@ from enof.formats.bundle import MANIFEST_NAME, Manifest, check_manifest_profile,
 from enof.formats.host_graphs import check_host_in, check_host_out
 from enof.formats.placement import Placement, read_placement
 from enof.formats.quant import FixedPointRanges, chip_input_bits
-from enof.hardware_profiles import Profile, available_profiles, load_profile
+from enof.hardware_profiles import Profile, graded_targets
 from enof.runtime.program import ChipProgram, program_from_bundle
 
 
@@ -86,8 +86,3 @@ def open_bundle(bundle_dir: str | Path, fallback_profile: Profile | None = None)
         bundle.path("placement.json"), profile, {n: layer.shape for n, layer in program.layers.items()}
     )
     return OpenedBundle(Path(bundle.root), manifest, bundle.manifest_sha256, program, placement, profile, bundle.paths)
-
-
-def graded_targets() -> list[str]:
-    """The built-in target profiles whose chips take graded spikes (the ones that can take event input)."""
-    return [name for name in available_profiles() if load_profile(name).target.graded_spikes.value]

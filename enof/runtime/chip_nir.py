@@ -29,7 +29,7 @@ def build_program(graph, quant: QuantFile, label: str, timesteps: int, input_bit
     nodes = dict(graph.nodes)
     readers = _synapse_readers(nir)
     weight_types = tuple(t for t in readers if t is not nir.Input)
-    supported = (nir.Input, nir.Output, *weight_types, nir.LIF, nir.Flatten)
+    supported = (nir.Input, nir.Output, *weight_types, *_neurons(nir), nir.Flatten)
     for name, node in nodes.items():
         if not isinstance(node, supported):
             raise UnsupportedModuleError(
@@ -55,17 +55,17 @@ def build_program(graph, quant: QuantFile, label: str, timesteps: int, input_bit
         raise BundleError(f"{label}: {others[0]!r} is a second Input node; the chip has one input, {INPUT!r}")
     for name, node in nodes.items():
         if isinstance(node, weight_types) and [
-            isinstance(nodes[t], nir.LIF) for t in targets[name]
+            isinstance(nodes[t], _neurons(nir)) for t in targets[name]
         ] != [True]:
             raise BundleError(f"{label}: weight node {name!r} feeds {targets[name] or 'nothing'}; it must feed exactly one LIF")
-    lif_names = [n for n, node in nodes.items() if isinstance(node, nir.LIF)]
+    lif_names = [n for n, node in nodes.items() if isinstance(node, _neurons(nir))]
     metadata = dict(graph.metadata or {})
     layers, weight_gains = {}, {}
     for name in _topological(lif_names, sources, nodes, nir):
         if not sources[name]:
             raise BundleError(f"{label}: LIF {name!r} has no incoming edge")
         current_fed = INPUT in sources[name]
-        layers[name], weight_gains[name] = _lif_layer(name, nodes[name], quant, metadata, label, current_fed)
+        layers[name], weight_gains[name] = _lif_layer(name, nodes[name], quant, metadata, label, current_fed, nir)
     shapes = {INPUT: input_shape, **{n: layer.shape for n, layer in layers.items()}}
     graph_view = _Graph(nodes, sources, shapes, weight_gains, quant, label, nir)
     layers = {name: replace(layer, bias_float=_lif_bias(name, graph_view)) for name, layer in layers.items()}
@@ -82,6 +82,11 @@ def build_program(graph, quant: QuantFile, label: str, timesteps: int, input_bit
         input_scale=quant.number("input.scale", "the input", positive=True), layers=layers, synapses=synapses,
         outputs=outputs, metadata=metadata, input_bits=input_bits, state_bits=state_bits,
     )  # fmt: skip
+
+
+def _neurons(nir) -> tuple[type, ...]:
+    """The NIR neuron types a chip layer is written as: LIF, and IF for a layer without leak (decay 1)."""
+    return (nir.LIF, nir.IF)
 
 
 def _nir_shape(value, label: str, what: str) -> tuple[int, ...]:
@@ -114,7 +119,7 @@ def _topological(lifs, sources, nodes, nir) -> list[str]:
     def upstream_lifs(name, seen=()):
         found = set()
         for src in sources[name]:
-            if isinstance(nodes[src], nir.LIF):
+            if isinstance(nodes[src], _neurons(nir)):
                 found.add(src)
             elif src not in seen and not isinstance(nodes[src], nir.Input):
                 found |= upstream_lifs(src, (*seen, name))
@@ -130,14 +135,18 @@ def _topological(lifs, sources, nodes, nir) -> list[str]:
     return ordered
 
 
-def _lif_layer(name: str, node, quant: QuantFile, metadata: dict, label: str, current_fed: bool) -> tuple[LifLayer, float]:
-    """The LifLayer of NIR LIF ``name`` (bias still zero: ``_lif_bias``) and the gain its incoming weights take."""
-    what = f"LIF {name!r}"
-    tau = _finite(node.tau, label, f"{what} tau", positive=True)
+def _lif_layer(name: str, node, quant: QuantFile, metadata: dict, label: str, current_fed: bool, nir) -> tuple[LifLayer, float]:
+    """The LifLayer of NIR LIF (or IF) ``name`` (bias still zero: ``_lif_bias``) and the gain its incoming weights take."""
+    leaky = isinstance(node, nir.LIF)
+    what = f"{'LIF' if leaky else 'IF'} {name!r}"
+    shaped = node.tau if leaky else node.v_threshold
+    tau = _finite(shaped, label, f"{what} {'tau' if leaky else 'v_threshold'}", positive=True)
     if tau.ndim == 0 or tau.size == 0:
         raise BundleError(f"{label}: {what} tau has shape {tau.shape}, expected the layer's shape")
     shape = tuple(int(d) for d in tau.shape)
     for field in ("v_leak", "v_reset"):
+        if getattr(node, field, None) is None:  # an IF has no v_leak
+            continue
         values = _finite(getattr(node, field), label, f"{what} {field}")
         if values.any():
             raise UnsupportedModuleError(
@@ -146,8 +155,17 @@ def _lif_layer(name: str, node, quant: QuantFile, metadata: dict, label: str, cu
             )
     v_threshold, r = (_uniform(name, field, _finite(getattr(node, field), label, f"{what} {field}", positive=True))
                       for field in ("v_threshold", "r"))  # fmt: skip
-    decay = _decay(name, tau, metadata, label)
-    gain = r * (1.0 - decay)  # NIR's Euler input gain r·dt/tau; the program's float LIF has gain 1
+    if leaky:
+        node_decay = (node.metadata or {}).get("decay")  # each LIF's own, where the graph's layers differ
+        if node_decay is not None and "decay" not in metadata:
+            metadata = {**metadata, "decay": node_decay}
+        decay = _decay(name, tau, metadata, label)
+        gain = r * (1.0 - decay)  # NIR's Euler input gain r·dt/tau; the program's float LIF has gain 1
+    else:  # IF: dv/dt = r·I, the Euler step v ← v + dt_s·r·I
+        if "dt_s" not in metadata:
+            raise BundleError(f"{label}: graph metadata has no dt_s, which an IF layer ({name!r}) needs")
+        decay = 1.0
+        gain = r * float(_finite(metadata["dt_s"], label, "graph metadata dt_s", positive=True).reshape(-1)[0])
     weight_gain = 1.0 if current_fed else gain  # the current synapse has unit weight: the threshold takes it
     owner, ranges = what, quant.ranges
     layer = LifLayer(
@@ -294,7 +312,7 @@ def _presynaptic(src: str, g: _Graph) -> str:
         if not isinstance(nodes[pre], nir.Flatten) or pre in seen:
             break
         seen.add(pre)
-    if not isinstance(nodes[pre], (nir.LIF, nir.Input)):
+    if not isinstance(nodes[pre], (*_neurons(nir), nir.Input)):
         raise BundleError(f"{g.label}: weight node {src!r} is fed by the {type(nodes[pre]).__name__} {pre!r}, expected a LIF or the input")
     return INPUT if isinstance(nodes[pre], nir.Input) else pre
 

@@ -60,26 +60,31 @@ def count_macs(path: str | Path, input_shapes: dict[str, tuple[int, ...]]) -> in
     Conv: every output element costs C_in/groups · kH · kW; Gemm and MatMul: every output element
     costs the contracted dimension K.
     """
+    return sum(node_macs(path, input_shapes).values())
+
+
+def node_macs(path: str | Path, input_shapes: dict[str, tuple[int, ...]]) -> dict[str, int]:
+    """count_macs per MAC node, keyed by the node's second input (its weight initializer's name), in graph order."""
     try:
         model = onnx.load(str(path))
     except Exception as exc:  # protobuf errors on a damaged file
         raise RunError(f"{path}: cannot read ONNX ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
     nodes = [n for n in model.graph.node if n.op_type in MAC_OPS]
     if not nodes:
-        return 0
+        return {}
     shapes = _tensor_shapes(model, input_shapes, {name for n in nodes for name in (*n.input[:2], n.output[0])})
-    macs = 0
+    macs: dict[str, int] = {}
     for node in nodes:
         out = shapes[node.output[0]]
         if node.op_type == "Conv":
-            weight = shapes[node.input[1]]
-            macs += int(np.prod(out)) * int(np.prod(weight[1:]))
+            per_output = int(np.prod(shapes[node.input[1]][1:]))
         elif node.op_type == "Gemm":
             trans_a = next((a.i for a in node.attribute if a.name == "transA"), 0)
             a = shapes[node.input[0]]
-            macs += int(np.prod(out)) * int(a[0] if trans_a else a[1])
+            per_output = int(a[0] if trans_a else a[1])
         else:
-            macs += int(np.prod(out)) * int(shapes[node.input[0]][-1])
+            per_output = int(shapes[node.input[0]][-1])
+        macs[node.input[1]] = macs.get(node.input[1], 0) + int(np.prod(out)) * per_output
     return macs
 
 

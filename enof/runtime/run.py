@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -19,6 +20,8 @@ from enof.errors import RunError
 from enof.formats.run_result import HostCost, RunResult, check_run_matches_bundle
 from enof.runtime.bundle import OpenedBundle
 from enof.runtime.counts import count_activity
+from enof.runtime.distributed import Shard
+from enof.runtime.inputs import Normalization
 from enof.runtime.host import count_macs, open_session, run_host_in, run_host_out
 from enof.runtime.program import ChipProgram
 
@@ -42,59 +45,105 @@ def check_run_against_bundle(run: RunResult, bundle: OpenedBundle, label: str) -
 def run_bundle(
     bundle: OpenedBundle,
     inputs: np.ndarray,
-    labels: np.ndarray,
+    labels: np.ndarray | None,
     backend: Backend = "fast",
     precision: Precision = "fixed",
     batch_size: int = 256,
     timeout_s: float = 600.0,
     progress: bool = True,
-) -> RunResult:
+    normalization: Normalization | None = None,
+    shard: Shard = Shard(),
+    lava_workers: int = 1,
+    device: str = "cpu",
+) -> RunResult | None:
     """Classify ``inputs`` with the opened bundle: (N, C, H, W) images, or (N, T, C, H, W) event frames for a
-    bundle of temporal input (the manifest's dataset.temporal), as the data set's loader gives them."""
+    bundle of temporal input (the manifest's dataset.temporal), as the data set's loader gives them, or raw and
+    normalized here per batch by ``normalization``. ``inputs`` may be a memory map: it is read one batch at a
+    time, so memory grows with ``batch_size``, not with N. ``labels`` None: no accuracy (run.json's is null).
+    Under torchrun (``shard``) each rank runs its contiguous shard and rank 0 gathers every rank's predictions and
+    integer totals into the whole run, identical to one process's; the other ranks return None. ``lava_workers``:
+    each batch runs as that many independent Lava runs at once (each under the watchdog). ``device`` (fast backend):
+    auto|cpu|cuda|cuda:N; ``batch_size`` 0 = auto (CUDA only: from free memory)."""
     start = time.perf_counter()
     program, manifest = bundle.program, bundle.manifest
-    inputs, labels = np.asarray(inputs, np.float32), np.asarray(labels).astype(np.int64)
+    labels = None if labels is None else np.asarray(labels).astype(np.int64)
     sample_shape = program.sample_shape if program.input_temporal else manifest.input_shape
     if inputs.ndim != 1 + len(sample_shape) or tuple(inputs.shape[1:]) != sample_shape:
         kind = " (T event frames per sample)" if program.input_temporal else ""
         raise RunError(f"inputs of shape {inputs.shape} do not match the bundle's (N, {', '.join(map(str, sample_shape))}){kind}")
-    if len(labels) != len(inputs) or len(inputs) == 0:
-        raise RunError(f"{len(inputs)} inputs but {len(labels)} labels (need the same number, at least 1)")
+    if len(inputs) == 0 or (labels is not None and len(labels) != len(inputs)):
+        raise RunError(f"{len(inputs)} inputs but {len(labels) if labels is not None else 'no'} labels (need at least 1 input, and as many labels as inputs or none)")
     if backend not in ("fast", "lava"):
         raise RunError(f"unknown backend {backend!r} (fast|lava)")
+    if lava_workers < 1 or (lava_workers > 1 and backend != "lava"):
+        raise RunError(f"--lava-workers {lava_workers}: needs ≥ 1, and more than 1 only with --backend lava")
+    if backend != "fast" and device not in ("cpu", "auto"):  # Lava runs on the CPU
+        raise RunError(f"--device {device}: only the built-in simulator (--backend fast) runs on a chosen device")
+    from enof.runtime.fast.device import auto_batch_size, resolve_device  # imports torch: only when running
+
+    torch_device = resolve_device(device if backend == "fast" else "cpu", shard.local_rank)
+    if batch_size == 0:
+        batch_size = auto_batch_size(program, torch_device, len(inputs))
     _check_raster_fits(program, min(batch_size, len(inputs)), bundle.root)
-    chip = _chip_runner(backend, precision, timeout_s)
-    host_in = open_session(bundle.file("host_in.onnx")) if program.input_mode == "current" else None
-    host_out = open_session(bundle.file("host_out.onnx"))
-
-    predictions = np.zeros(len(inputs), np.int64)
-    spike_totals = {n: np.zeros(layer.shape, np.int64) for n, layer in program.layers.items()}
-    nonzero_total = np.zeros(program.input_shape, np.int64)
-    with _progress(progress, backend, precision) as bar:
-        task = bar.add_task("samples", total=len(inputs))
-        for first in range(0, len(inputs), batch_size):
-            x = inputs[first : first + batch_size]
-            chip_in = run_host_in(host_in, x) if host_in is not None else x
-            if tuple(chip_in.shape) != (len(x), *program.sample_shape):
-                raise RunError(f"host_in.onnx gave current {tuple(chip_in.shape)}, the chip takes (B, {', '.join(map(str, program.sample_shape))})")
-            run = chip(program, chip_in)
-            for name in spike_totals:
-                spike_totals[name] += run.spike_counts[name]
-            nonzero_total += run.input_nonzero
-            logits = run_host_out(host_out, run.outputs)
-            if tuple(logits.shape) != (len(x), manifest.num_classes):
-                raise RunError(f"host_out.onnx gave logits {tuple(logits.shape)}, expected ({len(x)}, {manifest.num_classes})")
-            predictions[first : first + len(x)] = logits.argmax(axis=1)
-            bar.advance(task, len(x))
-
+    first, end = shard.bounds(len(inputs))
+    with _progress(progress and shard.is_main, backend, precision) as bar:
+        task = bar.add_task("samples", total=end - first)
+        chip = _chip_runner(backend, precision, timeout_s, lava_workers, torch_device)
+        mine = _run_samples(bundle, inputs, first, end, normalization, chip, batch_size,
+                            lambda done: bar.advance(task, done))  # fmt: skip
+    gathered = shard.gather(mine)
+    if gathered is None:  # a rank other than 0: its shard went to rank 0
+        return None
+    predictions = np.concatenate([part.predictions for part in gathered])  # rank order is sample order
+    spike_totals = {n: sum(part.spike_totals[n] for part in gathered) for n in program.layers}  # int64: exact
+    nonzero_total = sum(part.input_nonzero for part in gathered)
     activity = count_activity(program, spike_totals, nonzero_total, len(inputs), bundle.placement.cores)
     return RunResult(
         bundle_manifest_sha256=bundle.manifest_sha256, backend=backend, precision=precision,
         target=manifest.target.name, timesteps=program.timesteps, samples=len(inputs),
-        accuracy=float((predictions == labels).mean()), predictions=predictions.tolist(), labels=labels.tolist(),
+        accuracy=None if labels is None else float((predictions == labels).mean()), predictions=predictions.tolist(),
+        labels=None if labels is None else labels.tolist(),
         layers=activity.layers, cores=activity.cores, host=host_cost(bundle),
         wall_s=time.perf_counter() - start, bundle=str(bundle.root.resolve()),
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Totals:
+    """What samples [first, end) gave: their predictions and integer spike and input-activity totals."""
+
+    predictions: np.ndarray
+    spike_totals: dict[str, np.ndarray]
+    input_nonzero: np.ndarray
+
+
+def _run_samples(bundle: OpenedBundle, inputs, first: int, end: int, normalization: Normalization | None, chip,
+                 batch_size: int, advance) -> _Totals:
+    """host_in → chip → host_out over samples [first, end) of ``inputs``, ``batch_size`` at a time (one batch in
+    memory: ``inputs`` may be a memory map)."""
+    program, manifest = bundle.program, bundle.manifest
+    host_in = open_session(bundle.file("host_in.onnx")) if program.input_mode == "current" else None
+    host_out = open_session(bundle.file("host_out.onnx"))
+    predictions = np.zeros(end - first, np.int64)
+    spike_totals = {n: np.zeros(layer.shape, np.int64) for n, layer in program.layers.items()}
+    nonzero_total = np.zeros(program.input_shape, np.int64)
+    for at in range(first, end, batch_size):
+        x = np.asarray(inputs[at : min(at + batch_size, end)], np.float32)
+        if normalization is not None:
+            x = normalization.apply(x)
+        chip_in = run_host_in(host_in, x) if host_in is not None else x
+        if tuple(chip_in.shape) != (len(x), *program.sample_shape):
+            raise RunError(f"host_in.onnx gave current {tuple(chip_in.shape)}, the chip takes (B, {', '.join(map(str, program.sample_shape))})")
+        run = chip(program, chip_in)
+        for name in spike_totals:
+            spike_totals[name] += run.spike_counts[name]
+        nonzero_total += run.input_nonzero
+        logits = run_host_out(host_out, run.outputs)
+        if tuple(logits.shape) != (len(x), manifest.num_classes):
+            raise RunError(f"host_out.onnx gave logits {tuple(logits.shape)}, expected ({len(x)}, {manifest.num_classes})")
+        predictions[at - first : at - first + len(x)] = logits.argmax(axis=1)
+        advance(len(x))
+    return _Totals(predictions, spike_totals, nonzero_total)
 
 
 def _check_raster_fits(program: ChipProgram, batch: int, where: Path) -> None:
@@ -123,14 +172,18 @@ def _size(size: int) -> str:
     return f"{size / 2 ** (10 * power):,.1f} {units[power]}"
 
 
-def _chip_runner(backend: Backend, precision: Precision, timeout_s: float):
+def _chip_runner(backend: Backend, precision: Precision, timeout_s: float, lava_workers: int, device):
     if backend == "fast":
         from enof.runtime.fast import simulate
 
-        return lambda program, x: simulate(program, x, precision)
-    from enof.runtime.lava.backend import run_lava
+        return lambda program, x: simulate(program, x, precision, device=device)
+    from enof.runtime.lava.backend import DEFAULT_SAMPLES_PER_RUN, run_lava
 
-    return lambda program, x: run_lava(program, x, precision, timeout_s)
+    def lava(program: ChipProgram, x: np.ndarray):
+        per_run = min(DEFAULT_SAMPLES_PER_RUN, -(-len(x) // lava_workers))  # a chunk for each worker
+        return run_lava(program, x, precision, timeout_s, samples_per_run=per_run, workers=lava_workers)
+
+    return lava
 
 
 def host_cost(bundle: OpenedBundle) -> HostCost:

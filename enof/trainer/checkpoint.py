@@ -50,6 +50,9 @@ class Checkpoint:
     train_config: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     mode: str = "snn"
+    # Set by `enof-train finetune` (enof.trainer.finetune.finetune_record): the target the weights were
+    # fine-tuned on with its fixed-point forward; None for a checkpoint trained in float only.
+    finetuned_for: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, "format_version": FORMAT_VERSION, **asdict(self)}
@@ -146,6 +149,8 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     mode = raw.get("mode", "snn")
     if mode not in MODES:
         raise CheckpointError(f"{path}: checkpoint field 'mode' is {mode!r}, expected one of {MODES}")
+    if not isinstance(raw.get("finetuned_for"), (dict, type(None))):
+        raise CheckpointError(f"{path}: checkpoint field 'finetuned_for' has type {type(raw['finetuned_for']).__name__}")
     _check_digest(path, raw)
     _check_weight_values(path, raw["state_dict"])
     _check_fields(path, raw)

@@ -27,6 +27,7 @@ from enof.formats.run_result import write_run_result
 from enof.hardware_profiles import load_profile
 from enof.runtime.program import INPUT
 from enof.runtime.bundle import open_bundle
+from enof.runtime.energy.report import format_energy
 from enof.runtime.run import run_bundle
 
 SAMPLES = 3
@@ -208,7 +209,7 @@ def test_table_csv_plot_and_output_file(run_files, tmp_path):
     result = _invoke(run_path, "--format", "csv", "-o", out, "--plot", png)
     assert result.exit_code == 0, result.stderr
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
-    models, layers, cores = 5, 4, 5
+    models, layers, cores = len(load_profile("loihi").cost_models), 4, 5
     assert len(rows) == models * (layers + cores + 1)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
     assert sorted(p.name for p in out.parent.iterdir()) == ["energy.csv", "energy.png"]  # no temp files left
@@ -227,11 +228,13 @@ def test_all_cores_routing_prices_at_least_the_geometric_routing(run_files):
     assert [r["routing"] for r in reports] == ["geometric", "all-cores"]
 
 
-def test_static_power_of_the_loihi2_measured_model_needs_a_timestep(run_files):
+def test_static_power_of_the_loihi2_measured_model_is_charged_at_its_step_time_or_timestep_us(run_files):
     _, _, run_path, _ = run_files
-    without = json.loads(_invoke(run_path, "--profile", "loihi2", "--format", "json").stdout)
-    measured = next(m for m in without["models"] if m["name"] == "lava_dl_pilotnet_measured")
-    assert measured["totals"]["static_pj"] is None and "static power (give --timestep-us)" in measured["not_priced"]
+    default = json.loads(_invoke(run_path, "--profile", "loihi2", "--format", "json").stdout)
+    measured = next(m for m in default["models"] if m["name"] == "lava_dl_pilotnet_measured")
+    # the profile's step: 1 / 408.9 inferences/s = 2,445.6 us; 0.232 W x 1 chip x 3 steps x 2445.6 us
+    assert measured["totals"]["timestep_us"] == 2445.6
+    assert measured["totals"]["static_pj"] == pytest.approx(0.232 * 1 * 3 * 2445.6e-6 * 1e12, rel=1e-12)
     result = _invoke(run_path, "--profile", "loihi2", "--format", "json", "--timestep-us", "25")
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
@@ -241,6 +244,30 @@ def test_static_power_of_the_loihi2_measured_model_needs_a_timestep(run_files):
     assert measured["totals"]["static_pj"] == pytest.approx(0.232 * 1 * 3 * 25e-6 * 1e12, rel=1e-12)
     assert measured["totals"]["chip_dynamic_pj"] is None  # it prices no dynamic energy: "—", not 0
     assert all(layer["energy"]["lava_dl_pilotnet_measured"]["total_pj"] is None for layer in report["layers"])
+    # the default model prices dynamic and static energy in one row: the headline adds them up
+    h = report["headline"]
+    proxy = next(m for m in report["models"] if m["name"] == "davies2018_proxy")
+    assert h["model"] == "davies2018_proxy" and h["timestep_source"] == "--timestep-us"
+    assert h["chip_pj"] == pytest.approx(proxy["totals"]["chip_dynamic_pj"] + measured["totals"]["static_pj"], rel=1e-12)
+    assert h["total_pj"] == pytest.approx(h["chip_pj"] + h["host_pj"], rel=1e-12)
+
+
+def test_the_table_starts_with_one_answer_under_the_named_default_model(run_files):
+    _, _, run_path, _ = run_files
+    table = _invoke(run_path, "--profile", "loihi2")
+    assert table.exit_code == 0, table.stderr
+    report = json.loads(_invoke(run_path, "--profile", "loihi2", "--format", "json").stdout)
+    h = report["headline"]
+    first = table.stdout.splitlines()[:5]
+    assert first[0] == f"Energy per inference: {format_energy(h['total_pj'])} under davies2018_proxy (the default " \
+                       "cost model; the others below)"
+    assert first[1] == (f"  chip {format_energy(h['chip_pj'])} = dynamic {format_energy(h['chip_dynamic_pj'])}"
+                        f" + static {format_energy(h['static_pj'])} for 1 chip(s) at 2,445.6 µs per step")
+    assert first[2] == f"  host {format_energy(h['host_pj'])}; total {format_energy(h['total_pj'])}"
+    # the ANN baseline: horowitz45nm's MACs at 4.6 pJ against the default model's SNN total
+    assert first[3].startswith(f"  ANN baseline {format_energy(report['ann_macs'] * 4.6)} (horowitz45nm: 45 nm")
+    assert h["ann_over_snn"] == pytest.approx(report["ann_macs"] * 4.6 / h["total_pj"], rel=1e-12)
+    assert first[4].startswith("  time per step: lava-dl tutorials netx PilotNet LIF benchmark notebook")
 
 
 def test_bundle_profile_that_is_no_longer_the_builtin_is_read_from_the_manifest(run_files, tmp_path):
@@ -310,7 +337,7 @@ def test_profile_without_a_constant_a_model_needs_names_profile_model_and_consta
     lines = [line for line in text.splitlines() if not line.startswith("hop_ns_pj")]
     broken = tmp_path / "broken.toml"
     broken.write_text("\n".join(lines) + "\n")
-    _one_line_error(_invoke(run_path, "--profile", broken), str(broken), "'davies2018'", "hop_ns_pj")
+    _one_line_error(_invoke(run_path, "--profile", broken), str(broken), "'sanafe_loihi'", "hop_ns_pj")
 
 
 def test_truncated_run_json_is_a_one_line_error(run_files, tmp_path):
@@ -422,3 +449,33 @@ def test_a_valid_timestep_prices_static_power_into_the_file(exported_run, tmp_pa
     assert result.exit_code == 0, result.output
     measured = next(m for m in json.loads(out.read_text())["models"] if m["name"] == "lava_dl_pilotnet_measured")
     assert measured["totals"]["static_pj"] > 0
+
+
+def test_host_energy_is_given_per_host_layer_and_adds_up_to_the_host_total(exported_run):
+    report = json.loads(_invoke(exported_run, "--format", "json").stdout)
+    bundle = open_bundle(Path(report["sources"]["bundle_dir"]))
+    host_nodes = [(r.node, r.where) for r in bundle.manifest.partition if r.where in ("host_in", "host_out")]
+    layers = report["host_layers"]
+    assert [(h["name"], h["where"]) for h in layers] == host_nodes
+    # the weight layers (conv, classifier) do MACs; ReLU and pooling do none
+    assert all((h["macs"] > 0) == (h["name"] in ("conv1", "conv3", "fc")) for h in layers), layers
+    host = report["host"]
+    assert sum(h["macs"] for h in layers) == host["host_in_macs"] + host["host_out_macs"]
+    for m in report["models"]:
+        per_layer = [h["energy_pj"][m["name"]] for h in layers]
+        if m["totals"]["host_compute_pj"] is None:
+            assert per_layer == [None] * len(layers)
+            continue
+        mac_pj = m["constants"]["host_mac_pj"]["value"]
+        assert per_layer == [h["macs"] * mac_pj for h in layers]
+        assert sum(per_layer) == pytest.approx(m["totals"]["host_compute_pj"], rel=1e-12)  # one sum reordered
+    text = _invoke(exported_run).stdout
+    assert "Host layers (davies2018_proxy" in text and "host_out.onnx" in text  # a loihi2 bundle
+
+
+def test_host_layers_are_left_out_when_the_onnx_weights_do_not_name_the_manifests_layers(run_files):
+    # the hand-built bundle's ONNX initializers are called "w": MACs that name no manifest layer are not guessed
+    _, _, run_path, _ = run_files
+    report = json.loads(_invoke(run_path, "--format", "json").stdout)
+    assert report["host_layers"] == [] and report["host"]["host_in_macs"] == 1728
+    assert "Host layers" not in _invoke(run_path).stdout

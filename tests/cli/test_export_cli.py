@@ -128,3 +128,105 @@ def test_missing_parent_folders_of_the_bundle_are_created(tmp_path):
     assert (out / "manifest.json").is_file()
     again = CliRunner().invoke(app, [str(ckpt), "--target", "loihi2", "--calibrate", "0", "-o", str(out)])
     assert again.exit_code == 0, again.output  # an existing bundle is replaced
+
+
+def _write_nir(path, nodes: dict, edges=None):
+    """A NIR file of ``nodes`` (a chain in insertion order unless ``edges``), written without nir's type check."""
+    import nir
+
+    order = list(nodes)
+    nir.write(str(path), nir.NIRGraph(nodes, edges if edges is not None else list(zip(order, order[1:])), type_check=False))
+    return path
+
+
+def _dense_nodes(lif_shape=(3,), lif=None, output=True):
+    import nir
+    import numpy as np
+
+    full = lambda shape, v: np.full(shape, v, np.float32)  # noqa: E731
+    nodes = {
+        "input": nir.Input({"input": np.array([4])}),
+        "fc": nir.Affine(np.ones((3, 4), np.float32), np.zeros(3, np.float32)),
+        "lif": lif or nir.LIF(tau=full(lif_shape, 5e-4), r=full(lif_shape, 1.25), v_leak=full(lif_shape, 0.0),
+                              v_threshold=full(lif_shape, 1.0), v_reset=full(lif_shape, 0.0)),
+    }  # fmt: skip
+    if output:
+        nodes["output"] = nir.Output({"output": np.array([3])})
+    return nodes
+
+
+def _bad_nir(kind, folder):
+    import nir
+    import numpy as np
+
+    path = folder / "graph.nir"
+    if kind == "not-hdf5":
+        path.write_text("not a graph")
+    elif kind == "cycle":
+        _write_nir(path, _dense_nodes(), [("input", "fc"), ("fc", "lif"), ("lif", "fc"), ("lif", "output")])
+    elif kind == "unknown-node":
+        _write_nir(path, {**_dense_nodes(output=False), "delay": nir.Delay(np.ones(3, np.float32)),
+                          "output": nir.Output({"output": np.array([3])})})  # fmt: skip
+    elif kind == "lif-shape":
+        _write_nir(path, _dense_nodes(lif_shape=(5,)))
+    elif kind == "no-output":
+        _write_nir(path, _dense_nodes(output=False))
+    return path
+
+
+@pytest.mark.parametrize(
+    "kind, fragments",
+    [
+        ("not-hdf5", ["graph.nir: not an HDF5 file, so not a NIR graph"]),
+        ("cycle", ["recurrent edges (fc → lif, lif → fc)"]),
+        ("unknown-node", ["delay: NIR node type Delay is not supported; enof reads Input, Output, Conv2d"]),
+        ("lif-shape", ["lif: v_leak has shape (5,), its input has shape (3,)"]),
+        ("no-output", ["0 Output nodes"]),
+    ],
+)
+def test_bad_nir_graph_is_one_line_naming_node_or_field_and_nothing_is_written(tmp_path, one_line_error, kind, fragments):
+    path = _bad_nir(kind, tmp_path)
+    result = CliRunner().invoke(app, [str(path), "--target", "loihi2", "--timesteps", "2", "-o", str(tmp_path / "bundle")])
+    one_line_error(result, *fragments)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["graph.nir"]
+
+
+def test_a_file_that_is_neither_a_checkpoint_nor_a_nir_graph_names_both(tmp_path, one_line_error):
+    junk = tmp_path / "weights.bin"
+    junk.write_bytes(b"\x00\x01 not a model")
+    result = CliRunner().invoke(app, [str(junk), "--target", "loihi", "-o", str(tmp_path / "bundle")])
+    one_line_error(result, "weights.bin: neither an enof model.pt", "nor a NIR graph")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["weights.bin"]
+
+
+def test_nir_graph_without_timesteps_asks_for_them(tmp_path, one_line_error):
+    path = _write_nir(tmp_path / "graph.nir", _dense_nodes())
+    one_line_error(CliRunner().invoke(app, [str(path), "--target", "loihi2"]), "graph.nir", "pass --timesteps")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["graph.nir"]
+
+
+def test_dense_nir_graph_in_snntorch_convention_exports_for_both_targets_without_a_data_set(tmp_path):
+    """No --dataset: the record is 'none' and --input-bound sizes the ranges; Loihi 1 puts fc on the host."""
+    import json
+
+    path = _write_nir(tmp_path / "graph.nir", _dense_nodes())
+    for target, first_layer_where in (("loihi2", "chip"), ("loihi", "host_in")):
+        out = tmp_path / target
+        result = CliRunner().invoke(app, [str(path), "--target", target, "--timesteps", "3", "-o", str(out), "--json"])
+        assert result.exit_code == 0, result.output
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["dataset"]["name"] == "none" and manifest["timesteps"] == 3 and manifest["num_classes"] == 3
+        assert {r["node"]: r["where"] for r in manifest["partition"]}["fc"] == first_layer_where
+
+
+def test_event_data_for_a_target_without_graded_spikes_names_the_targets_that_take_it():
+    """Issue 12: the refusal says which built-in target can (hardware_profiles.graded_targets: loihi2)."""
+    from enof.datasets import dataset_spec
+    from enof.errors import UnsupportedModuleError
+    from enof.exporter.export import _refuse_temporal_without_graded_spikes
+    from enof.hardware_profiles import graded_targets, load_profile
+
+    assert graded_targets() == ["loihi2"]
+    with pytest.raises(UnsupportedModuleError, match=r"cifar10dvs: temporal input .* export for loihi2$"):
+        _refuse_temporal_without_graded_spikes(dataset_spec("cifar10dvs").record(), load_profile("loihi"))
+    _refuse_temporal_without_graded_spikes(dataset_spec("cifar10dvs").record(), load_profile("loihi2"))  # accepted

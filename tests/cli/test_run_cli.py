@@ -108,3 +108,47 @@ def test_a_static_bundle_on_an_event_data_set_is_refused_in_one_line(digits_bund
                                       "-o", str(tmp_path / "run.json")])  # fmt: skip
     one_line_error(result, "manifest.json: the bundle takes static images, but nmnist is an event data set")
     assert not (tmp_path / "run.json").exists()
+
+
+# --- issue 9: device, batch size and Lava workers -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--batch-size", "x"], "--batch-size x: expected a whole number ≥ 1 or auto"),
+    (["--batch-size", "0"], "--batch-size 0: expected a whole number ≥ 1 or auto"),
+    (["--device", "tpu"], "--device 'tpu': expected auto, cpu, cuda or cuda:N"),
+    (["--backend", "lava", "--device", "cuda"], "--device cuda: only the built-in simulator (--backend fast)"),
+    (["--lava-workers", "2"], "--lava-workers 2: needs ≥ 1, and more than 1 only with --backend lava"),
+])  # fmt: skip
+def test_device_batch_and_worker_options_are_checked_in_one_line(digits_bundle, tmp_path, args, expected, one_line_error):
+    bundle, _ = digits_bundle("loihi2")
+    out = tmp_path / "run.json"
+    one_line_error(CliRunner().invoke(app, [str(bundle), "--limit", "2", *args, "-o", str(out)]), expected)
+    assert not out.exists()
+
+
+def test_cuda_and_batch_size_auto_without_a_gpu_are_refused_in_one_line(digits_bundle, tmp_path, one_line_error):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU: the refusals need one without")
+    bundle, _ = digits_bundle("loihi2")
+    out = tmp_path / "run.json"
+    one_line_error(CliRunner().invoke(app, [str(bundle), "--device", "cuda", "-o", str(out)]),
+                   "--device cuda: torch", "sees no CUDA GPU here; use --device cpu or auto")  # fmt: skip
+    one_line_error(CliRunner().invoke(app, [str(bundle), "--batch-size", "auto", "-o", str(out)]),
+                   "--batch-size auto picks a batch from free CUDA memory")  # fmt: skip
+    assert not out.exists()
+
+
+@pytest.mark.cuda
+def test_enof_run_on_cuda_writes_the_cpu_run_json(digits_bundle, tmp_path):
+    from enof.cli.compare_runs import compare_runs
+
+    bundle, _ = digits_bundle("loihi")
+    for device in ("cpu", "cuda"):
+        result = CliRunner().invoke(app, [str(bundle), "--limit", "40", "--batch-size", "auto" if device == "cuda" else "16",
+                                          "--device", device, "-q", "-o", str(tmp_path / f"{device}.json")])  # fmt: skip
+        assert result.exit_code == 0, result.output
+    cpu, gpu = (read_run_result(tmp_path / f"{d}.json") for d in ("cpu", "cuda"))
+    assert compare_runs(cpu, gpu).identical

@@ -121,3 +121,16 @@ def test_cifar_resnets_export_and_place_every_chip_lif(tmp_path, arch, target, c
     assert result.partition.chip_outputs == (
         ["stage4.block0.act2", "stage4.block1.act1"] if arch == "resnet20" else ["stage3.block0.act2", "stage3.block1.act1"]
     )
+
+
+def test_weight_bits_coarsen_every_exported_weight_and_shrink_synapse_memory(digits_checkpoint, tmp_path):
+    """--weight-bits 4 on Loihi 1 (8-bit profile): every weight is a multiple of 2^(9−4) = 32, a grid that
+    Lava's 4-bit MIXED truncation leaves unchanged, and the cores need fewer synapse bits than at 8 bits."""
+    full = export_bundle(digits_checkpoint, "loihi", tmp_path / "b8", calibrate=0)
+    coarse = export_bundle(digits_checkpoint, "loihi", tmp_path / "b4", calibrate=0, weight_bits=4)
+    with np.load(tmp_path / "b4" / "quant.npz") as quant:
+        weights = [quant[k] for k in quant.files if k.endswith(".weight_int")]
+    assert weights and all((w % 32 == 0).all() for w in weights)
+    assert any(np.abs(w).max() > 0 for w in weights)
+    bits = lambda result: sum(core.synapse_bits for core in result.placement.cores)  # noqa: E731
+    assert bits(coarse) < bits(full)

@@ -2,6 +2,7 @@
 
 import itertools
 import json
+import math
 import re
 from pathlib import Path
 
@@ -36,29 +37,28 @@ def small_profile(tmp_path, **limits):
 
 CONV64 = LayerSpec("conv", (64, 32, 32), (ConvSynapses("input", (64, 32, 32), (3, 3), (1, 1), (1, 1)),))
 NEXT64 = LayerSpec("next", (64, 32, 32), (ConvSynapses("conv", (64, 32, 32), (3, 3), (1, 1), (1, 1)),))
-BLOCK_BITS = 1216  # a full 64-synapse block on Loihi: 64·(8 weight + 10 index) + 10 overhead = 1162 → 1216
 
 
 def test_dense_synapse_bit_limit_by_hand():
-    # 1000 inputs all-to-all: on a core of n neurons every input axon carries n synapses of
-    # 8 + 10 bits plus 10 bits overhead, rounded up to 64: n = 56 → 1018 → 1024 bits;
-    # 1000 axons × 1024 = 1,024,000 ≤ 1,048,576. n = 57 → 1036 → 1088 bits × 1000 > max.
-    # 200 neurons need 4 cores; the tiling takes the smallest equal group that gives 4: 50 neurons,
-    # 50·18 + 10 = 910 → 960 bits per axon.
+    # 1000 inputs all-to-all: on a core of n neurons every input axon carries n synapses of 8 weight +
+    # ceil(log2 n) index bits (at least 6) in blocks of ≤ 64 synapses, each + 10 bits overhead rounded up
+    # to 64: n = 64 → 64·14 + 10 = 906 → 960 bits, × 1000 axons ≤ 1,048,576; n = 65 → a second block:
+    # 1024 + 64 = 1088 bits × 1000 > max. 200 neurons need 4 cores; the tiling takes the smallest equal
+    # group that gives 4: 50 neurons, 50·14 + 10 = 710 → 768 bits per axon.
     layer = LayerSpec("fc", (200,), (DenseSynapses("input", 1000),))
     p = place([layer], LOIHI)
     assert [(c.neuron_start, c.neuron_stop) for c in p.cores] == [(0, 50), (50, 100), (100, 150), (150, 200)]
-    assert p.cores[0].synapse_bits == 960_000 and p.cores[0].input_axons == 1000
+    assert p.cores[0].synapse_bits == 768_000 and p.cores[0].input_axons == 1000
     assert p.layers[0].fullest_limit == "synapse_bits" and p.layers[0].block == (1, 1, 50)
-    assert p.layers[0].fullest_fraction == pytest.approx(960_000 / 1_048_576, abs=1e-6)
+    assert p.layers[0].fullest_fraction == pytest.approx(768_000 / 1_048_576, abs=1e-6)
 
 
 def test_more_than_64_synapses_per_axon_pay_a_block_each():
-    # 100 neurons per axon on Loihi: one full block 64·18 + 10 = 1162 → 1216 bits,
-    # and 36·18 + 10 = 658 → 704 bits: 1920 bits per axon, × 500 axons = 960,000 bits.
+    # 100 neurons per axon on Loihi (7 index bits for 100 compartments): one full block 64·15 + 10 = 970
+    # → 1024 bits, and 36·15 + 10 = 550 → 576 bits: 1600 bits per axon, × 500 axons = 800,000 bits.
     layer = LayerSpec("fc", (100,), (DenseSynapses("input", 500),))
     p = place([layer], LOIHI)
-    assert len(p.cores) == 1 and p.cores[0].synapse_bits == 500 * (1216 + 704)
+    assert len(p.cores) == 1 and p.cores[0].synapse_bits == 500 * (1024 + 576)
 
 
 def test_fan_in_too_large_for_one_core_names_layer_limit_and_way_out(loihi_discrete):
@@ -86,6 +86,9 @@ def test_too_many_chips_names_the_largest_layers():
     # 129·1024 neurons → 129 cores, + 1 → 130 cores > 128: 2 chips
     assert msg.startswith("The network needs 2 chips, more than the target allows (max_chips = 1): 130 cores")
     assert "big (129 cores)" in msg
+    # compartments bind both layers: big's fullest core is full, small's holds 10 of 1024
+    assert "number of compartments binds at 1–100% of a core on 2 of 2 layers" in msg
+    assert msg.endswith("[limits] max_chips or neurons_per_core")
 
 
 def _brute_force_connectivity(layers):
@@ -117,10 +120,13 @@ def _held(core, shape):
     return np.array([(c * shape[1] + y) * shape[2] + x for c in range(c0, c1) for y in range(y0, y1) for x in range(x0, x1)])
 
 
-def _bits(n_synapses):
-    per_block = -(-(64 * 18 + 10) // 64) * 64
+def _bits(n_synapses, compartments):
+    """Synapse bits of one axon's synapses onto a core of `compartments`: 8 weight + the index bits that
+    address the core (ceil(log2 n), 6 to 10), blocks of ≤ 64 synapses + 10 bits, rounded up to 64."""
+    per_synapse = 8 + min(10, max(6, math.ceil(math.log2(max(compartments, 2)))))
+    per_block = -(-(64 * per_synapse + 10) // 64) * 64
     full, rest = divmod(int(n_synapses), 64)
-    return full * per_block + (-(-(rest * 18 + 10) // 64) * 64 if rest else 0)
+    return full * per_block + (-(-(rest * per_synapse + 10) // 64) * 64 if rest else 0)
 
 
 def _random_network(rng):
@@ -177,7 +183,7 @@ def test_random_network_every_core_within_limits_and_counts_match_brute_force(tm
             if dst == core.layer:
                 n = m[:, sl].sum(axis=1)
                 axons += int((n > 0).sum())
-                bits += sum(_bits(x) for x in n)
+                bits += sum(_bits(x, core.neurons) for x in n)
         out = core.neurons if layer.to_host else 0
         for (src, dst, _), m in adj.items():
             if src == core.layer:
@@ -255,7 +261,8 @@ def test_resnet19_cifar_on_loihi_needs_more_than_a_nahuku_board_and_says_how_man
     # and the error says so, names the largest layers and the way out.
     with pytest.raises(DoesNotFitError, match=r"^The network needs \d{2} chips, more than the target allows "
                                               r"\(max_chips = 32\): [\d,]+ cores at 128 per chip; total synapse bits "
-                                              r"binds on 1\d of 17 layers .*largest layers: s.*--max-chips"):
+                                              r"binds at \d+–100% of a core on 1\d of 17 layers; largest layers: s[\w.]+ \([\d,]+ cores\).*"
+                                              r"--max-chips.*\[limits\] max_chips or synapse_bits_per_core$"):
         place(resnet19_layers(), LOIHI, max_chips=32)  # a 32-chip Nahuku board
 
 
@@ -280,3 +287,16 @@ def test_inconsistent_layer_specs_are_programming_errors():
         place([LayerSpec("b", (3,), (DenseSynapses("a", 32),)), a], LOIHI)
 
 
+
+
+def test_a_core_pays_the_index_bits_that_address_its_compartments():
+    # nengo-loihi's rule (block.py SynapseConfig: idx_bits in {6..12}): ceil(log2 n), at least 6, at most
+    # the profile's 10; a 1024-compartment core pays the full 10, a 64-compartment core 6
+    from enof.exporter.placement_cost import SynapseEncoding
+
+    lim = LOIHI.limits
+    enc = SynapseEncoding(lim.synapse_word_bits.value, lim.synapse_axon_overhead_bits.value,
+                          lim.synapse_index_bits.value, lim.synapses_per_axon_block.value,
+                          lim.synapse_index_bits_min.value)
+    widths = {n: enc.for_compartments(n).index_bits for n in (1, 64, 65, 128, 129, 512, 513, 1024, 4096)}
+    assert widths == {1: 6, 64: 6, 65: 7, 128: 7, 129: 8, 512: 9, 513: 10, 1024: 10, 4096: 10}

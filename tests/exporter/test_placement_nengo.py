@@ -3,11 +3,10 @@
 Each case builds the same conv or dense layer with the same block shape (nengo_loihi.BlockShape;
 channels last, pop32 population axons, padding "same") in nengo-loihi, lets its builder split the
 blocks (builder/split_blocks.py), and compares every core with enof's box of the same block:
-compartments, input axons and output axons must be equal. Synapse bits: nengo-loihi picks the fewest
-index bits per core (6 for ≤ 64 compartments ... 10 for 1024) and stores dense weights without
-indices, where enof charges the profile's 10 index bits on every synapse; so enof's bits must equal
-nengo-loihi's weight sets re-priced at 10 index bits (the same sets, shared alike) and be ≥
-nengo-loihi's own count. Then enof's own tiling must take no more cores than nengo-loihi's best
+compartments, input axons and output axons must be equal. Synapse bits of conv cores: equal to
+nengo-loihi's own count (both give a core the fewest index bits that address its compartments, 6 for
+≤ 64 ... 10 for 1024, and share the same weight sets). nengo-loihi stores dense weights without indices,
+where enof charges the core's index bits on every synapse: enof's dense bits are ≥ nengo-loihi's. Then enof's own tiling must take no more cores than nengo-loihi's best
 over the block shapes tried.
 """
 
@@ -33,7 +32,7 @@ from nengo_loihi.builder import Model  # noqa: E402
 LOIHI = load_profile("loihi")
 LIM = LOIHI.limits
 ENC = SynapseEncoding(LIM.synapse_word_bits.value, LIM.synapse_axon_overhead_bits.value,
-                      LIM.synapse_index_bits.value, LIM.synapses_per_axon_block.value)
+                      LIM.synapse_index_bits.value, LIM.synapses_per_axon_block.value, LIM.synapse_index_bits_min.value)
 
 
 def _ensemble(n):
@@ -108,8 +107,9 @@ def test_every_core_matches_nengo_loihi(c_in, hw, c_out, kernel, stride, pre_blo
     assert len(mine) == len(post_cores)
     for (n, axons, bits), (n_ref, axons_ref, bits_ref, sets) in zip(mine, post_cores):
         assert (n, axons) == (n_ref, axons_ref)
-        assert bits == int(ENC.axon_bits(np.asarray(sets), 8).sum())  # the same weight sets, priced alike
-        assert bits >= bits_ref  # nengo-loihi's index bits are ≤ 10 on a core of ≤ 1024 compartments
+        # the same weight sets, priced alike at the core's index width (ceil(log2 n), at least 6)
+        assert bits == int(ENC.for_compartments(n).axon_bits(np.asarray(sets), 8).sum())
+        assert bits == bits_ref  # and nengo-loihi's own count: its index width per core is the same rule
     consumers = [(post, syn, post_block, len(post_cores))]
     assert enof_output_axons(LayerSpec("pre", (c_in, hw, hw)), pre_block, consumers) == pre_out
 

@@ -170,3 +170,49 @@ def test_negative_bn_variance_folds_to_nan_and_is_refused_naming_the_layer(model
     graph = capture(model, (1, 8, 8), 2)
     with pytest.raises(DoesNotFitError, match=r"^conv2: weight holds \d+ non-finite .*after BN folding"):
         quantize(graph, partition(graph, True), LOIHI, 16.0)
+
+
+@pytest.mark.parametrize("bits", [8, 6, 4, 2])
+def test_weight_bits_put_every_weight_on_lavas_truncation_grid(digits, bits):
+    """--weight-bits N: each weight is a multiple of 2^(9−N) within 256 − 2^(9−N), so Lava Dense's own
+    truncation at N bits (the runtime's dense_effective_weights) changes none of them, and the largest
+    weight still reaches the top of the grid (the scale uses the range)."""
+    from enof.hardware_profiles import load_profile
+    from enof.runtime.fast.fixed_point import dense_effective_weights
+
+    _, graph = digits
+    limits = FixedPointLimits.from_profile(load_profile("loihi2"), weight_bits=bits)
+    step = 2 ** (9 - bits)
+    assert (limits.weight_step, limits.weight_max) == (step, 256 - step)
+    q = quantize(graph, partition(graph, graded_spikes=True), limits, input_scale_graded=16.0)
+    for name, w_int in q.weight_int.items():
+        assert np.all(w_int % step == 0) and np.abs(w_int).max() <= 256 - step, name
+        np.testing.assert_array_equal(dense_effective_weights(w_int, bits), w_int, err_msg=name)
+    assert max(np.abs(w).max() for w in q.weight_int.values()) == 256 - step
+    if bits < 8:  # fewer bits: a coarser grid, so a larger rounding error than at 8 bits
+        full = quantize(graph, partition(graph, graded_spikes=True), FixedPointLimits.from_profile(load_profile("loihi2")), 16.0)
+        assert q.lifs["act2"].weight_rms_rel_error > full.lifs["act2"].weight_rms_rel_error
+
+
+def test_default_weight_bits_are_the_profiles_and_out_of_range_bits_are_refused():
+    from enof.hardware_profiles import load_profile
+
+    profile = load_profile("loihi")
+    assert FixedPointLimits.from_profile(profile) == FixedPointLimits.from_profile(profile, weight_bits=8)
+    assert FixedPointLimits.from_profile(profile).weight_step == 2  # the even rule of 8-bit MIXED weights
+    for bad in (1, 9):
+        with pytest.raises(DoesNotFitError, match=f"--weight-bits {bad}: the loihi profile's synapses take 2 to 8"):
+            FixedPointLimits.from_profile(profile, weight_bits=bad)
+
+
+def test_fewer_weight_bits_shrink_synapse_memory_in_the_placement(model_factory):
+    """The placer reads the bits from the layer specs: 4-bit weights need fewer synapse bits per core."""
+    from enof.exporter.layers import layer_specs
+    from enof.exporter.placement import place
+    from enof.hardware_profiles import load_profile
+
+    graph = capture(model_factory("digits_cnn", repact=True, timesteps=2, width=32), (1, 8, 8), 2)
+    part = partition(graph, graded_spikes=False)
+    profile = load_profile("loihi")
+    bits8, bits4 = (sum(c.synapse_bits for c in place(layer_specs(graph, part, b), profile).cores) for b in (8, 4))
+    assert bits4 < bits8

@@ -118,7 +118,7 @@ def test_unknown_grade_and_unknown_field_are_refused(tmp_path):
 def test_cost_model_without_leaves_out_is_refused(tmp_path):
     line = next(l for l in LOIHI_TOML.read_text().splitlines() if l.startswith("leaves_out"))
     msg = _broken(tmp_path, line + "\n", "")
-    assert msg.endswith("[cost_models.davies2018].leaves_out: missing")
+    assert msg.endswith("[cost_models.sanafe_loihi].leaves_out: missing")
 
 
 def test_unknown_builtin_name_lists_the_available_ones():
@@ -133,3 +133,33 @@ def test_profile_from_text_matches_the_file_and_names_the_label_in_errors():
     assert embedded.cost_models["horowitz45nm"].graded_synop_pj.value == 4.6
     with pytest.raises(ProfileError, match=r"^bundle/manifest\.json target\.profile: \[meshh\]: unknown section"):
         loads_profile(p.text.replace("[mesh]", "[meshh]"), "bundle/manifest.json target.profile")
+
+
+def test_mesh_smaller_than_max_chips_is_refused_naming_both_fields(tmp_path):
+    # 32 x 23 = 736 chip positions cannot hold max_chips = 768: hop counts would place chips off the mesh
+    msg = _broken(tmp_path, "chips_y = { value = 24,", "chips_y = { value = 23,")
+    assert msg.endswith("[limits].max_chips: 768 chips do not fit the 32 x 23 mesh of [mesh] chips_x, chips_y")
+
+
+def test_sanafe_loihi_holds_sana_fe_arch_loihi_yaml_values():
+    # SANA-FE arch/loihi.yaml (commit 4f6bed4): dense synapse 35.5, LIF access 51.2 + update 21.6,
+    # spike out 69.3, message out 111.0, hops 3.0 E-W / 4.2 N-S (pJ); it is the first, default, Loihi 1 model
+    p = load_profile("loihi")
+    m = p.cost_models["sanafe_loihi"]
+    assert next(iter(p.cost_models)) == "sanafe_loihi"
+    assert m.synop_pj.value == 35.5 and m.spike_within_tile_pj.value == 111.0
+    assert m.neuron_update_inactive_pj.value == pytest.approx(51.2 + 21.6)
+    assert m.neuron_update_active_pj.value == pytest.approx(51.2 + 21.6 + 69.3)
+    assert (m.hop_ew_pj.value, m.hop_ns_pj.value) == (3.0, 4.2)
+    assert all("4f6bed48bf87758f56ec39510d3ddcb6196433b4" in q.source for k, q in m.quantities().items()
+               if k != "host_mac_pj")
+    assert "measured" in m.synop_pj.grades and m.static_power_w is None
+
+
+def test_loihi2_static_power_comes_with_the_step_time_it_was_measured_at():
+    # lava-dl PilotNet LIF: 408.9 inferences/s, one frame per step → 1 / 408.9 s = 2,445.6 µs per step
+    p = load_profile("loihi2")
+    for name in ("davies2018_proxy", "lava_dl_pilotnet_measured"):
+        m = p.cost_models[name]
+        assert m.static_power_w.value == 0.232
+        assert m.timestep_us.value == pytest.approx(1e6 / 408.9, abs=0.05)

@@ -193,3 +193,14 @@ def test_graded_input_layer_uses_graded_synop_pj_when_a_model_has_it():
     assert result.models[1].layers["b"].synops_pj == pytest.approx(75.0)
     # the graded conv's synapses (1*2*10*10) are ANN MACs of a
     assert result.layers[0].ann_macs == 200
+
+
+def test_static_power_is_charged_at_the_models_step_time_unless_timestep_us_overrides():
+    model = cost_model("m", synop_pj=1.0, static_power_w=0.25, timestep_us=100.0)
+    default = compute_energy(make_inputs(), [model]).models[0]
+    # 0.25 W x 2 chips x 4 steps x 100 us = 200 uJ = 2e8 pJ
+    assert default.static_pj == pytest.approx(0.25 * 2 * 4 * 100e-6 * 1e12) and default.timestep_us == 100.0
+    override = compute_energy(make_inputs(), [model], timestep_us=10.0).models[0]
+    assert override.static_pj == pytest.approx(default.static_pj / 10) and override.timestep_us == 10.0
+    no_step = compute_energy(make_inputs(), [cost_model("n", synop_pj=1.0, static_power_w=0.25)]).models[0]
+    assert no_step.static_pj is None and any("give --timestep-us" in p for p in no_step.not_priced)

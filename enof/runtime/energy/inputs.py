@@ -13,7 +13,7 @@ from enof.formats.bundle import MANIFEST_NAME
 from enof.formats.run_result import RunResult, read_run_result
 from enof.hardware_profiles import CostModel, Profile, load_profile
 from enof.runtime.bundle import OpenedBundle, open_bundle
-from enof.runtime.energy.price import EnergyInputs, check_cost_model
+from enof.runtime.energy.price import EnergyInputs, HostLayer, check_cost_model
 from enof.runtime.energy.routing import MeshGeometry, Projection
 from enof.runtime.run import check_run_against_bundle
 
@@ -31,7 +31,7 @@ class EnergySources:
     profile_matches_bundle: bool
     backend: str
     precision: str
-    accuracy: float
+    accuracy: float | None  # None: a run of unlabelled --inputs
 
 
 def checked_cost_models(profile, label: str) -> list[CostModel]:
@@ -74,7 +74,8 @@ def weight_layers_feeding(bundle: OpenedBundle) -> dict[str, tuple[str, ...]]:
 
 
 def assemble_inputs(
-    run: RunResult, bundle: OpenedBundle, mesh: MeshGeometry, ann_host_macs: int | None = None
+    run: RunResult, bundle: OpenedBundle, mesh: MeshGeometry, ann_host_macs: int | None = None,
+    host_layers: tuple[HostLayer, ...] = (),
 ) -> EnergyInputs:
     """The energy model's inputs: run.json's counts on the opened bundle's placement and connectivity."""
     return EnergyInputs(
@@ -89,7 +90,28 @@ def assemble_inputs(
         mesh=mesh,
         ann_host_macs=ann_host_macs,
         fed_by=weight_layers_feeding(bundle),
+        host_layers=host_layers,
     )
+
+
+def host_layers(bundle: OpenedBundle, run: RunResult) -> tuple[HostLayer, ...]:
+    """The manifest's host layers in order, each with its MACs per inference, counted in host_in.onnx and
+    host_out.onnx at the shapes enof-run counts them at (a weight initializer named ``[inner.]<layer>__weight``
+    belongs to that layer). Empty when the per-layer counts do not add up to run.json's host MACs."""
+    from enof.runtime.host import node_macs
+
+    program = bundle.program
+    counted = {}
+    if run.host.host_in_macs:
+        counted.update(node_macs(bundle.file("host_in.onnx"), {"x": (1, *bundle.manifest.input_shape)}))
+    counted.update(node_macs(bundle.file("host_out.onnx"),
+                             {n: (program.timesteps, 1, *program.layers[n].shape) for n in program.outputs}))
+    by_layer = {name.removeprefix("inner.").removesuffix("__weight"): macs for name, macs in counted.items()}
+    layers = tuple(HostLayer(r.node, r.where, by_layer.pop(r.node, 0)) for r in bundle.manifest.partition
+                   if r.where in ("host_in", "host_out"))
+    if by_layer or sum(h.macs for h in layers) != run.host.host_in_macs + run.host.host_out_macs:
+        return ()
+    return layers
 
 
 def one_step_host_out_macs(path: Path, program, run: RunResult) -> int:
@@ -153,6 +175,7 @@ def load_energy_inputs(run_path: Path, bundle_dir: Path | None = None, profile: 
     inputs = assemble_inputs(
         run, bundle, mesh_from_profile(prof),
         ann_host_macs=run.host.host_in_macs + one_step_host_out_macs(bundle.file("host_out.onnx"), bundle.program, run),
+        host_layers=host_layers(bundle, run),
     )  # fmt: skip
     models = checked_cost_models(prof, label)
     sources = EnergySources(

@@ -1,4 +1,5 @@
-"""PNG of an energy report: per-layer breakdown (main model), per-layer totals of every model, firing rates."""
+"""PNG of an energy report: what one inference costs (chip by layer, static, host by layer, the ANN baseline)
+under the default model, every model's totals side by side, and the firing rates."""
 
 from __future__ import annotations
 
@@ -10,60 +11,47 @@ from enof.formats.atomic import atomic_open
 from enof.runtime.energy.report import format_energy, main_model
 
 PARTS = (("synops_pj", "synaptic ops"), ("neuron_updates_pj", "neuron updates"), ("routing_pj", "spike routing"))
+# One colour per quantity, the same in every panel (matplotlib's tab10 by index)
+COLOURS = {"synaptic ops": "tab:blue", "neuron updates": "tab:orange", "spike routing": "tab:green",
+           "chip dynamic": "tab:purple", "static": "tab:red", "host": "tab:brown", "ANN baseline": "tab:gray",
+           "firing rate": "tab:olive"}
+TOTALS = (("chip_dynamic_pj", "chip dynamic"), ("static_pj", "static"), ("host_pj", "host"), ("ann_pj", "ANN baseline"))
 
 
 def plot_report(report: dict, path: Path, main: str | None = None) -> None:
-    """Write the PNG atomically (temporary file in the same folder, then rename)."""
+    """Write the PNG atomically (temporary file in the same folder, then rename). Energies in pJ per inference
+    on the y axes, labelled in readable units (nJ, µJ, mJ, J)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
-    chosen = main_model(report, main)["name"]
-    names = [layer["name"] for layer in report["layers"]]
-    x = np.arange(len(names))
-    fig, (ax_parts, ax_models, ax_rate) = plt.subplots(
-        3, 1, figsize=(max(10.0, 1.1 * len(names) + 6), 11), constrained_layout=True
+    chosen = main_model(report, main)
+    name = chosen["name"]
+    fig, (ax_answer, ax_models, ax_rate) = plt.subplots(
+        3, 1, figsize=(max(10.0, 0.9 * (len(report["layers"]) + len(report["host_layers"])) + 8), 12),
+        constrained_layout=True,
     )
-
-    bottom = np.zeros(len(names))
-    for key, label in PARTS:
-        values = np.array([(layer["energy"][chosen][key] or 0.0) / 1e3 for layer in report["layers"]])
-        if values.any():
-            ax_parts.bar(x, values, bottom=bottom, label=label)
-            bottom += values
-    totals = main_model(report, main)["totals"]
-    ax_parts.set_title(
-        f"Chip energy per inference by layer and by what spends it ({chosen}): "
-        f"chip {format_energy(totals['chip_pj'])}, host {format_energy(totals['host_pj'])}"
-    )
-    ax_parts.set_ylim(0, 1.12 * max(bottom.max(initial=0.0), 1e-9))
-    ax_parts.set_ylabel("nJ per inference")
-    ax_parts.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
-
-    models = report["models"]
-    width = 0.8 / max(1, len(models))
-    for i, m in enumerate(models):
-        totals = np.array([(layer["energy"][m["name"]]["total_pj"] or 0.0) / 1e3 for layer in report["layers"]])
-        if totals.any():
-            ax_models.bar(x - 0.4 + width * (i + 0.5), np.where(totals > 0, totals, np.nan), width, label=m["name"])
-    ax_models.set_yscale("log")
-    ax_models.set_title("Chip energy per inference by layer under each cost model (log scale)")
-    ax_models.set_ylabel("nJ per inference")
-    ax_models.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
-
+    _answer_panel(ax_answer, report, chosen)
+    _models_panel(ax_models, report)
     rates = [layer["firing_rate"] for layer in report["layers"]]
-    ax_rate.bar(x, rates, color="tab:gray")
+    x = np.arange(len(rates))
+    ax_rate.bar(x, rates, color=COLOURS["firing rate"])
     for xi, rate in zip(x, rates):
         ax_rate.annotate(f"{rate:.3f}", (xi, rate), ha="center", va="bottom", fontsize="small")
-    ax_rate.set_title(f"Firing rate (spikes per neuron per timestep, T = {report['timesteps']})")
+    ax_rate.set_title(f"Firing rate of each chip layer (spikes per neuron per timestep, T = {report['timesteps']})")
     ax_rate.set_ylabel("spikes / neuron / step")
     ax_rate.set_ylim(0, max(0.05, 1.15 * max(rates, default=0.0)))
-
-    for ax in (ax_parts, ax_models, ax_rate):
-        ax.set_xticks(x)
-        ax.set_xticklabels(names, rotation=20, ha="right")
+    ax_rate.set_xticks(x, [layer["name"] for layer in report["layers"]], rotation=20, ha="right")
+    readable = FuncFormatter(lambda pj, _: format_energy(pj))
+    for ax in (ax_answer, ax_models):
+        ax.yaxis.set_major_formatter(readable)
+        ax.set_ylabel("per inference")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+    for ax in (ax_answer, ax_models, ax_rate):
         ax.grid(axis="y", alpha=0.3)
+    fig.suptitle(f"{name}: {format_energy(chosen['totals']['total_pj'])} per inference")
 
     path = Path(path)
     try:
@@ -71,3 +59,44 @@ def plot_report(report: dict, path: Path, main: str | None = None) -> None:
             fig.savefig(handle, dpi=110, format="png")
     finally:
         plt.close(fig)
+
+
+def _answer_panel(ax, report: dict, chosen: dict) -> None:
+    """Chip layers stacked by part, then static, each host layer and the ANN baseline, as bars on one axis."""
+    name, totals = chosen["name"], chosen["totals"]
+    labels = [layer["name"] for layer in report["layers"]]
+    bottom = np.zeros(len(labels))
+    for key, label in PARTS:
+        values = np.array([layer["energy"][name][key] or 0.0 for layer in report["layers"]])
+        if values.any():
+            ax.bar(np.arange(len(labels)), values, bottom=bottom, color=COLOURS[label], label=label)
+            bottom += values
+    extra = [] if totals["static_pj"] is None else [("static", "static", totals["static_pj"])]
+    host = [(h["name"], "host", h["energy_pj"][name]) for h in report["host_layers"]]
+    extra += host or [("host", "host", totals["host_pj"])]
+    headline = report["headline"]
+    extra.append((f"ANN ({headline['ann_model']})", "ANN baseline", headline["ann_pj"]))
+    seen = set()
+    for i, (label, quantity, pj) in enumerate(extra, start=len(labels)):
+        if pj is not None:
+            ax.bar(i, pj, color=COLOURS[quantity], label=None if quantity in seen else quantity)
+            seen.add(quantity)
+    ax.set_ylim(0, 1.1 * max([bottom.max(initial=0.0), *(pj for _, _, pj in extra if pj is not None)]) or 1.0)
+    ax.set_xticks(np.arange(len(labels) + len(extra)), labels + [label for label, _, _ in extra], rotation=20, ha="right")
+    ax.set_title(f"One inference under {name} (the default model): chip layers by what spends it, static, host layers, "
+                 "and the same network as a 1-step ANN")
+
+
+def _models_panel(ax, report: dict) -> None:
+    """Every model's chip dynamic, static, host and ANN energy side by side (log scale: models differ by 10^4)."""
+    models = report["models"]
+    x = np.arange(len(models))
+    width = 0.8 / len(TOTALS)
+    for j, (key, label) in enumerate(TOTALS):
+        values = np.array([m["totals"][key] or 0.0 for m in models])
+        if values.any():
+            ax.bar(x - 0.4 + width * (j + 0.5), np.where(values > 0, values, np.nan), width, color=COLOURS[label],
+                   label=label)
+    ax.set_yscale("log")
+    ax.set_xticks(x, [m["name"] for m in models], rotation=20, ha="right")
+    ax.set_title("Per inference under each cost model (log scale; a missing bar: the model does not price it)")

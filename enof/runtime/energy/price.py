@@ -47,12 +47,21 @@ NEEDS_SYNOPS = ("neuron_update_active_pj", "spike_within_tile_pj", "graded_synop
 
 
 def price(model: CostModel, constant: str) -> float | None:
-    """The value of a cost model's constant (pJ, or W for static_power_w); None if the model has none.
+    """The value of a cost model's constant (pJ; W for static_power_w, µs for timestep_us); None if absent.
 
     ``graded_synop_pj`` (graded input events, a multiply per synapse) is read if the schema has it.
     """
     quantity = getattr(model, constant, None)
     return None if quantity is None else float(quantity.value)
+
+
+@dataclass(frozen=True)
+class HostLayer:
+    """A layer of host_in.onnx or host_out.onnx (the manifest's partition) and its MACs per inference (0: ReLU, pool)."""
+
+    name: str
+    where: Literal["host_in", "host_out"]
+    macs: int
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,8 @@ class EnergyInputs:
     ann_host_macs: int | None = None
     # per LIF layer, the weight layers whose synapses feed it (what a user prunes to save that layer's energy)
     fed_by: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # the host's layers; their MACs sum to host.host_in_macs + host.host_out_macs (empty if not known per layer)
+    host_layers: tuple[HostLayer, ...] = ()
 
     def __post_init__(self):
         if self.samples <= 0 or self.timesteps <= 0:
@@ -176,7 +187,9 @@ class ModelEnergy:
     layers: dict[str, Parts]
     cores: dict[int, Parts]
     static_pj: float | None
+    timestep_us: float | None  # the step time static power was charged at (--timestep-us, else the model's)
     host_compute_pj: float | None
+    host_layers_pj: dict[str, float] | None  # host_compute_pj per host layer (EnergyInputs.host_layers)
     host_io_pj: float | None
     ann_pj: float | None  # the same network as a 1-step ANN on this model's ann_device
     not_priced: tuple[str, ...]  # parts of the run this model has no constant for
@@ -215,6 +228,7 @@ class EnergyResult:
     layers: tuple[LayerStats, ...]
     cores: tuple[CoreStats, ...]
     host: HostCost
+    host_layers: tuple[HostLayer, ...]
     ann_macs: int  # chip synapses + ann_host_macs: one inference of the same network as an ANN
     ann_host_macs: int
     models: tuple[ModelEnergy, ...]
@@ -249,6 +263,7 @@ def compute_energy(
         layers=layers,
         cores=cores,
         host=inputs.host,
+        host_layers=inputs.host_layers,
         ann_macs=ann_macs,
         ann_host_macs=ann_host_macs,
         models=priced,
@@ -354,12 +369,13 @@ def _price(
     if price(model, "spike_within_tile_pj") is None:
         not_priced.append("spike routing")
     static_pj = None
+    step_us = price(model, "timestep_us") if timestep_us is None else timestep_us  # --timestep-us overrides
     if price(model, "static_power_w") is None:
         not_priced.append("static power")
-    elif timestep_us is None:
-        not_priced.append("static power (give --timestep-us)")
+    elif step_us is None:
+        not_priced.append("static power (the model states no timestep_us: give --timestep-us)")
     else:
-        seconds = inputs.timesteps * timestep_us * S_PER_US
+        seconds = inputs.timesteps * step_us * S_PER_US
         static_pj = price(model, "static_power_w") * chips_used * seconds * PJ_PER_J
     host_macs = inputs.host.host_in_macs + inputs.host.host_out_macs
     host_bytes = inputs.host.bytes_host_to_chip + inputs.host.bytes_chip_to_host
@@ -374,6 +390,9 @@ def _price(
         layers=layer_parts,
         cores=core_parts,
         static_pj=static_pj,
+        timestep_us=None if static_pj is None else step_us,
+        host_layers_pj=None if host_compute_pj is None else {
+            h.name: h.macs * price(model, "host_mac_pj") for h in inputs.host_layers},
         host_compute_pj=host_compute_pj,
         host_io_pj=host_io_pj,
         ann_pj=None if price(model, "ann_mac_pj") is None else ann_macs * price(model, "ann_mac_pj"),

@@ -45,6 +45,7 @@ def _totals(m: ModelEnergy) -> dict:
     return {
         "chip_dynamic_pj": m.chip_dynamic_pj if dynamic else None,
         "static_pj": m.static_pj,
+        "timestep_us": m.timestep_us,
         "chip_pj": m.chip_pj,
         "host_compute_pj": m.host_compute_pj,
         "host_io_pj": m.host_io_pj,
@@ -86,6 +87,11 @@ def report_dict(result: EnergyResult, sources: EnergySources) -> dict:
         "ann_macs": result.ann_macs,
         "ann_host_macs": result.ann_host_macs,
         "host": dataclasses.asdict(result.host),
+        "host_layers": [
+            {**dataclasses.asdict(h), "energy_pj": {m.model.name: None if m.host_layers_pj is None
+                                                    else m.host_layers_pj[h.name] for m in models}}
+            for h in result.host_layers
+        ],
         "assumptions": list(ASSUMPTIONS),
         "models": [
             {
@@ -104,6 +110,7 @@ def report_dict(result: EnergyResult, sources: EnergySources) -> dict:
             for m in models
         ],
         "ann_baselines": _ann_baselines(result),
+        "headline": _headline(result),
         "layers": layers,
         "cores": cores,
     }
@@ -125,6 +132,29 @@ def _ann_baselines(result: EnergyResult) -> list[dict]:
         for m in result.models
         if m.ann_pj is not None
     ]
+
+
+def _headline(result: EnergyResult) -> dict:
+    """The one answer: chip (dynamic + static), host, total and the ANN baseline under the default model."""
+    chip = max(result.models, key=lambda m: _priced_chip_parts(m))  # first of those pricing the most chip parts
+    ann = chip if chip.ann_pj is not None else next((m for m in result.models if m.ann_pj is not None), None)
+    step = chip.model.timestep_us
+    return {
+        "model": chip.model.name,
+        "chip_dynamic_pj": chip.chip_dynamic_pj,
+        "static_pj": chip.static_pj,
+        "chips_used": result.chips_used,
+        "timestep_us": chip.timestep_us,
+        "timestep_source": None if chip.static_pj is None else (
+            "--timestep-us" if result.timestep_us is not None else step.source),
+        "chip_pj": chip.chip_pj,
+        "host_pj": chip.host_pj,
+        "total_pj": chip.total_pj,
+        "ann_model": None if ann is None else ann.model.name,
+        "ann_device": None if ann is None else _device(ann),
+        "ann_pj": None if ann is None else ann.ann_pj,
+        "ann_over_snn": None if ann is None or chip.total_pj <= 0 else ann.ann_pj / chip.total_pj,
+    }
 
 
 def _device(m: ModelEnergy) -> str:
@@ -162,10 +192,10 @@ def report_csv(report: dict) -> str:
 
 
 def format_energy(pj: float | None) -> str:
-    """pJ with a readable unit: 812 pJ, 3.41 nJ, 1.20 µJ, 4.56 mJ."""
+    """pJ with a readable unit, three significant digits: 812 pJ, 3.41 nJ, 1.2 µJ, 4.56 mJ, 1.91 J."""
     if pj is None:
         return "—"
-    for unit, scale in (("mJ", 1e9), ("µJ", 1e6), ("nJ", 1e3)):
+    for unit, scale in (("J", 1e12), ("mJ", 1e9), ("µJ", 1e6), ("nJ", 1e3)):
         if abs(pj) >= scale:
             return f"{pj / scale:.3g} {unit}"
     return f"{pj:.3g} pJ"
@@ -176,11 +206,35 @@ def _energy_and_share(e: dict) -> str:
 
 
 def _share(value: float | None) -> str:
-    return "—" if value is None else f"{100 * value:.1f}%"
+    """A share in % with 2 significant digits below 1% (0.021%), so small cores of big networks read apart."""
+    if value is None:
+        return "—"
+    return f"{100 * value:.1f}%" if value >= 0.01 else f"{100 * value:.2g}%"
+
+
+def headline_text(report: dict) -> Text:
+    """The report's first lines: energy per inference on the chip, host, total and the ANN baseline."""
+    h = report["headline"]
+    text = Text()
+    text.append(f"Energy per inference: {format_energy(h['total_pj'])}", style="bold")
+    text.append(f" under {h['model']} (the default cost model; the others below)\n")
+    if h["static_pj"] is None:
+        static = "static not priced by this model"
+    else:
+        static = (f"static {format_energy(h['static_pj'])} for {h['chips_used']} chip(s) at {h['timestep_us']:,.1f} µs "
+                  "per step")
+    text.append(f"  chip {format_energy(h['chip_pj'])} = dynamic {format_energy(h['chip_dynamic_pj'])} + {static}\n")
+    text.append(f"  host {format_energy(h['host_pj'])}; total {format_energy(h['total_pj'])}\n")
+    if h["ann_pj"] is not None:
+        ratio = "" if h["ann_over_snn"] is None else f", {h['ann_over_snn']:.3g}x the SNN"
+        text.append(f"  ANN baseline {format_energy(h['ann_pj'])} ({h['ann_model']}: {h['ann_device']}, 1 step{ratio})\n")
+    if h["timestep_source"] is not None:
+        text.append(f"  time per step: {h['timestep_source']}\n", style="dim")
+    return text
 
 
 def main_model(report: dict, name: str | None = None) -> dict:
-    """The model the breakdown tables use: ``name``, else the first that prices the most chip parts."""
+    """The model the breakdown tables use: ``name``, else the default: the first that prices the most chip parts."""
     models = report["models"]
     if name is not None:
         for m in models:
@@ -194,8 +248,7 @@ def report_tables(report: dict, main: str | None = None) -> Group:
     """The rich renderables of the report: header, per-layer, breakdown, hottest cores, totals, models."""
     src = report["sources"]
     chosen = main_model(report, main)["name"]
-    head = Text()
-    head.append("Energy per inference", style="bold")
+    head = headline_text(report)
     head.append(
         f"  run {src['run_path']} ({src['backend']}, {src['precision']}, T={report['timesteps']}, "
         f"{report['samples']} samples)\n  bundle {src['bundle_dir']}  profile {src['profile_path']}"
@@ -203,16 +256,20 @@ def report_tables(report: dict, main: str | None = None) -> Group:
         + f"  routing {report['routing']}"
     )
 
-    per_layer = Table(title="Per layer", title_justify="left")
-    for col in ("layer", "fed by", "neurons", "cores", "firing rate", "synops"):
-        per_layer.add_column(col, justify="left" if col in ("layer", "fed by") else "right")
+    per_layer = Table(title=f"Per layer (share of the chip energy under {chosen})", title_justify="left")
+    longest_weight = max((len(w) for layer in report["layers"] for w in layer["fed_by"]), default=0)
+    per_layer.add_column("layer", no_wrap=True)  # names are never broken: a cell may wrap only between names
+    per_layer.add_column("fed by", min_width=longest_weight)
+    for col in ("neurons", "cores", "firing rate", "synops"):
+        per_layer.add_column(col, justify="right")
     for m in report["models"]:
-        per_layer.add_column(m["name"], justify="right")
+        per_layer.add_column(m["name"], justify="right", min_width=len(m["name"]))
     for layer in report["layers"]:
         per_layer.add_row(
             layer["name"], FED_BY_SEPARATOR.join(layer["fed_by"]), str(layer["neurons"]), str(layer["cores"]),
             f"{layer['firing_rate']:.3f}", f"{layer['synops_per_inference']:,.0f}",
-            *(_energy_and_share(layer["energy"][m["name"]]) for m in report["models"]),
+            *(_energy_and_share(layer["energy"][m["name"]]) if m["name"] == chosen
+              else format_energy(layer["energy"][m["name"]]["total_pj"]) for m in report["models"]),
         )
 
     breakdown = Table(title=f"Where it goes ({chosen})", title_justify="left")
@@ -239,17 +296,27 @@ def report_tables(report: dict, main: str | None = None) -> Group:
 
     totals = Table(title=f"Totals per inference (SNN: T={report['timesteps']} steps; ANN: 1 step, "
                    f"{report['ann_macs']:,} MACs)", title_justify="left")
-    for col in ("model", "chip dynamic", "static", "host", "SNN total", "ANN", "ANN/SNN", "grades"):
+    for col in ("model", "chip dynamic", "static", "µs/step", "host", "SNN total", "ANN", "ANN/SNN", "grades"):
         totals.add_column(col, justify="left" if col in ("model", "grades") else "right")
     for m in report["models"]:
         t = m["totals"]
         grades = sorted({g.strip() for c in m["constants"].values() for g in c["grade"].split(",") if g.strip()})
         totals.add_row(
             m["name"], format_energy(t["chip_dynamic_pj"]), format_energy(t["static_pj"]),
-            format_energy(t["host_pj"]), format_energy(t["total_pj"]),
+            "—" if t["timestep_us"] is None else f"{t['timestep_us']:,.1f}", format_energy(t["host_pj"]), format_energy(t["total_pj"]),
             format_energy(t["ann_pj"]),
             "—" if t["ann_over_snn"] is None else f"{t['ann_over_snn']:.3g}x", ", ".join(grades),
         )
+
+    host = Table(title=f"Host layers ({chosen}; ReLU and pooling do no MACs)",
+                 title_justify="left")
+    for col in ("layer", "runs in", "MACs", "energy", "share of host"):
+        host.add_column(col, justify="left" if col in ("layer", "runs in") else "right")
+    host_pj = sum(h["energy_pj"][chosen] or 0.0 for h in report["host_layers"])
+    for h in report["host_layers"]:
+        pj = h["energy_pj"][chosen]
+        host.add_row(h["name"], f"{h['where']}.onnx", f"{h['macs']:,}", format_energy(pj),
+                     _share(pj / host_pj if pj is not None and host_pj > 0 else None))
 
     ann = Table(
         title=f"The same network as a 1-step ANN ({report['ann_macs']:,} MACs: chip synapses "
@@ -275,10 +342,10 @@ def report_tables(report: dict, main: str | None = None) -> Group:
             notes.append(f"  leaves out: {'; '.join(m['leaves_out'])}\n")
     for line in report["assumptions"]:
         notes.append(f"* {line}\n", style="dim")
-    return Group(head, per_layer, breakdown, hottest, totals, ann, notes)
+    return Group(head, per_layer, breakdown, hottest, *([host] if report["host_layers"] else []), totals, ann, notes)
 
 
-def report_text(report: dict, width: int = 160, main: str | None = None) -> str:
+def report_text(report: dict, width: int = 180, main: str | None = None) -> str:
     """The tables as plain text (for -o FILE)."""
     console = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False)
     console.print(report_tables(report, main))

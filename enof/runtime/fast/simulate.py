@@ -19,6 +19,7 @@ from enof.runtime.fast.fixed_point import (
     no_wrap_dtype,
     wrap_int32,
 )
+from enof.runtime.fast.device import exact_arithmetic
 from enof.runtime.fast.float_point import lif_float_step
 from enof.runtime.fast.synapses import SynapseOp, build_fixed_op, build_float_op
 from enof.runtime.program import INPUT, ChipProgram, ChipRun
@@ -27,14 +28,23 @@ Precision = Literal["fixed", "float"]
 
 
 def simulate(
-    program: ChipProgram, x: np.ndarray, precision: Precision = "fixed", record_spikes: bool = False
+    program: ChipProgram, x: np.ndarray, precision: Precision = "fixed", record_spikes: bool = False,
+    device: torch.device | str = "cpu",
 ) -> ChipRun:
-    """Run ``program`` on x (B, *program.sample_shape) float for ``program.timesteps`` steps.
+    """Run ``program`` on x (B, *program.sample_shape) float for ``program.timesteps`` steps on ``device``.
 
     Aligned time: a LIF spikes at step t from its inputs at step t. Static input is the same at every
     step (the input synapses are computed once); temporal input x[:, t] is step t's frame.
-    fixed: integer arithmetic of Lava's fixed_pt models; float: the trained float network.
+    fixed: integer arithmetic of Lava's fixed_pt models, bit for bit the same on CUDA as on the CPU
+    (device.py says why); float: the trained float network. Returns numpy arrays whatever the device.
     """
+    device = torch.device(device)
+    with exact_arithmetic(device, fixed_point=precision == "fixed"):
+        return _simulate(program, x, precision, record_spikes, device)
+
+
+def _simulate(program: ChipProgram, x: np.ndarray, precision: Precision, record_spikes: bool,
+              device: torch.device) -> ChipRun:
     x = np.asarray(x)
     if tuple(x.shape[1:]) != program.sample_shape:
         raise RunError(f"input shape {tuple(x.shape[1:])} does not match the chip input {program.sample_shape}")
@@ -45,17 +55,20 @@ def simulate(
         x_int = program.quantize_input(x)
         # Integers, exact in float32 below 2^24 (else float64).
         source = torch.from_numpy(x_int.astype(np.float32 if np.abs(x_int).max(initial=0) < FLOAT32_EXACT else np.float64))
-        ops = _fixed_ops(program, int(np.abs(x_int).max(initial=0)))
+        ops = _fixed_ops(program, int(np.abs(x_int).max(initial=0)), device)
     else:
         source = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-        ops = {syn.name: build_float_op(syn) for syn in program.synapses}
+        ops = {syn.name: build_float_op(syn, device) for syn in program.synapses}
     input_nonzero = program.input_nonzero(source.numpy())
+    source = source.to(device)
     if not program.input_temporal:
         ops = {name: _constant_if_from_input(op) for name, op in ops.items()}
 
-    step = _fixed_layer_steps(program, ops, batch) if precision == "fixed" else _float_layer_steps(program, ops, batch)
+    layer_steps = _fixed_layer_steps if precision == "fixed" else _float_layer_steps
+    step = layer_steps(program, ops, batch, device)
     # Summed over time as float32 (exact while T·(count) < 2^24 per element), over the batch at the end.
-    summed = {name: torch.zeros((batch, *layer.shape), dtype=torch.float32) for name, layer in program.layers.items()}
+    summed = {name: torch.zeros((batch, *layer.shape), dtype=torch.float32, device=device)
+              for name, layer in program.layers.items()}  # fmt: skip
     outputs = {name: np.zeros((steps, batch, *program.layers[name].shape), np.float32) for name in program.outputs}
     recorded = (
         {name: np.zeros((steps, batch, *layer.shape), np.uint8) for name, layer in program.layers.items()}
@@ -69,12 +82,12 @@ def simulate(
             values[name] = spikes
             summed[name] += spikes
             if name in outputs:
-                outputs[name][t] = spikes.numpy()
+                outputs[name][t] = spikes.cpu().numpy()  # .cpu() is the tensor itself on the CPU
             if recorded is not None:
-                recorded[name][t] = spikes.numpy()
+                recorded[name][t] = spikes.cpu().numpy()
     return ChipRun(
         outputs=outputs,
-        spike_counts={name: s.sum(0, dtype=torch.float64).numpy().astype(np.int64) for name, s in summed.items()},
+        spike_counts={name: s.sum(0, dtype=torch.float64).cpu().numpy().astype(np.int64) for name, s in summed.items()},
         input_nonzero=input_nonzero,
         spikes=recorded,
     )
@@ -94,15 +107,16 @@ def _constant_if_from_input(op: SynapseOp) -> SynapseOp:
     return SynapseOp(op.synapse, apply, op.bound)
 
 
-def _fixed_ops(program: ChipProgram, input_bound: int) -> dict[str, SynapseOp]:
+def _fixed_ops(program: ChipProgram, input_bound: int, device: torch.device) -> dict[str, SynapseOp]:
     # Spikes of a LIF are binary; the input (graded payloads or currents) carries integers.
     return {
-        syn.name: build_fixed_op(syn, input_bound if syn.source == INPUT else 1, graded=syn.source == INPUT)
+        syn.name: build_fixed_op(syn, input_bound if syn.source == INPUT else 1, graded=syn.source == INPUT,
+                                 device=device)  # fmt: skip
         for syn in program.synapses
     }
 
 
-def _fixed_layer_steps(program: ChipProgram, ops: dict[str, SynapseOp], batch: int):
+def _fixed_layer_steps(program: ChipProgram, ops: dict[str, SynapseOp], batch: int, device: torch.device):
     """Per LIF a closure holding its state that maps this step's source values to float32 0/1 spikes.
 
     With du = 4095 (the design's LIF) a step whose |a_in| < 2^17 cannot wrap and takes
@@ -121,9 +135,9 @@ def _fixed_layer_steps(program: ChipProgram, ops: dict[str, SynapseOp], batch: i
         dtype = torch.float64
         if no_wrap and a_in_bound < FLOAT32_EXACT:  # a float32 sum of the activations is then exact too
             dtype = no_wrap_dtype(layer.dv, bias_max, state_bits)
-        bias = torch.from_numpy(bias_int.astype(np.float64)).to(dtype)
-        state = {"u": torch.zeros((batch, *layer.shape), dtype=torch.float64),
-                 "v": torch.zeros((batch, *layer.shape), dtype=dtype)}  # fmt: skip
+        bias = torch.from_numpy(bias_int.astype(np.float64)).to(device=device, dtype=dtype)
+        state = {"u": torch.zeros((batch, *layer.shape), dtype=torch.float64, device=device),
+                 "v": torch.zeros((batch, *layer.shape), dtype=dtype, device=device)}  # fmt: skip
 
         def step(values, layer=layer, incoming=incoming, bias=bias, state=state, needs_wrap=needs_wrap,
                  no_wrap=no_wrap, dtype=dtype):  # fmt: skip
@@ -149,12 +163,12 @@ def _fixed_layer_steps(program: ChipProgram, ops: dict[str, SynapseOp], batch: i
     return steps
 
 
-def _float_layer_steps(program: ChipProgram, ops: dict[str, SynapseOp], batch: int):
+def _float_layer_steps(program: ChipProgram, ops: dict[str, SynapseOp], batch: int, device: torch.device):
     steps = {}
     for name, layer in program.layers.items():
         incoming = [ops[s.name] for s in program.incoming(name)]
-        bias = torch.from_numpy(np.asarray(layer.bias_float, dtype=np.float32))
-        state = {"v": torch.zeros((batch, *layer.shape), dtype=torch.float32)}
+        bias = torch.from_numpy(np.asarray(layer.bias_float, dtype=np.float32)).to(device)
+        state = {"v": torch.zeros((batch, *layer.shape), dtype=torch.float32, device=device)}
 
         def step(values, layer=layer, incoming=incoming, bias=bias, state=state):
             current = sum(op.apply(values[op.synapse.source]).reshape(batch, *layer.shape) for op in incoming)

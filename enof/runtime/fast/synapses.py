@@ -42,6 +42,14 @@ class SynapseOp:
     bound: int  # an upper bound of |output| (fixed) used to skip wraps that cannot happen; 0 for float
 
 
+_CPU = torch.device("cpu")
+
+
+def _on(array: np.ndarray, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A weight array as a ``dtype`` tensor on ``device`` (exact: its integers are below the dtype's bound)."""
+    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float64)).to(device=device, dtype=dtype)
+
+
 def _exact_dtype(bound: float, name: str) -> torch.dtype:
     if bound < FLOAT32_EXACT:
         return torch.float32
@@ -56,44 +64,45 @@ def _max_fan_in_abs_sum(weight: np.ndarray) -> int:
     return int(w.reshape(w.shape[0], -1).sum(axis=1).max()) if w.size else 0
 
 
-def build_float_op(syn: Synapse) -> SynapseOp:
-    """Float32 operator: torch conv2d (cross-correlation), dense on the torch-order flattened source, or identity."""
-    return _FLOAT_OPS[syn.runs_as](syn)
+def build_float_op(syn: Synapse, device: torch.device = _CPU) -> SynapseOp:
+    """Float32 operator: torch conv2d (cross-correlation), dense on the torch-order flattened source, or identity;
+    its weights on ``device``."""
+    return _FLOAT_OPS[syn.runs_as](syn, device)
 
 
-def build_fixed_op(syn: Synapse, input_bound: int, graded: bool) -> SynapseOp:
-    """Int64 operator bit-exact with Lava's fixed_pt model of this synapse.
+def build_fixed_op(syn: Synapse, input_bound: int, graded: bool, device: torch.device = _CPU) -> SynapseOp:
+    """Int64 operator bit-exact with Lava's fixed_pt model of this synapse, its weights on ``device``.
 
     ``input_bound`` bounds |source values| (1 for spikes, max |x_int| for the input); ``graded``
     selects Lava's graded path (num_message_bits > 0: payloads multiply the weights).
     """
-    return _FIXED_OPS[syn.runs_as](syn, input_bound, graded)
+    return _FIXED_OPS[syn.runs_as](syn, input_bound, graded, device)
 
 
-def _float_current(syn: Synapse) -> SynapseOp:
+def _float_current(syn: Synapse, device: torch.device) -> SynapseOp:
     return SynapseOp(syn, lambda x: x, 0)
 
 
-def _float_conv(syn: Synapse) -> SynapseOp:
+def _float_conv(syn: Synapse, device: torch.device) -> SynapseOp:
     """Also the float diagonal: a 1×1 conv whose off-diagonal weights are zero, as the trained network ran it."""
-    weight = torch.from_numpy(np.ascontiguousarray(syn.weight, dtype=np.float32))
+    weight = torch.from_numpy(np.ascontiguousarray(syn.weight, dtype=np.float32)).to(device)
     return SynapseOp(syn, lambda s: F.conv2d(s, weight, stride=syn.stride, padding=syn.padding), 0)
 
 
-def _float_dense(syn: Synapse) -> SynapseOp:
-    weight = torch.from_numpy(np.ascontiguousarray(syn.weight, dtype=np.float32))
+def _float_dense(syn: Synapse, device: torch.device) -> SynapseOp:
+    weight = torch.from_numpy(np.ascontiguousarray(syn.weight, dtype=np.float32)).to(device)
     return SynapseOp(syn, lambda s: F.linear(s.reshape(s.shape[0], -1), weight), 0)
 
 
-def _fixed_current(syn: Synapse, input_bound: int, graded: bool) -> SynapseOp:
+def _fixed_current(syn: Synapse, input_bound: int, graded: bool, device: torch.device) -> SynapseOp:
     return SynapseOp(syn, lambda x: x, input_bound)
 
 
-def _fixed_conv(syn: Synapse, input_bound: int, graded: bool) -> SynapseOp:
+def _fixed_conv(syn: Synapse, input_bound: int, graded: bool, device: torch.device) -> SynapseOp:
     """Lava's PyConvModelFixed: exact convolution wrapped to 24 bits; graded or binary alike."""
     acc_bound = input_bound * _max_fan_in_abs_sum(syn.weight_int)
     dtype = _exact_dtype(acc_bound, syn.name)
-    weight = torch.from_numpy(np.asarray(syn.weight_int, dtype=np.float64)).to(dtype)
+    weight = _on(syn.weight_int, dtype, device)
 
     def apply(s: torch.Tensor) -> torch.Tensor:
         acc = F.conv2d(s.to(dtype), weight, stride=syn.stride, padding=syn.padding)
@@ -106,11 +115,11 @@ def _fixed_conv(syn: Synapse, input_bound: int, graded: bool) -> SynapseOp:
     return SynapseOp(syn, apply, min(acc_bound, 2 ** (CONV_ACC_BITS - 1)))
 
 
-def _fixed_dense(syn: Synapse, input_bound: int, graded: bool) -> SynapseOp:
+def _fixed_dense(syn: Synapse, input_bound: int, graded: bool, device: torch.device) -> SynapseOp:
     weight_eff = dense_effective_weights(syn.weight_int, syn.num_weight_bits)
     acc_bound = input_bound * _max_fan_in_abs_sum(weight_eff)
     dtype = _exact_dtype(acc_bound, syn.name)
-    weight = torch.from_numpy(weight_eff.astype(np.float64)).to(dtype)
+    weight = _on(weight_eff, dtype, device)
     exp = syn.weight_exp
     shifted_bound = acc_bound << exp if exp > 0 else acc_bound
 
@@ -132,7 +141,7 @@ def _shift_like_lava(acc: torch.Tensor, exp: int, acc_bound: int, graded: bool) 
     return wrap_int32(acc) if shifted_bound >= INT32_LIMIT else acc
 
 
-def _fixed_identity(syn: Synapse, input_bound: int, graded: bool) -> SynapseOp:
+def _fixed_identity(syn: Synapse, input_bound: int, graded: bool, device: torch.device) -> SynapseOp:
     """Lava's Sparse bit-accurate model (sparse/models.py) of an identity conv's diagonal.
 
     Sparse clips and truncates like Dense (weightutils.py, sign mode from the matrix's min/max: its
@@ -142,7 +151,7 @@ def _fixed_identity(syn: Synapse, input_bound: int, graded: bool) -> SynapseOp:
     diag = dense_effective_weights(syn.diagonal_int, syn.num_weight_bits)
     acc_bound = input_bound * int(np.abs(diag).max(initial=0))
     dtype = _exact_dtype(acc_bound, syn.name)
-    weight = torch.from_numpy(diag.astype(np.float64)).to(dtype).reshape(1, -1, 1, 1)
+    weight = _on(diag, dtype, device).reshape(1, -1, 1, 1)
     exp = syn.weight_exp
     shifted_bound = acc_bound << exp if exp > 0 else acc_bound
 
@@ -152,9 +161,9 @@ def _fixed_identity(syn: Synapse, input_bound: int, graded: bool) -> SynapseOp:
     return SynapseOp(syn, apply, min(shifted_bound, INT32_LIMIT))
 
 
-_FLOAT_OPS: dict[str, Callable[[Synapse], SynapseOp]] = {
+_FLOAT_OPS: dict[str, Callable[[Synapse, torch.device], SynapseOp]] = {
     "conv": _float_conv, "dense": _float_dense, "current": _float_current, "diagonal": _float_conv,
 }
-_FIXED_OPS: dict[str, Callable[[Synapse, int, bool], SynapseOp]] = {
+_FIXED_OPS: dict[str, Callable[[Synapse, int, bool, torch.device], SynapseOp]] = {
     "conv": _fixed_conv, "dense": _fixed_dense, "current": _fixed_current, "diagonal": _fixed_identity,
 }

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from typing import BinaryIO, Iterator, Literal
@@ -81,7 +82,9 @@ def run_lava(
     on its float weights. Returns outputs in aligned time (T, B, *shape) and per-neuron spike
     counts per layer (relay neurons excluded), like ``enof.runtime.fast.simulate``. ``timeout_s``
     bounds the whole call. ``options``: ``samples_per_run`` (bounds one Lava run: its input buffer
-    and spike record), ``fault`` (tests only), as in ``run_lava_timed``.
+    and spike record), ``workers`` (that many independent Lava runs of the chunks at once, each under the
+    watchdog: the same results, as every chunk starts from a fresh network), ``fault`` (tests only), as in
+    ``run_lava_timed``.
     """
     return run_lava_timed(program, x, precision, timeout_s, **options)[0]
 
@@ -93,6 +96,7 @@ def run_lava_timed(
     timeout_s: float = 600.0,
     fault: LavaFault | None = None,
     samples_per_run: int = DEFAULT_SAMPLES_PER_RUN,
+    workers: int = 1,
 ) -> tuple[ChipRun, LavaTimings]:
     """``run_lava`` that also returns where the time went (summed over the runs; processes of the largest)."""
     x = np.asarray(x)
@@ -106,16 +110,10 @@ def run_lava_timed(
             f"{LAVA_STATE_BITS}-bit: run this bundle on the built-in simulator (--backend fast)"
         )
     source = program.quantize_input(x) if precision == "fixed" else np.asarray(x, np.float64)
-    deadline = time.monotonic() + timeout_s
-    parts = []
+    step = max(1, samples_per_run)
+    jobs = [LavaJob(program, source[begin : begin + step], precision, fault) for begin in range(0, len(source), step)]
     with sigterm_raises_run_error():
-        for begin in range(0, len(source), max(1, samples_per_run)):
-            remaining_s = deadline - time.monotonic()
-            if remaining_s <= 0:
-                done = f"{begin} of {len(source)} samples done"
-                raise RunError(f"Lava run did not finish within {timeout_s:g} s ({done})")
-            chunk = source[begin : begin + max(1, samples_per_run)]
-            parts.append(_run_chunk(LavaJob(program, chunk, precision, fault), remaining_s, timeout_s))
+        parts = _run_chunks(jobs, max(1, workers), timeout_s)
     totals = {f.name: sum(p[f"timing:{f.name}"].item() for p in parts) for f in fields(LavaTimings)}
     timings = LavaTimings(**{**totals, "processes": max(p["timing:processes"].item() for p in parts)})
     run = ChipRun(
@@ -126,7 +124,63 @@ def run_lava_timed(
     return run, timings
 
 
-def _run_chunk(job: LavaJob, remaining_s: float, timeout_s: float) -> dict[str, np.ndarray]:
+def _run_chunks(jobs: list[LavaJob], workers: int, timeout_s: float) -> list[dict[str, np.ndarray]]:
+    """Each job in its own watched Lava worker, ``workers`` at a time, all within ``timeout_s`` of now; results in
+    job order. The first failure (or SIGTERM, or the deadline) ends every running worker's group and is raised;
+    jobs not yet started are dropped."""
+    deadline = time.monotonic() + timeout_s
+    running = _LiveChildren()
+
+    def run(index: int) -> dict[str, np.ndarray]:
+        remaining_s = deadline - time.monotonic()
+        if remaining_s <= 0 or running.stopped:
+            samples = sum(len(job.source) for job in jobs[:index])
+            raise RunError(f"Lava run did not finish within {timeout_s:g} s (chunk at sample {samples} not started)")
+        return _run_chunk(jobs[index], remaining_s, timeout_s, running)
+
+    if workers == 1 or len(jobs) == 1:  # in this thread: the worker is the main thread's child, as callers expect
+        return [run(i) for i in range(len(jobs))]
+    # Each worker's PR_SET_PDEATHSIG fires when the thread that started it ends: a pool thread ends only after
+    # its worker's group has been ended (``_run_worker``'s finally), so no worker is killed early.
+    pool = ThreadPoolExecutor(max_workers=min(workers, len(jobs)), thread_name_prefix="lava-chunk")
+    futures = [pool.submit(run, i) for i in range(len(jobs))]
+    try:
+        wait(futures, return_when=FIRST_EXCEPTION)  # a SIGTERM handler's RunError interrupts this wait
+        failed = next((future for future in futures if future.done() and future.exception()), None)
+        if failed is not None:
+            raise failed.exception()
+        return [future.result() for future in futures]
+    except BaseException:
+        running.stop_all()  # their waits return; their own errors are secondary to this one
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _LiveChildren:
+    """The Lava workers running now, so that one failure can end the others (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock, self._children, self.stopped = threading.Lock(), set(), False
+
+    def add(self, child: subprocess.Popen) -> None:
+        with self._lock:
+            if self.stopped:  # started after the stop: end it at once
+                _signal_group(child.pid, signal.SIGKILL)
+            self._children.add(child)
+
+    def discard(self, child: subprocess.Popen) -> None:
+        with self._lock:
+            self._children.discard(child)
+
+    def stop_all(self) -> None:
+        with self._lock:
+            self.stopped, children = True, list(self._children)
+        for child in children:
+            _signal_group(child.pid, signal.SIGKILL)  # its thread's end_process_group reaps the group
+
+
+def _run_chunk(job: LavaJob, remaining_s: float, timeout_s: float, running: _LiveChildren) -> dict[str, np.ndarray]:
     # Unnamed files (no path on disk): the kernel frees them with their last descriptor, whoever dies.
     with (
         tempfile.TemporaryFile() as job_file,
@@ -136,7 +190,7 @@ def _run_chunk(job: LavaJob, remaining_s: float, timeout_s: float) -> dict[str, 
     ):
         pickle.dump(job, job_file)
         job_file.seek(0)
-        rc = _run_worker(job_file, result_file, error_file, log_file, remaining_s, timeout_s)
+        rc = _run_worker(job_file, result_file, error_file, log_file, remaining_s, timeout_s, running)
         if rc != 0 or _size(result_file) == 0:
             detail = _read_text(error_file) or _read_text(log_file)
             raise RunError(f"Lava run failed (exit {rc}): {_tail(detail)}")
@@ -147,7 +201,7 @@ def _run_chunk(job: LavaJob, remaining_s: float, timeout_s: float) -> dict[str, 
 
 def _run_worker(
     job_file: BinaryIO, result_file: BinaryIO, error_file: BinaryIO, log_file: BinaryIO,
-    remaining_s: float, timeout_s: float,
+    remaining_s: float, timeout_s: float, running: _LiveChildren,
 ) -> int:
     """Run the worker in a new session and return its exit code; raise RunError on a timeout."""
     fds = (result_file.fileno(), error_file.fileno())
@@ -159,6 +213,7 @@ def _run_worker(
         pass_fds=fds,
         start_new_session=True,  # its own process group: every forked Lava process can be ended
     )
+    running.add(child)
     try:
         return child.wait(timeout=remaining_s)
     except subprocess.TimeoutExpired:
@@ -168,6 +223,7 @@ def _run_worker(
         ) from None
     finally:
         end_process_group(child)
+        running.discard(child)
 
 
 @contextmanager

@@ -1,7 +1,13 @@
-"""``ARCHITECTURES`` and ``build_model``: the one way to make an EnofNet (docs/design.md §2)."""
+"""``ARCHITECTURES`` and ``build_model``: the one way to make an EnofNet (docs/design.md §2).
+
+A user's own architecture is one ``register_architecture`` call in a module of theirs, made known to the
+commands by ``--plugin MODULE`` or by an entry point in the ``enof.architectures`` group of an installed
+package (README "Your own architecture"); ``load_plugins`` imports both.
+"""
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +48,49 @@ ARCHITECTURES: dict[str, ArchSpec] = {
 }
 
 
+ENTRY_POINT_GROUP = "enof.architectures"
+
+
+def register_architecture(
+    name: str, build_backbone: BackboneBuilder, num_classes: int, input_shape: tuple[int, int, int], description: str = ""
+) -> ArchSpec:
+    """Make ``name`` an architecture of ``build_model`` (and so of enof-train and enof-export).
+
+    ``build_backbone(acts, **kwargs) -> (nn.Sequential, feature_channels)`` builds the backbone from
+    ``acts`` (an ActivationFactory: ``acts()`` is the LIF or ReLU of the run) and the layers the
+    exporter reads (docs/design.md §3); the EnofNet adds the pool and classifier. Registering the same
+    builder again is a no-op (a plugin imported twice); another builder under a taken name is refused.
+    """
+    spec = ArchSpec(build_backbone, int(num_classes), tuple(int(v) for v in input_shape), description or name)
+    known = ARCHITECTURES.get(name)
+    if known is not None and known.build_backbone is not build_backbone:
+        raise EnofError(f"architecture {name!r} is already registered (by {known.build_backbone.__module__}); pick another name")
+    if "acts" not in inspect.signature(build_backbone).parameters:
+        raise EnofError(f"architecture {name!r}: its backbone builder must take `acts` (an ActivationFactory)")
+    ARCHITECTURES[name] = spec
+    return spec
+
+
+def load_plugins(modules: list[str] | tuple[str, ...] = ()) -> None:
+    """Import the installed ``enof.architectures`` entry points and then ``modules`` (``--plugin``); an
+    entry point naming a callable is called. A module that cannot be imported is one EnofError line."""
+    from importlib.metadata import entry_points
+
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        loaded = _imported(point.value, lambda p=point: p.load(), f"entry point {point.name} ({ENTRY_POINT_GROUP})")
+        if callable(loaded):
+            loaded()
+    for module in modules:
+        _imported(module, lambda m=module: importlib.import_module(m), "--plugin")
+
+
+def _imported(what: str, load: Callable[[], Any], where: str) -> Any:
+    try:
+        return load()
+    except ImportError as exc:
+        raise EnofError(f"{where} {what}: cannot be imported ({exc}); is it on PYTHONPATH or installed?") from None
+
+
 def build_model(
     arch: str,
     mode: Mode = "snn",
@@ -55,6 +104,9 @@ def build_model(
     ``arch_kwargs``: ``num_classes`` and the builder's own (``in_channels``, ``width``, ...).
     """
     spec = ARCHITECTURES.get(arch)
+    if spec is None:
+        load_plugins()  # an installed package's entry point may define it
+        spec = ARCHITECTURES.get(arch)
     if spec is None:
         raise EnofError(f"unknown architecture {arch!r}; choose one of {sorted(ARCHITECTURES)}")
     if mode not in MODES:

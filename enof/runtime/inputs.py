@@ -1,0 +1,107 @@
+"""``read_inputs_file``: a user's own samples for ``enof-run --inputs FILE.npy|.npz``, checked against the bundle.
+
+A ``.npy`` file holds the inputs; a ``.npz`` file holds ``inputs`` and optionally ``labels``. Inputs are a
+float array (N, C, H, W), or (N, T, C, H, W) for a bundle of temporal input, on the data set's raw scale
+(digits 0..16, CIFAR 0..1: what the data set's files hold); the run normalizes each batch as the manifest's
+``dataset.normalization`` says, (x − mean) / std per channel. ``normalized=True`` says the file is already
+normalized (what the data set loaders give), and it is used as it is. A ``.npy`` file is memory-mapped, so a
+run holds one batch in memory, not the file; a ``.npz`` member is read whole (numpy cannot map one).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from enof.errors import RunError
+from enof.formats.bundle import MANIFEST_NAME
+from enof.runtime.bundle import OpenedBundle
+
+FLOAT_KINDS = "f"  # numpy's kind code of float16/32/64
+_FINITE_CHECK_SAMPLES = 256  # samples per chunk of the NaN/Inf scan: bounded memory on a mapped file
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """Per-channel (x − mean) / std, applied along the channel axis (−3 of (…, C, H, W))."""
+
+    mean: np.ndarray  # (C,) float32
+    std: np.ndarray  # (C,) float32
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        return (x - self.mean[:, None, None]) / self.std[:, None, None]
+
+
+@dataclass(frozen=True)
+class InputsFile:
+    """Checked inputs (possibly a read-only memory map), labels (N,) int64 or None, and the normalization the
+    run applies per batch (None: the file is already normalized)."""
+
+    inputs: np.ndarray
+    labels: np.ndarray | None
+    normalization: Normalization | None
+
+
+def read_inputs_file(path: str | Path, bundle: OpenedBundle, normalized: bool = False) -> InputsFile:
+    """Open ``path`` and check it against the bundle: suffix, members, float dtype, rank and shape, finite values,
+    labels' dtype, length and range; every problem is one RunError naming the file."""
+    path = Path(path)
+    if path.suffix not in (".npy", ".npz"):
+        raise RunError(f"--inputs {path}: expected a .npy or .npz file")
+    try:
+        if path.suffix == ".npy":
+            inputs, labels = np.load(path, mmap_mode="r", allow_pickle=False), None
+        else:
+            with np.load(path, allow_pickle=False) as archive:
+                if "inputs" not in archive.files:
+                    raise RunError(f"--inputs {path}: no 'inputs' array (it holds {', '.join(archive.files) or 'nothing'}); "
+                                   "save it with np.savez(path, inputs=x, labels=y)")
+                inputs = archive["inputs"]
+                labels = archive["labels"] if "labels" in archive.files else None
+    except (OSError, ValueError, EOFError) as exc:  # missing, truncated, pickled or not numpy at all
+        raise RunError(f"--inputs {path}: cannot read as {path.suffix} ({exc})") from None
+    _check_inputs(path, inputs, bundle)
+    if labels is not None:
+        labels = _check_labels(path, labels, len(inputs), bundle.manifest.num_classes)
+    return InputsFile(inputs, labels, None if normalized else normalization_of(bundle, path))
+
+
+def normalization_of(bundle: OpenedBundle, where: Path) -> Normalization:
+    """The manifest's dataset.normalization as arrays; an error when the manifest has none."""
+    record = bundle.manifest.dataset.get("normalization")
+    if record is None:
+        raise RunError(f"--inputs {where}: {bundle.root / MANIFEST_NAME} has no dataset.normalization to apply; "
+                       "normalize the inputs yourself and pass --normalized")
+    return Normalization(np.asarray(record["mean"], np.float32), np.asarray(record["std"], np.float32))
+
+
+def _check_inputs(path: Path, inputs: np.ndarray, bundle: OpenedBundle) -> None:
+    program = bundle.program
+    sample_shape = program.sample_shape if program.input_temporal else bundle.manifest.input_shape
+    expected = f"(N, {', '.join(map(str, sample_shape))})" + (" (T event frames per sample)" if program.input_temporal else "")
+    if inputs.dtype.kind not in FLOAT_KINDS:
+        raise RunError(f"--inputs {path}: dtype {inputs.dtype}; expected a float array (float16/32/64) {expected}")
+    if inputs.ndim != 1 + len(sample_shape):
+        raise RunError(f"--inputs {path}: {inputs.ndim} dimensions {tuple(inputs.shape)}; expected {1 + len(sample_shape)}: {expected}")
+    if tuple(inputs.shape[1:]) != sample_shape or len(inputs) == 0:
+        raise RunError(f"--inputs {path}: shape {tuple(inputs.shape)}; expected {expected} with N ≥ 1")
+    for first in range(0, len(inputs), _FINITE_CHECK_SAMPLES):
+        finite = np.isfinite(inputs[first : first + _FINITE_CHECK_SAMPLES])
+        if not finite.all():
+            sample = first + int(np.argwhere(~finite)[0][0])
+            raise RunError(f"--inputs {path}: sample {sample} holds NaN or Inf; every value must be finite")
+
+
+def _check_labels(path: Path, labels: np.ndarray, count: int, num_classes: int) -> np.ndarray:
+    if labels.dtype.kind not in "iu" or labels.ndim != 1:
+        raise RunError(f"--inputs {path}: labels of dtype {labels.dtype} and shape {tuple(labels.shape)}; "
+                       f"expected integer class indices ({count},)")
+    if len(labels) != count:
+        raise RunError(f"--inputs {path}: {len(labels)} labels for {count} inputs; expected one label per input")
+    outside = np.flatnonzero((labels < 0) | (labels >= num_classes))
+    if len(outside):
+        i = int(outside[0])
+        raise RunError(f"--inputs {path}: labels[{i}] = {labels[i]}, outside the bundle's classes 0..{num_classes - 1}")
+    return labels.astype(np.int64)

@@ -1,0 +1,360 @@
+"""Quantization-aware fine-tuning for a target: the exporter's own integers in the forward pass.
+
+Every step, the current weights go through the exporter's chain (capture with BN folded →
+partition → calibration on the exporter's calibration batch → ``enof.exporter.quantize.quantize``),
+and the forward pass runs on the floats those integers stand for (``weight_value``, ``bias_value``,
+``input_value`` of quantize.py); gradients pass straight through to the float weights
+(``w + (w_q − w).detach()``). BatchNorm is frozen (eval statistics) so that the folding the exporter
+does is the folding trained through. Because the integers come from the exporter itself, exporting
+the fine-tuned checkpoint reproduces them exactly (tests/trainer/test_finetune.py).
+
+Not fake-quantized: an identity shortcut's diagonal (no torch parameter; its rounding is
+``quantize_identity``'s, error ≤ half a step) and the decay, exact for decay = 0.25
+(dv = 3072 / 4096) and rounded to 1/4096 otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.func import functional_call
+from torch.utils.data import DataLoader
+
+from enof.errors import CheckpointError, EnofError
+from enof.trainer.checkpoint import (
+    Checkpoint,
+    build_model_from_checkpoint,
+    load_checkpoint,
+    resolve_teacher_path,
+    save_checkpoint,
+)
+
+CALIBRATE = 32  # the exporter's default --calibrate: the fine-tuner must see the scales the export will choose
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """One fine-tuning run: which checkpoint, for which target, how long."""
+
+    checkpoint: str
+    target: str  # loihi | loihi2 | a profile TOML path
+    # SGD momentum 0.9, cosine; a 25th of digits' training rate, to stay near the float optimum: on digits
+    # (seeds 0, 1) 3 epochs at 0.002 lost no float test image and won back the fixed-point ones.
+    epochs: int = 3
+    lr: float = 0.002
+    batch_size: int = 64
+    seed: int = 0
+    calibrate: int = CALIBRATE
+    data_root: str | None = None
+    out: str | None = None  # default: <stem>-<target>-ft.pt beside the checkpoint
+    laf: bool = True  # keep λ·L_AF (the checkpoint's λ and τ) when it was trained with it
+    train_limit: int | None = None  # a stratified, seeded subset of the training split (tests, quick sweeps)
+    weight_bits: int | None = None  # None: the profile's; else as enof-export --weight-bits (export with the same N)
+
+    def out_path(self, target_name: str) -> Path:
+        src = Path(self.checkpoint)
+        return Path(self.out) if self.out else src.with_name(f"{src.stem}-{target_name}-ft.pt")
+
+    def check(self) -> None:
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise EnofError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise EnofError(f"--lr {self.lr}: must be a finite number > 0")
+        if self.calibrate < 1:
+            raise EnofError(f"--calibrate must be >= 1, got {self.calibrate}: the scales come from calibration")
+
+
+@dataclass
+class QuantState:
+    """What the exporter chose for the current weights: the graph, the split and the integers."""
+
+    graph: object  # enof.exporter.graph.Graph
+    partition: object  # enof.exporter.partition.Partition
+    quant: object  # enof.exporter.quantize.Quantized
+
+
+class FakeQuant:
+    """The exporter's quantization of a model's current weights, turned into torch parameter overrides."""
+
+    def __init__(self, checkpoint: Checkpoint, profile, calibrate: int, data_root=None,
+                 weight_bits: int | None = None) -> None:
+        from enof.exporter.calibrate import calibration_batch
+        from enof.exporter.graph import NeuronParams
+        from enof.exporter.quantize import FixedPointLimits
+
+        self.checkpoint, self.profile = checkpoint, profile
+        self.limits = FixedPointLimits.from_profile(profile, weight_bits)
+        self.graded = bool(profile.target.graded_spikes.value)
+        self.neuron = NeuronParams(float(checkpoint.neuron["decay"]), float(checkpoint.neuron["v_threshold"]))
+        self.input_shape = tuple(int(v) for v in checkpoint.dataset["input_shape"])
+        self.calibration = calibration_batch(checkpoint.dataset, checkpoint.timesteps, calibrate, data_root)
+
+    @torch.no_grad()
+    def state(self, model: nn.Module) -> QuantState:
+        """The exporter's chain (export.prepare_export's steps after loading) on ``model``'s weights."""
+        from enof.exporter.calibrate import chip_peaks, graded_input_scale
+        from enof.exporter.graph import capture
+        from enof.exporter.partition import partition
+        from enof.exporter.quantize import quantize
+
+        graph = capture(model, self.input_shape, self.checkpoint.timesteps, self.neuron)
+        part = partition(graph, graded_spikes=self.graded)
+        peaks = chip_peaks(graph, part, self.calibration)
+        input_scale = graded_input_scale(self.checkpoint.dataset, peaks) if self.graded else 1.0
+        return QuantState(graph, part, quantize(graph, part, self.limits, input_scale, peaks))
+
+    def targets(self, model: nn.Module, state: QuantState) -> dict[str, torch.Tensor]:
+        """Parameter name → the value that makes the float forward (BN in eval) compute what the chip computes."""
+        graph, part, quant = state.graph, state.partition, state.quant
+        chip = set(part.names("chip"))
+        out: dict[str, torch.Tensor] = {}
+        for lif_name, lq in quant.lifs.items():
+            sources = [s for s in graph.nodes[lif_name].sources if s in chip and s in quant.weight_int]
+            trained = [s for s in sources if getattr(graph.nodes[s], "role", "") != "identity-shortcut"]
+            folded_bias = _per_channel(_bias_value(lq))
+            for i, name in enumerate(trained):
+                in_scale = _in_scale(graph, name, quant.input_scale)
+                w_q = _weight_value(quant, name, lq.scale, in_scale)
+                # The LIF's one quantized bias is the sum of its sources' biases: the first source takes it.
+                others = sum((graph.nodes[o].bias.astype(np.float64) for o in sources if o != name), 0.0)
+                b_q = folded_bias - others if i == 0 else None
+                out.update(_unfold(model, graph.module_paths[name], w_q, b_q))
+        return out
+
+
+def _weight_value(quant, name: str, scale: float, in_scale: float) -> np.ndarray:
+    from enof.exporter.quantize import weight_value
+
+    return weight_value(quant.weight_int[name].astype(np.float64), quant.weight_exp.get(name, 0), scale, in_scale)
+
+
+def _bias_value(lq) -> np.ndarray:
+    from enof.exporter.quantize import bias_value
+
+    return bias_value(lq.bias_mant.astype(np.float64), lq.bias_exp, lq.scale)
+
+
+def _per_channel(values: np.ndarray) -> np.ndarray:
+    """A LIF-shaped bias (constant per channel, lif_bias_float's broadcast) → one value per channel."""
+    return values.reshape(values.shape[0], -1)[:, 0]
+
+
+def _in_scale(graph, name: str, input_scale: float) -> float:
+    """The scale of a weight node's input integers: input.scale on the graded image, 1 on spikes (quantize's rule)."""
+    from enof.exporter.graph import INPUT
+
+    return input_scale if graph.spiking_source(graph.nodes[name].sources[0]) == INPUT else 1.0
+
+
+def _following_batchnorm(model: nn.Module, path: str) -> tuple[str, nn.Module] | None:
+    """The BatchNorm registered right after the weight module at ``path`` in its parent (what capture folded)."""
+    parent_path, _, child = path.rpartition(".")
+    names = [n for n, _ in model.get_submodule(parent_path).named_children()]
+    following = names.index(child) + 1
+    if following < len(names):
+        module = model.get_submodule(f"{parent_path}.{names[following]}")
+        if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            return f"{parent_path}.{names[following]}", module
+    return None
+
+
+def _unfold(model: nn.Module, path: str, w_folded: np.ndarray, b_folded: np.ndarray | None) -> dict[str, torch.Tensor]:
+    """Folded (BN, average pool) target weight and bias → targets for the module's own parameters."""
+    module = model.get_submodule(path)
+    weight = module.weight.detach().to(torch.float64)
+    w = torch.from_numpy(np.ascontiguousarray(w_folded))
+    if w.dim() == 4 and w.shape[2] != weight.shape[2]:  # an average pool folded in: undo the k×k spread
+        k = w.shape[2] // weight.shape[2]
+        w = w[:, :, ::k, ::k] * float(k * k)
+    bn = _following_batchnorm(model, path)
+    factor = torch.ones(weight.shape[0], dtype=torch.float64)
+    if bn is not None:
+        bn_path, norm = bn
+        gamma = norm.weight.detach().double() if norm.weight is not None else torch.ones_like(factor)
+        factor = gamma / torch.sqrt(norm.running_var.double() + norm.eps)
+    shape = (-1, *([1] * (weight.dim() - 1)))
+    out = {f"{path}.weight": (w / factor.reshape(shape)).to(module.weight.dtype)}
+    if b_folded is None:
+        return out
+    b = torch.from_numpy(np.asarray(b_folded, np.float64))
+    own = module.bias.detach().double() if module.bias is not None else torch.zeros_like(factor)
+    if bn is not None and norm.bias is not None:  # β = b_f − (b − μ)·γ/σ
+        out[f"{bn_path}.bias"] = (b - (own - norm.running_mean.double()) * factor).to(norm.bias.dtype)
+    elif bn is None and module.bias is not None:
+        out[f"{path}.bias"] = b.to(module.bias.dtype)
+    return out
+
+
+class QuantizedForward(nn.Module):
+    """``model`` run on the exporter's integers (straight-through gradients to its float weights).
+
+    ``refresh()`` re-quantizes the current weights; call it after every optimizer step.
+    """
+
+    def __init__(self, model: nn.Module, fake: FakeQuant) -> None:
+        super().__init__()
+        self.model, self.fake = model, fake
+        self.state: QuantState | None = None
+        self._targets: dict[str, torch.Tensor] = {}
+        self._hook = None
+
+    def refresh(self) -> QuantState:
+        self.state = self.fake.state(self.model)
+        self._targets = self.fake.targets(self.model, self.state)
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None
+        part = self.state.partition
+        if part.input_mode == "current":  # the chip rounds the host-in current to its input integers
+            lif = self.model.get_submodule(self.state.graph.module_paths[part.current_target])
+            self._hook = lif.register_forward_pre_hook(lambda _m, args: (_round_input(args[0], self.input_scale),))
+        return self.state
+
+    @property
+    def input_scale(self) -> float:
+        return float(self.state.quant.input_scale)
+
+    def forward(self, x: torch.Tensor):
+        if self.state is None:
+            self.refresh()
+        params = dict(self.model.named_parameters())
+        overrides = {n: params[n] + (t.to(params[n].device) - params[n]).detach() for n, t in self._targets.items()}
+        if self.state.partition.input_mode == "graded":
+            x = _round_input(x, self.input_scale)
+        return functional_call(self.model, overrides, (x,))
+
+
+def _round_input(x: torch.Tensor, input_scale: float) -> torch.Tensor:
+    from enof.exporter.quantize import input_value
+
+    return x + (input_value(x.detach(), input_scale) - x.detach())
+
+
+@dataclass
+class FinetuneResult:
+    model_path: Path
+    float_accuracy_before: float
+    float_accuracy: float
+    quantized_accuracy_before: float  # the fake-quant forward (what the chip computes, up to the simulator's rounding)
+    quantized_accuracy: float
+    history: list[dict] = field(default_factory=list)
+    checkpoint: Checkpoint | None = None
+
+
+def finetune(config: FinetuneConfig, log=None) -> FinetuneResult:
+    """Fine-tune ``config.checkpoint`` for ``config.target`` and write the fine-tuned checkpoint."""
+    from enof.datasets import LoadedDataset, load_dataset
+    from enof.datasets.subset import limit_split
+    from enof.exporter.quantize import FixedPointLimits
+    from enof.formats.outputs import check_output_file
+    from enof.hardware_profiles import load_profile
+    from enof.trainer.config import TrainConfig
+    from enof.trainer.loop import EVAL_BATCH, evaluate, load_teacher, make_scheduler, to_time_major
+    from enof.trainer.losses import enof_loss
+    from enof.trainer.models import repeat_over_time
+
+    config.check()
+    started = time.perf_counter()
+    profile = load_profile(config.target)
+    FixedPointLimits.from_profile(profile, config.weight_bits)  # a --weight-bits the target lacks: refused now
+    ckpt = load_checkpoint(config.checkpoint)
+    if ckpt.mode != "snn":
+        raise CheckpointError(f"{config.checkpoint}: an ANN (mode={ckpt.mode!r}) checkpoint has nothing to fine-tune for a chip")
+    out_path = config.out_path(profile.name)
+    check_output_file(out_path, "-o", example="model-ft.pt")
+    torch.manual_seed(config.seed)
+    model = build_model_from_checkpoint(ckpt)
+    model.eval()  # BN frozen on the running statistics the exporter folds; gradients still flow
+    for p in model.parameters():
+        p.requires_grad_(True)
+    data = load_dataset(ckpt.dataset["name"], config.data_root, train_augment=True, timesteps=ckpt.timesteps)
+    data = LoadedDataset(data.spec, limit_split(data.train, config.train_limit, config.seed, "--train-limit"),
+                         data.test, data.notes)
+    temporal, steps_t = data.spec.temporal, ckpt.timesteps
+    train_record = {k: v for k, v in ckpt.train_config.items() if k in TrainConfig.__dataclass_fields__}
+    train_config = TrainConfig(**train_record) if train_record else TrainConfig(dataset=data.spec.name, arch=ckpt.arch)
+    distill = train_config.distill
+    teacher = None
+    if config.laf and distill.method != "none" and ckpt.teacher is not None:
+        teacher_model, _ = load_teacher(resolve_teacher_path(ckpt, config.checkpoint), train_config, data)
+        teacher = teacher_model.eval().requires_grad_(False)
+    elif distill.method != "none":
+        distill = type(distill)(method="none", weight=distill.weight, tau=distill.tau)
+    fake = FakeQuant(ckpt, profile, config.calibrate, config.data_root, config.weight_bits)
+    qmodel = QuantizedForward(model, fake)
+    generator = torch.Generator().manual_seed(config.seed)
+    train_loader = DataLoader(data.train, batch_size=config.batch_size, shuffle=True, generator=generator)
+    test_loader = DataLoader(data.test, batch_size=EVAL_BATCH)
+    float_before = evaluate(model, test_loader, temporal, steps_t)
+    qmodel.refresh()
+    quant_before = evaluate(qmodel, test_loader, temporal, steps_t)
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.9)
+    scheduler = make_scheduler(optimizer, "cosine", config.epochs)
+    history = []
+    for epoch in range(config.epochs):
+        loss_sum, seen = 0.0, 0
+        for x, y in train_loader:
+            out = qmodel(to_time_major(x, temporal, steps_t))
+            teacher_out = None
+            if teacher is not None:
+                with torch.no_grad():
+                    teacher_out = teacher(x.transpose(0, 1) if temporal else repeat_over_time(x, 1))
+            loss = enof_loss(out, y, teacher_out, teacher.fc if teacher is not None else None, distill).total
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            qmodel.refresh()
+            loss_sum, seen = loss_sum + float(loss.detach()) * len(y), seen + len(y)
+        scheduler.step()
+        if not math.isfinite(loss_sum):
+            raise EnofError(f"fine-tuning epoch {epoch + 1}: the loss became {loss_sum} (--lr {config.lr} too high?)")
+        record = {"epoch": epoch + 1, "loss": loss_sum / seen,
+                  "test_accuracy": evaluate(model, test_loader, temporal, steps_t),
+                  "quantized_test_accuracy": evaluate(qmodel, test_loader, temporal, steps_t)}
+        history.append(record)
+        if log is not None:
+            log(f"finetune epoch {epoch + 1}/{config.epochs}: loss {record['loss']:.4f}, float "
+                f"{100 * record['test_accuracy']:.2f}%, fixed-point forward {100 * record['quantized_test_accuracy']:.2f}%")
+    metrics = {**ckpt.metrics, "test_accuracy": history[-1]["test_accuracy"],
+               "quantized_test_accuracy": history[-1]["quantized_test_accuracy"],
+               "finetune_history": history, "finetune_wall_s": time.perf_counter() - started}
+    tuned = Checkpoint(
+        arch=ckpt.arch, arch_kwargs=ckpt.arch_kwargs, neuron=ckpt.neuron, timesteps=ckpt.timesteps, repact=ckpt.repact,
+        state_dict=model.state_dict(), dataset=ckpt.dataset, teacher=_teacher_for(ckpt, config.checkpoint, out_path),
+        metrics=metrics, seed=ckpt.seed, train_config=ckpt.train_config, versions=ckpt.versions, mode="snn",
+        finetuned_for=finetune_record(config, profile, ckpt),
+    )
+    save_checkpoint(tuned, out_path)
+    return FinetuneResult(out_path, float_before, history[-1]["test_accuracy"], quant_before,
+                          history[-1]["quantized_test_accuracy"], history, tuned)
+
+
+def _teacher_for(ckpt: Checkpoint, source: str, out_path: Path) -> dict | None:
+    """The teacher reference, re-anchored at the fine-tuned file's folder (kept as it was when the teacher
+    file is gone: a --no-laf fine-tune does not need it)."""
+    from enof.trainer.checkpoint import teacher_reference
+
+    if ckpt.teacher is None:
+        return None
+    try:
+        return teacher_reference(resolve_teacher_path(ckpt, source), out_path)
+    except CheckpointError:
+        return ckpt.teacher
+
+
+def finetune_record(config: FinetuneConfig, profile, ckpt: Checkpoint) -> dict:
+    """The checkpoint's ``finetuned_for`` (design.md §2): the target it was tuned on and how."""
+    from enof.formats.digest import file_sha256
+
+    return {"target": profile.name, "profile_sha256": profile.sha256, "epochs": config.epochs, "lr": config.lr,
+            "calibrate": config.calibrate, "seed": config.seed,
+            "weight_bits": config.weight_bits or int(profile.fixed_point.weight_bits.value),
+            "source_sha256": file_sha256(config.checkpoint),
+            "source_test_accuracy": ckpt.metrics.get("test_accuracy")}
