@@ -13,7 +13,8 @@ from enof.formats.bundle import MANIFEST_NAME
 from enof.formats.run_result import RunResult, read_run_result
 from enof.hardware_profiles import CostModel, Profile, load_profile
 from enof.runtime.bundle import OpenedBundle, open_bundle
-from enof.runtime.energy.price import EnergyInputs, HostLayer, check_cost_model
+from enof.runtime.energy.price import EnergyInputs, check_cost_model
+from enof.runtime.energy.result import HostLayer
 from enof.runtime.energy.routing import MeshGeometry, Projection
 from enof.runtime.run import check_run_against_bundle
 

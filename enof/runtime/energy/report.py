@@ -10,7 +10,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from enof.runtime.energy.price import EnergyResult, ModelEnergy, Parts
+from enof.runtime.energy.result import EnergyResult, ModelEnergy, Parts
 from enof.runtime.energy.inputs import EnergySources
 
 REPORT_FORMAT = "enof-energy"
