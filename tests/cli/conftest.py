@@ -90,3 +90,14 @@ def count_reader_calls(monkeypatch):
         return calls
 
     return start
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():
+    """enof-train, finetune and sweep set torch's thread count for their process (CliRunner runs them in
+    this one); keep the test process as it was."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)

@@ -5,7 +5,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "exporter"))
@@ -15,13 +14,6 @@ from enof.cli.train import app  # noqa: E402
 from enof.trainer.checkpoint import load_checkpoint  # noqa: E402
 
 runner = CliRunner()  # click 8.2: result.stdout and result.stderr apart, result.output both
-
-
-@pytest.fixture(autouse=True)
-def _restore_torch_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -17,13 +17,6 @@ TINY = ["--dataset", "digits", "--arch", "digits_cnn", "--target", "loihi", "--t
         "--epochs", "1", "--teacher-epochs", "1", "--finetune-epochs", "1", "--train-limit", "64"]
 
 
-@pytest.fixture(autouse=True)
-def _restore_torch_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory):
     out = tmp_path_factory.mktemp("sweep") / "digits"

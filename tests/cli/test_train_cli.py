@@ -15,14 +15,6 @@ from enof.trainer.checkpoint import load_checkpoint
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def _restore_torch_threads():
-    """The command sets torch's thread count for its process; keep the test process as it was."""
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_train_command_writes_checkpoint_and_prints_test_accuracy(tmp_path):
     out = tmp_path / "run" / "model.pt"
     result = runner.invoke(app, ["--epochs", "1", "--teacher-epochs", "1", "--width", "8", "-T", "2",
