@@ -18,7 +18,8 @@ def make_random_program(
 ) -> ChipProgram:
     """A 4-LIF program: conv 3×3 → strided conv 3×3/2 → residual block (conv 3×3 + 1×1/2 shortcut) → dense.
 
-    Graded: input (2, 8, 8) floats in [0, 1] into a conv (graded payloads). Current: input (channels, 8, 8)
+    Graded: input (2, 8, 8) floats in [0, 1] into a conv (graded payloads). Spikes: input (2, 8, 8) event
+    counts into the same conv as binary spikes (input.scale 1, 1-bit input). Current: input (channels, 8, 8)
     currents into the first LIF. Dense weights go beyond 8 bits so Lava's clip and truncation matter;
     fixed parameters are chosen so that every layer fires at a moderate rate. ``identity_exp``: add a
     second residual block (conv 3×3 → conv 3×3, plus an identity 1×1 shortcut whose diagonal integers
@@ -50,9 +51,13 @@ def make_random_program(
         "b.2.act2": lif("b.2.act2", (c2, 4, 4), bias_exp=0),
         "fc.act": lif("fc.act", (10,), bias_exp=2),
     }
+    input_bits = 16
     if input_mode == "graded":
         input_shape, input_scale = (2, 8, 8), 64.0
         first = syn("b.0.conv", "conv", INPUT, "b.0.act", (c1, 2, 3, 3), -12, 12, input_scale, padding=(1, 1))
+    elif input_mode == "spikes":  # one spike carries what a graded payload of 64 did above: 8× the weights
+        input_shape, input_scale, input_bits = (2, 8, 8), 1.0, 1
+        first = syn("b.0.conv", "conv", INPUT, "b.0.act", (c1, 2, 3, 3), -100, 100, input_scale, padding=(1, 1))
     else:
         input_shape, input_scale = (c1, 8, 8), scale / 64
         empty = np.zeros((0,), np.float32)
@@ -81,7 +86,7 @@ def make_random_program(
     synapses.append(syn("fc", "dense", last, "fc.act", (10, c2 * 16), -300, 300, weight_exp=-1))
     return ChipProgram(
         timesteps=timesteps, input_shape=input_shape, input_mode=input_mode, input_scale=input_scale,
-        layers=layers, synapses=synapses, outputs=["fc.act", last], input_bits=16,
+        layers=layers, synapses=synapses, outputs=["fc.act", last], input_bits=input_bits,
     )  # fmt: skip
 
 
@@ -90,12 +95,14 @@ def make_random_inputs(program: ChipProgram, batch: int, seed: int = 0) -> np.nd
     shape = (batch, *program.input_shape)
     if program.input_mode == "graded":
         return np.where(rng.random(shape) < 0.3, 0.0, rng.random(shape)).astype(np.float32)
+    if program.input_mode == "spikes":  # event counts 0..3, mostly 0
+        return np.where(rng.random(shape) < 0.6, 0, rng.integers(1, 4, shape)).astype(np.float32)
     return rng.normal(0.0, 1.5, shape).astype(np.float32)
 
 
 @pytest.fixture
 def random_program():
-    """Factory: ``random_program(input_mode="graded"|"current", seed=0, timesteps=4)`` -> ChipProgram."""
+    """Factory: ``random_program(input_mode="graded"|"spikes"|"current", seed=0, timesteps=4)`` -> ChipProgram."""
     return make_random_program
 
 

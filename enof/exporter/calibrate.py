@@ -7,6 +7,7 @@ import torch
 
 from enof.exporter.graph import INPUT, Graph
 from enof.exporter.partition import Partition
+from enof.exporter.quantize import spike_value
 from enof.exporter.replay import Replay
 
 
@@ -31,8 +32,10 @@ def chip_peaks(graph: Graph, part: Partition, x: torch.Tensor, batch: int = 64) 
     with torch.no_grad():
         for start in range(0, x.shape[1], batch):
             chunk = x[:, start : start + batch]
+            if part.input_mode == "spikes":  # the chip sees the frames as binary spikes: calibrate on those
+                chunk = spike_value(chunk)
             replay(chunk)
-            if part.input_mode == "graded":
+            if part.input_mode != "current":
                 x_max = max(x_max, float(chunk.abs().max()))
     if part.input_mode == "current":
         x_max = replay.probes[part.current_target]["current_max"]

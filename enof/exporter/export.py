@@ -68,15 +68,18 @@ def _versions() -> dict[str, str]:
     return {"enof": enof.__version__, "nir": nir.version, "onnx": onnx.__version__, "torch": torch.__version__}
 
 
-def _interfaces(graph: Graph, part: Partition, quant: Quantized) -> dict:
+def _interfaces(graph: Graph, part: Partition, quant: Quantized, temporal: bool) -> dict:
     t = graph.timesteps
     chip_in = graph.nodes[part.current_target].shape if part.input_mode == "current" else graph.input_shape
+    if temporal:
+        time = "event frame t enters at step t" + (" as binary spikes (counts clipped to 1)"
+                                                    if part.input_mode == "spikes" else " as graded spikes")
+    elif part.input_mode == "current":
+        time = "the same values at every one of the T steps"
+    else:
+        time = "the image repeated over the T steps (direct encoding)"
     out = {
-        "chip_input": {
-            "shape": list(chip_in), "mode": part.input_mode, "input_scale": quant.input_scale,
-            "time": "the same values at every one of the T steps" if part.input_mode == "current"
-            else "the image repeated over the T steps (direct encoding)",
-        },
+        "chip_input": {"shape": list(chip_in), "mode": part.input_mode, "input_scale": quant.input_scale, "time": time},
         "chip_outputs": [
             {"name": lif, "shape": [t, "B", *graph.nodes[lif].shape], "time": "aligned: step t from input step t"}
             for lif in part.chip_outputs
@@ -112,32 +115,26 @@ def _profile(target):
     return target if isinstance(target, Profile) else load_profile(target)
 
 
-def _refuse_temporal_without_graded_spikes(dataset: dict, profile) -> None:
-    from enof.hardware_profiles import graded_targets
+def quantize_for_target(graph: Graph, profile, dataset: dict, calibrate: int = 32, data_root=None,
+                        x_bound: float | None = None, weight_bits: int | None = None,
+                        calibration: torch.Tensor | None = None):
+    """Partition, calibrate and quantize ``graph`` for ``profile``: the exporter's chain after the graph,
+    which quantization-aware fine-tuning (enof.trainer.finetune) runs at every step.
 
-    if dataset.get("temporal") and not profile.target.graded_spikes.value:
-        raise UnsupportedModuleError(
-            f"{dataset['name']}: temporal input changes every step; {profile.name} has no graded spikes and its "
-            f"host-in current is constant over T — export for {', '.join(graded_targets())}"
-        )
-
-
-def _quantized(graph: Graph, profile, dataset: dict, calibrate: int, data_root, x_bound: float | None,
-               weight_bits: int | None = None):
-    """Partition, calibrate (``calibrate`` samples of ``dataset``, or the bound ``x_bound`` on |input|
-    where there is no data set to run) and quantize ``graph`` for ``profile``."""
+    Calibration runs ``calibration`` (a time-major batch the caller holds) or ``calibrate`` samples of
+    ``dataset``; where there is no data set to run, ``x_bound`` (a bound on |input|) sizes the ranges.
+    Returns (partition, quantized, limits, calibration samples)."""
     graded = bool(profile.target.graded_spikes.value)
-    part = partition(graph, graded_spikes=graded)
-    _refuse_temporal_without_graded_spikes(dataset, profile)
+    part = partition(graph, graded_spikes=graded, temporal=bool(dataset.get("temporal", False)))
     peaks, samples = None, 0
-    if calibrate > 0 and x_bound is None:
-        x = calibration_batch(dataset, graph.timesteps, calibrate, data_root)
+    if x_bound is None and (calibration is not None or calibrate > 0):
+        x = calibration if calibration is not None else calibration_batch(dataset, graph.timesteps, calibrate, data_root)
         samples = x.shape[1]
         peaks = chip_peaks(graph, part, x)
     elif part.input_mode == "current":
         peaks = current_bound_peaks(graph, part, input_abs_max(dataset) if x_bound is None else x_bound)
     if not graded:
-        input_scale = 1.0
+        input_scale = 1.0  # current mode: the host-in current in the LIF's units; spikes: one spike per count
     elif x_bound is None:
         input_scale = graded_input_scale(dataset, peaks)
     else:
@@ -162,7 +159,7 @@ def prepare_export(
     input_shape = tuple(int(v) for v in ckpt.dataset["input_shape"])
     neuron = NeuronParams(float(ckpt.neuron["decay"]), float(ckpt.neuron["v_threshold"]))
     graph = capture(model, input_shape, ckpt.timesteps, neuron)
-    part, quant, limits, samples = _quantized(graph, profile, ckpt.dataset, calibrate, data_root, None, weight_bits)
+    part, quant, limits, samples = quantize_for_target(graph, profile, ckpt.dataset, calibrate, data_root, None, weight_bits)
     return PreparedExport(file_sha256(checkpoint_path), ckpt.dataset, profile, graph, part, quant, limits, samples)
 
 
@@ -196,7 +193,7 @@ def prepare_nir_export(
     else:
         record = {"name": "none", "input_shape": list(graph.input_shape)}
         bound = float(input_bound)
-    part, quant, limits, samples = _quantized(graph, profile, record, calibrate, data_root, bound)
+    part, quant, limits, samples = quantize_for_target(graph, profile, record, calibrate, data_root, bound)
     return PreparedExport(file_sha256(nir_path), record, profile, graph, part, quant, limits, samples)
 
 
@@ -289,7 +286,7 @@ def export_bundle(
         dataset=prep.dataset,
         input_mode=part.input_mode,
         partition=tuple(PartitionRecord(e.node, e.where, list(e.shape), e.reason) for e in part.entries),
-        interfaces=_interfaces(graph, part, prep.quant),
+        interfaces=_interfaces(graph, part, prep.quant, bool(prep.dataset.get("temporal", False))),
         versions=_versions(),
         module_paths=dict(graph.module_paths),  # readable layer name -> the torch module path (or NIR node) it came from
     )  # write_bundle hashes the files into it

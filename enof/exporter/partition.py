@@ -3,8 +3,9 @@
 - host_out: from the RepAct cut onward — the weight layers whose outputs feed the RepAct ReLU
   (with the shortcut that joins them), the ReLU, pooling and the classifier. Without RepAct:
   pooling and the classifier after the last LIF. The LIFs feeding host_out are the chip outputs.
-- host_in (targets without graded spikes, Loihi 1): the first, analog-input weight layer; its output
-  enters the first LIF as input current, constant over the T steps.
+- host_in (targets without graded spikes, Loihi 1, on static images): the first, analog-input weight
+  layer; its output enters the first LIF as input current, constant over the T steps. Event data on
+  such a target stays on the chip: its frames enter as binary spikes ("spikes" input mode).
 - chip: everything else (LIFs and the weight layers between them).
 
 What a node kind means to the split is one ``KindRole`` in ``ROLES``: a new kind is one entry there.
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from enof.errors import UnsupportedModuleError
+from enof.formats.bundle import input_mode_for
 from enof.exporter.graph import INPUT, ConvNode, DenseNode, FlattenNode, Graph, LifNode, Node, PoolNode, ReluNode
 
 Where = Literal["chip", "host_in", "host_out"]
@@ -35,7 +37,7 @@ class PartitionEntry:
 @dataclass(frozen=True)
 class Partition:
     entries: list[PartitionEntry]
-    input_mode: Literal["graded", "current"]
+    input_mode: Literal["graded", "spikes", "current"]  # formats.bundle.input_mode_for
     chip_outputs: list[str]  # LIFs whose spikes go to host_out, in graph order
     current_target: str | None  # the LIF receiving the host-in current (current mode)
 
@@ -79,9 +81,11 @@ def _descendants(graph: Graph, roots: set[str]) -> set[str]:
     return found
 
 
-def partition(graph: Graph, graded_spikes: bool) -> Partition:
-    """Assign every node of ``graph``; ``graded_spikes`` is the target's ability to take pixel values on chip."""
+def partition(graph: Graph, graded_spikes: bool, temporal: bool = False) -> Partition:
+    """Assign every node of ``graph``; ``graded_spikes`` is the target's ability to take pixel values on chip,
+    ``temporal`` whether the input is event frames (which enter a target without graded spikes as spikes)."""
     nodes = graph.nodes
+    input_mode = input_mode_for(graded_spikes, temporal)
     relus = [n.name for n in nodes.values() if role(n).graded]
     if relus:
         cut = {s for r in relus for s in nodes[r].sources}
@@ -111,7 +115,7 @@ def partition(graph: Graph, graded_spikes: bool) -> Partition:
 
     host_in: set[str] = set()
     current_target = None
-    if not graded_spikes:
+    if input_mode == "current":
         host_in = {n.name for n in nodes.values() if INPUT in n.sources}
         frontier = [h for h in host_in if role(nodes[h]).view]
         while frontier:
@@ -143,11 +147,12 @@ def partition(graph: Graph, graded_spikes: bool) -> Partition:
             where = "chip"
             if role(node).spiking:
                 reason = "spiking layer" + (" (chip output)" if name in chip_outputs else "")
-            elif graded_spikes and INPUT in node.sources:
-                reason = "first layer: pixels enter as graded spikes"
+            elif INPUT in node.sources:
+                reason = ("first layer: pixels enter as graded spikes" if input_mode == "graded"
+                          else "first layer: events enter as binary spikes (counts clipped to 1)")
             elif getattr(node, "role", None) == "identity-shortcut":
                 reason = "identity shortcut as a 1×1 identity conv"
             else:
                 reason = "synapses between spiking layers"
         entries.append(PartitionEntry(name, where, tuple(node.shape), reason))
-    return Partition(entries, "graded" if graded_spikes else "current", chip_outputs, current_target)
+    return Partition(entries, input_mode, chip_outputs, current_target)

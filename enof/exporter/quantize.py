@@ -26,7 +26,7 @@ from enof.exporter.graph import INPUT, ConvNode, Graph, LifNode
 from enof.exporter.partition import Partition
 from enof.formats.fixed_point import ACT_SHIFT, DECAY_UNITY, DU_KEEP_NOTHING
 from enof.formats.identity_synapse import identity_diagonal, is_identity_conv
-from enof.formats.quant import input_bits
+from enof.formats.quant import input_bits, input_range
 
 INPUT_SHIFT = 1 << ACT_SHIFT  # 64: Lava aligns a_in (and vth, VTH_SHIFT = ACT_SHIFT) by 6 bits; the bias is not shifted
 
@@ -160,6 +160,13 @@ def input_value(x, input_scale: float):
     """The float value of the chip's input integers ``round(x · input.scale)`` (graded pixels, or the
     host-in current in current mode), for numpy arrays and torch tensors."""
     return (x * input_scale).round() / input_scale
+
+
+def spike_value(x):
+    """Event frames as the chip takes them in "spikes" input mode: counts rounded and clipped to one spike,
+    ``clip(round(x), 0, 1)`` (input.scale is 1), for numpy arrays and torch tensors; the runtime's
+    ChipProgram.quantize_input gives the same integers."""
+    return x.round().clip(0, 1)
 
 
 def is_identity_node(node) -> bool:
@@ -337,7 +344,7 @@ def _check_input(part: Partition, limits: FixedPointLimits, input_scale: float, 
     if peak is None:
         return
     bits = input_bits(part.input_mode, limits.graded_spike_bits, limits.state_bits)
-    top = 2 ** (bits - 1) - 1
+    top = input_range(part.input_mode, bits)[1]
     if peak * input_scale > top:
         raise DoesNotFitError(
             f"input: |x_int| reaches {peak * input_scale:.4g} > {top} ({part.input_mode} input, {bits} bits) "

@@ -30,9 +30,13 @@ from enof.hardware_profiles import Profile, loads_profile
 BUNDLE_FORMAT = "enof-bundle"
 BUNDLE_FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
-INPUT_MODES = ("graded", "current")
+INPUT_MODES = ("graded", "spikes", "current")
 WHERE = ("chip", "host_in", "host_out")
 # Files every bundle has; host_in.onnx only in current mode (the analog first layer on the host).
+# Input modes (docs/design.md §5): "graded", pixel or event values as graded spikes (targets with graded
+# spikes); "spikes", event frames as binary spikes into the first layer's axons, counts clipped to 1
+# (event data on targets without graded spikes: Loihi 1); "current", a static image's first layer on the
+# host, its output entering the first LIF as a constant current (static data without graded spikes).
 REQUIRED_FILES = ("chip.nir", "host_out.onnx", "quant.npz", "placement.json")
 HOST_IN_FILE = "host_in.onnx"
 
@@ -73,7 +77,7 @@ class Manifest:
     timesteps: int
     num_classes: int
     dataset: dict
-    input_mode: str  # "graded" | "current"
+    input_mode: str  # one of INPUT_MODES
     partition: tuple[PartitionRecord, ...]
     interfaces: dict | list = field(default_factory=dict)  # tensors between parts: shapes and time handling
     files: dict[str, str] = field(default_factory=dict)  # name -> sha256 of its bytes
@@ -193,16 +197,22 @@ def checked_manifest(data, label: str) -> tuple[Manifest, Profile | None, str]:
     return manifest, profile, problem
 
 
+def input_mode_for(graded_spikes: bool, temporal: bool) -> str:
+    """The input mode a target with (or without) graded spikes runs a static (or event) data set in."""
+    return "graded" if graded_spikes else "spikes" if temporal else "current"
+
+
 def check_manifest_profile(manifest: Manifest, profile: Profile, label: str) -> None:
-    """The manifest fits `profile`: its target name, and its input mode (graded exactly when the profile
-    has graded spikes, as the exporter partitions)."""
+    """The manifest fits `profile`: its target name, and its input mode (:func:`input_mode_for`, as the
+    exporter partitions)."""
     f = Fields(label, BundleError)
     if profile.name != manifest.target.name:
         f.fail("target.name", f"is {show(manifest.target.name)} but its profile is the {profile.name!r} profile")
     graded = bool(profile.target.graded_spikes.value)
-    if (manifest.input_mode == "graded") != graded:
+    expected = input_mode_for(graded, bool(manifest.dataset.get("temporal", False)))
+    if manifest.input_mode != expected:
         f.fail("input_mode", f"is {manifest.input_mode!r}, but the {profile.name} profile has "
-                             f"{'graded' if graded else 'no graded'} spikes (expected {'graded' if graded else 'current'})")
+                             f"{'graded' if graded else 'no graded'} spikes (expected {expected})")
 
 
 def _dataset(f: Fields, value, num_classes: int) -> dict:

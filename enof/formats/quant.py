@@ -69,14 +69,24 @@ class FixedPointRanges:
 
 
 def chip_input_bits(profile: Profile, input_mode: str) -> int:
-    """Signed width of the chip's input integers under ``profile`` (:func:`input_bits`)."""
+    """Width of the chip's input integers under ``profile`` (:func:`input_bits`)."""
     return input_bits(input_mode, int(profile.target.graded_spike_bits.value), int(profile.fixed_point.state_bits.value))
 
 
 def input_bits(input_mode: str, graded_spike_bits: int, state_bits: int) -> int:
-    """Signed width of the chip's input integers: the graded payload, or a current that still fits the
-    state bits after Lava aligns the synaptic input to them (a_in << ACT_SHIFT, design.md §6)."""
+    """Width of the chip's input integers: the signed graded payload; 1 for binary spikes (0 or 1); or a
+    signed current that still fits the state bits after Lava aligns the synaptic input to them
+    (a_in << ACT_SHIFT, design.md §6)."""
+    if input_mode == "spikes":
+        return 1
     return graded_spike_bits if input_mode == "graded" else state_bits - ACT_SHIFT
+
+
+def input_range(input_mode: str, bits: int) -> tuple[int, int]:
+    """(lowest, highest) input integer: 0..1 for binary spikes, else a signed ``bits``-bit integer."""
+    if input_mode == "spikes":
+        return 0, 1
+    return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
 
 
 @dataclass(frozen=True)

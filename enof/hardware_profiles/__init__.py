@@ -178,11 +178,6 @@ def available_profiles() -> list[str]:
     return sorted(p.stem for p in PROFILE_DIR.glob("*.toml"))
 
 
-def graded_targets() -> list[str]:
-    """The built-in target profiles whose chips take graded spikes (the ones that can take event input)."""
-    return [name for name in available_profiles() if load_profile(name).target.graded_spikes.value]
-
-
 def load_profile(name_or_path: str | Path) -> Profile:
     """Read and check a profile: a built-in name ("loihi") or a path to a TOML file."""
     path = _resolve(name_or_path)

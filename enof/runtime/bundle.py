@@ -15,7 +15,7 @@ from enof.formats.bundle import MANIFEST_NAME, Manifest, check_manifest_profile,
 from enof.formats.host_graphs import check_host_in, check_host_out
 from enof.formats.placement import Placement, read_placement
 from enof.formats.quant import FixedPointRanges, chip_input_bits
-from enof.hardware_profiles import Profile, graded_targets
+from enof.hardware_profiles import Profile
 from enof.runtime.program import ChipProgram, program_from_bundle
 
 
@@ -62,19 +62,15 @@ def open_bundle(bundle_dir: str | Path, fallback_profile: Profile | None = None)
         chip_input_bits(profile, manifest.input_mode), FixedPointRanges.from_profile(profile),
         state_bits=int(profile.fixed_point.state_bits.value),
     )  # fmt: skip
-    temporal = bool(manifest.dataset.get("temporal", False))
-    if temporal and program.input_mode != "graded":
-        raise BundleError(
-            f"{manifest_path}: dataset.temporal: event input changes every step and {profile.name} takes "
-            f"{program.input_mode} input; export it for a target with graded spikes ({', '.join(graded_targets())})"
-        )
-    program = replace(program, input_temporal=temporal)
     if program.input_mode != manifest.input_mode:
         raise BundleError(f"{bundle.root}: chip.nir has {program.input_mode} input, manifest says {manifest.input_mode}")
+    # event input (dataset.temporal) is never in current mode: check_manifest_profile holds the input mode
+    program = replace(program, input_temporal=bool(manifest.dataset.get("temporal", False)))
     image_shape = manifest.input_shape
-    if program.input_mode == "graded" and program.input_shape != image_shape:
+    if program.input_mode != "current" and program.input_shape != image_shape:
         raise BundleError(
-            f"{manifest_path}: dataset.input_shape {image_shape} is not chip.nir's input {program.input_shape} (graded input)"
+            f"{manifest_path}: dataset.input_shape {image_shape} is not chip.nir's input {program.input_shape} "
+            f"({program.input_mode} input)"
         )
     check_host_out(
         bundle.path("host_out.onnx"), {n: program.layers[n].shape for n in program.outputs},

@@ -76,12 +76,22 @@ def build_program(graph, quant: QuantFile, label: str, timesteps: int, input_bit
             raise BundleError(f"{label}: {src!r} feeds an Output node but is not a LIF (the chip outputs spikes)")
     if not outputs:
         raise BundleError(f"{label}: no LIF feeds an Output node (the chip would return nothing)")
-    input_mode = "current" if any(s.kind == "current" for s in synapses) else "graded"
+    input_mode = "current" if any(s.kind == "current" for s in synapses) else _on_chip_input_mode(metadata, label)
     return ChipProgram(
         timesteps=timesteps, input_shape=input_shape, input_mode=input_mode,
         input_scale=quant.number("input.scale", "the input", positive=True), layers=layers, synapses=synapses,
         outputs=outputs, metadata=metadata, input_bits=input_bits, state_bits=state_bits,
     )  # fmt: skip
+
+
+def _on_chip_input_mode(metadata: dict, label: str) -> str:
+    """Graded or binary spikes into the first synapses: wired alike, told apart by the graph's
+    ``input_mode`` metadata (absent in graphs from before binary input: graded)."""
+    mode = metadata.get("input_mode", "graded")
+    if mode not in ("graded", "spikes"):
+        raise BundleError(f"{label}: metadata input_mode is {mode!r}, but the input feeds synapses on the chip "
+                          "(expected 'graded' or 'spikes')")
+    return mode
 
 
 def _neurons(nir) -> tuple[type, ...]:

@@ -16,7 +16,7 @@ import numpy as np
 from enof.errors import BundleError
 from enof.formats.fixed_point import GRADED_MESSAGE_BITS, LAVA_STATE_BITS
 from enof.formats.identity_synapse import identity_diagonal, is_identity_conv
-from enof.formats.quant import FixedPointRanges, open_quant
+from enof.formats.quant import FixedPointRanges, input_range, open_quant
 from enof.geometry import KINDS, Connection
 
 INPUT = "input"
@@ -122,24 +122,25 @@ class ChipProgram:
 
     Static input (``input_temporal`` False): one sample is ``input_shape``, the same values every step.
     Temporal input (event frames): one sample is (T, *input_shape), frame t entering at step t as graded
-    payloads; only graded input can change every step (a current-mode host_in is run once per sample).
+    payloads, or as binary spikes (``input_mode`` "spikes": counts clipped to 1, for targets without graded
+    spikes); a current-mode host_in is run once per sample, so it cannot take temporal input.
     """
 
     timesteps: int
     input_shape: tuple[int, ...]
-    input_mode: Literal["graded", "current"]
+    input_mode: Literal["graded", "spikes", "current"]  # formats.bundle.INPUT_MODES
     input_scale: float  # x_int = clip(round(x_float * input_scale))
     layers: dict[str, LifLayer]
     synapses: list[Synapse]
     outputs: list[str]
     metadata: dict = field(default_factory=dict)
-    input_bits: int = GRADED_MESSAGE_BITS  # x_int is clipped to a signed input_bits integer (graded payload / current)
+    input_bits: int = GRADED_MESSAGE_BITS  # x_int is clipped to quant.input_range(input_mode, input_bits)
     state_bits: int = LAVA_STATE_BITS  # width of u and v: the target profile's [fixed_point] state_bits
     input_temporal: bool = False  # a new input frame every step (the manifest's dataset.temporal)
 
     def __post_init__(self):
-        if self.input_temporal and self.input_mode != "graded":
-            raise ValueError(f"temporal input needs graded input, this program has {self.input_mode} input")
+        if self.input_temporal and self.input_mode == "current":
+            raise ValueError("temporal input enters the chip every step: it needs graded or spike input, not current")
         known = {INPUT, *self.layers}
         for syn in self.synapses:
             if syn.source not in known or syn.target not in self.layers:
@@ -149,10 +150,11 @@ class ChipProgram:
                 raise ValueError(f"output {out!r} is not a LIF layer")
 
     def quantize_input(self, x: np.ndarray) -> np.ndarray:
-        """x_int = clip(round(x · input_scale)) to a signed ``input_bits`` integer, int64, same shape as x."""
-        limit = 2 ** (self.input_bits - 1)
+        """x_int = clip(round(x · input_scale)) to the input range (formats.quant.input_range: a signed
+        ``input_bits`` integer, or 0..1 for binary spikes: event counts clipped to one spike), int64."""
+        low, high = input_range(self.input_mode, self.input_bits)
         x_int = np.rint(np.asarray(x, dtype=np.float64) * self.input_scale)
-        return np.clip(x_int, -limit, limit - 1).astype(np.int64)
+        return np.clip(x_int, low, high).astype(np.int64)
 
     @property
     def sample_shape(self) -> tuple[int, ...]:

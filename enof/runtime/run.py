@@ -190,7 +190,8 @@ def host_cost(bundle: OpenedBundle) -> HostCost:
     """Per inference: host MACs, and the host↔chip traffic of a dense transfer.
 
     Host → chip: every input value at every step, ``ceil(input_bits / 8)`` bytes each (the input is
-    re-sent each step, as a Lava source does; an event frame is sent dense too). Chip → host: one bit per output neuron per step.
+    re-sent each step, as a Lava source does; an event frame is sent dense too), binary input spikes one
+    bit each. Chip → host: one bit per output neuron per step.
     """
     program = bundle.program
     steps = program.timesteps
@@ -203,7 +204,8 @@ def host_cost(bundle: OpenedBundle) -> HostCost:
     output_neurons = sum(program.layers[n].neurons for n in program.outputs)
     return HostCost(
         host_in_macs=in_macs, host_out_macs=out_macs,
-        bytes_host_to_chip=input_values * steps * -(-program.input_bits // 8),
+        bytes_host_to_chip=(-(-input_values * steps // 8) if program.input_mode == "spikes"
+                            else input_values * steps * -(-program.input_bits // 8)),
         bytes_chip_to_host=-(-output_neurons * steps * CHIP_OUTPUT_BITS_PER_NEURON_STEP // 8),
     )  # fmt: skip
 

@@ -87,28 +87,23 @@ class FakeQuant:
                  weight_bits: int | None = None) -> None:
         from enof.exporter.calibrate import calibration_batch
         from enof.exporter.graph import NeuronParams
-        from enof.exporter.quantize import FixedPointLimits
 
-        self.checkpoint, self.profile = checkpoint, profile
-        self.limits = FixedPointLimits.from_profile(profile, weight_bits)
-        self.graded = bool(profile.target.graded_spikes.value)
+        self.checkpoint, self.profile, self.weight_bits = checkpoint, profile, weight_bits
         self.neuron = NeuronParams(float(checkpoint.neuron["decay"]), float(checkpoint.neuron["v_threshold"]))
         self.input_shape = tuple(int(v) for v in checkpoint.dataset["input_shape"])
         self.calibration = calibration_batch(checkpoint.dataset, checkpoint.timesteps, calibrate, data_root)
 
     @torch.no_grad()
     def state(self, model: nn.Module) -> QuantState:
-        """The exporter's chain (export.prepare_export's steps after loading) on ``model``'s weights."""
-        from enof.exporter.calibrate import chip_peaks, graded_input_scale
+        """The exporter's chain (capture, then export.quantize_for_target on the held calibration batch) on
+        ``model``'s weights."""
+        from enof.exporter.export import quantize_for_target
         from enof.exporter.graph import capture
-        from enof.exporter.partition import partition
-        from enof.exporter.quantize import quantize
 
         graph = capture(model, self.input_shape, self.checkpoint.timesteps, self.neuron)
-        part = partition(graph, graded_spikes=self.graded)
-        peaks = chip_peaks(graph, part, self.calibration)
-        input_scale = graded_input_scale(self.checkpoint.dataset, peaks) if self.graded else 1.0
-        return QuantState(graph, part, quantize(graph, part, self.limits, input_scale, peaks))
+        part, quant, _, _ = quantize_for_target(graph, self.profile, self.checkpoint.dataset,
+                                                weight_bits=self.weight_bits, calibration=self.calibration)
+        return QuantState(graph, part, quant)
 
     def targets(self, model: nn.Module, state: QuantState) -> dict[str, torch.Tensor]:
         """Parameter name → the value that makes the float forward (BN in eval) compute what the chip computes."""
@@ -226,9 +221,19 @@ class QuantizedForward(nn.Module):
             self.refresh()
         params = dict(self.model.named_parameters())
         overrides = {n: params[n] + (t.to(params[n].device) - params[n]).detach() for n, t in self._targets.items()}
-        if self.state.partition.input_mode == "graded":
+        mode = self.state.partition.input_mode
+        if mode == "graded":
             x = _round_input(x, self.input_scale)
+        elif mode == "spikes":
+            x = _spike_input(x)
         return functional_call(self.model, overrides, (x,))
+
+
+def _spike_input(x: torch.Tensor) -> torch.Tensor:
+    """Event counts clipped to one spike ("spikes" input mode), straight-through."""
+    from enof.exporter.quantize import spike_value
+
+    return x + (spike_value(x.detach()) - x.detach())
 
 
 def _round_input(x: torch.Tensor, input_scale: float) -> torch.Tensor:

@@ -219,14 +219,26 @@ def test_dense_nir_graph_in_snntorch_convention_exports_for_both_targets_without
         assert {r["node"]: r["where"] for r in manifest["partition"]}["fc"] == first_layer_where
 
 
-def test_event_data_for_a_target_without_graded_spikes_names_the_targets_that_take_it():
-    """Issue 12: the refusal says which built-in target can (hardware_profiles.graded_targets: loihi2)."""
-    from enof.datasets import dataset_spec
-    from enof.errors import UnsupportedModuleError
-    from enof.exporter.export import _refuse_temporal_without_graded_spikes
-    from enof.hardware_profiles import graded_targets, load_profile
+def test_event_data_enters_a_target_without_graded_spikes_as_binary_spikes_on_the_chip():
+    """Issue 12: on Loihi 1 event frames are not a host-in current (constant over T) but spikes into the first
+    layer's axons: the first conv is on the chip and the input mode is "spikes"; static digits stay current."""
+    import torch
 
-    assert graded_targets() == ["loihi2"]
-    with pytest.raises(UnsupportedModuleError, match=r"cifar10dvs: temporal input .* export for loihi2$"):
-        _refuse_temporal_without_graded_spikes(dataset_spec("cifar10dvs").record(), load_profile("loihi"))
-    _refuse_temporal_without_graded_spikes(dataset_spec("cifar10dvs").record(), load_profile("loihi2"))  # accepted
+    from enof.datasets import dataset_spec
+    from enof.exporter.export import quantize_for_target
+    from enof.exporter.graph import NeuronParams, capture
+    from enof.hardware_profiles import load_profile
+    from enof.trainer.models import build_model
+    from enof.trainer.neurons import NeuronConfig
+
+    torch.manual_seed(0)
+    model = build_model("mnist_cnn", repact=True, timesteps=2, neuron=NeuronConfig(), num_classes=10, in_channels=2,
+                        width=2).eval()  # fmt: skip
+    graph = capture(model, (2, 48, 48), 2, NeuronParams(0.25, 1.0))
+    record = dataset_spec("cifar10dvs").record()
+    part, quant, _, _ = quantize_for_target(graph, load_profile("loihi"), record, x_bound=4.0)
+    assert part.input_mode == "spikes" and quant.input_scale == 1.0 and not part.names("host_in")
+    first = next(e for e in part.entries if e.where == "chip" and "input" in graph.nodes[e.node].sources)
+    assert "binary spikes" in first.reason
+    static = quantize_for_target(graph, load_profile("loihi"), {**record, "temporal": False}, x_bound=4.0)[0]
+    assert static.input_mode == "current" and static.names("host_in")

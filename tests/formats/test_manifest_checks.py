@@ -43,7 +43,7 @@ def _set(path: str, value):
         ("num_classes", None, "field 'num_classes' must be an integer, got null None"),
         ("checkpoint_sha256", "abc", "field 'checkpoint_sha256' must be a sha256 (64 lowercase hex digits), got string 'abc'"),
         ("files/quant.npz", 5, "field 'files.quant.npz' must be a sha256 (64 lowercase hex digits), got number 5"),
-        ("input_mode", "analog", "field 'input_mode' is 'analog', not one of graded, current"),
+        ("input_mode", "analog", "field 'input_mode' is 'analog', not one of graded, spikes, current"),
         ("input_mode", "current", "field 'input_mode' is 'current', but the loihi2 profile has graded spikes (expected graded)"),
         ("target/name", "loihi", "field 'target.name' is 'loihi' but its profile is the 'loihi2' profile"),
         ("target/profile", "x = 1", "field 'target.profile_sha256' is not the sha256 of target.profile (the profile text changed after export)"),

@@ -57,6 +57,24 @@ def test_temporal_program_refuses_a_static_batch(random_program, random_inputs):
         simulate(program, random_inputs(program, batch=2), "fixed")
 
 
-def test_temporal_input_needs_graded_input(random_program):
-    with pytest.raises(ValueError, match="temporal input needs graded input"):
+def test_temporal_input_cannot_be_a_constant_current(random_program):
+    with pytest.raises(ValueError, match="needs graded or spike input, not current"):
         _temporal(random_program("current", seed=1))
+
+
+def test_binary_spike_input_clips_counts_to_one_spike(random_program):
+    """Spikes mode (event data on Loihi 1): a count of 2 or 3 is the same one spike as a count of 1 and a
+    resized count below 0.5 is none (clip(round(x), 0, 1)); the events counted are the spikes sent. Exact."""
+    program = _temporal(random_program("spikes", seed=3))
+    frames = _event_frames(program, batch=2, seed=3)
+    binary = (frames >= 0.5).astype(np.float32)
+    run = simulate(program, frames, "fixed", record_spikes=True)
+    clipped = simulate(program, binary, "fixed", record_spikes=True)
+    for name in program.layers:
+        np.testing.assert_array_equal(run.spikes[name], clipped.spikes[name], err_msg=name)
+    np.testing.assert_array_equal(run.input_nonzero, binary.sum(axis=(0, 1)))
+    below_half = simulate(program, np.where(frames > 0, 0.45, 0.0).astype(np.float32), "fixed")
+    assert below_half.input_nonzero.sum() == 0
+    float_run = simulate(program, frames, "float")  # float takes the counts themselves: not the clipped run
+    assert any(not np.array_equal(float_run.spike_counts[n], simulate(program, binary, "float").spike_counts[n])
+               for n in program.layers)

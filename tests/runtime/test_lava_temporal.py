@@ -8,18 +8,22 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 
 from enof.runtime.fast import simulate
 from enof.runtime.lava.backend import run_lava
 
 
-def test_lava_fixed_pt_equals_fast_fixed_on_event_frames_a_new_frame_every_step(random_program):
+@pytest.mark.parametrize("input_mode", ["graded", "spikes"])
+def test_lava_fixed_pt_equals_fast_fixed_on_event_frames_a_new_frame_every_step(random_program, input_mode):
     """Tolerance: none. Both run Lava's fixed-point integers; the RingBuffer sends frame t of each sample at
-    its step t, the simulator takes x[:, t]; every spike, count and input event must agree."""
-    program = dataclasses.replace(random_program("graded", seed=8, timesteps=5), input_temporal=True)
+    its step t, the simulator takes x[:, t]; every spike, count and input event must agree. Spikes (Loihi 1):
+    counts 1..4 are clipped to one spike, which Lava's synapses take as binary (num_message_bits 0)."""
+    program = dataclasses.replace(random_program(input_mode, seed=8, timesteps=5), input_temporal=True)
     rng = np.random.default_rng(8)
     shape = (3, program.timesteps, *program.input_shape)
-    frames = np.where(rng.random(shape) < 0.6, 0, rng.integers(1, 5, shape) / 4).astype(np.float32)
+    counts = rng.integers(1, 5, shape) / (4 if input_mode == "graded" else 1)
+    frames = np.where(rng.random(shape) < 0.6, 0, counts).astype(np.float32)
     lava_run = run_lava(program, frames, "fixed", timeout_s=120)
     fast_run = simulate(program, frames, "fixed")
     for name in program.outputs:

@@ -10,8 +10,8 @@ Choices the counts force on us (stated in the report):
   spiked is charged as active, every other update as inactive (a lower bound on active updates).
 - Synaptic ops are charged to the layer whose neurons receive them, spike routing to the layer
   that sends the spike (energy_routing.py says where spikes go).
-- Events entering from the host (graded input, input current) and spikes leaving to the host are
-  host<->chip bytes, not mesh traffic.
+- Events entering from the host (graded input, binary input spikes, input current) and spikes leaving
+  to the host are host<->chip bytes, not mesh traffic; their synaptic ops are charged to the first layer.
 - A model prices what it has constants for; the parts it has none for are listed as not priced.
 """
 
@@ -62,7 +62,7 @@ class EnergyInputs:
 
     timesteps: int
     samples: int
-    input_mode: Literal["graded", "current"]
+    input_mode: Literal["graded", "spikes", "current"]  # formats.bundle.INPUT_MODES
     layers: tuple[LayerActivity, ...]
     cores: tuple[CoreActivity, ...]
     host: HostCost

@@ -126,8 +126,11 @@ class LavaNetwork:
     # -- synapses
     def _connect(self, syn: Synapse) -> None:
         delay = self.depths[syn.target] - 1 - self.depths[syn.source]
-        graded = syn.source == INPUT
-        out_port = self._input(delay).s_out if graded else self._relay(syn.source, delay).s_out
+        # Input events are graded messages, except binary spikes in fixed point (num_message_bits 0: Lava's
+        # synapses take any non-zero payload as one spike, as Loihi 1's axons do); float runs take the counts.
+        from_input = syn.source == INPUT
+        graded = from_input and not (self.fixed and self.program.input_mode == "spikes")
+        out_port = self._input(delay).s_out if from_input else self._relay(syn.source, delay).s_out
         self._CONNECT[syn.runs_as](self, syn, out_port, self.lifs[syn.target], graded)
 
     def _current(self, syn: Synapse, out_port, target, graded: bool) -> None:
