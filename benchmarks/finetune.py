@@ -1,6 +1,8 @@
 """Float vs fixed-point accuracy before and after quantization-aware fine-tuning, per target and seed.
 
     .venv/bin/python benchmarks/finetune.py [--seeds 5] [--targets loihi,loihi2] [-o docs/finetune-digits.md]
+    .venv/bin/python benchmarks/finetune.py --dataset mnist5k --arch mnist_cnn --width 32 \
+        --work runs/finetune-mnist5k -o docs/finetune-mnist5k.md
 
 Per seed: train (enof.trainer.loop.train, the quick recipe) or reuse ``<work>/seed<N>/model.pt``;
 per target: export, run the built-in simulator in fixed point on the whole test split (the bit-exact
@@ -55,11 +57,14 @@ def run(args, console: Console) -> dict:
     store = work / "results.json"
     results = json.loads(store.read_text()) if store.exists() else {}
     test = test_split(args.dataset)
+    args.test_images = len(test[1])
     for seed in range(args.seeds):
         model = work / f"seed{seed}" / "model.pt"
         if not model.exists():
             started = time.perf_counter()
-            train(TrainConfig(dataset=args.dataset, arch=args.arch, timesteps=args.timesteps, seed=seed, out=str(model)))
+            arch_kwargs = {} if args.width is None else {"width": args.width}
+            train(TrainConfig(dataset=args.dataset, arch=args.arch, arch_kwargs=arch_kwargs, timesteps=args.timesteps,
+                              seed=seed, out=str(model)))
             console.print(f"seed {seed}: trained in {time.perf_counter() - started:.0f} s")
         for target in args.targets:
             key = f"{seed}/{target}"
@@ -94,12 +99,13 @@ def summary(results: dict, targets: list[str]) -> list[dict]:
     return rows
 
 
-INTRO = """# Quantization-aware fine-tuning on digits
+INTRO = """# Quantization-aware fine-tuning on {dataset}
 
 `enof-train finetune MODEL.pt --target T` fine-tunes a trained SNN with the exporter's own integers in
-its forward pass (enof/trainer/finetune.py). Below: test accuracy (360 digits test images, so one image
-is 0.28 points) of the float network and of its export run on the built-in fixed-point simulator
-(bit-exact with Lava), before and after {epochs} fine-tuning epochs at lr {lr}, per target.
+its forward pass (enof/trainer/finetune.py). Below: test accuracy ({test} {dataset} test images, so one image
+is {image:.2f} points) of the float network ({arch}{width}, T = {timesteps}) and of its export run on the
+built-in fixed-point simulator (bit-exact with Lava), before and after {epochs} fine-tuning epochs at lr {lr},
+per target.
 """
 
 
@@ -108,7 +114,10 @@ def markdown(rows: list[dict], results: dict, args) -> str:
     heads = ["target", "seeds", "float before", "fixed before", "float after", "fixed after",
              "fixed − float (after)", "float after − before"]
     keys = [*COLUMNS, "fixed_minus_float_after", "float_after_minus_before"]
-    lines = [INTRO.format(epochs=args.epochs, lr=args.lr), "| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    intro = INTRO.format(dataset=args.dataset, test=args.test_images, image=100 / args.test_images, arch=args.arch,
+                         width="" if args.width is None else f", width {args.width}", timesteps=args.timesteps,
+                         epochs=args.epochs, lr=args.lr)  # fmt: skip
+    lines = [intro, "| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
     for r in rows:
         cells = [f"{r[k]['mean']:.2f} ± {r[k]['std']:.2f}" for k in keys]
         lines.append(f"| {r['target']} | {r['seeds']} | " + " | ".join(cells) + " |")
@@ -116,8 +125,9 @@ def markdown(rows: list[dict], results: dict, args) -> str:
               "|" + "---|" * (2 + len(COLUMNS))]
     for r in sorted(results.values(), key=lambda r: (r["target"], r["seed"])):
         lines.append(f"| {r['seed']} | {r['target']} | " + " | ".join(f"{100 * r[c]:.2f}" for c in COLUMNS) + " |")
-    command = (f"python benchmarks/finetune.py --seeds {args.seeds} --targets {','.join(args.targets)} "
-               f"--epochs {args.epochs} --lr {args.lr}")
+    command = (f"python benchmarks/finetune.py --dataset {args.dataset} --arch {args.arch}"
+               + ("" if args.width is None else f" --width {args.width}")
+               + f" --seeds {args.seeds} --targets {','.join(args.targets)} --epochs {args.epochs} --lr {args.lr}")
     return "\n".join(lines) + f"\n\nPercent, mean ± sample std over seeds. Produced by `{command}`.\n"
 
 
@@ -126,6 +136,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--dataset", default="digits")
     parser.add_argument("--arch", default="digits_cnn")
+    parser.add_argument("--width", type=int, default=None, help="the architecture's width (default: its own)")
     parser.add_argument("-T", "--timesteps", type=int, default=2)
     parser.add_argument("--targets", type=lambda s: s.split(","), default=["loihi", "loihi2"])
     parser.add_argument("--epochs", type=int, default=3)
@@ -133,7 +144,11 @@ def main() -> None:
     parser.add_argument("--work", default="runs/finetune-digits")
     parser.add_argument("-o", "--output", default="docs/finetune-digits.md")
     args = parser.parse_args()
-    torch.set_num_threads(1)  # digits' recipe: one thread (enof.trainer.config.QUICK)
+    from enof.trainer.config import QUICK
+
+    threads = QUICK.get(args.dataset, {}).get("threads", 0)
+    if threads:
+        torch.set_num_threads(threads)  # the recipe's (digits: one thread, enof.trainer.config.QUICK)
     console = Console(stderr=True)
     results = run(args, console)
     rows = summary(results, args.targets)

@@ -289,6 +289,7 @@ def export_bundle(
         interfaces=_interfaces(graph, part, prep.quant, bool(prep.dataset.get("temporal", False))),
         versions=_versions(),
         module_paths=dict(graph.module_paths),  # readable layer name -> the torch module path (or NIR node) it came from
+        weight_bits=int(prep.limits.weight_bits),
     )  # write_bundle hashes the files into it
     with writing(out_dir):
         manifest = write_bundle(out_dir, manifest, files)

@@ -84,6 +84,8 @@ class Manifest:
     versions: dict[str, str] = field(default_factory=dict)  # enof, nir, onnx, torch
     # readable layer name -> the torch module path it was exported from (optional: older bundles have none)
     module_paths: dict[str, str] = field(default_factory=dict)
+    # the weight grid the quantizer used (enof-export --weight-bits); None: the profile's (older bundles)
+    weight_bits: int | None = None
 
     def __post_init__(self):
         if self.input_mode not in INPUT_MODES:
@@ -191,6 +193,7 @@ def checked_manifest(data, label: str) -> tuple[Manifest, Profile | None, str]:
         partition=tuple(_partition_record(f, p, f"partition[{i}]")
                         for i, p in enumerate(f.array(f.get(data, "partition"), "partition"))),
         interfaces=f.free_form(interfaces, "interfaces"), files=files, versions=versions, module_paths=module_paths,
+        weight_bits=None if data.get("weight_bits") is None else f.integer(data["weight_bits"], "weight_bits", 2),
     )  # fmt: skip
     if profile is not None:
         check_manifest_profile(manifest, profile, label)
@@ -208,6 +211,10 @@ def check_manifest_profile(manifest: Manifest, profile: Profile, label: str) -> 
     f = Fields(label, BundleError)
     if profile.name != manifest.target.name:
         f.fail("target.name", f"is {show(manifest.target.name)} but its profile is the {profile.name!r} profile")
+    register = int(profile.fixed_point.weight_bits.value)
+    if manifest.weight_bits is not None and manifest.weight_bits > register:
+        f.fail("weight_bits", f"is {manifest.weight_bits}, but the {profile.name} profile's synapses take at most "
+                              f"{register} weight bits")
     graded = bool(profile.target.graded_spikes.value)
     expected = input_mode_for(graded, bool(manifest.dataset.get("temporal", False)))
     if manifest.input_mode != expected:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+
 from enof.errors import BundleError
 from enof.formats.bundle import MANIFEST_NAME, Manifest, check_manifest_profile, read_bundle
 from enof.formats.host_graphs import check_host_in, check_host_out
@@ -64,6 +66,7 @@ def open_bundle(bundle_dir: str | Path, fallback_profile: Profile | None = None)
     )  # fmt: skip
     if program.input_mode != manifest.input_mode:
         raise BundleError(f"{bundle.root}: chip.nir has {program.input_mode} input, manifest says {manifest.input_mode}")
+    _check_weight_grid(program, manifest, profile, manifest_path)
     # event input (dataset.temporal) is never in current mode: check_manifest_profile holds the input mode
     program = replace(program, input_temporal=bool(manifest.dataset.get("temporal", False)))
     image_shape = manifest.input_shape
@@ -82,3 +85,19 @@ def open_bundle(bundle_dir: str | Path, fallback_profile: Profile | None = None)
         bundle.path("placement.json"), profile, {n: layer.shape for n, layer in program.layers.items()}
     )
     return OpenedBundle(Path(bundle.root), manifest, bundle.manifest_sha256, program, placement, profile, bundle.paths)
+
+
+def _check_weight_grid(program: ChipProgram, manifest: Manifest, profile: Profile, manifest_path: Path) -> None:
+    """Weights exported with ``weight_bits`` below the register's are multiples of 2^(register − weight_bits)
+    (enof.exporter.quantize keeps them on that grid; a single-sign diagonal on half the MIXED step): the
+    synapse memory the placement charged for."""
+    if manifest.weight_bits is None:
+        return
+    unit = 2 ** (int(profile.fixed_point.weight_bits.value) - manifest.weight_bits)
+    for syn in program.synapses:
+        if unit > 1 and syn.weight_int.size and np.any(syn.weight_int % unit):
+            raise BundleError(
+                f"{manifest_path}: weight_bits is {manifest.weight_bits}, but {syn.name}'s integers are not all "
+                f"multiples of {unit} (the {manifest.weight_bits}-bit grid of the {profile.name} profile's "
+                f"{profile.fixed_point.weight_bits.value}-bit weights)"
+            )

@@ -156,3 +156,24 @@ def test_enof_run_refuses_timesteps_that_disagree_with_host_out_in_one_line(bund
     bundle.edit_manifest(_set("timesteps", 10**9))
     cli_refuses("enof-run", bundle.root, "-o", tmp_path / "run.json", fragments=("field 'timesteps' is 1000000000",))
     assert json.loads((bundle.root / "manifest.json").read_text())["timesteps"] == 10**9 and not (tmp_path / "run.json").exists()
+
+
+def test_weight_bits_above_the_register_or_that_the_integers_break_are_refused(bundle, refused):
+    """Issue 14: the manifest records the weight grid (--weight-bits); 8-bit integers claimed as 4-bit are caught."""
+    assert json.loads((bundle.root / "manifest.json").read_text())["weight_bits"] == 8
+    open_bundle(bundle.root)
+    bundle.edit_manifest(_set("weight_bits", 9))
+    refused(lambda: open_bundle(bundle.root), BundleError,
+            "manifest.json: field 'weight_bits' is 9, but the loihi2 profile's synapses take at most 8 weight bits")
+    bundle.edit_manifest(_set("weight_bits", 4))
+    message = refused(lambda: open_bundle(bundle.root), BundleError, "(the 4-bit grid of the loihi2 profile's 8-bit weights)")
+    assert "weight_bits is 4, but conv" in message and "multiples of 16" in message
+
+
+def test_a_4_bit_export_records_its_grid_and_opens(tmp_path, digits_bundle):
+    from enof.exporter.export import export_bundle
+
+    bundle, _ = digits_bundle("loihi2")
+    four = export_bundle(bundle.parent / "model.pt", "loihi2", tmp_path / "four", calibrate=16, weight_bits=4).out_dir
+    assert json.loads((four / "manifest.json").read_text())["weight_bits"] == 4
+    assert all(not (s.weight_int % 16).any() for s in open_bundle(four).program.synapses)
