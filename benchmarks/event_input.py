@@ -9,8 +9,8 @@ three ~100 ms saccades along a triangle in front of a monitor, cropped to 34×34
 layout, ``<work>/root/NMNIST/{Train,Test}/<digit>/<index>.bin``, by event_formats.write_nmnist_bin. The
 recording model (``DvsModel``; every number below is one of its fields):
 
-- the digit (raw 0..255 → intensity I in 0..1) is padded to 34×34 and moved along the triangle of
-  right triangle of ``VERTICES_PX`` (3 px legs; right-down, left, up: three straight saccades of
+- the digit (raw 0..255 → intensity I in 0..1) is padded to 34×34 and moved along the
+  triangle of ``VERTICES_PX`` (3 px legs; right-down, left, up: three straight saccades of
   ``saccade_us`` = 100 ms each) in ``micro_steps`` = 30 sub-pixel steps per saccade (0.10 to 0.14 px),
   each frame a bilinear shift of the digit;
 - each pixel keeps a reference log intensity log(I + ``log_eps``) (``log_eps`` = 0.1: a monitor's black
