@@ -216,10 +216,12 @@ def check_manifest_profile(manifest: Manifest, profile: Profile, label: str) -> 
         f.fail("weight_bits", f"is {manifest.weight_bits}, but the {profile.name} profile's synapses take at most "
                               f"{register} weight bits")
     graded = bool(profile.target.graded_spikes.value)
-    expected = input_mode_for(graded, bool(manifest.dataset.get("temporal", False)))
+    temporal = bool(manifest.dataset.get("temporal", False))
+    expected = input_mode_for(graded, temporal)
     if manifest.input_mode != expected:
         f.fail("input_mode", f"is {manifest.input_mode!r}, but the {profile.name} profile has "
-                             f"{'graded' if graded else 'no graded'} spikes (expected {expected})")
+                             f"{'graded' if graded else 'no graded'} spikes (expected {expected}"
+                             f"{' for event data' if temporal and not graded else ''})")
 
 
 def _dataset(f: Fields, value, num_classes: int) -> dict:

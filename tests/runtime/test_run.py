@@ -104,11 +104,11 @@ def test_a_batch_whose_spike_raster_cannot_fit_in_memory_is_refused_before_runni
         run_bundle(open_bundle(bundle), images[:8], labels[:8], batch_size=1, progress=False)
 
 
-def test_a_bundle_whose_manifest_says_event_input_sets_the_temporal_program_or_names_the_target_that_can(
+def test_a_bundle_whose_manifest_says_event_input_sets_the_temporal_program_or_names_the_mode_that_can(
     digits_bundle, digits_test_set, tmp_path
 ):
     """dataset.temporal makes the opened program take (T, C, H, W) samples (graded input, Loihi 2); a current-mode
-    (Loihi 1) bundle cannot take event input, and the one-line error names the target that can."""
+    (Loihi 1) bundle cannot take event input (constant over T), and the one-line error names the mode that can."""
     import json
     import shutil
 
@@ -121,8 +121,8 @@ def test_a_bundle_whose_manifest_says_event_input_sets_the_temporal_program_or_n
         manifest["dataset"]["temporal"] = True
         (bundle / "manifest.json").write_text(json.dumps(manifest))
         if target == "loihi":
-            with pytest.raises(BundleError, match=r"dataset\.temporal: event input changes every step and loihi takes "
-                                                  r"current input; export it for a target with graded spikes \(loihi2\)$"):
+            with pytest.raises(BundleError, match=r"manifest\.json: field 'input_mode' is 'current', but the loihi profile "
+                                                  r"has no graded spikes \(expected spikes for event data\)$"):
                 open_bundle(bundle)
             continue
         opened = open_bundle(bundle)
