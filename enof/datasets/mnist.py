@@ -33,17 +33,19 @@ TEST_FRACTION = 0.2
 # Training augmentation for both: a random shift of up to 2 pixels (28 → pad 2 → crop 28), which
 # the small mnist5k training split needs to reach its accuracy target.
 SHIFT_PX = 2
+BLACK = -MNIST_MEAN[0] / MNIST_STD[0]  # raw 0 after normalization
 
 _IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 EXPECTED = f"<root>/MNIST/raw/ holding {', '.join(_IDX_FILES)} (the standard idx files, unpacked)"
 
 
 class _Shifted(Dataset):
-    """Normalized (1, 28, 28) tensors with a random shift of up to `SHIFT_PX` (torch's RNG)."""
+    """Normalized (1, 28, 28) tensors with a random shift of up to `SHIFT_PX` (torch's RNG); the pixels
+    shifted in are black (normalized 0, not the normalized mean that a 0 fill would be)."""
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
         self.images, self.labels = images, labels
-        self.crop = transforms.RandomCrop(28, padding=SHIFT_PX)
+        self.crop = transforms.RandomCrop(28, padding=SHIFT_PX, fill=BLACK)
 
     def __len__(self) -> int:
         return len(self.labels)

@@ -48,6 +48,18 @@ def test_mnist5k_is_the_fixed_stratified_4000_1000_split_of_mlxtends_images():
     assert dataset_spec("mnist5k").input_shape == (1, 28, 28)
 
 
+def test_the_training_shift_fills_with_black_as_the_test_images_border_is():
+    """The pixels a ±2 px shift brings in are normalized black, (0 − mean) / std, not 0 (the normalized mean,
+    a grey frame the test images never have). No raw pixel normalizes to exactly 0 (0.1307 · 255 is not an
+    integer), so a 0 anywhere would be fill."""
+    loaded = load_dataset("mnist5k", train_augment=True)
+    black = -MNIST_MEAN[0] / MNIST_STD[0]
+    torch.manual_seed(1)
+    shifted = torch.stack([loaded.train[i][0] for i in range(64)])
+    assert not (shifted == 0).any()  # a zero fill puts hundreds of 0s in these 64 shifted images
+    assert abs(float(shifted.min()) - black) < 1e-6
+
+
 def test_mnist_cnn_spans_28_by_28_with_two_strided_convs():
     model = build_model("mnist_cnn", mode="snn", repact=True, timesteps=2)
     out = model(repeat_over_time(torch.rand(3, 1, 28, 28), 2))
