@@ -165,8 +165,9 @@ def input_value(x, input_scale: float):
 def spike_value(x):
     """Event frames as the chip takes them in "spikes" input mode: counts rounded and clipped to one spike,
     ``clip(round(x), 0, 1)`` (input.scale is 1), for numpy arrays and torch tensors; the runtime's
-    ChipProgram.quantize_input gives the same integers."""
-    return x.round().clip(0, 1)
+    ChipProgram.quantize_input gives the same integers (both clip to formats.quant.input_range)."""
+    low, high = input_range("spikes", 1)
+    return x.round().clip(low, high)
 
 
 def is_identity_node(node) -> bool:

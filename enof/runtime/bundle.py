@@ -94,8 +94,10 @@ def _check_weight_grid(program: ChipProgram, manifest: Manifest, profile: Profil
     if manifest.weight_bits is None:
         return
     unit = 2 ** (int(profile.fixed_point.weight_bits.value) - manifest.weight_bits)
+    if unit == 1:  # the register's own width: every integer is on the grid
+        return
     for syn in program.synapses:
-        if unit > 1 and syn.weight_int.size and np.any(syn.weight_int % unit):
+        if np.any(syn.weight_int % unit):
             raise BundleError(
                 f"{manifest_path}: weight_bits is {manifest.weight_bits}, but {syn.name}'s integers are not all "
                 f"multiples of {unit} (the {manifest.weight_bits}-bit grid of the {profile.name} profile's "
