@@ -126,7 +126,7 @@ def batch_size_option(text: str) -> int:
 def load_test_split(name: str, data_root, limit: int | None, bundle) -> tuple[np.ndarray, np.ndarray]:
     """The test split of data set ``name`` for the opened bundle, as its loader normalizes it: images
     (N, C, H, W), or event frames (N, T, C, H, W) binned at the bundle's T; labels (N,) int64."""
-    from enof.datasets import dataset_spec, load_test_split as read_test_split
+    from enof.datasets import dataset_spec, frame_hw_of, load_test_split as read_test_split
     from enof.errors import RunError
     from enof.formats.bundle import MANIFEST_NAME
 
@@ -137,7 +137,8 @@ def load_test_split(name: str, data_root, limit: int | None, bundle) -> tuple[np
             f"{bundle.root / MANIFEST_NAME}: the bundle takes {takes}, but {name} is "
             f"{'an event' if spec.temporal else 'a static'} data set; run it on a data set like the one it was trained on"
         )
-    test = read_test_split(name, data_root, timesteps=bundle.manifest.timesteps)
+    frame_hw = frame_hw_of(bundle.manifest.dataset) if name == bundle.manifest.dataset_name else None
+    test = read_test_split(name, data_root, timesteps=bundle.manifest.timesteps, frame_hw=frame_hw)
     count = len(test) if limit is None else min(limit, len(test))
     xs, ys = [], []
     for i in range(count):

@@ -58,6 +58,17 @@ def _arch_kwargs(width: Optional[int]) -> dict:
     return {} if width is None else {"width": width}
 
 
+def _frame_size(text: Optional[str]) -> Optional[list[int]]:
+    """--frame-size: ``N`` (N×N) or ``HxW``; a one-line error otherwise."""
+    if text is None:
+        return None
+    parts = text.lower().replace("×", "x").split("x")
+    if len(parts) not in (1, 2) or not all(p.strip().isdigit() for p in parts):
+        fail(EnofError(f"--frame-size {text}: expected N (square frames) or HxW, for example 48 or 34x34"))
+    sides = [int(p) for p in parts]
+    return sides * 2 if len(sides) == 1 else sides
+
+
 def _resume_command(dist) -> str:
     """The command line that continues this run: the same arguments plus --resume."""
     args = sys.argv[1:] + ([] if "--resume" in sys.argv else ["--resume"])
@@ -79,8 +90,8 @@ def train_command(
     ctx: typer.Context,
     dataset: str = typer.Option("digits", "--dataset", help="digits, mnist5k, mnist, cifar10, cifar100, cifar10dvs, nmnist or dvsgesture (enof.datasets)"),
     data_root: Optional[Path] = typer.Option(None, "--data-root", help="folder holding the data set (not for digits)"),
-    arch: str = typer.Option("digits_cnn", "--arch", help="digits_cnn, resnet20, resnet19 or resnet20_dvs"),
-    width: Optional[int] = typer.Option(None, "--width", min=1, help="digits_cnn channel width (default 32)"),
+    arch: str = typer.Option("digits_cnn", "--arch", help="digits_cnn, mnist_cnn, resnet20, resnet19 or resnet20_dvs"),
+    width: Optional[int] = typer.Option(None, "--width", min=1, help="channel width of digits_cnn (default 32) or mnist_cnn (default 16)"),
     timesteps: int = typer.Option(2, "--timesteps", "-T", min=1, help="SNN timesteps T"),
     recipe: str = typer.Option("quick", "--recipe", help="quick (the data set's affordable defaults) or paper "
                                "(the EnOF group's CIFAR recipe: 400 epochs, SGD 0.1, wd 1e-4, cosine, batch 128, "
@@ -102,6 +113,11 @@ def train_command(
     lam: float = typer.Option(0.1, "--lam", help="weight λ of L_AF / KD"),
     tau: Optional[float] = typer.Option(None, "--tau", help="temperature (default 20 for L_AF, 3 for KD)"),
     teacher: Optional[Path] = typer.Option(None, "--teacher", help="use this trained teacher .pt instead of training one"),
+    init: Optional[str] = typer.Option(None, "--init", help="where the SNN's weights start: random (the default) "
+                                       "or teacher (the trained teacher's weights, then trained as an SNN)"),
+    frame_size: Optional[str] = typer.Option(None, "--frame-size", help="event data sets: bin the recordings into "
+                                             "frames of N×N or HxW (the architecture's input size; default the "
+                                             "data set's own: cifar10dvs 48, nmnist 34, dvsgesture 32)"),
     train_limit: Optional[int] = typer.Option(None, "--train-limit", help="train on a fixed, seeded, stratified subset of N images"),
     test_limit: Optional[int] = typer.Option(None, "--test-limit", help="evaluate on a fixed, seeded, stratified subset of N images"),
     resume: bool = typer.Option(False, "--resume", help="continue an interrupted run from its last finished epoch"),
@@ -143,7 +159,8 @@ def train_command(
         arch_kwargs=_arch_kwargs(width), timesteps=timesteps, epochs=epochs, teacher_epochs=teacher_epochs,
         lr=lr, schedule=schedule, optimizer=optimizer, weight_decay=weight_decay, batch_size=batch_size,
         seed=seed, laf=(not kd) if laf is None else laf, repact=repact, kd=kd, lam=lam, tau=tau, out=str(out), resume=resume,
-        teacher=None if teacher is None else str(teacher), threads=threads, recipe=recipe, train_limit=train_limit,
+        teacher=None if teacher is None else str(teacher), init=init, frame_size=_frame_size(frame_size),
+        threads=threads, recipe=recipe, train_limit=train_limit,
         test_limit=test_limit, sync_bn=sync_bn, device=device, amp=amp, channels_last=channels_last, compile=compile,
         deterministic=deterministic, workers=workers, log_every=log_every, stop_after_epochs=stop_after_epochs,
     )
@@ -211,7 +228,7 @@ def ablation_command(
     dataset: str = typer.Option("digits", "--dataset", help="data set of every run"),
     data_root: Optional[Path] = typer.Option(None, "--data-root", help="folder holding the data set (not for digits)"),
     arch: str = typer.Option("digits_cnn", "--arch", help="architecture of every run"),
-    width: Optional[int] = typer.Option(None, "--width", min=1, help="digits_cnn channel width (default 32)"),
+    width: Optional[int] = typer.Option(None, "--width", min=1, help="channel width of digits_cnn (default 32) or mnist_cnn (default 16)"),
     seeds: int = typer.Option(5, "--seeds", min=1, help="seeds 0..N-1; one teacher per seed"),
     timesteps: str = typer.Option("1,2,4", "--timesteps", "-T", help="comma-separated list of T"),
     epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="SNN epochs per run (data set default)"),

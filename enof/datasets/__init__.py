@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from importlib import import_module
 
 from enof.errors import DataError
+from enof.datasets.events import sized_spec, with_frame_size
 from enof.datasets.spec import DatasetSpec, LoadedDataset
 
 @dataclass(frozen=True)
@@ -49,24 +50,40 @@ def _entry(name: str) -> _Entry:
     return _REGISTRY[name]
 
 
-def dataset_spec(name: str) -> DatasetSpec:
-    """The static facts about data set `name` (no files are read)."""
-    return _entry(name).get("spec")
+def dataset_spec(name: str, frame_hw=None) -> DatasetSpec:
+    """The static facts about data set `name` (no files are read); `frame_hw` (event data sets only): the
+    (height, width) its recordings are binned to instead of the data set's own frame size."""
+    spec = _entry(name).get("spec")
+    return spec if frame_hw is None else sized_spec(spec, frame_hw)
 
 
-def load_dataset(name: str, root=None, train_augment: bool = True, timesteps: int = 1) -> LoadedDataset:
-    """Train/test splits of `name`. `timesteps` matters only for temporal (event) data sets."""
-    return _entry(name).get("loader")(root, train_augment, timesteps)
+def frame_hw_of(record: dict) -> tuple[int, int] | None:
+    """The frame size a checkpoint's or bundle's `dataset` record was binned to: (H, W) of its input_shape for an
+    event data set, None for a static one (whose size is the data set's own)."""
+    return tuple(int(v) for v in record["input_shape"][1:]) if record.get("temporal") else None
 
 
-def load_test_split(name: str, root=None, timesteps: int = 1):
+def load_dataset(name: str, root=None, train_augment: bool = True, timesteps: int = 1, frame_hw=None) -> LoadedDataset:
+    """Train/test splits of `name`. `timesteps` and `frame_hw` (see `dataset_spec`) matter only for temporal (event)
+    data sets."""
+    spec = dataset_spec(name, frame_hw)  # a frame size for a static data set is refused before any file is read
+    loaded = _entry(name).get("loader")(root, train_augment, timesteps)
+    if frame_hw is None:
+        return loaded
+    return LoadedDataset(spec, with_frame_size(loaded.train, spec), with_frame_size(loaded.test, spec), loaded.notes)
+
+
+def load_test_split(name: str, root=None, timesteps: int = 1, frame_hw=None):
     """The test split of `name` alone, normalized as for evaluation: what `load_dataset(...).test` gives, without
     reading (or needing) the training files. Embedded data sets and cifar10dvs (one folder split by file order,
     read lazily) come from their full loader, which reads no training samples up front."""
     entry = _entry(name)
+    spec = dataset_spec(name, frame_hw)
     if entry.test_loader:
-        return entry.get("test_loader")(root, timesteps)
-    return entry.get("loader")(root, False, timesteps).test
+        test = entry.get("test_loader")(root, timesteps)
+    else:
+        test = entry.get("loader")(root, False, timesteps).test
+    return test if frame_hw is None else with_frame_size(test, spec)
 
 
-__all__ = ["DATASETS", "DataError", "DatasetSpec", "LoadedDataset", "dataset_spec", "load_dataset", "load_test_split"]
+__all__ = ["DATASETS", "DataError", "DatasetSpec", "LoadedDataset", "dataset_spec", "frame_hw_of", "load_dataset", "load_test_split"]

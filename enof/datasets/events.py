@@ -9,7 +9,7 @@ one DataError line naming the data set and the file.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,7 @@ from enof.datasets.transforms import FlipRollFrames
 from enof.errors import DataError
 
 POLARITIES = 2  # OFF (0) and ON (1): the frames' two channels
+MAX_FRAME_SIDE = 1024  # --frame-size: larger than any event sensor here (128×128 at most), a guard against typos
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,31 @@ def event_spec(name: str, frame_hw: tuple[int, int], num_classes: int, descripti
     unscaled (mean 0, std 1)."""
     return DatasetSpec(name=name, input_shape=(POLARITIES, *frame_hw), num_classes=num_classes,
                        mean=(0.0,) * POLARITIES, std=(1.0,) * POLARITIES, temporal=True, description=description)  # fmt: skip
+
+
+def sized_spec(spec: DatasetSpec, frame_hw) -> DatasetSpec:
+    """``spec`` with its recordings binned to ``frame_hw`` (height, width) instead of its own frame size: the
+    size an architecture takes (``enof-train --frame-size``). DataError for a static data set or a bad size."""
+    hw = tuple(frame_hw)
+    if not spec.temporal:
+        raise DataError(f"--frame-size: {spec.name} is a data set of {spec.input_shape[1]}×{spec.input_shape[2]} "
+                        "images; a frame size applies to event data sets only")
+    if len(hw) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_FRAME_SIDE for v in hw):
+        raise DataError(f"--frame-size {'×'.join(map(str, hw))}: expected a height and a width, whole numbers from 1 "
+                        f"to {MAX_FRAME_SIDE}")
+    if hw == tuple(spec.input_shape[1:]):
+        return spec
+    return replace(spec, input_shape=(spec.input_shape[0], *hw), description=f"{spec.description}, binned to {hw[0]}×{hw[1]}")
+
+
+def with_frame_size(split: Dataset, spec: DatasetSpec) -> Dataset:
+    """An event split (``EventFrames``) binned to ``spec``'s frame size: the same files and labels."""
+    if not isinstance(split, EventFrames):
+        raise TypeError(f"{spec.name}: a frame size applies to event frames, not {type(split).__name__}")
+    frame_hw = tuple(spec.input_shape[1:])
+    resized = EventFrames(replace(split.source, frame_hw=frame_hw), split.files, split.labels, split.timesteps)
+    resized.augment = split.augment
+    return resized
 
 
 def check_events(source: EventSource, path: Path, events: Events) -> None:

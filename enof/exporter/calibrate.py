@@ -13,9 +13,10 @@ from enof.exporter.replay import Replay
 
 def calibration_batch(dataset: dict, timesteps: int, count: int, data_root=None) -> torch.Tensor:
     """The first ``count`` training samples of the checkpoint's data set, time-major (T, N, C, H, W)."""
-    from enof.datasets import load_dataset
+    from enof.datasets import frame_hw_of, load_dataset
 
-    loaded = load_dataset(dataset["name"], root=data_root, train_augment=False, timesteps=timesteps)
+    loaded = load_dataset(dataset["name"], root=data_root, train_augment=False, timesteps=timesteps,
+                          frame_hw=frame_hw_of(dataset))
     count = min(count, len(loaded.train))
     xs = torch.stack([torch.as_tensor(loaded.train[i][0], dtype=torch.float32) for i in range(count)])
     if xs.dim() == 5:  # temporal data set: (N, T, C, H, W)

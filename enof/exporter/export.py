@@ -184,7 +184,10 @@ def prepare_nir_export(
         raise UnsupportedModuleError(f"{nir_path}: the graph does not say how many time steps a sample runs; pass --timesteps")
     graph = graph_from_nir(nir_graph, int(steps), graph_dt_s(nir_graph, dt_s))
     if dataset is not None:
-        record = dataset_spec(dataset).record()
+        spec = dataset_spec(dataset)
+        if spec.temporal and len(graph.input_shape) == 3:  # event frames: binned to the graph's input size
+            spec = dataset_spec(dataset, graph.input_shape[1:])
+        record = spec.record()
         if tuple(record["input_shape"]) != graph.input_shape:
             raise UnsupportedModuleError(
                 f"{nir_path}: Input shape {graph.input_shape} does not match data set {dataset}'s {tuple(record['input_shape'])}"

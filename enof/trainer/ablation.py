@@ -65,7 +65,7 @@ def run_ablation(config: AblationConfig, progress: TrainProgress | None = None, 
     """Train the whole grid; returns the JSON-ready result (also written by `write_ablation`)."""
     base = config.base.resolved()
     progress = progress or TrainProgress(enabled=False)
-    data = load_dataset(base.dataset, base.data_root, train_augment=True)
+    data = load_dataset(base.dataset, base.data_root, train_augment=True, frame_hw=base.frame_size)
     runs: list[AblationRun] = []
     teachers: dict[int, float] = {}
     started = time.perf_counter()

@@ -278,11 +278,18 @@ def _check_dataset(path: Path, dataset: dict) -> None:
 
 def _check_known_dataset(path: Path, dataset: dict) -> None:
     """A data set enof loads must have the shape and classes its loader yields (the runtime feeds those)."""
-    from enof.datasets import DATASETS, dataset_spec
+    from enof.datasets import DATASETS, DataError, dataset_spec, frame_hw_of
+    from enof.datasets.events import MAX_FRAME_SIDE
 
     if dataset["name"] not in DATASETS:
         return  # someone else's data: only the checks above apply
     spec = dataset_spec(dataset["name"])
+    if spec.temporal and dataset.get("temporal") and len(dataset["input_shape"]) == 3:
+        try:  # event frames may be binned to any size (enof-train --frame-size); their channels are fixed
+            spec = dataset_spec(dataset["name"], frame_hw_of(dataset))
+        except DataError:
+            raise _field_error(path, "dataset.input_shape", f"is {_shown(list(dataset['input_shape']))}; expected "
+                               f"[{spec.input_shape[0]}, H, W] with H and W from 1 to {MAX_FRAME_SIDE}") from None
     for key, expected in (("input_shape", list(spec.input_shape)), ("num_classes", spec.num_classes)):
         found = list(dataset[key]) if key == "input_shape" else dataset[key]
         if found != expected:

@@ -16,6 +16,9 @@ from enof.trainer.neurons import NeuronConfig
 
 SCHEDULES = ("cosine", "step", "none")
 OPTIMIZERS = ("sgd", "adam")
+# Where the SNN's weights start: a fresh initialization, or the trained teacher's weights (the same
+# architecture, so every conv, BN and classifier tensor has its counterpart).
+INITS = ("random", "teacher")
 
 # `--recipe quick` (the default): per data set settings one can afford. digits' were chosen so that
 # `enof-train --dataset digits --arch digits_cnn -T 2` reaches ≥ 97% test accuracy in about a minute
@@ -85,9 +88,11 @@ class TrainConfig:
     out: str = "model.pt"
     resume: bool = False
     teacher: str | None = None
+    init: str | None = None  # INITS; None: the recipe's (random)
     neuron: dict = field(default_factory=lambda: NeuronConfig().to_dict())
     threads: int | None = None  # torch threads the caller should use (0: torch's default)
     recipe: str = "quick"
+    frame_size: list[int] | None = None  # event data sets: (H, W) the recordings are binned to; None: the data set's
     train_limit: int | None = None  # a stratified, seeded subset of the training split
     test_limit: int | None = None
     sync_bn: bool = False
@@ -103,7 +108,7 @@ class TrainConfig:
 
     def resolved(self) -> "TrainConfig":
         """A copy with the recipe's defaults filled in and every choice checked."""
-        dataset_spec(self.dataset)  # unknown names are a DataError
+        dataset_spec(self.dataset, self.frame_size)  # unknown names and a frame size for images are DataErrors
         if self.recipe not in RECIPES:
             raise EnofError(f"--recipe {self.recipe}: choose one of {', '.join(RECIPES)}")
         recipe = RECIPES[self.recipe]
@@ -114,6 +119,8 @@ class TrainConfig:
         filled = replace(self, **{k: v for k, v in defaults.items() if getattr(self, k) is None})
         if filled.workers is None:
             filled = replace(filled, workers=default_workers())
+        if filled.init is None:
+            filled = replace(filled, init="random")
         _check(filled)
         return filled
 
@@ -156,6 +163,11 @@ def _check(config: TrainConfig) -> None:
         raise EnofError("--laf and --kd are alternatives: choose one distillation (or neither)")
     if config.schedule not in SCHEDULES:
         raise EnofError(f"unknown schedule '{config.schedule}'; choose one of {', '.join(SCHEDULES)}")
+    if config.init not in INITS:
+        raise EnofError(f"--init {config.init}: choose one of {', '.join(INITS)}")
+    if config.init == "teacher" and config.distill.method == "none":
+        raise EnofError("--init teacher starts the SNN from the teacher's weights: it needs a teacher "
+                        "(--laf or --kd)")
     if config.optimizer not in OPTIMIZERS:
         raise EnofError(f"unknown optimizer '{config.optimizer}'; choose one of {', '.join(OPTIMIZERS)}")
     for name in ("timesteps", "epochs", "batch_size", "log_every"):

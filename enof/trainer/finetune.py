@@ -255,7 +255,7 @@ class FinetuneResult:
 
 def finetune(config: FinetuneConfig, log=None) -> FinetuneResult:
     """Fine-tune ``config.checkpoint`` for ``config.target`` and write the fine-tuned checkpoint."""
-    from enof.datasets import LoadedDataset, load_dataset
+    from enof.datasets import LoadedDataset, frame_hw_of, load_dataset
     from enof.datasets.subset import limit_split
     from enof.exporter.quantize import FixedPointLimits
     from enof.formats.outputs import check_output_file
@@ -279,7 +279,8 @@ def finetune(config: FinetuneConfig, log=None) -> FinetuneResult:
     model.eval()  # BN frozen on the running statistics the exporter folds; gradients still flow
     for p in model.parameters():
         p.requires_grad_(True)
-    data = load_dataset(ckpt.dataset["name"], config.data_root, train_augment=True, timesteps=ckpt.timesteps)
+    data = load_dataset(ckpt.dataset["name"], config.data_root, train_augment=True, timesteps=ckpt.timesteps,
+                        frame_hw=frame_hw_of(ckpt.dataset))
     data = LoadedDataset(data.spec, limit_split(data.train, config.train_limit, config.seed, "--train-limit"),
                          data.test, data.notes)
     temporal, steps_t = data.spec.temporal, ckpt.timesteps

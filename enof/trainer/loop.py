@@ -317,7 +317,8 @@ def _start_run(config: TrainConfig, progress: TrainProgress | None, on_epoch_end
     dist.start(execution.device)
     execution.apply_backend_flags()
     if data is None:
-        data = load_dataset(config.dataset, config.data_root, train_augment=True, timesteps=config.timesteps)
+        data = load_dataset(config.dataset, config.data_root, train_augment=True, timesteps=config.timesteps,
+                            frame_hw=config.frame_size)
     data = LoadedDataset(data.spec, limit_split(data.train, config.train_limit, config.seed, "--train-limit"),
                          limit_split(data.test, config.test_limit, config.seed, "--test-limit"), data.notes)
     _check_arch_fits(config, data)
@@ -373,6 +374,8 @@ def train(config: TrainConfig, progress: TrainProgress | None = None, on_epoch_e
         teacher_record = teacher_reference(teacher_path, model_path)
     torch.manual_seed(config.seed + 1)
     model = _build(config, data, "snn")
+    if config.init == "teacher":  # the same architecture: every tensor has its counterpart
+        model.load_state_dict(teacher_model.state_dict())
     distill, temporal = config.distill, data.spec.temporal
 
     def snn_loss(net, inputs, x, y):

@@ -90,6 +90,10 @@ def test_console_script_help_lists_flags_and_the_ablation_subcommand():
     (["--train-limit", "5"], "error: --train-limit 5: a stratified subset needs at least one sample of each of the 10 classes"),
     (["--arch", "resnet20"], "error: --arch resnet20 does not fit the 1×8×8 input of digits ("),
     (["--tau", "0"], "error: --tau 0.0: must be > 0"),
+    (["--frame-size", "48"], "error: --frame-size: digits is a data set of 8×8 images; a frame size applies to event data sets only"),
+    (["--frame-size", "4x"], "error: --frame-size 4x: expected N (square frames) or HxW, for example 48 or 34x34"),
+    (["--init", "ann"], "error: --init ann: choose one of random, teacher"),
+    (["--init", "teacher", "--no-laf"], "error: --init teacher starts the SNN from the teacher's weights: it needs a teacher"),
 ] + ([] if torch.cuda.is_available() else [
     (["--device", "cuda"], "error: --device cuda: torch sees no CUDA GPU here"),
 ]))

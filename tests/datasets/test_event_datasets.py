@@ -7,8 +7,9 @@ import re
 
 import numpy as np
 import pytest
+import torch
 
-from enof.datasets import load_dataset
+from enof.datasets import dataset_spec, load_dataset, load_test_split
 from enof.datasets.cifar_dvs import CLASSES as DVS_CLASSES
 from enof.datasets.event_formats import (
     Events,
@@ -100,6 +101,38 @@ def test_dvsgesture_root_gives_labels_from_file_names_and_2_by_32_by_32_frames(t
     # Antialiased bilinear (a triangle filter 2 × 4 px wide) keeps the mass up to the area factor 16, less a
     # sliver at the image border: within 0.1 %.
     assert float(frames.sum()) * (128 / 32) ** 2 == pytest.approx(400, rel=1e-3)
+
+
+def test_frame_size_bins_the_same_recordings_to_the_architectures_input_size(tmp_path):
+    """--frame-size: N-MNIST's 34×34 counts halved to 17×17 for both splits and the test split read alone; the
+    spec (what the checkpoint records) says (2, 17, 17). Antialiased bilinear at 2× is a triangle filter 4 px
+    wide with weights summing to 1: per polarity and step the event mass is kept up to the area factor 4, less
+    what the border clamp moves (2 %), and a frame pixel only sees the sensor pixels within 2 px of it."""
+    _nmnist_root(tmp_path)
+    full = load_dataset("nmnist", tmp_path, timesteps=4)
+    half = load_dataset("nmnist", tmp_path, timesteps=4, frame_hw=(17, 17))
+    assert half.spec.input_shape == (2, 17, 17) and dataset_spec("nmnist", (17, 17)) == half.spec
+    for split in ("train", "test"):
+        frames, label = getattr(half, split)[3]
+        counts, same_label = getattr(full, split)[3]
+        assert frames.shape == (4, 2, 17, 17) and label == same_label == 3
+        np.testing.assert_allclose(4 * frames.sum(dim=(2, 3)).numpy(), counts.sum(dim=(2, 3)).numpy(), rtol=0.02, atol=0.5)
+        near = torch.nn.functional.max_pool2d(counts, 6, stride=2, padding=2)  # any event within 2 px
+        assert bool((frames[near == 0] == 0).all()) and float(frames.sum()) > 0
+    alone = load_test_split("nmnist", tmp_path, timesteps=4, frame_hw=(17, 17))
+    np.testing.assert_array_equal(alone[5][0].numpy(), half.test[5][0].numpy())
+    rectangle = load_dataset("nmnist", tmp_path, timesteps=2, frame_hw=(20, 30)).test[0][0]
+    assert rectangle.shape == (2, 2, 20, 30)  # (height, width), in that order
+
+
+@pytest.mark.parametrize("name, size, match", [
+    ("digits", (8, 8), r"^--frame-size: digits is a data set of 8×8 images; a frame size applies to event data sets only$"),
+    ("nmnist", (0, 17), r"^--frame-size 0×17: expected a height and a width, whole numbers from 1 to 1024$"),
+    ("nmnist", (17,), r"^--frame-size 17: expected a height and a width"),
+])
+def test_a_frame_size_for_images_or_of_a_bad_shape_is_one_line(tmp_path, name, size, match):
+    with pytest.raises(DataError, match=match):
+        load_dataset(name, tmp_path, frame_hw=size)  # refused before any file is looked for
 
 
 @pytest.mark.parametrize("name", ["cifar10dvs", "nmnist", "dvsgesture"])

@@ -1,9 +1,9 @@
 """Event data through the whole chain: a CIFAR10-DVS root of .aedat4 recordings (tonic's layout, written per
 the AEDAT 4 spec) → enof-train → enof-export for loihi2 and loihi → enof-run on both backends → enof-energy.
 
-It proves that temporal input (T, 2, 48, 48) reaches the chip a new frame every step on both backends, bit for
-bit, with its events counted and priced: as graded spikes on Loihi 2, as binary spikes (counts clipped to 1)
-on Loihi 1, which has no graded spikes. Not accuracy (a 1-epoch net on 20 synthetic recordings is at chance:
+It proves that temporal input (T, 2, H, W), here binned to 44×52 (--frame-size) instead of the data set's own
+48×48, reaches the chip a new frame every step on both backends, bit for bit, with its events counted and priced:
+as graded spikes on Loihi 2, as binary spikes (counts clipped to 1) on Loihi 1, which has no graded spikes. Not accuracy (a 1-epoch net on 20 synthetic recordings is at chance:
 docs/event-input.md measures the clipping's accuracy effect). About 40 s on 2 cores.
 """
 
@@ -35,6 +35,7 @@ def dvs_model(tmp_path_factory, cli):
     root = tmp_path_factory.mktemp("cifar10dvs")
     _write_root(root / "dvs")
     cli("enof-train", "--dataset", "cifar10dvs", "--data-root", "dvs", "--arch", "mnist_cnn", "--width", "4", "-T", "4", "--seed", "0",
+        "--frame-size", "44x52",
         "--epochs", "1", "--teacher-epochs", "1", "--batch-size", "10", "-o", "model.pt", cwd=root)  # fmt: skip
     return root
 
@@ -44,7 +45,9 @@ def test_cifar10dvs_aedat4_bundle_runs_on_lava_and_the_built_in_simulator_alike(
     root = dvs_model
     bundle, fast, lava = f"bundle-{target}", f"fast-{target}.json", f"lava-{target}.json"
     cli("enof-export", "model.pt", "--target", target, "--data-root", "dvs", "-o", bundle, cwd=root)
-    assert json.loads((root / bundle / "manifest.json").read_text())["input_mode"] == mode
+    manifest = json.loads((root / bundle / "manifest.json").read_text())
+    assert manifest["input_mode"] == mode
+    assert manifest["dataset"]["input_shape"] == [2, 44, 52]  # --frame-size, height × width, kept to the runtime
     cli("enof-run", bundle, "--data-root", "dvs", "-q", "-o", fast, cwd=root)
     cli("enof-run", bundle, "--data-root", "dvs", "--backend", "lava", "-q", "-o", lava, cwd=root)
     # Tolerance: none. Both run the same integers; every prediction and count must agree.

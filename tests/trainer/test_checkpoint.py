@@ -321,3 +321,19 @@ def test_valid_edges_of_the_nested_fields_load(tmp_path):
 
     loaded = load_checkpoint(_saved(tmp_path, change=edges))
     assert loaded.neuron["decay"] == 0 and "temporal" not in loaded.dataset and loaded.teacher is None
+
+
+def _event_record(input_shape):
+    def change(payload):
+        from enof.datasets import dataset_spec
+
+        payload["dataset"] = {**dataset_spec("nmnist").record(), "input_shape": input_shape}
+        payload["arch_kwargs"]["in_channels"] = 2
+    return change
+
+
+def test_an_event_data_set_may_be_binned_to_any_frame_size_within_the_limit(tmp_path):
+    """enof-train --frame-size: N-MNIST at 17×17 (its own frames are 34×34) loads; a side past 1,024 does not."""
+    assert load_checkpoint(_saved(tmp_path, change=_event_record([2, 17, 17]))).dataset["input_shape"] == [2, 17, 17]
+    _refused(_saved(tmp_path, "big.pt", change=_event_record([2, 2000, 17])),
+             "field 'dataset.input_shape' is [2, 2000, 17]; expected [2, H, W] with H and W from 1 to 1024")

@@ -109,6 +109,21 @@ def test_given_teacher_is_reused_frozen_and_laf_changes_the_result(tmp_path, sma
     assert first.teacher_test_accuracy == laf.teacher_test_accuracy
 
 
+def test_init_teacher_starts_the_snn_from_the_teachers_weights(tmp_path, small_digits):
+    """--init teacher: after one epoch at lr 1e-8 (momentum SGD moves a weight by at most ~1e-7 here) every conv
+    and classifier weight still equals the teacher's to 1e-6; a random start is nowhere near them."""
+    train(_config(tmp_path, "t.pt", epochs=1, teacher_epochs=1), data=small_digits)
+    teacher = load_checkpoint(tmp_path / "t.teacher.pt").state_dict
+    runs = {init: train(_config(tmp_path, f"{init}.pt", epochs=1, lr=1e-8, init=init, teacher=str(tmp_path / "t.teacher.pt")),
+                        data=small_digits).checkpoint for init in ("teacher", "random")}  # fmt: skip
+    weights = [k for k, v in teacher.items() if k.endswith("weight") and v.dim() > 1]
+    assert len(weights) >= 4  # every conv and the classifier
+    for key in weights:
+        torch.testing.assert_close(runs["teacher"].state_dict[key], teacher[key], rtol=0, atol=1e-6)
+        assert float((runs["random"].state_dict[key] - teacher[key]).abs().max()) > 1e-2
+    assert runs["teacher"].train_config["init"] == "teacher"  # recorded: a --resume must repeat it
+
+
 def test_event_frames_train_through_the_loop_with_time_major_input(tmp_path):
     """CIFAR10-DVS samples (T, 2, 48, 48) are fed as (T, B, ...) to the SNN and the teacher."""
     rng = np.random.default_rng(0)
