@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from enof.formats.atomic import atomic_write_text
-from enof.datasets import load_dataset
+from enof.datasets import LoadedDataset, dataset_spec, load_dataset
 from enof.trainer.loop import TrainConfig, TrainProgress, train, train_teacher
 
 # name: (laf, repact, kd) — the paper's four cells plus the vanilla-KD baseline.
@@ -65,24 +65,34 @@ def run_ablation(config: AblationConfig, progress: TrainProgress | None = None, 
     """Train the whole grid; returns the JSON-ready result (also written by `write_ablation`)."""
     base = config.base.resolved()
     progress = progress or TrainProgress(enabled=False)
-    data = load_dataset(base.dataset, base.data_root, train_augment=True, frame_hw=base.frame_size)
+    loaded: dict[int, LoadedDataset] = {}
+
+    def data_for(steps: int) -> LoadedDataset:
+        """The splits for T = ``steps``: event recordings are binned into that many frames, images are
+        the same for every T (loaded once)."""
+        key = steps if dataset_spec(base.dataset).temporal else 0
+        if key not in loaded:
+            loaded[key] = load_dataset(base.dataset, base.data_root, train_augment=True, timesteps=max(key, 1),
+                                       frame_hw=base.frame_size)
+        return loaded[key]
+
     runs: list[AblationRun] = []
     teachers: dict[int, float] = {}
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="enof-ablation-") as work:
         for seed in range(config.seeds):
             seed_base = replace(base, seed=seed, out=str(Path(work) / f"seed{seed}" / "model.pt"))
-            teacher_path, teachers[seed] = train_teacher(seed_base, data, progress)
+            teacher_path, teachers[seed] = train_teacher(seed_base, data_for(config.timesteps[0]), progress)
             log(f"seed {seed}: teacher test accuracy {100 * teachers[seed]:.1f}%")
             for steps in config.timesteps:
                 for variant, (laf, repact, kd) in VARIANTS.items():
                     run_config = replace(
                         seed_base, timesteps=steps, laf=laf, repact=repact, kd=kd,
-                        tau=None, teacher=str(teacher_path) if (laf or kd) else None,
+                        tau=None, teacher=str(teacher_path) if (laf or kd or base.init == "teacher") else None,
                         out=str(Path(work) / f"seed{seed}" / f"T{steps}-{len(runs)}.pt"),
                     )
                     t0 = time.perf_counter()
-                    result = train(run_config, progress=progress, data=data)
+                    result = train(run_config, progress=progress, data=data_for(steps))
                     runs.append(AblationRun(variant, steps, seed, result.test_accuracy, teachers[seed],
                                             time.perf_counter() - t0))
                     log(f"seed {seed} T={steps} {variant}: {100 * result.test_accuracy:.2f}%")
@@ -100,7 +110,7 @@ def run_ablation(config: AblationConfig, progress: TrainProgress | None = None, 
         "teacher_test_accuracy_percent": {str(s): 100 * a for s, a in teachers.items()},
         "summary_percent": _summary(runs, config.timesteps),
         "runs": [asdict(r) for r in runs],
-        "test_images": len(data.test),
+        "test_images": len(data_for(config.timesteps[0]).test),
         "wall_s": time.perf_counter() - started,
     }
 

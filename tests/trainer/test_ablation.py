@@ -49,3 +49,32 @@ def test_paired_difference_subtracts_the_baseline_of_the_same_seed():
     # Per seed +1 and +2 points: mean 1.5, sample std 0.71 (the unpaired cells would have std ≈ 3.5).
     assert diffs["+L_AF"]["1"]["mean"] == pytest.approx(1.5) and diffs["+L_AF"]["1"]["std"] == pytest.approx(0.7071, abs=1e-4)
     assert diffs["+RepAct"] == {}
+
+
+def test_an_event_ablation_bins_the_recordings_into_each_runs_t_frames(tmp_path, monkeypatch):
+    """Every run of the grid trains on frames binned at its own T, at the --frame-size asked for (the training
+    itself is replaced by a recorder: the loop's event path is tested in test_loop.py)."""
+    import numpy as np
+
+    from enof.datasets.cifar_dvs import CLASSES, write_events_npz
+    from enof.trainer import ablation
+    from enof.trainer.ablation import AblationConfig, run_ablation
+    from enof.trainer.loop import TrainConfig, TrainResult
+
+    rng = np.random.default_rng(0)
+    for name in CLASSES:
+        (tmp_path / name).mkdir()
+        for i in range(2):
+            write_events_npz(tmp_path / name / f"{i}.npz", np.sort(rng.integers(0, 5000, 50)),
+                             *(rng.integers(0, 128, 50) for _ in range(2)), rng.integers(0, 2, 50))
+    seen = []
+
+    def record(config, progress=None, data=None):
+        seen.append((config.timesteps, tuple(data.train[0][0].shape)))
+        return TrainResult(tmp_path / "m.pt", None, 0.5, 0.5, None)
+
+    monkeypatch.setattr(ablation, "train", record)
+    monkeypatch.setattr(ablation, "train_teacher", lambda config, data, progress: (tmp_path / "t.pt", 0.5))
+    base = TrainConfig(dataset="cifar10dvs", data_root=str(tmp_path), arch="mnist_cnn", frame_size=[20, 24])
+    run_ablation(AblationConfig(base=base, seeds=1, timesteps=(1, 3)), log=lambda line: None)
+    assert sorted(set(seen)) == [(1, (1, 2, 20, 24)), (3, (3, 2, 20, 24))] and len(seen) == 2 * len(VARIANTS)
