@@ -113,8 +113,9 @@ def train_command(
     lam: float = typer.Option(0.1, "--lam", help="weight λ of L_AF / KD"),
     tau: Optional[float] = typer.Option(None, "--tau", help="temperature (default 20 for L_AF, 3 for KD)"),
     teacher: Optional[Path] = typer.Option(None, "--teacher", help="use this trained teacher .pt instead of training one"),
-    init: Optional[str] = typer.Option(None, "--init", help="where the SNN's weights start: random (the default) "
-                                       "or teacher (the trained teacher's weights, then trained as an SNN)"),
+    init: Optional[str] = typer.Option(None, "--init", help="where the SNN's weights start: random or teacher (the "
+                                       "trained teacher's weights, then trained as an SNN); default random, "
+                                       "mnist5k's recipe teacher"),
     frame_size: Optional[str] = typer.Option(None, "--frame-size", help="event data sets: bin the recordings into "
                                              "frames of N×N or HxW (the architecture's input size; default the "
                                              "data set's own: cifar10dvs 48, nmnist 34, dvsgesture 32)"),

@@ -30,8 +30,11 @@ INITS = ("random", "teacher")
 QUICK: dict[str, dict] = {
     "digits": dict(epochs=30, teacher_epochs=15, lr=0.05, batch_size=64, optimizer="sgd", weight_decay=5e-4,
                    threads=1, workers=0),
-    "mnist5k": dict(epochs=20, teacher_epochs=10, lr=0.1, batch_size=64, optimizer="sgd", weight_decay=1e-4,
-                    threads=0, workers=0),
+    # mnist5k: 4,000 training images. From a random start the SNN ends 0.6 points under its teacher
+    # (97.2 ± 0.3 % over 5 seeds, width 32); started from the teacher's weights, with the teacher trained twice
+    # as long, it reaches the teacher (docs/mnist5k.md). The EnOF paper does not say how its SNNs start.
+    "mnist5k": dict(epochs=20, teacher_epochs=20, lr=0.1, batch_size=64, optimizer="sgd", weight_decay=1e-4,
+                    init="teacher", threads=0, workers=0),
     "mnist": dict(epochs=20, teacher_epochs=10, lr=0.05, batch_size=128, optimizer="sgd", weight_decay=5e-4,
                   threads=0, workers=0),
     "cifar10": dict(epochs=100, teacher_epochs=100, lr=0.1, batch_size=128, optimizer="sgd", weight_decay=1e-4,
@@ -88,7 +91,7 @@ class TrainConfig:
     out: str = "model.pt"
     resume: bool = False
     teacher: str | None = None
-    init: str | None = None  # INITS; None: the recipe's (random)
+    init: str | None = None  # INITS; None: the recipe's (random; mnist5k: teacher)
     neuron: dict = field(default_factory=lambda: NeuronConfig().to_dict())
     threads: int | None = None  # torch threads the caller should use (0: torch's default)
     recipe: str = "quick"
@@ -165,9 +168,6 @@ def _check(config: TrainConfig) -> None:
         raise EnofError(f"unknown schedule '{config.schedule}'; choose one of {', '.join(SCHEDULES)}")
     if config.init not in INITS:
         raise EnofError(f"--init {config.init}: choose one of {', '.join(INITS)}")
-    if config.init == "teacher" and config.distill.method == "none":
-        raise EnofError("--init teacher starts the SNN from the teacher's weights: it needs a teacher "
-                        "(--laf or --kd)")
     if config.optimizer not in OPTIMIZERS:
         raise EnofError(f"unknown optimizer '{config.optimizer}'; choose one of {', '.join(OPTIMIZERS)}")
     for name in ("timesteps", "epochs", "batch_size", "log_every"):

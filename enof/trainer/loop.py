@@ -363,7 +363,7 @@ def train(config: TrainConfig, progress: TrainProgress | None = None, on_epoch_e
     model_path, teacher_path, resume_path = config.paths
     data, execution = run.data, run.execution
     teacher, teacher_record, teacher_acc = None, None, None
-    if config.distill.method != "none":
+    if config.distill.method != "none" or config.init == "teacher":
         if config.teacher is not None:
             teacher_path = Path(config.teacher)
         elif run.resume is None or run.resume.phase == "teacher":
@@ -377,6 +377,8 @@ def train(config: TrainConfig, progress: TrainProgress | None = None, on_epoch_e
     if config.init == "teacher":  # the same architecture: every tensor has its counterpart
         model.load_state_dict(teacher_model.state_dict())
     distill, temporal = config.distill, data.spec.temporal
+    if distill.method == "none":
+        teacher = None  # only the SNN's start came from it (--init teacher): CE alone, no teacher forward
 
     def snn_loss(net, inputs, x, y):
         out = net(inputs)
@@ -396,5 +398,5 @@ def train(config: TrainConfig, progress: TrainProgress | None = None, on_epoch_e
         save_checkpoint(checkpoint, model_path)
         resume_path.unlink(missing_ok=True)
     run.dist.barrier()
-    return TrainResult(model_path, teacher_path if teacher is not None else None, result["test_accuracy"],
+    return TrainResult(model_path, teacher_path if teacher_record is not None else None, result["test_accuracy"],
                        teacher_acc, checkpoint)

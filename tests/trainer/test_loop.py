@@ -179,6 +179,20 @@ def test_paper_recipe_sets_the_groups_cifar_settings_and_is_refused_for_digits(t
         TrainConfig(recipe="paper").resolved()
 
 
+def test_mnist5k_recipe_starts_the_snn_from_its_teacher_and_others_from_random(tmp_path):
+    mnist = TrainConfig(dataset="mnist5k", arch="mnist_cnn", out=str(tmp_path / "m.pt")).resolved()
+    assert (mnist.init, mnist.teacher_epochs, mnist.epochs) == ("teacher", 20, 20)
+    assert TrainConfig(dataset="mnist5k", init="random", out="m.pt").resolved().init == "random"  # the flag wins
+    assert TrainConfig(out="m.pt").resolved().init == "random"  # digits
+
+
+def test_init_teacher_without_distillation_trains_a_teacher_for_the_start_alone(tmp_path, small_digits):
+    """The ablation's baseline on mnist5k's recipe: the SNN starts from a teacher, then trains on CE alone."""
+    run = train(_config(tmp_path, epochs=1, teacher_epochs=1, laf=False, init="teacher"), data=small_digits)
+    assert run.teacher_path == tmp_path / "model.teacher.pt" and run.teacher_path.is_file()
+    assert run.checkpoint.train_config["laf"] is False and run.checkpoint.teacher is not None
+
+
 def test_cifar_augmentation_runs_in_workers_and_is_repeatable(tmp_path):
     """AutoAugment + Cutout in 2 worker processes: seeded from the loader's generator, so the same
     seed gives the same weights."""
