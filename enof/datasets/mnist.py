@@ -100,7 +100,7 @@ def mnist5k_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     pixels, labels = table[:, :-1], table[:, -1].astype(np.int64)
     images = (pixels.reshape(-1, 1, 28, 28) / 255.0).astype(np.float32)
     x_train, x_test, y_train, y_test = train_test_split(
-        images, labels.astype(np.int64), test_size=TEST_FRACTION, stratify=labels, random_state=SPLIT_SEED
+        images, labels, test_size=TEST_FRACTION, stratify=labels, random_state=SPLIT_SEED
     )
     return x_train, y_train, x_test, y_test
 

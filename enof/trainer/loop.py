@@ -369,7 +369,8 @@ def train(config: TrainConfig, progress: TrainProgress | None = None, on_epoch_e
         elif run.resume is None or run.resume.phase == "teacher":
             teacher_path, _ = _train_teacher(run)
         teacher_model, teacher_ckpt = load_teacher(teacher_path, config, data)  # read (and hashed) once
-        teacher = execution.prepare_model(freeze(teacher_model))
+        if config.distill.method != "none":  # else it gave the SNN its start alone (--init teacher): CE alone
+            teacher = execution.prepare_model(freeze(teacher_model))
         teacher_acc = teacher_ckpt.metrics.get("test_accuracy")
         teacher_record = teacher_reference(teacher_path, model_path)
     torch.manual_seed(config.seed + 1)
@@ -377,8 +378,6 @@ def train(config: TrainConfig, progress: TrainProgress | None = None, on_epoch_e
     if config.init == "teacher":  # the same architecture: every tensor has its counterpart
         model.load_state_dict(teacher_model.state_dict())
     distill, temporal = config.distill, data.spec.temporal
-    if distill.method == "none":
-        teacher = None  # only the SNN's start came from it (--init teacher): CE alone, no teacher forward
 
     def snn_loss(net, inputs, x, y):
         out = net(inputs)
@@ -389,8 +388,7 @@ def train(config: TrainConfig, progress: TrainProgress | None = None, on_epoch_e
         parts = enof_loss(out, y, teacher_out, teacher.fc if teacher is not None else None, distill)
         return parts.total, out.logits
 
-    result = _run_phase(_Phase("snn", model, config.epochs, config.timesteps, snn_loss), run,
-                        {"teacher": teacher_record})
+    result = _run_phase(_Phase("snn", model, config.epochs, config.timesteps, snn_loss), run, {"teacher": teacher_record})
     metrics = {"test_accuracy": result["test_accuracy"], "teacher_test_accuracy": teacher_acc,
                "history": result["history"], "wall_s": time.perf_counter() - started}
     checkpoint = _checkpoint(model, config, data, "snn", metrics, teacher_record)

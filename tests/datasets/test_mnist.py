@@ -10,7 +10,7 @@ import torch
 
 from enof.errors import DataError
 from enof.datasets import dataset_spec, load_dataset
-from enof.datasets.mnist import MNIST_MEAN, MNIST_STD, read_mnist5k_csv, mnist5k_arrays, write_mnist_idx
+from enof.datasets.mnist import MNIST_MEAN, MNIST_STD, mnist5k_arrays, read_mnist5k_csv, write_mnist_idx
 from enof.datasets.subset import dataset_labels
 from enof.trainer.models import build_model, repeat_over_time
 
