@@ -1,5 +1,6 @@
 """User-facing errors. Their message is the one line the CLI prints, with exit code 1 (README "Exit codes":
-0 ok, 1 invalid input or a failed check, 2 a usage error that click reports itself).
+0 ok, 1 invalid input or a failed check, 2 a usage error that click reports itself; 143 a run stopped by
+SIGTERM, :class:`TerminatedError`).
 
 Anything else escaping a command is a bug and shows its traceback.
 """
@@ -37,6 +38,13 @@ class BundleError(EnofError):
 
 class RunError(EnofError):
     """A simulation that failed: a Lava hang or crash, or inputs that do not match the bundle."""
+
+
+class TerminatedError(RunError):
+    """A run stopped by SIGTERM (what Slurm and Kubernetes send before they stop a job): 143, the shell's
+    128 + 15, as for enof-train and for a process the signal itself ends."""
+
+    exit_code = 143
 
 
 class RunResultError(EnofError):

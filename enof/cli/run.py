@@ -28,7 +28,7 @@ class PrecisionChoice(str, Enum):
     float = "float"
 
 
-@app.command(epilog=exit_codes_epilog())
+@app.command(epilog=exit_codes_epilog() + " SIGTERM: 143.")
 def run(
     bundle: Path = typer.Argument(..., help="bundle folder written by enof-export"),
     backend: BackendChoice = typer.Option(BackendChoice.fast, "--backend", help="fast (built-in, bit-exact) or lava"),

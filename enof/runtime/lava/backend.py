@@ -5,7 +5,7 @@ its own process group: a hang or a crash inside Lava becomes a one-line ``RunErr
 tail of the child's traceback, and the whole group (every forked Lava process) is ended before
 ``run_lava`` returns. The child dies with this process however it dies (even by SIGKILL), and the
 job, result and log travel in unnamed temporary files, so a killed run leaves nothing behind; a
-SIGTERM during a run ends the group and raises ``RunError``. This module never imports lava
+SIGTERM during a run ends the group and raises ``TerminatedError`` (exit 143). This module never imports lava
 (importing lava forces multiprocessing's 'fork' start method on the whole program).
 
 Layouts between torch and Lava are in ``layout.py``; the network is built in ``builder.py``.
@@ -28,7 +28,7 @@ from typing import BinaryIO, Iterator, Literal
 
 import numpy as np
 
-from enof.errors import RunError
+from enof.errors import RunError, TerminatedError
 from enof.formats.fixed_point import LAVA_STATE_BITS
 from enof.runtime.program import ChipProgram, ChipRun
 
@@ -228,7 +228,8 @@ def _run_worker(
 
 @contextmanager
 def sigterm_raises_run_error() -> Iterator[None]:
-    """While in the block, SIGTERM raises RunError (once) where it would have killed this process.
+    """While in the block, SIGTERM raises TerminatedError (a RunError, exit 143) once, where it would have
+    killed this process.
 
     Raised inside the run, it ends the worker's group and frees its files on the way out, and the
     CLI prints one line. Only over SIGTERM's default action, and only in the main thread, where
@@ -241,7 +242,7 @@ def sigterm_raises_run_error() -> Iterator[None]:
 
     def terminated(signum, frame) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not interrupt the cleanup
-        raise RunError("Lava run stopped by SIGTERM; its processes were ended")
+        raise TerminatedError("Lava run stopped by SIGTERM; its processes were ended")
 
     signal.signal(signal.SIGTERM, terminated)
     try:
