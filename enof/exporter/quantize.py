@@ -26,7 +26,7 @@ from enof.exporter.graph import INPUT, ConvNode, Graph, LifNode
 from enof.exporter.partition import Partition
 from enof.formats.fixed_point import ACT_SHIFT, DECAY_UNITY, DU_KEEP_NOTHING
 from enof.formats.identity_synapse import identity_diagonal, is_identity_conv
-from enof.formats.quant import input_bits, input_range
+from enof.formats.quant import bias_mant_max, input_bits, input_range, weight_grid_step, weight_register_max
 
 INPUT_SHIFT = 1 << ACT_SHIFT  # 64: Lava aligns a_in (and vth, VTH_SHIFT = ACT_SHIFT) by 6 bits; the bias is not shifted
 
@@ -69,13 +69,12 @@ class FixedPointLimits:
 
     @property
     def weight_step(self) -> int:
-        """Grid of a MIXED-sign weight: Lava truncates ``(W >> nt) << nt``, nt = 8 − num_weight_bits + 1
-        (shared/reference/lava.md, Dense): 2 at 8 bits, 2^(9 − bits) below."""
-        return 2 ** (self.weight_mant_bits + 1 - self.weight_bits)
+        """Grid of a MIXED-sign weight (enof.formats.quant.weight_grid_step): 2 at 8 bits, 2^(9 − bits) below."""
+        return weight_grid_step(self.weight_mant_bits, self.weight_bits)
 
     @property
     def weight_max(self) -> int:
-        return 2**self.weight_mant_bits - self.weight_step  # the largest grid value in the register (254 at 8 bits)
+        return weight_register_max(self.weight_mant_bits, self.weight_bits)  # 254 at 8 bits
 
     @property
     def state_max(self) -> int:
@@ -211,7 +210,7 @@ def quantize_identity(
 
 def choose_bias(name: str, bias_v: np.ndarray, limits: FixedPointLimits) -> tuple[np.ndarray, int]:
     """Smallest ``bias_exp`` ≥ 0 whose mantissa ``round(bias_v / 2^exp)`` fits ``bias_mant_bits`` (signed)."""
-    mant_max = 2 ** (limits.bias_mant_bits - 1) - 1
+    mant_max = bias_mant_max(limits.bias_mant_bits)
     peak = float(np.abs(bias_v).max()) if bias_v.size else 0.0
     for exp in range(limits.bias_exp_max + 1):
         mant = np.round(bias_v / 2.0**exp)
@@ -276,7 +275,7 @@ def quantize(
         bias_float = lif_bias_float(graph, lif, sources)
         bias_peak = float(np.abs(bias_float).max(initial=0.0))
         if bias_peak > 0:  # the bias in v units must fit mantissa · 2^bias_exp_max
-            bias_top = (2 ** (limits.bias_mant_bits - 1) - 1) * 2**limits.bias_exp_max
+            bias_top = bias_mant_max(limits.bias_mant_bits) * 2**limits.bias_exp_max
             limits_s["bias range"] = bias_top / bias_peak
         peak = (peaks or {}).get(lif.name)
         if peak:

@@ -55,7 +55,7 @@ class FixedPointRanges:
         fp, name = profile.fixed_point, profile.name
         weight_bits, vth_bits = int(fp.weight_bits.value), int(fp.vth_mant_bits.value)
         decay_bits, bias_bits = int(fp.decay_bits.value), int(fp.bias_mant_bits.value)
-        weight_max, bias_max = 2**weight_bits - 2, 2 ** (bias_bits - 1) - 1
+        weight_max, bias_max = weight_register_max(weight_bits), bias_mant_max(bias_bits)
         return cls(
             profile=name,
             weight=IntRange(-weight_max, weight_max, f"the {name} profile's {weight_bits}-bit weight range"),
@@ -66,6 +66,23 @@ class FixedPointRanges:
             bias_mant=IntRange(-bias_max, bias_max, f"the {name} profile's {bias_bits}-bit signed bias mantissa range"),
             bias_exp=IntRange(0, int(fp.bias_exp_max.value), f"the {name} profile's bias exponent range"),
         )  # fmt: skip
+
+
+def weight_grid_step(register_bits: int, weight_bits: int | None = None) -> int:
+    """Grid of a MIXED-sign weight of ``weight_bits`` (default: the register's) in a ``register_bits``
+    register: Lava truncates ``(W >> nt) << nt``, nt = 8 − num_weight_bits + 1 (shared/reference/lava.md,
+    Dense): 2 at 8 bits, 2^(9 − bits) below."""
+    return 2 ** (register_bits + 1 - (register_bits if weight_bits is None else weight_bits))
+
+
+def weight_register_max(register_bits: int, weight_bits: int | None = None) -> int:
+    """Largest |weight| on that grid the register holds: 254 at 8 bits (the exporter keeps weights there)."""
+    return 2**register_bits - weight_grid_step(register_bits, weight_bits)
+
+
+def bias_mant_max(bits: int) -> int:
+    """Largest |bias mantissa| of a signed ``bits``-bit field: 2^(bits − 1) − 1."""
+    return 2 ** (bits - 1) - 1
 
 
 def chip_input_bits(profile: Profile, input_mode: str) -> int:

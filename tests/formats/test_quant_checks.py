@@ -10,7 +10,7 @@ import pytest
 
 from enof.errors import BundleError
 from enof.formats.quant import FixedPointRanges
-from enof.hardware_profiles import load_profile
+from enof.hardware_profiles import available_profiles, load_profile
 from enof.runtime.bundle import open_bundle
 from enof.runtime.run import run_bundle
 
@@ -187,3 +187,20 @@ def test_the_quant_npz_writer_gives_what_the_reader_reads_back(tmp_path):
         assert quant.integer("lif.vth", "lif", None) == 7 and quant.number("input.scale", "input") == 3.5
         assert quant.floats("lif.bias_float", "lif", (2,)).tolist() == [0.5, -1.25]
         quant.check_all_used()
+
+
+@pytest.mark.parametrize("profile", available_profiles())
+def test_the_readers_ranges_are_the_exporters_limits_for_every_profile(profile):
+    # The exporter (FixedPointLimits) and the bundle reader (FixedPointRanges) take their bounds from one
+    # formula each (enof.formats.quant): a bundle the exporter writes at its edge must be one the reader takes.
+    from enof.exporter.quantize import FixedPointLimits
+
+    loaded = load_profile(profile)
+    limits, ranges = FixedPointLimits.from_profile(loaded), FixedPointRanges.from_profile(loaded)
+    assert (ranges.weight.low, ranges.weight.high) == (-limits.weight_max, limits.weight_max)
+    assert (ranges.bias_mant.low, ranges.bias_mant.high) == (-(2 ** (limits.bias_mant_bits - 1) - 1),
+                                                             2 ** (limits.bias_mant_bits - 1) - 1)
+    assert ranges.weight_exp.high == limits.weight_exp_max and ranges.bias_exp.high == limits.bias_exp_max
+    if limits.weight_mant_bits == 8:  # Lava's 8-bit Dense register: even weights up to 254; 6 bits: multiples of 8
+        assert limits.weight_max == 254
+        assert FixedPointLimits.from_profile(loaded, weight_bits=6).weight_max == 256 - 8
