@@ -26,13 +26,23 @@ endif
 	$(PIP) install -q -c constraints.txt --no-deps sinabs==3.1.3 pbr==7.1.3
 	touch $(STAMP)
 
-install: $(STAMP)
+# SANA-FE 2.2.9, the outside referee of the chip's energy and time (tests/runtime/test_sanafe_referee.py,
+# benchmarks/sanafe_referee.py), lives in its own venv: its wheel drops top-level tests/, src/, scripts/ ...
+# into site-packages, which must never shadow the project's own (shared/reference/sanafe.md).
+SANAFE_VENV  := .venv-sanafe
+SANAFE_STAMP := $(SANAFE_VENV)/.sanafe-installed
+$(SANAFE_STAMP): Makefile
+	$(PYTHON) -m venv $(SANAFE_VENV)
+	$(SANAFE_VENV)/bin/python -m pip install -q sanafe==2.2.9 "numpy>=1.24,<3" "pyyaml>=6"
+	touch $(SANAFE_STAMP)
+
+install: $(STAMP) $(SANAFE_STAMP)
 
 # The main job on the bundled digits data: train → export (Loihi 1 and 2) → run on the
 # built-in simulator (whole test set) and on Lava (a subset) → energy report with plot.
 DEMO := runs/demo
 BIN  := $(VENV)/bin
-demo: $(STAMP)
+demo: $(STAMP) $(SANAFE_STAMP)
 	@echo "== 1/5 train: ANN teacher, then the EnOF SNN (T=2, L_AF + RepAct) → $(DEMO)/model.pt"
 	$(BIN)/enof-train --dataset digits --arch digits_cnn --timesteps 2 -o $(DEMO)/model.pt
 	@echo "== 2/5 export for loihi and loihi2 → $(DEMO)/bundle-loihi, $(DEMO)/bundle-loihi2"
@@ -76,8 +86,8 @@ $(MNIST_TARGETS): demo-mnist-%: $(STAMP)
 	$(BIN)/enof-run $(MNIST)/bundle-$* --backend fast --precision fixed --limit 20 -o $(MNIST)/run-fast20-$*.json
 	$(BIN)/enof-compare $(MNIST)/run-lava-$*.json $(MNIST)/run-fast20-$*.json
 
-test: $(STAMP)
+test: $(STAMP) $(SANAFE_STAMP)
 	$(PY) -m pytest -q
 
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) $(SANAFE_VENV) runs

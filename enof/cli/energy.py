@@ -43,7 +43,7 @@ def energy(
         None, "-o", "--output", help="write the report here instead of stdout (missing parent folders are created)"
     ),
     timestep_us: Optional[float] = typer.Option(
-        None, "--timestep-us", help="wall time of one timestep in µs, > 0 (prices static power; default: the cost model's timestep_us)"
+        None, "--timestep-us", help="wall time of one timestep in µs, > 0: the time is then given, not modeled (for a board you measured); default: the profile's [timing] model"
     ),
     routing: RoutingMode = typer.Option(RoutingMode.geometric, "--routing", help="geometric, or all-cores (upper bound)"),
     model: Optional[str] = typer.Option(None, "--model", help="cost model of the breakdown tables and plot"),
@@ -60,7 +60,7 @@ def energy(
         _check_outputs(output, plot)
         inputs, models, sources = load_energy_inputs(run_json, bundle, profile)
         result = compute_energy(inputs, models, routing=routing.value, timestep_us=timestep_us)
-        report = report_dict(result, sources)
+        report = report_dict(result, sources, inputs.timing)
         if model is not None:
             try:
                 main_model(report, model)

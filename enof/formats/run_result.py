@@ -16,7 +16,10 @@ from enof.formats.bundle import MAX_TIMESTEPS, TIMESTEPS_WHY
 from enof.formats.validation import Fields, check_header, parse_json
 
 RUN_FORMAT = "enof-run"
-RUN_FORMAT_VERSION = 1
+RUN_FORMAT_VERSION = 2
+# Per core and timestep (docs/run-json.md "per_step"): summed over samples, and the maximum over samples.
+STEP_FIELDS = ("spikes", "synops", "messages_out", "messages_in")
+_OLD_VERSIONS = {1: "a run from before the chip-time model, without per-step counts: re-run with enof-run"}
 BACKENDS = ("fast", "lava")
 PRECISIONS = ("fixed", "float")
 
@@ -38,6 +41,22 @@ class CoreActivity:
     spikes: int
     synops: int
     neuron_updates: int
+
+
+@dataclass(frozen=True)
+class CoreSteps:
+    """One core's counts per timestep t of a sample (lists of T): ``spikes[t]`` summed over the samples,
+    ``spikes_max[t]`` the most any one sample had; the same for synops, messages_out and messages_in."""
+
+    core_id: int
+    spikes: list[int]
+    synops: list[int]
+    messages_out: list[int]
+    messages_in: list[int]
+    spikes_max: list[int]
+    synops_max: list[int]
+    messages_out_max: list[int]
+    messages_in_max: list[int]
 
 
 @dataclass(frozen=True)
@@ -65,6 +84,7 @@ class RunResult:
     cores: list[CoreActivity]
     host: HostCost
     wall_s: float
+    per_step: list[CoreSteps]  # one per entry of ``cores``, same order
     bundle: str = ""  # the bundle folder the run read (optional; lets enof-energy find it)
 
     def __post_init__(self):
@@ -104,7 +124,8 @@ def run_result_from_dict(data, label: str = "run.json") -> RunResult:
     Counts are integers ≥ 0; per layer neuron_updates = neurons · T · samples and spikes ≤ neuron_updates
     (a neuron fires at most once a step); a layer's cores sum to its totals; accuracy is the fraction of
     predictions equal to labels. Whether the run belongs to a bundle is check_run_matches_bundle's job."""
-    check_header(data, label, RunResultError, version=RUN_FORMAT_VERSION, format_name=RUN_FORMAT, what="run.json")
+    check_header(data, label, RunResultError, version=RUN_FORMAT_VERSION, format_name=RUN_FORMAT, what="run.json",
+                 advice="re-run with enof-run", old_versions=_OLD_VERSIONS)
     f = Fields(label, RunResultError)
     timesteps = f.integer(f.get(data, "timesteps"), "timesteps", 1, MAX_TIMESTEPS, TIMESTEPS_WHY)
     samples = f.integer(f.get(data, "samples"), "samples", 1, _INT64_MAX, _INT64_WHY)
@@ -143,6 +164,7 @@ def run_result_from_dict(data, label: str = "run.json") -> RunResult:
             f.fail(f"{where}.spikes", f"is {layer.spikes}, more than its {layer.neuron_updates} neuron updates (one spike per neuron and step at most)")
     cores = [CoreActivity(**row) for row in _rows(f, f.get(data, "cores"), "cores", _CORE_INTS, ("layer",))]
     _check_cores(f, cores, names, steps)
+    per_step = _per_step(f, f.get(data, "per_step"), cores, timesteps, samples)
     host = f.obj(f.get(data, "host"), "host")
     host_cost = HostCost(**{k.name: f.integer(f.get(host, k.name, "host"), f"host.{k.name}", 0, _INT64_MAX, _INT64_WHY)
                             for k in fields(HostCost)})  # fmt: skip
@@ -153,7 +175,7 @@ def run_result_from_dict(data, label: str = "run.json") -> RunResult:
             precision=f.string(f.get(data, "precision"), "precision", PRECISIONS),
             target=f.string(f.get(data, "target"), "target"), timesteps=timesteps, samples=samples,
             accuracy=accuracy, predictions=answers["predictions"], labels=answers["labels"], layers=layers,
-            cores=cores, host=host_cost, wall_s=f.number(f.get(data, "wall_s"), "wall_s", 0.0),
+            cores=cores, host=host_cost, wall_s=f.number(f.get(data, "wall_s"), "wall_s", 0.0), per_step=per_step,
             bundle=f.string(data.get("bundle", ""), "bundle", nonempty=False),
         )  # fmt: skip
     except ValueError as exc:  # RunResult's own invariants (checked above already)
@@ -175,6 +197,38 @@ def _rows(f: Fields, value, where: str, ints: tuple[str, ...], strings: tuple[st
             f.string(f.get(row, key, f"{where}[{i}]"), f"{where}[{i}].{key}")
     columns = {key: f.column(rows, key, where, 0, _INT64_MAX, _INT64_WHY) for key in ints}
     return [{**{k: row[k] for k in strings}, **{k: columns[k][i] for k in ints}} for i, row in enumerate(rows)]
+
+
+def _per_step(f: Fields, value, cores: list[CoreActivity], timesteps: int, samples: int) -> list[CoreSteps]:
+    """One entry per core, in the order of ``cores``; per field T integers ≥ 0 whose sum over t is the core's
+    total (spikes, synops), each maximum ≤ its sum and ≥ sum / samples; messages in = messages out per step."""
+    rows = f.array(value, "per_step", length=len(cores))
+    names = [field.name for field in fields(CoreSteps) if field.name != "core_id"]
+    result = []
+    for i, (row, core) in enumerate(zip(rows, cores)):
+        where = f"per_step[{i}]"
+        f.obj(row, where)
+        core_id = f.integer(f.get(row, "core_id", where), f"{where}.core_id", 0, _INT64_MAX, _INT64_WHY)
+        if core_id != core.core_id:
+            f.fail(f"{where}.core_id", f"is {core_id}, but cores[{i}] is core {core.core_id}")
+        lists = {}
+        for name in names:
+            lists[name] = f.array(f.get(row, name, where), f"{where}.{name}", length=timesteps)
+            for t, v in enumerate(lists[name]):
+                f.integer(v, f"{where}.{name}[{t}]", 0, _INT64_MAX, _INT64_WHY)
+        for name in STEP_FIELDS:
+            for t, (total, most) in enumerate(zip(lists[name], lists[f"{name}_max"])):
+                if most > total or most * samples < total:
+                    f.fail(f"{where}.{name}_max[{t}]", f"is {most}, not between {name}[{t}] / samples and {name}[{t}] = {total}")
+        for name in ("spikes", "synops"):
+            if sum(lists[name]) != getattr(core, name):
+                f.fail(f"{where}.{name}", f"sums to {sum(lists[name])}, but cores[{i}].{name} is {getattr(core, name)}")
+        result.append(CoreSteps(core_id=core_id, **lists))
+    for t in range(timesteps):
+        sent, arrived = (sum(getattr(r, k)[t] for r in result) for k in ("messages_out", "messages_in"))
+        if sent != arrived:
+            f.fail(f"per_step[*].messages_in[{t}]", f"sums to {arrived}, but the cores sent {sent} messages at step {t}")
+    return result
 
 
 def _check_cores(f: Fields, cores: list[CoreActivity], layers: dict[str, LayerActivity], steps: int) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,6 +103,29 @@ class MeshSection:
 
 
 @dataclass(frozen=True)
+class TimingSection:
+    """The chip's time (docs/chip-time.md): per-operation latencies within a step, mesh hops, the barrier
+    by tiles in use, and the host<->chip link."""
+
+    synop_ns: Quantity  # per synaptic event, at the receiving core
+    message_in_ns: Quantity  # per spike message arriving at a core
+    neuron_update_ns: Quantity  # per neuron per step (every LIF leaks: every neuron is updated)
+    spike_out_ns: Quantity  # per spike
+    message_out_ns: Quantity  # per spike message sent
+    hop_ew_ns: Quantity
+    hop_ns_ns: Quantity
+    barrier_us: Quantity  # [[tiles, µs], ...] ascending: a count takes the largest key ≤ it (SANA-FE's table)
+    host_to_chip_bytes_per_s: Quantity
+    chip_to_host_bytes_per_s: Quantity
+    host_io_latency_us: Quantity  # fixed cost of a step's host transfer
+
+    def barrier(self, tiles: int) -> float:
+        """Barrier time in µs for ``tiles`` tiles in use."""
+        table = self.barrier_us.value
+        return float(next((us for key, us in reversed(table) if key <= tiles), table[0][1]))
+
+
+@dataclass(frozen=True)
 class CostModel:
     """An energy model: per-operation energies (pJ), static power (W) and what it ignores."""
 
@@ -142,11 +166,14 @@ class Profile:
     fixed_point: FixedPointSection
     mesh: MeshSection
     cost_models: dict[str, CostModel] = field(default_factory=dict)
+    timing: TimingSection | None = None  # None: the profile models no time (static energy needs --timestep-us)
 
     def quantities(self) -> Iterator[tuple[str, Quantity]]:
         """Every sourced entry as ("[section].field", Quantity), for reports."""
-        for section in ("target", "limits", "fixed_point", "mesh"):
+        for section in ("target", "limits", "fixed_point", "mesh", "timing"):
             obj = getattr(self, section)
+            if obj is None:
+                continue
             for f in dataclasses.fields(obj):
                 q = getattr(obj, f.name)
                 if isinstance(q, Quantity):
@@ -158,6 +185,7 @@ class Profile:
 
 # Value types per field; bool is excluded from int/float on purpose (TOML `true` is not a count).
 _INT, _NUM, _BOOL, _STR = "integer", "number", "boolean", "string"
+_BARRIER = "rows [tiles, us] (tiles integers >= 1, ascending; us finite numbers >= 0)"
 _SECTIONS: dict[str, tuple[type, dict[str, str]]] = {
     "limits": (LimitsSection, {f.name: (_STR if f.name == "conv_weight_storage" else _INT)
                                for f in dataclasses.fields(LimitsSection)}),
@@ -218,7 +246,7 @@ def _resolve(name_or_path: str | Path) -> Path:
 
 
 def _build(data: dict, label: str, path: Path | None, text: str, sha: str) -> Profile:
-    known = {"target", "limits", "fixed_point", "mesh", "cost_models"}
+    known = {"target", "limits", "fixed_point", "mesh", "cost_models", "timing"}
     for key in data:
         if key not in known:
             raise ProfileError(f"{label}: [{key}]: unknown section (expected {', '.join(sorted(known))})")
@@ -245,10 +273,28 @@ def _build(data: dict, label: str, path: Path | None, text: str, sha: str) -> Pr
     if fp.weight_exp_min.value > fp.weight_exp_max.value:
         raise ProfileError(f"{label}: [fixed_point].weight_exp_min: greater than weight_exp_max")
     models = _cost_models(data.get("cost_models", {}), label)
+    timing = _timing(data["timing"], label) if "timing" in data else None
     return Profile(
         name=target.name, path=path, text=text, sha256=sha, target=target,
-        limits=sections["limits"], fixed_point=fp, mesh=sections["mesh"], cost_models=models,
+        limits=sections["limits"], fixed_point=fp, mesh=sections["mesh"], cost_models=models, timing=timing,
     )
+
+
+_BANDWIDTHS = ("host_to_chip_bytes_per_s", "chip_to_host_bytes_per_s")
+
+
+def _timing(table: Any, label: str) -> TimingSection:
+    """[timing]: every latency a finite number ≥ 0, the bandwidths > 0, the barrier table ascending."""
+    if not isinstance(table, dict):
+        raise ProfileError(f"{label}: [timing]: expected a table")
+    types = {f.name: (_BARRIER if f.name == "barrier_us" else _NUM) for f in dataclasses.fields(TimingSection)}
+    _no_unknown(table, types, "[timing]", label)
+    values = {k: _quantity(table, k, t, "[timing]", label) for k, t in types.items()}
+    for k, q in values.items():
+        if types[k] == _NUM and (q.value < 0 or (k in _BANDWIDTHS and q.value <= 0)):
+            raise ProfileError(f"{label}: [timing].{k}: must be {'> 0' if k in _BANDWIDTHS else '>= 0'}, got {q.value}")
+    return TimingSection(**values)
+
 
 
 def _target(table: dict, label: str) -> TargetSection:
@@ -334,10 +380,26 @@ def _quantity(table: dict, key: str, kind: str, where: str, label: str) -> Quant
     unknown = [g for g in (x.strip() for x in grade.split(",")) if g not in GRADES]
     if unknown:
         raise ProfileError(f"{at}.grade: unknown grade '{unknown[0]}' (use {'|'.join(sorted(GRADES))})")
+    if kind == _NUM and not math.isfinite(value):
+        raise ProfileError(f"{at}.value: must be a finite number, got {value}")
     return Quantity(value=float(value) if kind == _NUM else value, source=source, grade=grade)
 
 
+def _is_barrier_table(value: Any) -> bool:
+    """[[tiles, µs], ...]: tiles integers ≥ 1 strictly ascending, µs finite numbers ≥ 0, at least one row."""
+    if not isinstance(value, list) or not value:
+        return False
+    for row in value:
+        if not (isinstance(row, list) and len(row) == 2 and _is_kind(row[0], _INT) and row[0] >= 1
+                and _is_kind(row[1], _NUM) and math.isfinite(row[1]) and row[1] >= 0):
+            return False
+    keys = [row[0] for row in value]
+    return keys == sorted(set(keys))
+
+
 def _is_kind(value: Any, kind: str) -> bool:
+    if kind == _BARRIER:
+        return _is_barrier_table(value)
     if kind == _BOOL:
         return isinstance(value, bool)
     if isinstance(value, bool):

@@ -156,6 +156,11 @@ class ChipProgram:
         x_int = np.rint(np.asarray(x, dtype=np.float64) * self.input_scale)
         return np.clip(x_int, low, high).astype(np.int64)
 
+    def chip_source(self, x: np.ndarray, precision: str) -> np.ndarray:
+        """What the backends send into the chip for a batch x (B, *sample_shape): the target's integers
+        (fixed) or x itself (float); its non-zero values are the input events."""
+        return self.quantize_input(x) if precision == "fixed" else np.asarray(x)
+
     @property
     def sample_shape(self) -> tuple[int, ...]:
         """One sample as the backends take it: (T, *input_shape) for temporal input, else ``input_shape``."""

@@ -24,6 +24,7 @@ from enof.runtime.distributed import Shard
 from enof.runtime.inputs import Normalization
 from enof.runtime.host import count_macs, open_session, run_host_in, run_host_out
 from enof.runtime.program import ChipProgram
+from enof.runtime.step_activity import StepRecorder
 
 Backend = Literal["fast", "lava"]
 Precision = Literal["fixed", "float"]
@@ -98,13 +99,16 @@ def run_bundle(
     spike_totals = {n: sum(part.spike_totals[n] for part in gathered) for n in program.layers}  # int64: exact
     nonzero_total = sum(part.input_nonzero for part in gathered)
     activity = count_activity(program, spike_totals, nonzero_total, len(inputs), bundle.placement.cores)
+    steps = StepRecorder(program, bundle.placement.cores)
+    for part in gathered:
+        steps.merge_counts(part.step_sums, part.step_maxima)
     return RunResult(
         bundle_manifest_sha256=bundle.manifest_sha256, backend=backend, precision=precision,
         target=manifest.target.name, timesteps=program.timesteps, samples=len(inputs),
         accuracy=None if labels is None else float((predictions == labels).mean()), predictions=predictions.tolist(),
         labels=None if labels is None else labels.tolist(),
         layers=activity.layers, cores=activity.cores, host=host_cost(bundle),
-        wall_s=time.perf_counter() - start, bundle=str(bundle.root.resolve()),
+        wall_s=time.perf_counter() - start, per_step=steps.core_steps(), bundle=str(bundle.root.resolve()),
     )  # fmt: skip
 
 
@@ -115,6 +119,8 @@ class _Totals:
     predictions: np.ndarray
     spike_totals: dict[str, np.ndarray]
     input_nonzero: np.ndarray
+    step_sums: dict[str, np.ndarray]  # StepRecorder.sums / .maxima: per core and step (run.json's per_step)
+    step_maxima: dict[str, np.ndarray]
 
 
 def _run_samples(bundle: OpenedBundle, inputs, first: int, end: int, normalization: Normalization | None, chip,
@@ -127,6 +133,7 @@ def _run_samples(bundle: OpenedBundle, inputs, first: int, end: int, normalizati
     predictions = np.zeros(end - first, np.int64)
     spike_totals = {n: np.zeros(layer.shape, np.int64) for n, layer in program.layers.items()}
     nonzero_total = np.zeros(program.input_shape, np.int64)
+    steps = StepRecorder(program, bundle.placement.cores)
     for at in range(first, end, batch_size):
         x = np.asarray(inputs[at : min(at + batch_size, end)], np.float32)
         if normalization is not None:
@@ -138,12 +145,13 @@ def _run_samples(bundle: OpenedBundle, inputs, first: int, end: int, normalizati
         for name in spike_totals:
             spike_totals[name] += run.spike_counts[name]
         nonzero_total += run.input_nonzero
+        steps.add_batch(run.spikes, program.chip_source(chip_in, chip.precision))
         logits = run_host_out(host_out, run.outputs)
         if tuple(logits.shape) != (len(x), manifest.num_classes):
             raise RunError(f"host_out.onnx gave logits {tuple(logits.shape)}, expected ({len(x)}, {manifest.num_classes})")
         predictions[at - first : at - first + len(x)] = logits.argmax(axis=1)
         advance(len(x))
-    return _Totals(predictions, spike_totals, nonzero_total)
+    return _Totals(predictions, spike_totals, nonzero_total, steps.sums, steps.maxima)
 
 
 def _check_raster_fits(program: ChipProgram, batch: int, where: Path) -> None:
@@ -176,13 +184,18 @@ def _chip_runner(backend: Backend, precision: Precision, timeout_s: float, lava_
     if backend == "fast":
         from enof.runtime.fast import simulate
 
-        return lambda program, x: simulate(program, x, precision, device=device)
+        def fast(program: ChipProgram, x: np.ndarray):
+            return simulate(program, x, precision, record_spikes=True, device=device)
+
+        fast.precision = precision
+        return fast
     from enof.runtime.lava.backend import DEFAULT_SAMPLES_PER_RUN, run_lava
 
     def lava(program: ChipProgram, x: np.ndarray):
         per_run = min(DEFAULT_SAMPLES_PER_RUN, -(-len(x) // lava_workers))  # a chunk for each worker
         return run_lava(program, x, precision, timeout_s, samples_per_run=per_run, workers=lava_workers)
 
+    lava.precision = precision
     return lava
 
 

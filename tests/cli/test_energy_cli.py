@@ -27,6 +27,7 @@ from enof.formats.run_result import write_run_result
 from enof.hardware_profiles import load_profile
 from enof.runtime.program import INPUT
 from enof.runtime.bundle import open_bundle
+from enof.runtime.energy.time_report import format_time
 from enof.runtime.energy.report import format_energy
 from enof.runtime.run import run_bundle
 
@@ -210,7 +211,12 @@ def test_table_csv_plot_and_output_file(run_files, tmp_path):
     assert result.exit_code == 0, result.stderr
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     models, layers, cores = len(load_profile("loihi").cost_models), 4, 5
-    assert len(rows) == models * (layers + cores + 1)
+    report = json.loads(_invoke(run_path, "--format", "json").stdout)
+    wall_steps = len(report["time"]["steps"])  # T + fill alone, T streamed
+    assert wall_steps == 2 * report["timesteps"] + report["time"]["fill_steps"]
+    assert len(rows) == models * (layers + cores + 1) + wall_steps
+    total = next(r for r in rows if r["row"] == "total")
+    assert float(total["latency_s"]) == pytest.approx(report["time"]["latency_s"], rel=1e-9)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
     assert sorted(p.name for p in out.parent.iterdir()) == ["energy.csv", "energy.png"]  # no temp files left
 
@@ -228,28 +234,35 @@ def test_all_cores_routing_prices_at_least_the_geometric_routing(run_files):
     assert [r["routing"] for r in reports] == ["geometric", "all-cores"]
 
 
-def test_static_power_of_the_loihi2_measured_model_is_charged_at_its_step_time_or_timestep_us(run_files):
+def test_static_power_of_the_loihi2_models_is_charged_for_the_modeled_time_or_timestep_us(run_files):
     _, _, run_path, _ = run_files
     default = json.loads(_invoke(run_path, "--profile", "loihi2", "--format", "json").stdout)
     measured = next(m for m in default["models"] if m["name"] == "lava_dl_pilotnet_measured")
-    # the profile's step: 1 / 408.9 inferences/s = 2,445.6 us; 0.232 W x 1 chip x 3 steps x 2445.6 us
-    assert measured["totals"]["timestep_us"] == 2445.6
-    assert measured["totals"]["static_pj"] == pytest.approx(0.232 * 1 * 3 * 2445.6e-6 * 1e12, rel=1e-12)
+    time = default["time"]
+    assert time["source"] == "modeled" and "2445.6" not in json.dumps(default)
+    # 0.232 W x 1 chip x the modeled time of one inference streamed
+    assert measured["totals"]["static_s"] == pytest.approx(time["period_s"], rel=1e-12)
+    assert measured["totals"]["static_pj"] == pytest.approx(0.232 * 1 * time["period_s"] * 1e12, rel=1e-12)
+    assert time["inferences_per_s"] == pytest.approx(1 / time["period_s"], rel=1e-12)
+    assert sum(s["step_s"] for s in time["steps"] if s["schedule"] == "alone") == pytest.approx(time["latency_s"])
     result = _invoke(run_path, "--profile", "loihi2", "--format", "json", "--timestep-us", "25")
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     assert not report["sources"]["profile_matches_bundle"]  # a loihi bundle priced with loihi2's constants
     measured = next(m for m in report["models"] if m["name"] == "lava_dl_pilotnet_measured")
-    # 0.232 W x 1 chip x 3 steps x 25 us = 17.4 uJ = 1.74e7 pJ
+    # given: 0.232 W x 1 chip x 3 steps x 25 us = 17.4 uJ = 1.74e7 pJ
     assert measured["totals"]["static_pj"] == pytest.approx(0.232 * 1 * 3 * 25e-6 * 1e12, rel=1e-12)
+    assert report["time"]["source"] == "--timestep-us" and report["time"]["latency_bound_s"] is None
+    assert report["time"]["latency_s"] == pytest.approx((3 + report["time"]["fill_steps"]) * 25e-6, rel=1e-12)
     assert measured["totals"]["chip_dynamic_pj"] is None  # it prices no dynamic energy: "—", not 0
     assert all(layer["energy"]["lava_dl_pilotnet_measured"]["total_pj"] is None for layer in report["layers"])
     # the default model prices dynamic and static energy in one row: the headline adds them up
     h = report["headline"]
     proxy = next(m for m in report["models"] if m["name"] == "davies2018_proxy")
-    assert h["model"] == "davies2018_proxy" and h["timestep_source"] == "--timestep-us"
+    assert h["model"] == "davies2018_proxy"
     assert h["chip_pj"] == pytest.approx(proxy["totals"]["chip_dynamic_pj"] + measured["totals"]["static_pj"], rel=1e-12)
     assert h["total_pj"] == pytest.approx(h["chip_pj"] + h["host_pj"], rel=1e-12)
+    assert h["edp_js"] == pytest.approx(h["total_pj"] * 1e-12 * h["latency_s"], rel=1e-12)
 
 
 def test_the_table_starts_with_one_answer_under_the_named_default_model(run_files):
@@ -259,16 +272,17 @@ def test_the_table_starts_with_one_answer_under_the_named_default_model(run_file
     report = json.loads(_invoke(run_path, "--profile", "loihi2", "--format", "json").stdout)
     h = report["headline"]
     first = table.stdout.splitlines()[:5]
-    assert first[0] == f"Energy per inference: {format_energy(h['total_pj'])} under davies2018_proxy (the default " \
-                       "cost model; the others below)"
+    assert first[0].startswith(f"Energy per inference: {format_energy(h['total_pj'])} under davies2018_proxy (the default "
+                               "cost model; the others below) [assumption, ")
     assert first[1] == (f"  chip {format_energy(h['chip_pj'])} = dynamic {format_energy(h['chip_dynamic_pj'])}"
-                        f" + static {format_energy(h['static_pj'])} for 1 chip(s) at 2,445.6 µs per step")
+                        f" + static {format_energy(h['static_pj'])} for 1 chip(s) over {format_time(h['static_s'])} per inference")
     assert first[2] == f"  host {format_energy(h['host_pj'])}; total {format_energy(h['total_pj'])}"
-    # the ANN baseline: horowitz45nm's MACs at 4.6 pJ against the default model's SNN total
-    assert first[3].startswith(f"  ANN baseline {format_energy(report['ann_macs'] * 4.6)} (horowitz45nm: 45 nm")
-    assert h["ann_over_snn"] == pytest.approx(report["ann_macs"] * 4.6 / h["total_pj"], rel=1e-12)
-    assert first[4].startswith("  time per step: lava-dl tutorials netx PilotNet LIF benchmark notebook")
-
+    assert first[3].startswith(f"Latency per inference: {format_time(h['latency_s'])} alone (T = 3 + ")
+    assert first[4].startswith(f"  {h['inferences_per_s']:,.0f} inferences/s streamed; EDP {h['edp_js']:.3g} J·s [")
+    assert "time rests on assumptions: synop_ns, " in table.stdout
+    # the ANN baseline: horowitz45nm's MACs at 4.6 pJ, with no ratio against another model's SNN
+    assert f"  ANN baseline {format_energy(report['ann_macs'] * 4.6)} (horowitz45nm: 45 nm fp32" in table.stdout
+    assert h["ann_over_snn"] is None
 
 def test_bundle_profile_that_is_no_longer_the_builtin_is_read_from_the_manifest(run_files, tmp_path):
     # The manifest embeds the profile text; a bundle exported with an edited profile is priced with that text.

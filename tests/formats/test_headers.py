@@ -12,7 +12,7 @@ from enof.formats.run_result import run_result_from_dict
 READERS = [  # reader, its error, its format name (placement.json has none), the version it reads, its advice
     (manifest_from_dict, BundleError, "enof-bundle", 1, "; re-export the bundle"),
     (placement_from_dict, BundleError, None, 3, "; re-export the bundle"),
-    (run_result_from_dict, RunResultError, "enof-run", 1, ""),
+    (run_result_from_dict, RunResultError, "enof-run", 2, "; re-run with enof-run"),
 ]
 
 

@@ -64,6 +64,10 @@ def _rescaled(data: dict, timesteps: int) -> dict:
     """The same run as if made with another T: neuron updates rescaled so that run.json is consistent by itself."""
     for row in (*data["layers"], *data["cores"]):
         row["neuron_updates"] = row["neuron_updates"] // data["timesteps"] * timesteps
+    for row in data["per_step"]:  # every step's counts moved to step 0, their maxima the totals themselves
+        for key, values in row.items():
+            if key != "core_id":
+                row[key] = [sum(row[key.removesuffix("_max")])] + [0] * (timesteps - 1)
     data["timesteps"] = timesteps
     return data
 

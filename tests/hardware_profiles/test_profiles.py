@@ -156,10 +156,48 @@ def test_sanafe_loihi_holds_sana_fe_arch_loihi_yaml_values():
     assert "measured" in m.synop_pj.grades and m.static_power_w is None
 
 
-def test_loihi2_static_power_comes_with_the_step_time_it_was_measured_at():
-    # lava-dl PilotNet LIF: 408.9 inferences/s, one frame per step → 1 / 408.9 s = 2,445.6 µs per step
+def test_loihi2_static_power_is_measured_and_its_time_comes_from_the_timing_model():
+    # lava-dl PilotNet LIF: 0.232 W static per chip; no profile borrows PilotNet's step time any more
     p = load_profile("loihi2")
     for name in ("davies2018_proxy", "lava_dl_pilotnet_measured"):
         m = p.cost_models[name]
-        assert m.static_power_w.value == 0.232
-        assert m.timestep_us.value == pytest.approx(1e6 / 408.9, abs=0.05)
+        assert m.static_power_w.value == 0.232 and m.timestep_us is None
+    assert "2445.6" not in p.text and "2,445.6" not in p.text
+
+
+def test_both_targets_time_a_step_with_sourced_latencies():
+    loihi, loihi2 = load_profile("loihi").timing, load_profile("loihi2").timing
+    # SANA-FE arch/loihi.yaml: synapse 3.8 ns, access 6.0 + update 3.7 ns, spike 30 ns, in 16 ns, out 5.1 ns
+    assert (loihi.synop_ns.value, loihi.neuron_update_ns.value, loihi.spike_out_ns.value) == (3.8, pytest.approx(9.7), 30.0)
+    assert (loihi.message_in_ns.value, loihi.message_out_ns.value, loihi.hop_ew_ns.value, loihi.hop_ns_ns.value) == (16.0, 5.1, 4.1, 6.5)
+    assert "published" in loihi.synop_ns.grades and "assumption" in loihi.host_to_chip_bytes_per_s.grades
+    # SANA-FE's table by tiles in use, the largest key not above the count: 3 tiles → the 2-tile row
+    assert [loihi.barrier(n) for n in (1, 2, 3, 4, 28, 29, 128)] == [0.6, 1.0, 1.0, 1.4, 1.4, 1.8, 1.8]
+    assert all("assumption" in q.grades for q in (loihi2.synop_ns, loihi2.barrier_us, loihi2.neuron_update_ns))
+    # pilotnet_sdnn: 39,600 bytes per frame x 16.87 frames/s
+    assert loihi2.host_to_chip_bytes_per_s.value == pytest.approx(39_600 * 16.87, rel=2e-3)
+    assert "measured" in loihi2.host_to_chip_bytes_per_s.grades
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda t: t.replace("synop_ns = { value = 3.8,", "synop_ns = { value = -3.8,"), "[timing].synop_ns: must be >= 0, got -3.8"),
+    (lambda t: t.replace("synop_ns = { value = 3.8,", "synop_ns = { value = nan,"), "[timing].synop_ns.value: must be a finite number, got nan"),
+    (lambda t: t.replace("hop_ew_ns = { value = 4.1,", "hop_ew_ns = { value = inf,"), "[timing].hop_ew_ns.value: must be a finite number, got inf"),
+    (lambda t: t.replace("host_to_chip_bytes_per_s = { value = 668000.0,", "host_to_chip_bytes_per_s = { value = 0.0,"),
+     "[timing].host_to_chip_bytes_per_s: must be > 0, got 0.0"),
+    (lambda t: "\n".join(line for line in t.splitlines() if not line.startswith("message_in_ns")), "[timing].message_in_ns: missing"),
+    (lambda t: t.replace("[[1, 0.6], [2, 1.0], [4, 1.4], [29, 1.8]]", "[[2, 1.0], [1, 0.6]]"), "[timing].barrier_us.value: expected rows [tiles, us]"),
+    (lambda t: t.replace("[[1, 0.6], [2, 1.0], [4, 1.4], [29, 1.8]]", "[]"), "[timing].barrier_us.value: expected rows [tiles, us]"),
+])
+def test_a_bad_timing_entry_is_one_line_naming_the_field(edit, message):
+    text = edit(load_profile("loihi").text)
+    with pytest.raises(ProfileError, match=re.escape(f"my.toml: {message}")) as info:
+        loads_profile(text, "my.toml")
+    assert "\n" not in str(info.value)
+
+
+def test_a_profile_without_timing_loads_and_models_no_time():
+    text = load_profile("loihi").text
+    start = text.index("[timing]")
+    end = text.index("[cost_models.", start)
+    assert loads_profile(text[:start] + text[end:], "old.toml").timing is None

@@ -195,12 +195,14 @@ def test_graded_input_layer_uses_graded_synop_pj_when_a_model_has_it():
     assert result.layers[0].ann_macs == 200
 
 
-def test_static_power_is_charged_at_the_models_step_time_unless_timestep_us_overrides():
+def test_static_power_is_charged_for_the_given_step_time_or_the_models_own():
     model = cost_model("m", synop_pj=1.0, static_power_w=0.25, timestep_us=100.0)
     default = compute_energy(make_inputs(), [model]).models[0]
-    # 0.25 W x 2 chips x 4 steps x 100 us = 200 uJ = 2e8 pJ
-    assert default.static_pj == pytest.approx(0.25 * 2 * 4 * 100e-6 * 1e12) and default.timestep_us == 100.0
-    override = compute_energy(make_inputs(), [model], timestep_us=10.0).models[0]
-    assert override.static_pj == pytest.approx(default.static_pj / 10) and override.timestep_us == 10.0
+    # no [timing]: the model's own step time: 0.25 W x 2 chips x 4 steps x 100 us = 200 uJ = 2e8 pJ
+    assert default.static_pj == pytest.approx(0.25 * 2 * 4 * 100e-6 * 1e12) and default.static_s == pytest.approx(4e-4)
+    # --timestep-us: the time is given: T steps per inference streamed
+    given = compute_energy(make_inputs(), [model], timestep_us=10.0)
+    assert given.models[0].static_pj == pytest.approx(default.static_pj / 10) and given.time.given_step_us == 10.0
+    assert given.time.period_s == pytest.approx(4 * 10e-6)
     no_step = compute_energy(make_inputs(), [cost_model("n", synop_pj=1.0, static_power_w=0.25)]).models[0]
     assert no_step.static_pj is None and any("give --timestep-us" in p for p in no_step.not_priced)

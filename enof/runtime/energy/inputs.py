@@ -76,7 +76,7 @@ def weight_layers_feeding(bundle: OpenedBundle) -> dict[str, tuple[str, ...]]:
 
 def assemble_inputs(
     run: RunResult, bundle: OpenedBundle, mesh: MeshGeometry, ann_host_macs: int | None = None,
-    host_layers: tuple[HostLayer, ...] = (),
+    host_layers: tuple[HostLayer, ...] = (), timing=None,
 ) -> EnergyInputs:
     """The energy model's inputs: run.json's counts on the opened bundle's placement and connectivity."""
     return EnergyInputs(
@@ -92,6 +92,9 @@ def assemble_inputs(
         ann_host_macs=ann_host_macs,
         fed_by=weight_layers_feeding(bundle),
         host_layers=host_layers,
+        per_step=tuple(run.per_step),
+        depths={name: d for name, d in bundle.program.depths().items() if name in bundle.program.layers},
+        timing=timing,
     )
 
 
@@ -176,7 +179,7 @@ def load_energy_inputs(run_path: Path, bundle_dir: Path | None = None, profile: 
     inputs = assemble_inputs(
         run, bundle, mesh_from_profile(prof),
         ann_host_macs=run.host.host_in_macs + one_step_host_out_macs(bundle.file("host_out.onnx"), bundle.program, run),
-        host_layers=host_layers(bundle, run),
+        host_layers=host_layers(bundle, run), timing=prof.timing,
     )  # fmt: skip
     models = checked_cost_models(prof, label)
     sources = EnergySources(

@@ -22,8 +22,8 @@ from typing import Literal
 
 from enof.errors import ProfileError, RunResultError
 from enof.formats.placement import PlacedCore
-from enof.formats.run_result import CoreActivity, HostCost, LayerActivity
-from enof.hardware_profiles import CostModel
+from enof.formats.run_result import CoreActivity, CoreSteps, HostCost, LayerActivity
+from enof.hardware_profiles import CostModel, TimingSection
 from enof.runtime.energy.result import CoreStats, EnergyResult, HostLayer, LayerStats, ModelEnergy, Parts
 from enof.runtime.energy.routing import (
     INPUT,
@@ -34,6 +34,7 @@ from enof.runtime.energy.routing import (
     route_cores,
     synapse_count,
 )
+from enof.runtime.energy.timing import ChipTime, CoreTimingInputs, chip_time, longest_routes_ns
 
 PJ_PER_J = 1e12
 S_PER_US = 1e-6
@@ -76,6 +77,9 @@ class EnergyInputs:
     fed_by: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # the host's layers; their MACs sum to host.host_in_macs + host.host_out_macs (empty if not known per layer)
     host_layers: tuple[HostLayer, ...] = ()
+    per_step: tuple[CoreSteps, ...] = ()  # run.json's per_step, one per core
+    depths: dict[str, int] = field(default_factory=dict)  # synaptic depth of each chip layer (first = 1)
+    timing: TimingSection | None = None  # the profile's [timing]; None: time is not modeled
 
     def __post_init__(self):
         if self.samples <= 0 or self.timesteps <= 0:
@@ -131,6 +135,7 @@ def compute_energy(
     models: list[CostModel],
     routing: Routing = "geometric",
     timestep_us: float | None = None,
+    replay: bool = False,
 ) -> EnergyResult:
     """Price one inference of the run under every cost model (models must pass check_cost_model)."""
     routes = route_cores(
@@ -140,17 +145,18 @@ def compute_energy(
     layers = _layer_activity(inputs)
     cores = _core_activity(inputs, routes)
     chips_used = len({c.chip for c in inputs.placement})
+    times = _chip_times(inputs, routes, timestep_us, replay)
     host_macs = inputs.host.host_in_macs + inputs.host.host_out_macs
     ann_host_macs = host_macs if inputs.ann_host_macs is None else inputs.ann_host_macs
     ann_macs = sum(a.ann_macs for a in layers) + ann_host_macs
-    priced = tuple(
-        _price(inputs, model, layers, cores, chips_used, ann_macs, timestep_us) for model in models
-    )
+    priced = tuple(_price(inputs, model, layers, cores, chips_used, ann_macs, times[0]) for model in models)
     return EnergyResult(
         timesteps=inputs.timesteps,
         samples=inputs.samples,
         routing=routing,
         timestep_us=timestep_us,
+        time=times[0],
+        time_bound=times[1],
         chips_used=chips_used,
         layers=layers,
         cores=cores,
@@ -160,6 +166,23 @@ def compute_energy(
         ann_host_macs=ann_host_macs,
         models=priced,
     )
+
+
+def _chip_times(inputs: EnergyInputs, routes: dict[int, CoreRoute], timestep_us: float | None, replay: bool = False,
+                ) -> tuple[ChipTime | None, ChipTime | None]:
+    """The chip's time per inference from the per-step counts (typical, and the bound from per-sample maxima), or
+    from the given step time (--timestep-us); (None, None) when the profile models no time and none is given."""
+    if inputs.timing is None and timestep_us is None:
+        return None, None
+    longest = (longest_routes_ns(routes, list(inputs.placement), inputs.mesh, inputs.timing)
+               if inputs.timing is not None else {})
+    cores = [CoreTimingInputs(c.core_id, c.layer, inputs.depths.get(c.layer, 1), c.neurons, (c.chip, c.x, c.y),
+                              longest.get(c.core_id, 0.0)) for c in inputs.placement]  # fmt: skip
+    return tuple(
+        chip_time(cores, list(inputs.per_step), inputs.samples, inputs.timesteps, inputs.host, inputs.timing, counts,
+                  given_step_us=timestep_us, replay=replay)
+        for counts in ("mean", "max")
+    )  # fmt: skip
 
 
 def _graded_layers(inputs: EnergyInputs) -> set[str]:
@@ -237,7 +260,7 @@ def _price(
     cores: tuple[CoreStats, ...],
     chips_used: int,
     ann_macs: int,
-    timestep_us: float | None,
+    time: ChipTime | None,
 ) -> ModelEnergy:
     n = inputs.samples
     updates = {layer.name: layer.neuron_updates / n for layer in inputs.layers}
@@ -260,15 +283,17 @@ def _price(
         not_priced.append("neuron updates")
     if price(model, "spike_within_tile_pj") is None:
         not_priced.append("spike routing")
-    static_pj = None
-    step_us = price(model, "timestep_us") if timestep_us is None else timestep_us  # --timestep-us overrides
+    static_pj, static_s = None, None
     if price(model, "static_power_w") is None:
         not_priced.append("static power")
-    elif step_us is None:
-        not_priced.append("static power (the model states no timestep_us: give --timestep-us)")
+    elif time is not None:  # the chip's time per inference, streamed: 1 / inferences per second
+        static_s = time.period_s
+    elif price(model, "timestep_us") is not None:  # a profile without [timing] whose model states a step time
+        static_s = inputs.timesteps * price(model, "timestep_us") * S_PER_US
     else:
-        seconds = inputs.timesteps * step_us * S_PER_US
-        static_pj = price(model, "static_power_w") * chips_used * seconds * PJ_PER_J
+        not_priced.append("static power (the profile has no [timing] to model the time: give --timestep-us)")
+    if static_s is not None:
+        static_pj = price(model, "static_power_w") * chips_used * static_s * PJ_PER_J
     host_macs = inputs.host.host_in_macs + inputs.host.host_out_macs
     host_bytes = inputs.host.bytes_host_to_chip + inputs.host.bytes_chip_to_host
     host_compute_pj = None if price(model, "host_mac_pj") is None else host_macs * price(model, "host_mac_pj")
@@ -282,7 +307,7 @@ def _price(
         layers=layer_parts,
         cores=core_parts,
         static_pj=static_pj,
-        timestep_us=None if static_pj is None else step_us,
+        static_s=static_s,
         host_layers_pj=None if host_compute_pj is None else {
             h.name: h.macs * price(model, "host_mac_pj") for h in inputs.host_layers},
         host_compute_pj=host_compute_pj,

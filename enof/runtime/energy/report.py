@@ -10,8 +10,12 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from enof.runtime.energy.result import EnergyResult, ModelEnergy, Parts
+from enof.hardware_profiles import TimingSection
 from enof.runtime.energy.inputs import EnergySources
+from enof.runtime.energy.price import PJ_PER_J
+from enof.runtime.energy.result import EnergyResult, ModelEnergy, Parts
+from enof.runtime.energy.timing import ChipTime
+from enof.runtime.energy.time_report import format_time, time_dict, time_tables
 
 REPORT_FORMAT = "enof-energy"
 HOTTEST_CORES = 10
@@ -40,12 +44,13 @@ def _parts_dict(parts: Parts, share_of_pj: float) -> dict:
     }
 
 
-def _totals(m: ModelEnergy) -> dict:
+def _totals(m: ModelEnergy, time: ChipTime | None) -> dict:
     dynamic = any(p.priced for p in m.layers.values())
     return {
         "chip_dynamic_pj": m.chip_dynamic_pj if dynamic else None,
         "static_pj": m.static_pj,
-        "timestep_us": m.timestep_us,
+        "static_s": m.static_s,
+        "edp_js": None if time is None else m.total_pj / PJ_PER_J * time.latency_s,
         "chip_pj": m.chip_pj,
         "host_compute_pj": m.host_compute_pj,
         "host_io_pj": m.host_io_pj,
@@ -56,7 +61,7 @@ def _totals(m: ModelEnergy) -> dict:
     }
 
 
-def report_dict(result: EnergyResult, sources: EnergySources) -> dict:
+def report_dict(result: EnergyResult, sources: EnergySources, timing: TimingSection | None = None) -> dict:
     """Every number of the report, energies in pJ per inference."""
     models = result.models
     layers = []
@@ -83,6 +88,7 @@ def report_dict(result: EnergyResult, sources: EnergySources) -> dict:
         "samples": result.samples,
         "routing": result.routing,
         "timestep_us": result.timestep_us,
+        "time": time_dict(result, timing),
         "chips_used": result.chips_used,
         "ann_macs": result.ann_macs,
         "ann_host_macs": result.ann_host_macs,
@@ -105,7 +111,7 @@ def report_dict(result: EnergyResult, sources: EnergySources) -> dict:
                     for k, q in m.model.quantities().items()
                     if k != "ann_device"
                 },
-                "totals": _totals(m),
+                "totals": _totals(m, result.time),
             }
             for m in models
         ],
@@ -135,26 +141,44 @@ def _ann_baselines(result: EnergyResult) -> list[dict]:
 
 
 def _headline(result: EnergyResult) -> dict:
-    """The one answer: chip (dynamic + static), host, total and the ANN baseline under the default model."""
+    """The one answer under the default model: energy (chip dynamic + static, host), time (latency alone,
+    inferences/s streamed), EDP, each with its grades; the ANN under its own device, with a ratio only when one
+    model prices both."""
     chip = max(result.models, key=lambda m: _priced_chip_parts(m))  # first of those pricing the most chip parts
     ann = chip if chip.ann_pj is not None else next((m for m in result.models if m.ann_pj is not None), None)
-    step = chip.model.timestep_us
+    time = result.time
     return {
         "model": chip.model.name,
+        "energy_grades": _grades(chip.model.quantities().values()),
         "chip_dynamic_pj": chip.chip_dynamic_pj,
         "static_pj": chip.static_pj,
+        "static_s": chip.static_s,
+        "static_note": _static_note(chip),
         "chips_used": result.chips_used,
-        "timestep_us": chip.timestep_us,
-        "timestep_source": None if chip.static_pj is None else (
-            "--timestep-us" if result.timestep_us is not None else step.source),
         "chip_pj": chip.chip_pj,
         "host_pj": chip.host_pj,
         "total_pj": chip.total_pj,
+        "latency_s": None if time is None else time.latency_s,
+        "latency_bound_s": None if result.time_bound is None else result.time_bound.latency_s,
+        "inferences_per_s": None if time is None else time.inferences_per_s,
+        "edp_js": None if time is None else chip.total_pj / PJ_PER_J * time.latency_s,
         "ann_model": None if ann is None else ann.model.name,
         "ann_device": None if ann is None else _device(ann),
         "ann_pj": None if ann is None else ann.ann_pj,
-        "ann_over_snn": None if ann is None or chip.total_pj <= 0 else ann.ann_pj / chip.total_pj,
+        # a ratio only of one model's own two figures: never one cost model's ANN over another's SNN
+        "ann_over_snn": None if ann is not chip or chip.total_pj <= 0 else ann.ann_pj / chip.total_pj,
     }
+
+
+def _grades(quantities) -> list[str]:
+    return sorted({g for q in quantities for g in q.grades})
+
+
+def _static_note(m: ModelEnergy) -> str:
+    """Why static energy is or is not in the headline, in words."""
+    if m.static_pj is not None:
+        return ""
+    return next((p for p in m.not_priced if p.startswith("static")), "static power not priced")
 
 
 def _device(m: ModelEnergy) -> str:
@@ -168,7 +192,8 @@ def _priced_chip_parts(m: ModelEnergy) -> int:
 CSV_COLUMNS = (
     "row", "model", "name", "layer", "fed_by", "neurons", "cores", "firing_rate", "spikes_per_inference",
     "synops_per_inference", "synops_pj", "neuron_updates_pj", "routing_pj", "total_pj", "share",
-    "static_pj", "host_pj", "ann_pj", "ann_over_snn",
+    "static_pj", "static_s", "host_pj", "ann_pj", "ann_over_snn", "latency_s", "inferences_per_s", "edp_js",
+    "step", "step_s", "compute_s", "mesh_s", "barrier_s", "io_s", "pacing_phase",
 )
 
 
@@ -187,7 +212,12 @@ def report_csv(report: dict) -> str:
                 {"row": "core", "model": name, "name": core["core_id"], **core, **core["energy"][name]}
             )
         t = model["totals"]
-        writer.writerow({"row": "total", "model": name, "name": "chip+host", **t})
+        time = report["time"] or {}
+        writer.writerow({"row": "total", "model": name, "name": "chip+host", **t,
+                         "latency_s": time.get("latency_s"), "inferences_per_s": time.get("inferences_per_s")})
+    for step in (report["time"] or {}).get("steps", []):
+        writer.writerow({"row": f"step-{step['schedule']}", "model": "", "name": step["pacing_core"],
+                         "layer": step["pacing_layer"], **step})
     return buf.getvalue()
 
 
@@ -213,23 +243,31 @@ def _share(value: float | None) -> str:
 
 
 def headline_text(report: dict) -> Text:
-    """The report's first lines: energy per inference on the chip, host, total and the ANN baseline."""
-    h = report["headline"]
+    """The report's first lines: energy, latency, inferences/s and EDP per inference, each with its grades."""
+    h, time = report["headline"], report["time"]
     text = Text()
     text.append(f"Energy per inference: {format_energy(h['total_pj'])}", style="bold")
-    text.append(f" under {h['model']} (the default cost model; the others below)\n")
+    text.append(f" under {h['model']} (the default cost model; the others below) [{', '.join(h['energy_grades'])}]\n")
     if h["static_pj"] is None:
-        static = "static not priced by this model"
+        static = f"static NOT priced: {h['static_note']}"
     else:
-        static = (f"static {format_energy(h['static_pj'])} for {h['chips_used']} chip(s) at {h['timestep_us']:,.1f} µs "
-                  "per step")
+        static = (f"static {format_energy(h['static_pj'])} for {h['chips_used']} chip(s) over "
+                  f"{format_time(h['static_s'])} per inference")
     text.append(f"  chip {format_energy(h['chip_pj'])} = dynamic {format_energy(h['chip_dynamic_pj'])} + {static}\n")
     text.append(f"  host {format_energy(h['host_pj'])}; total {format_energy(h['total_pj'])}\n")
+    if time is None:
+        text.append("  time: not modeled (the profile has no [timing]; give --timestep-us)\n")
+    else:
+        how = "given by --timestep-us, not modeled" if time["source"] == "--timestep-us" else ", ".join(time["grades"])
+        bound = "" if time["latency_bound_s"] is None else f", ≤ {format_time(time['latency_bound_s'])} for any sample"
+        text.append(f"Latency per inference: {format_time(h['latency_s'])}", style="bold")
+        text.append(f" alone (T = {report['timesteps']} + {time['fill_steps']} fill steps{bound})\n")
+        text.append(f"  {h['inferences_per_s']:,.0f} inferences/s streamed; EDP {h['edp_js']:.3g} J·s [{how}]\n")
+        if time["assumptions"]:
+            text.append(f"  time rests on assumptions: {', '.join(time['assumptions'])}\n", style="dim")
     if h["ann_pj"] is not None:
-        ratio = "" if h["ann_over_snn"] is None else f", {h['ann_over_snn']:.3g}x the SNN"
+        ratio = "" if h["ann_over_snn"] is None else f", {h['ann_over_snn']:.3g}x the SNN under the same model"
         text.append(f"  ANN baseline {format_energy(h['ann_pj'])} ({h['ann_model']}: {h['ann_device']}, 1 step{ratio})\n")
-    if h["timestep_source"] is not None:
-        text.append(f"  time per step: {h['timestep_source']}\n", style="dim")
     return text
 
 
@@ -296,14 +334,14 @@ def report_tables(report: dict, main: str | None = None) -> Group:
 
     totals = Table(title=f"Totals per inference (SNN: T={report['timesteps']} steps; ANN: 1 step, "
                    f"{report['ann_macs']:,} MACs)", title_justify="left")
-    for col in ("model", "chip dynamic", "static", "µs/step", "host", "SNN total", "ANN", "ANN/SNN", "grades"):
+    for col in ("model", "chip dynamic", "static", "static over", "host", "SNN total", "EDP (J·s)", "ANN", "ANN/SNN", "grades"):
         totals.add_column(col, justify="left" if col in ("model", "grades") else "right")
     for m in report["models"]:
         t = m["totals"]
         grades = sorted({g.strip() for c in m["constants"].values() for g in c["grade"].split(",") if g.strip()})
         totals.add_row(
-            m["name"], format_energy(t["chip_dynamic_pj"]), format_energy(t["static_pj"]),
-            "—" if t["timestep_us"] is None else f"{t['timestep_us']:,.1f}", format_energy(t["host_pj"]), format_energy(t["total_pj"]),
+            m["name"], format_energy(t["chip_dynamic_pj"]), format_energy(t["static_pj"]), format_time(t["static_s"]),
+            format_energy(t["host_pj"]), format_energy(t["total_pj"]), "—" if t["edp_js"] is None else f"{t['edp_js']:.3g}",
             format_energy(t["ann_pj"]),
             "—" if t["ann_over_snn"] is None else f"{t['ann_over_snn']:.3g}x", ", ".join(grades),
         )
@@ -342,7 +380,8 @@ def report_tables(report: dict, main: str | None = None) -> Group:
             notes.append(f"  leaves out: {'; '.join(m['leaves_out'])}\n")
     for line in report["assumptions"]:
         notes.append(f"* {line}\n", style="dim")
-    return Group(head, per_layer, breakdown, hottest, *([host] if report["host_layers"] else []), totals, ann, notes)
+    return Group(head, per_layer, breakdown, hottest, *([host] if report["host_layers"] else []), totals,
+                 *time_tables(report), ann, notes)
 
 
 def report_text(report: dict, width: int = 180, main: str | None = None) -> str:

@@ -8,6 +8,7 @@ from typing import Literal
 from enof.formats.run_result import HostCost
 from enof.hardware_profiles import CostModel
 from enof.runtime.energy.routing import CoreRoute, Routing
+from enof.runtime.energy.timing import ChipTime
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ class ModelEnergy:
     layers: dict[str, Parts]
     cores: dict[int, Parts]
     static_pj: float | None
-    timestep_us: float | None  # the step time static power was charged at (--timestep-us, else the model's)
+    static_s: float | None  # the chip time per inference static power was charged for
     host_compute_pj: float | None
     host_layers_pj: dict[str, float] | None  # host_compute_pj per host layer (EnergyInputs.host_layers)
     host_io_pj: float | None
@@ -108,7 +109,9 @@ class EnergyResult:
     timesteps: int
     samples: int
     routing: Routing
-    timestep_us: float | None
+    timestep_us: float | None  # --timestep-us: the step time was given, not modeled
+    time: ChipTime | None  # the chip's time per inference (typical counts); None: not modeled
+    time_bound: ChipTime | None  # the same from each core's per-sample maxima: an upper bound for any sample
     chips_used: int
     layers: tuple[LayerStats, ...]
     cores: tuple[CoreStats, ...]

@@ -85,9 +85,10 @@ class CoreRoute:
     hops_ew_per_spike: float
     hops_ns_per_spike: float
     chips_crossed_per_spike: float
+    destinations: tuple[int, ...] = ()  # core ids its spikes can reach (at least one neuron it connects to)
 
 
-def _global_tile(core: PlacedCore, mesh: MeshGeometry) -> tuple[int, int]:
+def global_tile(core: PlacedCore, mesh: MeshGeometry) -> tuple[int, int]:
     if not (0 <= core.x < mesh.tiles_x and 0 <= core.y < mesh.tiles_y):
         raise RunResultError(
             f"placement.json: core {core.core_id} at tile ({core.x}, {core.y}) is outside the "
@@ -107,7 +108,7 @@ def route_cores(
     """Expected destination cores and hops per spike for every placed core (zero for layers feeding only the host)."""
     placement = list(placement)
     index = {c.core_id: i for i, c in enumerate(placement)}
-    tiles = np.array([_global_tile(c, mesh) for c in placement]).reshape(-1, 2)
+    tiles = np.array([global_tile(c, mesh) for c in placement]).reshape(-1, 2)
     chips = np.array([c.chip for c in placement])
     shapes = _layer_shapes(layer_neurons, projections)
     core_of = {name: _core_of_neuron(name, shapes[name], placement, index) for name in layer_neurons}
@@ -143,6 +144,7 @@ def route_cores(
                 hops_ew_per_spike=float(fraction @ delta[:, 0]),
                 hops_ns_per_spike=float(fraction @ delta[:, 1]),
                 chips_crossed_per_spike=float(fraction @ (chips[cols] != chips[here])),
+                destinations=tuple(placement[int(cols[i])].core_id for i in np.flatnonzero(fraction > 0)),
             )
     return routes
 

@@ -85,7 +85,7 @@ class LavaNetwork:
             reset_offset=(depth + 1) % steps,
             window_start=depth + 1,
             window_stop=depth + self.batch * steps,
-            record=name in self.program.outputs,
+            record=True,  # every layer: run.json's per-step counts (and the outputs host_out reads)
             fault=(fault.kind, fault.step) if fault is not None and fault.layer == name else None,
             name=name,
         )
@@ -241,10 +241,9 @@ class LavaNetwork:
             shape = program.layers[name].shape
             counts = np.rint(lif.spike_count.get()).astype(np.int64)
             result[f"count:{name}"] = to_lava_layout(counts, shape)
-            if name in program.outputs:
-                raster = unpack_spikes(lif.spikes_packed.get(), self.batch * steps, int(np.prod(shape)))
-                raster = raster.reshape(self.batch, steps, *lava_shape(shape))
-                result[f"out:{name}"] = np.swapaxes(to_lava_layout(raster, shape), 0, 1)  # (T, B, *shape)
+            raster = unpack_spikes(lif.spikes_packed.get(), self.batch * steps, int(np.prod(shape)))
+            raster = raster.reshape(self.batch, steps, *lava_shape(shape))
+            result[f"out:{name}"] = np.swapaxes(to_lava_layout(raster, shape), 0, 1)  # (T, B, *shape)
         return result
 
 
