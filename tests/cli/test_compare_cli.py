@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from enof.cli.compare_runs import app
-from enof.formats.run_result import CoreActivity, HostCost, LayerActivity, RunResult, write_run_result
+from enof.formats.run_result import CoreActivity, CoreSteps, HostCost, LayerActivity, RunResult, write_run_result
 
 TIMESTEPS, SAMPLES = 2, 12
 LABELS = [i % 10 for i in range(SAMPLES)]
@@ -31,7 +31,15 @@ def _run(predictions=LABELS, cores=CORES, precision="fixed", samples=SAMPLES) ->
     accuracy = sum(p == t for p, t in zip(predictions, labels)) / samples
     return RunResult(bundle_manifest_sha256="ab" * 32, backend="fast", precision=precision, target="loihi2",
                      timesteps=TIMESTEPS, samples=samples, accuracy=accuracy, predictions=list(predictions),
-                     labels=list(labels), layers=layers, cores=core_rows, host=HostCost(0, 0, 0, 0), wall_s=0.1)
+                     labels=list(labels), layers=layers, cores=core_rows, host=HostCost(0, 0, 0, 0), wall_s=0.1,
+                     per_step=[_first_step(c) for c in core_rows])
+
+
+def _first_step(core: CoreActivity) -> CoreSteps:
+    """A core's per-step counts with everything at step 0 (its maxima the totals; no messages)."""
+    rest = [0] * (TIMESTEPS - 1)
+    spikes, synops, none = [core.spikes, *rest], [core.synops, *rest], [0] * TIMESTEPS
+    return CoreSteps(core.core_id, spikes, synops, none, none, spikes, synops, none, none)
 
 
 # 3 predictions differ (the first at sample 1). Core 0 fires 2 more spikes (so layer a does too: 1 layer

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from enof.formats.atomic import atomic_open
+from enof.runtime.energy.time_report import format_time
 from enof.runtime.energy.report import format_energy, main_model
 
 PARTS = (("synops_pj", "synaptic ops"), ("neuron_updates_pj", "neuron updates"), ("routing_pj", "spike routing"))
@@ -29,10 +30,11 @@ def plot_report(report: dict, path: Path, main: str | None = None) -> None:
 
     chosen = main_model(report, main)
     name = chosen["name"]
-    fig, (ax_answer, ax_models, ax_rate) = plt.subplots(
-        3, 1, figsize=(max(10.0, 0.9 * (len(report["layers"]) + len(report["host_layers"])) + 8), 12),
+    fig, (ax_answer, ax_time, ax_models, ax_rate) = plt.subplots(
+        4, 1, figsize=(max(10.0, 0.9 * (len(report["layers"]) + len(report["host_layers"])) + 8), 16),
         constrained_layout=True,
     )
+    _time_panel(ax_time, report)
     _answer_panel(ax_answer, report, chosen)
     _models_panel(ax_models, report)
     rates = [layer["firing_rate"] for layer in report["layers"]]
@@ -49,9 +51,12 @@ def plot_report(report: dict, path: Path, main: str | None = None) -> None:
         ax.yaxis.set_major_formatter(readable)
         ax.set_ylabel("per inference")
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
-    for ax in (ax_answer, ax_models, ax_rate):
+    for ax in (ax_answer, ax_time, ax_models, ax_rate):
         ax.grid(axis="y", alpha=0.3)
-    fig.suptitle(f"{name}: {format_energy(chosen['totals']['total_pj'])} per inference")
+    time = report["headline"]["latency_s"]
+    fig.suptitle(f"{name}: {format_energy(chosen['totals']['total_pj'])} per inference"
+                 + ("" if time is None else f", {format_time(time)} alone, "
+                    f"{report['headline']['inferences_per_s']:,.0f} inferences/s streamed"))
 
     path = Path(path)
     try:
@@ -100,3 +105,35 @@ def _models_panel(ax, report: dict) -> None:
     ax.set_yscale("log")
     ax.set_xticks(x, [m["name"] for m in models], rotation=20, ha="right")
     ax.set_title("Per inference under each cost model (log scale; a missing bar: the model does not price it)")
+
+
+TIME_PARTS = (("compute", "compute (slowest core)"), ("mesh", "mesh"), ("barrier", "barrier"), ("io", "host I/O"))
+
+
+def _time_panel(ax, report: dict) -> None:
+    """The chip's time beside its energy: each wall step of one sample alone, stacked by what sets it."""
+    from matplotlib.ticker import FuncFormatter
+
+    time = report.get("time")
+    if time is None:
+        ax.text(0.5, 0.5, "time not modeled (the profile has no [timing]; give --timestep-us)", ha="center",
+                transform=ax.transAxes)
+        ax.set_axis_off()
+        return
+    steps = [s for s in time["steps"] if s["schedule"] == "alone"]
+    x = np.arange(len(steps))
+    bottom = np.zeros(len(steps))
+    for (key, label), colour in zip(TIME_PARTS, ("#4c72b0", "#dd8452", "#8c8c8c", "#c44e52")):
+        if key == "io":  # the part of an I/O-bound step that I/O adds beyond compute + mesh + barrier
+            values = np.array([max(0.0, s["io_s"] - s["compute_s"] - s["mesh_s"] - s["barrier_s"]) for s in steps])
+        else:
+            values = np.array([s[f"{key}_s"] for s in steps])
+        if values.any():
+            ax.bar(x, values, bottom=bottom, color=colour, label=label)
+            bottom += values
+    ax.set_xticks(x, [f"{s['step']}\n{s['pacing_layer'] or ''}" for s in steps])
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda seconds, _: format_time(seconds)))
+    ax.set_ylabel("per wall step")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+    ax.set_title(f"Time of one sample alone ({time['source']}): T = {report['timesteps']} + {time['fill_steps']} fill "
+                 "steps, each as long as its slowest core + mesh + barrier, or its host I/O (pacing layer below)")

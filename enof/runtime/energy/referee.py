@@ -136,3 +136,77 @@ def enof_replay_figures(program: ChipProgram, cores: list[PlacedCore], rasters: 
         step_s=tuple(s.step_ns / NS_PER_S for s in result.time.stream),
         messages=sum(sum(s.messages_out) for s in inputs.per_step), synaptic_events=sum(a.synops for a in activity.layers),
     )  # fmt: skip
+
+
+ROOT = Path(__file__).resolve().parents[3]
+REPLAY_SCRIPT = ROOT / "benchmarks" / "sanafe_replay.py"
+SANAFE_PYTHON = ROOT / ".venv-sanafe" / "bin" / "python"
+COMPONENTS = ("synapse", "soma", "network")
+
+
+@dataclass(frozen=True)
+class RefereeComparison:
+    """enof's and SANA-FE's figures for the same replayed spikes of one bundle."""
+
+    bundle: str
+    samples: int
+    steps: int
+    enof: ReplayFigures
+    sanafe: dict  # benchmarks/sanafe_replay.py's JSON
+
+    def energy_ratio(self, component: str) -> float:
+        """SANA-FE / enof for synapse, soma or network energy."""
+        return self.sanafe["energy_j"][component] / getattr(self.enof, f"{component}_j")
+
+    @property
+    def time_ratio(self) -> float:
+        """SANA-FE's simulated time per step / enof's modeled one (over the whole replay)."""
+        return self.sanafe["sim_time_s"] / self.enof.sim_time_s
+
+
+def compare_with_sanafe(bundle_dir: Path, samples: int, workdir: Path, timing_model: str = "detailed",
+                        data_root: Path | None = None) -> RefereeComparison:
+    """Replay the first ``samples`` test samples of a Loihi 1 bundle, back to back (T steps each), on SANA-FE and
+    price the same spikes with enof's ``sanafe_loihi`` model and [timing]."""
+    from enof.runtime.bundle import open_bundle
+    from enof.runtime.energy.inputs import mesh_from_profile
+    from enof.runtime.fast import simulate
+    from enof.runtime.host import open_session, run_host_in
+    from enof.runtime.inputs import normalization_of  # noqa: F401  (the loader normalizes already)
+
+    bundle = open_bundle(Path(bundle_dir))
+    program, profile = bundle.program, bundle.profile
+    x, _ = _test_samples(bundle, samples, data_root)
+    if program.input_mode == "current":
+        x = run_host_in(open_session(bundle.file("host_in.onnx")), x)
+    run = simulate(program, x, "fixed", record_spikes=True)
+    # (T, B, *shape) → samples back to back: (B·T, neurons)
+    rasters = {n: np.swapaxes(s, 0, 1).reshape(samples * program.timesteps, -1) for n, s in run.spikes.items()}
+    mesh = mesh_from_profile(profile)
+    cores = list(bundle.placement.cores)
+    enof = enof_replay_figures(program, cores, rasters, profile.cost_models["sanafe_loihi"], profile.timing, mesh)
+    workdir.mkdir(parents=True, exist_ok=True)
+    job = write_replay_job(workdir / "job.npz", program, cores, mesh, rasters)
+    arch = _sanafe_arch()
+    sanafe = run_sanafe(job, arch, workdir / "sanafe.json", SANAFE_PYTHON, REPLAY_SCRIPT)
+    if sanafe.get("timing_model") != timing_model and timing_model != "detailed":
+        raise EnofError(f"SANA-FE ran {sanafe.get('timing_model')}, not {timing_model}")
+    return RefereeComparison(str(bundle_dir), samples, samples * program.timesteps, enof, sanafe)
+
+
+def _sanafe_arch() -> Path:
+    """SANA-FE's own Loihi architecture, as its wheel ships it (arch/loihi.yaml at 4f6bed4, byte for byte)."""
+    done = subprocess.run([str(SANAFE_PYTHON), "-c", "import sanafe, pathlib; print(pathlib.Path(sanafe.__file__).parent"
+                           " / 'examples' / 'loihi.yaml')"], capture_output=True, text=True, timeout=60)  # fmt: skip
+    if done.returncode != 0:
+        raise EnofError(f"{SANAFE_PYTHON}: SANA-FE is not installed there (make install builds .venv-sanafe)")
+    return Path(done.stdout.strip())
+
+
+def _test_samples(bundle, samples: int, data_root: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    from enof.datasets import frame_hw_of, load_test_split
+
+    test = load_test_split(bundle.manifest.dataset_name, data_root, timesteps=bundle.manifest.timesteps,
+                           frame_hw=frame_hw_of(bundle.manifest.dataset))  # fmt: skip
+    pairs = [test[i] for i in range(min(samples, len(test)))]
+    return (np.stack([np.asarray(x, np.float32) for x, _ in pairs]), np.asarray([int(y) for _, y in pairs]))
