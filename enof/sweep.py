@@ -205,7 +205,7 @@ def _measure(config: SweepConfig, seed: int, model: Path, timesteps: int, bits: 
     runs = {p: run_bundle(bundle, test[0], test[1], backend="fast", precision=p, progress=False) for p in ("float", "fixed")}
     run_json = write_run_result(runs["fixed"], folder / "run.json")
     inputs, models, sources = load_energy_inputs(run_json, exported.out_dir)
-    headline = report_dict(compute_energy(inputs, models), sources)["headline"]
+    headline = report_dict(compute_energy(inputs, models), sources, inputs.timing)["headline"]
     return {
         "timesteps": timesteps, "weight_bits": bits, "repact": repact,
         "float_accuracy": runs["float"].accuracy, "fixed_accuracy": runs["fixed"].accuracy,

@@ -97,11 +97,14 @@ def energy(
 def total_line(report: dict, model: str | None) -> str:
     """--quiet's one line: the chosen cost model's total, chip and host energy per inference."""
     from enof.runtime.energy.report import format_energy, main_model
+    from enof.runtime.energy.time_report import format_time
 
     chosen = main_model(report, model)
-    totals = chosen["totals"]
+    totals, time = chosen["totals"], report["time"]
+    timing = "" if time is None else (f"; {format_time(time['latency_s'])} alone, {time['inferences_per_s']:,.0f} "
+                                      f"inferences/s, EDP {totals['edp_js']:.3g} J·s")
     return (f"{chosen['name']}: {format_energy(totals['total_pj'])} per inference (chip "
-            f"{format_energy(totals['chip_pj'])}, host {format_energy(totals['host_pj'])}; T = {report['timesteps']}, "
+            f"{format_energy(totals['chip_pj'])}, host {format_energy(totals['host_pj'])}{timing}; T = {report['timesteps']}, "
             f"{report['samples']} samples of {report['sources']['run_path']})")
 
 
