@@ -156,11 +156,6 @@ class ChipProgram:
         x_int = np.rint(np.asarray(x, dtype=np.float64) * self.input_scale)
         return np.clip(x_int, low, high).astype(np.int64)
 
-    def chip_source(self, x: np.ndarray, precision: str) -> np.ndarray:
-        """What the backends send into the chip for a batch x (B, *sample_shape): the target's integers
-        (fixed) or x itself (float); its non-zero values are the input events."""
-        return self.quantize_input(x) if precision == "fixed" else np.asarray(x)
-
     @property
     def sample_shape(self) -> tuple[int, ...]:
         """One sample as the backends take it: (T, *input_shape) for temporal input, else ``input_shape``."""
@@ -201,13 +196,15 @@ class ChipRun:
     spike_counts: per LIF name, int64 spikes per neuron (the LIF's shape), summed over T and B.
     input_nonzero: int64 (input_shape): how many non-zero input values each input element sent,
         summed over T and B (graded payloads or currents; the synop count of the input synapses).
-    spikes: optional per LIF name, all spikes (T, B, *shape) as uint8 (tests, small runs).
+    spikes: optional per LIF name, all spikes (T, B, *shape) as uint8 (tests, small runs; Lava always).
+    input_events: optional, the non-zero values of the input the chip was sent, (B, *sample_shape) bool (Lava).
     """
 
     outputs: dict[str, np.ndarray]
     spike_counts: dict[str, np.ndarray]
     input_nonzero: np.ndarray
     spikes: dict[str, np.ndarray] | None = None
+    input_events: np.ndarray | None = None
 
 
 # ---------------------------------------------------------------- from a bundle (chip.nir + quant.npz)

@@ -17,14 +17,14 @@ import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from enof.errors import RunError
-from enof.formats.run_result import HostCost, RunResult, check_run_matches_bundle
+from enof.formats.run_result import STEP_FIELDS, HostCost, RunResult, check_run_matches_bundle
 from enof.runtime.bundle import OpenedBundle
 from enof.runtime.counts import count_activity
 from enof.runtime.distributed import Shard
 from enof.runtime.inputs import Normalization
 from enof.runtime.host import count_macs, open_session, run_host_in, run_host_out
 from enof.runtime.program import ChipProgram
-from enof.runtime.step_activity import StepRecorder
+from enof.runtime.step_activity import StepRecorder, core_steps
 
 Backend = Literal["fast", "lava"]
 Precision = Literal["fixed", "float"]
@@ -99,16 +99,16 @@ def run_bundle(
     spike_totals = {n: sum(part.spike_totals[n] for part in gathered) for n in program.layers}  # int64: exact
     nonzero_total = sum(part.input_nonzero for part in gathered)
     activity = count_activity(program, spike_totals, nonzero_total, len(inputs), bundle.placement.cores)
-    steps = StepRecorder(program, bundle.placement.cores)
-    for part in gathered:
-        steps.merge_counts(part.step_sums, part.step_maxima)
+    # shards add their sums and keep the largest maxima
+    step_sums = {f: sum(part.step_sums[f] for part in gathered) for f in STEP_FIELDS}
+    step_maxima = {f: np.maximum.reduce([part.step_maxima[f] for part in gathered]) for f in STEP_FIELDS}
     return RunResult(
         bundle_manifest_sha256=bundle.manifest_sha256, backend=backend, precision=precision,
         target=manifest.target.name, timesteps=program.timesteps, samples=len(inputs),
         accuracy=None if labels is None else float((predictions == labels).mean()), predictions=predictions.tolist(),
         labels=None if labels is None else labels.tolist(),
         layers=activity.layers, cores=activity.cores, host=host_cost(bundle),
-        wall_s=time.perf_counter() - start, per_step=steps.core_steps(), bundle=str(bundle.root.resolve()),
+        wall_s=time.perf_counter() - start, per_step=core_steps(bundle.placement.cores, step_sums, step_maxima), bundle=str(bundle.root.resolve()),
     )  # fmt: skip
 
 
@@ -141,11 +141,10 @@ def _run_samples(bundle: OpenedBundle, inputs, first: int, end: int, normalizati
         chip_in = run_host_in(host_in, x) if host_in is not None else x
         if tuple(chip_in.shape) != (len(x), *program.sample_shape):
             raise RunError(f"host_in.onnx gave current {tuple(chip_in.shape)}, the chip takes (B, {', '.join(map(str, program.sample_shape))})")
-        run = chip(program, chip_in)
+        run = chip(program, chip_in, steps)
         for name in spike_totals:
             spike_totals[name] += run.spike_counts[name]
         nonzero_total += run.input_nonzero
-        steps.add_batch(run.spikes, program.chip_source(chip_in, chip.precision))
         logits = run_host_out(host_out, run.outputs)
         if tuple(logits.shape) != (len(x), manifest.num_classes):
             raise RunError(f"host_out.onnx gave logits {tuple(logits.shape)}, expected ({len(x)}, {manifest.num_classes})")
@@ -184,18 +183,16 @@ def _chip_runner(backend: Backend, precision: Precision, timeout_s: float, lava_
     if backend == "fast":
         from enof.runtime.fast import simulate
 
-        def fast(program: ChipProgram, x: np.ndarray):
-            return simulate(program, x, precision, record_spikes=True, device=device)
-
-        fast.precision = precision
-        return fast
+        # each step's spikes go straight into the recorder: no raster of the whole batch is kept
+        return lambda program, x, steps: simulate(program, x, precision, device=device, on_step=steps.add_step)
     from enof.runtime.lava.backend import DEFAULT_SAMPLES_PER_RUN, run_lava
 
-    def lava(program: ChipProgram, x: np.ndarray):
+    def lava(program: ChipProgram, x: np.ndarray, steps: StepRecorder):
         per_run = min(DEFAULT_SAMPLES_PER_RUN, -(-len(x) // lava_workers))  # a chunk for each worker
-        return run_lava(program, x, precision, timeout_s, samples_per_run=per_run, workers=lava_workers)
+        run = run_lava(program, x, precision, timeout_s, samples_per_run=per_run, workers=lava_workers)
+        steps.add_batch(run.spikes, run.input_events)  # Lava hands back whole rasters
+        return run
 
-    lava.precision = precision
     return lava
 
 

@@ -6,7 +6,7 @@ import dataclasses
 
 from rich.table import Table
 
-from enof.hardware_profiles import TimingSection
+from enof.hardware_profiles import TimingSection, grades_of
 from enof.runtime.energy.result import EnergyResult
 from enof.runtime.energy.timing import NS_PER_S, PHASES, ChipTime, StepTime
 
@@ -39,11 +39,7 @@ def time_dict(result: EnergyResult, timing: TimingSection | None) -> dict | None
     if time is None:
         return None
     given = time.given_step_us is not None
-    constants = {} if given or timing is None else {
-        f.name: {"value": getattr(timing, f.name).value, "source": getattr(timing, f.name).source,
-                 "grade": getattr(timing, f.name).grade}
-        for f in dataclasses.fields(timing)
-    }  # fmt: skip
+    quantities = {} if given or timing is None else {f.name: getattr(timing, f.name) for f in dataclasses.fields(timing)}
     bound = result.time_bound
     return {
         "source": "--timestep-us" if given else "modeled",
@@ -57,9 +53,9 @@ def time_dict(result: EnergyResult, timing: TimingSection | None) -> dict | None
         "counts": "mean over samples (typical; the bound takes each core's per-sample maximum)",
         "by_phase_s": time.time_by_phase_s("stream"),
         "by_phase_alone_s": time.time_by_phase_s("alone"),
-        "grades": sorted({g.strip() for c in constants.values() for g in c["grade"].split(",")}) if constants else [],
-        "assumptions": [name for name, c in constants.items() if "assumption" in c["grade"]],
-        "constants": constants,
+        "grades": grades_of(quantities.values()),
+        "assumptions": [name for name, q in quantities.items() if "assumption" in q.grades],
+        "constants": {name: dataclasses.asdict(q) for name, q in quantities.items()},
         "steps": [_step_dict(s, "alone", k) for k, s in enumerate(time.alone)]
         + [_step_dict(s, "stream", k) for k, s in enumerate(time.stream)],
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -25,11 +26,12 @@ from enof.runtime.fast.synapses import SynapseOp, build_fixed_op, build_float_op
 from enof.runtime.program import INPUT, ChipProgram, ChipRun
 
 Precision = Literal["fixed", "float"]
+OnStep = Callable[[int, dict[str, np.ndarray], np.ndarray], None]
 
 
 def simulate(
     program: ChipProgram, x: np.ndarray, precision: Precision = "fixed", record_spikes: bool = False,
-    device: torch.device | str = "cpu",
+    device: torch.device | str = "cpu", on_step: OnStep | None = None,
 ) -> ChipRun:
     """Run ``program`` on x (B, *program.sample_shape) float for ``program.timesteps`` steps on ``device``.
 
@@ -37,14 +39,16 @@ def simulate(
     step (the input synapses are computed once); temporal input x[:, t] is step t's frame.
     fixed: integer arithmetic of Lava's fixed_pt models, bit for bit the same on CUDA as on the CPU
     (device.py says why); float: the trained float network. Returns numpy arrays whatever the device.
+    ``on_step(t, spikes, input_events)`` is called after each step with every layer's spikes (B, *shape) and the
+    input's non-zero values (B, *input_shape) as numpy: run.json's per-step counts, without keeping a raster.
     """
     device = torch.device(device)
     with exact_arithmetic(device, fixed_point=precision == "fixed"):
-        return _simulate(program, x, precision, record_spikes, device)
+        return _simulate(program, x, precision, record_spikes, device, on_step)
 
 
 def _simulate(program: ChipProgram, x: np.ndarray, precision: Precision, record_spikes: bool,
-              device: torch.device) -> ChipRun:
+              device: torch.device, on_step: OnStep | None) -> ChipRun:
     x = np.asarray(x)
     if tuple(x.shape[1:]) != program.sample_shape:
         raise RunError(f"input shape {tuple(x.shape[1:])} does not match the chip input {program.sample_shape}")
@@ -60,6 +64,7 @@ def _simulate(program: ChipProgram, x: np.ndarray, precision: Precision, record_
         source = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
         ops = {syn.name: build_float_op(syn, device) for syn in program.synapses}
     input_nonzero = program.input_nonzero(source.numpy())
+    events_by_step = source.numpy() != 0 if on_step is not None else None
     source = source.to(device)
     if not program.input_temporal:
         ops = {name: _constant_if_from_input(op) for name, op in ops.items()}
@@ -85,6 +90,9 @@ def _simulate(program: ChipProgram, x: np.ndarray, precision: Precision, record_
                 outputs[name][t] = spikes.cpu().numpy()  # .cpu() is the tensor itself on the CPU
             if recorded is not None:
                 recorded[name][t] = spikes.cpu().numpy()
+        if on_step is not None:
+            events = events_by_step[:, t] if program.input_temporal else events_by_step
+            on_step(t, {name: values[name].cpu().numpy() for name in program.layers}, events)
     return ChipRun(
         outputs=outputs,
         spike_counts={name: s.sum(0, dtype=torch.float64).cpu().numpy().astype(np.int64) for name, s in summed.items()},

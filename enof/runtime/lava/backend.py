@@ -121,6 +121,7 @@ def run_lava_timed(
         spike_counts={n: sum(p[f"count:{n}"].astype(np.int64) for p in parts) for n in program.layers},
         input_nonzero=program.input_nonzero(source),
         spikes={n: np.concatenate([p[f"out:{n}"] for p in parts], axis=1).astype(np.uint8) for n in program.layers},
+        input_events=np.asarray(source) != 0,
     )
     return run, timings
 
