@@ -197,6 +197,15 @@ def test_json_report_holds_layer_energies_that_add_up_and_the_ann_macs_by_hand(r
     snn = synops * 0.9 + (1728 + 100) * 4.6
     assert horowitz["totals"]["total_pj"] == pytest.approx(snn, rel=1e-12)
     assert horowitz["totals"]["ann_over_snn"] == pytest.approx(report["ann_macs"] * 4.6 / snn, rel=1e-12)
+    # the ANN table compares like with like: each model's ANN against the SNN that the same model prices
+    baselines = {b["model"]: b for b in report["ann_baselines"]}
+    assert baselines["horowitz45nm"]["snn_model"] == "horowitz45nm"
+    assert baselines["horowitz45nm"]["snn_pj"] == pytest.approx(snn, rel=1e-12)
+    assert baselines["horowitz45nm"]["ann_over_snn"] == pytest.approx(report["ann_macs"] * 4.6 / snn, rel=1e-12)
+    assert all(b["snn_model"] == name for name, b in baselines.items())
+    # Loihi 1's default model prices no static power, and the headline says why in words
+    assert report["headline"]["static_pj"] is None
+    assert "no Loihi 1 static power figure was read" in report["headline"]["static_note"]
 
 
 def test_table_csv_plot_and_output_file(run_files, tmp_path):

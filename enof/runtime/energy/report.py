@@ -10,7 +10,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from enof.hardware_profiles import TimingSection
+from enof.hardware_profiles import TimingSection, grades_of
 from enof.runtime.energy.inputs import EnergySources
 from enof.runtime.energy.price import PJ_PER_J
 from enof.runtime.energy.result import EnergyResult, ModelEnergy, Parts
@@ -123,17 +123,17 @@ def report_dict(result: EnergyResult, sources: EnergySources, timing: TimingSect
 
 
 def _ann_baselines(result: EnergyResult) -> list[dict]:
-    """Every model with an ANN price: the 1-step ANN's energy against the T-step SNN of the main chip model."""
-    chip = max(result.models, key=lambda m: _priced_chip_parts(m))
+    """Every model with an ANN price: the 1-step ANN against the T-step SNN priced by that same model (like with
+    like: one source's energies on both sides, never one model's ANN over another model's SNN)."""
     return [
         {
             "model": m.model.name,
             "device": _device(m),
             "ann_macs": result.ann_macs,
             "ann_pj": m.ann_pj,
-            "snn_model": chip.model.name,
-            "snn_pj": chip.total_pj,
-            "ann_over_snn": m.ann_pj / chip.total_pj if chip.total_pj > 0 else None,
+            "snn_model": m.model.name,
+            "snn_pj": m.total_pj,
+            "ann_over_snn": m.ann_over_snn,
         }
         for m in result.models
         if m.ann_pj is not None
@@ -149,7 +149,7 @@ def _headline(result: EnergyResult) -> dict:
     time = result.time
     return {
         "model": chip.model.name,
-        "energy_grades": _grades(chip.model.quantities().values()),
+        "energy_grades": grades_of(chip.model.quantities().values()),
         "chip_dynamic_pj": chip.chip_dynamic_pj,
         "static_pj": chip.static_pj,
         "static_s": chip.static_s,
@@ -170,15 +170,13 @@ def _headline(result: EnergyResult) -> dict:
     }
 
 
-def _grades(quantities) -> list[str]:
-    return sorted({g for q in quantities for g in q.grades})
-
-
 def _static_note(m: ModelEnergy) -> str:
-    """Why static energy is or is not in the headline, in words."""
+    """Why static energy is not in the headline, in words: what the model's source leaves out about it, else
+    what this run lacks to price it ("" when it is priced)."""
     if m.static_pj is not None:
         return ""
-    return next((p for p in m.not_priced if p.startswith("static")), "static power not priced")
+    said = [p for p in (*m.model.leaves_out, *m.not_priced) if p.startswith("static") and p != "static power"]
+    return said[0] if said else "this cost model has no static power figure"
 
 
 def _device(m: ModelEnergy) -> str:
