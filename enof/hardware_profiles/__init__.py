@@ -140,6 +140,8 @@ class CostModel:
     host_byte_pj: Quantity | None = None
     ann_mac_pj: Quantity | None = None
     ann_device: Quantity | None = None
+    # the ANN device's power while it computes: its latency is ann_pj / ann_power_w (energy and time, one device)
+    ann_power_w: Quantity | None = None
 
     def quantities(self) -> dict[str, Quantity]:
         """The entries this model defines, in schema order (absent ones left out)."""
@@ -329,6 +331,10 @@ def _cost_models(table: Any, label: str) -> dict[str, CostModel]:
         for k, q in values.items():
             if _COST_FIELDS[k] == _NUM and q.value < 0:
                 raise ProfileError(f"{label}: {where}.{k}: must be >= 0, got {q.value}")
+        if "ann_power_w" in values and values["ann_power_w"].value <= 0:  # the ANN's latency divides by it
+            raise ProfileError(f"{label}: {where}.ann_power_w: must be > 0, got {values['ann_power_w'].value}")
+        if "ann_power_w" in values and "ann_mac_pj" not in values:
+            raise ProfileError(f"{label}: {where}.ann_power_w: given without ann_mac_pj (the ANN's energy it times)")
         if not values:
             raise ProfileError(f"{label}: {where}: defines no energy or power entry")
         models[name] = CostModel(name=name, description=desc, leaves_out=tuple(leaves_out), **values)

@@ -199,9 +199,10 @@ def _chip_runner(backend: Backend, precision: Precision, timeout_s: float, lava_
 def host_cost(bundle: OpenedBundle) -> HostCost:
     """Per inference: host MACs, and the host↔chip traffic of a dense transfer.
 
-    Host → chip: every input value at every step, ``ceil(input_bits / 8)`` bytes each (the input is
-    re-sent each step, as a Lava source does; an event frame is sent dense too), binary input spikes one
-    bit each. Chip → host: one bit per output neuron per step.
+    Host → chip: ``ceil(input_bits / 8)`` bytes per input value (binary input spikes one bit each), once per
+    sample for a static image (written into the input neurons' biases and held there for the T steps, as
+    lava-dl's PilotNet LIF benchmark holds its frame; a Lava source re-sends it each step, the chip need not),
+    every step for event frames (sent dense). Chip → host: one bit per output neuron per step.
     """
     program = bundle.program
     steps = program.timesteps
@@ -210,12 +211,12 @@ def host_cost(bundle: OpenedBundle) -> HostCost:
         in_macs = count_macs(bundle.file("host_in.onnx"), {"x": (1, *bundle.manifest.input_shape)})
     out_shapes = {n: (steps, 1, *program.layers[n].shape) for n in program.outputs}
     out_macs = count_macs(bundle.file("host_out.onnx"), out_shapes)
-    input_values = int(np.prod(program.input_shape))
+    input_values = int(np.prod(program.input_shape)) * (steps if program.input_temporal else 1)
     output_neurons = sum(program.layers[n].neurons for n in program.outputs)
     return HostCost(
         host_in_macs=in_macs, host_out_macs=out_macs,
-        bytes_host_to_chip=(-(-input_values * steps // 8) if program.input_mode == "spikes"
-                            else input_values * steps * -(-program.input_bits // 8)),
+        bytes_host_to_chip=(-(-input_values // 8) if program.input_mode == "spikes"
+                            else input_values * -(-program.input_bits // 8)),
         bytes_chip_to_host=-(-output_neurons * steps * CHIP_OUTPUT_BITS_PER_NEURON_STEP // 8),
     )  # fmt: skip
 

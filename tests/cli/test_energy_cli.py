@@ -289,9 +289,22 @@ def test_the_table_starts_with_one_answer_under_the_named_default_model(run_file
     assert first[3].startswith(f"Latency per inference: {format_time(h['latency_s'])} alone (T = 3 + ")
     assert first[4].startswith(f"  {h['inferences_per_s']:,.0f} inferences/s streamed; EDP {h['edp_js']:.3g} J·s [")
     assert "time rests on assumptions: synop_ns, " in table.stdout
-    # the ANN baseline: horowitz45nm's MACs at 4.6 pJ, with no ratio against another model's SNN
-    assert f"  ANN baseline {format_energy(report['ann_macs'] * 4.6)} (horowitz45nm: 45 nm fp32" in table.stdout
+    # the ANN baseline: the first device priced in both energy and time (horowitz45nm's MAC unit has no time):
+    # KerasSpiking's CPU, MACs x 8.6 nJ drawn at the i7-4960X's 130 W, with no ratio against another model's SNN
+    ann_pj = report["ann_macs"] * 8600.0
+    assert h["ann_model"] == "kerasspiking_cpu" and h["ann_pj"] == pytest.approx(ann_pj, rel=1e-12)
+    assert h["ann_latency_s"] == pytest.approx(ann_pj * 1e-12 / 130.0, rel=1e-12)
+    assert (f"  ANN baseline {format_energy(ann_pj)} in {format_time(h['ann_latency_s'])} (kerasspiking_cpu: cpu "
+            "(Intel i7-4960X), 1 step)") in table.stdout
     assert h["ann_over_snn"] is None
+    # each baseline's EDP is its own energy times its own latency; the GPU's time at its 250 W board power
+    gpu = next(b for b in report["ann_baselines"] if b["model"] == "kerasspiking_gpu")
+    assert gpu["ann_latency_s"] == pytest.approx(report["ann_macs"] * 300.0 * 1e-12 / 250.0, rel=1e-12)
+    assert gpu["ann_edp_js"] == pytest.approx(gpu["ann_pj"] * 1e-12 * gpu["ann_latency_s"], rel=1e-12)
+    assert gpu["snn_latency_s"] == pytest.approx(h["latency_s"], rel=1e-12)
+    assert "derived" in gpu["ann_time_grades"] and "assumption" in gpu["ann_time_grades"]
+    horowitz = next(b for b in report["ann_baselines"] if b["model"] == "horowitz45nm")
+    assert horowitz["ann_latency_s"] is None and horowitz["ann_edp_js"] is None
 
 def test_bundle_profile_that_is_no_longer_the_builtin_is_read_from_the_manifest(run_files, tmp_path):
     # The manifest embeds the profile text; a bundle exported with an edited profile is priced with that text.

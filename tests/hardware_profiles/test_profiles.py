@@ -188,6 +188,10 @@ def test_both_targets_time_a_step_with_sourced_latencies():
     (lambda t: "\n".join(line for line in t.splitlines() if not line.startswith("message_in_ns")), "[timing].message_in_ns: missing"),
     (lambda t: t.replace("[[1, 0.6], [2, 1.0], [4, 1.4], [29, 1.8]]", "[[2, 1.0], [1, 0.6]]"), "[timing].barrier_us.value: expected rows [tiles, us]"),
     (lambda t: t.replace("[[1, 0.6], [2, 1.0], [4, 1.4], [29, 1.8]]", "[]"), "[timing].barrier_us.value: expected rows [tiles, us]"),
+    (lambda t: t.replace("ann_power_w = { value = 250.0,", "ann_power_w = { value = 0.0,"),
+     "[cost_models.kerasspiking_gpu].ann_power_w: must be > 0, got 0.0"),
+    (lambda t: "\n".join(line for line in t.splitlines() if not line.startswith("ann_mac_pj = { value = 300.0,")),
+     "[cost_models.kerasspiking_gpu].ann_power_w: given without ann_mac_pj (the ANN's energy it times)"),
 ])
 def test_a_bad_timing_entry_is_one_line_naming_the_field(edit, message):
     text = edit(load_profile("loihi").text)

@@ -42,10 +42,11 @@ def test_run_result_counts_are_consistent_and_independent_of_batch_size(digits_b
         assert layer.neuron_updates == program.layers[layer.name].neurons * steps * n
         assert sum(c.spikes for c in mine) == layer.spikes > 0
         assert sum(c.synops for c in mine) == layer.synops > 0
-    # graded input: host→chip is every input value at every step in ceil(24 / 8) = 3 bytes; chip→host one bit
-    # per output neuron per step; loihi2's digits net has no host-in layer and a host-out classifier.
+    # a static image crosses host→chip once per sample (held in the input neurons' biases for the T steps), each
+    # graded value in ceil(24 / 8) = 3 bytes, not once per step; chip→host one bit per output neuron per step;
+    # loihi2's digits net has no host-in layer and a host-out classifier.
     outputs = sum(program.layers[o].neurons for o in program.outputs)
-    assert small.host.bytes_host_to_chip == 64 * steps * 3
+    assert steps == 2 and small.host.bytes_host_to_chip == 64 * 3
     assert small.host.bytes_chip_to_host == -(-outputs * steps // 8)
     assert small.host.host_in_macs == 0 and small.host.host_out_macs > 0
     assert small.bundle == str(bundle.resolve()) and small.backend == "fast" and small.samples == n

@@ -63,6 +63,17 @@ def test_a_step_lasts_as_long_as_its_host_io_when_that_is_longer():
     assert time.time_by_phase_s("alone")["io"] == pytest.approx(2e-6)
 
 
+def test_a_static_image_crosses_the_link_once_per_sample_and_event_frames_every_step():
+    # 300 bytes to the chip per inference at 1 MB/s: a static image all in the sample's first step (300 us), event
+    # frames 150 bytes in each of the T = 2 steps (150 us each); alone the input goes in at wall steps 0 and 1
+    static = chip_time(CORES, _steps(), 1, 2, HostCost(0, 0, 300, 0), TIMING, input_every_step=False)
+    assert [s.step_ns for s in static.alone] == pytest.approx([300_000, 239, 251, 210])
+    assert [s.step_ns for s in static.stream] == pytest.approx([300_000, 239])  # the next image, once a period
+    events = chip_time(CORES, _steps(), 1, 2, HostCost(0, 0, 300, 0), TIMING, input_every_step=True)
+    assert [s.step_ns for s in events.alone] == pytest.approx([150_000, 150_000, 251, 210])
+    assert [s.step_ns for s in events.stream] == pytest.approx([150_000, 150_000])
+
+
 def test_a_given_step_time_replaces_the_model():
     time = chip_time(CORES, _steps(), 1, 2, HostCost(0, 0, 0, 0), TIMING, given_step_us=3.0)
     assert time.latency_s == pytest.approx(4 * 3e-6) and time.period_s == pytest.approx(2 * 3e-6)

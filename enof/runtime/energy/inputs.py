@@ -95,6 +95,7 @@ def assemble_inputs(
         per_step=tuple(run.per_step),
         depths={name: d for name, d in bundle.program.depths().items() if name in bundle.program.layers},
         timing=timing,
+        input_temporal=bundle.program.input_temporal,
     )
 
 

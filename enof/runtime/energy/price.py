@@ -80,6 +80,8 @@ class EnergyInputs:
     per_step: tuple[CoreSteps, ...] = ()  # run.json's per_step, one per core
     depths: dict[str, int] = field(default_factory=dict)  # synaptic depth of each chip layer (first = 1)
     timing: TimingSection | None = None  # the profile's [timing]; None: time is not modeled
+    # event frames cross the host link every step; a static image once per sample (run.host_cost)
+    input_temporal: bool = False
 
     def __post_init__(self):
         if self.samples <= 0 or self.timesteps <= 0:
@@ -180,7 +182,7 @@ def _chip_times(inputs: EnergyInputs, routes: dict[int, CoreRoute], timestep_us:
                               longest.get(c.core_id, 0.0)) for c in inputs.placement]  # fmt: skip
     return tuple(
         chip_time(cores, list(inputs.per_step), inputs.samples, inputs.timesteps, inputs.host, inputs.timing, counts,
-                  given_step_us=timestep_us, replay=replay)
+                  given_step_us=timestep_us, replay=replay, input_every_step=inputs.input_temporal)
         for counts in ("mean", "max")
     )  # fmt: skip
 

@@ -57,8 +57,14 @@ def _totals(m: ModelEnergy, time: ChipTime | None) -> dict:
         "host_pj": None if m.host_compute_pj is None and m.host_io_pj is None else m.host_pj,
         "total_pj": m.total_pj,
         "ann_pj": m.ann_pj,
+        "ann_latency_s": m.ann_latency_s,
+        "ann_edp_js": _ann_edp_js(m),
         "ann_over_snn": m.ann_over_snn,
     }
+
+
+def _ann_edp_js(m: ModelEnergy) -> float | None:
+    return None if m.ann_latency_s is None else m.ann_pj / PJ_PER_J * m.ann_latency_s
 
 
 def report_dict(result: EnergyResult, sources: EnergySources, timing: TimingSection | None = None) -> dict:
@@ -131,8 +137,12 @@ def _ann_baselines(result: EnergyResult) -> list[dict]:
             "device": _device(m),
             "ann_macs": result.ann_macs,
             "ann_pj": m.ann_pj,
+            "ann_latency_s": m.ann_latency_s,
+            "ann_edp_js": _ann_edp_js(m),
+            "ann_time_grades": [] if m.model.ann_power_w is None else grades_of([m.model.ann_power_w]),
             "snn_model": m.model.name,
             "snn_pj": m.total_pj,
+            "snn_latency_s": None if result.time is None else result.time.latency_s,
             "ann_over_snn": m.ann_over_snn,
         }
         for m in result.models
@@ -145,7 +155,10 @@ def _headline(result: EnergyResult) -> dict:
     inferences/s streamed), EDP, each with its grades; the ANN under its own device, with a ratio only when one
     model prices both."""
     chip = max(result.models, key=lambda m: _priced_chip_parts(m))  # first of those pricing the most chip parts
-    ann = chip if chip.ann_pj is not None else next((m for m in result.models if m.ann_pj is not None), None)
+    # the ANN under the default model, else the first device with both an ANN energy and a time (like with like)
+    with_ann = [m for m in result.models if m.ann_pj is not None]
+    ann = chip if chip.ann_pj is not None else next((m for m in with_ann if m.ann_latency_s is not None),
+                                                     with_ann[0] if with_ann else None)
     time = result.time
     return {
         "model": chip.model.name,
@@ -165,6 +178,7 @@ def _headline(result: EnergyResult) -> dict:
         "ann_model": None if ann is None else ann.model.name,
         "ann_device": None if ann is None else _device(ann),
         "ann_pj": None if ann is None else ann.ann_pj,
+        "ann_latency_s": None if ann is None else ann.ann_latency_s,
         # a ratio only of one model's own two figures: never one cost model's ANN over another's SNN
         "ann_over_snn": None if ann is not chip or chip.total_pj <= 0 else ann.ann_pj / chip.total_pj,
     }
@@ -190,7 +204,7 @@ def _priced_chip_parts(m: ModelEnergy) -> int:
 CSV_COLUMNS = (
     "row", "model", "name", "layer", "fed_by", "neurons", "cores", "firing_rate", "spikes_per_inference",
     "synops_per_inference", "synops_pj", "neuron_updates_pj", "routing_pj", "total_pj", "share",
-    "static_pj", "static_s", "host_pj", "ann_pj", "ann_over_snn", "latency_s", "inferences_per_s", "edp_js",
+    "static_pj", "static_s", "host_pj", "ann_pj", "ann_latency_s", "ann_edp_js", "ann_over_snn", "latency_s", "inferences_per_s", "edp_js",
     "step", "step_s", "compute_s", "mesh_s", "barrier_s", "io_s", "pacing_phase",
 )
 
@@ -265,7 +279,8 @@ def headline_text(report: dict) -> Text:
             text.append(f"  time rests on assumptions: {', '.join(time['assumptions'])}\n", style="dim")
     if h["ann_pj"] is not None:
         ratio = "" if h["ann_over_snn"] is None else f", {h['ann_over_snn']:.3g}x the SNN under the same model"
-        text.append(f"  ANN baseline {format_energy(h['ann_pj'])} ({h['ann_model']}: {h['ann_device']}, 1 step{ratio})\n")
+        took = "" if h["ann_latency_s"] is None else f" in {format_time(h['ann_latency_s'])}"
+        text.append(f"  ANN baseline {format_energy(h['ann_pj'])}{took} ({h['ann_model']}: {h['ann_device']}, 1 step{ratio})\n")
     return text
 
 
@@ -359,12 +374,14 @@ def report_tables(report: dict, main: str | None = None) -> Group:
         f"{report['ann_macs'] - report['ann_host_macs']:,} + host {report['ann_host_macs']:,})",
         title_justify="left",
     )
-    for col in ("model", "device", "MACs", "ANN energy", "SNN on chip", "ANN / SNN"):
+    for col in ("model", "device", "MACs", "ANN energy", "ANN latency", "ANN EDP (J·s)", "SNN on chip",
+                "SNN latency", "ANN / SNN"):
         ann.add_column(col, justify="left" if col in ("model", "device") else "right")
     for b in report["ann_baselines"]:
         ann.add_row(
-            b["model"], b["device"], f"{b['ann_macs']:,}", format_energy(b["ann_pj"]),
-            f"{format_energy(b['snn_pj'])} ({b['snn_model']})",
+            b["model"], b["device"], f"{b['ann_macs']:,}", format_energy(b["ann_pj"]), format_time(b["ann_latency_s"]),
+            "—" if b["ann_edp_js"] is None else f"{b['ann_edp_js']:.3g}",
+            f"{format_energy(b['snn_pj'])} ({b['snn_model']})", format_time(b["snn_latency_s"]),
             "—" if b["ann_over_snn"] is None else f"{b['ann_over_snn']:.3g}x",
         )
 

@@ -10,6 +10,8 @@ from enof.hardware_profiles import CostModel
 from enof.runtime.energy.routing import CoreRoute, Routing
 from enof.runtime.energy.timing import ChipTime
 
+J_PER_PJ = 1e-12
+
 
 @dataclass(frozen=True)
 class HostLayer:
@@ -102,6 +104,14 @@ class ModelEnergy:
         if self.ann_pj is None or self.total_pj <= 0:
             return None
         return self.ann_pj / self.total_pj
+
+    @property
+    def ann_latency_s(self) -> float | None:
+        """The 1-step ANN's time on this model's ann_device: its energy at the device's power (ann_power_w)."""
+        power = self.model.ann_power_w
+        if self.ann_pj is None or power is None:
+            return None
+        return self.ann_pj * J_PER_PJ / float(power.value)
 
 
 @dataclass(frozen=True)

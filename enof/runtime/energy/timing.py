@@ -113,9 +113,12 @@ def longest_routes_ns(routes: dict[int, CoreRoute], placement: list[PlacedCore],
 def chip_time(
     cores: list[CoreTimingInputs], steps: list[CoreSteps], samples: int, timesteps: int, host: HostCost,
     timing: TimingSection, counts: Counts = "mean", given_step_us: float | None = None, replay: bool = False,
+    input_every_step: bool = True,
 ) -> ChipTime:
     """Latency (one sample alone) and period (streamed) per inference under ``timing``. ``replay``: every layer
-    at the same sample step in each wall step (recorded spikes replayed as SANA-FE does, no pipeline): T steps."""
+    at the same sample step in each wall step (recorded spikes replayed as SANA-FE does, no pipeline): T steps.
+    ``input_every_step``: the host's input bytes are spread over the T steps (event frames); else they cross
+    the link once, in a sample's first step (a static image held in the input neurons' biases)."""
     fill = max((c.depth for c in cores), default=1)
     if given_step_us is not None:
         step = StepTime(given_step_us * NS_PER_US, 0.0, 0.0, 0.0, 0.0, None, None, None)
@@ -140,7 +143,8 @@ def chip_time(
     route = np.array([c.longest_route_ns for c in cores])
     tiles_in_use = len({c.tile for c in cores})
     barrier_ns = t.barrier(tiles_in_use) * NS_PER_US
-    bytes_in_step, bytes_out_step = host.bytes_host_to_chip / timesteps, host.bytes_chip_to_host / timesteps
+    bytes_in_step = host.bytes_host_to_chip / (timesteps if input_every_step else 1)
+    bytes_out_step = host.bytes_chip_to_host / timesteps
     io_latency_ns = float(t.host_io_latency_us.value) * NS_PER_US
     io_in_ns = bytes_in_step / float(t.host_to_chip_bytes_per_s.value) * NS_PER_S
     io_out_ns = bytes_out_step / float(t.chip_to_host_bytes_per_s.value) * NS_PER_S
@@ -161,7 +165,7 @@ def chip_time(
         slowest = int(np.argmax(core_ns)) if len(cores) else None
         sends = on_n & sending[rows, np.clip(t_neuron, 0, timesteps - 1)]
         mesh_ns = float(route[sends].max(initial=0.0))
-        sends_input = stream or k < timesteps
+        sends_input = (stream or k < timesteps) if input_every_step else k == 0
         reads_output = stream or outputs_depth <= k < timesteps + outputs_depth
         io_ns = 0.0
         if sends_input or reads_output:
