@@ -36,7 +36,8 @@ from enof.exporter.quantize import FixedPointLimits, quantize
 from enof.exporter.to_nir import chip_graph, write_chip_nir
 from enof.hardware_profiles import load_profile
 from enof.runtime.fast import simulate
-from enof.runtime.program import ChipProgram, program_from_bundle
+from enof.runtime.chip_nir import program_from_bundle
+from enof.runtime.program import ChipProgram
 from enof.trainer.models import build_model, repeat_over_time
 from enof.trainer.neurons import NeuronConfig
 from simulate_whole_set import FULL_TEST_SET, whole_set_lines, whole_set_row

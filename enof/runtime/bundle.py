@@ -18,7 +18,8 @@ from enof.formats.host_graphs import check_host_in, check_host_out
 from enof.formats.placement import Placement, read_placement
 from enof.formats.quant import FixedPointRanges, chip_input_bits
 from enof.hardware_profiles import Profile
-from enof.runtime.program import ChipProgram, program_from_bundle
+from enof.runtime.chip_nir import program_from_bundle
+from enof.runtime.program import ChipProgram
 
 
 @dataclass(frozen=True)

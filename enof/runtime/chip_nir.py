@@ -7,29 +7,62 @@ integers. The file's LIFs have the input gain ``r·dt/tau = r·(1 − decay)`` o
 ChipProgram's float LIF (``v = decay·v + I + bias``) has gain 1, so weights and biases feeding a LIF
 are multiplied by that gain, or, for a LIF fed by the input current (unit weight), its threshold is
 divided by it. Every problem is one BundleError (or UnsupportedModuleError) line naming the file,
-the node or entry, and the limit. Entered through ``enof.runtime.program.program_from_bundle``.
+the node or entry, and the limit. Entered through ``program_from_bundle``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
+import nir
 import numpy as np
 
 from enof.errors import BundleError, UnsupportedModuleError
-from enof.formats.quant import QuantFile
+from enof.formats.fixed_point import LAVA_STATE_BITS
+from enof.formats.quant import FixedPointRanges, QuantFile, open_quant
 from enof.geometry import conv_output_shape
 from enof.runtime.program import INPUT, ChipProgram, LifLayer, Synapse
 
 
-def build_program(graph, quant: QuantFile, label: str, timesteps: int, input_bits: int, state_bits: int, nir) -> ChipProgram:
+def program_from_bundle(
+    nir_path: str | Path, quant_path: str | Path, timesteps: int, input_bits: int,
+    ranges: FixedPointRanges | None = None, state_bits: int = LAVA_STATE_BITS,
+) -> ChipProgram:
+    """Build the ChipProgram of a bundle's ``chip.nir`` and ``quant.npz`` (docs/design.md §5), checking both.
+
+    Weight nodes (Conv2d, Linear, Affine) become synapses named by the node, their biases summed into the
+    LIF they feed (``LifLayer.bias_float``: chip.nir carries the float network, quant.npz the integers); an edge
+    Input → LIF is a current synapse; LIFs feeding Output nodes are the outputs. ``input_bits`` is the
+    signed width the input integers are clipped to (graded payload or input current), ``state_bits`` the
+    width of u and v (both from the target profile). Checked: node types and edges, every shape against its
+    neighbours (a conv's output is its LIF's shape, a dense weight is N_out × N_in), finite float parameters,
+    and every quant.npz entry's dtype, shape and (with ``ranges``, the target profile's) integer range; entries
+    that no node asks for are refused. A problem is one BundleError (or UnsupportedModuleError) line naming
+    the file, the node or entry, and the limit.
+    """
+    label = str(nir_path)
+    try:
+        graph = nir.read(str(nir_path))
+    except Exception as exc:  # h5py/nir raise many types for a damaged file
+        raise BundleError(f"{nir_path}: cannot read NIR ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+    with open_quant(quant_path, ranges) as quant:
+        try:
+            program = build_program(graph, quant, label, int(timesteps), int(input_bits), int(state_bits))
+        except ValueError as exc:  # an invariant of LifLayer / Synapse / ChipProgram
+            raise BundleError(f"{label}: {str(exc).splitlines()[0]}") from None
+        quant.check_all_used()
+    return program
+
+
+def build_program(graph, quant: QuantFile, label: str, timesteps: int, input_bits: int, state_bits: int) -> ChipProgram:
     """The checked ChipProgram of a NIR graph read from ``label`` and its open quant.npz (see program_from_bundle)."""
     nodes = dict(graph.nodes)
-    readers = _synapse_readers(nir)
+    readers = _synapse_readers()
     weight_types = tuple(t for t in readers if t is not nir.Input)
-    supported = (nir.Input, nir.Output, *weight_types, *_neurons(nir), nir.Flatten)
+    supported = (nir.Input, nir.Output, *weight_types, *_neurons(), nir.Flatten)
     for name, node in nodes.items():
         if not isinstance(node, supported):
             raise UnsupportedModuleError(
@@ -55,19 +88,19 @@ def build_program(graph, quant: QuantFile, label: str, timesteps: int, input_bit
         raise BundleError(f"{label}: {others[0]!r} is a second Input node; the chip has one input, {INPUT!r}")
     for name, node in nodes.items():
         if isinstance(node, weight_types) and [
-            isinstance(nodes[t], _neurons(nir)) for t in targets[name]
+            isinstance(nodes[t], _neurons()) for t in targets[name]
         ] != [True]:
             raise BundleError(f"{label}: weight node {name!r} feeds {targets[name] or 'nothing'}; it must feed exactly one LIF")
-    lif_names = [n for n, node in nodes.items() if isinstance(node, _neurons(nir))]
+    lif_names = [n for n, node in nodes.items() if isinstance(node, _neurons())]
     metadata = dict(graph.metadata or {})
     layers, weight_gains = {}, {}
-    for name in _topological(lif_names, sources, nodes, nir):
+    for name in _topological(lif_names, sources, nodes):
         if not sources[name]:
             raise BundleError(f"{label}: LIF {name!r} has no incoming edge")
         current_fed = INPUT in sources[name]
-        layers[name], weight_gains[name] = _lif_layer(name, nodes[name], quant, metadata, label, current_fed, nir)
+        layers[name], weight_gains[name] = _lif_layer(name, nodes[name], quant, metadata, label, current_fed)
     shapes = {INPUT: input_shape, **{n: layer.shape for n, layer in layers.items()}}
-    graph_view = _Graph(nodes, sources, shapes, weight_gains, quant, label, nir)
+    graph_view = _Graph(nodes, sources, shapes, weight_gains, quant, label)
     layers = {name: replace(layer, bias_float=_lif_bias(name, graph_view)) for name, layer in layers.items()}
     synapses = [_synapse(src, lif, graph_view, readers) for lif in layers for src in sources[lif]]
     outputs = [src for name, node in nodes.items() if isinstance(node, nir.Output) for src in sources[name]]
@@ -94,7 +127,7 @@ def _on_chip_input_mode(metadata: dict, label: str) -> str:
     return mode
 
 
-def _neurons(nir) -> tuple[type, ...]:
+def _neurons() -> tuple[type, ...]:
     """The NIR neuron types a chip layer is written as: LIF, and IF for a layer without leak (decay 1)."""
     return (nir.LIF, nir.IF)
 
@@ -123,13 +156,13 @@ def _finite(value, label: str, what: str, positive: bool = False) -> np.ndarray:
     return array
 
 
-def _topological(lifs, sources, nodes, nir) -> list[str]:
+def _topological(lifs, sources, nodes) -> list[str]:
     """LIFs ordered so that every LIF comes after the LIFs that feed it (through weights and Flatten)."""
 
     def upstream_lifs(name, seen=()):
         found = set()
         for src in sources[name]:
-            if isinstance(nodes[src], _neurons(nir)):
+            if isinstance(nodes[src], _neurons()):
                 found.add(src)
             elif src not in seen and not isinstance(nodes[src], nir.Input):
                 found |= upstream_lifs(src, (*seen, name))
@@ -145,7 +178,7 @@ def _topological(lifs, sources, nodes, nir) -> list[str]:
     return ordered
 
 
-def _lif_layer(name: str, node, quant: QuantFile, metadata: dict, label: str, current_fed: bool, nir) -> tuple[LifLayer, float]:
+def _lif_layer(name: str, node, quant: QuantFile, metadata: dict, label: str, current_fed: bool) -> tuple[LifLayer, float]:
     """The LifLayer of NIR LIF (or IF) ``name`` (bias still zero: ``_lif_bias``) and the gain its incoming weights take."""
     leaky = isinstance(node, nir.LIF)
     what = f"{'LIF' if leaky else 'IF'} {name!r}"
@@ -248,10 +281,9 @@ class _Graph:
     weight_gains: dict[str, float]  # per LIF: the factor from chip.nir's weights and biases to the program's
     quant: QuantFile
     label: str
-    nir: Any  # the nir module (imported by program_from_bundle only)
 
 
-def _synapse_readers(nir) -> dict[type, Callable[[str, str, _Graph], Synapse]]:
+def _synapse_readers() -> dict[type, Callable[[str, str, _Graph], Synapse]]:
     """NIR node type feeding a LIF → the reader that turns such a node into that LIF's Synapse."""
     return {nir.Input: _current_synapse, nir.Conv2d: _conv_synapse, nir.Linear: _dense_synapse,
             nir.Affine: _affine_synapse}  # fmt: skip
@@ -313,7 +345,7 @@ def _affine_synapse(src: str, lif: str, g: _Graph) -> Synapse:
 
 def _presynaptic(src: str, g: _Graph) -> str:
     """The LIF (or INPUT) whose output reaches the weight node ``src``, through any Flatten nodes."""
-    nodes, sources, nir = g.nodes, g.sources, g.nir
+    nodes, sources = g.nodes, g.sources
     pre, seen = src, {src}
     while True:
         if len(sources[pre]) != 1:
@@ -322,7 +354,7 @@ def _presynaptic(src: str, g: _Graph) -> str:
         if not isinstance(nodes[pre], nir.Flatten) or pre in seen:
             break
         seen.add(pre)
-    if not isinstance(nodes[pre], (*_neurons(nir), nir.Input)):
+    if not isinstance(nodes[pre], (*_neurons(), nir.Input)):
         raise BundleError(f"{g.label}: weight node {src!r} is fed by the {type(nodes[pre]).__name__} {pre!r}, expected a LIF or the input")
     return INPUT if isinstance(nodes[pre], nir.Input) else pre
 

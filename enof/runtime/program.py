@@ -1,6 +1,6 @@
 """The chip part of a bundle as both backends run it: LIF layers and the synapses between them.
 
-Built from a bundle (``chip.nir`` + ``quant.npz``) by ``program_from_bundle`` or directly in
+Built from a bundle (``chip.nir`` + ``quant.npz``) by ``enof.runtime.chip_nir.program_from_bundle`` or directly in
 memory (tests). Float fields give the trained network; ``*_int`` fields the target's fixed
 point (docs/design.md §6). Shapes are torch layout: (C, H, W) or (N,).
 """
@@ -8,15 +8,13 @@ point (docs/design.md §6). Shapes are torch layout: (C, H, W) or (N,).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from enof.errors import BundleError
 from enof.formats.fixed_point import GRADED_MESSAGE_BITS, LAVA_STATE_BITS
 from enof.formats.identity_synapse import identity_diagonal, is_identity_conv
-from enof.formats.quant import FixedPointRanges, input_range, open_quant
+from enof.formats.quant import input_range
 from enof.geometry import KINDS, Connection
 
 INPUT = "input"
@@ -205,39 +203,3 @@ class ChipRun:
     input_nonzero: np.ndarray
     spikes: dict[str, np.ndarray] | None = None
     input_events: np.ndarray | None = None
-
-
-# ---------------------------------------------------------------- from a bundle (chip.nir + quant.npz)
-def program_from_bundle(
-    nir_path: str | Path, quant_path: str | Path, timesteps: int, input_bits: int,
-    ranges: FixedPointRanges | None = None, state_bits: int = LAVA_STATE_BITS,
-) -> ChipProgram:
-    """Build the ChipProgram of a bundle's ``chip.nir`` and ``quant.npz`` (docs/design.md §5), checking both.
-
-    Weight nodes (Conv2d, Linear, Affine) become synapses named by the node, their biases summed into the
-    LIF they feed (``LifLayer.bias_float``: chip.nir carries the float network, quant.npz the integers); an edge
-    Input → LIF is a current synapse; LIFs feeding Output nodes are the outputs. ``input_bits`` is the
-    signed width the input integers are clipped to (graded payload or input current), ``state_bits`` the
-    width of u and v (both from the target profile; enof.runtime.chip_nir reads the graph). Checked: node
-    types and edges, every shape against its neighbours (a conv's output is its LIF's shape, a dense
-    weight is N_out × N_in), finite float parameters, and every quant.npz entry's dtype, shape and (with
-    ``ranges``, the target profile's) integer range; entries that no node asks for are refused. A problem
-    is one BundleError (or UnsupportedModuleError) line naming the file, the node or entry, and the limit.
-    """
-    # local: the program contract itself needs no NIR, and the reader builds this module's types
-    import nir
-
-    from enof.runtime.chip_nir import build_program
-
-    label = str(nir_path)
-    try:
-        graph = nir.read(str(nir_path))
-    except Exception as exc:  # h5py/nir raise many types for a damaged file
-        raise BundleError(f"{nir_path}: cannot read NIR ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
-    with open_quant(quant_path, ranges) as quant:
-        try:
-            program = build_program(graph, quant, label, int(timesteps), int(input_bits), int(state_bits), nir)
-        except ValueError as exc:  # an invariant of LifLayer / Synapse / ChipProgram
-            raise BundleError(f"{label}: {str(exc).splitlines()[0]}") from None
-        quant.check_all_used()
-    return program

@@ -71,9 +71,9 @@ def count_reader_calls(monkeypatch):
     program, placement, ONNX interface checks), wherever enof binds it, is recorded in
     ``calls[reader name]`` by its first argument."""
     from enof.formats import bundle, digest, host_graphs, placement
-    from enof.runtime import program
+    from enof.runtime import chip_nir
 
-    readers = (digest.file_sha256, bundle.read_bundle, program.program_from_bundle, placement.read_placement,
+    readers = (digest.file_sha256, bundle.read_bundle, chip_nir.program_from_bundle, placement.read_placement,
                placement.read_placement_json, placement.placement_from_dict, host_graphs.check_host_out,
                host_graphs.check_host_in)  # fmt: skip
 

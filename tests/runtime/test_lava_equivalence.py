@@ -142,7 +142,7 @@ def test_exported_identity_shortcut_block_runs_the_same_on_lava_and_fast(tmp_pat
     from enof.exporter.partition import partition
     from enof.exporter.quantize import FixedPointLimits, quantize
     from enof.exporter.to_nir import chip_graph, chip_nir_bytes
-    from enof.runtime.program import program_from_bundle
+    from enof.runtime.chip_nir import program_from_bundle
     from enof.trainer.models import EnofNet
     from enof.trainer.models.blocks import BasicBlock
     from enof.trainer.neurons import LIF, NeuronConfig

@@ -68,7 +68,7 @@ def _edited_nir(bundle_dir, tmp_path, edit):
 def test_chip_nir_that_does_not_hold_together_is_one_line(digits_bundle, tmp_path, edit, tail):
     """chip.nir edited and rewritten (the bundle would need its hash edited too): shapes, finiteness, wiring."""
     from enof.errors import BundleError
-    from enof.runtime.program import program_from_bundle
+    from enof.runtime.chip_nir import program_from_bundle
 
     bundle, _ = digits_bundle("loihi2")
     nir_path, quant_path = _edited_nir(bundle, tmp_path, edit)
@@ -90,7 +90,7 @@ def test_chip_nir_that_does_not_hold_together_is_one_line(digits_bundle, tmp_pat
 )  # fmt: skip
 def test_lif_parameters_the_chip_cannot_compute_are_refused_by_node_name(digits_bundle, tmp_path, edit, line):
     from enof.errors import UnsupportedModuleError
-    from enof.runtime.program import program_from_bundle
+    from enof.runtime.chip_nir import program_from_bundle
 
     bundle, _ = digits_bundle("loihi2")
     nir_path, quant_path = _edited_nir(bundle, tmp_path, edit)

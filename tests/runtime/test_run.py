@@ -75,7 +75,7 @@ def test_inputs_that_do_not_match_the_bundle_are_run_errors(digits_bundle, digit
 
 def test_program_from_bundle_names_a_missing_quant_entry(digits_bundle, tmp_path):
     from enof.errors import BundleError
-    from enof.runtime.program import program_from_bundle
+    from enof.runtime.chip_nir import program_from_bundle
 
     bundle, _ = digits_bundle("loihi2")
     with np.load(bundle / "quant.npz") as data:
