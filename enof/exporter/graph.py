@@ -22,7 +22,7 @@ from torch import nn
 
 from enof.errors import UnsupportedModuleError
 from enof.exporter.names import BlockSeen, is_block, is_identity_shortcut, readable_names
-from enof.geometry import conv_output_size
+from enof.synapses.conv import conv_output_size
 
 INPUT = "input"
 SUPPORTED = (

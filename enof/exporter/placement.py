@@ -23,7 +23,7 @@ from enof.errors import DoesNotFitError
 from enof.exporter.placement_cost import LayerCost, SynapseEncoding, axis_blocks, conv_blocks
 from enof.exporter.placement_cut import LIMIT_WORDS, OutputAxons, choose_block
 from enof.formats.placement import LIMIT_KEYS, LayerPlacement, PlacedCore, Placement
-from enof.geometry import conv_output_size
+from enof.synapses.conv import conv_output_size
 from enof.hardware_profiles import Profile
 
 HOST = "input"  # source name of synapses whose spikes come from the host, not from a chip layer

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from enof.geometry import conv_reach
+from enof.synapses.conv import conv_reach
 
 STORAGES = ("population", "discrete", "kernel_per_core")
 

@@ -23,7 +23,7 @@ import numpy as np
 from enof.errors import BundleError, UnsupportedModuleError
 from enof.formats.fixed_point import LAVA_STATE_BITS
 from enof.formats.quant import FixedPointRanges, QuantFile, open_quant
-from enof.geometry import conv_output_shape
+from enof.synapses.conv import conv_output_shape
 from enof.runtime.program import INPUT, ChipProgram, LifLayer, Synapse
 
 

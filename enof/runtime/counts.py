@@ -1,7 +1,7 @@
 """Activity counts per layer and per core from per-neuron spike counts (shared by both backends).
 
 ``synops`` of a neuron = synaptic events arriving at it = Σ over its incoming synapses of
-(presynaptic events × 1 per connection): ``enof.geometry.fan_in_events`` of each synapse's kind
+(presynaptic events × 1 per connection): ``enof.synapses.fan_in_events`` of each synapse's kind
 (conv: the events of the receptive field, all input channels; dense: all events), exact int64.
 Graded input and currents count each non-zero value as an event (docs/design.md §7).
 """
@@ -16,7 +16,7 @@ import numpy as np
 from enof.errors import RunError
 from enof.formats.placement import PlacedCore, core_neuron_indices
 from enof.formats.run_result import CoreActivity, LayerActivity
-from enof.geometry import fan_in_events
+from enof.synapses import fan_in_events
 from enof.runtime.program import INPUT, ChipProgram
 
 

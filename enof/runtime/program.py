@@ -15,11 +15,11 @@ import numpy as np
 from enof.formats.fixed_point import GRADED_MESSAGE_BITS, LAVA_STATE_BITS
 from enof.formats.identity_synapse import identity_diagonal, is_identity_conv
 from enof.formats.quant import input_range
-from enof.geometry import KINDS, Connection
+from enof.synapses import KINDS, Connection
 
 INPUT = "input"
 
-SynapseKind = Literal["conv", "dense", "current"]  # the keys of enof.geometry.KINDS
+SynapseKind = Literal["conv", "dense", "current"]  # the keys of enof.synapses.KINDS
 Operator = Literal["conv", "dense", "current", "diagonal"]  # what the backends build (Synapse.runs_as)
 
 
@@ -171,9 +171,9 @@ class ChipProgram:
         return self.input_shape if name == INPUT else self.layers[name].shape
 
     def connection(self, syn: Synapse) -> Connection:
-        """The geometry of ``syn`` in this program (its kind, shapes, kernel, stride and padding)."""
+        """The geometry of ``syn`` in this program (its kind, names, shapes, kernel, stride and padding)."""
         return Connection(syn.kind, self.shape_of(syn.source), self.shape_of(syn.target), syn.kernel, syn.stride,
-                          syn.padding)  # fmt: skip
+                          syn.padding, source=syn.source, target=syn.target)  # fmt: skip
 
     def incoming(self, lif_name: str) -> list[Synapse]:
         return [s for s in self.synapses if s.target == lif_name]

@@ -2,7 +2,7 @@
 
 For every placed core and every timestep t of a sample, summed over the samples and as the maximum over them:
 - ``spikes``: spikes its neurons emitted;
-- ``synops``: synaptic events arriving at its neurons (``enof.geometry.fan_in_events`` of each incoming synapse;
+- ``synops``: synaptic events arriving at its neurons (``enof.synapses.fan_in_events`` of each incoming synapse;
   input values from the host count once per connection, as run.json's totals do);
 - ``messages_out``: spike messages its neurons sent: one per (spiking neuron, destination core holding at least
   one neuron it connects to), as Loihi's axon-out and SANA-FE count them; spikes to the host are not messages;
@@ -21,7 +21,7 @@ import numpy as np
 
 from enof.formats.placement import PlacedCore, core_neuron_indices
 from enof.formats.run_result import STEP_FIELDS, CoreSteps
-from enof.geometry import fan_in_events, positions, reach
+from enof.synapses import fan_in_events, positions, reach
 from enof.runtime.program import INPUT, ChipProgram
 
 

@@ -11,15 +11,16 @@ from enof.formats.run_result import CoreActivity, HostCost, LayerActivity
 from enof.hardware_profiles import CostModel, Quantity
 from enof.runtime.energy.price import EnergyInputs, check_cost_model, compute_energy
 from enof.runtime.energy.inputs import mesh_from_profile
-from enof.runtime.energy.routing import INPUT, MeshGeometry, Projection, route_cores, synapse_count
+from enof.runtime.energy.routing import INPUT, MeshGeometry, route_cores, synapse_count
+from enof.synapses import Connection
 
 MESH = MeshGeometry(cores_per_tile=4, tiles_x=8, tiles_y=4, chips_x=2, chips_y=1)
 
 # a: LIF (2,4,4) fed by input current; b: LIF (1,4,4) from a by conv 3x3 pad 1; c: LIF (5,) dense from b.
 PROJECTIONS = (
-    Projection(INPUT, "a", "current", (2, 4, 4), (2, 4, 4)),
-    Projection("a", "b", "conv", (2, 4, 4), (1, 4, 4), kernel=(3, 3), stride=(1, 1), padding=(1, 1)),
-    Projection("b", "c", "dense", (1, 4, 4), (5,)),
+    Connection("current", (2, 4, 4), (2, 4, 4), source=INPUT, target="a"),
+    Connection("conv", (2, 4, 4), (1, 4, 4), kernel=(3, 3), stride=(1, 1), padding=(1, 1), source="a", target="b"),
+    Connection("dense", (1, 4, 4), (5,), source="b", target="c"),
 )
 
 
@@ -91,7 +92,7 @@ def test_chips_of_a_2x2_mesh_are_numbered_along_x_first():
     assert (mesh.tiles_x, mesh.tiles_y) == (8, 4)
     sources = [core(chip, f"s{chip}", chip=0, x=0, y=0, start=0, stop=3) for chip in (1, 2, 3)]
     targets = [core(10 + chip, f"t{chip}", chip=chip, x=0, y=0, start=0, stop=2) for chip in (1, 2, 3)]
-    projections = [Projection(f"s{chip}", f"t{chip}", "dense", (3,), (2,)) for chip in (1, 2, 3)]
+    projections = [Connection("dense", (3,), (2,), source=f"s{chip}", target=f"t{chip}") for chip in (1, 2, 3)]
     neurons = {**{c.layer: 3 for c in sources}, **{c.layer: 2 for c in targets}}
     routes = route_cores(sources + targets, neurons, projections, mesh)
     hops = {chip: (routes[chip].hops_ew_per_spike, routes[chip].hops_ns_per_spike) for chip in (1, 2, 3)}
@@ -114,7 +115,7 @@ def test_synapse_count_excludes_padding_and_current_has_no_macs():
     assert synapse_count(PROJECTIONS[2]) == 16 * 5
     assert synapse_count(PROJECTIONS[0]) == 0
     # stride 2, pad 1, 3x3 on 8x8 -> 4 outputs per axis with taps 2,3,3,3 = 11; 64*32*11*11
-    conv = Projection("a", "b", "conv", (32, 8, 8), (64, 4, 4), kernel=(3, 3), stride=(2, 2), padding=(1, 1))
+    conv = Connection("conv", (32, 8, 8), (64, 4, 4), kernel=(3, 3), stride=(2, 2), padding=(1, 1), source="a", target="b")
     assert synapse_count(conv) == 64 * 32 * 11 * 11
 
 
@@ -181,7 +182,7 @@ class WithGradedSynop(CostModel):
 
 
 def test_graded_input_layer_uses_graded_synop_pj_when_a_model_has_it():
-    graded = (Projection(INPUT, "a", "conv", (1, 4, 4), (2, 4, 4), kernel=(3, 3), padding=(1, 1)), *PROJECTIONS[1:])
+    graded = (Connection("conv", (1, 4, 4), (2, 4, 4), kernel=(3, 3), padding=(1, 1), source=INPUT, target="a"), *PROJECTIONS[1:])
     inputs = make_inputs(input_mode="graded", projections=graded)
     plain = cost_model("plain", synop_pj=1.0)
     mac = cost_model("mac", WithGradedSynop, synop_pj=1.0, graded_synop_pj=4.6)

@@ -15,8 +15,9 @@ from enof.hardware_profiles import CostModel, Profile, load_profile
 from enof.runtime.bundle import OpenedBundle, open_bundle
 from enof.runtime.energy.price import EnergyInputs, check_cost_model
 from enof.runtime.energy.result import HostLayer
-from enof.runtime.energy.routing import MeshGeometry, Projection
+from enof.runtime.energy.routing import MeshGeometry
 from enof.runtime.run import check_run_against_bundle
+from enof.synapses import Connection
 
 
 @dataclass(frozen=True)
@@ -52,16 +53,9 @@ def mesh_from_profile(profile) -> MeshGeometry:
     )
 
 
-def projections_from_program(program) -> tuple[Projection, ...]:
-    """Connectivity of a ChipProgram (enof.runtime.program): one Projection per synapse."""
-    return tuple(
-        Projection(
-            syn.source, syn.target, syn.kind, tuple(program.shape_of(syn.source)),
-            tuple(program.shape_of(syn.target)), kernel=syn.kernel, stride=tuple(syn.stride),
-            padding=tuple(syn.padding),
-        )
-        for syn in program.synapses
-    )  # fmt: skip
+def projections_from_program(program) -> tuple[Connection, ...]:
+    """Connectivity of a ChipProgram (enof.runtime.program): one named Connection per synapse."""
+    return tuple(program.connection(syn) for syn in program.synapses)
 
 
 def weight_layers_feeding(bundle: OpenedBundle) -> dict[str, tuple[str, ...]]:

@@ -29,12 +29,12 @@ from enof.runtime.energy.routing import (
     INPUT,
     CoreRoute,
     MeshGeometry,
-    Projection,
     Routing,
     route_cores,
     synapse_count,
 )
 from enof.runtime.energy.timing import ChipTime, CoreTimingInputs, chip_time, longest_routes_ns
+from enof.synapses import Connection
 
 PJ_PER_J = 1e12
 S_PER_US = 1e-6
@@ -68,7 +68,7 @@ class EnergyInputs:
     cores: tuple[CoreActivity, ...]
     host: HostCost
     placement: tuple[PlacedCore, ...]
-    projections: tuple[Projection, ...]
+    projections: tuple[Connection, ...]  # every synapse of the chip, with its source and target names
     mesh: MeshGeometry
     # Host MACs of the network as a 1-step ANN; None: the run's host MACs (right when no host layer
     # runs per timestep). With RepAct the host-out layers run T times in the SNN but once in the ANN.

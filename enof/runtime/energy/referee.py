@@ -23,7 +23,7 @@ import numpy as np
 from enof.errors import EnofError
 from enof.formats.placement import PlacedCore, core_neuron_indices
 from enof.formats.run_result import HostCost
-from enof.geometry import positions, reach
+from enof.synapses import positions, reach
 from enof.hardware_profiles import CostModel, TimingSection
 from enof.runtime.energy.routing import MeshGeometry
 from enof.runtime.energy.price import PJ_PER_J

@@ -1,7 +1,7 @@
 """Where a chip's spikes go: destination cores and mesh hops per spike, and synapse counts (docs/energy.md).
 
 A spike of a core is sent once to every destination core that holds at least one neuron the spiking
-neuron connects to (enof.geometry.reach; conv: the outputs whose receptive field covers it; dense:
+neuron connects to (enof.synapses.reach; conv: the outputs whose receptive field covers it; dense:
 every neuron of the target). The counts give spikes per core, not per neuron, so the neurons of a
 core are taken to fire equally often ("geometric"). Core ranges are in placement.json's
 channels-last order; every index here is a flat torch (C, H, W) index, mapped with
@@ -17,9 +17,10 @@ from typing import Literal
 
 import numpy as np
 
-from enof import geometry
+from enof import synapses
 from enof.errors import RunResultError
 from enof.formats.placement import PlacedCore, core_neuron_indices
+from enof.synapses import Connection
 
 INPUT = "input"
 Routing = Literal["geometric", "all-cores"]
@@ -36,42 +37,24 @@ class MeshGeometry:
     chips_y: int
 
 
-@dataclass(frozen=True)
-class Projection:
-    """Synapses from ``source`` (INPUT or a chip layer) into the chip layer ``target``."""
-
-    source: str
-    target: str
-    kind: str  # a synapse kind of enof.geometry.KINDS
-    source_shape: tuple[int, ...]
-    target_shape: tuple[int, ...]
-    kernel: tuple[int, int] = (1, 1)
-    stride: tuple[int, int] = (1, 1)
-    padding: tuple[int, int] = (0, 0)
-
-    @property
-    def connection(self) -> geometry.Connection:
-        return geometry.Connection(self.kind, self.source_shape, self.target_shape, self.kernel, self.stride, self.padding)
-
-
-def synapse_count(proj: Projection) -> int:
+def synapse_count(proj: Connection) -> int:
     """Synapses of a projection that exist (padding excluded): the MACs of one ANN step through it."""
     return int(fan_out(proj).sum())
 
 
-def fan_out(proj: Projection) -> np.ndarray:
+def fan_out(proj: Connection) -> np.ndarray:
     """Per source neuron (source shape, int64): the target neurons it has a synapse to (padding excluded).
 
     A spike of neuron n is fan_out[n] synaptic ops in the target layer (docs/design.md §7); "current"
     (identity input current) is one event per value and no multiply, so it counts 0 MACs here.
     """
-    return geometry.fan_out(proj.connection)
+    return synapses.fan_out(proj)
 
 
-def _reach_matrix(proj: Projection, groups: int, target_core_of: np.ndarray, n_cores: int) -> np.ndarray:
+def _reach_matrix(proj: Connection, groups: int, target_core_of: np.ndarray, n_cores: int) -> np.ndarray:
     """reach[g, d]: a neuron at source position g connects to a neuron of core index d."""
     reach = np.zeros((groups, n_cores), dtype=bool)
-    for position, targets in geometry.reach(proj.connection):
+    for position, targets in synapses.reach(proj):
         reach[position, np.unique(target_core_of[targets])] = True
     return reach
 
@@ -101,7 +84,7 @@ def global_tile(core: PlacedCore, mesh: MeshGeometry) -> tuple[int, int]:
 def route_cores(
     placement: list[PlacedCore],
     layer_neurons: dict[str, int],
-    projections: list[Projection],
+    projections: list[Connection],
     mesh: MeshGeometry,
     routing: Routing = "geometric",
 ) -> dict[int, CoreRoute]:
@@ -123,7 +106,7 @@ def route_cores(
         column_of = np.full(len(placement), -1, dtype=np.int64)
         column_of[cols] = np.arange(len(cols))
         if outgoing:
-            groups = geometry.positions(outgoing[0].source_shape)
+            groups = synapses.positions(outgoing[0].source_shape)
             reach = np.zeros((groups, len(cols)), dtype=bool)
             for proj in outgoing:
                 reach |= _reach_matrix(proj, groups, column_of[core_of[proj.target]], len(cols))
@@ -149,7 +132,7 @@ def route_cores(
     return routes
 
 
-def _layer_shapes(layer_neurons: dict[str, int], projections: list[Projection]) -> dict[str, tuple[int, ...]]:
+def _layer_shapes(layer_neurons: dict[str, int], projections: list[Connection]) -> dict[str, tuple[int, ...]]:
     """Each layer's shape as its projections give it; (neurons,) for a layer no projection touches."""
     shapes = {name: (n,) for name, n in layer_neurons.items()}
     for proj in projections:

@@ -1,4 +1,4 @@
-"""enof.geometry against hand-computed cases, torch's conv2d and brute-force walks over every synapse."""
+"""The synapse kinds' geometry (enof.synapses) against hand-computed cases, torch's conv2d and brute-force walks over every synapse."""
 
 import itertools
 
@@ -7,17 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from enof.geometry import (
-    Connection,
-    conv_cover,
-    conv_output_shape,
-    conv_output_size,
-    conv_reach,
-    fan_in_events,
-    fan_out,
-    positions,
-    reach,
-)
+from enof.synapses import Connection, fan_in_events, fan_out, positions, reach
+from enof.synapses.conv import conv_cover, conv_output_shape, conv_output_size, conv_reach
 
 # (source (C, H, W), C_out, kernel, stride, padding): odd sizes, strides above the kernel, asymmetric pads
 CONVS = [
@@ -133,3 +124,23 @@ def test_current_adds_each_value_to_its_own_neuron_through_no_synapse():
 def test_an_unknown_kind_is_refused():
     with pytest.raises(ValueError, match="unknown synapse kind 'sparse'"):
         Connection("sparse", (4,), (4,))
+
+
+@pytest.mark.parametrize("groups", [2, 4])
+def test_grouped_conv_fan_in_and_fan_out_equal_torch_conv2d_with_groups(groups):
+    # (4, 7, 5) → 8 channels: output channel c reads the 4/groups input channels of its group only.
+    conn = Connection("conv", (4, 7, 5), (8, 4, 3), (3, 3), (2, 2), (1, 1), groups)
+    events = np.random.default_rng(3).integers(0, 50, size=(4, 7, 5))
+    ones = torch.ones(8, 4 // groups, 3, 3, dtype=torch.float64)
+    want = F.conv2d(torch.from_numpy(events.astype(np.float64))[None], ones, stride=2, padding=1, groups=groups)[0]
+    assert np.array_equal(fan_in_events(conn, events), want.numpy().astype(np.int64))
+    # each source neuron feeds the 8/groups output channels of its group at every covering position
+    per_source = F.conv_transpose2d(torch.ones(1, 8, 4, 3, dtype=torch.float64), ones, stride=2, padding=1,
+                                    groups=groups, output_padding=(0, 0))[0, :, :7, :5]  # fmt: skip
+    assert np.array_equal(fan_out(conn), per_source.numpy().astype(np.int64))
+    assert int(fan_in_events(conn, events).sum()) == int((events * fan_out(conn)).sum())
+
+
+def test_groups_that_do_not_divide_the_channels_are_refused():
+    with pytest.raises(ValueError, match="3 groups do not divide the channels"):
+        Connection("conv", (4, 7, 5), (6, 4, 3), (3, 3), groups=3)

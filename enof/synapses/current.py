@@ -1,0 +1,31 @@
+"""The current kind (Loihi 1 current mode): the input value of neuron n is added to target neuron n (same
+shape) every step, through no synapse: the host-in layer's output enters the first LIF as input current."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from enof.synapses.kind import SynapseKind, positions
+
+
+def fan_in_events(conn, events: np.ndarray) -> np.ndarray:
+    return events.reshape(conn.target_shape)
+
+
+def fan_out(conn) -> np.ndarray:
+    return np.zeros(conn.source_shape, dtype=np.int64)  # the current enters the neuron, not a synapse
+
+
+def reach(conn) -> Iterator[tuple[int | slice, np.ndarray]]:
+    per_channel = positions(conn.target_shape)
+    if per_channel == 1:
+        yield slice(None), np.arange(int(np.prod(conn.target_shape)), dtype=np.int64)
+        return
+    channels = np.arange(conn.target_shape[0], dtype=np.int64) * per_channel
+    for position in range(per_channel):
+        yield position, channels + position
+
+
+KIND = SynapseKind("current", fan_in_events, fan_out, reach)

@@ -1,0 +1,36 @@
+"""What every synapse kind provides (``SynapseKind``), and the shape helpers the kinds share.
+
+A kind module (conv, dense, current) fills one ``SynapseKind``; ``enof.synapses.KINDS`` is the table of
+them, keyed by the kind's name, through which every stage of the chain reaches a kind's code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+def positions(shape: tuple[int, ...]) -> int:
+    """Spatial positions of a layer: H·W of (C, H, W), 1 of (N,). Flat index n is at position n % positions."""
+    return shape[1] * shape[2] if len(shape) == 3 else 1
+
+
+@dataclass(frozen=True)
+class SynapseKind:
+    """One synapse kind: each function takes the ``Connection`` (enof.synapses) first.
+
+    Geometry (pure numpy, exact int64): ``fan_in_events(conn, events)`` per target neuron, the events reaching
+    it given events per source neuron; ``fan_out(conn)`` per source neuron, its synapses (padding taps
+    excluded); ``reach(conn)`` (position, flat target indices) pairs, the targets of the source neurons at a
+    spatial position united over their channels. Placement: ``placement_cost(conn, weight_bits)`` the
+    kind's cost of a core (enof.synapses.cost).
+    """
+
+    name: str
+    fan_in_events: Callable[[Any, np.ndarray], np.ndarray]
+    fan_out: Callable[[Any], np.ndarray]
+    reach: Callable[[Any], Iterator[tuple[int | slice, np.ndarray]]]
+    placement_cost: Callable[..., Any] | None = None
