@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from enof.exporter.placement import HOST, ConvSynapses, DenseSynapses, LayerSpec
+from enof.exporter.placement import HOST, LayerSpec, conv_synapses, dense_synapses
 
 
 @dataclass(frozen=True)
@@ -24,8 +24,8 @@ class Published:
 
 
 def _conv(name, source, in_shape, out_c, kernel, stride=(1, 1), padding=(0, 0)) -> LayerSpec:
-    syn = ConvSynapses(source, in_shape, kernel, stride, padding)
-    return LayerSpec(name, (out_c, *syn.out_hw()), (syn,))
+    syn = conv_synapses(source, in_shape, out_c, kernel, stride, padding)
+    return LayerSpec(name, syn.target_shape, (syn,))
 
 
 def pilotnet_snn() -> list[LayerSpec]:
@@ -40,7 +40,7 @@ def pilotnet_snn() -> list[LayerSpec]:
         layers.append(_conv(name, prev.name, prev.shape, out_c, (3, 3), stride, padding))
     for i, n in enumerate((100, 50, 10, 1), start=1):
         prev = layers[-1]
-        layers.append(LayerSpec(f"fc{i}", (n,), (DenseSynapses(prev.name, prev.neurons),), to_host=n == 1))
+        layers.append(LayerSpec(f"fc{i}", (n,), (dense_synapses(prev.name, prev.neurons, (n,)),), to_host=n == 1))
     return layers
 
 
@@ -54,7 +54,7 @@ def nengo_loihi_cifar10() -> list[LayerSpec]:
                               ("conv5", 64, 1, 1)):
         layers.append(_conv(name, prev_name, prev_shape, out_c, (k, k), (s, s)))
         prev_name, prev_shape = name, layers[-1].shape
-    layers.append(LayerSpec("dense", (100,), (DenseSynapses("conv5", layers[-1].neurons),), to_host=True))
+    layers.append(LayerSpec("dense", (100,), (dense_synapses("conv5", layers[-1].neurons, (100,)),), to_host=True))
     return layers
 
 

@@ -32,7 +32,7 @@ import nir
 import numpy as np
 
 from enof.errors import UnsupportedModuleError
-from enof.exporter.graph import INPUT, FlattenNode, Graph, LifNode, NeuronParams, PoolNode, _Ref, _Walker
+from enof.exporter.graph import INPUT, Graph, GraphBuilder, LifNode, PoolNode, Ref
 from enof.exporter.to_nir import DT_S
 
 # What the refusals offer instead.
@@ -45,7 +45,7 @@ class _Value:
     """What a NIR node's output is on the enof side: a graph tensor, and a gain per input channel not
     yet folded into the weight layer that will read it (a Scale or SumPool2d in front of it)."""
 
-    ref: _Ref
+    ref: Ref
     in_gain: np.ndarray | float = 1.0
 
 
@@ -53,7 +53,7 @@ class _Value:
 class _Reading:
     nir_graph: nir.NIRGraph
     dt_s: float
-    walker: _Walker = field(default_factory=lambda: _Walker(NeuronParams()))
+    build: GraphBuilder = field(default_factory=GraphBuilder)
     values: dict[str, _Value] = field(default_factory=dict)
 
 
@@ -90,7 +90,7 @@ def graph_from_nir(nir_graph: nir.NIRGraph, timesteps: int, dt_s: float) -> Grap
         raise UnsupportedModuleError(f"NIR graph: {len(outputs)} Output nodes {outputs}; enof deploys graphs with exactly one")
     input_shape = tuple(int(v) for v in np.asarray(nir_graph.nodes[inputs[0]].input_type["input"]).reshape(-1))
     reading = _Reading(nir_graph, dt_s)
-    reading.values[inputs[0]] = _Value(_Ref((INPUT,), input_shape))
+    reading.values[inputs[0]] = _Value(Ref((INPUT,), input_shape))
     for name in order:
         node = nir_graph.nodes[name]
         if isinstance(node, (nir.Input, nir.Output)):
@@ -180,7 +180,7 @@ def _conv(reading: _Reading, name: str, node: nir.Conv2d, sources: list[_Value])
     bias = np.broadcast_to(np.asarray(node.bias, dtype=np.float64), (weight.shape[0],)).copy()
     stride = tuple(int(v) for v in np.broadcast_to(node.stride, 2))
     padding = tuple(int(v) for v in np.broadcast_to(node.padding, 2))
-    ref = reading.walker.add_conv(name, value.ref, _in_gain_on(weight, value.in_gain), bias, stride, padding)
+    ref = reading.build.conv(name, value.ref, _in_gain_on(weight, value.in_gain), bias, stride, padding)
     return _Value(ref)
 
 
@@ -191,7 +191,7 @@ def _affine(reading: _Reading, name: str, node: nir.Affine | nir.Linear, sources
         raise UnsupportedModuleError(f"{name}: {type(node).__name__} weight has shape {weight.shape}; needs (N_out, N_in)")
     bias = getattr(node, "bias", None)
     bias = np.zeros(weight.shape[0]) if bias is None else np.broadcast_to(np.asarray(bias, np.float64), (weight.shape[0],)).copy()
-    ref = reading.walker.add_dense(name, value.ref, _in_gain_on(weight, value.in_gain), bias)
+    ref = reading.build.dense(name, value.ref, _in_gain_on(weight, value.in_gain), bias)
     return _Value(ref)
 
 
@@ -204,14 +204,13 @@ def _flatten(reading: _Reading, name: str, node: nir.Flatten, sources: list[_Val
             f"{name}: Flatten(start_dim={node.start_dim}, end_dim={node.end_dim}) of a {ref.shape} sample; "
             "enof flattens all of a sample's dimensions (start_dim 0, end_dim -1), after a neuron"
         )
-    if len(ref.sources) != 1 or ref.sources[0] in reading.walker.raw:
+    if len(ref.sources) != 1 or reading.build.is_pending(ref.sources[0]):
         raise UnsupportedModuleError(f"{name}: Flatten must follow a neuron or the input")
-    shape = (int(np.prod(ref.shape)),)
-    reading.walker.nodes[name] = FlattenNode(name, ref.sources, shape, in_shape=tuple(ref.shape))
+    flat = reading.build.flatten(name, ref)
     gain = np.asarray(value.in_gain, np.float64).reshape(-1)
     if gain.size > 1:  # a per-channel gain, one per flattened element now (torch order: channel-major)
-        gain = np.repeat(gain, shape[0] // gain.size)
-    return _Value(_Ref((name,), shape), gain)
+        gain = np.repeat(gain, flat.shape[0] // gain.size)
+    return _Value(flat, gain)
 
 
 def _pool(reading: _Reading, name: str, node, sources: list[_Value]) -> _Value:
@@ -224,13 +223,13 @@ def _pool(reading: _Reading, name: str, node, sources: list[_Value]) -> _Value:
             f"{name}: {type(node).__name__}(kernel={k}, stride={s}, padding={p}); only square kernel = stride, "
             "no padding, before a weight layer, is folded into it"
         )
-    if value.ref.sources[0] in reading.walker.raw or len(value.ref.sources) != 1:
+    if reading.build.is_pending(value.ref.sources[0]) or len(value.ref.sources) != 1:
         raise UnsupportedModuleError(f"{name}: {type(node).__name__} must follow a neuron or the input")
     if len(value.ref.shape) != 3:
         raise UnsupportedModuleError(f"{name}: {type(node).__name__} on an input of shape {value.ref.shape}; needs (C, H, W)")
     area = float(k[0] * k[1]) if isinstance(node, nir.SumPool2d) else 1.0  # SumPool2d(k) = k²·AvgPool2d(k)
-    # The walker keeps the unpooled shape and the pool factor; the next conv folds the pool (graph.add_conv).
-    pooled = _Ref(value.ref.sources, value.ref.shape, value.ref.pool_k * k[0])
+    # The Ref keeps the unpooled shape and the pool factor; the next conv folds the pool (GraphBuilder.conv).
+    pooled = Ref(value.ref.sources, value.ref.shape, value.ref.pool_k * k[0])
     return _Value(pooled, np.asarray(value.in_gain, np.float64) * area)
 
 
@@ -247,29 +246,26 @@ def _scale(reading: _Reading, name: str, node: nir.Scale, sources: list[_Value])
     if not np.allclose(per_channel, per_channel[:, :1], rtol=RELATIVE_TOLERANCE, atol=0.0):
         raise UnsupportedModuleError(f"{name}: Scale differs within a channel; the chip folds one scale per channel into a weight layer")
     channel = per_channel[:, 0]
-    pending = ref.sources[0] if len(ref.sources) == 1 and ref.sources[0] in reading.walker.raw else None
-    if pending is not None:  # after a weight layer: scales its outputs
-        raw = reading.walker.raw[pending]
-        raw["weight"] = raw["weight"] * channel.reshape(-1, *([1] * (raw["weight"].ndim - 1)))
-        raw["bias"] = raw["bias"] * channel
+    if len(ref.sources) == 1 and reading.build.is_pending(ref.sources[0]):  # after a weight layer: scales its outputs
+        reading.build.fold_into(ref.sources[0], lambda weight, bias: (
+            weight * channel.reshape(-1, *([1] * (weight.ndim - 1))), bias * channel))
         return value
     return _Value(ref, np.asarray(value.in_gain, np.float64) * channel)
 
 
 def _neuron(reading: _Reading, name: str, sources: list[_Value], decay: float, gain: float, v_threshold: float) -> _Value:
-    walker = reading.walker
+    build = reading.build
     refs = [v.ref for v in sources]
     for value in sources:
-        if len(value.ref.sources) != 1 or value.ref.sources[0] not in walker.raw:
+        if len(value.ref.sources) != 1 or not build.is_pending(value.ref.sources[0]):
             raise UnsupportedModuleError(f"{name}: a neuron must be fed by weight layers (Conv2d, Affine, Linear)")
     for value in sources:
-        raw = walker.raw[value.ref.sources[0]]
-        raw["weight"], raw["bias"] = raw["weight"] * gain, raw["bias"] * gain
+        build.fold_into(value.ref.sources[0], lambda weight, bias: (weight * gain, bias * gain))
     shape = refs[0].shape
     if any(r.shape != shape for r in refs):
         raise UnsupportedModuleError(f"{name}: inputs of shapes {[r.shape for r in refs]} do not match")
-    joined = _Ref(tuple(s for r in refs for s in r.sources), shape)
-    return _Value(walker._activation(LifNode, name, joined, decay=decay, v_threshold=v_threshold))
+    joined = Ref(tuple(s for r in refs for s in r.sources), shape)
+    return _Value(build.activation(LifNode, name, joined, decay=decay, v_threshold=v_threshold))
 
 
 def _check_neuron(name: str, node, shape: tuple[int, ...]) -> tuple[float, float]:
@@ -328,37 +324,37 @@ NODE_READERS: dict[type, NodeReader] = {
 
 def _with_readout(reading: _Reading, output_sources: list[str], input_shape: tuple[int, ...], timesteps: int) -> Graph:
     """The Graph with its host head: the mean over T of the last LIF's spikes, then the readout Affine (or identity)."""
-    walker = reading.walker
+    build = reading.build
     if len(output_sources) != 1:
         raise UnsupportedModuleError(f"Output: fed by {len(output_sources)} nodes {output_sources}; enof needs one")
     (last,) = output_sources
     value = reading.values[last]
     readout = None
-    if value.ref.sources[0] in walker.raw:  # an Affine on the host: the non-spiking readout
+    if build.is_pending(value.ref.sources[0]):  # an Affine on the host: the non-spiking readout
         readout = value.ref.sources[0]
-        raw = walker.raw.pop(readout)
-        lif = raw["sources"][0]
-        if raw["node_type"].__name__ != "DenseNode" or lif not in walker.nodes or not isinstance(walker.nodes[lif], LifNode):
+        taken = build.take(readout)
+        lif = taken.sources[0]
+        if taken.kind != "dense" or not isinstance(build.nodes.get(lif), LifNode):
             raise UnsupportedModuleError(f"{readout}: a readout before Output must be an Affine/Linear directly on a 1-D LIF")
-        weight, bias = raw["weight"], raw["bias"]
+        weight, bias = taken.weight, taken.bias
     else:
         lif = value.ref.sources[0]
-        if value.ref.pool_k != 1 or not isinstance(walker.nodes.get(lif), LifNode):
+        if value.ref.pool_k != 1 or not isinstance(build.nodes.get(lif), LifNode):
             raise UnsupportedModuleError(f"{last}: Output must follow a LIF (its spikes) or an Affine readout on one")
-    shape = walker.nodes[lif].shape
+    shape = build.nodes[lif].shape
     if len(shape) != 1:
         raise UnsupportedModuleError(
             f"{lif}: an output LIF of shape {shape}; the result must be a 1-D layer — end with Flatten → Affine → LIF"
         )
     for name in ("pool", "readout"):
-        if name in walker.nodes or name in walker.raw:
+        if name in build.nodes or build.is_pending(name):
             raise UnsupportedModuleError(f"{name}: enof names its host head so; rename that NIR node")
-    walker.nodes["pool"] = PoolNode("pool", (lif,), shape)
+    build.add(PoolNode("pool", (lif,), shape))
     if readout is None:
         readout, weight, bias = "readout", np.eye(shape[0]), np.zeros(shape[0])
-    walker.add_dense(readout, _Ref(("pool",), shape), weight, bias)
-    walker._commit([readout])
-    if walker.raw:
-        raise UnsupportedModuleError(f"{sorted(walker.raw)[0]}: a weight layer that feeds no neuron")
-    nodes = dict(walker.nodes)
+    build.dense(readout, Ref(("pool",), shape), weight, bias)
+    build.commit([readout])
+    if build.pending:
+        raise UnsupportedModuleError(f"{sorted(build.pending)[0]}: a weight layer that feeds no neuron")
+    nodes = dict(build.nodes)
     return Graph(nodes, tuple(input_shape), int(timesteps), readout, {n: n for n in nodes})

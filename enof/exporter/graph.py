@@ -22,6 +22,7 @@ from torch import nn
 
 from enof.errors import UnsupportedModuleError
 from enof.exporter.names import BlockSeen, is_block, is_identity_shortcut, readable_names
+from enof.synapses import Connection
 from enof.synapses.conv import conv_output_size
 
 INPUT = "input"
@@ -58,6 +59,12 @@ class ConvNode(Node):
         if self.in_shape[0] != self.weight.shape[1] or self.shape[0] != self.weight.shape[0]:
             raise ValueError(f"{self.name}: in {self.in_shape} / out {self.shape} vs weight {self.weight.shape}")
 
+    @property
+    def connection(self) -> Connection:
+        """Its geometry (enof.synapses): from its (C, H, W) input into its output."""
+        return Connection("conv", tuple(self.in_shape), tuple(self.shape), tuple(self.weight.shape[2:]), self.stride,
+                          self.padding, target=self.name)  # fmt: skip
+
 
 @dataclass(frozen=True)
 class DenseNode(Node):
@@ -71,6 +78,11 @@ class DenseNode(Node):
     def __post_init__(self):
         if self.weight.ndim != 2 or self.bias.shape != (self.weight.shape[0],):
             raise ValueError(f"{self.name}: weight {self.weight.shape} / bias {self.bias.shape} inconsistent")
+
+    @property
+    def connection(self) -> Connection:
+        """Its geometry (enof.synapses): every output from every one of its flat inputs."""
+        return Connection("dense", (int(self.weight.shape[1]),), tuple(self.shape), target=self.name)
 
 
 @dataclass(frozen=True)
@@ -133,8 +145,8 @@ class NeuronParams:
 
 
 @dataclass
-class _Ref:
-    """What the walker holds: a tensor = sum of ``sources`` (all of one shape), pooled by ``pool_k`` not yet applied."""
+class Ref:
+    """What a GraphBuilder hands back: a tensor = sum of ``sources`` (all of one shape), pooled by ``pool_k`` not yet applied."""
 
     sources: tuple[str, ...]
     shape: tuple[int, ...]
@@ -172,7 +184,7 @@ def fold_batchnorm(weight: np.ndarray, bias: np.ndarray, bn: nn.BatchNorm2d | nn
     return new_w, (bias - _np(bn.running_mean)) * factor + beta
 
 
-Handler = Callable[["_Walker", str, nn.Module, "_Ref"], "_Ref"]
+Handler = Callable[["_Walker", str, nn.Module, "Ref"], "Ref"]
 
 
 @functools.cache
@@ -196,35 +208,43 @@ def _handler(module: nn.Module) -> Handler | None:
     return next((table[cls] for cls in type(module).__mro__ if cls in table), None)
 
 
-class _Walker:
-    """Walks a model in torch module paths; weight nodes stay dicts (``raw``) until the activation that
-    consumes them, so a BatchNorm after them can still fold in."""
+@dataclass(frozen=True)
+class PendingWeights:
+    """A weight node taken back from a GraphBuilder before it was committed."""
 
-    def __init__(self, neuron: NeuronParams):
-        self.neuron = neuron
+    kind: str  # its synapse kind (enof.synapses.KINDS): "conv" or "dense"
+    sources: tuple[str, ...]
+    weight: np.ndarray
+    bias: np.ndarray
+
+
+class GraphBuilder:
+    """Builds a Graph's nodes in order; the public way to make one (capture, enof.exporter.from_nir). A weight
+    node stays pending until the activation that consumes it, so what follows it (a BatchNorm, a Scale, the
+    gain of the neuron it feeds) can still fold into its weight and bias (``fold_into``)."""
+
+    def __init__(self):
         self.nodes: dict[str, Node] = {}
-        self.raw: dict[str, dict] = {}  # weight nodes under construction (BN may still fold)
-        self.blocks: list[BlockSeen] = []
+        self._pending: dict[str, dict] = {}  # weight nodes under construction, by name
 
-    def walk(self, path: str, module: nn.Module, ref: _Ref) -> _Ref:
-        if is_block(module):
-            return self.block(path, module, ref)
-        handler = _handler(module)
-        if handler is None:
-            raise UnsupportedModuleError(
-                f"{path}: {type(module).__name__} is not supported by the exporter; supported: {SUPPORTED}"
-            )
-        return handler(self, path, module, ref)
+    def is_pending(self, name: str) -> bool:
+        """Whether ``name`` is a weight node not yet consumed by an activation."""
+        return name in self._pending
 
-    def _check_input_is_activation(self, name: str, ref: _Ref) -> None:
+    @property
+    def pending(self) -> list[str]:
+        return list(self._pending)
+
+    def _check_input_is_activation(self, name: str, ref: Ref) -> None:
         if len(ref.sources) != 1:
             raise UnsupportedModuleError(f"{name}: a weight layer on a sum of tensors is not supported; supported: {SUPPORTED}")
-        if ref.sources[0] in self.raw:
+        if ref.sources[0] in self._pending:
             raise UnsupportedModuleError(
                 f"{name}: two weight layers in a row ({ref.sources[0]} → {name}); put a LIF between them"
             )
 
-    def add_conv(self, name, ref: _Ref, weight, bias, stride, padding, role="conv") -> _Ref:
+    def conv(self, name, ref: Ref, weight, bias, stride, padding, role="conv") -> Ref:
+        """A conv on ``ref`` (an AvgPool2d pending on it folds in); its node is pending."""
         self._check_input_is_activation(name, ref)
         c, h, w = ref.shape
         k = ref.pool_k
@@ -238,13 +258,14 @@ class _Walker:
         kh, kw = weight.shape[2:]
         shape = (weight.shape[0], conv_output_size(h, kh, stride[0], padding[0]),
                  conv_output_size(w, kw, stride[1], padding[1]))  # fmt: skip
-        self.raw[name] = dict(
+        self._pending[name] = dict(
             node_type=ConvNode, name=name, sources=ref.sources, shape=shape, weight=weight, bias=bias,
             stride=tuple(stride), padding=tuple(padding), in_shape=tuple(ref.shape), role=role,
         )
-        return _Ref((name,), shape, 1, foldable=name)
+        return Ref((name,), shape, 1, foldable=name)
 
-    def add_dense(self, name, ref: _Ref, weight, bias) -> _Ref:
+    def dense(self, name, ref: Ref, weight, bias) -> Ref:
+        """A dense layer on a flat ``ref``; its node is pending."""
         self._check_input_is_activation(name, ref)
         if len(ref.shape) != 1 or ref.pool_k != 1:
             raise UnsupportedModuleError(
@@ -253,12 +274,28 @@ class _Walker:
         if weight.shape[1] != ref.shape[0]:
             raise UnsupportedModuleError(f"{name}: Linear expects {weight.shape[1]} inputs, gets {ref.shape[0]}")
         shape = (weight.shape[0],)
-        self.raw[name] = dict(node_type=DenseNode, name=name, sources=ref.sources, shape=shape, weight=weight, bias=bias)
-        return _Ref((name,), shape, 1, foldable=name)
+        self._pending[name] = dict(node_type=DenseNode, name=name, sources=ref.sources, shape=shape, weight=weight, bias=bias)
+        return Ref((name,), shape, 1, foldable=name)
 
-    def _commit(self, names):
+    def fold_into(self, name: str, fold: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]) -> None:
+        """Replace pending weight node ``name``'s (weight, bias) by ``fold(weight, bias)``."""
+        raw = self._pending[name]
+        raw["weight"], raw["bias"] = fold(raw["weight"], raw["bias"])
+
+    def set_role(self, name: str, role: str) -> None:
+        """The role of pending conv ``name`` (conv | identity-shortcut | shortcut)."""
+        self._pending[name]["role"] = role
+
+    def take(self, name: str) -> PendingWeights:
+        """Remove pending weight node ``name`` and return what it held."""
+        raw = self._pending.pop(name)
+        kind = "conv" if raw["node_type"] is ConvNode else "dense"
+        return PendingWeights(kind, raw["sources"], raw["weight"], raw["bias"])
+
+    def commit(self, names) -> None:
+        """Make the pending weight nodes among ``names`` final nodes (float32 weights and biases)."""
         for n in names:
-            raw = self.raw.pop(n, None)
+            raw = self._pending.pop(n, None)
             if raw is None:
                 continue
             node_type = raw.pop("node_type")
@@ -266,58 +303,86 @@ class _Walker:
             raw["bias"] = raw["bias"].astype(np.float32)
             self.nodes[n] = node_type(**raw)
 
-    def _activation(self, node_type: type[Node], name: str, ref: _Ref, **params) -> _Ref:
+    def activation(self, node_type: type[Node], name: str, ref: Ref, **params) -> Ref:
+        """An activation node (LifNode, ReluNode) on the sum of ``ref``'s sources, which it commits."""
         if ref.pool_k != 1:
             raise UnsupportedModuleError(f"{name}: AvgPool2d must be followed by a conv, not an activation")
-        self._commit(ref.sources)
+        self.commit(ref.sources)
         self.nodes[name] = node_type(name, ref.sources, ref.shape, **params)
-        return _Ref((name,), ref.shape)
+        return Ref((name,), ref.shape)
+
+    def flatten(self, name: str, ref: Ref) -> Ref:
+        """A Flatten view of an activation (or the input): all of a sample's dimensions."""
+        shape = (int(np.prod(ref.shape)),)
+        self.nodes[name] = FlattenNode(name, ref.sources, shape, in_shape=tuple(ref.shape))
+        return Ref((name,), shape)
+
+    def add(self, node: Node) -> Ref:
+        """Any other node (the head's PoolNode), as it is."""
+        self.nodes[node.name] = node
+        return Ref((node.name,), node.shape)
+
+
+class _Walker:
+    """Walks a model in torch module paths, building its nodes with a ``GraphBuilder``."""
+
+    def __init__(self, neuron: NeuronParams):
+        self.build = GraphBuilder()
+        self.neuron = neuron
+        self.blocks: list[BlockSeen] = []
+
+    def walk(self, path: str, module: nn.Module, ref: Ref) -> Ref:
+        if is_block(module):
+            return self.block(path, module, ref)
+        handler = _handler(module)
+        if handler is None:
+            raise UnsupportedModuleError(
+                f"{path}: {type(module).__name__} is not supported by the exporter; supported: {SUPPORTED}"
+            )
+        return handler(self, path, module, ref)
 
     # ---- handlers (capture_handlers): (path, module, ref) → ref
-    def sequence(self, path: str, module: nn.Sequential, ref: _Ref) -> _Ref:
+    def sequence(self, path: str, module: nn.Sequential, ref: Ref) -> Ref:
         for child_name, child in module.named_children():
             ref = self.walk(f"{path}.{child_name}", child, ref)
         return ref
 
-    def skip(self, path: str, module: nn.Module, ref: _Ref) -> _Ref:
+    def skip(self, path: str, module: nn.Module, ref: Ref) -> Ref:
         return ref
 
-    def conv(self, path: str, module: nn.Conv2d, ref: _Ref) -> _Ref:
+    def conv(self, path: str, module: nn.Conv2d, ref: Ref) -> Ref:
         if module.groups != 1 or tuple(module.dilation) != (1, 1) or module.padding_mode != "zeros":
             raise UnsupportedModuleError(f"{path}: Conv2d with groups/dilation/padding_mode; supported: {SUPPORTED}")
         if isinstance(module.padding, str):
             raise UnsupportedModuleError(f"{path}: Conv2d padding={module.padding!r} must be given as numbers")
         bias = _np(module.bias) if module.bias is not None else np.zeros(module.out_channels)
-        return self.add_conv(path, ref, _np(module.weight), bias, tuple(module.stride), tuple(module.padding))
+        return self.build.conv(path, ref, _np(module.weight), bias, tuple(module.stride), tuple(module.padding))
 
-    def linear(self, path: str, module: nn.Linear, ref: _Ref) -> _Ref:
+    def linear(self, path: str, module: nn.Linear, ref: Ref) -> Ref:
         bias = _np(module.bias) if module.bias is not None else np.zeros(module.out_features)
-        return self.add_dense(path, ref, _np(module.weight), bias)
+        return self.build.dense(path, ref, _np(module.weight), bias)
 
-    def batchnorm(self, path: str, bn: nn.BatchNorm2d | nn.BatchNorm1d, ref: _Ref) -> _Ref:
-        if ref.foldable is None or ref.foldable not in self.raw:
+    def batchnorm(self, path: str, bn: nn.BatchNorm2d | nn.BatchNorm1d, ref: Ref) -> Ref:
+        if ref.foldable is None or not self.build.is_pending(ref.foldable):
             raise UnsupportedModuleError(f"{path}: BatchNorm must directly follow a Conv2d or Linear")
         if bn.running_mean is None or bn.running_var is None:
             raise UnsupportedModuleError(f"{path}: BatchNorm without running statistics cannot be folded")
-        raw = self.raw[ref.foldable]
-        raw["weight"], raw["bias"] = fold_batchnorm(raw["weight"], raw["bias"], bn)
-        return _Ref(ref.sources, ref.shape, 1, foldable=None)
+        self.build.fold_into(ref.foldable, lambda weight, bias: fold_batchnorm(weight, bias, bn))
+        return Ref(ref.sources, ref.shape, 1, foldable=None)
 
-    def lif(self, path: str, module: nn.Module, ref: _Ref) -> _Ref:
+    def lif(self, path: str, module: nn.Module, ref: Ref) -> Ref:
         params = getattr(module, "neuron", self.neuron)  # enof.trainer.neurons.LIF carries its NeuronConfig
-        return self._activation(LifNode, path, ref, decay=float(params.decay), v_threshold=float(params.v_threshold))
+        return self.build.activation(LifNode, path, ref, decay=float(params.decay), v_threshold=float(params.v_threshold))
 
-    def relu(self, path: str, module: nn.ReLU, ref: _Ref) -> _Ref:
-        return self._activation(ReluNode, path, ref)
+    def relu(self, path: str, module: nn.ReLU, ref: Ref) -> Ref:
+        return self.build.activation(ReluNode, path, ref)
 
-    def flatten(self, path: str, module: nn.Flatten, ref: _Ref) -> _Ref:
-        if ref.pool_k != 1 or len(ref.sources) != 1 or ref.sources[0] in self.raw or module.start_dim != 1:
+    def flatten(self, path: str, module: nn.Flatten, ref: Ref) -> Ref:
+        if ref.pool_k != 1 or len(ref.sources) != 1 or self.build.is_pending(ref.sources[0]) or module.start_dim != 1:
             raise UnsupportedModuleError(f"{path}: Flatten must follow an activation (start_dim=1)")
-        shape = (int(np.prod(ref.shape)),)
-        self.nodes[path] = FlattenNode(path, ref.sources, shape, in_shape=tuple(ref.shape))
-        return _Ref((path,), shape)
+        return self.build.flatten(path, ref)
 
-    def avgpool(self, path: str, module: nn.AvgPool2d, ref: _Ref) -> _Ref:
+    def avgpool(self, path: str, module: nn.AvgPool2d, ref: Ref) -> Ref:
         def pair(v):
             return (v, v) if isinstance(v, int) else tuple(v)
 
@@ -327,11 +392,11 @@ class _Walker:
                 f"{path}: AvgPool2d(kernel={k}, stride={s}, padding={p}) — only square kernel = stride, "
                 "no padding, is folded into the next conv"
             )
-        if ref.sources[0] in self.raw or len(ref.sources) != 1:
+        if self.build.is_pending(ref.sources[0]) or len(ref.sources) != 1:
             raise UnsupportedModuleError(f"{path}: AvgPool2d must follow an activation")
-        return _Ref(ref.sources, ref.shape, ref.pool_k * k[0])
+        return Ref(ref.sources, ref.shape, ref.pool_k * k[0])
 
-    def block(self, path: str, block: nn.Module, x: _Ref) -> _Ref:
+    def block(self, path: str, block: nn.Module, x: Ref) -> Ref:
         seen = len(self.blocks)
         self.blocks.append(BlockSeen(path, changes_shape=False))  # before its parts: blocks in the order met
         main = x
@@ -341,16 +406,16 @@ class _Walker:
             c = x.shape[0]
             eye = np.zeros((c, c, 1, 1))
             eye[np.arange(c), np.arange(c)] = 1.0
-            side = self.add_conv(f"{path}.shortcut", x, eye, np.zeros(c), (1, 1), (0, 0), role="identity-shortcut")
+            side = self.build.conv(f"{path}.shortcut", x, eye, np.zeros(c), (1, 1), (0, 0), role="identity-shortcut")
         else:
             side = self.walk(f"{path}.shortcut", block.shortcut, x)
-            if side.sources[0] not in self.raw:
+            if not self.build.is_pending(side.sources[0]):
                 raise UnsupportedModuleError(f"{path}.shortcut: must end in a conv (+BN)")
-            self.raw[side.sources[0]]["role"] = "shortcut"
+            self.build.set_role(side.sources[0], "shortcut")
         if side.shape != main.shape:
             raise UnsupportedModuleError(f"{path}: shortcut shape {side.shape} != main path {main.shape}")
         self.blocks[seen] = BlockSeen(path, changes_shape=tuple(x.shape) != tuple(main.shape))
-        return self.walk(f"{path}.act2", block.act2, _Ref(main.sources + side.sources, main.shape))
+        return self.walk(f"{path}.act2", block.act2, Ref(main.sources + side.sources, main.shape))
 
 
 def _renamed(nodes: dict[str, Node], names: dict[str, str]) -> dict[str, Node]:
@@ -373,20 +438,20 @@ def capture(
         if not hasattr(model, attr):
             raise UnsupportedModuleError(f"model has no '{attr}': not an EnofNet (design.md §3)")
     walker = _Walker(neuron)
-    ref = walker.walk("backbone", model.backbone, _Ref((INPUT,), tuple(input_shape)))
-    if walker.raw or ref.pool_k != 1 or ref.sources[0] not in walker.nodes:
+    ref = walker.walk("backbone", model.backbone, Ref((INPUT,), tuple(input_shape)))
+    if walker.build.pending or ref.pool_k != 1 or ref.sources[0] not in walker.build.nodes:
         raise UnsupportedModuleError("backbone must end in an activation (LIF or RepAct ReLU)")
-    names = readable_names([(path, node.kind_word) for path, node in walker.nodes.items()], walker.blocks)
+    names = readable_names([(path, node.kind_word) for path, node in walker.build.nodes.items()], walker.blocks)
     if not isinstance(model.pool, (nn.AdaptiveAvgPool2d, nn.Identity)):
         raise UnsupportedModuleError(f"pool: {type(model.pool).__name__} is not supported (AdaptiveAvgPool2d(1))")
     if isinstance(model.pool, nn.AdaptiveAvgPool2d) and model.pool.output_size not in (1, (1, 1)):
         raise UnsupportedModuleError(f"pool: AdaptiveAvgPool2d({model.pool.output_size}) must have output size 1")
-    walker.nodes["pool"] = PoolNode("pool", ref.sources, (ref.shape[0],))
+    walker.build.add(PoolNode("pool", ref.sources, (ref.shape[0],)))
     if not isinstance(model.fc, nn.Linear):
         raise UnsupportedModuleError(f"fc: {type(model.fc).__name__} is not supported (Linear)")
     fc_bias = _np(model.fc.bias) if model.fc.bias is not None else np.zeros(model.fc.out_features)
-    walker.add_dense("fc", _Ref(("pool",), (ref.shape[0],)), _np(model.fc.weight), fc_bias)
-    walker._commit(["fc"])
+    walker.build.dense("fc", Ref(("pool",), (ref.shape[0],)), _np(model.fc.weight), fc_bias)
+    walker.build.commit(["fc"])
     names.update(pool="pool", fc="fc")  # the head's own attribute names already read well
-    nodes = _renamed(walker.nodes, names)
+    nodes = _renamed(walker.build.nodes, names)
     return Graph(nodes, tuple(input_shape), int(timesteps), "fc", {name: path for path, name in names.items()})

@@ -1,27 +1,16 @@
-"""The chip part as the placer sees it: one ``LayerSpec`` per chip LIF with its synapse groups.
+"""The chip part as the placer sees it: one ``LayerSpec`` per chip LIF with the Connections that feed it.
 
-``SYNAPSE_SPECS`` maps each weight node kind to the placer's description of its synapses: a new
-synapse kind is one entry here.
+A weight node's Connection (``WeightNode.connection``, its kind's geometry) is what the placer takes; the
+placer reaches each kind's cost through enof.synapses.KINDS.
 """
 
 from __future__ import annotations
 
-from enof.exporter.graph import ConvNode, DenseNode, Graph
+from dataclasses import replace
+
+from enof.exporter.graph import Graph
 from enof.exporter.partition import Partition, role
-from enof.exporter.placement import ConvSynapses, DenseSynapses, LayerSpec
-
-
-def _conv_synapses(node: ConvNode, source: str, weight_bits: int) -> ConvSynapses:
-    return ConvSynapses(
-        source, tuple(node.in_shape), tuple(node.weight.shape[2:]), tuple(node.stride), tuple(node.padding), weight_bits
-    )
-
-
-def _dense_synapses(node: DenseNode, source: str, weight_bits: int) -> DenseSynapses:
-    return DenseSynapses(source, int(node.weight.shape[1]), weight_bits)
-
-
-SYNAPSE_SPECS = {ConvNode: _conv_synapses, DenseNode: _dense_synapses}
+from enof.exporter.placement import LayerSpec
 
 
 def layer_specs(graph: Graph, part: Partition, weight_bits: int) -> list[LayerSpec]:
@@ -37,6 +26,7 @@ def layer_specs(graph: Graph, part: Partition, weight_bits: int) -> list[LayerSp
             if src not in chip:
                 continue  # host-in layer: its output arrives as input current, not over synapses
             node = graph.nodes[src]
-            synapses.append(SYNAPSE_SPECS[type(node)](node, graph.spiking_source(node.sources[0]), weight_bits))
-        specs.append(LayerSpec(name, tuple(lif.shape), tuple(synapses), to_host=name in part.chip_outputs))
+            synapses.append(replace(node.connection, source=graph.spiking_source(node.sources[0]), target=name))
+        specs.append(LayerSpec(name, tuple(lif.shape), tuple(synapses), to_host=name in part.chip_outputs,
+                               weight_bits=weight_bits))
     return specs

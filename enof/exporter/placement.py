@@ -23,80 +23,48 @@ from enof.errors import DoesNotFitError
 from enof.exporter.placement_cost import LayerCost, SynapseEncoding, axis_blocks, conv_blocks
 from enof.exporter.placement_cut import LIMIT_WORDS, OutputAxons, choose_block
 from enof.formats.placement import LIMIT_KEYS, LayerPlacement, PlacedCore, Placement
-from enof.synapses.conv import conv_output_size
 from enof.hardware_profiles import Profile
+from enof.synapses import Connection
+from enof.synapses.conv import conv_output_size
 
 HOST = "input"  # source name of synapses whose spikes come from the host, not from a chip layer
 
 
-
-@dataclass(frozen=True)
-class ConvSynapses:
-    """A conv (groups = 1) from `source` (a chip layer name or "input") into the layer."""
-
-    source: str
-    in_shape: tuple[int, int, int]  # C_in, H_in, W_in of the source neurons
-    kernel: tuple[int, int]
-    stride: tuple[int, int] = (1, 1)
-    padding: tuple[int, int] = (0, 0)
-    weight_bits: int = 8
-
-    def out_hw(self) -> tuple[int, int]:
-        return tuple(
-            conv_output_size(self.in_shape[1 + d], self.kernel[d], self.stride[d], self.padding[d]) for d in range(2)
-        )
-
-    @property
-    def source_shape(self) -> tuple[int, ...]:
-        return self.in_shape
-
-    def accepts_source(self, shape: tuple[int, ...]) -> bool:
-        return tuple(shape) == self.in_shape
-
-    def check_target(self, layer: str, shape: tuple[int, ...]) -> None:
-        if len(shape) != 3 or tuple(shape[1:]) != self.out_hw():
-            raise ValueError(f"{layer}: conv from {self.source} gives {self.out_hw()}, layer shape is {shape}")
+def conv_synapses(source: str, in_shape: tuple[int, int, int], out_channels: int, kernel: tuple[int, int],
+                  stride: tuple[int, int] = (1, 1), padding: tuple[int, int] = (0, 0)) -> Connection:
+    """A conv from the (C, H, W) neurons of ``source`` (a chip layer name or "input") into ``out_channels``
+    channels, its output size from the geometry."""
+    out = (conv_output_size(in_shape[1 + d], kernel[d], stride[d], padding[d]) for d in range(2))
+    return Connection("conv", in_shape, (out_channels, *out), kernel, stride, padding, source=source)
 
 
-@dataclass(frozen=True)
-class DenseSynapses:
-    """All-to-all synapses from the `n_in` neurons of `source` into every neuron of the layer."""
-
-    source: str
-    n_in: int
-    weight_bits: int = 8
-
-    @property
-    def source_shape(self) -> tuple[int, ...]:
-        return (self.n_in,)
-
-    def accepts_source(self, shape: tuple[int, ...]) -> bool:
-        """Any source shape of n_in neurons: dense flattens it."""
-        return int(np.prod(shape)) == self.n_in
-
-    def check_target(self, layer: str, shape: tuple[int, ...]) -> None:
-        """Any target shape: the layer is flattened."""
+def dense_synapses(source: str, n_in: int, out_shape: tuple[int, ...]) -> Connection:
+    """All-to-all synapses from the ``n_in`` neurons of ``source`` into every neuron of a layer of ``out_shape``."""
+    return Connection("dense", (n_in,), tuple(out_shape), source=source)
 
 
 @dataclass(frozen=True)
 class LayerSpec:
     """One chip layer of neurons (a LIF node) and the synapse groups that feed it.
 
-    shape: (C, H, W) or (N,). synapses: the weight nodes summed into it (a residual join has
-    two); empty for a layer driven by input current from the host. to_host: its spikes leave
-    the chip (one output axon per neuron).
+    shape: (C, H, W) or (N,). synapses: the Connections summed into it (``source`` names the chip layer or
+    "input" they come from; a residual join has two); empty for a layer driven by input current from the
+    host. to_host: its spikes leave the chip (one output axon per neuron). weight_bits: of every synapse.
     """
 
     name: str
     shape: tuple[int, ...]
-    synapses: tuple[ConvSynapses | DenseSynapses, ...] = ()
+    synapses: tuple[Connection, ...] = ()
     to_host: bool = False
+    weight_bits: int = 8
     neurons: int = field(init=False)
 
     def __post_init__(self):
         object.__setattr__(self, "neurons", int(np.prod(self.shape)))
         for syn in self.synapses:
-            syn.check_target(self.name, self.shape)
+            if not syn.fits(syn.source_shape, self.shape):
+                raise ValueError(f"{self.name}: {syn.kind} from {syn.source} gives {syn.target_shape}, layer shape is "
+                                 f"{self.shape}")
 
 
 @dataclass(frozen=True)
@@ -140,18 +108,18 @@ def _check_graph(layers: list[LayerSpec], profile: Profile) -> None:
     for layer in layers:
         if layer.name in seen or layer.name == HOST:
             raise ValueError(f"layer name {layer.name!r} used twice or reserved")
+        if layer.synapses and layer.weight_bits > profile.fixed_point.weight_bits.value:
+            raise DoesNotFitError(
+                f"{layer.name}: {layer.weight_bits}-bit weights exceed the target's "
+                f"{profile.fixed_point.weight_bits.value} bits; quantize to fewer bits"
+            )
         for syn in layer.synapses:
-            if syn.weight_bits > profile.fixed_point.weight_bits.value:
-                raise DoesNotFitError(
-                    f"{layer.name}: {syn.weight_bits}-bit weights exceed the target's "
-                    f"{profile.fixed_point.weight_bits.value} bits; quantize to fewer bits"
-                )
             if syn.source == HOST:
                 continue
             src = seen.get(syn.source)
             if src is None:
                 raise ValueError(f"{layer.name}: source {syn.source!r} is not a chip layer placed before it")
-            if not syn.accepts_source(src.shape):
+            if not syn.fits(src.shape, layer.shape):
                 raise ValueError(f"{layer.name}: source {syn.source} has shape {src.shape}, synapses expect {syn.source_shape}")
         seen[layer.name] = layer
 

@@ -22,7 +22,8 @@ stores dense weights without indices, so enof's dense bits are an upper bound.
 Output axons of a source core: per consumer core it reaches, one per source pixel (population
 storage, times ``population_axon_slots``: pop32 axons take two slots) or one per neuron (discrete,
 dense), plus one per neuron read by the host. Every per-axis count is separable, so a core's cost is
-a few small outer products.
+a few small outer products. Each kind's part of it is its ``placement_cost`` (enof.synapses: ConvCost,
+DenseCost); this module adds the kinds' parts up per core.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from enof.synapses.conv import conv_reach
+from enof.synapses import KINDS
 
 STORAGES = ("population", "discrete", "kernel_per_core")
 
@@ -67,71 +68,9 @@ class SynapseEncoding:
         return -(-np.asarray(bits, dtype=np.int64) // self.word_bits) * self.word_bits
 
 
-@dataclass(frozen=True)
-class AxisReach:
-    """One conv group along one spatial axis: which output positions each input position reaches."""
-
-    size_in: int
-    size_out: int
-    kernel: int
-    stride: int
-    padding: int
-
-    def __post_init__(self):
-        lo, hi = conv_reach(self.size_in, self.size_out, self.kernel, self.stride, self.padding)
-        object.__setattr__(self, "lo", lo)
-        object.__setattr__(self, "hi", hi)
-
-        object.__setattr__(self, "_blocks", {})
-
-    def in_block(self, o0: int, o1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """For the input positions reaching outputs [o0, o1): (first kernel tap, targets, first target − o0)."""
-        if (o0, o1) not in self._blocks:
-            lo, hi = np.maximum(self.lo, o0), np.minimum(self.hi, o1 - 1)
-            used = np.flatnonzero(lo <= hi)
-            first = used + self.padding - lo[used] * self.stride
-            self._blocks[(o0, o1)] = (first, hi[used] - lo[used] + 1, lo[used] - o0)
-        return self._blocks[(o0, o1)]
-
-    def blocks_reached(self, block: int) -> np.ndarray:
-        """Per input position: the output blocks of size `block` holding an output it reaches."""
-        ok = self.lo <= self.hi
-        return np.where(ok, self.hi // block - self.lo // block + 1, 0)
-
-
 def axis_blocks(size: int, block: int) -> list[tuple[int, int]]:
     """[start, stop) of the blocks of `block` positions tiling `size` (the last may be shorter)."""
     return [(a, min(size, a + block)) for a in range(0, size, block)]
-
-
-class ConvGroup:
-    """A conv synapse group into a layer, split into its two spatial axes."""
-
-    def __init__(self, syn, out_hw):
-        self.syn, self.c_in = syn, syn.in_shape[0]
-        self.rows = AxisReach(syn.in_shape[1], out_hw[0], syn.kernel[0], syn.stride[0], syn.padding[0])
-        self.cols = AxisReach(syn.in_shape[2], out_hw[1], syn.kernel[1], syn.stride[1], syn.padding[1])
-
-    def input_axons(self, rows, cols, storage: str) -> int:
-        n = len(self.rows.in_block(*rows)[0]) * len(self.cols.in_block(*cols)[0])
-        return n * (self.c_in if storage == "discrete" else 1)
-
-    def synapse_bits(self, rows, cols, channels: int, storage: str, enc: SynapseEncoding, base_max: int) -> int:
-        fr, nr, orow = self.rows.in_block(*rows)
-        fc, nc, ocol = self.cols.in_block(*cols)
-        bits = self.syn.weight_bits
-        if storage == "kernel_per_core":
-            taps = self.syn.kernel[0] * self.syn.kernel[1]
-            return int(taps * self.c_in * enc.words(channels * bits))
-        targets = np.outer(nr, nc) * channels  # per input pixel: the core's neurons it reaches
-        if storage == "discrete":
-            return int(self.c_in * enc.axon_bits(targets, bits).sum())
-        width = cols[1] - cols[0]
-        bucket = (orow[:, None] * width + ocol[None, :]) * channels // base_max
-        k = max(self.syn.kernel) + 1  # taps and counts are < k: one int64 code per weight-set key
-        keys = (((fr[:, None] * k + nr[:, None]) * k + fc[None, :]) * k + nc[None, :]) * (bucket.max() + 1) + bucket
-        _, first = np.unique(keys.ravel(), return_index=True)
-        return int(enc.axon_bits(self.c_in * targets.ravel()[first], bits).sum())
 
 
 class LayerCost:
@@ -142,14 +81,16 @@ class LayerCost:
             raise ValueError(f"unknown conv_weight_storage {storage!r} (known: {', '.join(STORAGES)})")
         self.layer, self.enc, self.storage, self.base_max = layer, enc, storage, base_max
         self.shape3 = tuple(layer.shape) if len(layer.shape) == 3 else (layer.neurons, 1, 1)
-        self.convs = [ConvGroup(s, layer.shape[1:]) for s in layer.synapses if hasattr(s, "kernel")]
-        self.denses = [s for s in layer.synapses if not hasattr(s, "kernel")]
+        # each synapse group's cost, from its kind's table entry (enof.synapses.KINDS)
+        self.groups = [KINDS[s.kind].placement_cost(s, layer.weight_bits) for s in layer.synapses]
+        self.row_axes = [ax for g in self.groups for ax in g.row_axes]
+        self.col_axes = [ax for g in self.groups for ax in g.col_axes]
         self._memo: dict = {}
         self._signatures: dict = {}
 
     def box_cost(self, rows, cols, channels: int) -> tuple[int, int]:
         """(input axons, synapse bits) of a core holding rows × cols × `channels` channels."""
-        key = (self._signature(rows, [g.rows for g in self.convs]), self._signature(cols, [g.cols for g in self.convs]),
+        key = (self._signature(rows, self.row_axes), self._signature(cols, self.col_axes),
                channels)  # cores whose per-axis reach patterns agree cost the same
         if key not in self._memo:
             self._memo[key] = self._box_cost(rows, cols, channels)
@@ -164,9 +105,8 @@ class LayerCost:
     def _box_cost(self, rows, cols, channels: int) -> tuple[int, int]:
         neurons = (rows[1] - rows[0]) * (cols[1] - cols[0]) * channels
         enc = self.enc.for_compartments(neurons)
-        axons = sum(d.n_in for d in self.denses)
-        bits = sum(int(d.n_in * enc.axon_bits(neurons, d.weight_bits)) for d in self.denses)
-        for g in self.convs:
+        axons = bits = 0
+        for g in self.groups:
             axons += g.input_axons(rows, cols, self.storage)
             bits += g.synapse_bits(rows, cols, channels, self.storage, enc, self.base_max)
         return axons, bits
@@ -176,8 +116,8 @@ class LayerCost:
 
         Blocks whose per-axis reach patterns agree cost the same, so only distinct ones are evaluated."""
         _, h, w = self.shape3
-        rows = self._distinct(axis_blocks(h, block[0]), [g.rows for g in self.convs])
-        cols = self._distinct(axis_blocks(w, block[1]), [g.cols for g in self.convs])
+        rows = self._distinct(axis_blocks(h, block[0]), self.row_axes)
+        cols = self._distinct(axis_blocks(w, block[1]), self.col_axes)
         axons = bits = 0
         for r in rows:
             for c in cols:
@@ -185,7 +125,7 @@ class LayerCost:
                 axons, bits = max(axons, a), max(bits, b)
         return axons, bits
 
-    def _distinct(self, spans, axes: list[AxisReach]) -> list[tuple[int, int]]:
+    def _distinct(self, spans, axes: list) -> list[tuple[int, int]]:
         seen, keep = set(), []
         for span in spans:
             key = self._signature(span, axes)
@@ -193,20 +133,6 @@ class LayerCost:
                 seen.add(key)
                 keep.append(span)
         return keep
-
-
-def source_reach_sums(syn, consumer_block: tuple[int, int, int], axis: int, block: int) -> np.ndarray:
-    """Per source block of `block` positions along `axis` (1 rows, 2 cols): Σ over its positions of
-    the consumer blocks (of consumer_block) they reach."""
-    ax = AxisReach(syn.in_shape[axis], _out_size(syn, axis), syn.kernel[axis - 1], syn.stride[axis - 1],
-                   syn.padding[axis - 1])
-    cum = np.concatenate([[0], np.cumsum(ax.blocks_reached(consumer_block[axis - 1]))])
-    starts = np.arange(0, syn.in_shape[axis], block)
-    return cum[np.minimum(starts + block, syn.in_shape[axis])] - cum[starts]
-
-
-def _out_size(syn, axis: int) -> int:
-    return syn.out_hw()[axis - 1]
 
 
 def conv_blocks(shape3: tuple[int, int, int], block: tuple[int, int, int]) -> int:

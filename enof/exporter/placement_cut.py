@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from enof.errors import DoesNotFitError
-from enof.exporter.placement_cost import axis_blocks, conv_blocks, source_reach_sums
+from enof.exporter.placement_cost import axis_blocks, conv_blocks
+from enof.synapses import KINDS
 
 LIMIT_WORDS = {
     "neurons": "Number of compartments",
@@ -41,16 +42,10 @@ class OutputAxons:
         pixels = np.outer(hr, hc)
         fixed = np.zeros_like(pixels)
         per_channel = pixels * (1 if self.layer.to_host else 0)
-        for consumer, syn, block, cores in self.consumers:
-            if not hasattr(syn, "kernel"):  # dense: every neuron reaches every consumer core
-                per_channel = per_channel + pixels * cores
-                continue
-            groups = -(-consumer.shape[0] // block[2])
-            reach = np.outer(source_reach_sums(syn, block, 1, rows), source_reach_sums(syn, block, 2, cols)) * groups
-            if self.storage == "discrete":
-                per_channel = per_channel + reach
-            else:
-                fixed = fixed + self.slots * reach
+        for consumer, syn, block, cores in self.consumers:  # each synapse group's kind prices its axons
+            cost = KINDS[syn.kind].placement_cost(syn, consumer.weight_bits)
+            more_fixed, more_per_channel = cost.output_axons(block, cores, rows, cols, pixels, self.storage, self.slots)
+            fixed, per_channel = fixed + more_fixed, per_channel + more_per_channel
         return fixed, per_channel
 
     def worst(self, block: tuple[int, int, int]) -> int:

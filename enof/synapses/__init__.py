@@ -48,6 +48,15 @@ class Connection:
         channels = (self.source_shape[0], self.target_shape[0])
         if self.groups < 1 or any(c % self.groups for c in channels):
             raise ValueError(f"{self.source}->{self.target}: {self.groups} groups do not divide the channels {channels}")
+        KINDS[self.kind].check(self)
+
+    def fits(self, source_shape: tuple[int, ...], target_shape: tuple[int, ...]) -> bool:
+        """Whether layers of these shapes are the ends of this connection: the same shapes, or for a kind that
+        flattens, the same numbers of neurons."""
+        if KINDS[self.kind].flattens:
+            return (int(np.prod(source_shape)), int(np.prod(target_shape))) == (
+                int(np.prod(self.source_shape)), int(np.prod(self.target_shape)))
+        return (tuple(source_shape), tuple(target_shape)) == (self.source_shape, self.target_shape)
 
     @property
     def synapse_kind(self) -> SynapseKind:

@@ -8,6 +8,7 @@ slices of the channels, as torch's Conv2d). Shapes are torch layout (C, H, W); a
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -77,4 +78,96 @@ def reach(conn) -> Iterator[tuple[int, np.ndarray]]:
                 yield ih * w_in + iw, (channel_base + (rows[:, None] * w_out + cols[None, :])[None]).ravel()
 
 
-KIND = SynapseKind("conv", fan_in_events, fan_out, reach)
+def check(conn) -> None:
+    want = conv_output_shape((conn.target_shape[0], conn.source_shape[0] // conn.groups, *conn.kernel),
+                             (conn.source_shape[0] // conn.groups, *conn.source_shape[1:]), conn.stride, conn.padding)
+    if want is None or len(conn.target_shape) != 3 or want[1:] != conn.target_shape[1:]:
+        raise ValueError(f"conv from {conn.source or 'its source'} gives {want and want[1:]}, "
+                         f"layer shape is {conn.target_shape}")
+
+
+# ---------------------------------------------------------------- placement cost (enof.exporter.placement_cost)
+@dataclass(frozen=True)
+class AxisReach:
+    """One conv along one spatial axis: which output positions each input position reaches."""
+
+    size_in: int
+    size_out: int
+    kernel: int
+    stride: int
+    padding: int
+
+    def __post_init__(self):
+        lo, hi = conv_reach(self.size_in, self.size_out, self.kernel, self.stride, self.padding)
+        object.__setattr__(self, "lo", lo)
+        object.__setattr__(self, "hi", hi)
+        object.__setattr__(self, "_blocks", {})
+
+    def in_block(self, o0: int, o1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For the input positions reaching outputs [o0, o1): (first kernel tap, targets, first target − o0)."""
+        if (o0, o1) not in self._blocks:
+            lo, hi = np.maximum(self.lo, o0), np.minimum(self.hi, o1 - 1)
+            used = np.flatnonzero(lo <= hi)
+            first = used + self.padding - lo[used] * self.stride
+            self._blocks[(o0, o1)] = (first, hi[used] - lo[used] + 1, lo[used] - o0)
+        return self._blocks[(o0, o1)]
+
+    def blocks_reached(self, block: int) -> np.ndarray:
+        """Per input position: the output blocks of size `block` holding an output it reaches."""
+        ok = self.lo <= self.hi
+        return np.where(ok, self.hi // block - self.lo // block + 1, 0)
+
+    def source_reach_sums(self, consumer_block: int, block: int) -> np.ndarray:
+        """Per source block of `block` positions: Σ over its positions of the consumer blocks (of
+        `consumer_block` positions) they reach."""
+        cum = np.concatenate([[0], np.cumsum(self.blocks_reached(consumer_block))])
+        starts = np.arange(0, self.size_in, block)
+        return cum[np.minimum(starts + block, self.size_in)] - cum[starts]
+
+
+class ConvCost:
+    """What a conv's synapses cost a core of its target (docs/placement.md; enof.exporter.placement_cost's
+    docstring gives nengo-loihi's model), split into the two spatial axes; groups = 1 only."""
+
+    def __init__(self, conn, weight_bits: int):
+        if conn.groups != 1:
+            raise ValueError(f"{conn.source}->{conn.target}: the placer's cost model is for groups = 1, got {conn.groups}")
+        self.conn, self.weight_bits, self.c_in = conn, weight_bits, conn.source_shape[0]
+        (_, h_in, w_in), (_, h_out, w_out) = conn.source_shape, conn.target_shape
+        self.rows = AxisReach(h_in, h_out, conn.kernel[0], conn.stride[0], conn.padding[0])
+        self.cols = AxisReach(w_in, w_out, conn.kernel[1], conn.stride[1], conn.padding[1])
+        self.row_axes, self.col_axes = (self.rows,), (self.cols,)
+
+    def input_axons(self, rows, cols, storage: str) -> int:
+        n = len(self.rows.in_block(*rows)[0]) * len(self.cols.in_block(*cols)[0])
+        return n * (self.c_in if storage == "discrete" else 1)
+
+    def synapse_bits(self, rows, cols, channels: int, storage: str, enc, base_max: int) -> int:
+        fr, nr, orow = self.rows.in_block(*rows)
+        fc, nc, ocol = self.cols.in_block(*cols)
+        bits, kernel = self.weight_bits, self.conn.kernel
+        if storage == "kernel_per_core":
+            return int(kernel[0] * kernel[1] * self.c_in * enc.words(channels * bits))
+        targets = np.outer(nr, nc) * channels  # per input pixel: the core's neurons it reaches
+        if storage == "discrete":
+            return int(self.c_in * enc.axon_bits(targets, bits).sum())
+        width = cols[1] - cols[0]
+        bucket = (orow[:, None] * width + ocol[None, :]) * channels // base_max
+        k = max(kernel) + 1  # taps and counts are < k: one int64 code per weight-set key
+        keys = (((fr[:, None] * k + nr[:, None]) * k + fc[None, :]) * k + nc[None, :]) * (bucket.max() + 1) + bucket
+        _, first = np.unique(keys.ravel(), return_index=True)
+        return int(enc.axon_bits(self.c_in * targets.ravel()[first], bits).sum())
+
+    def output_axons(self, block: tuple[int, int, int], cores: int, rows: int, cols: int, pixels: np.ndarray,
+                     storage: str, slots: int) -> tuple[np.ndarray, np.ndarray]:
+        """(fixed, per channel) output axons of the source's cores of rows × cols, towards the target's cores
+        of block shape ``block``: one population axon (``slots`` slots) per source pixel and target core it
+        reaches, or per source neuron (discrete)."""
+        groups = -(-self.conn.target_shape[0] // block[2])
+        reach = np.outer(self.rows.source_reach_sums(block[0], rows), self.cols.source_reach_sums(block[1], cols))
+        reach = reach * groups
+        zero = np.zeros_like(reach)
+        return (zero, reach) if storage == "discrete" else (slots * reach, zero)
+
+
+KIND = SynapseKind("conv", fan_in_events, fan_out, reach, check, flattens=False, placement_cost=ConvCost)

@@ -28,4 +28,29 @@ def reach(conn) -> Iterator[tuple[int | slice, np.ndarray]]:
         yield position, channels + position
 
 
-KIND = SynapseKind("current", fan_in_events, fan_out, reach)
+def check(conn) -> None:
+    if conn.source_shape != conn.target_shape:
+        raise ValueError(f"the input {conn.source_shape} feeds {conn.target or 'a LIF'} {conn.target_shape} as current; "
+                         "shapes differ")
+
+
+class CurrentCost:
+    """The current enters the neurons from the host: no input axon, no synapse, no output axon of a source."""
+
+    row_axes = col_axes = ()
+
+    def __init__(self, conn, weight_bits: int):
+        self.conn = conn
+
+    def input_axons(self, rows, cols, storage: str) -> int:
+        return 0
+
+    def synapse_bits(self, rows, cols, channels: int, storage: str, enc, base_max: int) -> int:
+        return 0
+
+    def output_axons(self, block, cores: int, rows: int, cols: int, pixels: np.ndarray, storage: str,
+                     slots: int) -> tuple[np.ndarray, np.ndarray]:
+        return np.zeros_like(pixels), np.zeros_like(pixels)
+
+
+KIND = SynapseKind("current", fan_in_events, fan_out, reach, check, flattens=False, placement_cost=CurrentCost)

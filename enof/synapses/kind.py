@@ -25,12 +25,16 @@ class SynapseKind:
     Geometry (pure numpy, exact int64): ``fan_in_events(conn, events)`` per target neuron, the events reaching
     it given events per source neuron; ``fan_out(conn)`` per source neuron, its synapses (padding taps
     excluded); ``reach(conn)`` (position, flat target indices) pairs, the targets of the source neurons at a
-    spatial position united over their channels. Placement: ``placement_cost(conn, weight_bits)`` the
-    kind's cost of a core (enof.synapses.cost).
+    spatial position united over their channels. ``check(conn)`` raises ValueError where the shapes do not
+    hold together; ``flattens``: the kind reads its source and feeds its target as flat vectors (any shapes
+    of the same sizes will do). Placement: ``placement_cost(conn, weight_bits)``, what the kind's synapses
+    cost a core (input axons, synapse bits, the output axons of their source: enof.synapses.cost).
     """
 
     name: str
     fan_in_events: Callable[[Any, np.ndarray], np.ndarray]
     fan_out: Callable[[Any], np.ndarray]
     reach: Callable[[Any], Iterator[tuple[int | slice, np.ndarray]]]
-    placement_cost: Callable[..., Any] | None = None
+    check: Callable[[Any], None]
+    flattens: bool
+    placement_cost: Callable[[Any, int], Any]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from enof.errors import BundleError, DoesNotFitError
-from enof.exporter.placement import ConvSynapses, DenseSynapses, LayerSpec, place, placement_table
+from enof.exporter.placement import LayerSpec, conv_synapses, dense_synapses, place, placement_table
 from enof.formats.placement import placement_from_dict
 from enof.hardware_profiles import load_profile
 
@@ -35,8 +35,8 @@ def small_profile(tmp_path, **limits):
     return load_profile(path)
 
 
-CONV64 = LayerSpec("conv", (64, 32, 32), (ConvSynapses("input", (64, 32, 32), (3, 3), (1, 1), (1, 1)),))
-NEXT64 = LayerSpec("next", (64, 32, 32), (ConvSynapses("conv", (64, 32, 32), (3, 3), (1, 1), (1, 1)),))
+CONV64 = LayerSpec("conv", (64, 32, 32), (conv_synapses("input", (64, 32, 32), 64, (3, 3), (1, 1), (1, 1)),))
+NEXT64 = LayerSpec("next", (64, 32, 32), (conv_synapses("conv", (64, 32, 32), 64, (3, 3), (1, 1), (1, 1)),))
 
 
 def test_dense_synapse_bit_limit_by_hand():
@@ -45,7 +45,7 @@ def test_dense_synapse_bit_limit_by_hand():
     # to 64: n = 64 → 64·14 + 10 = 906 → 960 bits, × 1000 axons ≤ 1,048,576; n = 65 → a second block:
     # 1024 + 64 = 1088 bits × 1000 > max. 200 neurons need 4 cores; the tiling takes the smallest equal
     # group that gives 4: 50 neurons, 50·14 + 10 = 710 → 768 bits per axon.
-    layer = LayerSpec("fc", (200,), (DenseSynapses("input", 1000),))
+    layer = LayerSpec("fc", (200,), (dense_synapses("input", 1000, (200,)),))
     p = place([layer], LOIHI)
     assert [(c.neuron_start, c.neuron_stop) for c in p.cores] == [(0, 50), (50, 100), (100, 150), (150, 200)]
     assert p.cores[0].synapse_bits == 768_000 and p.cores[0].input_axons == 1000
@@ -56,13 +56,13 @@ def test_dense_synapse_bit_limit_by_hand():
 def test_more_than_64_synapses_per_axon_pay_a_block_each():
     # 100 neurons per axon on Loihi (7 index bits for 100 compartments): one full block 64·15 + 10 = 970
     # → 1024 bits, and 36·15 + 10 = 550 → 576 bits: 1600 bits per axon, × 500 axons = 800,000 bits.
-    layer = LayerSpec("fc", (100,), (DenseSynapses("input", 500),))
+    layer = LayerSpec("fc", (100,), (dense_synapses("input", 500, (100,)),))
     p = place([layer], LOIHI)
     assert len(p.cores) == 1 and p.cores[0].synapse_bits == 500 * (1024 + 576)
 
 
 def test_fan_in_too_large_for_one_core_names_layer_limit_and_way_out(loihi_discrete):
-    layer = LayerSpec("stage4.block0.act1", (512, 4, 4), (ConvSynapses("input", (512, 4, 4), (3, 3), (1, 1), (1, 1)),))
+    layer = LayerSpec("stage4.block0.act1", (512, 4, 4), (conv_synapses("input", (512, 4, 4), 512, (3, 3), (1, 1), (1, 1)),))
     with pytest.raises(DoesNotFitError) as info:
         place([layer], loihi_discrete)
     # an interior neuron sees 512 channels × 9 pixels = 4608 axons
@@ -75,7 +75,7 @@ def test_fan_in_too_large_for_one_core_names_layer_limit_and_way_out(loihi_discr
 def test_single_neuron_synapse_memory_overflow(tmp_path):
     profile = small_profile(tmp_path, synapse_bits_per_core=4096)
     with pytest.raises(DoesNotFitError, match=r"^fc: Total synapse bits \(64064\) exceeded max \(4096\) for a single neuron"):
-        place([LayerSpec("fc", (4,), (DenseSynapses("input", 1001),))], profile)
+        place([LayerSpec("fc", (4,), (dense_synapses("input", 1001, (4,)),))], profile)
 
 
 def test_too_many_chips_names_the_largest_layers():
@@ -96,10 +96,10 @@ def _brute_force_connectivity(layers):
     adj = {}
     for layer in layers:
         for syn in layer.synapses:
-            if isinstance(syn, DenseSynapses):
-                m = np.ones((syn.n_in, layer.neurons), dtype=bool)
+            if syn.kind == "dense":
+                m = np.ones((int(np.prod(syn.source_shape)), layer.neurons), dtype=bool)
             else:
-                cin, hin, win = syn.in_shape
+                cin, hin, win = syn.source_shape
                 cout, hout, wout = layer.shape
                 m = np.zeros((cin * hin * win, layer.neurons), dtype=bool)
                 for co, yo, xo, ci, ky, kx in itertools.product(
@@ -136,19 +136,19 @@ def _random_network(rng):
         c_out = int(rng.integers(2, 7))
         k, s = int(rng.choice([1, 3, 3])), int(rng.choice([1, 1, 1, 2]))
         pad = k // 2
-        syn = ConvSynapses(prev, shape, (k, k), (s, s), (pad, pad))
-        out = (c_out, *syn.out_hw())
+        syn = conv_synapses(prev, shape, c_out, (k, k), (s, s), (pad, pad))
+        out = syn.target_shape
         extra = ()
         if i >= 2 and rng.random() < 0.5:  # a residual-like second group from two layers back
             older = layers[i - 2]
             kk = 1 if older.shape[1:] == out[1:] else 3
             ss = older.shape[1] // out[1] if kk == 1 else (2 if older.shape[1] > out[1] else 1)
-            cand = ConvSynapses(older.name, older.shape, (kk, kk), (ss, ss), (kk // 2, kk // 2))
-            if cand.out_hw() == out[1:]:
+            cand = conv_synapses(older.name, older.shape, c_out, (kk, kk), (ss, ss), (kk // 2, kk // 2))
+            if cand.target_shape == out:
                 extra = (cand,)
         layers.append(LayerSpec(f"l{i}", out, (syn,) + extra))
         prev, shape = f"l{i}", out
-    layers.append(LayerSpec("fc", (10,), (DenseSynapses(prev, int(np.prod(shape))),), to_host=True))
+    layers.append(LayerSpec("fc", (10,), (dense_synapses(prev, int(np.prod(shape)), (10,)),), to_host=True))
     return layers
 
 
@@ -213,8 +213,8 @@ def test_random_networks_of_the_brute_force_test_bind_every_limit_and_cut_pixels
 
 
 def test_placement_json_round_trip_and_table():
-    layers = [LayerSpec("a", (4, 8, 8), (ConvSynapses("input", (2, 8, 8), (3, 3), (1, 1), (1, 1)),)),
-              LayerSpec("b", (10,), (DenseSynapses("a", 256),), to_host=True)]
+    layers = [LayerSpec("a", (4, 8, 8), (conv_synapses("input", (2, 8, 8), 4, (3, 3), (1, 1), (1, 1)),)),
+              LayerSpec("b", (10,), (dense_synapses("a", 256, (10,)),), to_host=True)]
     p = place(layers, LOIHI)
     data = json.loads(p.to_json_bytes())
     assert set(data) == {"format_version", "neuron_order", "target", "chips", "cores", "layers"}
@@ -233,16 +233,16 @@ def resnet19_layers(widths=(128, 256, 512), blocks=(3, 3, 2), size=32):
     block's second LIF summing conv2 and a (1×1, possibly strided) shortcut."""
     layers, prev, c, h = [], "input", 3, size
     def conv(name, src, cin, hin, cout, s, extra=()):
-        syn = ConvSynapses(src, (cin, hin, hin), (3, 3), (s, s), (1, 1))
-        layers.append(LayerSpec(name, (cout, *syn.out_hw()), (syn,) + extra))
-        return syn.out_hw()[0]
+        syn = conv_synapses(src, (cin, hin, hin), cout, (3, 3), (s, s), (1, 1))
+        layers.append(LayerSpec(name, syn.target_shape, (syn,) + extra))
+        return syn.target_shape[1]
     h = conv("stem", prev, c, h, widths[0], 1)
     prev, c = "stem", widths[0]
     for stage, (cout, n) in enumerate(zip(widths, blocks)):
         for b in range(n):
             s, name = (2 if stage and not b else 1), f"s{stage}.{b}"
             h1 = conv(f"{name}.act1", prev, c, h, cout, s)
-            sc = ConvSynapses(prev, (c, h, h), (1, 1), (s, s), (0, 0))
+            sc = conv_synapses(prev, (c, h, h), cout, (1, 1), (s, s), (0, 0))
             conv(f"{name}.act2", f"{name}.act1", cout, h1, cout, 1, (sc,))
             prev, c, h = f"{name}.act2", cout, h1
     return layers
@@ -274,17 +274,17 @@ def test_resnet19_narrow_places_within_limits_fast():
 
 def test_wider_weights_than_the_target_are_refused_by_layer():
     with pytest.raises(DoesNotFitError, match=r"^fc: 9-bit weights exceed the target's 8 bits"):
-        place([LayerSpec("fc", (4,), (DenseSynapses("input", 10, weight_bits=9),))], LOIHI)
+        place([LayerSpec("fc", (4,), (dense_synapses("input", 10, (4,)),), weight_bits=9)], LOIHI)
 
 
 def test_inconsistent_layer_specs_are_programming_errors():
     with pytest.raises(ValueError, match="conv from input gives"):
-        LayerSpec("c", (4, 8, 8), (ConvSynapses("input", (2, 8, 8), (3, 3), (1, 1), (0, 0)),))  # 6×6 out
+        LayerSpec("c", (4, 8, 8), (conv_synapses("input", (2, 8, 8), 4, (3, 3), (1, 1), (0, 0)),))  # 6×6 out
     a = LayerSpec("a", (2, 4, 4))
     with pytest.raises(ValueError, match="source a has shape"):
-        place([a, LayerSpec("b", (3,), (DenseSynapses("a", 31),))], LOIHI)
+        place([a, LayerSpec("b", (3,), (dense_synapses("a", 31, (3,)),))], LOIHI)
     with pytest.raises(ValueError, match="not a chip layer placed before it"):
-        place([LayerSpec("b", (3,), (DenseSynapses("a", 32),)), a], LOIHI)
+        place([LayerSpec("b", (3,), (dense_synapses("a", 32, (3,)),)), a], LOIHI)
 
 
 

@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 import pytest
 
-from enof.exporter.placement import ConvSynapses, DenseSynapses, LayerSpec, place
+from enof.exporter.placement import LayerSpec, conv_synapses, dense_synapses, place
 from enof.exporter.placement_cost import LayerCost, SynapseEncoding, axis_blocks
 from enof.exporter.placement_cut import OutputAxons
 from enof.hardware_profiles import load_profile
@@ -101,7 +101,7 @@ CASES = [
 def test_every_core_matches_nengo_loihi(c_in, hw, c_out, kernel, stride, pre_block, post_block):
     post_cores, pre_out, _, (ho, wo) = nengo_blocks(c_in, hw, c_out, kernel, stride, pre_block, post_block)
     pad = (kernel - 1) // 2  # padding "same" for odd kernels (nengo-loihi's npconv2d rule)
-    syn = ConvSynapses("pre", (c_in, hw, hw), (kernel, kernel), (stride, stride), (pad, pad))
+    syn = conv_synapses("pre", (c_in, hw, hw), c_out, (kernel, kernel), (stride, stride), (pad, pad))
     post = LayerSpec("post", (c_out, ho, wo), (syn,))
     mine = enof_cores(post, post_block)
     assert len(mine) == len(post_cores)
@@ -117,8 +117,8 @@ def test_every_core_matches_nengo_loihi(c_in, hw, c_out, kernel, stride, pre_blo
 def test_dense_layer_after_a_conv_matches_nengo_loihi():
     # conv 8→8 on 6×6 then dense 288 → 40: discrete axons, one per presynaptic neuron per target core.
     post_cores, _, post_out, _ = nengo_blocks(8, 6, 8, 3, 1, (6, 6, 8), (3, 6, 8), dense_out=40)
-    conv = LayerSpec("post", (8, 6, 6), (ConvSynapses("pre", (8, 6, 6), (3, 3), (1, 1), (1, 1)),))
-    fc = LayerSpec("fc", (40,), (DenseSynapses("post", 288),))
+    conv = LayerSpec("post", (8, 6, 6), (conv_synapses("pre", (8, 6, 6), 8, (3, 3), (1, 1), (1, 1)),))
+    fc = LayerSpec("fc", (40,), (dense_synapses("post", 288, (40,)),))
     # nengo-loihi splits the 40-neuron dense block only when it must: one core, 288 axons
     assert enof_output_axons(conv, (3, 6, 8), [(fc, fc.synapses[0], (1, 1, 40), 1)]) == post_out
     assert [c[:2] for c in enof_cores(conv, (3, 6, 8))] == [c[:2] for c in post_cores]
@@ -135,7 +135,7 @@ REFERENCE = [
 @pytest.mark.parametrize("src, dst, stride, nengo_cores", REFERENCE)
 def test_enof_takes_no_more_cores_than_nengo_loihi_on_resnet20_layers(src, dst, stride, nengo_cores):
     a = LayerSpec("a", src)
-    b = LayerSpec("b", dst, (ConvSynapses("a", src, (3, 3), (stride, stride), (1, 1)),))
-    c = LayerSpec("c", dst, (ConvSynapses("b", dst, (3, 3), (1, 1), (1, 1)),))  # b both consumes and produces
+    b = LayerSpec("b", dst, (conv_synapses("a", src, dst[0], (3, 3), (stride, stride), (1, 1)),))
+    c = LayerSpec("c", dst, (conv_synapses("b", dst, dst[0], (3, 3), (1, 1), (1, 1)),))  # b both consumes and produces
     p = place([a, b, c], LOIHI)
     assert len(p.cores_of("b")) <= nengo_cores

@@ -12,7 +12,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from enof.errors import BundleError
-from enof.exporter.placement import DenseSynapses, LayerSpec, place
+from enof.exporter.placement import LayerSpec, dense_synapses, place
 from enof.formats.bundle import Manifest, PartitionRecord, TargetInfo, read_bundle, write_bundle
 from enof.formats.placement import read_placement
 from enof.hardware_profiles import load_profile
@@ -43,7 +43,7 @@ def parts(tmp_path_factory):
     buf = io.BytesIO()
     np.savez(buf, **{"fc.weight_int": np.round(w * 64).astype(np.int32), "fc.weight_exp": np.int32(0)})
     profile = load_profile("loihi2")  # graded input, as the manifest says
-    placement = place([LayerSpec("lif", (3,), (DenseSynapses("input", 4),), to_host=True)], profile)
+    placement = place([LayerSpec("lif", (3,), (dense_synapses("input", 4, (3,)),), to_host=True)], profile)
     manifest = Manifest(
         checkpoint_sha256="0" * 64,
         target=TargetInfo(profile.name, profile.sha256, profile.text),
