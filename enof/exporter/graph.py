@@ -23,15 +23,15 @@ from enof.errors import UnsupportedModuleError
 from enof.exporter.names import BlockSeen, is_block, is_identity_shortcut, readable_names
 from enof.exporter.nodes import (  # noqa: F401  (the graph's node types, imported from here by its users)
     INPUT,
-    ConvNode,
-    DenseNode,
     FlattenNode,
     Graph,
     LifNode,
     Node,
     PoolNode,
     ReluNode,
+    WeightNode,
 )
+from enof.synapses import Connection
 from enof.synapses.conv import conv_output_size
 
 SUPPORTED = (
@@ -157,14 +157,19 @@ class GraphBuilder:
         if weight.shape[1] != c:
             raise UnsupportedModuleError(f"{name}: conv expects {weight.shape[1]} input channels, gets {c}")
         weight, stride, padding = fold_avgpool_into_conv(weight, stride, padding, k)
-        kh, kw = weight.shape[2:]
-        shape = (weight.shape[0], conv_output_size(h, kh, stride[0], padding[0]),
-                 conv_output_size(w, kw, stride[1], padding[1]))  # fmt: skip
-        self._pending[name] = dict(
-            node_type=ConvNode, name=name, sources=ref.sources, shape=shape, weight=weight, bias=bias,
-            stride=tuple(stride), padding=tuple(padding), in_shape=tuple(ref.shape), role=role,
-        )
-        return Ref((name,), shape, 1, foldable=name)
+        kernel = tuple(int(k) for k in weight.shape[2:])
+        out = [conv_output_size((h, w)[d], kernel[d], stride[d], padding[d]) for d in range(2)]
+        if min(out) < 1:
+            raise UnsupportedModuleError(f"{name}: a {kernel[0]}×{kernel[1]} kernel with padding {tuple(padding)} does "
+                                         f"not fit its {h}×{w} input")
+        conn = Connection("conv", tuple(ref.shape), (weight.shape[0], *out), kernel, stride, padding)
+        return self.synapses(name, ref, conn, weight, bias, role)
+
+    def synapses(self, name: str, ref: Ref, connection: Connection, weight, bias, role: str = "") -> Ref:
+        """A weight node of any kind on ``ref``, its geometry ``connection``; the node is pending."""
+        self._pending[name] = dict(name=name, sources=ref.sources, shape=connection.target_shape,
+                                   connection=connection, weight=weight, bias=bias, role=role)  # fmt: skip
+        return Ref((name,), connection.target_shape, 1, foldable=name)
 
     def dense(self, name, ref: Ref, weight, bias) -> Ref:
         """A dense layer on a flat ``ref``; its node is pending."""
@@ -175,9 +180,7 @@ class GraphBuilder:
             )
         if weight.shape[1] != ref.shape[0]:
             raise UnsupportedModuleError(f"{name}: Linear expects {weight.shape[1]} inputs, gets {ref.shape[0]}")
-        shape = (weight.shape[0],)
-        self._pending[name] = dict(node_type=DenseNode, name=name, sources=ref.sources, shape=shape, weight=weight, bias=bias)
-        return Ref((name,), shape, 1, foldable=name)
+        return self.synapses(name, ref, Connection("dense", tuple(ref.shape), (weight.shape[0],)), weight, bias)
 
     def fold_into(self, name: str, fold: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]) -> None:
         """Replace pending weight node ``name``'s (weight, bias) by ``fold(weight, bias)``."""
@@ -191,8 +194,7 @@ class GraphBuilder:
     def take(self, name: str) -> PendingWeights:
         """Remove pending weight node ``name`` and return what it held."""
         raw = self._pending.pop(name)
-        kind = "conv" if raw["node_type"] is ConvNode else "dense"
-        return PendingWeights(kind, raw["sources"], raw["weight"], raw["bias"])
+        return PendingWeights(raw["connection"].kind, raw["sources"], raw["weight"], raw["bias"])
 
     def commit(self, names) -> None:
         """Make the pending weight nodes among ``names`` final nodes (float32 weights and biases)."""
@@ -200,10 +202,9 @@ class GraphBuilder:
             raw = self._pending.pop(n, None)
             if raw is None:
                 continue
-            node_type = raw.pop("node_type")
             raw["weight"] = raw["weight"].astype(np.float32)
             raw["bias"] = raw["bias"].astype(np.float32)
-            self.nodes[n] = node_type(**raw)
+            self.nodes[n] = WeightNode(**raw)
 
     def activation(self, node_type: type[Node], name: str, ref: Ref, **params) -> Ref:
         """An activation node (LifNode, ReluNode) on the sum of ``ref``'s sources, which it commits."""

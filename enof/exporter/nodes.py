@@ -10,7 +10,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from enof.synapses import Connection
+from enof.formats.identity_synapse import is_identity_conv
+from enof.synapses import KINDS, Connection
 
 INPUT = "input"
 
@@ -24,48 +25,49 @@ class Node:
 
 
 @dataclass(frozen=True)
-class ConvNode(Node):
-    """Cross-correlation (torch Conv2d), BN folded: y = conv(x, weight) + bias[:, None, None]."""
+class WeightNode(Node):
+    """Synapses of one kind, BN folded: y = the kind's op on x (``connection``, enof.synapses) with ``weight``,
+    plus ``bias`` per output channel. conv: torch Conv2d (cross-correlation), weight (C_out, C_in, kH, kW);
+    dense: y = weight @ x + bias on a flat source (N_in,)."""
 
-    kind_word = "conv"
-
-    weight: np.ndarray = field(repr=False, default=None)  # float32 (C_out, C_in, kH, kW)
-    bias: np.ndarray = field(repr=False, default=None)  # float32 (C_out,)
-    stride: tuple[int, int] = (1, 1)
-    padding: tuple[int, int] = (0, 0)
-    in_shape: tuple[int, ...] = ()
-    role: str = "conv"  # conv | identity-shortcut | shortcut
+    connection: Connection = None  # its geometry: kind, source and target shapes, kernel, stride, padding
+    weight: np.ndarray = field(repr=False, default=None)  # float32, the kind's weight_shape
+    bias: np.ndarray = field(repr=False, default=None)  # float32 (C_out,) or (N_out,)
+    role: str = ""  # conv: conv | identity-shortcut | shortcut
 
     def __post_init__(self):
-        if self.weight.ndim != 4 or self.bias.shape != (self.weight.shape[0],):
-            raise ValueError(f"{self.name}: weight {self.weight.shape} / bias {self.bias.shape} inconsistent")
-        if self.in_shape[0] != self.weight.shape[1] or self.shape[0] != self.weight.shape[0]:
-            raise ValueError(f"{self.name}: in {self.in_shape} / out {self.shape} vs weight {self.weight.shape}")
+        want = KINDS[self.connection.kind].weight_shape(self.connection)
+        if self.weight.shape != want or self.bias.shape != (self.weight.shape[0],):
+            raise ValueError(f"{self.name}: weight {self.weight.shape} / bias {self.bias.shape} inconsistent with "
+                             f"{self.connection.kind} weight {want}")
+        if tuple(self.shape) != self.connection.target_shape:
+            raise ValueError(f"{self.name}: shape {self.shape} is not its {self.connection.kind}'s output "
+                             f"{self.connection.target_shape}")
 
     @property
-    def connection(self) -> Connection:
-        """Its geometry (enof.synapses): from its (C, H, W) input into its output."""
-        return Connection("conv", tuple(self.in_shape), tuple(self.shape), tuple(self.weight.shape[2:]), self.stride,
-                          self.padding, target=self.name)  # fmt: skip
-
-
-@dataclass(frozen=True)
-class DenseNode(Node):
-    """y = weight @ x + bias on a flat source (N_in,)."""
-
-    kind_word = "fc"
-
-    weight: np.ndarray = field(repr=False, default=None)  # float32 (N_out, N_in)
-    bias: np.ndarray = field(repr=False, default=None)  # float32 (N_out,)
-
-    def __post_init__(self):
-        if self.weight.ndim != 2 or self.bias.shape != (self.weight.shape[0],):
-            raise ValueError(f"{self.name}: weight {self.weight.shape} / bias {self.bias.shape} inconsistent")
+    def kind(self) -> str:
+        return self.connection.kind
 
     @property
-    def connection(self) -> Connection:
-        """Its geometry (enof.synapses): every output from every one of its flat inputs."""
-        return Connection("dense", (int(self.weight.shape[1]),), tuple(self.shape), target=self.name)
+    def kind_word(self) -> str:
+        return KINDS[self.connection.kind].word
+
+    @property
+    def in_shape(self) -> tuple[int, ...]:
+        return self.connection.source_shape
+
+    @property
+    def stride(self) -> tuple[int, int]:
+        return self.connection.stride
+
+    @property
+    def padding(self) -> tuple[int, int]:
+        return self.connection.padding
+
+    @property
+    def is_identity(self) -> bool:
+        """A 1×1, stride-1, unpadded conv whose weights are diagonal (a residual block's identity shortcut)."""
+        return self.kind == "conv" and is_identity_conv(self.weight, self.stride, self.padding)
 
 
 @dataclass(frozen=True)

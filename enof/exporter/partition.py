@@ -18,7 +18,7 @@ from typing import Literal
 
 from enof.errors import UnsupportedModuleError
 from enof.formats.bundle import input_mode_for
-from enof.exporter.graph import INPUT, ConvNode, DenseNode, FlattenNode, Graph, LifNode, Node, PoolNode, ReluNode
+from enof.exporter.graph import INPUT, FlattenNode, Graph, LifNode, Node, PoolNode, ReluNode, WeightNode
 
 Where = Literal["chip", "host_in", "host_out"]
 
@@ -60,8 +60,7 @@ class KindRole:
 
 
 ROLES: dict[type[Node], KindRole] = {
-    ConvNode: KindRole(weights=True),
-    DenseNode: KindRole(weights=True),
+    WeightNode: KindRole(weights=True),  # every synapse kind (enof.synapses)
     FlattenNode: KindRole(view=True),
     LifNode: KindRole(spiking=True),
     ReluNode: KindRole(graded=True),

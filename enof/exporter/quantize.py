@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from enof.errors import DoesNotFitError
-from enof.exporter.graph import INPUT, ConvNode, Graph, LifNode
+from enof.exporter.graph import INPUT, Graph, LifNode, WeightNode
 from enof.exporter.partition import Partition
 from enof.formats.fixed_point import ACT_SHIFT, DECAY_UNITY, DU_KEEP_NOTHING
-from enof.formats.identity_synapse import identity_diagonal, is_identity_conv
+from enof.formats.identity_synapse import identity_diagonal
 from enof.formats.quant import bias_mant_max, input_bits, input_range, weight_grid_step, weight_register_max
 
 INPUT_SHIFT = 1 << ACT_SHIFT  # 64: Lava aligns a_in (and vth, VTH_SHIFT = ACT_SHIFT) by 6 bits; the bias is not shifted
@@ -171,7 +171,7 @@ def spike_value(x):
 
 def is_identity_node(node) -> bool:
     """A 1×1 identity conv node (an identity shortcut): the one conv that may carry a weight exponent."""
-    return isinstance(node, ConvNode) and is_identity_conv(node.weight, node.stride, node.padding)
+    return isinstance(node, WeightNode) and node.is_identity
 
 
 def quantize_identity(

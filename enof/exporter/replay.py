@@ -4,7 +4,7 @@
 order) from the tensors named in ``inputs``. Before the head's pool, tensors are time-major
 ``(T, B, *shape)``; ``pool`` (mean over space and time) returns ``(B, C)`` and what follows is
 per sample. Weight layers see time folded into the batch, as in training. ``REPLAY_STEPS`` holds
-one float function per node kind: a new kind is one entry there.
+one float function per node type; a weight node runs its synapse kind's ``replay`` (enof.synapses).
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from enof.exporter.graph import ConvNode, DenseNode, FlattenNode, Graph, LifNode, Node, PoolNode, ReluNode
+from enof.exporter.graph import FlattenNode, Graph, LifNode, Node, PoolNode, ReluNode, WeightNode
 from enof.lif import heaviside, lif_fire, lif_integrate
+from enof.synapses import KINDS
 
 
 def lif_sequence(current: torch.Tensor, decay: float, v_threshold: float, probe: dict | None = None):
@@ -42,15 +42,9 @@ def _summed(sources: list[torch.Tensor]) -> torch.Tensor:
     return total
 
 
-def _conv(replay: Replay, node: ConvNode, sources: list[torch.Tensor]) -> torch.Tensor:
-    x = sources[0]
-    lead = x.shape[:-3]
-    y = F.conv2d(x.flatten(0, len(lead) - 1), *replay.parameters_of(node.name), stride=node.stride, padding=node.padding)
-    return y.unflatten(0, lead)
-
-
-def _dense(replay: Replay, node: DenseNode, sources: list[torch.Tensor]) -> torch.Tensor:
-    return F.linear(sources[0], *replay.parameters_of(node.name))
+def _weights(replay: Replay, node: WeightNode, sources: list[torch.Tensor]) -> torch.Tensor:
+    """The float op of the node's synapse kind (enof.synapses: conv2d, linear)."""
+    return KINDS[node.kind].replay(node.connection, sources[0], *replay.parameters_of(node.name))
 
 
 def _flatten(replay: Replay, node: FlattenNode, sources: list[torch.Tensor]) -> torch.Tensor:
@@ -76,8 +70,7 @@ def _pool(replay: Replay, node: PoolNode, sources: list[torch.Tensor]) -> torch.
 
 ReplayStep = Callable[["Replay", Node, list[torch.Tensor]], torch.Tensor]
 REPLAY_STEPS: dict[type[Node], ReplayStep] = {
-    ConvNode: _conv,
-    DenseNode: _dense,
+    WeightNode: _weights,
     FlattenNode: _flatten,
     LifNode: _lif,
     ReluNode: _relu,

@@ -8,7 +8,8 @@ the nodes feeding the LIF; one forward-Euler step of ``dt_s`` is then ``v + (1 �
 ``dt_s = 1e-4``: snnTorch's importer assumes it whatever the file says (beta = 1 − dt/tau), Norse's
 takes ``from_nir(graph, dt=dt_s)``. In current mode the host-in current enters the first LIF as
 ``I`` unscaled; that LIF's ``v_threshold`` is scaled by ``1 − decay`` instead (its NIR membrane is
-``(1 − decay)·v``, its spikes the same). One function per node kind (``NODE_WRITERS``).
+``(1 − decay)·v``, its spikes the same). One function per node type (``NODE_WRITERS``); a weight node is
+written by its synapse kind's ``write_nir`` (enof.synapses).
 
 Type checks (nir 1.0.8): ``NIRGraph(nodes, edges, type_check=True)`` — also what ``nir.read(path,
 type_check=True)`` does — runs ``infer_types()`` (Conv2d output shapes from ``input_shape``, Flatten
@@ -28,8 +29,9 @@ from pathlib import Path
 import nir
 import numpy as np
 
-from enof.exporter.graph import INPUT, ConvNode, DenseNode, FlattenNode, Graph, LifNode, Node
+from enof.exporter.graph import INPUT, FlattenNode, Graph, LifNode, Node, WeightNode
 from enof.exporter.partition import Partition, role
+from enof.synapses import KINDS
 
 DT_S = 1e-4  # the model is discrete, any dt is exact; snnTorch 1.0's importer hard-codes 1e-4 (import_nir.py)
 
@@ -53,22 +55,10 @@ def _folded(values: np.ndarray, gain: float) -> np.ndarray:
     return (values.astype(np.float64) * gain).astype(np.float32)
 
 
-def _conv(node: ConvNode, w: _Writing) -> nir.NIRNode:
+def _weights(node: WeightNode, w: _Writing) -> nir.NIRNode:
+    """The NIR node of the node's synapse kind (enof.synapses: Conv2d, Affine), the input gain folded in."""
     gain = w.input_gain(node)
-    return nir.Conv2d(
-        input_shape=tuple(node.in_shape[1:]),
-        weight=_folded(node.weight, gain),
-        stride=tuple(node.stride),
-        padding=tuple(node.padding),
-        dilation=(1, 1),
-        groups=1,
-        bias=_folded(node.bias, gain),
-    )
-
-
-def _dense(node: DenseNode, w: _Writing) -> nir.NIRNode:
-    gain = w.input_gain(node)
-    return nir.Affine(weight=_folded(node.weight, gain), bias=_folded(node.bias, gain))
+    return KINDS[node.kind].write_nir(node.connection, _folded(node.weight, gain), _folded(node.bias, gain))
 
 
 def _flatten(node: FlattenNode, w: _Writing) -> nir.NIRNode:
@@ -92,7 +82,7 @@ def _lif(node: LifNode, w: _Writing) -> nir.NIRNode:
     )
 
 
-NODE_WRITERS = {ConvNode: _conv, DenseNode: _dense, FlattenNode: _flatten, LifNode: _lif}  # one entry per chip node kind
+NODE_WRITERS = {WeightNode: _weights, FlattenNode: _flatten, LifNode: _lif}  # one entry per chip node type
 
 
 def output_node_name(lif: str, outputs: list[str]) -> str:

@@ -1,8 +1,8 @@
 """chip.nir + quant.npz → ChipProgram: the NIR graph read and checked, node by node (docs/design.md §5).
 
-Each NIR node type that may feed a LIF has one reader in ``_synapse_readers`` (the Input: a current
-synapse; Conv2d, Linear, Affine: weight nodes), like Norse's ``import_nir`` table: a new synapse kind
-is one entry there. chip.nir holds the float network (weights, biases, LIF parameters); quant.npz its
+Each NIR node type that may feed a LIF is read by the synapse kind that names it (``SynapseKind.nir_types``
+and ``read_nir`` in enof.synapses: the Input, a current synapse; Conv2d; Linear and Affine, dense), like
+Norse's ``import_nir`` table: a new synapse kind brings its own reader. chip.nir holds the float network (weights, biases, LIF parameters); quant.npz its
 integers. The file's LIFs have the input gain ``r·dt/tau = r·(1 − decay)`` of NIR's Euler step; the
 ChipProgram's float LIF (``v = decay·v + I + bias``) has gain 1, so weights and biases feeding a LIF
 are multiplied by that gain, or, for a LIF fed by the input current (unit weight), its threshold is
@@ -23,8 +23,8 @@ import numpy as np
 from enof.errors import BundleError, UnsupportedModuleError
 from enof.formats.fixed_point import LAVA_STATE_BITS
 from enof.formats.quant import FixedPointRanges, QuantFile, open_quant
-from enof.synapses.conv import conv_output_shape
 from enof.runtime.program import INPUT, ChipProgram, LifLayer, Synapse
+from enof.synapses import KINDS
 
 
 def program_from_bundle(
@@ -273,7 +273,8 @@ def _lif_bias(lif: str, g: "_Graph") -> np.ndarray:
 
 @dataclass(frozen=True)
 class _Graph:
-    """What a synapse reader looks at: the nodes, each node's sources, the LIF shapes, quant.npz."""
+    """What a kind's NIR reader (``SynapseKind.read_nir``) looks at: the nodes, each node's sources, the LIF
+    shapes, quant.npz; and the helpers every reader shares."""
 
     nodes: dict[str, Any]
     sources: dict[str, list[str]]
@@ -282,11 +283,40 @@ class _Graph:
     quant: QuantFile
     label: str
 
+    def presynaptic(self, src: str) -> str:
+        """The LIF (or INPUT) whose output reaches the weight node ``src``, through any Flatten nodes."""
+        pre, seen = src, {src}
+        while True:
+            if len(self.sources[pre]) != 1:
+                raise BundleError(f"{self.label}: node {pre!r} has {len(self.sources[pre])} inputs, expected 1")
+            (pre,) = self.sources[pre]
+            if not isinstance(self.nodes[pre], nir.Flatten) or pre in seen:
+                break
+            seen.add(pre)
+        if not isinstance(self.nodes[pre], (*_neurons(), nir.Input)):
+            raise BundleError(f"{self.label}: weight node {src!r} is fed by the {type(self.nodes[pre]).__name__} {pre!r}, "
+                              "expected a LIF or the input")
+        return INPUT if isinstance(self.nodes[pre], nir.Input) else pre
+
+    def weight(self, src: str, lif: str) -> np.ndarray:
+        """The program's float weight of ``src``: chip.nir's times the gain of the LIF it feeds."""
+        weight = _finite(self.nodes[src].weight, self.label, f"weight node {src!r} weight")
+        return (weight * self.weight_gains[lif]).astype(np.float32)
+
+    def integers(self, src: str, weight: np.ndarray) -> tuple[np.ndarray, int]:
+        """quant.npz's weight_int (the float weight's shape) and weight_exp of the weight node ``src``."""
+        owner, r = f"weight node {src!r}", self.quant.ranges
+        weight_int = self.quant.integers(f"{src}.weight_int", owner, weight.shape, r and r.weight).astype(np.int32)
+        return weight_int, self.quant.integer(f"{src}.weight_exp", owner, r and r.weight_exp)
+
+    @staticmethod
+    def synapse(name, kind, source, target, weight, weight_int, weight_exp, stride=(1, 1), padding=(0, 0)) -> Synapse:
+        return Synapse(name, kind, source, target, weight, weight_int, weight_exp, stride, padding)
+
 
 def _synapse_readers() -> dict[type, Callable[[str, str, _Graph], Synapse]]:
-    """NIR node type feeding a LIF → the reader that turns such a node into that LIF's Synapse."""
-    return {nir.Input: _current_synapse, nir.Conv2d: _conv_synapse, nir.Linear: _dense_synapse,
-            nir.Affine: _affine_synapse}  # fmt: skip
+    """NIR node type feeding a LIF → the reader of the synapse kind that reads it (enof.synapses.KINDS)."""
+    return {node_type: kind.read_nir for kind in KINDS.values() for node_type in kind.nir_types()}
 
 
 def _synapse(src: str, lif: str, g: _Graph, readers) -> Synapse:
@@ -295,91 +325,3 @@ def _synapse(src: str, lif: str, g: _Graph, readers) -> Synapse:
     if read is None:
         raise UnsupportedModuleError(f"{src}: NIR node {type(node).__name__} feeding LIF {lif!r} is not supported")
     return read(src, lif, g)
-
-
-def _current_synapse(src: str, lif: str, g: _Graph) -> Synapse:
-    if g.shapes[INPUT] != g.shapes[lif]:
-        raise BundleError(f"{g.label}: the input {g.shapes[INPUT]} feeds LIF {lif!r} {g.shapes[lif]} as current; shapes differ")
-    empty = np.zeros((0,), np.float32)
-    return Synapse(f"{INPUT}->{lif}", "current", INPUT, lif, empty, empty.astype(np.int32))
-
-
-def _conv_synapse(src: str, lif: str, g: _Graph) -> Synapse:
-    node, pre = g.nodes[src], _presynaptic(src, g)
-    weight = _weight(src, lif, g)
-    stride, padding = _conv_geometry(src, node, g.label)
-    source_shape, target_shape = g.shapes[pre], g.shapes[lif]
-    want = conv_output_shape(weight.shape, source_shape, stride, padding)
-    if want != target_shape:
-        raise BundleError(
-            f"{g.label}: conv {src!r} with weight {weight.shape}, stride {stride} and padding {padding} maps "
-            f"{pre!r} {source_shape} to {want or 'nothing'}, but feeds LIF {lif!r} {target_shape}"
-        )
-    weight_int, weight_exp = _integers(src, weight, g)
-    synapse = Synapse(src, "conv", pre, lif, weight, weight_int, 0, stride, padding)
-    if weight_exp != 0 and not synapse.is_identity:
-        raise BundleError(
-            f"{g.quant.label}: {src}.weight_exp holds {weight_exp}, but only an identity shortcut conv may carry "
-            "one (Lava's Conv ignores weight_exp): it must be 0"
-        )
-    return replace(synapse, weight_exp=weight_exp)
-
-
-def _dense_synapse(src: str, lif: str, g: _Graph) -> Synapse:
-    pre = _presynaptic(src, g)
-    weight = _weight(src, lif, g)
-    source_shape, target_shape = g.shapes[pre], g.shapes[lif]
-    if weight.shape != (int(np.prod(target_shape)), int(np.prod(source_shape))):
-        raise BundleError(
-            f"{g.label}: dense {src!r} weight {weight.shape} does not map {pre!r} {source_shape} to LIF {lif!r} "
-            f"{target_shape} (expected {(int(np.prod(target_shape)), int(np.prod(source_shape)))})"
-        )
-    weight_int, weight_exp = _integers(src, weight, g)
-    return Synapse(src, "dense", pre, lif, weight, weight_int, weight_exp)
-
-
-def _affine_synapse(src: str, lif: str, g: _Graph) -> Synapse:
-    """A dense synapse; its bias goes into the LIF it feeds (``_lif_bias``)."""
-    return _dense_synapse(src, lif, g)
-
-
-def _presynaptic(src: str, g: _Graph) -> str:
-    """The LIF (or INPUT) whose output reaches the weight node ``src``, through any Flatten nodes."""
-    nodes, sources = g.nodes, g.sources
-    pre, seen = src, {src}
-    while True:
-        if len(sources[pre]) != 1:
-            raise BundleError(f"{g.label}: node {pre!r} has {len(sources[pre])} inputs, expected 1")
-        (pre,) = sources[pre]
-        if not isinstance(nodes[pre], nir.Flatten) or pre in seen:
-            break
-        seen.add(pre)
-    if not isinstance(nodes[pre], (*_neurons(), nir.Input)):
-        raise BundleError(f"{g.label}: weight node {src!r} is fed by the {type(nodes[pre]).__name__} {pre!r}, expected a LIF or the input")
-    return INPUT if isinstance(nodes[pre], nir.Input) else pre
-
-
-def _weight(src: str, lif: str, g: _Graph) -> np.ndarray:
-    """The program's float weight of ``src``: chip.nir's times the gain of the LIF it feeds."""
-    return (_finite(g.nodes[src].weight, g.label, f"weight node {src!r} weight") * g.weight_gains[lif]).astype(np.float32)
-
-
-def _integers(src: str, weight: np.ndarray, g: _Graph) -> tuple[np.ndarray, int]:
-    """quant.npz's weight_int (the float weight's shape) and weight_exp of the weight node ``src``."""
-    owner, r = f"weight node {src!r}", g.quant.ranges
-    weight_int = g.quant.integers(f"{src}.weight_int", owner, weight.shape, r and r.weight).astype(np.int32)
-    return weight_int, g.quant.integer(f"{src}.weight_exp", owner, r and r.weight_exp)
-
-
-def _conv_geometry(src: str, node, label: str) -> tuple[tuple[int, int], tuple[int, int]]:
-    if np.asarray(node.groups).size != 1 or int(np.asarray(node.groups)) != 1 or tuple(np.broadcast_to(node.dilation, 2)) != (1, 1):
-        raise UnsupportedModuleError(f"{src}: grouped or dilated convolutions are not supported")
-    if isinstance(node.padding, str):
-        raise UnsupportedModuleError(f"{src}: string padding {node.padding!r} is not supported")
-    try:
-        stride, padding = (tuple(int(i) for i in np.broadcast_to(np.asarray(v), 2)) for v in (node.stride, node.padding))
-    except (TypeError, ValueError):
-        raise BundleError(f"{label}: conv {src!r} stride {node.stride!r} or padding {node.padding!r} is not a pair of integers") from None
-    if min(stride) < 1 or min(padding) < 0:
-        raise BundleError(f"{label}: conv {src!r} stride {stride} must be ≥ 1 and padding {padding} ≥ 0")
-    return stride, padding

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from enof.errors import BundleError, RunError, UnsupportedModuleError
+from enof.formats.fixed_point import CONV_ACC_BITS
+from enof.formats.identity_synapse import is_identity_conv
 from enof.synapses.kind import SynapseKind
 
 
@@ -170,4 +173,124 @@ class ConvCost:
         return (zero, reach) if storage == "discrete" else (slots * reach, zero)
 
 
-KIND = SynapseKind("conv", fan_in_events, fan_out, reach, check, flattens=False, placement_cost=ConvCost)
+# ---------------------------------------------------------------- weights, NIR, replay, simulator
+# nir and torch are imported where they are used: the placer, the counts and the Lava worker import the kinds
+# for their geometry alone and load neither (enof.exporter's docstring; the worker's start-up time).
+def weight_shape(conn) -> tuple[int, ...]:
+    return (conn.target_shape[0], conn.source_shape[0] // conn.groups, *conn.kernel)
+
+
+def replay(conn, x, weight, bias):
+    """torch's conv2d on ``x`` (…, C, H, W), the leading (time, batch) axes folded into one batch."""
+    import torch.nn.functional as F  # torch: see above
+
+    lead = x.shape[:-3]
+    y = F.conv2d(x.flatten(0, len(lead) - 1), weight, bias, stride=conn.stride, padding=conn.padding, groups=conn.groups)
+    return y.unflatten(0, lead)
+
+
+def write_nir(conn, weight: np.ndarray, bias: np.ndarray):
+    import nir  # see above
+
+    return nir.Conv2d(input_shape=tuple(conn.source_shape[1:]), weight=weight, stride=tuple(conn.stride),
+                      padding=tuple(conn.padding), dilation=(1, 1), groups=conn.groups, bias=bias)  # fmt: skip
+
+
+def nir_types() -> tuple[type, ...]:
+    import nir  # see above
+
+    return (nir.Conv2d,)
+
+
+def read_nir(src: str, lif: str, g):
+    """The Synapse of NIR Conv2d ``src`` feeding LIF ``lif`` (g: enof.runtime.chip_nir's reading of the graph)."""
+    node, pre = g.nodes[src], g.presynaptic(src)
+    weight = g.weight(src, lif)
+    stride, padding = _nir_geometry(src, node, g.label)
+    source_shape, target_shape = g.shapes[pre], g.shapes[lif]
+    want = conv_output_shape(weight.shape, source_shape, stride, padding)
+    if want != target_shape:
+        raise BundleError(
+            f"{g.label}: conv {src!r} with weight {weight.shape}, stride {stride} and padding {padding} maps "
+            f"{pre!r} {source_shape} to {want or 'nothing'}, but feeds LIF {lif!r} {target_shape}"
+        )
+    weight_int, weight_exp = g.integers(src, weight)
+    identity = is_identity_conv(weight, stride, padding) and is_identity_conv(weight_int, stride, padding)
+    if weight_exp != 0 and not identity:
+        raise BundleError(
+            f"{g.quant.label}: {src}.weight_exp holds {weight_exp}, but only an identity shortcut conv may carry "
+            "one (Lava's Conv ignores weight_exp): it must be 0"
+        )
+    return g.synapse(src, "conv", pre, lif, weight, weight_int, weight_exp, stride, padding)
+
+
+def _nir_geometry(src: str, node, label: str) -> tuple[tuple[int, int], tuple[int, int]]:
+    if np.asarray(node.groups).size != 1 or int(np.asarray(node.groups)) != 1 or tuple(np.broadcast_to(node.dilation, 2)) != (1, 1):
+        raise UnsupportedModuleError(f"{src}: grouped or dilated convolutions are not supported")
+    if isinstance(node.padding, str):
+        raise UnsupportedModuleError(f"{src}: string padding {node.padding!r} is not supported")
+    try:
+        stride, padding = (tuple(int(i) for i in np.broadcast_to(np.asarray(v), 2)) for v in (node.stride, node.padding))
+    except (TypeError, ValueError):
+        raise BundleError(f"{label}: conv {src!r} stride {node.stride!r} or padding {node.padding!r} is not a pair of integers") from None
+    if min(stride) < 1 or min(padding) < 0:
+        raise BundleError(f"{label}: conv {src!r} stride {stride} must be ≥ 1 and padding {padding} ≥ 0")
+    return stride, padding
+
+
+def float_op(syn, device):
+    """Float32 conv2d (cross-correlation); also the float diagonal of an identity conv (``Synapse.runs_as``): a
+    1×1 conv whose off-diagonal weights are zero, as the trained network ran it."""
+    import torch.nn.functional as F  # torch: see above
+
+    from enof.synapses import ops
+
+    weight = ops.float32_on(syn.weight, device)
+    return ops.SynapseOp(syn, lambda s: F.conv2d(s, weight, stride=syn.stride, padding=syn.padding), 0)
+
+
+def fixed_op(syn, input_bound: int, graded: bool, device):
+    """Lava's PyConvModelFixed: exact convolution wrapped to 24 bits, graded or binary alike; an identity conv
+    with ``weight_exp ≠ 0`` runs as Lava's Sparse diagonal instead (``Synapse.runs_as``)."""
+    import torch.nn.functional as F  # torch: see above
+
+    from enof.runtime.fast.fixed_point import INT32_LIMIT, wrap_signed
+    from enof.synapses import ops
+
+    if syn.runs_as == "diagonal":
+        return _fixed_diagonal(syn, input_bound, graded, device)
+    acc_bound = input_bound * ops.max_fan_in_abs_sum(syn.weight_int)
+    dtype = ops.exact_dtype(acc_bound, syn.name)
+    weight = ops.on_device(syn.weight_int, dtype, device)
+
+    def apply(s):
+        acc = F.conv2d(s.to(dtype), weight, stride=syn.stride, padding=syn.padding)
+        if acc_bound >= INT32_LIMIT and bool((acc.abs() >= INT32_LIMIT).any()):
+            # Lava casts the float64 convolution to int32 (conv/utils.py): undefined beyond int32.
+            raise RunError(f"{syn.name}: convolution sum {int(acc.abs().max())} exceeds int32 in Lava's Conv model")
+        # The wrap's intermediate (acc + 2^23) may pass 2^24: wrap in float64, exact.
+        return wrap_signed(acc.double(), CONV_ACC_BITS) if acc_bound >= 2 ** (CONV_ACC_BITS - 1) else acc
+
+    return ops.SynapseOp(syn, apply, min(acc_bound, 2 ** (CONV_ACC_BITS - 1)))
+
+
+def _fixed_diagonal(syn, input_bound: int, graded: bool, device):
+    """Lava's Sparse bit-accurate model (sparse/models.py) of an identity conv's diagonal.
+
+    Sparse clips and truncates like Dense (weightutils.py, sign mode from the matrix's min/max: its implicit
+    zeros never change the mode of a diagonal), each output gets one weighted input, the sum is shifted by
+    ``weight_exp`` (arithmetic) and sent through an int32 port.
+    """
+    from enof.runtime.fast.fixed_point import dense_effective_weights
+    from enof.synapses import ops
+
+    diag = dense_effective_weights(syn.diagonal_int, syn.num_weight_bits)
+    acc_bound = input_bound * int(np.abs(diag).max(initial=0))
+    return ops.shifted_op(syn, diag, input_bound, graded, device, lambda s, w: s * w.reshape(1, -1, 1, 1), acc_bound)
+
+
+KIND = SynapseKind(
+    "conv", fan_in_events, fan_out, reach, check, flattens=False, placement_cost=ConvCost, nir_types=nir_types,
+    read_nir=read_nir, float_op=float_op, fixed_op=fixed_op, word="conv", weight_shape=weight_shape, replay=replay,
+    write_nir=write_nir,
+)

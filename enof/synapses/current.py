@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from enof.errors import BundleError
 from enof.synapses.kind import SynapseKind, positions
 
 
@@ -53,4 +54,34 @@ class CurrentCost:
         return np.zeros_like(pixels), np.zeros_like(pixels)
 
 
-KIND = SynapseKind("current", fan_in_events, fan_out, reach, check, flattens=False, placement_cost=CurrentCost)
+# ---------------------------------------------------------------- NIR, simulator
+def nir_types() -> tuple[type, ...]:
+    import nir  # nir is loaded where it is used: the placer and the Lava worker use the geometry alone
+
+    return (nir.Input,)  # an edge Input → LIF
+
+
+def read_nir(src: str, lif: str, g):
+    """The current synapse of the edge from the Input ``src`` to LIF ``lif`` (enof.runtime.chip_nir)."""
+    if g.shapes[src] != g.shapes[lif]:
+        raise BundleError(f"{g.label}: the input {g.shapes[src]} feeds LIF {lif!r} {g.shapes[lif]} as current; shapes differ")
+    empty = np.zeros((0,), np.float32)
+    return g.synapse(f"{src}->{lif}", "current", src, lif, empty, empty.astype(np.int32), 0)
+
+
+def float_op(syn, device):
+    from enof.synapses import ops  # torch: loaded when the simulator builds its operators
+
+    return ops.SynapseOp(syn, lambda x: x, 0)
+
+
+def fixed_op(syn, input_bound: int, graded: bool, device):
+    from enof.synapses import ops  # torch: loaded when the simulator builds its operators
+
+    return ops.SynapseOp(syn, lambda x: x, input_bound)
+
+
+KIND = SynapseKind(
+    "current", fan_in_events, fan_out, reach, check, flattens=False, placement_cost=CurrentCost,
+    nir_types=nir_types, read_nir=read_nir, float_op=float_op, fixed_op=fixed_op,
+)

@@ -28,7 +28,14 @@ class SynapseKind:
     spatial position united over their channels. ``check(conn)`` raises ValueError where the shapes do not
     hold together; ``flattens``: the kind reads its source and feeds its target as flat vectors (any shapes
     of the same sizes will do). Placement: ``placement_cost(conn, weight_bits)``, what the kind's synapses
-    cost a core (input axons, synapse bits, the output axons of their source: enof.synapses.cost).
+    cost a core (input axons, synapse bits, the output axons of their source).
+
+    Weights (None for the current kind, which is an edge from the input, not a weight node): ``word`` names
+    its layers (enof.exporter.names), ``weight_shape(conn)`` is the shape of its weight; ``replay(conn, x,
+    weight, bias)`` its float op in torch (x time-major, (T, B, *source) or (B, *source)); ``write_nir(conn,
+    weight, bias)`` its chip.nir node. Runtime: ``nir_types()`` the NIR node types read as this kind,
+    ``read_nir(src, lif, g)`` → ``SynapseRead`` (enof.runtime.chip_nir), ``float_op(syn, device)`` and
+    ``fixed_op(syn, input_bound, graded, device)`` its built-in simulator operators (enof.synapses.ops).
     """
 
     name: str
@@ -38,3 +45,11 @@ class SynapseKind:
     check: Callable[[Any], None]
     flattens: bool
     placement_cost: Callable[[Any, int], Any]
+    nir_types: Callable[[], tuple[type, ...]]
+    read_nir: Callable[[str, str, Any], Any]
+    float_op: Callable[..., Any]
+    fixed_op: Callable[..., Any]
+    word: str | None = None
+    weight_shape: Callable[[Any], tuple[int, ...]] | None = None
+    replay: Callable[..., Any] | None = None
+    write_nir: Callable[..., Any] | None = None

@@ -15,7 +15,7 @@ from torch import nn
 import nir
 from enof.errors import UnsupportedModuleError
 from enof.exporter.from_nir import graph_from_nir
-from enof.exporter.graph import ConvNode, DenseNode, LifNode, PoolNode
+from enof.exporter.graph import LifNode, PoolNode, WeightNode
 
 DT_S = 1e-4  # snnTorch's importer's dt (snntorch/import_nir.py)
 BETA, V_THRESHOLD, T = 0.8, 0.5, 4
@@ -91,7 +91,7 @@ def test_snntorch_convention_maps_to_decay_beta_and_unit_gain():
     for lif in lifs:  # decay = 1 − dt/tau = β, the Euler gain r·dt/tau = 1 (float32 parameters: 1e-6)
         assert lif.decay == pytest.approx(BETA, rel=1e-6) and lif.v_threshold == pytest.approx(V_THRESHOLD)
     conv2 = graph.nodes["conv2"]  # AvgPool2d(2) folded into it: a 6×6 kernel of w/4 at stride 2, padding 2
-    assert isinstance(conv2, ConvNode) and conv2.stride == (2, 2) and conv2.padding == (2, 2)
+    assert isinstance(conv2, WeightNode) and conv2.kind == "conv" and conv2.stride == (2, 2) and conv2.padding == (2, 2)
     w2 = net.conv2.weight.detach().numpy()
     np.testing.assert_allclose(conv2.weight[:, :, :2, :2], np.repeat(w2[:, :, :1, :1], 2, 2).repeat(2, 3) / 4, rtol=1e-5)
     np.testing.assert_allclose(graph.nodes["fc"].bias, net.fc.bias.detach().numpy(), rtol=1e-5)
@@ -158,7 +158,7 @@ def test_affine_readout_after_the_last_lif_runs_on_the_host_as_the_logits():
     order = list(nodes)
     graph = graph_from_nir(nir.NIRGraph(nodes, list(zip(order, order[1:]))), 3, DT_S)
     assert graph.output == "head" and graph.nodes["head"].sources == ("pool",) and graph.nodes["pool"].sources == ("lif",)
-    assert isinstance(graph.nodes["head"], DenseNode)
+    assert isinstance(graph.nodes["head"], WeightNode) and graph.nodes["head"].kind == "dense"
     np.testing.assert_array_equal(graph.nodes["head"].bias, np.zeros(2, np.float32))
 
 

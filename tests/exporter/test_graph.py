@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from enof.errors import UnsupportedModuleError
-from enof.exporter.graph import ConvNode, LifNode, capture, fold_avgpool_into_conv, fold_batchnorm
+from enof.exporter.graph import LifNode, WeightNode, capture, fold_avgpool_into_conv, fold_batchnorm
 from enof.exporter.replay import Replay
 from enof.trainer.models import repeat_over_time
 
@@ -83,7 +83,7 @@ def test_graph_replay_reproduces_the_models_logits(arch, shape, model_factory):
 def test_resnet20_shortcuts_are_explicit_convs_with_folded_pools(model_factory):
     graph = capture(model_factory("resnet20", repact=False, timesteps=1), CIFAR_SHAPE, 1)
     ident = graph.nodes["stage1.block0.shortcut"]  # first block after the stem's AvgPool(2): identity
-    assert isinstance(ident, ConvNode) and ident.role == "identity-shortcut"
+    assert isinstance(ident, WeightNode) and ident.kind == "conv" and ident.role == "identity-shortcut"
     # the stem's AvgPool(2) folds into it: 2×2 kernel, stride 2, each tap 1/4 on the diagonal only
     assert ident.weight.shape == (64, 64, 2, 2) and ident.stride == (2, 2)
     assert np.allclose(ident.weight[np.arange(64), np.arange(64)], 0.25)
