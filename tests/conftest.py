@@ -43,7 +43,10 @@ def make_random_program(
         # Float weights give the same v (in float units) as the fixed ones: a_in << 6 lands in v.
         weight_int = rng.integers(low, high + 1, size=shape).astype(np.int32)
         weight = (weight_int * 64.0 * 2.0 ** kw.get("weight_exp", 0) * source_scale / scale).astype(np.float32)
-        return Synapse(name, kind, source, target, weight, weight_int, **kw)
+        return Synapse.between(name, kind, source, target, shapes(), weight, weight_int, **kw)
+
+    def shapes():
+        return {INPUT: input_shape, **{name: layer.shape for name, layer in layers.items()}}
 
     layers = {
         "b.0.act": lif("b.0.act", (c1, 8, 8)),
@@ -61,7 +64,7 @@ def make_random_program(
     else:
         input_shape, input_scale = (c1, 8, 8), scale / 64
         empty = np.zeros((0,), np.float32)
-        first = Synapse("b.0.current", "current", INPUT, "b.0.act", empty, empty.astype(np.int32))
+        first = Synapse.between("b.0.current", "current", INPUT, "b.0.act", shapes(), empty, empty.astype(np.int32))
     synapses = [
         first,
         syn("b.1.conv", "conv", "b.0.act", "b.1.act", (c2, c1, 3, 3), -40, 50, stride=(2, 2), padding=(1, 1)),
@@ -80,7 +83,7 @@ def make_random_program(
         synapses += [
             syn("b.3.conv1", "conv", "b.2.act2", "b.3.act1", (c2, c2, 3, 3), -40, 50, padding=(1, 1)),
             syn("b.3.conv2", "conv", "b.3.act1", "b.3.act2", (c2, c2, 3, 3), -40, 50, padding=(1, 1)),
-            Synapse("b.3.shortcut", "conv", "b.2.act2", "b.3.act2", eye, eye_int, weight_exp=identity_exp),
+            Synapse.between("b.3.shortcut", "conv", "b.2.act2", "b.3.act2", shapes(), eye, eye_int, weight_exp=identity_exp),
         ]
         last = "b.3.act2"
     synapses.append(syn("fc", "dense", last, "fc.act", (10, c2 * 16), -300, 300, weight_exp=-1))

@@ -310,8 +310,9 @@ class _Graph:
         return weight_int, self.quant.integer(f"{src}.weight_exp", owner, r and r.weight_exp)
 
     @staticmethod
-    def synapse(name, kind, source, target, weight, weight_int, weight_exp, stride=(1, 1), padding=(0, 0)) -> Synapse:
-        return Synapse(name, kind, source, target, weight, weight_int, weight_exp, stride, padding)
+    def synapse(name: str, connection, weight, weight_int, weight_exp: int) -> Synapse:
+        """The program's Synapse (a reader builds it here: enof.synapses imports no runtime module)."""
+        return Synapse(name, connection, weight, weight_int, weight_exp)
 
 
 def _synapse_readers() -> dict[type, Callable[[str, str, _Graph], Synapse]]:

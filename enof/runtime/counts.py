@@ -37,7 +37,7 @@ def synops_per_neuron(
         total = np.zeros(layer.shape, dtype=np.int64)
         for syn in program.incoming(name):
             pre = input_nonzero if syn.source == INPUT else spike_counts[syn.source]
-            total += fan_in_events(program.connection(syn), pre)
+            total += fan_in_events(syn.connection, pre)
         result[name] = total
     return result
 

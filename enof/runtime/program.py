@@ -56,7 +56,8 @@ class LifLayer:
 
 @dataclass(frozen=True)
 class Synapse:
-    """Weights from ``source`` (INPUT or a LIF name) into the LIF ``target``.
+    """Weights on a ``connection`` (enof.synapses: its kind, source (INPUT or a LIF name) and target LIF with
+    their shapes, kernel, stride, padding, groups).
 
     conv: torch Conv2d semantics (cross-correlation), weight (C_out, C_in, kH, kW). ``weight_exp`` must be 0
           (Lava's CPU Conv ignores it) except for an identity conv (``is_identity``), which runs as a
@@ -67,24 +68,56 @@ class Synapse:
     """
 
     name: str
-    kind: str  # a key of enof.synapses.KINDS
-    source: str
-    target: str
+    connection: Connection
     weight: np.ndarray  # float32 (trained, BN folded); for "current" an empty array
     weight_int: np.ndarray  # int32, same shape as weight
     weight_exp: int = 0
-    stride: tuple[int, int] = (1, 1)
-    padding: tuple[int, int] = (0, 0)
     num_weight_bits: int = 8  # Lava Dense proc param; a MIXED-sign dense layer keeps num_weight_bits - 1 bits
 
     def __post_init__(self):
-        if self.kind not in KINDS:
-            raise ValueError(f"{self.name}: unknown synapse kind {self.kind!r}")
         if self.weight.shape != self.weight_int.shape:
             raise ValueError(f"{self.name}: weight {self.weight.shape} != weight_int {self.weight_int.shape}")
+        want = KINDS[self.kind].weight_shape
+        if want is not None and self.weight.shape != want(self.connection):
+            raise ValueError(f"{self.name}: weight {self.weight.shape} is not the {self.kind} weight "
+                             f"{want(self.connection)} of {self.connection.source_shape} → {self.connection.target_shape}")
         if self.kind == "conv" and self.weight_exp != 0 and not self.is_identity:
             # Lava's CPU Conv models ignore weight_exp (lava.md): the scale must live elsewhere.
             raise ValueError(f"{self.name}: conv weight_exp must be 0, got {self.weight_exp}")
+
+    @classmethod
+    def between(cls, name: str, kind: str, source: str, target: str, shapes: dict[str, tuple[int, ...]],
+                weight: np.ndarray, weight_int: np.ndarray, weight_exp: int = 0, stride=(1, 1), padding=(0, 0),
+                num_weight_bits: int = 8) -> Synapse:
+        """A synapse of ``kind`` between layers whose shapes ``shapes`` holds (INPUT included); a 4-D weight's
+        last two axes are its kernel."""
+        kernel = tuple(weight.shape[2:]) if weight.ndim == 4 else (1, 1)
+        conn = Connection(kind, shapes[source], shapes[target], kernel, stride, padding, source=source, target=target)
+        return cls(name, conn, weight, weight_int, weight_exp, num_weight_bits)
+
+    @property
+    def kind(self) -> str:
+        return self.connection.kind
+
+    @property
+    def source(self) -> str:
+        return self.connection.source
+
+    @property
+    def target(self) -> str:
+        return self.connection.target
+
+    @property
+    def stride(self) -> tuple[int, int]:
+        return self.connection.stride
+
+    @property
+    def padding(self) -> tuple[int, int]:
+        return self.connection.padding
+
+    @property
+    def kernel(self) -> tuple[int, int]:
+        return self.connection.kernel
 
     @property
     def is_identity(self) -> bool:
@@ -100,11 +133,6 @@ class Synapse:
         """The operator both backends build: the kind, except an identity conv with ``weight_exp != 0``,
         which runs as a diagonal (Lava's Conv would ignore the exponent; its Sparse applies it)."""
         return "diagonal" if self.kind == "conv" and self.weight_exp != 0 and self.is_identity else self.kind
-
-    @property
-    def kernel(self) -> tuple[int, int]:
-        """(kH, kW) of a conv weight; (1, 1) for the other kinds."""
-        return tuple(int(k) for k in self.weight.shape[2:]) if self.weight.ndim == 4 else (1, 1)
 
     @property
     def diagonal_int(self) -> np.ndarray:
@@ -143,6 +171,10 @@ class ChipProgram:
         for syn in self.synapses:
             if syn.source not in known or syn.target not in self.layers:
                 raise ValueError(f"{syn.name}: unknown source {syn.source!r} or target {syn.target!r}")
+            ends = (self.shape_of(syn.source), self.shape_of(syn.target))
+            if (syn.connection.source_shape, syn.connection.target_shape) != tuple(map(tuple, ends)):
+                raise ValueError(f"{syn.name}: connects {syn.connection.source_shape} → {syn.connection.target_shape}, "
+                                 f"but {syn.source} is {ends[0]} and {syn.target} is {ends[1]}")
         for out in self.outputs:
             if out not in self.layers:
                 raise ValueError(f"output {out!r} is not a LIF layer")
@@ -169,11 +201,6 @@ class ChipProgram:
 
     def shape_of(self, name: str) -> tuple[int, ...]:
         return self.input_shape if name == INPUT else self.layers[name].shape
-
-    def connection(self, syn: Synapse) -> Connection:
-        """The geometry of ``syn`` in this program (its kind, names, shapes, kernel, stride and padding)."""
-        return Connection(syn.kind, self.shape_of(syn.source), self.shape_of(syn.target), syn.kernel, syn.stride,
-                          syn.padding, source=syn.source, target=syn.target)  # fmt: skip
 
     def incoming(self, lif_name: str) -> list[Synapse]:
         return [s for s in self.synapses if s.target == lif_name]

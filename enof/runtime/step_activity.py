@@ -63,7 +63,7 @@ class StepRecorder:
             groups = positions(layer.shape)
             hit = np.zeros((groups, len(cols)))
             for syn in outgoing:
-                for position, targets in reach(program.connection(syn)):
+                for position, targets in reach(syn.connection):
                     reached = index[np.unique(self._column[syn.target][targets])]
                     hit[position, reached[reached >= 0]] = 1.0
             self._outgoing[name] = _Outgoing(cols, hit, np.tile(hit.sum(axis=1), layer.neurons // groups))
@@ -79,7 +79,7 @@ class StepRecorder:
             for name, column in self._column.items():
                 fired = np.asarray(spikes[name][b], np.float64).reshape(-1)
                 per["spikes"] += np.bincount(column, fired, n_cores + 1)
-                arriving = sum(fan_in_events(self.program.connection(syn), np.asarray(
+                arriving = sum(fan_in_events(syn.connection, np.asarray(
                     input_events[b] if syn.source == INPUT else spikes[syn.source][b], np.int64))
                     for syn in self.program.incoming(name))  # fmt: skip
                 per["synops"] += np.bincount(column, np.asarray(arriving, np.float64).reshape(-1), n_cores + 1)

@@ -15,7 +15,7 @@ import numpy as np
 from enof.errors import BundleError, RunError, UnsupportedModuleError
 from enof.formats.fixed_point import CONV_ACC_BITS
 from enof.formats.identity_synapse import is_identity_conv
-from enof.synapses.kind import SynapseKind
+from enof.synapses.kind import Connection, SynapseKind
 
 
 def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
@@ -221,7 +221,8 @@ def read_nir(src: str, lif: str, g):
             f"{g.quant.label}: {src}.weight_exp holds {weight_exp}, but only an identity shortcut conv may carry "
             "one (Lava's Conv ignores weight_exp): it must be 0"
         )
-    return g.synapse(src, "conv", pre, lif, weight, weight_int, weight_exp, stride, padding)
+    conn = Connection("conv", source_shape, target_shape, weight.shape[2:], stride, padding, source=pre, target=lif)
+    return g.synapse(src, conn, weight, weight_int, weight_exp)
 
 
 def _nir_geometry(src: str, node, label: str) -> tuple[tuple[int, int], tuple[int, int]]:

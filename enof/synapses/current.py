@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from enof.errors import BundleError
-from enof.synapses.kind import SynapseKind, positions
+from enof.synapses.kind import Connection, SynapseKind, positions
 
 
 def fan_in_events(conn, events: np.ndarray) -> np.ndarray:
@@ -66,7 +66,8 @@ def read_nir(src: str, lif: str, g):
     if g.shapes[src] != g.shapes[lif]:
         raise BundleError(f"{g.label}: the input {g.shapes[src]} feeds LIF {lif!r} {g.shapes[lif]} as current; shapes differ")
     empty = np.zeros((0,), np.float32)
-    return g.synapse(f"{src}->{lif}", "current", src, lif, empty, empty.astype(np.int32), 0)
+    conn = Connection("current", g.shapes[src], g.shapes[lif], source=src, target=lif)
+    return g.synapse(f"{src}->{lif}", conn, empty, empty.astype(np.int32), 0)
 
 
 def float_op(syn, device):

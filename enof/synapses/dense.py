@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from enof.errors import BundleError
-from enof.synapses.kind import SynapseKind
+from enof.synapses.kind import Connection, SynapseKind
 
 
 def fan_in_events(conn, events: np.ndarray) -> np.ndarray:
@@ -85,7 +85,8 @@ def read_nir(src: str, lif: str, g):
             f"{target_shape} (expected {(int(np.prod(target_shape)), int(np.prod(source_shape)))})"
         )
     weight_int, weight_exp = g.integers(src, weight)
-    return g.synapse(src, "dense", pre, lif, weight, weight_int, weight_exp)
+    conn = Connection("dense", source_shape, target_shape, source=pre, target=lif)
+    return g.synapse(src, conn, weight, weight_int, weight_exp)
 
 
 def float_op(syn, device):

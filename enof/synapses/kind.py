@@ -1,13 +1,15 @@
-"""What every synapse kind provides (``SynapseKind``), and the shape helpers the kinds share.
+"""What every synapse kind provides (``SynapseKind``), the one geometry record (``Connection``), and the shape
+helpers the kinds share.
 
 A kind module (conv, dense, current) fills one ``SynapseKind``; ``enof.synapses.KINDS`` is the table of
-them, keyed by the kind's name, through which every stage of the chain reaches a kind's code.
+them, keyed by the kind's name, through which every stage of the chain reaches a kind's code (its entries
+are made in enof/synapses/__init__.py; the dict lives here so that the kinds and Connection share it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -53,3 +55,49 @@ class SynapseKind:
     weight_shape: Callable[[Any], tuple[int, ...]] | None = None
     replay: Callable[..., Any] | None = None
     write_nir: Callable[..., Any] | None = None
+
+
+KINDS: dict[str, SynapseKind] = {}  # filled by enof.synapses (its __init__ holds the table's entries)
+
+
+@dataclass(frozen=True)
+class Connection:
+    """The connectivity of one synapse, weights aside: ``kind`` from ``source_shape`` into ``target_shape``
+    (torch layout), from the layer named ``source`` (or "input") into the layer named ``target``.
+
+    conv: every (output channel, output position) from the input positions of its receptive field, over the
+          input channels of its group (``groups``); dense: every target neuron from every source neuron;
+          current: the input value of neuron n is added to target neuron n (same shape), through no synapse.
+    """
+
+    kind: str
+    source_shape: tuple[int, ...]
+    target_shape: tuple[int, ...]
+    kernel: tuple[int, int] = (1, 1)
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+    groups: int = 1
+    source: str = field(default="", kw_only=True)
+    target: str = field(default="", kw_only=True)
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown synapse kind {self.kind!r} (known: {', '.join(KINDS)})")
+        for name in ("source_shape", "target_shape", "kernel", "stride", "padding"):
+            object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
+        channels = (self.source_shape[0], self.target_shape[0])
+        if self.groups < 1 or any(c % self.groups for c in channels):
+            raise ValueError(f"{self.source}->{self.target}: {self.groups} groups do not divide the channels {channels}")
+        KINDS[self.kind].check(self)
+
+    def fits(self, source_shape: tuple[int, ...], target_shape: tuple[int, ...]) -> bool:
+        """Whether layers of these shapes are the ends of this connection: the same shapes, or for a kind that
+        flattens, the same numbers of neurons."""
+        if KINDS[self.kind].flattens:
+            return (int(np.prod(source_shape)), int(np.prod(target_shape))) == (
+                int(np.prod(self.source_shape)), int(np.prod(self.target_shape)))
+        return (tuple(source_shape), tuple(target_shape)) == (self.source_shape, self.target_shape)
+
+    @property
+    def synapse_kind(self) -> SynapseKind:
+        return KINDS[self.kind]

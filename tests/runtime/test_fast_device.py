@@ -25,7 +25,8 @@ def _dense_on_the_bound(extra_weight: int | None) -> tuple[Synapse, int]:
     """A dense synapse of 273 weights of 255 (and one of ``extra_weight``), and the sum all-max inputs give."""
     weights = [255] * 273 + ([] if extra_weight is None else [extra_weight])
     w_int = np.asarray([weights], np.int32)
-    return Synapse("edge", "dense", "a", "b", w_int.astype(np.float32), w_int), INPUT_MAX * sum(weights)
+    shapes = {"a": (len(weights),), "b": (1,)}
+    return Synapse.between("edge", "dense", "a", "b", shapes, w_int.astype(np.float32), w_int), INPUT_MAX * sum(weights)
 
 
 @pytest.mark.parametrize("device", DEVICES)

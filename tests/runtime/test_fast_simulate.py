@@ -133,7 +133,8 @@ def test_identity_op_equals_lava_sparse_on_clipped_truncated_diagonals(weight_ex
     for diag in (rng.integers(-400, 401, 5), rng.integers(1, 400, 5), -rng.integers(1, 400, 5)):
         w_int = np.zeros((5, 5, 1, 1), np.int32)
         w_int[np.arange(5), np.arange(5), 0, 0] = diag
-        syn = Synapse("id", "conv", "a", "b", w_int.astype(np.float32), w_int, weight_exp)
+        shapes = {"a": (5, 3, 4), "b": (5, 3, 4)}
+        syn = Synapse.between("id", "conv", "a", "b", shapes, w_int.astype(np.float32), w_int, weight_exp)
         s = rng.integers(-1000, 1001, (2, 5, 3, 4)) if graded else rng.integers(0, 2, (2, 5, 3, 4))
         op = build_fixed_op(syn, input_bound=1000 if graded else 1, graded=graded)
         got = op.apply(torch.from_numpy(s.astype(np.float32))).numpy()

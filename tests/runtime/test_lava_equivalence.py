@@ -106,7 +106,8 @@ def _skip_program(seed: int) -> ChipProgram:
 
     def syn(name, kind, source, target, shape, low, high, **kw):
         w = rng.integers(low, high + 1, size=shape).astype(np.int32)
-        return Synapse(name, kind, source, target, (w / 2.0).astype(np.float32), w, **kw)
+        shapes = {INPUT: (2, 5, 6), **{name: layer.shape for name, layer in layers.items()}}
+        return Synapse.between(name, kind, source, target, shapes, (w / 2.0).astype(np.float32), w, **kw)
 
     layers = {"A": lif("A", (3, 5, 4), 100), "B": lif("B", (12,), 30), "C": lif("C", (8,), 30), "D": lif("D", (7,), 60)}
     synapses = [

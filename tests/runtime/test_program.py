@@ -4,10 +4,16 @@ import numpy as np
 import pytest
 
 from enof.runtime.program import Synapse
+from enof.synapses.conv import conv_output_shape
 
 
-def _conv(weight_int, weight_exp, **kw):
-    return Synapse("s", "conv", "a", "b", weight_int.astype(np.float32), weight_int.astype(np.int32), weight_exp, **kw)
+def _conv(weight_int, weight_exp, stride=(1, 1), padding=(0, 0)):
+    """A conv synapse from a 6×6 layer "a" into the layer "b" its geometry gives."""
+    c_out, c_in, *kernel = weight_int.shape
+    out = conv_output_shape(weight_int.shape, (c_in, 6, 6), stride, padding)
+    shapes = {"a": (c_in, 6, 6), "b": out}
+    return Synapse.between("s", "conv", "a", "b", shapes, weight_int.astype(np.float32), weight_int.astype(np.int32),
+                           weight_exp, stride, padding)  # fmt: skip
 
 
 def test_identity_conv_accepts_a_weight_exponent():

@@ -55,7 +55,7 @@ def mesh_from_profile(profile) -> MeshGeometry:
 
 def projections_from_program(program) -> tuple[Connection, ...]:
     """Connectivity of a ChipProgram (enof.runtime.program): one named Connection per synapse."""
-    return tuple(program.connection(syn) for syn in program.synapses)
+    return tuple(syn.connection for syn in program.synapses)
 
 
 def weight_layers_feeding(bundle: OpenedBundle) -> dict[str, tuple[str, ...]]:

@@ -67,7 +67,7 @@ def write_replay_job(path: Path, program: ChipProgram, cores: list[PlacedCore], 
         source_shape = program.shape_of(syn.source)
         groups, channels = positions(source_shape), int(np.prod(source_shape)) // positions(source_shape)
         pairs = []
-        for position, targets in reach(program.connection(syn)):
+        for position, targets in reach(syn.connection):
             sources = (np.arange(int(np.prod(source_shape))) if isinstance(position, slice)
                        else np.arange(channels) * groups + position)  # fmt: skip
             pairs.append(np.stack(np.meshgrid(sources, targets, indexing="ij"), -1).reshape(-1, 2))

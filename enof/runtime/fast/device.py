@@ -86,7 +86,7 @@ def auto_batch_size(program, device: torch.device, samples: int) -> int:
                        "(memory grows with the batch: 256 suits most networks)")
     neurons = sum(layer.neurons for layer in program.layers.values())
     unfolded = max((prod(s.weight.shape[1:]) * program.layers[s.target].neurons // s.weight.shape[0]
-                    for s in program.synapses if s.kind == "conv" and s.weight.ndim == 4), default=0)  # fmt: skip
+                    for s in program.synapses if s.weight.ndim == 4), default=0)  # fmt: skip  (a 4-D weight: im2col)
     per_sample = BYTES_PER_NEURON_SAMPLE * neurons + 8 * unfolded
     free, _total = torch.cuda.mem_get_info(device)
     return max(1, min(samples, int(FREE_MEMORY_FRACTION * free) // per_sample))
