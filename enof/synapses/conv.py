@@ -244,7 +244,7 @@ def float_op(syn, device):
     1×1 conv whose off-diagonal weights are zero, as the trained network ran it."""
     import torch.nn.functional as F  # torch: see above
 
-    from enof.synapses import ops
+    from enof.synapses import ops  # torch: see above
 
     weight = ops.float32_on(syn.weight, device)
     return ops.SynapseOp(syn, lambda s: F.conv2d(s, weight, stride=syn.stride, padding=syn.padding), 0)
@@ -255,8 +255,8 @@ def fixed_op(syn, input_bound: int, graded: bool, device):
     with ``weight_exp ≠ 0`` runs as Lava's Sparse diagonal instead (``Synapse.runs_as``)."""
     import torch.nn.functional as F  # torch: see above
 
-    from enof.runtime.fast.fixed_point import INT32_LIMIT, wrap_signed
-    from enof.synapses import ops
+    from enof.runtime.fast.fixed_point import INT32_LIMIT, wrap_signed  # torch: see above
+    from enof.synapses import ops  # torch: see above
 
     if syn.runs_as == "diagonal":
         return _fixed_diagonal(syn, input_bound, graded, device)
@@ -282,8 +282,8 @@ def _fixed_diagonal(syn, input_bound: int, graded: bool, device):
     zeros never change the mode of a diagonal), each output gets one weighted input, the sum is shifted by
     ``weight_exp`` (arithmetic) and sent through an int32 port.
     """
-    from enof.runtime.fast.fixed_point import dense_effective_weights
-    from enof.synapses import ops
+    from enof.runtime.fast.fixed_point import dense_effective_weights  # torch: see above
+    from enof.synapses import ops  # torch: see above
 
     diag = dense_effective_weights(syn.diagonal_int, syn.num_weight_bits)
     acc_bound = input_bound * int(np.abs(diag).max(initial=0))

@@ -93,7 +93,7 @@ def float_op(syn, device):
     """Float32 dense on the torch-order flattened source."""
     import torch.nn.functional as F  # torch: see above
 
-    from enof.synapses import ops
+    from enof.synapses import ops  # torch: see above
 
     weight = ops.float32_on(syn.weight, device)
     return ops.SynapseOp(syn, lambda s: F.linear(s.reshape(s.shape[0], -1), weight), 0)
@@ -104,8 +104,8 @@ def fixed_op(syn, input_bound: int, graded: bool, device):
     accumulated exactly, shifted by ``weight_exp``, sent through an int32 port."""
     import torch.nn.functional as F  # torch: see above
 
-    from enof.runtime.fast.fixed_point import dense_effective_weights
-    from enof.synapses import ops
+    from enof.runtime.fast.fixed_point import dense_effective_weights  # torch: see above
+    from enof.synapses import ops  # torch: see above
 
     weight_eff = dense_effective_weights(syn.weight_int, syn.num_weight_bits)
     acc_bound = input_bound * ops.max_fan_in_abs_sum(weight_eff)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from math import prod
 
 import torch
 
@@ -79,8 +80,6 @@ FREE_MEMORY_FRACTION = 0.5  # of the GPU's free memory: what the allocator's cac
 def auto_batch_size(program, device: torch.device, samples: int) -> int:
     """A batch for ``--batch-size auto`` on CUDA: half the free memory over an estimate of one sample's bytes
     (its neurons' state, and the largest conv's unfolded input, as torch's im2col convolution builds it)."""
-    from math import prod
-
     if device.type != "cuda":
         raise RunError("--batch-size auto picks a batch from free CUDA memory; on the CPU give a number "
                        "(memory grows with the batch: 256 suits most networks)")
