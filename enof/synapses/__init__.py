@@ -1,8 +1,8 @@
 """Synapse kinds: one module per kind (conv, dense, current), each holding one ``SynapseKind``, and the table
 of them (``KINDS``) through which every stage reaches a kind's code.
 
-``Connection`` is the one record of a synapse's geometry that every stage passes: the exporter's placer, the
-runtime's counts, the energy model's routing. A new kind is its module and an entry in ``KINDS``, plus the
+``Connection`` is the one record of a synapse's geometry that every stage passes: the exporter's weight nodes
+and placer, the runtime's synapses and counts, the energy model's routing. A new kind is its module and an entry in ``KINDS``, plus the
 torch module that captures it (enof.exporter.graph.capture_handlers) and its Lava processes
 (enof.runtime.lava.builder.LavaNetwork._CONNECT): docs/design.md §8.
 """

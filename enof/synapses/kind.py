@@ -36,7 +36,8 @@ class SynapseKind:
     its layers (enof.exporter.names), ``weight_shape(conn)`` is the shape of its weight; ``replay(conn, x,
     weight, bias)`` its float op in torch (x time-major, (T, B, *source) or (B, *source)); ``write_nir(conn,
     weight, bias)`` its chip.nir node. Runtime: ``nir_types()`` the NIR node types read as this kind,
-    ``read_nir(src, lif, g)`` → ``SynapseRead`` (enof.runtime.chip_nir), ``float_op(syn, device)`` and
+    ``read_nir(src, lif, g)`` the program's Synapse of NIR node ``src`` feeding LIF ``lif`` (``g``: the graph as
+    enof.runtime.chip_nir reads it, which also builds the Synapse), ``float_op(syn, device)`` and
     ``fixed_op(syn, input_bound, graded, device)`` its built-in simulator operators (enof.synapses.ops).
     """
 
@@ -97,7 +98,3 @@ class Connection:
             return (int(np.prod(source_shape)), int(np.prod(target_shape))) == (
                 int(np.prod(self.source_shape)), int(np.prod(self.target_shape)))
         return (tuple(source_shape), tuple(target_shape)) == (self.source_shape, self.target_shape)
-
-    @property
-    def synapse_kind(self) -> SynapseKind:
-        return KINDS[self.kind]
