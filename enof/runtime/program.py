@@ -19,9 +19,6 @@ from enof.synapses import KINDS, Connection
 
 INPUT = "input"
 
-# What the backends build (Synapse.runs_as): a synapse kind (a key of enof.synapses.KINDS), or "diagonal"
-Operator = str
-
 
 @dataclass(frozen=True)
 class LifLayer:
@@ -129,8 +126,9 @@ class Synapse:
         )
 
     @property
-    def runs_as(self) -> Operator:
-        """The operator both backends build: the kind, except an identity conv with ``weight_exp != 0``,
+    def runs_as(self) -> str:
+        """The operator both backends build (Lava's ``LavaNetwork._CONNECT`` key): the kind (a key of
+        enof.synapses.KINDS), except an identity conv with ``weight_exp != 0``,
         which runs as a diagonal (Lava's Conv would ignore the exponent; its Sparse applies it)."""
         return "diagonal" if self.kind == "conv" and self.weight_exp != 0 and self.is_identity else self.kind
 
