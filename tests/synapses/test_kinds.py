@@ -19,8 +19,8 @@ from enof.exporter.placement import LayerSpec, place
 from enof.hardware_profiles import load_profile
 from enof.runtime import chip_nir, counts, step_activity
 from enof.runtime.energy import routing
-from enof.runtime.fast import synapses as fast_synapses
 from enof.runtime.energy.routing import MeshGeometry, route_cores, synapse_count
+from enof.runtime.fast import synapses as fast_synapses
 from enof.synapses import KINDS, Connection, SynapseKind
 
 LOIHI = load_profile("loihi")
@@ -122,7 +122,6 @@ def test_every_stage_of_the_chain_reaches_the_kinds_through_the_table(monkeypatc
     the counts) with every kind's functions wrapped in KINDS by counters: each stage called each kind's own
     entry."""
     import nir
-
     import torch
 
     from enof.exporter.export import NirSource, export_bundle
