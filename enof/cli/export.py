@@ -34,7 +34,7 @@ def export(
     timesteps: Optional[int] = typer.Option(None, "--timesteps", min=1, help="NIR graph: time steps per sample (default: the graph metadata's)"),
     dataset: Optional[str] = typer.Option(None, "--dataset", help="NIR graph: the data set it classifies (calibration, and enof-run's test split); default none"),
     input_bound: float = typer.Option(1.0, "--input-bound", min=1e-12, help="NIR graph without --dataset: the largest |input| (sizes the fixed-point ranges)"),
-    dt_s: Optional[float] = typer.Option(None, "--dt-s", min=1e-12, help="NIR graph: the Euler step in seconds (default: metadata dt_s, else snnTorch's 1e-4; Norse's from_nir uses 1e-3)"),
+    dt_s: Optional[float] = typer.Option(None, "--dt-s", min=1e-12, help="NIR graph: the Euler step in seconds the graph was written for (default: its metadata dt_s; a graph without one needs this: snnTorch writes for 1e-4, Norse's from_nir runs 1e-3)"),
     plugin: list[str] = typer.Option([], "--plugin", help="a Python module to import first (it registers architectures: enof.trainer.models.register_architecture); repeatable"),
 ) -> None:
     """Export a trained EnOF network, or a NIR graph from another tool, for a (simulated) Loihi target and print where everything runs."""

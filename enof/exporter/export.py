@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nir
+import numpy as np
 import onnx
 import torch
 
@@ -135,6 +136,8 @@ def quantize_for_target(graph: Graph, profile, dataset: dict, calibrate: int = 3
         peaks = current_bound_peaks(graph, part, input_abs_max(dataset) if x_bound is None else x_bound)
     if not graded:
         input_scale = 1.0  # current mode: the host-in current in the LIF's units; spikes: one spike per count
+    elif x_bound is None and "normalization" not in dataset:  # the caller's own calibration inputs, no data set
+        input_scale = 127.0 / max(peaks["input"]["x_max"], np.finfo(np.float32).tiny)
     elif x_bound is None:
         input_scale = graded_input_scale(dataset, peaks)
     else:
@@ -163,6 +166,16 @@ def prepare_export(
     return PreparedExport(file_sha256(checkpoint_path), ckpt.dataset, profile, graph, part, quant, limits, samples)
 
 
+@dataclass(frozen=True)
+class NirSource:
+    """How to deploy a NIR graph that carries no checkpoint (prepare_nir_export)."""
+
+    timesteps: int | None = None
+    dataset: str | None = None
+    input_bound: float = 1.0
+    dt_s: float | None = None
+
+
 def prepare_nir_export(
     nir_path: str | Path, target, timesteps: int | None, dataset: str | None = None, calibrate: int = 32,
     data_root: str | Path | None = None, input_bound: float = 1.0, dt_s: float | None = None,
@@ -171,33 +184,44 @@ def prepare_nir_export(
 
     ``dataset``: a data set name (its test split is what enof-run classifies; its training samples
     calibrate), else the record is ``none`` and |input| ≤ ``input_bound`` sizes the fixed-point ranges.
-    ``timesteps``: steps per sample (default: the graph metadata's); ``dt_s``: the Euler step (default:
-    the metadata's ``dt_s``, else snnTorch's 1e-4).
+    ``timesteps``: steps per sample, ``dt_s``: the Euler step (default: the graph metadata's; a graph with
+    neither and no argument is refused).
     """
+    from enof.exporter.from_nir import read_nir_file
+
+    return prepare_nir_graph_export(read_nir_file(nir_path), file_sha256(nir_path), str(nir_path), target,
+                                    NirSource(timesteps, dataset, input_bound, dt_s), calibrate, data_root)
+
+
+def prepare_nir_graph_export(
+    nir_graph: nir.NIRGraph, source_sha256: str, where: str, target, source: NirSource, calibrate: int = 32,
+    data_root: str | Path | None = None, calibration: torch.Tensor | None = None,
+) -> PreparedExport:
+    """``prepare_nir_export`` of a graph in memory (``where`` names it in errors); ``calibration``: a
+    time-major batch (T, N, ...) of the user's inputs, which calibrates instead of the data set or the bound."""
     from enof.datasets import dataset_spec
-    from enof.exporter.from_nir import graph_dt_s, graph_from_nir, read_nir_file
+    from enof.exporter.from_nir import graph_from_nir
+    from enof.exporter.nir_metadata import graph_timesteps_and_dt
 
     profile = _profile(target)
-    nir_graph = read_nir_file(nir_path)
-    steps = timesteps if timesteps is not None else (nir_graph.metadata or {}).get("timesteps")
-    if steps is None:
-        raise UnsupportedModuleError(f"{nir_path}: the graph does not say how many time steps a sample runs; pass --timesteps")
-    graph = graph_from_nir(nir_graph, int(steps), graph_dt_s(nir_graph, dt_s))
-    if dataset is not None:
-        spec = dataset_spec(dataset)
+    steps, dt_s = graph_timesteps_and_dt(nir_graph, where, source.timesteps, source.dt_s)
+    graph = graph_from_nir(nir_graph, steps, dt_s)
+    if source.dataset is not None:
+        spec = dataset_spec(source.dataset)
         if spec.temporal and len(graph.input_shape) == 3:  # event frames: binned to the graph's input size
-            spec = dataset_spec(dataset, graph.input_shape[1:])
+            spec = dataset_spec(source.dataset, graph.input_shape[1:])
         record = spec.record()
         if tuple(record["input_shape"]) != graph.input_shape:
             raise UnsupportedModuleError(
-                f"{nir_path}: Input shape {graph.input_shape} does not match data set {dataset}'s {tuple(record['input_shape'])}"
+                f"{where}: Input shape {graph.input_shape} does not match data set {source.dataset}'s {tuple(record['input_shape'])}"
             )
         bound = None
     else:
         record = {"name": "none", "input_shape": list(graph.input_shape)}
-        bound = float(input_bound)
-    part, quant, limits, samples = quantize_for_target(graph, profile, record, calibrate, data_root, bound)
-    return PreparedExport(file_sha256(nir_path), record, profile, graph, part, quant, limits, samples)
+        bound = None if calibration is not None else float(source.input_bound)
+    part, quant, limits, samples = quantize_for_target(graph, profile, record, calibrate, data_root, bound,
+                                                       calibration=calibration)
+    return PreparedExport(source_sha256, record, profile, graph, part, quant, limits, samples)
 
 
 def bundle_files(prep: PreparedExport, dt_s: float = DT_S) -> dict[str, bytes]:
@@ -210,16 +234,6 @@ def bundle_files(prep: PreparedExport, dt_s: float = DT_S) -> dict[str, bytes]:
             files["host_in.onnx"] = _onnx_bytes(write_host_in, graph, part, Path(scratch))
     files["quant.npz"] = quant_npz_bytes(prep.quant.arrays())
     return files
-
-
-@dataclass(frozen=True)
-class NirSource:
-    """How to deploy a NIR graph that carries no checkpoint (prepare_nir_export)."""
-
-    timesteps: int | None = None
-    dataset: str | None = None
-    input_bound: float = 1.0
-    dt_s: float | None = None
 
 
 def is_nir_file(path: str | Path) -> bool:
@@ -257,7 +271,6 @@ def export_bundle(
     ``max_chips``: override the profile's chip count (placement only). ``out_dir`` is checked first
     (not a file, not a folder of something else, a writable folder above it; missing folders are made).
     """
-    from enof.exporter.placement import place
     from enof.hardware_profiles import load_profile
 
     clock = time.perf_counter()
@@ -274,6 +287,17 @@ def export_bundle(
     else:
         _refuse_unknown_source(checkpoint_path)
         prep = prepare_export(checkpoint_path, profile, calibrate, data_root, weight_bits)
+    return bundle_from_prepared(prep, out_dir, dt_s, max_chips, clock)
+
+
+def bundle_from_prepared(prep: PreparedExport, out_dir: str | Path, dt_s: float = DT_S, max_chips: int | None = None,
+                         clock: float | None = None) -> ExportResult:
+    """Place a prepared export and write its bundle into ``out_dir`` (checked by the caller:
+    ``check_bundle_folder``); ``clock``: when the export began (perf_counter), for its timings."""
+    from enof.exporter.placement import place
+
+    clock = time.perf_counter() if clock is None else clock
+    profile, out_dir = prep.profile, Path(out_dir)
     timings = {"graph": time.perf_counter() - clock}
     placement = place(prep.layer_specs(), prep.profile, max_chips=max_chips)  # DoesNotFitError before any file exists
     timings["placement"] = time.perf_counter() - clock - timings["graph"]

@@ -33,7 +33,7 @@ import numpy as np
 
 from enof.errors import UnsupportedModuleError
 from enof.exporter.graph import INPUT, Graph, GraphBuilder, LifNode, PoolNode, Ref
-from enof.exporter.to_nir import DT_S
+from enof.exporter.nir_metadata import onnx_safe_names, refuse_subtract_reset, valid_dt_range
 
 # What the refusals offer instead.
 READS = "Input, Output, Conv2d, Affine, Linear, LIF, IF, CubaLIF (dt/tau_syn = 1), Flatten, AvgPool2d/SumPool2d before a weight layer, Scale"
@@ -63,6 +63,10 @@ def read_nir_file(path: str | Path) -> nir.NIRGraph:
     import h5py
 
     path = Path(path)
+    if not path.exists():
+        raise UnsupportedModuleError(f"{path}: no such file (a NIR graph written by nir.write was expected there)")
+    if path.is_dir():
+        raise UnsupportedModuleError(f"{path}: a folder, not a NIR graph file (nir.write writes one HDF5 file)")
     if not h5py.is_hdf5(path):
         raise UnsupportedModuleError(f"{path}: not an HDF5 file, so not a NIR graph (nir.write writes HDF5)")
     try:
@@ -71,16 +75,12 @@ def read_nir_file(path: str | Path) -> nir.NIRGraph:
         raise UnsupportedModuleError(f"{path}: not a NIR graph nir {nir.version} can read ({type(exc).__name__}: {exc})") from None
 
 
-def graph_dt_s(nir_graph: nir.NIRGraph, dt_s: float | None) -> float:
-    """The Euler step: the caller's, else the graph metadata's ``dt_s`` (enof's own files), else snnTorch's 1e-4."""
-    if dt_s is not None:
-        return float(dt_s)
-    return float(nir_graph.metadata.get("dt_s", DT_S)) if nir_graph.metadata else DT_S
-
-
 def graph_from_nir(nir_graph: nir.NIRGraph, timesteps: int, dt_s: float) -> Graph:
     """The exporter's Graph of ``nir_graph`` run for ``timesteps`` Euler steps of ``dt_s``; refuses what the
-    chip cannot compute exactly, naming the node."""
+    chip cannot compute exactly, naming the node. Node names the ONNX exporter refuses (all digits: an
+    ``nn.Sequential``'s "0", "1", ...) become ``<kind><name>`` (``lif3``); ``Graph.module_paths`` maps each
+    enof name back to its NIR node."""
+    nir_graph, nir_names = onnx_safe_names(nir_graph)
     order = _topological_order(nir_graph)
     inputs = [n for n in order if isinstance(nir_graph.nodes[n], nir.Input)]
     outputs = [n for n in order if isinstance(nir_graph.nodes[n], nir.Output)]
@@ -104,7 +104,9 @@ def graph_from_nir(nir_graph: nir.NIRGraph, timesteps: int, dt_s: float) -> Grap
         if len(sources) > 1 and not _is_neuron(node):
             raise UnsupportedModuleError(f"{name}: {len(sources)} incoming edges; only a neuron may sum several inputs")
         reading.values[name] = reader(reading, name, node, [reading.values[s] for s in sources])
-    return _with_readout(reading, _sources(nir_graph, outputs[0]), input_shape, timesteps)
+    graph = _with_readout(reading, _sources(nir_graph, outputs[0]), input_shape, timesteps)
+    graph.module_paths.update({n: nir_names[n] for n in graph.module_paths if n in nir_names})
+    return graph
 
 
 def _topological_order(nir_graph: nir.NIRGraph) -> list[str]:
@@ -151,6 +153,8 @@ def _one_value(name: str, field_name: str, values, shape: tuple[int, ...]) -> fl
     array = np.asarray(values, dtype=np.float64)
     if array.size != 1 and tuple(array.shape) != tuple(shape):
         raise UnsupportedModuleError(f"{name}: {field_name} has shape {tuple(array.shape)}, its input has shape {tuple(shape)}")
+    if not np.isfinite(array).all():
+        raise UnsupportedModuleError(f"{name}: {field_name} holds NaN or Inf; every parameter must be a finite number")
     first = float(array.reshape(-1)[0])
     if not np.allclose(array, first, rtol=RELATIVE_TOLERANCE, atol=0.0):
         raise UnsupportedModuleError(
@@ -274,44 +278,59 @@ def _check_neuron(name: str, node, shape: tuple[int, ...]) -> tuple[float, float
         raise UnsupportedModuleError(f"{name}: v_leak ≠ 0; the chip's neuron leaks towards 0 — shift v_leak into the bias and threshold")
     if _one_value(name, "v_reset", node.v_reset, shape) != 0.0:
         raise UnsupportedModuleError(f"{name}: v_reset ≠ 0; the chip resets to zero — use v_reset = 0")
-    return _one_value(name, "v_threshold", node.v_threshold, shape), _one_value(name, "r", node.r, shape)
+    v_threshold = _one_value(name, "v_threshold", node.v_threshold, shape)
+    if v_threshold <= 0.0:  # at 0 or below a neuron at rest (v = 0) would fire, and the chip's threshold register is positive
+        raise UnsupportedModuleError(
+            f"{name}: v_threshold = {v_threshold:g}; the chip fires on v > v_threshold with a positive threshold — "
+            "give v_threshold > 0 (scale the weights and the threshold together to keep the spikes)"
+        )
+    return v_threshold, _one_value(name, "r", node.r, shape)
 
 
-def _refuse_subtract_reset(reading: _Reading, name: str) -> None:
-    reset = (reading.nir_graph.metadata or {}).get("reset", "zero")
-    if str(reset).lower() not in ("zero", "reset-to-zero"):
-        raise UnsupportedModuleError(f"{name}: graph metadata reset={reset!r}; the chip resets to zero — retrain with reset to zero")
+def _euler_step(reading: _Reading, name: str, field_name: str, tau_values, shape: tuple[int, ...]) -> float:
+    """dt/tau of a neuron, 0 < dt/tau ≤ 1 (the forward-Euler step that equals the chip's decay), refused
+    otherwise with the range of dt that every neuron of the graph would take."""
+    tau = _one_value(name, field_name, tau_values, shape)
+    if tau <= 0.0:
+        raise UnsupportedModuleError(f"{name}: {field_name} = {tau:g}; a time constant must be > 0 seconds")
+    step = reading.dt_s / tau
+    if not 0.0 < step <= 1.0:
+        low, high = valid_dt_range(reading.nir_graph)
+        raise UnsupportedModuleError(
+            f"{name}: dt/{field_name} = {step:g} at dt_s = {reading.dt_s:g} ({field_name} = {tau:g} s); the Euler step needs "
+            f"0 < dt/tau ≤ 1, so a dt_s in ({low:g}, {high:g}] for this graph — pass the dt it was written for (--dt-s)"
+        )
+    return step
 
 
 def _lif(reading: _Reading, name: str, node: nir.LIF, sources: list[_Value]) -> _Value:
-    _refuse_subtract_reset(reading, name)
+    refuse_subtract_reset(reading.nir_graph, name, node)
     shape = sources[0].ref.shape
     v_threshold, r = _check_neuron(name, node, shape)
-    step = reading.dt_s / _one_value(name, "tau", node.tau, shape)  # dt/tau
-    if not 0.0 < step <= 1.0:
-        raise UnsupportedModuleError(f"{name}: dt/tau = {step:g} at dt_s = {reading.dt_s:g}; the Euler step needs 0 < dt/tau ≤ 1 — pass the graph's dt")
+    step = _euler_step(reading, name, "tau", node.tau, shape)
     return _neuron(reading, name, sources, decay=1.0 - step, gain=r * step, v_threshold=v_threshold)
 
 
 def _if(reading: _Reading, name: str, node: nir.IF, sources: list[_Value]) -> _Value:
-    _refuse_subtract_reset(reading, name)
+    refuse_subtract_reset(reading.nir_graph, name, node)
     v_threshold, r = _check_neuron(name, node, sources[0].ref.shape)
     return _neuron(reading, name, sources, decay=1.0, gain=r * reading.dt_s, v_threshold=v_threshold)
 
 
 def _cuba_lif(reading: _Reading, name: str, node: nir.CubaLIF, sources: list[_Value]) -> _Value:
-    _refuse_subtract_reset(reading, name)
+    refuse_subtract_reset(reading.nir_graph, name, node)
     shape = sources[0].ref.shape
-    syn_step = reading.dt_s / _one_value(name, "tau_syn", node.tau_syn, shape)
+    tau_syn = _one_value(name, "tau_syn", node.tau_syn, shape)
+    if tau_syn <= 0.0:
+        raise UnsupportedModuleError(f"{name}: tau_syn = {tau_syn:g}; a time constant must be > 0 seconds")
+    syn_step = reading.dt_s / tau_syn
     if abs(syn_step - 1.0) > RELATIVE_TOLERANCE:
         raise UnsupportedModuleError(
             f"{name}: CubaLIF with dt/tau_syn = {syn_step:g}; the chip's synapse is instantaneous — use tau_syn = dt ({reading.dt_s:g}) or a LIF"
         )
     v_threshold, r = _check_neuron(name, node, shape)
     w_in = _one_value(name, "w_in", node.w_in, shape)
-    step = reading.dt_s / _one_value(name, "tau_mem", node.tau_mem, shape)
-    if not 0.0 < step <= 1.0:
-        raise UnsupportedModuleError(f"{name}: dt/tau_mem = {step:g} at dt_s = {reading.dt_s:g}; the Euler step needs 0 < dt/tau ≤ 1")
+    step = _euler_step(reading, name, "tau_mem", node.tau_mem, shape)
     return _neuron(reading, name, sources, decay=1.0 - step, gain=w_in * r * step, v_threshold=v_threshold)
 
 

@@ -186,7 +186,8 @@ def _bad_nir(kind, folder):
 )
 def test_bad_nir_graph_is_one_line_naming_node_or_field_and_nothing_is_written(tmp_path, one_line_error, kind, fragments):
     path = _bad_nir(kind, tmp_path)
-    result = CliRunner().invoke(app, [str(path), "--target", "loihi2", "--timesteps", "2", "-o", str(tmp_path / "bundle")])
+    result = CliRunner().invoke(app, [str(path), "--target", "loihi2", "--timesteps", "2", "--dt-s", "1e-4",
+                                      "-o", str(tmp_path / "bundle")])  # fmt: skip
     one_line_error(result, *fragments)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["graph.nir"]
 
@@ -212,7 +213,7 @@ def test_dense_nir_graph_in_snntorch_convention_exports_for_both_targets_without
     path = _write_nir(tmp_path / "graph.nir", _dense_nodes())
     for target, first_layer_where in (("loihi2", "chip"), ("loihi", "host_in")):
         out = tmp_path / target
-        result = CliRunner().invoke(app, [str(path), "--target", target, "--timesteps", "3", "-o", str(out), "--json"])
+        result = CliRunner().invoke(app, [str(path), "--target", target, "--timesteps", "3", "--dt-s", "1e-4", "-o", str(out), "--json"])
         assert result.exit_code == 0, result.output
         manifest = json.loads((out / "manifest.json").read_text())
         assert manifest["dataset"]["name"] == "none" and manifest["timesteps"] == 3 and manifest["num_classes"] == 3

@@ -177,7 +177,7 @@ def _dense_graph(lif=None, extra_edges=(), metadata=None):
         (_dense_graph(snntorch_lif((3,), v_reset=_full(3, -1.0))), "lif: v_reset ≠ 0"),
         (_dense_graph(snntorch_lif((3,), v_threshold=np.array([1.0, 2.0, 1.0], np.float32))), "lif: v_threshold differs between neurons"),
         (_dense_graph(snntorch_lif((4,))), "lif: v_leak has shape (4,), its input has shape (3,)"),
-        (_dense_graph(metadata={"reset": "subtract"}), "lif: graph metadata reset='subtract'"),
+        (_dense_graph(metadata={"reset": "subtract"}), "lif: graph metadata reset='subtract' (reset by subtraction)"),
         (_dense_graph(extra_edges=[("lif", "fc")]), "recurrent edges (fc → lif, lif → fc)"),
         (_dense_graph(nir.Threshold(_full(3, 1.0))), "lif: NIR node type Threshold is not supported; enof reads Input"),
     ],
@@ -199,7 +199,7 @@ def snntorch_bundle(tmp_path_factory):
     root = tmp_path_factory.mktemp("from-nir")
     net = SnnTorchConvNet()
     nir.write(str(root / "net.nir"), net.nir_graph())
-    result = CliRunner().invoke(app, [str(root / "net.nir"), "--target", "loihi2", "--timesteps", str(T),
+    result = CliRunner().invoke(app, [str(root / "net.nir"), "--target", "loihi2", "--timesteps", str(T), "--dt-s", str(DT_S),
                                       "--dataset", "digits", "--calibrate", "16", "-o", str(root / "bundle"), "-q"])  # fmt: skip
     assert result.exit_code == 0, result.output
     return net, root / "net.nir", root / "bundle"
@@ -232,7 +232,7 @@ def test_a_decay_per_layer_survives_the_bundle_and_matches_snntorch(tmp_path, di
 
     net = SnnTorchConvNet(betas=(0.9, 0.5, 0.7))
     nir.write(str(tmp_path / "net.nir"), net.nir_graph())
-    result = export_bundle(tmp_path / "net.nir", "loihi2", tmp_path / "bundle", calibrate=0, nir_source=NirSource(T))
+    result = export_bundle(tmp_path / "net.nir", "loihi2", tmp_path / "bundle", calibrate=0, nir_source=NirSource(T, dt_s=DT_S))
     images = digits_test_set[0]
     program = open_bundle(result.out_dir).program
     # 1e-7: the source graph's tau is float32 (6e-8 relative), so 1 − dt/tau is β to that, not exactly
