@@ -100,7 +100,7 @@ def run(
 def samples_to_run(opened, inputs_file: Path | None, normalized: bool, dataset: str | None, data_root, limit):
     """(name to print, inputs, labels or None, normalization or None): the --inputs file (memory-mapped where
     it is a .npy) or the test split of the data set, the first ``limit`` of them."""
-    from enof.runtime.inputs import read_inputs_file
+    from enof.runtime.inputs import load_test_split, read_inputs_file
 
     if inputs_file is None:
         if normalized:
@@ -121,31 +121,6 @@ def batch_size_option(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise EnofError(f"--batch-size {text}: expected a whole number ≥ 1 or auto")
     return int(text)
-
-
-def load_test_split(name: str, data_root, limit: int | None, bundle) -> tuple[np.ndarray, np.ndarray]:
-    """The test split of data set ``name`` for the opened bundle, as its loader normalizes it: images
-    (N, C, H, W), or event frames (N, T, C, H, W) binned at the bundle's T; labels (N,) int64."""
-    from enof.datasets import dataset_spec, frame_hw_of, load_test_split as read_test_split
-    from enof.errors import RunError
-    from enof.formats.bundle import MANIFEST_NAME
-
-    spec = dataset_spec(name)
-    if spec.temporal != bundle.program.input_temporal:
-        takes = "event input (dataset.temporal)" if bundle.program.input_temporal else "static images"
-        raise RunError(
-            f"{bundle.root / MANIFEST_NAME}: the bundle takes {takes}, but {name} is "
-            f"{'an event' if spec.temporal else 'a static'} data set; run it on a data set like the one it was trained on"
-        )
-    frame_hw = frame_hw_of(bundle.manifest.dataset) if name == bundle.manifest.dataset_name else None
-    test = read_test_split(name, data_root, timesteps=bundle.manifest.timesteps, frame_hw=frame_hw)
-    count = len(test) if limit is None else min(limit, len(test))
-    xs, ys = [], []
-    for i in range(count):
-        x, y = test[i]
-        xs.append(np.asarray(x, dtype=np.float32))
-        ys.append(int(y))
-    return np.stack(xs), np.asarray(ys, dtype=np.int64)
 
 
 def activity_table(result) -> Table:

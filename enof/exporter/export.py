@@ -195,10 +195,10 @@ def prepare_nir_export(
 
 def prepare_nir_graph_export(
     nir_graph: nir.NIRGraph, source_sha256: str, where: str, target, source: NirSource, calibrate: int = 32,
-    data_root: str | Path | None = None, calibration: torch.Tensor | None = None,
+    data_root: str | Path | None = None, calibration: np.ndarray | None = None,
 ) -> PreparedExport:
-    """``prepare_nir_export`` of a graph in memory (``where`` names it in errors); ``calibration``: a
-    time-major batch (T, N, ...) of the user's inputs, which calibrates instead of the data set or the bound."""
+    """``prepare_nir_export`` of a graph in memory (``where`` names it in errors); ``calibration``: the user's
+    inputs (N, *input shape) as the network takes them, which calibrate instead of the data set or the bound."""
     from enof.datasets import dataset_spec
     from enof.exporter.from_nir import graph_from_nir
     from enof.exporter.nir_metadata import graph_timesteps_and_dt
@@ -219,6 +219,10 @@ def prepare_nir_graph_export(
     else:
         record = {"name": "none", "input_shape": list(graph.input_shape)}
         bound = None if calibration is not None else float(source.input_bound)
+    if calibration is not None:
+        if tuple(calibration.shape[1:]) != graph.input_shape:
+            raise UnsupportedModuleError(f"calibration: shape {tuple(calibration.shape)}; {where} takes (N, {', '.join(map(str, graph.input_shape))})")
+        calibration = torch.from_numpy(np.asarray(calibration, np.float32)).unsqueeze(0).expand(steps, *calibration.shape).contiguous()
     part, quant, limits, samples = quantize_for_target(graph, profile, record, calibrate, data_root, bound,
                                                        calibration=calibration)
     return PreparedExport(source_sha256, record, profile, graph, part, quant, limits, samples)

@@ -62,9 +62,9 @@ def read_inputs_file(path: str | Path, bundle: OpenedBundle, normalized: bool = 
                 labels = archive["labels"] if "labels" in archive.files else None
     except (OSError, ValueError, EOFError) as exc:  # missing, truncated, pickled or not numpy at all
         raise RunError(f"--inputs {path}: cannot read as {path.suffix} ({exc})") from None
-    _check_inputs(path, inputs, bundle)
+    check_inputs(f"--inputs {path}", inputs, bundle)
     if labels is not None:
-        labels = _check_labels(path, labels, len(inputs), bundle.manifest.num_classes)
+        labels = check_labels(f"--inputs {path}", labels, len(inputs), bundle.manifest.num_classes)
     return InputsFile(inputs, labels, None if normalized else normalization_of(bundle, path))
 
 
@@ -77,31 +77,57 @@ def normalization_of(bundle: OpenedBundle, where: Path) -> Normalization:
     return Normalization(np.asarray(record["mean"], np.float32), np.asarray(record["std"], np.float32))
 
 
-def _check_inputs(path: Path, inputs: np.ndarray, bundle: OpenedBundle) -> None:
+def check_inputs(where: str, inputs: np.ndarray, bundle: OpenedBundle) -> None:
+    """Inputs for ``bundle``: a float array (N ≥ 1, *sample shape), every value finite; ``where`` names them
+    (``--inputs FILE``, or the argument of ``enof.run``)."""
     program = bundle.program
     sample_shape = program.sample_shape if program.input_temporal else bundle.manifest.input_shape
     expected = f"(N, {', '.join(map(str, sample_shape))})" + (" (T event frames per sample)" if program.input_temporal else "")
     if inputs.dtype.kind not in FLOAT_KINDS:
-        raise RunError(f"--inputs {path}: dtype {inputs.dtype}; expected a float array (float16/32/64) {expected}")
+        raise RunError(f"{where}: dtype {inputs.dtype}; expected a float array (float16/32/64) {expected}")
     if inputs.ndim != 1 + len(sample_shape):
-        raise RunError(f"--inputs {path}: {inputs.ndim} dimensions {tuple(inputs.shape)}; expected {1 + len(sample_shape)}: {expected}")
+        raise RunError(f"{where}: {inputs.ndim} dimensions {tuple(inputs.shape)}; expected {1 + len(sample_shape)}: {expected}")
     if tuple(inputs.shape[1:]) != sample_shape or len(inputs) == 0:
-        raise RunError(f"--inputs {path}: shape {tuple(inputs.shape)}; expected {expected} with N ≥ 1")
+        raise RunError(f"{where}: shape {tuple(inputs.shape)}; expected {expected} with N ≥ 1")
     for first in range(0, len(inputs), _FINITE_CHECK_SAMPLES):
         finite = np.isfinite(inputs[first : first + _FINITE_CHECK_SAMPLES])
         if not finite.all():
             sample = first + int(np.argwhere(~finite)[0][0])
-            raise RunError(f"--inputs {path}: sample {sample} holds NaN or Inf; every value must be finite")
+            raise RunError(f"{where}: sample {sample} holds NaN or Inf; every value must be finite")
 
 
-def _check_labels(path: Path, labels: np.ndarray, count: int, num_classes: int) -> np.ndarray:
+def check_labels(where: str, labels: np.ndarray, count: int, num_classes: int) -> np.ndarray:
+    """Labels: integer class indices of the bundle, one per input; as int64."""
     if labels.dtype.kind not in "iu" or labels.ndim != 1:
-        raise RunError(f"--inputs {path}: labels of dtype {labels.dtype} and shape {tuple(labels.shape)}; "
+        raise RunError(f"{where}: labels of dtype {labels.dtype} and shape {tuple(labels.shape)}; "
                        f"expected integer class indices ({count},)")
     if len(labels) != count:
-        raise RunError(f"--inputs {path}: {len(labels)} labels for {count} inputs; expected one label per input")
+        raise RunError(f"{where}: {len(labels)} labels for {count} inputs; expected one label per input")
     outside = np.flatnonzero((labels < 0) | (labels >= num_classes))
     if len(outside):
         i = int(outside[0])
-        raise RunError(f"--inputs {path}: labels[{i}] = {labels[i]}, outside the bundle's classes 0..{num_classes - 1}")
+        raise RunError(f"{where}: labels[{i}] = {labels[i]}, outside the bundle's classes 0..{num_classes - 1}")
     return labels.astype(np.int64)
+
+
+def load_test_split(name: str, data_root, limit: int | None, bundle: OpenedBundle) -> tuple[np.ndarray, np.ndarray]:
+    """The test split of data set ``name`` for the opened bundle, as its loader normalizes it: images
+    (N, C, H, W), or event frames (N, T, C, H, W) binned at the bundle's T; labels (N,) int64."""
+    from enof.datasets import dataset_spec, frame_hw_of, load_test_split as read_test_split
+
+    spec = dataset_spec(name)
+    if spec.temporal != bundle.program.input_temporal:
+        takes = "event input (dataset.temporal)" if bundle.program.input_temporal else "static images"
+        raise RunError(
+            f"{bundle.root / MANIFEST_NAME}: the bundle takes {takes}, but {name} is "
+            f"{'an event' if spec.temporal else 'a static'} data set; run it on a data set like the one it was trained on"
+        )
+    frame_hw = frame_hw_of(bundle.manifest.dataset) if name == bundle.manifest.dataset_name else None
+    test = read_test_split(name, data_root, timesteps=bundle.manifest.timesteps, frame_hw=frame_hw)
+    count = len(test) if limit is None else min(limit, len(test))
+    xs, ys = [], []
+    for i in range(count):
+        x, y = test[i]
+        xs.append(np.asarray(x, dtype=np.float32))
+        ys.append(int(y))
+    return np.stack(xs), np.asarray(ys, dtype=np.int64)

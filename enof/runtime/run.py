@@ -56,6 +56,7 @@ def run_bundle(
     shard: Shard = Shard(),
     lava_workers: int = 1,
     device: str = "cpu",
+    spike_sink: dict[str, list[np.ndarray]] | None = None,
 ) -> RunResult | None:
     """Classify ``inputs`` with the opened bundle: (N, C, H, W) images, or (N, T, C, H, W) event frames for a
     bundle of temporal input (the manifest's dataset.temporal), as the data set's loader gives them, or raw and
@@ -64,7 +65,8 @@ def run_bundle(
     Under torchrun (``shard``) each rank runs its contiguous shard and rank 0 gathers every rank's predictions and
     integer totals into the whole run, identical to one process's; the other ranks return None. ``lava_workers``:
     each batch runs as that many independent Lava runs at once (each under the watchdog). ``device`` (fast backend):
-    auto|cpu|cuda|cuda:N; ``batch_size`` 0 = auto (CUDA only: from free memory)."""
+    auto|cpu|cuda|cuda:N; ``batch_size`` 0 = auto (CUDA only: from free memory). ``spike_sink``: a dict that
+    receives every chip layer's spike raster (T, B, *shape) per batch, in sample order (one process only)."""
     start = time.perf_counter()
     program, manifest = bundle.program, bundle.manifest
     labels = None if labels is None else np.asarray(labels).astype(np.int64)
@@ -80,6 +82,8 @@ def run_bundle(
         raise RunError(f"--lava-workers {lava_workers}: needs ≥ 1, and more than 1 only with --backend lava")
     if backend != "fast" and device not in ("cpu", "auto"):  # Lava runs on the CPU
         raise RunError(f"--device {device}: only the built-in simulator (--backend fast) runs on a chosen device")
+    if spike_sink is not None and shard.world_size > 1:
+        raise RunError("recording spikes needs the whole run in one process; run it without torchrun")
     from enof.runtime.fast.device import auto_batch_size, resolve_device  # imports torch: only when running
 
     torch_device = resolve_device(device if backend == "fast" else "cpu", shard.local_rank)
@@ -89,9 +93,9 @@ def run_bundle(
     first, end = shard.bounds(len(inputs))
     with _progress(progress and shard.is_main, backend, precision) as bar:
         task = bar.add_task("samples", total=end - first)
-        chip = _chip_runner(backend, precision, timeout_s, lava_workers, torch_device)
+        chip = _chip_runner(backend, precision, timeout_s, lava_workers, torch_device, spike_sink is not None)
         mine = _run_samples(bundle, inputs, first, end, normalization, chip, batch_size,
-                            lambda done: bar.advance(task, done))  # fmt: skip
+                            lambda done: bar.advance(task, done), spike_sink)  # fmt: skip
     gathered = shard.gather(mine)
     if gathered is None:  # a rank other than 0: its shard went to rank 0
         return None
@@ -124,7 +128,7 @@ class _Totals:
 
 
 def _run_samples(bundle: OpenedBundle, inputs, first: int, end: int, normalization: Normalization | None, chip,
-                 batch_size: int, advance) -> _Totals:
+                 batch_size: int, advance, spike_sink: dict[str, list[np.ndarray]] | None = None) -> _Totals:
     """host_in → chip → host_out over samples [first, end) of ``inputs``, ``batch_size`` at a time (one batch in
     memory: ``inputs`` may be a memory map)."""
     program, manifest = bundle.program, bundle.manifest
@@ -142,6 +146,9 @@ def _run_samples(bundle: OpenedBundle, inputs, first: int, end: int, normalizati
         if tuple(chip_in.shape) != (len(x), *program.sample_shape):
             raise RunError(f"host_in.onnx gave current {tuple(chip_in.shape)}, the chip takes (B, {', '.join(map(str, program.sample_shape))})")
         run = chip(program, chip_in, steps)
+        if spike_sink is not None:
+            for name, raster in run.spikes.items():
+                spike_sink.setdefault(name, []).append(raster)
         for name in spike_totals:
             spike_totals[name] += run.spike_counts[name]
         nonzero_total += run.input_nonzero
@@ -179,12 +186,12 @@ def _size(size: int) -> str:
     return f"{size / 2 ** (10 * power):,.1f} {units[power]}"
 
 
-def _chip_runner(backend: Backend, precision: Precision, timeout_s: float, lava_workers: int, device):
+def _chip_runner(backend: Backend, precision: Precision, timeout_s: float, lava_workers: int, device, record_spikes: bool = False):
     if backend == "fast":
         from enof.runtime.fast import simulate
 
-        # each step's spikes go straight into the recorder: no raster of the whole batch is kept
-        return lambda program, x, steps: simulate(program, x, precision, device=device, on_step=steps.add_step)
+        # each step's spikes go straight into the recorder: no raster of the whole batch is kept unless asked for
+        return lambda program, x, steps: simulate(program, x, precision, record_spikes, device=device, on_step=steps.add_step)
     from enof.runtime.lava.backend import DEFAULT_SAMPLES_PER_RUN, run_lava
 
     def lava(program: ChipProgram, x: np.ndarray, steps: StepRecorder):

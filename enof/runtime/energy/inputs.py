@@ -156,11 +156,11 @@ def find_bundle(run: RunResult, run_path: Path) -> Path:
     raise RunResultError(f"{run_path}: no bundle found (run.json records none beside it); pass --bundle DIR")
 
 
-def load_energy_inputs(run_path: Path, bundle_dir: Path | None = None, profile: str | None = None):
-    """Read and cross-check run.json, its bundle (opened once) and a profile.
-    Returns (EnergyInputs, cost models, EnergySources)."""
+def load_energy_inputs(run_path: Path, bundle_dir: Path | None = None, profile: str | None = None, run: RunResult | None = None):
+    """Read and cross-check run.json (or ``run``, a run in memory that ``run_path`` names), its bundle (opened once)
+    and a profile. Returns (EnergyInputs, cost models, EnergySources)."""
     run_path = Path(run_path)
-    run = read_run_result(run_path)
+    run = read_run_result(run_path) if run is None else run
     # --profile prices the run, and checks a bundle whose own profile no longer loads
     given = load_profile(profile) if profile is not None else None
     bundle = open_bundle(Path(bundle_dir) if bundle_dir is not None else find_bundle(run, run_path), given)

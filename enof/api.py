@@ -1,0 +1,222 @@
+"""The Python entry points: ``enof.export``, ``enof.run``, ``enof.energy`` (README "Python").
+
+They are what ``enof-export``, ``enof-run`` and ``enof-energy`` do, on objects a notebook holds: a
+``torch.nn.Module`` or a NIR graph in, NumPy arrays or tensors as inputs, typed results out
+(:class:`~enof.results.Bundle`, :class:`~enof.results.RunResult`, :class:`~enof.results.EnergyReport`).
+Every bad argument is one :class:`enof.errors.EnofError` naming it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from enof.errors import EnofError, RunError, UnsupportedModuleError
+from enof.results import Bundle, EnergyReport, RunResult
+
+def export(
+    source,
+    target: str | Path,
+    out: str | Path,
+    *,
+    timesteps: int | None = None,
+    input_shape: tuple[int, ...] | None = None,
+    dt_s: float | None = None,
+    dataset: str | None = None,
+    calibration=None,
+    calibrate: int = 32,
+    data_root: str | Path | None = None,
+    input_bound: float = 1.0,
+    max_chips: int | None = None,
+    weight_bits: int | None = None,
+) -> Bundle:
+    """Export ``source`` for ``target`` (``"loihi"``, ``"loihi2"`` or a profile TOML) into the bundle folder ``out``.
+
+    ``source``: an enof ``model.pt`` path; a NIR graph (a ``.nir`` path or a ``nir.NIRGraph``); or a
+    ``torch.nn.Module``: an ``nn.Sequential`` of ``Conv2d``/``Linear``/``Flatten``/``AvgPool2d``/``BatchNorm``
+    layers and snnTorch ``Leaky`` (``reset_mechanism="zero"``), Norse ``LIFBoxCell``/``LIFCell``/``LIF`` or
+    SpikingJelly ``LIFNode``/``IFNode`` neurons (enof.exporter.from_module), which needs ``timesteps`` and
+    ``input_shape`` (one sample: (C, H, W) or (N,)). ``dt_s``: a NIR graph's Euler step when its metadata has
+    none (a module's neurons carry theirs). ``dataset``: the data set the network classifies (calibration and
+    ``enof.run``'s default inputs); without one, ``calibration`` (an array of inputs, (N, *input_shape), as the
+    network takes them) runs to size the fixed-point ranges, else |input| ≤ ``input_bound`` sizes them.
+    """
+    from enof.exporter.export import NirSource, bundle_from_prepared, check_bundle_folder, export_bundle, is_nir_file
+
+    out = check_bundle_folder(out)
+    nir_source = NirSource(timesteps, dataset, input_bound, dt_s)
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.exists():
+            raise EnofError(f"source {path}: no such file (a model.pt written by enof-train or a NIR graph was expected)")
+        if not is_nir_file(path):
+            if calibration is not None or input_shape is not None:
+                raise EnofError(f"{path}: a checkpoint calibrates on its own data set and knows its input shape; "
+                                "leave calibration and input_shape out")  # fmt: skip
+            result = export_bundle(path, target, out, calibrate, data_root, max_chips=max_chips, weight_bits=weight_bits)
+            return Bundle(result.out_dir, result.manifest, result)
+        from enof.exporter.from_nir import read_nir_file
+        from enof.formats.digest import file_sha256
+
+        graph, sha, where = read_nir_file(path), file_sha256(path), str(path)
+    else:
+        graph, sha, where = _graph_of(source, timesteps, input_shape, dt_s)
+    prep = _prepare_graph(graph, sha, where, target, nir_source, calibrate, data_root, calibration)
+    result = bundle_from_prepared(prep, out, max_chips=max_chips)
+    return Bundle(result.out_dir, result.manifest, result)
+
+
+def _graph_of(source, timesteps, input_shape, dt_s):
+    """(NIR graph, sha256 of the source, its name in errors) of a nir.NIRGraph or a torch module."""
+    import nir
+    import torch
+
+    if isinstance(source, nir.NIRGraph):
+        with tempfile.TemporaryDirectory(prefix="enof-nir-") as scratch:  # the graph's bytes as nir.write stores them
+            nir.write(str(Path(scratch) / "graph.nir"), source)
+            digest = hashlib.sha256((Path(scratch) / "graph.nir").read_bytes()).hexdigest()
+        return source, digest, "NIR graph"
+    if isinstance(source, torch.nn.Module):
+        from enof.exporter.from_module import module_to_nir
+
+        if timesteps is None or input_shape is None:
+            raise EnofError(f"{type(source).__name__}: a module does not say how many steps a sample runs or what a sample is; "
+                            "pass timesteps= and input_shape= (one sample: (C, H, W) or (N,))")  # fmt: skip
+        digest = hashlib.sha256()
+        for name, tensor in sorted(source.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        return module_to_nir(source, tuple(input_shape), dt_s), digest.hexdigest(), type(source).__name__
+    raise EnofError(f"source: a model.pt or .nir path, a nir.NIRGraph or a torch.nn.Module, not a {type(source).__name__}")
+
+
+def _prepare_graph(graph, sha, where, target, nir_source, calibrate, data_root, calibration):
+    from enof.exporter.export import prepare_nir_graph_export
+
+    if calibration is not None and nir_source.dataset is not None:
+        raise EnofError(f"calibration and dataset={nir_source.dataset!r}: the data set calibrates; give one of the two")
+    batch = None if calibration is None else _array(calibration, "calibration")
+    return prepare_nir_graph_export(graph, sha, where, target, nir_source, calibrate, data_root, calibration=batch)
+
+
+def _array(values, name: str) -> np.ndarray:
+    """A NumPy array of a tensor or array-like ``name``: a float array of at least one sample, every value finite."""
+    try:
+        import torch
+
+        if isinstance(values, torch.Tensor):
+            values = values.detach().cpu().numpy()
+        array = np.asarray(values)
+    except (TypeError, ValueError) as exc:
+        raise EnofError(f"{name}: not an array ({exc})") from None
+    if array.dtype.kind not in "fiub":
+        raise EnofError(f"{name}: dtype {array.dtype}; expected numbers (a float array)")
+    if array.ndim < 2 or len(array) == 0:
+        raise EnofError(f"{name}: shape {array.shape}; expected (N, *sample shape) with N ≥ 1")
+    if not np.isfinite(array).all():
+        raise EnofError(f"{name}: holds NaN or Inf; every value must be finite")
+    return array.astype(np.float32)
+
+
+def run(
+    bundle: Bundle | str | Path,
+    inputs=None,
+    *,
+    labels=None,
+    backend: Literal["fast", "lava"] = "fast",
+    precision: Literal["fixed", "float"] = "fixed",
+    record_spikes: bool = False,
+    normalized: bool | None = None,
+    dataset: str | None = None,
+    data_root: str | Path | None = None,
+    limit: int | None = None,
+    batch_size: int = 256,
+    device: str = "cpu",
+    timeout_s: float = 600.0,
+    lava_workers: int = 1,
+    progress: bool = False,
+) -> RunResult:
+    """Classify ``inputs`` with ``bundle`` on the built-in simulator (``backend="fast"``) or Lava.
+
+    ``inputs``: a NumPy array or tensor, (N, C, H, W) or (N, features) as the bundle's input, or (N, T, C, H, W)
+    event frames for a bundle of event input; None: the test split of ``dataset`` (default the bundle's).
+    Raw values are normalized by the manifest's data set normalization where it has one (``normalized=True``:
+    they already are). ``labels`` (N,) give ``accuracy``. ``record_spikes``: ``RunResult.spikes`` holds every
+    chip layer's raster (T, N, *shape). ``limit``: the first N samples only.
+    """
+    from enof.runtime.bundle import open_bundle
+    from enof.runtime.inputs import check_inputs, check_labels, load_test_split, normalization_of
+    from enof.runtime.run import run_bundle
+
+    opened = open_bundle(bundle.path if isinstance(bundle, Bundle) else bundle)
+    if inputs is None:
+        if labels is not None or normalized is not None:
+            raise EnofError("labels and normalized describe your own inputs; the test split brings its labels, normalized")
+        xs, ys = load_test_split(dataset or opened.manifest.dataset_name, data_root, limit, opened)
+        normalization = None
+    else:
+        if dataset is not None or data_root is not None:
+            raise EnofError("inputs replace dataset and data_root; give one or the other")
+        xs = _array(inputs, "inputs")[:limit]
+        check_inputs("inputs", xs, opened)
+        ys = None if labels is None else check_labels("labels", _labels(labels), len(xs), opened.manifest.num_classes)
+        has_normalization = "normalization" in opened.manifest.dataset
+        normalization = None if normalized or (normalized is None and not has_normalization) else normalization_of(opened, Path("inputs"))
+    sink: dict[str, list[np.ndarray]] | None = {} if record_spikes else None
+    record = run_bundle(opened, xs, ys, backend=backend, precision=precision, batch_size=batch_size, timeout_s=timeout_s,
+                        progress=progress, normalization=normalization, lava_workers=lava_workers, device=device,
+                        spike_sink=sink)  # fmt: skip
+    spikes = None if sink is None else {name: np.concatenate(parts, axis=1) for name, parts in sink.items()}
+    return RunResult(record, spikes)
+
+
+def _labels(labels) -> np.ndarray:
+    try:
+        import torch
+
+        return np.asarray(labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else labels)
+    except (TypeError, ValueError) as exc:
+        raise RunError(f"labels: not an array ({exc})") from None
+
+
+def energy(
+    run: RunResult | str | Path,
+    *,
+    model: str | None = None,
+    bundle: Bundle | str | Path | None = None,
+    profile: str | None = None,
+    routing: Literal["geometric", "all-cores"] = "geometric",
+    timestep_us: float | None = None,
+) -> EnergyReport:
+    """What one inference of ``run`` (an ``enof.run`` result or a run.json path) costs on the chip, under every cost
+    model of the profile (default: the bundle's), with the ANN baseline: ``enof-energy``'s report.
+
+    ``model``: the cost model of the breakdown tables and plot (default: the one that prices the most chip parts);
+    ``timestep_us``: a measured time per step instead of the profile's timing model."""
+    from enof.runtime.energy.inputs import load_energy_inputs
+    from enof.runtime.energy.price import compute_energy
+    from enof.runtime.energy.report import main_model, report_dict
+
+    if timestep_us is not None and not (np.isfinite(timestep_us) and timestep_us > 0):
+        raise EnofError(f"timestep_us = {timestep_us!r}: needs a number of microseconds > 0")
+    bundle_dir = bundle.path if isinstance(bundle, Bundle) else bundle
+    if isinstance(run, RunResult):
+        label = run.path if run.path is not None else Path("(unsaved enof.run result)")
+        inputs, models, sources = load_energy_inputs(label, bundle_dir, profile, run=run.record)
+    else:
+        inputs, models, sources = load_energy_inputs(Path(run), bundle_dir, profile)
+    result = compute_energy(inputs, models, routing=routing, timestep_us=timestep_us)
+    report = report_dict(result, sources, inputs.timing)
+    if model is not None:
+        try:
+            main_model(report, model)
+        except KeyError:
+            raise EnofError(f"model={model!r}: not a cost model of {sources.profile_path} ({', '.join(m['name'] for m in report['models'])})") from None
+    return EnergyReport(report, model)
+
+
+__all__ = ["export", "run", "energy", "Bundle", "RunResult", "EnergyReport"]

@@ -1,0 +1,187 @@
+"""What ``enof.export``, ``enof.run`` and ``enof.energy`` return: a bundle, a run and an energy report, typed.
+
+Each wraps the object the commands write (the bundle folder, run.json, the energy report) and adds what a
+notebook wants next to it: arrays, properties, ``save``, ``to_dict``, ``plot``.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from enof.formats.bundle import Manifest
+from enof.formats.run_result import CoreActivity, LayerActivity, RunResult as RunRecord
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A bundle folder on disk (what ``enof-export`` writes), with its manifest read.
+
+    ``module_paths`` maps each chip and host layer's enof name to where it came from: a torch module path
+    (``"3"``, ``"features.0"``) or a NIR node."""
+
+    path: Path
+    manifest: Manifest
+    export: object | None = None  # enof.exporter.export.ExportResult when this session exported it
+
+    @classmethod
+    def open(cls, path: str | Path) -> "Bundle":
+        """The bundle at ``path``, its manifest and file hashes checked."""
+        from enof.runtime.bundle import open_bundle
+
+        opened = open_bundle(path)
+        return cls(opened.root, opened.manifest)
+
+    @property
+    def target(self) -> str:
+        return self.manifest.target.name
+
+    @property
+    def timesteps(self) -> int:
+        return self.manifest.timesteps
+
+    @property
+    def num_classes(self) -> int:
+        return self.manifest.num_classes
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.manifest.input_shape)
+
+    @property
+    def module_paths(self) -> dict[str, str]:
+        return dict(self.manifest.module_paths)
+
+    def layer_of(self, source_name: str) -> str:
+        """The enof layer name of a torch module path or NIR node name (``"3"`` → ``"lif3"``)."""
+        for name, source in self.manifest.module_paths.items():
+            if source == source_name:
+                return name
+        raise KeyError(f"{source_name!r} is no layer's source in {self.path}; the layers are {sorted(self.manifest.module_paths)}")
+
+
+@dataclass
+class RunResult:
+    """One run of a bundle: run.json's record (``record``), and the spike rasters when they were recorded.
+
+    ``spikes[layer]`` is (T, N, *shape) uint8, aligned time (step t from input step t), for every chip layer."""
+
+    record: RunRecord
+    spikes: dict[str, np.ndarray] | None = None
+    path: Path | None = None  # where ``save`` last wrote run.json
+
+    @property
+    def predictions(self) -> np.ndarray:
+        """One class index per sample, (N,) int64."""
+        return np.asarray(self.record.predictions, np.int64)
+
+    @property
+    def labels(self) -> np.ndarray | None:
+        return None if self.record.labels is None else np.asarray(self.record.labels, np.int64)
+
+    @property
+    def accuracy(self) -> float | None:
+        """The share of predictions equal to the labels; None without labels."""
+        return self.record.accuracy
+
+    @property
+    def samples(self) -> int:
+        return self.record.samples
+
+    @property
+    def layers(self) -> list[LayerActivity]:
+        """Per chip layer: neurons, cores and the spikes, synaptic ops and neuron updates summed over the run."""
+        return list(self.record.layers)
+
+    @property
+    def cores(self) -> list[CoreActivity]:
+        return list(self.record.cores)
+
+    @property
+    def bundle(self) -> Path:
+        return Path(self.record.bundle)
+
+    def save(self, path: str | Path) -> Path:
+        """Write run.json (what ``enof-run -o`` writes; ``enof-energy`` reads it) atomically; returns its path."""
+        from enof.formats.outputs import check_output_file, writing
+        from enof.formats.run_result import write_run_result
+
+        path = check_output_file(path, example="run.json")
+        with writing(path):
+            write_run_result(self.record, path)
+        self.path = path
+        return path
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The report's first lines, per inference, under its default cost model (None: not priced or modeled)."""
+
+    model: str
+    total_pj: float
+    chip_pj: float
+    host_pj: float
+    latency_s: float | None
+    inferences_per_s: float | None
+    edp_js: float | None
+
+    @classmethod
+    def of(cls, report: dict) -> "Headline":
+        h = report["headline"]
+        return cls(h["model"], h["total_pj"], h["chip_pj"], h["host_pj"], h.get("latency_s"), h.get("inferences_per_s"),
+                   h.get("edp_js"))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class EnergyReport:
+    """What ``enof-energy`` prints, as data: the headline, per-layer and per-core tables, every cost model.
+
+    ``str(report)`` is the text report; ``to_dict()`` is ``enof-energy --format json``; ``plot(path)`` is ``--plot``."""
+
+    report: dict
+    model: str | None = None  # the cost model of the breakdown tables and plot (None: the default)
+    _text_width: int = field(default=180, repr=False)
+
+    @property
+    def headline(self) -> Headline:
+        return Headline.of(self.report)
+
+    @property
+    def layers(self) -> list[dict]:
+        """Per chip layer: neurons, cores, firing rate, synops and spikes per inference, energy per cost model."""
+        return copy.deepcopy(self.report["layers"])
+
+    @property
+    def cores(self) -> list[dict]:
+        """Per core: its layer, activity per inference, routes and energy per cost model."""
+        return copy.deepcopy(self.report["cores"])
+
+    @property
+    def models(self) -> list[str]:
+        return [m["name"] for m in self.report["models"]]
+
+    def to_dict(self) -> dict:
+        """Every number of the report (energies in pJ per inference): ``enof-energy --format json``."""
+        return copy.deepcopy(self.report)
+
+    def text(self, width: int | None = None) -> str:
+        """The report's tables as plain text."""
+        from enof.runtime.energy.report import report_text
+
+        return report_text(self.report, width or self._text_width, main=self.model)
+
+    def plot(self, path: str | Path) -> Path:
+        """Write the PNG of ``enof-energy --plot``; returns its path."""
+        from enof.formats.outputs import check_output_file, writing
+        from enof.runtime.energy.plot import plot_report
+
+        path = check_output_file(path, example="energy.png")
+        with writing(path):
+            plot_report(self.report, path, self.model)
+        return path
+
+    def __str__(self) -> str:
+        return self.text()
