@@ -103,7 +103,12 @@ def graph_from_nir(nir_graph: nir.NIRGraph, timesteps: int, dt_s: float) -> Grap
             raise UnsupportedModuleError(f"{name}: no incoming edge")
         if len(sources) > 1 and not _is_neuron(node):
             raise UnsupportedModuleError(f"{name}: {len(sources)} incoming edges; only a neuron may sum several inputs")
-        reading.values[name] = reader(reading, name, node, [reading.values[s] for s in sources])
+        try:
+            reading.values[name] = reader(reading, name, node, [reading.values[s] for s in sources])
+        except UnsupportedModuleError as exc:  # name the node as the graph (or the module) names it
+            if name not in nir_names:
+                raise
+            raise UnsupportedModuleError(f"{nir_names[name]} ({name}){str(exc).removeprefix(name)}") from None
     graph = _with_readout(reading, _sources(nir_graph, outputs[0]), input_shape, timesteps)
     graph.module_paths.update({n: nir_names[n] for n in graph.module_paths if n in nir_names})
     return graph
