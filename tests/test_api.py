@@ -1,0 +1,127 @@
+"""enof.export / enof.run / enof.energy (issue 26): typed results that agree with the commands and with the
+source library, and every bad argument as one EnofError naming it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from typer.testing import CliRunner
+
+import enof
+from enof.errors import EnofError
+
+T = 5
+
+
+@pytest.fixture(scope="module")
+def snntorch_mlp(tmp_path_factory):
+    """(net, inputs, labels, bundle): an snnTorch MLP with random weights, exported for Loihi 2 with its inputs
+    as calibration, and the snnTorch output spikes (T, N, 4) of those inputs."""
+    import snntorch
+    import snntorch.utils
+
+    torch.manual_seed(5)
+    net = nn.Sequential(nn.Linear(12, 24), snntorch.Leaky(beta=0.85, threshold=0.5, reset_mechanism="zero", init_hidden=True),
+                        nn.Linear(24, 4), snntorch.Leaky(beta=0.7, threshold=0.5, reset_mechanism="zero", init_hidden=True))  # fmt: skip
+    with torch.no_grad():
+        for layer in (net[0], net[2]):
+            layer.weight.mul_(2.5)
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0.0, 1.0, (64, 12)).astype(np.float32)
+    labels = rng.integers(0, 4, 64)
+    snntorch.utils.reset(net)
+    with torch.no_grad():
+        spikes = torch.stack([net(torch.from_numpy(x)) for _ in range(T)]).numpy()
+    bundle = enof.export(net, "loihi2", tmp_path_factory.mktemp("api") / "bundle", timesteps=T, input_shape=(12,), calibration=x)
+    return net, x, labels, spikes, bundle
+
+
+def test_export_returns_the_bundle_it_wrote(snntorch_mlp):
+    bundle = snntorch_mlp[4]
+    assert (bundle.target, bundle.timesteps, bundle.num_classes, bundle.input_shape) == ("loihi2", T, 4, (12,))
+    assert (bundle.path / "manifest.json").is_file() and bundle.layer_of("3") == "lif3"
+    assert enof.Bundle.open(bundle.path).manifest == bundle.manifest
+
+
+def test_run_predicts_what_the_librarys_spike_counts_say_and_counts_the_accuracy(snntorch_mlp):
+    """The host's logits are the output layer's spike counts over T: argmax (first on ties) of snnTorch's counts."""
+    _, x, labels, spikes, bundle = snntorch_mlp
+    result = enof.run(bundle, torch.from_numpy(x), labels=labels, precision="float", record_spikes=True)
+    expected = spikes.sum(axis=0).argmax(axis=1)
+    assert 0.05 < spikes.mean() < 0.9
+    np.testing.assert_array_equal(result.predictions, expected)
+    assert result.accuracy == pytest.approx(float((expected == labels).mean()))
+    assert result.spikes["lif3"].shape == (T, 64, 4) and (result.spikes["lif3"] == spikes).mean() >= 0.999
+    assert [layer.name for layer in result.layers] == ["lif1", "lif3"]
+    assert result.layers[1].spikes == int(result.spikes["lif3"].sum())
+
+
+def test_the_api_and_enof_run_give_the_same_run(snntorch_mlp, tmp_path):
+    from enof.cli.run import app
+
+    _, x, labels, _, bundle = snntorch_mlp
+    np.savez(tmp_path / "x.npz", inputs=x, labels=labels)
+    cli = CliRunner().invoke(app, [str(bundle.path), "--inputs", str(tmp_path / "x.npz"), "--normalized", "-o", str(tmp_path / "cli.json"), "-q"])
+    assert cli.exit_code == 0, cli.output
+    api = enof.run(bundle.path, x, labels=labels)
+    saved = api.save(tmp_path / "api.json")
+    ours, theirs = json.loads(saved.read_text()), json.loads((tmp_path / "cli.json").read_text())
+    for key in ("predictions", "labels", "accuracy", "layers", "cores", "per_step", "host", "bundle_manifest_sha256"):
+        assert ours[key] == theirs[key], key
+
+
+def test_energy_of_a_run_in_memory_and_of_its_run_json_agree(snntorch_mlp, tmp_path):
+    _, x, _, _, bundle = snntorch_mlp
+    result = enof.run(bundle, x)
+    report = enof.energy(result)
+    result.save(tmp_path / "run.json")
+    from_file = enof.energy(tmp_path / "run.json")
+    assert report.headline == from_file.headline and report.headline.total_pj > 0
+    assert report.headline.total_pj == pytest.approx(report.headline.chip_pj + report.headline.host_pj)
+    assert [layer["name"] for layer in report.layers] == ["lif1", "lif3"] and len(report.cores) >= 2
+    assert report.to_dict()["headline"]["total_pj"] == report.headline.total_pj
+    assert "Energy per inference" in str(report)
+    png = report.plot(tmp_path / "energy.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    other = report.models[-1]
+    assert enof.energy(result, model=other).model == other
+    with pytest.raises(EnofError, match=r"model='nope': not a cost model"):
+        enof.energy(result, model="nope")
+
+
+@pytest.mark.parametrize(
+    "inputs, labels, fragment",
+    [
+        (np.zeros((3, 4, 12), np.float32), None, "inputs: 3 dimensions (3, 4, 12); expected 2: (N, 12)"),
+        (np.zeros((3, 11), np.float32), None, "inputs: shape (3, 11); expected (N, 12)"),
+        (np.array([["a"] * 12]), None, "inputs: dtype <U1"),
+        (np.full((2, 12), np.nan, np.float32), None, "inputs: holds NaN or Inf"),
+        (np.zeros((0, 12), np.float32), None, "inputs: shape (0, 12); expected (N, *sample shape) with N ≥ 1"),
+        (np.zeros((3, 12), np.float32), np.array([0, 1]), "labels: 2 labels for 3 inputs"),
+        (np.zeros((3, 12), np.float32), np.array([0, 1, 9]), "labels: labels[2] = 9, outside the bundle's classes 0..3"),
+    ],
+)
+def test_bad_inputs_are_one_error_naming_the_argument(snntorch_mlp, inputs, labels, fragment):
+    with pytest.raises(EnofError) as info:
+        enof.run(snntorch_mlp[4], inputs, labels=labels)
+    assert fragment in str(info.value) and "\n" not in str(info.value), str(info.value)
+
+
+def test_bad_export_arguments_are_one_error_and_write_nothing(snntorch_mlp, tmp_path):
+    net = snntorch_mlp[0]
+    cases = [
+        (dict(source=net, calibration=np.zeros((0, 12), np.float32)), "calibration: shape (0, 12)"),
+        (dict(source=net, calibration=np.zeros((4, 13), np.float32)), "calibration: shape (4, 13); Sequential takes (N, 12)"),
+        (dict(source=net, calibration=np.full((4, 12), np.inf, np.float32)), "calibration: holds NaN or Inf"),
+        (dict(source=42), "source: a model.pt or .nir path, a nir.NIRGraph or a torch.nn.Module, not a int"),
+        (dict(source=tmp_path / "gone.pt"), "gone.pt: no such file"),
+    ]
+    for kwargs, fragment in cases:
+        with pytest.raises(EnofError) as info:
+            enof.export(target="loihi2", out=tmp_path / "b", timesteps=T, input_shape=(12,), **kwargs)
+        assert fragment in str(info.value), str(info.value)
+        assert not (tmp_path / "b").exists()
