@@ -24,6 +24,11 @@ endif
 	@# Sinabs 3.1.3 (a NIR importer tests/interop checks) declares nir <= 1.0.4 and samna; enof keeps
 	@# nir 1.0.8 and from_nir needs no samna: installed without its dependencies, plus pbr, which it imports.
 	$(PIP) install -q -c constraints.txt --no-deps sinabs==3.1.3 pbr==7.1.3
+	@# SpikingJelly 2.0.0 (tests/interop/test_module_capture.py: enof.export of its modules) declares torchaudio
+	@# unpinned (it can pull another torch), tensorboard and SciencePlots, none of which its neurons and layers
+	@# import: installed without its dependencies, plus loguru, which it imports (tqdm, requests, packaging,
+	@# h5py, scipy, matplotlib come with enof's own).
+	$(PIP) install -q -c constraints.txt --no-deps spikingjelly==2.0.0 loguru==0.7.3
 	touch $(STAMP)
 
 # SANA-FE 2.2.9, the outside referee of the chip's energy and time (tests/runtime/test_sanafe_referee.py,
