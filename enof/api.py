@@ -15,7 +15,7 @@ from typing import Literal
 
 import numpy as np
 
-from enof.errors import EnofError, RunError, UnsupportedModuleError
+from enof.errors import EnofError, RunError
 from enof.results import Bundle, EnergyReport, RunResult
 
 def export(
