@@ -36,8 +36,9 @@ def export(
 ) -> Bundle:
     """Export ``source`` for ``target`` (``"loihi"``, ``"loihi2"`` or a profile TOML) into the bundle folder ``out``.
 
-    ``source``: an enof ``model.pt`` path; a NIR graph (a ``.nir`` path or a ``nir.NIRGraph``); or a
-    ``torch.nn.Module``: an ``nn.Sequential`` of ``Conv2d``/``Linear``/``Flatten``/``AvgPool2d``/``BatchNorm``
+    ``source``: an enof ``model.pt`` path or EnofNet (enof.trainer.models; T, decay and threshold from its LIF
+    layers, a sample from ``dataset`` or ``input_shape``); a NIR graph (a ``.nir`` path or a ``nir.NIRGraph``); or
+    a ``torch.nn.Module``: an ``nn.Sequential`` of ``Conv2d``/``Linear``/``Flatten``/``AvgPool2d``/``BatchNorm``
     layers and snnTorch ``Leaky`` (``reset_mechanism="zero"``), Norse ``LIFBoxCell``/``LIFCell``/``LIF`` or
     SpikingJelly ``LIFNode``/``IFNode`` neurons (enof.exporter.from_module), which needs ``timesteps`` and
     ``input_shape`` (one sample: (C, H, W) or (N,)). ``dt_s``: a NIR graph's Euler step when its metadata has
@@ -63,11 +64,34 @@ def export(
         from enof.formats.digest import file_sha256
 
         graph, sha, where = read_nir_file(path), file_sha256(path), str(path)
+    elif _is_enof_model(source):
+        from enof.exporter.export import prepare_model_export
+
+        batch = None if calibration is None else _array(calibration, "calibration")
+        prep = prepare_model_export(source, _module_sha256(source), target, nir_source, input_shape, calibrate, data_root, batch)
+        result = bundle_from_prepared(prep, out, max_chips=max_chips)
+        return Bundle(result.out_dir, result.manifest, result)
     else:
         graph, sha, where = _graph_of(source, timesteps, input_shape, dt_s)
     prep = _prepare_graph(graph, sha, where, target, nir_source, calibrate, data_root, calibration)
     result = bundle_from_prepared(prep, out, max_chips=max_chips)
     return Bundle(result.out_dir, result.manifest, result)
+
+
+def _is_enof_model(source) -> bool:
+    """An EnofNet (enof.trainer.models: backbone, pool, fc), as a checkpoint rebuilds it."""
+    import torch
+
+    return isinstance(source, torch.nn.Module) and all(hasattr(source, part) for part in ("backbone", "pool", "fc"))
+
+
+def _module_sha256(module) -> str:
+    """sha256 over a module's parameters and buffers, by name: what the manifest records as the source."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _graph_of(source, timesteps, input_shape, dt_s):
@@ -86,11 +110,7 @@ def _graph_of(source, timesteps, input_shape, dt_s):
         if timesteps is None or input_shape is None:
             raise EnofError(f"{type(source).__name__}: a module does not say how many steps a sample runs or what a sample is; "
                             "pass timesteps= and input_shape= (one sample: (C, H, W) or (N,))")  # fmt: skip
-        digest = hashlib.sha256()
-        for name, tensor in sorted(source.state_dict().items()):
-            digest.update(name.encode())
-            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-        return module_to_nir(source, tuple(input_shape), dt_s), digest.hexdigest(), type(source).__name__
+        return module_to_nir(source, tuple(input_shape), dt_s), _module_sha256(source), type(source).__name__
     raise EnofError(f"source: a model.pt or .nir path, a nir.NIRGraph or a torch.nn.Module, not a {type(source).__name__}")
 
 

@@ -219,13 +219,46 @@ def prepare_nir_graph_export(
     else:
         record = {"name": "none", "input_shape": list(graph.input_shape)}
         bound = None if calibration is not None else float(source.input_bound)
+    return prepare_graph_export(graph, source_sha256, record, profile, where, calibrate, data_root, bound, calibration)
+
+
+def prepare_graph_export(graph: Graph, source_sha256: str, record: dict, profile, where: str, calibrate: int = 32,
+                         data_root=None, x_bound: float | None = None, calibration: np.ndarray | None = None) -> PreparedExport:
+    """An exporter graph from any source → partition → quantization: calibrated on ``calibration`` (the user's
+    inputs, (N, *input shape)), else on ``calibrate`` samples of the ``record``'s data set, else sized by ``x_bound``."""
     if calibration is not None:
         if tuple(calibration.shape[1:]) != graph.input_shape:
             raise UnsupportedModuleError(f"calibration: shape {tuple(calibration.shape)}; {where} takes (N, {', '.join(map(str, graph.input_shape))})")
-        calibration = torch.from_numpy(np.asarray(calibration, np.float32)).unsqueeze(0).expand(steps, *calibration.shape).contiguous()
-    part, quant, limits, samples = quantize_for_target(graph, profile, record, calibrate, data_root, bound,
+        calibration = torch.from_numpy(np.asarray(calibration, np.float32)).unsqueeze(0).expand(graph.timesteps, *calibration.shape).contiguous()
+    part, quant, limits, samples = quantize_for_target(graph, profile, record, calibrate, data_root, x_bound,
                                                        calibration=calibration)
     return PreparedExport(source_sha256, record, profile, graph, part, quant, limits, samples)
+
+
+def prepare_model_export(model: torch.nn.Module, source_sha256: str, target, source: NirSource, input_shape=None,
+                         calibrate: int = 32, data_root=None, calibration: np.ndarray | None = None) -> PreparedExport:
+    """An EnofNet in memory (what a checkpoint rebuilds; enof.trainer.models) → partition → quantization: its LIF
+    layers give T, decay and threshold; ``source.dataset`` (or ``input_shape``) what a sample is."""
+    from enof.datasets import dataset_spec
+    from enof.trainer.neurons import LIF
+
+    lifs = [m for m in model.modules() if isinstance(m, LIF)]
+    if not lifs:
+        raise UnsupportedModuleError(f"{type(model).__name__}: an EnofNet without enof LIF layers has no spiking part to export")
+    neuron, steps = lifs[0].neuron, lifs[0].timesteps
+    if source.timesteps is not None and source.timesteps != steps:
+        raise UnsupportedModuleError(f"timesteps = {source.timesteps}: the model's LIF layers were built for T = {steps}; leave timesteps out")
+    record = dataset_spec(source.dataset).record() if source.dataset is not None else None
+    if input_shape is None and record is None:
+        raise UnsupportedModuleError(f"{type(model).__name__}: name its dataset= or give input_shape= (one sample, (C, H, W))")
+    shape = tuple(int(v) for v in (input_shape if input_shape is not None else record["input_shape"]))
+    if record is not None and tuple(record["input_shape"]) != shape:
+        raise UnsupportedModuleError(f"input_shape = {shape}: data set {source.dataset} gives {tuple(record['input_shape'])}")
+    graph = capture(model.eval(), shape, steps, NeuronParams(float(neuron.decay), float(neuron.v_threshold)))
+    record = record or {"name": "none", "input_shape": list(shape)}
+    bound = None if calibration is not None or source.dataset is not None else float(source.input_bound)
+    return prepare_graph_export(graph, source_sha256, record, _profile(target), type(model).__name__, calibrate, data_root,
+                                bound, calibration)
 
 
 def bundle_files(prep: PreparedExport, dt_s: float = DT_S) -> dict[str, bytes]:

@@ -115,3 +115,17 @@ def test_a_module_with_its_own_forward_is_refused_with_the_way_out(tmp_path):
         enof.export(Net(), "loihi2", tmp_path / "b", timesteps=2, input_shape=(4,))
     with pytest.raises(EnofError, match=r"Sequential: a module does not say how many steps .* pass timesteps= and input_shape="):
         enof.export(nn.Sequential(nn.Linear(4, 3), _leaky()), "loihi2", tmp_path / "b", input_shape=(4,))
+
+
+def test_an_enof_model_in_memory_exports_as_its_checkpoint_does(tmp_path, digits_checkpoint, model_factory):
+    """The same weights through enof.export(model) and enof.export("model.pt"): the same integers on the chip."""
+    model = model_factory("digits_cnn", width=8)  # digits_checkpoint's weights (seed 0)
+    from_model = enof.export(model, "loihi2", tmp_path / "model", dataset="digits", calibrate=16)
+    from_file = enof.export(digits_checkpoint, "loihi2", tmp_path / "file", calibrate=16)
+    ours, theirs = np.load(from_model.path / "quant.npz"), np.load(from_file.path / "quant.npz")
+    assert sorted(ours.files) == sorted(theirs.files) and len(ours.files) > 4
+    for name in ours.files:
+        np.testing.assert_array_equal(ours[name], theirs[name], err_msg=name)
+    assert from_model.manifest.partition == from_file.manifest.partition and from_model.timesteps == 2
+    with pytest.raises(UnsupportedModuleError, match=r"timesteps = 4: the model's LIF layers were built for T = 2"):
+        enof.export(model, "loihi2", tmp_path / "t4", dataset="digits", timesteps=4)
