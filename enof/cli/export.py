@@ -40,7 +40,9 @@ def export(
     """Export a trained EnOF network, or a NIR graph from another tool, for a (simulated) Loihi target and print where everything runs."""
     from enof.cli.console import make_console
 
-    from enof.exporter.export import NirSource, check_bundle_folder, export_bundle, is_nir_file
+    from enof.api import export as export_source
+    from enof.exporter.export import check_bundle_folder, default_out_dir
+    from enof.hardware_profiles import load_profile
     from enof.exporter.placement import placement_table
     from enof.exporter.report import partition_table, quantization_table
     from enof.trainer.models import load_plugins
@@ -49,11 +51,11 @@ def export(
         load_plugins(plugin)
         if output is not None:
             check_bundle_folder(output, "-o")
-        nir_source = NirSource(timesteps, dataset, input_bound, dt_s) if is_nir_file(checkpoint) else None
-        result = export_bundle(
-            checkpoint, target, output, calibrate=calibrate, data_root=data_root, max_chips=max_chips, weight_bits=weight_bits,
-            nir_source=nir_source
-        )
+        out = output if output is not None else default_out_dir(checkpoint, load_profile(target).name)
+        result = export_source(  # the Python API's enof.export: the command and the API stay in step
+            checkpoint, target, out, timesteps=timesteps, dt_s=dt_s, dataset=dataset, calibrate=calibrate,
+            data_root=data_root, input_bound=input_bound, max_chips=max_chips, weight_bits=weight_bits,
+        ).export
         if json_output:
             print_json(export_dict(checkpoint, result))
             return
