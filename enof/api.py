@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+import time
 from pathlib import Path
 from typing import Literal
 
@@ -48,6 +49,7 @@ def export(
     """
     from enof.exporter.export import NirSource, bundle_from_prepared, check_bundle_folder, export_bundle, is_nir_file
 
+    clock = time.perf_counter()
     out = check_bundle_folder(out)
     nir_source = NirSource(timesteps, dataset, input_bound, dt_s)
     if isinstance(source, (str, Path)):
@@ -68,13 +70,14 @@ def export(
         from enof.exporter.export import prepare_model_export
 
         batch = None if calibration is None else _array(calibration, "calibration")
-        prep = prepare_model_export(source, _module_sha256(source), target, nir_source, input_shape, calibrate, data_root, batch)
-        result = bundle_from_prepared(prep, out, max_chips=max_chips)
+        prep = prepare_model_export(source, _module_sha256(source), target, nir_source, input_shape, calibrate, data_root, batch,
+                                    weight_bits)  # fmt: skip
+        result = bundle_from_prepared(prep, out, max_chips=max_chips, clock=clock)
         return Bundle(result.out_dir, result.manifest, result)
     else:
         graph, sha, where = _graph_of(source, timesteps, input_shape, dt_s)
-    prep = _prepare_graph(graph, sha, where, target, nir_source, calibrate, data_root, calibration)
-    result = bundle_from_prepared(prep, out, max_chips=max_chips)
+    prep = _prepare_graph(graph, sha, where, target, nir_source, calibrate, data_root, calibration, weight_bits)
+    result = bundle_from_prepared(prep, out, max_chips=max_chips, clock=clock)
     return Bundle(result.out_dir, result.manifest, result)
 
 
@@ -114,13 +117,14 @@ def _graph_of(source, timesteps, input_shape, dt_s):
     raise EnofError(f"source: a model.pt or .nir path, a nir.NIRGraph or a torch.nn.Module, not a {type(source).__name__}")
 
 
-def _prepare_graph(graph, sha, where, target, nir_source, calibrate, data_root, calibration):
+def _prepare_graph(graph, sha, where, target, nir_source, calibrate, data_root, calibration, weight_bits):
     from enof.exporter.export import prepare_nir_graph_export
 
     if calibration is not None and nir_source.dataset is not None:
         raise EnofError(f"calibration and dataset={nir_source.dataset!r}: the data set calibrates; give one of the two")
     batch = None if calibration is None else _array(calibration, "calibration")
-    return prepare_nir_graph_export(graph, sha, where, target, nir_source, calibrate, data_root, calibration=batch)
+    return prepare_nir_graph_export(graph, sha, where, target, nir_source, calibrate, data_root, calibration=batch,
+                                    weight_bits=weight_bits)  # fmt: skip
 
 
 def _array(values, name: str) -> np.ndarray:

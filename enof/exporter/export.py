@@ -178,7 +178,7 @@ class NirSource:
 
 def prepare_nir_export(
     nir_path: str | Path, target, timesteps: int | None, dataset: str | None = None, calibrate: int = 32,
-    data_root: str | Path | None = None, input_bound: float = 1.0, dt_s: float | None = None,
+    data_root: str | Path | None = None, input_bound: float = 1.0, dt_s: float | None = None, weight_bits: int | None = None,
 ) -> PreparedExport:
     """A NIR graph written by another tool (enof.exporter.from_nir) → partition → quantization for ``target``.
 
@@ -190,12 +190,12 @@ def prepare_nir_export(
     from enof.exporter.from_nir import read_nir_file
 
     return prepare_nir_graph_export(read_nir_file(nir_path), file_sha256(nir_path), str(nir_path), target,
-                                    NirSource(timesteps, dataset, input_bound, dt_s), calibrate, data_root)
+                                    NirSource(timesteps, dataset, input_bound, dt_s), calibrate, data_root, weight_bits=weight_bits)
 
 
 def prepare_nir_graph_export(
     nir_graph: nir.NIRGraph, source_sha256: str, where: str, target, source: NirSource, calibrate: int = 32,
-    data_root: str | Path | None = None, calibration: np.ndarray | None = None,
+    data_root: str | Path | None = None, calibration: np.ndarray | None = None, weight_bits: int | None = None,
 ) -> PreparedExport:
     """``prepare_nir_export`` of a graph in memory (``where`` names it in errors); ``calibration``: the user's
     inputs (N, *input shape) as the network takes them, which calibrate instead of the data set or the bound."""
@@ -219,24 +219,26 @@ def prepare_nir_graph_export(
     else:
         record = {"name": "none", "input_shape": list(graph.input_shape)}
         bound = None if calibration is not None else float(source.input_bound)
-    return prepare_graph_export(graph, source_sha256, record, profile, where, calibrate, data_root, bound, calibration)
+    return prepare_graph_export(graph, source_sha256, record, profile, where, calibrate, data_root, bound, calibration, weight_bits)
 
 
 def prepare_graph_export(graph: Graph, source_sha256: str, record: dict, profile, where: str, calibrate: int = 32,
-                         data_root=None, x_bound: float | None = None, calibration: np.ndarray | None = None) -> PreparedExport:
+                         data_root=None, x_bound: float | None = None, calibration: np.ndarray | None = None,
+                         weight_bits: int | None = None) -> PreparedExport:
     """An exporter graph from any source → partition → quantization: calibrated on ``calibration`` (the user's
     inputs, (N, *input shape)), else on ``calibrate`` samples of the ``record``'s data set, else sized by ``x_bound``."""
     if calibration is not None:
         if tuple(calibration.shape[1:]) != graph.input_shape:
             raise UnsupportedModuleError(f"calibration: shape {tuple(calibration.shape)}; {where} takes (N, {', '.join(map(str, graph.input_shape))})")
         calibration = torch.from_numpy(np.asarray(calibration, np.float32)).unsqueeze(0).expand(graph.timesteps, *calibration.shape).contiguous()
-    part, quant, limits, samples = quantize_for_target(graph, profile, record, calibrate, data_root, x_bound,
+    part, quant, limits, samples = quantize_for_target(graph, profile, record, calibrate, data_root, x_bound, weight_bits,
                                                        calibration=calibration)
     return PreparedExport(source_sha256, record, profile, graph, part, quant, limits, samples)
 
 
 def prepare_model_export(model: torch.nn.Module, source_sha256: str, target, source: NirSource, input_shape=None,
-                         calibrate: int = 32, data_root=None, calibration: np.ndarray | None = None) -> PreparedExport:
+                         calibrate: int = 32, data_root=None, calibration: np.ndarray | None = None,
+                         weight_bits: int | None = None) -> PreparedExport:
     """An EnofNet in memory (what a checkpoint rebuilds; enof.trainer.models) → partition → quantization: its LIF
     layers give T, decay and threshold; ``source.dataset`` (or ``input_shape``) what a sample is."""
     from enof.datasets import dataset_spec
@@ -258,7 +260,7 @@ def prepare_model_export(model: torch.nn.Module, source_sha256: str, target, sou
     record = record or {"name": "none", "input_shape": list(shape)}
     bound = None if calibration is not None or source.dataset is not None else float(source.input_bound)
     return prepare_graph_export(graph, source_sha256, record, _profile(target), type(model).__name__, calibrate, data_root,
-                                bound, calibration)
+                                bound, calibration, weight_bits)
 
 
 def bundle_files(prep: PreparedExport, dt_s: float = DT_S) -> dict[str, bytes]:
@@ -319,7 +321,7 @@ def export_bundle(
         nir_source = nir_source or NirSource()
         prep = prepare_nir_export(
             checkpoint_path, profile, nir_source.timesteps, nir_source.dataset, calibrate, data_root,
-            nir_source.input_bound, nir_source.dt_s,
+            nir_source.input_bound, nir_source.dt_s, weight_bits,
         )  # fmt: skip
     else:
         _refuse_unknown_source(checkpoint_path)

@@ -129,3 +129,14 @@ def test_an_enof_model_in_memory_exports_as_its_checkpoint_does(tmp_path, digits
     assert from_model.manifest.partition == from_file.manifest.partition and from_model.timesteps == 2
     with pytest.raises(UnsupportedModuleError, match=r"timesteps = 4: the model's LIF layers were built for T = 2"):
         enof.export(model, "loihi2", tmp_path / "t4", dataset="digits", timesteps=4)
+
+
+def test_weight_bits_reach_a_module_export(tmp_path):
+    """--weight-bits / weight_bits: a coarser weight grid for NIR graphs and modules too (it was the checkpoint's alone)."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(6, 5), _leaky(), nn.Linear(5, 3), _leaky())
+    coarse = enof.export(net, "loihi2", tmp_path / "b4", timesteps=2, input_shape=(6,), weight_bits=4)
+    full = enof.export(net, "loihi2", tmp_path / "b8", timesteps=2, input_shape=(6,))
+    assert (coarse.manifest.weight_bits, full.manifest.weight_bits) == (4, 8)
+    levels = {bits: len(np.unique(np.load(b.path / "quant.npz")["affine0.weight_int"])) for bits, b in ((4, coarse), (8, full))}
+    assert levels[4] <= 2**4 - 1 < levels[8]  # 30 weights: at most 15 signed 4-bit levels, more at 8 bits
