@@ -135,3 +135,23 @@ def test_module_export_reproduces_the_librarys_spikes_in_float_and_lava_in_fixed
         np.testing.assert_array_equal(lava.spikes[layer], spikes, err_msg=layer)
     np.testing.assert_array_equal(lava.predictions, fast.predictions)
     assert sum(int(s.sum()) for s in fast.spikes.values()) > 0
+
+
+def test_spikingjellys_own_nir_file_needs_its_dt_and_then_gives_its_spikes(tmp_path):
+    """SpikingJelly 2.0.0's export_to_nir (the one library exporter that writes a file enof reads, issue 26) writes
+    its neurons for dt = 1e-4 s without recording it: refused without dt_s, then the library's spikes (tolerance
+    as above). Its tracer cannot pass a BatchNorm (torch.fx TraceError), so this conv net has none."""
+    from spikingjelly.activation_based.nir_exchange.to_nir import export_to_nir
+
+    from enof.errors import UnsupportedModuleError
+
+    net = nn.Sequential(*[layer for layer in build("spikingjelly", "conv") if not isinstance(layer, nn.BatchNorm2d)])
+    x = np.random.default_rng(3).uniform(0.0, 1.0, (50, *CONV_SHAPE)).astype(np.float32)
+    theirs = library_spikes("spikingjelly", net, x)
+    export_to_nir(net, torch.zeros(1, *CONV_SHAPE), save_path=str(tmp_path / "sj.nir"))
+    with pytest.raises(UnsupportedModuleError, match=r"sj.nir: the graph's metadata has no dt_s"):
+        enof.export(tmp_path / "sj.nir", "loihi2", tmp_path / "refused", timesteps=T, calibration=x)
+    bundle = enof.export(tmp_path / "sj.nir", "loihi2", tmp_path / "bundle", timesteps=T, dt_s=1e-4, calibration=x)
+    ours = enof.run(bundle, x, precision="float", record_spikes=True)
+    for path, spikes in theirs.items():  # SpikingJelly names its NIR nodes "_<module path>"
+        assert 0.02 < spikes.mean() < 0.9 and (ours.spikes[bundle.layer_of(f"_{path}")] == spikes).mean() >= 0.999, path
