@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Optional
 
@@ -10,6 +11,12 @@ import typer
 
 from enof.cli.output import exit_codes_epilog, fail, print_json
 from enof.errors import EnofError
+
+class NetxChoice(str, Enum):
+    auto = "auto"
+    required = "required"
+    off = "off"
+
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
@@ -35,6 +42,9 @@ def export(
     dataset: Optional[str] = typer.Option(None, "--dataset", help="NIR graph: the data set it classifies (calibration, and enof-run's test split); default none"),
     input_bound: float = typer.Option(1.0, "--input-bound", min=1e-12, help="NIR graph without --dataset: the largest |input| (sizes the fixed-point ranges)"),
     dt_s: Optional[float] = typer.Option(None, "--dt-s", min=1e-12, help="NIR graph: the Euler step in seconds the graph was written for (default: its metadata dt_s; a graph without one needs this: snnTorch writes for 1e-4, Norse's from_nir runs 1e-3)"),
+    netx: NetxChoice = typer.Option(NetxChoice.auto, "--netx", help="chip.net.h5, the chip part as a lava-dl netx file for Loihi 2: auto "
+                             "(written where netx can express it, else the export says why), required (refuse the "
+                             "export without it), off"),
     plugin: list[str] = typer.Option([], "--plugin", help="a Python module to import first (it registers architectures: enof.trainer.models.register_architecture); repeatable"),
 ) -> None:
     """Export a trained EnOF network, or a NIR graph from another tool, for a (simulated) Loihi target and print where everything runs."""
@@ -54,7 +64,7 @@ def export(
         out = output if output is not None else default_out_dir(checkpoint, load_profile(target).name)
         result = export_source(  # the Python API's enof.export: the command and the API stay in step
             checkpoint, target, out, timesteps=timesteps, dt_s=dt_s, dataset=dataset, calibrate=calibrate,
-            data_root=data_root, input_bound=input_bound, max_chips=max_chips, weight_bits=weight_bits,
+            data_root=data_root, input_bound=input_bound, max_chips=max_chips, weight_bits=weight_bits, netx=netx.value,
         ).export
         if json_output:
             print_json(export_dict(checkpoint, result))
@@ -66,6 +76,8 @@ def export(
         console.print(partition_table(result.partition))
         console.print(quantization_table(result.quant, result.calibration_samples))
         console.print(placement_table(result.placement))
+    if "skipped" in result.manifest.netx and netx != NetxChoice.off:
+        console.print(f"no chip.net.h5 (netx): {result.manifest.netx['skipped']}")
     console.print(f"bundle written to {result.out_dir}")
 
 
@@ -88,7 +100,7 @@ def export_dict(checkpoint: Path, result) -> dict:
                   for name, digest in manifest.files.items()},
         "calibration_samples": result.calibration_samples, "partition": partition,
         "chips": placement.chips, "cores": len(placement.cores), "layers": [asdict(layer) for layer in placement.layers],
-        "timings_s": result.timings_s,
+        "timings_s": result.timings_s, "netx": manifest.netx,
     }  # fmt: skip
 
 

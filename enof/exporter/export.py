@@ -21,6 +21,7 @@ from enof.exporter.calibrate import (
     calibration_batch, chip_peaks, current_bound_peaks, graded_input_scale, input_abs_max,
 )
 from enof.exporter.graph import Graph, NeuronParams, capture
+from enof.exporter.netx import netx_outcome
 from enof.exporter.layers import layer_specs
 from enof.exporter.partition import Partition, partition
 from enof.exporter.quantize import FixedPointLimits, Quantized, quantize
@@ -28,6 +29,7 @@ from enof.exporter.to_nir import DT_S, chip_graph, chip_nir_bytes
 from enof.exporter.to_onnx import write_host_in, write_host_out
 from enof.formats.bundle import Manifest, PartitionRecord, TargetInfo, replaceable_folder, write_bundle
 from enof.formats.digest import file_sha256
+from enof.formats.netx import NETX_FILE
 from enof.formats.outputs import check_output_folder, writing
 from enof.formats.quant import quant_npz_bytes
 
@@ -302,12 +304,15 @@ def export_bundle(
     max_chips: int | None = None,
     weight_bits: int | None = None,
     nir_source: NirSource | None = None,
+    netx: str = "auto",
 ) -> ExportResult:
     """Export ``checkpoint_path`` (an enof model.pt, or a NIR graph: then ``nir_source`` says how; its
     defaults if None) for ``target`` (profile name or TOML path) into a bundle directory.
 
     ``calibrate``: training samples run through the float chip part to size the state ranges;
-    ``max_chips``: override the profile's chip count (placement only). ``out_dir`` is checked first
+    ``max_chips``: override the profile's chip count (placement only). ``netx``: auto (chip.net.h5 where netx
+    can express the chip part, else the manifest says why), required (refuse the export then) or off (no file,
+    enof.exporter.netx). ``out_dir`` is checked first
     (not a file, not a folder of something else, a writable folder above it; missing folders are made).
     """
     from enof.hardware_profiles import load_profile
@@ -342,8 +347,11 @@ def bundle_from_prepared(prep: PreparedExport, out_dir: str | Path, dt_s: float 
     timings["placement"] = time.perf_counter() - clock - timings["graph"]
 
     graph, part = prep.graph, prep.partition
+    netx_file = netx_outcome(prep, netx)  # --netx required: refused here, before any file exists
     files = bundle_files(prep, dt_s)
     files["placement.json"] = placement.to_json_bytes()
+    if netx_file.data is not None:
+        files[NETX_FILE] = netx_file.data
     manifest = Manifest(
         checkpoint_sha256=prep.source_sha256,
         target=TargetInfo(name=profile.name, profile_sha256=profile.sha256, profile=profile.text),
@@ -356,6 +364,7 @@ def bundle_from_prepared(prep: PreparedExport, out_dir: str | Path, dt_s: float 
         versions=_versions(),
         module_paths=dict(graph.module_paths),  # readable layer name -> the torch module path (or NIR node) it came from
         weight_bits=int(prep.limits.weight_bits),
+        netx=netx_file.record(),
     )  # write_bundle hashes the files into it
     with writing(out_dir):
         manifest = write_bundle(out_dir, manifest, files)

@@ -26,6 +26,7 @@ from enof.exporter.graph import INPUT, Graph, LifNode, WeightNode
 from enof.exporter.partition import Partition
 from enof.formats.fixed_point import ACT_SHIFT, DECAY_UNITY, DU_KEEP_NOTHING
 from enof.formats.identity_synapse import identity_diagonal
+from enof.formats.netx import NETX_BIAS_EXP
 from enof.formats.quant import bias_mant_max, input_bits, input_range, weight_grid_step, weight_register_max
 
 INPUT_SHIFT = 1 << ACT_SHIFT  # 64: Lava aligns a_in (and vth, VTH_SHIFT = ACT_SHIFT) by 6 bits; the bias is not shifted
@@ -42,6 +43,7 @@ class FixedPointLimits:
     vth_mant_bits: int = 17
     bias_mant_bits: int = 13
     bias_exp_max: int = 7
+    bias_exp_min: int = 0  # NETX_BIAS_EXP on targets with graded spikes (Loihi 2): biases netx reads exactly
     decay_bits: int = 12
     state_bits: int = 24
     graded_spike_bits: int = 0
@@ -63,6 +65,7 @@ class FixedPointLimits:
             weight_exp_min=int(fp.weight_exp_min.value),
             weight_exp_max=int(fp.weight_exp_max.value), vth_mant_bits=int(fp.vth_mant_bits.value),
             bias_mant_bits=int(fp.bias_mant_bits.value), bias_exp_max=int(fp.bias_exp_max.value),
+            bias_exp_min=min(NETX_BIAS_EXP, int(fp.bias_exp_max.value)) if profile.target.graded_spikes.value else 0,
             decay_bits=int(fp.decay_bits.value), state_bits=int(fp.state_bits.value),
             graded_spike_bits=int(profile.target.graded_spike_bits.value),
         )
@@ -209,10 +212,13 @@ def quantize_identity(
 
 
 def choose_bias(name: str, bias_v: np.ndarray, limits: FixedPointLimits) -> tuple[np.ndarray, int]:
-    """Smallest ``bias_exp`` ≥ 0 whose mantissa ``round(bias_v / 2^exp)`` fits ``bias_mant_bits`` (signed)."""
+    """Smallest ``bias_exp`` ≥ ``bias_exp_min`` whose mantissa ``round(bias_v / 2^exp)`` fits ``bias_mant_bits``
+    (signed). On Loihi 2 targets the floor is netx's fixed exponent 6 (enof.formats.netx), so that chip.net.h5
+    holds the same biases: a step of 64 v units, under 0.5 % of any threshold the digits and mnist5k bundles have
+    (docs/loihi2-hardware.md measures the accuracy it costs)."""
     mant_max = bias_mant_max(limits.bias_mant_bits)
     peak = float(np.abs(bias_v).max()) if bias_v.size else 0.0
-    for exp in range(limits.bias_exp_max + 1):
+    for exp in range(limits.bias_exp_min, limits.bias_exp_max + 1):
         mant = np.round(bias_v / 2.0**exp)
         if np.abs(mant).max(initial=0) <= mant_max:
             return mant.astype(np.int32), exp

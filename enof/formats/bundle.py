@@ -86,6 +86,9 @@ class Manifest:
     module_paths: dict[str, str] = field(default_factory=dict)
     # the weight grid the quantizer used (enof-export --weight-bits); None: the profile's (older bundles)
     weight_bits: int | None = None
+    # chip.net.h5 (enof.formats.netx): {"file": "chip.net.h5"} when written, {"skipped": the export's reason}
+    # when not; empty in bundles exported before it
+    netx: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.input_mode not in INPUT_MODES:
@@ -194,10 +197,21 @@ def checked_manifest(data, label: str) -> tuple[Manifest, Profile | None, str]:
                         for i, p in enumerate(f.array(f.get(data, "partition"), "partition"))),
         interfaces=f.free_form(interfaces, "interfaces"), files=files, versions=versions, module_paths=module_paths,
         weight_bits=None if data.get("weight_bits") is None else f.integer(data["weight_bits"], "weight_bits", 2),
+        netx=_netx_record(f, data.get("netx", {})),
     )  # fmt: skip
     if profile is not None:
         check_manifest_profile(manifest, profile, label)
     return manifest, profile, problem
+
+
+def _netx_record(f: Fields, value) -> dict[str, str]:
+    """The manifest's ``netx``: empty, {"file": "chip.net.h5"} (listed in ``files``) or {"skipped": reason}."""
+    record = f.obj(value, "netx")
+    if record and (len(record) != 1 or set(record) - {"file", "skipped"}):
+        f.fail("netx", f"is {show(record)}; expected {{\"file\": \"chip.net.h5\"}} or {{\"skipped\": reason}}")
+    for key, text in record.items():
+        f.string(text, f"netx.{key}")
+    return dict(record)
 
 
 def input_mode_for(graded_spikes: bool, temporal: bool) -> str:
@@ -270,6 +284,8 @@ def read_bundle(root: str | os.PathLike) -> Bundle:
     for name in manifest.required_files():
         if name not in manifest.files:
             raise BundleError(f"{manifest_path}: does not list {name} (required in {manifest.input_mode} mode)")
+    if manifest.netx.get("file") and manifest.netx["file"] not in manifest.files:
+        raise BundleError(f"{manifest_path}: netx names {manifest.netx['file']}, which files does not list")
     paths = {}
     for name, expected in manifest.files.items():
         path = root / _check_name(name, str(manifest_path))

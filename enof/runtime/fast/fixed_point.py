@@ -21,6 +21,7 @@ from enof.formats.fixed_point import (
     DV_OFFSET,
     LAVA_STATE_BITS,
     VTH_SHIFT,
+    dense_effective_weights,  # noqa: F401  (re-exported: the simulator's synapses and tests import it here)
 )
 
 FLOAT32_EXACT = 2**24  # float32 holds every integer below this exactly
@@ -137,26 +138,6 @@ def no_wrap_dtype(dv: int, bias_max: float, state_bits: int = LAVA_STATE_BITS) -
     power_of_two = factor == 0 or (factor > 0 and factor & (factor - 1) == 0)
     largest = factor / DECAY_UNITY * (max_uv - 1) + max_uv + bias_max
     return torch.float32 if power_of_two and largest < FLOAT32_EXACT else torch.float64
-
-
-def dense_effective_weights(weight_int: np.ndarray, num_weight_bits: int = 8) -> np.ndarray:
-    """Lava Dense's weights after its first step: sign mode, clip to 8 bits, truncate (weightutils.py).
-
-    EXCITATORY (min >= 0) clips to [0, 255], INHIBITORY (max <= 0) to [−255, 0], MIXED to [−256, 255];
-    then ``(W >> nt) << nt`` with nt = 8 − num_weight_bits + mixed (on −W for INHIBITORY).
-    """
-    w = np.asarray(weight_int).astype(np.int64)
-    if w.min() >= 0:
-        sign, mixed = 1, 0
-    elif w.max() <= 0:
-        sign, mixed = -1, 0
-    else:
-        sign, mixed = 1, 1
-    w = sign * w
-    w = np.clip(w, -256 * mixed, 255)
-    truncate_bits = 8 - num_weight_bits + mixed
-    w = (w >> truncate_bits) << truncate_bits
-    return sign * w
 
 
 def shift_by_exp(acc: torch.Tensor, weight_exp: int) -> torch.Tensor:

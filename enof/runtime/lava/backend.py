@@ -54,6 +54,7 @@ class LavaJob:
     source: np.ndarray  # (B, *program.sample_shape): x_int (fixed, int64) or x (float, float64), torch layout
     precision: Precision
     fault: LavaFault | None = None
+    netx_file: bytes | None = None  # chip.net.h5 (checked): the worker runs lava-dl's netx network instead
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,8 @@ def run_lava(
     counts per layer (relay neurons excluded), like ``enof.runtime.fast.simulate``. ``timeout_s``
     bounds the whole call. ``options``: ``samples_per_run`` (bounds one Lava run: its input buffer
     and spike record), ``workers`` (that many independent Lava runs of the chunks at once, each under the
-    watchdog: the same results, as every chunk starts from a fresh network), ``fault`` (tests only), as in
+    watchdog: the same results, as every chunk starts from a fresh network), ``fault`` (tests only),
+    ``netx_file`` (the bundle's checked chip.net.h5: lava-dl's netx network runs instead of enof's own), as in
     ``run_lava_timed``.
     """
     return run_lava_timed(program, x, precision, timeout_s, **options)[0]
@@ -97,6 +99,7 @@ def run_lava_timed(
     fault: LavaFault | None = None,
     samples_per_run: int = DEFAULT_SAMPLES_PER_RUN,
     workers: int = 1,
+    netx_file: bytes | None = None,
 ) -> tuple[ChipRun, LavaTimings]:
     """``run_lava`` that also returns where the time went (summed over the runs; processes of the largest)."""
     x = np.asarray(x)
@@ -111,7 +114,8 @@ def run_lava_timed(
         )
     source = program.quantize_input(x) if precision == "fixed" else np.asarray(x, np.float64)
     step = max(1, samples_per_run)
-    jobs = [LavaJob(program, source[begin : begin + step], precision, fault) for begin in range(0, len(source), step)]
+    jobs = [LavaJob(program, source[begin : begin + step], precision, fault, netx_file)
+            for begin in range(0, len(source), step)]
     with sigterm_raises_run_error():
         parts = _run_chunks(jobs, max(1, workers), timeout_s)
     totals = {f.name: sum(p[f"timing:{f.name}"].item() for p in parts) for f in fields(LavaTimings)}

@@ -64,7 +64,12 @@ def main(argv: list[str]) -> NoReturn:
             leave(scratch, 3)
 
     try:
-        network = LavaNetwork(job.program, job.source, job.precision, job.fault)
+        if job.netx_file is not None:
+            from enof.runtime.netx.network import NetxNetwork
+
+            network = NetxNetwork(job.program, job.source, job.netx_file)
+        else:
+            network = LavaNetwork(job.program, job.source, job.precision, job.fault)
         network.on_model_error = fail
         result = network.run()
     except LavaModelError as exc:
