@@ -20,6 +20,7 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 class BackendChoice(str, Enum):
     fast = "fast"
     lava = "lava"
+    netx = "netx"
 
 
 class PrecisionChoice(str, Enum):
@@ -30,7 +31,7 @@ class PrecisionChoice(str, Enum):
 @app.command(epilog=exit_codes_epilog() + " SIGTERM: 143.")
 def run(
     bundle: Path = typer.Argument(..., help="bundle folder written by enof-export"),
-    backend: BackendChoice = typer.Option(BackendChoice.fast, "--backend", help="fast (built-in, bit-exact) or lava"),
+    backend: BackendChoice = typer.Option(BackendChoice.fast, "--backend", help="fast (built-in, bit-exact), lava, or netx (the bundle's chip.net.h5 through lava-dl's netx in Lava, fixed point)"),
     precision: PrecisionChoice = typer.Option(PrecisionChoice.fixed, "--precision", help="fixed (the chip's integers) or float"),
     dataset: Optional[str] = typer.Option(None, "--dataset", help="data set name (default: the one in the bundle)"),
     data_root: Optional[Path] = typer.Option(None, "--data-root", help="folder of the data set files (CIFAR, DVS)"),

@@ -20,7 +20,7 @@ RUN_FORMAT_VERSION = 2
 # Per core and timestep (docs/run-json.md "per_step"): summed over samples, and the maximum over samples.
 STEP_FIELDS = ("spikes", "synops", "messages_out", "messages_in")
 _OLD_VERSIONS = {1: "a run from before the chip-time model, without per-step counts: re-run with enof-run"}
-BACKENDS = ("fast", "lava")
+BACKENDS = ("fast", "lava", "netx")  # netx: the bundle's chip.net.h5 run by lava-dl's netx in Lava
 PRECISIONS = ("fixed", "float")
 
 
@@ -72,7 +72,7 @@ class HostCost:
 @dataclass(frozen=True)
 class RunResult:
     bundle_manifest_sha256: str
-    backend: str  # fast | lava
+    backend: str  # fast | lava | netx
     precision: str  # fixed | float
     target: str
     timesteps: int
@@ -89,7 +89,7 @@ class RunResult:
 
     def __post_init__(self):
         if self.backend not in BACKENDS:
-            raise ValueError(f"backend must be fast or lava, got {self.backend!r}")
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be fixed or float, got {self.precision!r}")
         if len(self.predictions) != self.samples or (self.labels is not None and len(self.labels) != self.samples):

@@ -26,7 +26,7 @@ from enof.runtime.host import count_macs, open_session, run_host_in, run_host_ou
 from enof.runtime.program import ChipProgram
 from enof.runtime.step_activity import StepRecorder, core_steps
 
-Backend = Literal["fast", "lava"]
+Backend = Literal["fast", "lava", "netx"]  # netx: chip.net.h5 in lava-dl's netx, on the Lava backend's worker
 Precision = Literal["fixed", "float"]
 CHIP_OUTPUT_BITS_PER_NEURON_STEP = 1  # a spike raster: one bit per output neuron per step
 
@@ -76,10 +76,12 @@ def run_bundle(
         raise RunError(f"inputs of shape {inputs.shape} do not match the bundle's (N, {', '.join(map(str, sample_shape))}){kind}")
     if len(inputs) == 0 or (labels is not None and len(labels) != len(inputs)):
         raise RunError(f"{len(inputs)} inputs but {len(labels) if labels is not None else 'no'} labels (need at least 1 input, and as many labels as inputs or none)")
-    if backend not in ("fast", "lava"):
-        raise RunError(f"unknown backend {backend!r} (fast|lava)")
-    if lava_workers < 1 or (lava_workers > 1 and backend != "lava"):
-        raise RunError(f"--lava-workers {lava_workers}: needs ≥ 1, and more than 1 only with --backend lava")
+    if backend not in ("fast", "lava", "netx"):
+        raise RunError(f"unknown backend {backend!r} (fast|lava|netx)")
+    if lava_workers < 1 or (lava_workers > 1 and backend == "fast"):
+        raise RunError(f"--lava-workers {lava_workers}: needs ≥ 1, and more than 1 only with --backend lava or netx")
+    if backend == "netx" and precision != "fixed":
+        raise RunError("--backend netx runs chip.net.h5's integers: --precision fixed only")
     if backend != "fast" and device not in ("cpu", "auto"):  # Lava runs on the CPU
         raise RunError(f"--device {device}: only the built-in simulator (--backend fast) runs on a chosen device")
     if spike_sink is not None and shard.world_size > 1:
@@ -90,10 +92,15 @@ def run_bundle(
     if batch_size == 0:
         batch_size = auto_batch_size(program, torch_device, len(inputs))
     _check_raster_fits(program, min(batch_size, len(inputs)), bundle.root)
+    netx_file = None
+    if backend == "netx":  # checked against the chip program before any Lava process starts
+        from enof.runtime.netx.file import netx_file_for_run
+
+        netx_file = netx_file_for_run(bundle)
     first, end = shard.bounds(len(inputs))
     with _progress(progress and shard.is_main, backend, precision) as bar:
         task = bar.add_task("samples", total=end - first)
-        chip = _chip_runner(backend, precision, timeout_s, lava_workers, torch_device, spike_sink is not None)
+        chip = _chip_runner(backend, precision, timeout_s, lava_workers, torch_device, spike_sink is not None, netx_file)
         mine = _run_samples(bundle, inputs, first, end, normalization, chip, batch_size,
                             lambda done: bar.advance(task, done), spike_sink)  # fmt: skip
     gathered = shard.gather(mine)
@@ -186,7 +193,8 @@ def _size(size: int) -> str:
     return f"{size / 2 ** (10 * power):,.1f} {units[power]}"
 
 
-def _chip_runner(backend: Backend, precision: Precision, timeout_s: float, lava_workers: int, device, record_spikes: bool = False):
+def _chip_runner(backend: Backend, precision: Precision, timeout_s: float, lava_workers: int, device, record_spikes: bool = False,
+                 netx_file: bytes | None = None):
     if backend == "fast":
         from enof.runtime.fast import simulate
 
@@ -196,7 +204,7 @@ def _chip_runner(backend: Backend, precision: Precision, timeout_s: float, lava_
 
     def lava(program: ChipProgram, x: np.ndarray, steps: StepRecorder):
         per_run = min(DEFAULT_SAMPLES_PER_RUN, -(-len(x) // lava_workers))  # a chunk for each worker
-        run = run_lava(program, x, precision, timeout_s, samples_per_run=per_run, workers=lava_workers)
+        run = run_lava(program, x, precision, timeout_s, samples_per_run=per_run, workers=lava_workers, netx_file=netx_file)
         steps.add_batch(run.spikes, run.input_events)  # Lava hands back whole rasters
         return run
 
