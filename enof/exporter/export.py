@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import nir
@@ -120,12 +120,14 @@ def _profile(target):
 
 def quantize_for_target(graph: Graph, profile, dataset: dict, calibrate: int = 32, data_root=None,
                         x_bound: float | None = None, weight_bits: int | None = None,
-                        calibration: torch.Tensor | None = None):
+                        calibration: torch.Tensor | None = None, netx_biases: bool = False):
     """Partition, calibrate and quantize ``graph`` for ``profile``: the exporter's chain after the graph,
     which quantization-aware fine-tuning (enof.trainer.finetune) runs at every step.
 
     Calibration runs ``calibration`` (a time-major batch the caller holds) or ``calibrate`` samples of
     ``dataset``; where there is no data set to run, ``x_bound`` (a bound on |input|) sizes the ranges.
+    ``netx_biases`` (enof-export --netx required): every bias at exactly netx's exponent 6 on a Loihi 2 target,
+    the LIF's scale lowered where its bias would need 7 (it costs accuracy: docs/loihi2-hardware.md).
     Returns (partition, quantized, limits, calibration samples)."""
     graded = bool(profile.target.graded_spikes.value)
     part = partition(graph, graded_spikes=graded, temporal=bool(dataset.get("temporal", False)))
@@ -145,12 +147,14 @@ def quantize_for_target(graph: Graph, profile, dataset: dict, calibrate: int = 3
     else:
         input_scale = 127.0 / x_bound  # 8-bit signed resolution over the bound, as graded_input_scale without data
     limits = FixedPointLimits.from_profile(profile, weight_bits)  # --weight-bits: a coarser grid, fewer synapse bits
+    if netx_biases and limits.bias_exp_min > 0:
+        limits = replace(limits, bias_exp_max=limits.bias_exp_min)
     return part, quantize(graph, part, limits, input_scale, peaks), limits, samples
 
 
 def prepare_export(
     checkpoint_path: str | Path, target, calibrate: int = 32, data_root: str | Path | None = None,
-    weight_bits: int | None = None,
+    weight_bits: int | None = None, netx_biases: bool = False,
 ) -> PreparedExport:
     """Checkpoint → graph → partition → (calibration) → quantization, for ``target`` (a profile name,
     a TOML path or a loaded Profile)."""
@@ -164,7 +168,8 @@ def prepare_export(
     input_shape = tuple(int(v) for v in ckpt.dataset["input_shape"])
     neuron = NeuronParams(float(ckpt.neuron["decay"]), float(ckpt.neuron["v_threshold"]))
     graph = capture(model, input_shape, ckpt.timesteps, neuron)
-    part, quant, limits, samples = quantize_for_target(graph, profile, ckpt.dataset, calibrate, data_root, None, weight_bits)
+    part, quant, limits, samples = quantize_for_target(graph, profile, ckpt.dataset, calibrate, data_root, None, weight_bits,
+                                                       netx_biases=netx_biases)
     return PreparedExport(file_sha256(checkpoint_path), ckpt.dataset, profile, graph, part, quant, limits, samples)
 
 
@@ -311,8 +316,8 @@ def export_bundle(
 
     ``calibrate``: training samples run through the float chip part to size the state ranges;
     ``max_chips``: override the profile's chip count (placement only). ``netx``: auto (chip.net.h5 where netx
-    can express the chip part, else the manifest says why), required (refuse the export then) or off (no file,
-    enof.exporter.netx). ``out_dir`` is checked first
+    can express the chip part, else the manifest says why), required (biases at exactly netx's exponent; refuse
+    the export without the file) or off (no file; enof.exporter.netx). ``out_dir`` is checked first
     (not a file, not a folder of something else, a writable folder above it; missing folders are made).
     """
     from enof.hardware_profiles import load_profile

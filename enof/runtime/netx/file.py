@@ -31,51 +31,55 @@ def netx_file_for_run(bundle) -> bytes:
     return data
 
 
+def netx_layers_of(program: ChipProgram, bias_mant_bits: int, label: str = "chip.nir") -> list[NetxLayer]:
+    """The chip program as netx layers (what chip.net.h5 must hold); BundleError where netx cannot express it."""
+    layers, previous = [], INPUT
+    for name, lif in program.layers.items():
+        incoming = program.incoming(name)
+        if len(incoming) != 1 or incoming[0].source != previous:
+            raise BundleError(f"{label}: {name} is not fed by {previous} alone: netx reads only sequential networks")
+        syn = incoming[0]
+        if syn.runs_as not in ("conv", "dense"):
+            raise BundleError(f"{label}: {syn.name} runs as {syn.runs_as}, which netx has no layer for")
+        if syn.runs_as == "dense" and (problem := dense_read_problem(syn.weight_int, syn.weight_exp, syn.num_weight_bits)):
+            raise BundleError(f"{label}: {syn.name}: {problem}")
+        bias, problem = bias_at_netx_exp(lif.bias_mant, lif.bias_exp, bias_mant_bits)
+        if bias is None:
+            raise BundleError(f"{label}: {name}: {problem}")
+        layers.append(NetxLayer(
+            name=name, kind=syn.runs_as, shape=tuple(lif.shape), weight=np.asarray(syn.weight_int, np.int64),
+            vth=int(lif.vth), du=int(lif.du), dv=int(lif.dv), bias=bias, stride=tuple(syn.stride),
+            padding=tuple(syn.padding), flatten_before=syn.runs_as == "dense" and len(program.shape_of(syn.source)) != 1,
+        ))  # fmt: skip
+        previous = name
+    return layers
+
+
+_FIELDS = (("kind", "layer type"), ("shape", "shape"), ("stride", "stride"), ("padding", "padding"),
+           ("flatten_before", "flatten before it"), ("vth", "neuron vThMant"), ("du", "neuron iDecay − 1"),
+           ("dv", "neuron vDecay"))  # fmt: skip
+
+
 def check_against_program(layers: list[NetxLayer], input_shape, program: ChipProgram, bias_mant_bits: int,
                           label: str) -> None:
     """Each netx layer is the chip program's layer of the same position, integer for integer."""
-    names = list(program.layers)
-    if len(layers) != len(names):
-        raise BundleError(f"{label}: {len(layers)} weight layers, chip.nir has {len(names)} LIF layers ({', '.join(names)})")
+    expected = netx_layers_of(program, bias_mant_bits, f"{label} (from chip.nir)")
+    if len(layers) != len(expected):
+        raise BundleError(f"{label}: {len(layers)} weight layers, chip.nir has {len(expected)} LIF layers "
+                          f"({', '.join(e.name for e in expected)})")
+    if expected[0].kind == "conv" and input_shape is None:
+        raise BundleError(f"{label}: no input layer before the first conv (netx cannot infer its input shape)")
     if input_shape is not None and tuple(input_shape) != tuple(program.input_shape):
         raise BundleError(f"{label}: input shape {tuple(input_shape)} is not chip.nir's {tuple(program.input_shape)}")
-    previous = INPUT
-    for layer, name in zip(layers, names):
+    for layer, want in zip(layers, expected):
         where = f"{label} layer {layer.name}"
-        incoming = program.incoming(name)
-        if len(incoming) != 1 or incoming[0].source != previous:
-            raise BundleError(f"{label}: chip.nir's {name} is not fed by {previous} alone: netx reads only sequential networks")
-        _check_layer(layer, name, incoming[0], program, bias_mant_bits, where)
-        previous = name
-    if layers[0].kind == "conv" and input_shape is None:
-        raise BundleError(f"{label}: no input layer before the first conv (netx cannot infer its input shape)")
-
-
-def _check_layer(layer: NetxLayer, name: str, syn, program: ChipProgram, bias_mant_bits: int, where: str) -> None:
-    lif = program.layers[name]
-    if layer.name != name:
-        raise BundleError(f"{where}: feeds {layer.name!r}, chip.nir's layer there is {name}")
-    if layer.kind != syn.runs_as:
-        raise BundleError(f"{where}: a {layer.kind} layer, chip.nir's {syn.name} runs as {syn.runs_as}")
-    if tuple(layer.shape) != tuple(lif.shape):
-        raise BundleError(f"{where}: shape {tuple(layer.shape)} is not chip.nir's {tuple(lif.shape)}")
-    if layer.weight.shape != syn.weight_int.shape or not np.array_equal(layer.weight, syn.weight_int):
-        raise BundleError(f"{where}: weight {layer.weight.shape} differs from quant.npz's {syn.name}.weight_int")
-    if layer.kind == "conv" and (tuple(layer.stride) != tuple(syn.stride) or tuple(layer.padding) != tuple(syn.padding)):
-        raise BundleError(f"{where}: stride {layer.stride} / padding {layer.padding} differ from chip.nir's "
-                          f"{tuple(syn.stride)} / {tuple(syn.padding)}")
-    expected_flatten = layer.kind == "dense" and len(program.shape_of(syn.source)) != 1
-    if layer.flatten_before != expected_flatten:
-        raise BundleError(f"{where}: {'a' if layer.flatten_before else 'no'} flatten before it, but its source "
-                          f"{syn.source} has shape {program.shape_of(syn.source)}")
-    if layer.kind == "dense" and (problem := dense_read_problem(layer.weight, syn.weight_exp, syn.num_weight_bits)):
-        raise BundleError(f"{where}: {problem}")
-    for field, value, expected in (("vThMant", layer.vth, lif.vth), ("iDecay − 1", layer.du, lif.du),
-                                   ("vDecay", layer.dv, lif.dv)):  # fmt: skip
-        if value != expected:
-            raise BundleError(f"{where}: neuron {field} is {value}, quant.npz's {name} says {expected}")
-    bias, problem = bias_at_netx_exp(lif.bias_mant, lif.bias_exp, bias_mant_bits)
-    if bias is None:
-        raise BundleError(f"{where}: {problem}")
-    if not np.array_equal(layer.bias, bias):
-        raise BundleError(f"{where}: bias differs from quant.npz's {name} bias at exponent 6")
+        if layer.name != want.name:
+            raise BundleError(f"{where}: feeds {layer.name!r}, chip.nir's layer there is {want.name}")
+        for attribute, what in _FIELDS:
+            if getattr(layer, attribute) != getattr(want, attribute):
+                raise BundleError(f"{where}: {what} is {getattr(layer, attribute)}, chip.nir and quant.npz say "
+                                  f"{getattr(want, attribute)}")
+        for attribute in ("weight", "bias"):
+            mine, theirs = getattr(layer, attribute), getattr(want, attribute)
+            if mine.shape != theirs.shape or not np.array_equal(mine, theirs):
+                raise BundleError(f"{where}: {attribute} {mine.shape} differs from quant.npz's integers for {want.name}")
