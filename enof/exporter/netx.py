@@ -53,7 +53,8 @@ def netx_outcome(prep, mode: NetxMode = "auto") -> NetxOutcome:
 
 
 def netx_layers(prep) -> list[NetxLayer]:
-    """The chip LIFs in order, each with the one weight layer feeding it from the LIF before (or the input)."""
+    """The chip LIFs in order, each with the one weight layer feeding it from the LIF before (or the input); the
+    first layer netx cannot take raises, structure (a residual add, a skip) before integers (weights, biases)."""
     graph, part, quant, profile = prep.graph, prep.partition, prep.quant, prep.profile
     if not bool(profile.target.graded_spikes.value):
         raise _NotExpressible(f"the {profile.name} target has no graded spikes: netx files are written for Loihi 2 "
@@ -62,7 +63,9 @@ def netx_layers(prep) -> list[NetxLayer]:
         raise _NotExpressible(f"{part.input_mode} input: netx takes graded input spikes into its first layer")
     chip = set(part.names("chip"))
     lifs = [n for n in graph.nodes.values() if isinstance(n, LifNode) and n.name in chip]
-    layers, previous = [], INPUT
+    if not lifs:
+        raise _NotExpressible("no LIF layer on the chip")
+    feeding, previous = [], INPUT  # the structure first: no integer choice makes a residual network sequential
     for lif in lifs:
         sources = [s for s in lif.sources if s in chip]
         if len(sources) != 1:
@@ -73,11 +76,9 @@ def netx_layers(prep) -> list[NetxLayer]:
         if source != previous:
             raise _NotExpressible(f"{node.name}: reads {source}, not the layer before it ({previous}): netx reads "
                                   "only strictly sequential networks")
-        layers.append(_layer(lif, node, graph, quant, prep.limits.bias_mant_bits))
+        feeding.append(node)
         previous = lif.name
-    if not layers:
-        raise _NotExpressible("no LIF layer on the chip")
-    return layers
+    return [_layer(lif, node, graph, quant, prep.limits.bias_mant_bits) for lif, node in zip(lifs, feeding)]
 
 
 def _layer(lif: LifNode, node, graph, quant, bias_mant_bits: int) -> NetxLayer:
