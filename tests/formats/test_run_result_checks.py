@@ -29,7 +29,7 @@ def _write(tmp_path, data, bundle):
         (lambda d: d.update(accuracy=1.5), "field 'accuracy' is 1.5, outside [0.0, 1.0]"),
         (lambda d: d.update(accuracy=1.0 if d["accuracy"] < 1 else 0.0), "of the predictions equal the labels"),
         (lambda d: d["predictions"].__setitem__(0, -1), "field 'predictions[0]' is -1, outside [0, 9223372036854775807] (a class index)"),
-        (lambda d: d.update(backend="gpu"), "field 'backend' is 'gpu', not one of fast, lava"),
+        (lambda d: d.update(backend="gpu"), "field 'backend' is 'gpu', not one of fast, lava, netx"),
         (lambda d: d.update(bundle_manifest_sha256="12"), "field 'bundle_manifest_sha256' must be a sha256 (64 lowercase hex digits), got string '12'"),
         (lambda d: d.update(wall_s=-1), "field 'wall_s' is -1, outside [0.0, inf]"),
         (lambda d: d["layers"][0].update(neuron_updates=d["layers"][0]["neuron_updates"] + 1),

@@ -112,6 +112,8 @@ def run_lava_timed(
             f"the target's u and v are {program.state_bits}-bit; Lava's bit-accurate LIF is "
             f"{LAVA_STATE_BITS}-bit: run this bundle on the built-in simulator (--backend fast)"
         )
+    if netx_file is not None and precision != "fixed":
+        raise RunError("netx runs chip.net.h5's integers: fixed point only")
     source = program.quantize_input(x) if precision == "fixed" else np.asarray(x, np.float64)
     step = max(1, samples_per_run)
     jobs = [LavaJob(program, source[begin : begin + step], precision, fault, netx_file)
