@@ -76,8 +76,8 @@ def export(
         console.print(partition_table(result.partition))
         console.print(quantization_table(result.quant, result.calibration_samples))
         console.print(placement_table(result.placement))
-    if "skipped" in result.manifest.netx and netx != NetxChoice.off:
-        console.print(f"no chip.net.h5 (netx): {result.manifest.netx['skipped']}")
+    if not quiet and "skipped" in result.manifest.netx and netx != NetxChoice.off:  # --quiet: one line only
+        console.print(f"no chip.net.h5 (netx): {result.manifest.netx['skipped']}", markup=False, highlight=False)
     console.print(f"bundle written to {result.out_dir}")
 
 

@@ -24,7 +24,7 @@ def mnist_model(tmp_path_factory, cli):
 
 @pytest.mark.timeout(1800)  # the module's training runs in this test's setup: minutes on a shared machine
 def test_mnist5k_loihi2_export_writes_chip_net_h5_or_names_the_layer_netx_cannot_take(mnist_model, cli):
-    auto = cli("enof-export", "model.pt", "--target", "loihi2", "-o", "bundle-auto", "-q", cwd=mnist_model)
+    auto = cli("enof-export", "model.pt", "--target", "loihi2", "-o", "bundle-auto", cwd=mnist_model)
     manifest = json.loads((mnist_model / "bundle-auto" / "manifest.json").read_text())
     written = (mnist_model / "bundle-auto" / "chip.net.h5").is_file()
     assert written == (manifest["netx"] == {"file": "chip.net.h5"})

@@ -56,7 +56,7 @@ def test_netx_off_writes_no_file_and_records_it(digits_checkpoint, tmp_path):
 
 def test_a_residual_network_gets_no_netx_file_and_the_export_names_the_first_residual_layer(tmp_path, checkpoint_writer):
     path = checkpoint_writer(tmp_path / "resnet20.pt", "resnet20", "cifar10", timesteps=1)
-    result = CliRunner().invoke(app, [str(path), "--target", "loihi2", "--calibrate", "0", "-o", str(tmp_path / "b"), "-q"])
+    result = CliRunner().invoke(app, [str(path), "--target", "loihi2", "--calibrate", "0", "-o", str(tmp_path / "b")])
     assert result.exit_code == 0, result.output
     line = next(line for line in result.output.splitlines() if line.startswith("no chip.net.h5"))
     assert "stage1.block0.act2: fed by stage1.block0.conv2 + stage1.block0.shortcut (a residual add)" in line
