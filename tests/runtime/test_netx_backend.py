@@ -151,3 +151,25 @@ def test_backend_netx_on_a_bundle_without_the_file_names_the_exports_reason(digi
     with pytest.raises(RunError) as info:
         _run_netx(opened, digits_test_set)
     assert f"no {NETX_FILE} for --backend netx: the loihi target has no graded spikes" in str(info.value)
+
+
+def test_counting_leaves_netxs_own_network_as_netx_built_it(digits_bundle, digits_test_set):
+    """The taps listen beside netx's layers: the neurons stay Lava's own LIFReset (netx's, reset every T steps at
+    netx's pipelined offsets), fed by netx's own synapses; each tap is one more destination of a layer's output."""
+    from lava.proc.lif.process import LIFReset
+
+    from enof.runtime.netx.file import netx_file_for_run
+    from enof.runtime.netx.network import NetxNetwork
+    from enof.runtime.netx.procs.processes import SpikeTap
+
+    opened = open_bundle(digits_bundle("loihi2")[0])
+    program = opened.program
+    network = NetxNetwork(program, program.quantize_input(digits_test_set[0][:2]), netx_file_for_run(opened))
+    layers = network.net.layers
+    assert [type(layer.neuron) for layer in layers] == [LIFReset] * len(program.layers)
+    assert [layer.neuron.proc_params["reset_offset"] for layer in layers] == [2 + i for i in range(len(layers))]
+    assert all(layer.neuron.proc_params["reset_interval"] == program.timesteps for layer in layers)
+    following = [*layers[1:], network.net]  # the next layer's input, or netx's own output port for the last
+    for layer, after in zip(layers, following):
+        targets = [port.process for port in layer.out.out_connections]
+        assert len(targets) == 2 and after in targets and sum(isinstance(p, SpikeTap) for p in targets) == 1
