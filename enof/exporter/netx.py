@@ -14,7 +14,7 @@ from typing import Literal
 import numpy as np
 
 from enof.errors import UnsupportedModuleError
-from enof.exporter.graph import INPUT, ConvNode, DenseNode, LifNode
+from enof.exporter.graph import INPUT, LifNode, WeightNode
 from enof.formats.netx import NETX_FILE, NetxLayer, bias_at_netx_exp, dense_read_problem, netx_bytes
 
 NetxMode = Literal["auto", "required", "off"]
@@ -81,21 +81,33 @@ def netx_layers(prep) -> list[NetxLayer]:
     return [_layer(lif, node, graph, quant, prep.limits.bias_mant_bits) for lif, node in zip(lifs, feeding)]
 
 
+def _conv(node, weight: np.ndarray, weight_exp: int, graph) -> dict:
+    conn = node.connection
+    if weight_exp != 0:
+        raise _NotExpressible(f"{node.name}: conv weight_exp {weight_exp} (netx's conv has no weight exponent)")
+    if conn.groups != 1:
+        raise _NotExpressible(f"{node.name}: a grouped conv ({conn.groups} groups): enof writes netx convs of one group")
+    return dict(kind="conv", stride=tuple(conn.stride), padding=tuple(conn.padding))
+
+
+def _dense(node, weight: np.ndarray, weight_exp: int, graph) -> dict:
+    problem = dense_read_problem(weight, weight_exp, 8)
+    if problem:
+        raise _NotExpressible(f"{node.name}: {problem}")
+    return dict(kind="dense", flatten_before=len(graph.shape_of(graph.spiking_source(node.sources[0]))) != 1)
+
+
+# The synapse kinds netx has a layer type for (enof.synapses.KINDS keys → the netx layer's fields); no other.
+NETX_LAYERS = {"conv": _conv, "dense": _dense}
+
+
 def _layer(lif: LifNode, node, graph, quant, bias_mant_bits: int) -> NetxLayer:
     q = quant.lifs[lif.name]
+    kind = node.kind if isinstance(node, WeightNode) else type(node).__name__
+    if kind not in NETX_LAYERS:
+        raise _NotExpressible(f"{node.name}: a {kind} has no netx layer type")
     weight = np.asarray(quant.weight_int[node.name], np.int64)
-    weight_exp = int(quant.weight_exp.get(node.name, 0))
-    if isinstance(node, ConvNode):
-        if weight_exp != 0:
-            raise _NotExpressible(f"{node.name}: conv weight_exp {weight_exp} (netx's conv has no weight exponent)")
-        extra = dict(kind="conv", stride=tuple(node.stride), padding=tuple(node.padding))
-    elif isinstance(node, DenseNode):
-        problem = dense_read_problem(weight, weight_exp, 8)
-        if problem:
-            raise _NotExpressible(f"{node.name}: {problem}")
-        extra = dict(kind="dense", flatten_before=len(graph.shape_of(graph.spiking_source(node.sources[0]))) != 1)
-    else:
-        raise _NotExpressible(f"{node.name}: a {type(node).__name__} has no netx layer type")
+    extra = NETX_LAYERS[kind](node, weight, int(quant.weight_exp.get(node.name, 0)), graph)
     bias, problem = bias_at_netx_exp(q.bias_mant, q.bias_exp, bias_mant_bits)
     if bias is None:
         raise _NotExpressible(f"{lif.name}: {problem}")

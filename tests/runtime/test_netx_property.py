@@ -70,7 +70,9 @@ def random_sequential_program(seed: int, dense_family: str, timesteps: int = 3) 
             bias_mant = (np.rint(share / unit) * unit).astype(np.int32)
         layers[f"{name}.act"] = LifLayer(f"{name}.act", out_shape, 0.25, 0.5, np.zeros(out_shape, np.float32), vth, DU, DV,
                                          bias_mant, bias_exp, float(vth << 7))  # fmt: skip
-        synapses.append(Synapse(name, kind, source, f"{name}.act", weight.astype(np.float32), weight, **geometry))
+        shapes = {INPUT: input_shape, **{n: layer.shape for n, layer in layers.items()}}
+        synapses.append(Synapse.between(name, kind, source, f"{name}.act", shapes, weight.astype(np.float32), weight,
+                                        **geometry))
         source, fan_drive = f"{name}.act", 1.0
 
     for i in range(int(rng.integers(1, 4))):

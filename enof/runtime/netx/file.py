@@ -39,8 +39,9 @@ def netx_layers_of(program: ChipProgram, bias_mant_bits: int, label: str = "chip
         if len(incoming) != 1 or incoming[0].source != previous:
             raise BundleError(f"{label}: {name} is not fed by {previous} alone: netx reads only sequential networks")
         syn = incoming[0]
-        if syn.runs_as not in ("conv", "dense"):
-            raise BundleError(f"{label}: {syn.name} runs as {syn.runs_as}, which netx has no layer for")
+        if syn.runs_as not in ("conv", "dense") or syn.connection.groups != 1:
+            raise BundleError(f"{label}: {syn.name} runs as {syn.runs_as} ({syn.connection.groups} group(s)), which "
+                              "enof writes no netx layer for")
         if syn.runs_as == "dense" and (problem := dense_read_problem(syn.weight_int, syn.weight_exp, syn.num_weight_bits)):
             raise BundleError(f"{label}: {syn.name}: {problem}")
         bias, problem = bias_at_netx_exp(lif.bias_mant, lif.bias_exp, bias_mant_bits)
