@@ -34,6 +34,7 @@ def export(
     input_bound: float = 1.0,
     max_chips: int | None = None,
     weight_bits: int | None = None,
+    netx: Literal["auto", "required", "off"] = "auto",
 ) -> Bundle:
     """Export ``source`` for ``target`` (``"loihi"``, ``"loihi2"`` or a profile TOML) into the bundle folder ``out``.
 
@@ -45,7 +46,9 @@ def export(
     ``input_shape`` (one sample: (C, H, W) or (N,)). ``dt_s``: a NIR graph's Euler step when its metadata has
     none (a module's neurons carry theirs). ``dataset``: the data set the network classifies (calibration and
     ``enof.run``'s default inputs); without one, ``calibration`` (an array of inputs, (N, *input_shape), as the
-    network takes them) runs to size the fixed-point ranges, else |input| ≤ ``input_bound`` sizes them.
+    network takes them) runs to size the fixed-point ranges, else |input| ≤ ``input_bound`` sizes them. ``netx``:
+    chip.net.h5 for Loihi 2 where netx can express the chip part (auto), or refused without it (required: biases
+    at netx's exponent 6), or none (off) (docs/loihi2-hardware.md).
     """
     from enof.exporter.export import NirSource, bundle_from_prepared, check_bundle_folder, export_bundle, is_nir_file
 
@@ -60,7 +63,8 @@ def export(
             if calibration is not None or input_shape is not None:
                 raise EnofError(f"{path}: a checkpoint calibrates on its own data set and knows its input shape; "
                                 "leave calibration and input_shape out")  # fmt: skip
-            result = export_bundle(path, target, out, calibrate, data_root, max_chips=max_chips, weight_bits=weight_bits)
+            result = export_bundle(path, target, out, calibrate, data_root, max_chips=max_chips, weight_bits=weight_bits,
+                                   netx=netx)
             return Bundle(result.out_dir, result.manifest, result)
         from enof.exporter.from_nir import read_nir_file
         from enof.formats.digest import file_sha256
@@ -71,13 +75,13 @@ def export(
 
         batch = None if calibration is None else _array(calibration, "calibration")
         prep = prepare_model_export(source, _module_sha256(source), target, nir_source, input_shape, calibrate, data_root, batch,
-                                    weight_bits)  # fmt: skip
-        result = bundle_from_prepared(prep, out, max_chips=max_chips, clock=clock)
+                                    weight_bits, netx_biases=netx == "required")  # fmt: skip
+        result = bundle_from_prepared(prep, out, max_chips=max_chips, clock=clock, netx=netx)
         return Bundle(result.out_dir, result.manifest, result)
     else:
         graph, sha, where = _graph_of(source, timesteps, input_shape, dt_s)
-    prep = _prepare_graph(graph, sha, where, target, nir_source, calibrate, data_root, calibration, weight_bits)
-    result = bundle_from_prepared(prep, out, max_chips=max_chips, clock=clock)
+    prep = _prepare_graph(graph, sha, where, target, nir_source, calibrate, data_root, calibration, weight_bits, netx)
+    result = bundle_from_prepared(prep, out, max_chips=max_chips, clock=clock, netx=netx)
     return Bundle(result.out_dir, result.manifest, result)
 
 
@@ -117,14 +121,14 @@ def _graph_of(source, timesteps, input_shape, dt_s):
     raise EnofError(f"source: a model.pt or .nir path, a nir.NIRGraph or a torch.nn.Module, not a {type(source).__name__}")
 
 
-def _prepare_graph(graph, sha, where, target, nir_source, calibrate, data_root, calibration, weight_bits):
+def _prepare_graph(graph, sha, where, target, nir_source, calibrate, data_root, calibration, weight_bits, netx="auto"):
     from enof.exporter.export import prepare_nir_graph_export
 
     if calibration is not None and nir_source.dataset is not None:
         raise EnofError(f"calibration and dataset={nir_source.dataset!r}: the data set calibrates; give one of the two")
     batch = None if calibration is None else _array(calibration, "calibration")
     return prepare_nir_graph_export(graph, sha, where, target, nir_source, calibrate, data_root, calibration=batch,
-                                    weight_bits=weight_bits)  # fmt: skip
+                                    weight_bits=weight_bits, netx_biases=netx == "required")  # fmt: skip
 
 
 def _array(values, name: str) -> np.ndarray:
@@ -151,7 +155,7 @@ def run(
     inputs=None,
     *,
     labels=None,
-    backend: Literal["fast", "lava"] = "fast",
+    backend: Literal["fast", "lava", "netx"] = "fast",
     precision: Literal["fixed", "float"] = "fixed",
     record_spikes: bool = False,
     normalized: bool | None = None,

@@ -186,6 +186,7 @@ class NirSource:
 def prepare_nir_export(
     nir_path: str | Path, target, timesteps: int | None, dataset: str | None = None, calibrate: int = 32,
     data_root: str | Path | None = None, input_bound: float = 1.0, dt_s: float | None = None, weight_bits: int | None = None,
+    netx_biases: bool = False,
 ) -> PreparedExport:
     """A NIR graph written by another tool (enof.exporter.from_nir) → partition → quantization for ``target``.
 
@@ -197,12 +198,14 @@ def prepare_nir_export(
     from enof.exporter.from_nir import read_nir_file
 
     return prepare_nir_graph_export(read_nir_file(nir_path), file_sha256(nir_path), str(nir_path), target,
-                                    NirSource(timesteps, dataset, input_bound, dt_s), calibrate, data_root, weight_bits=weight_bits)
+                                    NirSource(timesteps, dataset, input_bound, dt_s), calibrate, data_root, weight_bits=weight_bits,
+                                    netx_biases=netx_biases)
 
 
 def prepare_nir_graph_export(
     nir_graph: nir.NIRGraph, source_sha256: str, where: str, target, source: NirSource, calibrate: int = 32,
     data_root: str | Path | None = None, calibration: np.ndarray | None = None, weight_bits: int | None = None,
+    netx_biases: bool = False,
 ) -> PreparedExport:
     """``prepare_nir_export`` of a graph in memory (``where`` names it in errors); ``calibration``: the user's
     inputs (N, *input shape) as the network takes them, which calibrate instead of the data set or the bound."""
@@ -226,12 +229,13 @@ def prepare_nir_graph_export(
     else:
         record = {"name": "none", "input_shape": list(graph.input_shape)}
         bound = None if calibration is not None else float(source.input_bound)
-    return prepare_graph_export(graph, source_sha256, record, profile, where, calibrate, data_root, bound, calibration, weight_bits)
+    return prepare_graph_export(graph, source_sha256, record, profile, where, calibrate, data_root, bound, calibration, weight_bits,
+                                netx_biases)
 
 
 def prepare_graph_export(graph: Graph, source_sha256: str, record: dict, profile, where: str, calibrate: int = 32,
                          data_root=None, x_bound: float | None = None, calibration: np.ndarray | None = None,
-                         weight_bits: int | None = None) -> PreparedExport:
+                         weight_bits: int | None = None, netx_biases: bool = False) -> PreparedExport:
     """An exporter graph from any source → partition → quantization: calibrated on ``calibration`` (the user's
     inputs, (N, *input shape)), else on ``calibrate`` samples of the ``record``'s data set, else sized by ``x_bound``."""
     if calibration is not None:
@@ -239,13 +243,13 @@ def prepare_graph_export(graph: Graph, source_sha256: str, record: dict, profile
             raise UnsupportedModuleError(f"calibration: shape {tuple(calibration.shape)}; {where} takes (N, {', '.join(map(str, graph.input_shape))})")
         calibration = torch.from_numpy(np.asarray(calibration, np.float32)).unsqueeze(0).expand(graph.timesteps, *calibration.shape).contiguous()
     part, quant, limits, samples = quantize_for_target(graph, profile, record, calibrate, data_root, x_bound, weight_bits,
-                                                       calibration=calibration)
+                                                       calibration=calibration, netx_biases=netx_biases)
     return PreparedExport(source_sha256, record, profile, graph, part, quant, limits, samples)
 
 
 def prepare_model_export(model: torch.nn.Module, source_sha256: str, target, source: NirSource, input_shape=None,
                          calibrate: int = 32, data_root=None, calibration: np.ndarray | None = None,
-                         weight_bits: int | None = None) -> PreparedExport:
+                         weight_bits: int | None = None, netx_biases: bool = False) -> PreparedExport:
     """An EnofNet in memory (what a checkpoint rebuilds; enof.trainer.models) → partition → quantization: its LIF
     layers give T, decay and threshold; ``source.dataset`` (or ``input_shape``) what a sample is."""
     from enof.datasets import dataset_spec
@@ -267,7 +271,7 @@ def prepare_model_export(model: torch.nn.Module, source_sha256: str, target, sou
     record = record or {"name": "none", "input_shape": list(shape)}
     bound = None if calibration is not None or source.dataset is not None else float(source.input_bound)
     return prepare_graph_export(graph, source_sha256, record, _profile(target), type(model).__name__, calibrate, data_root,
-                                bound, calibration, weight_bits)
+                                bound, calibration, weight_bits, netx_biases)
 
 
 def bundle_files(prep: PreparedExport, dt_s: float = DT_S) -> dict[str, bytes]:
@@ -331,18 +335,19 @@ def export_bundle(
         nir_source = nir_source or NirSource()
         prep = prepare_nir_export(
             checkpoint_path, profile, nir_source.timesteps, nir_source.dataset, calibrate, data_root,
-            nir_source.input_bound, nir_source.dt_s, weight_bits,
+            nir_source.input_bound, nir_source.dt_s, weight_bits, netx_biases=netx == "required",
         )  # fmt: skip
     else:
         _refuse_unknown_source(checkpoint_path)
-        prep = prepare_export(checkpoint_path, profile, calibrate, data_root, weight_bits)
-    return bundle_from_prepared(prep, out_dir, dt_s, max_chips, clock)
+        prep = prepare_export(checkpoint_path, profile, calibrate, data_root, weight_bits, netx_biases=netx == "required")
+    return bundle_from_prepared(prep, out_dir, dt_s, max_chips, clock, netx)
 
 
 def bundle_from_prepared(prep: PreparedExport, out_dir: str | Path, dt_s: float = DT_S, max_chips: int | None = None,
-                         clock: float | None = None) -> ExportResult:
+                         clock: float | None = None, netx: str = "auto") -> ExportResult:
     """Place a prepared export and write its bundle into ``out_dir`` (checked by the caller:
-    ``check_bundle_folder``); ``clock``: when the export began (perf_counter), for its timings."""
+    ``check_bundle_folder``); ``clock``: when the export began (perf_counter), for its timings; ``netx``: as
+    ``export_bundle``'s (prepare "required" with ``netx_biases``)."""
     from enof.exporter.placement import place
 
     clock = time.perf_counter() if clock is None else clock
