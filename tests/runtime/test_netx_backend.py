@@ -74,7 +74,7 @@ def test_netx_runs_a_nir_imported_sequential_graph_spike_for_spike_with_the_buil
 
     nir.write(str(tmp_path / "net.nir"), sequential_nir_graph())
     export_bundle(tmp_path / "net.nir", "loihi2", tmp_path / "bundle", calibrate=16,
-                  nir_source=NirSource(timesteps=3, dataset="digits"))  # fmt: skip
+                  nir_source=NirSource(timesteps=3, dataset="digits", dt_s=1e-4))  # fmt: skip
     opened = open_bundle(tmp_path / "bundle")
     with h5py.File(opened.file(NETX_FILE), "r") as f:  # a dense layer after netx's flatten: C, H, W order
         assert [f[f"layer/{i}/type"][()].decode() for i in range(len(f["layer"]))] == ["input", "conv", "conv", "flatten", "dense"]
