@@ -173,3 +173,12 @@ def test_counting_leaves_netxs_own_network_as_netx_built_it(digits_bundle, digit
     for layer, after in zip(layers, following):
         targets = [port.process for port in layer.out.out_connections]
         assert len(targets) == 2 and after in targets and sum(isinstance(p, SpikeTap) for p in targets) == 1
+
+
+def test_backend_netx_without_lava_dl_installed_says_how_to_install_it(digits_bundle, digits_test_set, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "lava.lib.dl" else real(name, *a))
+    with pytest.raises(RunError, match="needs lava-dl 0.6.0 .*not installed: run make install"):
+        _run_netx(open_bundle(digits_bundle("loihi2")[0]), digits_test_set)

@@ -9,6 +9,8 @@ is refused by layer name; so is a dense layer whose weights netx would read as o
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 
 from enof.errors import BundleError, RunError
@@ -23,6 +25,8 @@ def netx_file_for_run(bundle) -> bytes:
     if NETX_FILE not in bundle.paths:
         why = record.get("skipped") or "it was exported before enof wrote netx files: re-export it"
         raise RunError(f"{bundle.root}: no {NETX_FILE} for --backend netx: {why}")
+    if importlib.util.find_spec("lava.lib.dl") is None:  # namespace packages: nothing of lava-dl is imported here
+        raise RunError("--backend netx needs lava-dl 0.6.0 (its netx), which is not installed: run make install")
     path = bundle.file(NETX_FILE)
     data = path.read_bytes()
     input_shape, layers = read_netx(data, str(path))
