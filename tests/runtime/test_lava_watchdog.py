@@ -88,7 +88,7 @@ def test_a_program_lava_cannot_build_names_the_synapse(random_program, random_in
     program = random_program(input_mode="graded", seed=0)
     # without its padding the strided conv's output (3 × 3) no longer fits its LIF (4 × 4)
     strided = next(s for s in program.synapses if s.name == "b.1.conv")
-    object.__setattr__(strided, "padding", (0, 0))
+    object.__setattr__(strided.connection, "padding", (0, 0))  # past ChipProgram's checks, as a damaged build would be
     with pytest.raises(RunError, match=r"b\.1\.conv: Lava conv output \(3, 3, 6\) != b\.1\.act \(4, 4, 6\)"):
         run_lava(program, random_inputs(program, batch=1), "fixed", timeout_s=120)
     _assert_nothing_left(worker_pids)
