@@ -194,12 +194,13 @@ def _measure(config: SweepConfig, seed: int, model: Path, timesteps: int, bits: 
     from enof.runtime.energy.price import compute_energy
     from enof.runtime.energy.report import report_dict
     from enof.runtime.run import run_bundle
+    from enof.exporter.finetune_target import ExportQuantizer
     from enof.trainer.finetune import FinetuneConfig, finetune
 
     folder.mkdir(parents=True, exist_ok=True)
     tuned = folder / "model-ft.pt"
     finetune(FinetuneConfig(str(model), config.target, epochs=config.finetune_epochs, seed=seed,
-                            train_limit=config.train_limit, weight_bits=bits, out=str(tuned)))  # fmt: skip
+                            train_limit=config.train_limit, weight_bits=bits, out=str(tuned)), ExportQuantizer)  # fmt: skip
     exported = export_bundle(tuned, config.target, folder / "bundle", weight_bits=bits)
     bundle = open_bundle(exported.out_dir)
     runs = {p: run_bundle(bundle, test[0], test[1], backend="fast", precision=p, progress=False) for p in ("float", "fixed")}

@@ -30,6 +30,7 @@ from enof.formats.bundle import Manifest, PartitionRecord, TargetInfo, replaceab
 from enof.formats.digest import file_sha256
 from enof.formats.outputs import check_output_folder, writing
 from enof.formats.quant import quant_npz_bytes
+from enof.trainer.checkpoint import Checkpoint, build_model_from_checkpoint, load_checkpoint
 
 
 @dataclass
@@ -146,22 +147,25 @@ def quantize_for_target(graph: Graph, profile, dataset: dict, calibrate: int = 3
     return part, quantize(graph, part, limits, input_scale, peaks), limits, samples
 
 
+def capture_checkpoint_model(model: torch.nn.Module, ckpt: Checkpoint) -> Graph:
+    """``model`` (built from ``ckpt``, or its weights being fine-tuned) captured at the checkpoint's input
+    shape, timesteps and neuron."""
+    input_shape = tuple(int(v) for v in ckpt.dataset["input_shape"])
+    neuron = NeuronParams(float(ckpt.neuron["decay"]), float(ckpt.neuron["v_threshold"]))
+    return capture(model, input_shape, ckpt.timesteps, neuron)
+
+
 def prepare_export(
     checkpoint_path: str | Path, target, calibrate: int = 32, data_root: str | Path | None = None,
     weight_bits: int | None = None,
 ) -> PreparedExport:
     """Checkpoint → graph → partition → (calibration) → quantization, for ``target`` (a profile name,
     a TOML path or a loaded Profile)."""
-    from enof.trainer.checkpoint import build_model_from_checkpoint, load_checkpoint
-
     profile = _profile(target)
     ckpt = load_checkpoint(checkpoint_path)
     if ckpt.mode != "snn":
         raise UnsupportedModuleError(f"{checkpoint_path}: an ANN (mode={ckpt.mode!r}) checkpoint has no spiking part to export")
-    model = build_model_from_checkpoint(ckpt)
-    input_shape = tuple(int(v) for v in ckpt.dataset["input_shape"])
-    neuron = NeuronParams(float(ckpt.neuron["decay"]), float(ckpt.neuron["v_threshold"]))
-    graph = capture(model, input_shape, ckpt.timesteps, neuron)
+    graph = capture_checkpoint_model(build_model_from_checkpoint(ckpt), ckpt)
     part, quant, limits, samples = quantize_for_target(graph, profile, ckpt.dataset, calibrate, data_root, None, weight_bits)
     return PreparedExport(file_sha256(checkpoint_path), ckpt.dataset, profile, graph, part, quant, limits, samples)
 
