@@ -21,6 +21,7 @@ from enof.exporter.calibrate import (
     calibration_batch, chip_peaks, current_bound_peaks, graded_input_scale, input_abs_max,
 )
 from enof.exporter.graph import Graph, NeuronParams, capture
+from enof.exporter.host_macs import host_macs
 from enof.exporter.layers import layer_specs
 from enof.exporter.partition import Partition, partition
 from enof.exporter.quantize import FixedPointLimits, Quantized, quantize
@@ -356,6 +357,8 @@ def bundle_from_prepared(prep: PreparedExport, out_dir: str | Path, dt_s: float 
         dataset=prep.dataset,
         input_mode=part.input_mode,
         partition=tuple(PartitionRecord(e.node, e.where, list(e.shape), e.reason) for e in part.entries),
+        host_macs=host_macs(files.get("host_in.onnx"), files["host_out.onnx"], tuple(prep.dataset["input_shape"]),
+                            {n: tuple(graph.nodes[n].shape) for n in part.chip_outputs}, int(graph.timesteps)),
         interfaces=_interfaces(graph, part, prep.quant, bool(prep.dataset.get("temporal", False))),
         versions=_versions(),
         module_paths=dict(graph.module_paths),  # readable layer name -> the torch module path (or NIR node) it came from

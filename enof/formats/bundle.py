@@ -28,7 +28,9 @@ from enof.formats.validation import Fields, check_header, parse_json, show
 from enof.hardware_profiles import Profile, loads_profile
 
 BUNDLE_FORMAT = "enof-bundle"
-BUNDLE_FORMAT_VERSION = 1
+BUNDLE_FORMAT_VERSION = 2
+# Versions refused with their reason (check_header's old_versions).
+OLD_BUNDLE_VERSIONS = {1: "the host layers' MACs are counted at export since version 2; re-export the bundle"}
 MANIFEST_NAME = "manifest.json"
 INPUT_MODES = ("graded", "spikes", "current")
 WHERE = ("chip", "host_in", "host_out")
@@ -69,6 +71,27 @@ class PartitionRecord:
 
 
 @dataclass(frozen=True)
+class HostMacs:
+    """Multiply-accumulates per inference of the host graphs, counted at export (enof.exporter.host_macs) at
+    the shapes enof-run runs them: batch 1, host_out.onnx over the bundle's T steps. Per MAC node, keyed by
+    its weight initializer's name; ``host_in`` is empty unless the input mode is current.
+    ``host_out_one_step``: host_out.onnx at T = 1, what the same network does as an ANN; None where the
+    graph fixes T (or counts differently with T freed)."""
+
+    host_in: dict[str, int]
+    host_out: dict[str, int]
+    host_out_one_step: int | None
+
+    @property
+    def host_in_total(self) -> int:
+        return sum(self.host_in.values())
+
+    @property
+    def host_out_total(self) -> int:
+        return sum(self.host_out.values())
+
+
+@dataclass(frozen=True)
 class Manifest:
     """manifest.json. `files` is filled in by write_bundle, and `versions` too when left empty."""
 
@@ -79,6 +102,7 @@ class Manifest:
     dataset: dict
     input_mode: str  # one of INPUT_MODES
     partition: tuple[PartitionRecord, ...]
+    host_macs: HostMacs
     interfaces: dict | list = field(default_factory=dict)  # tensors between parts: shapes and time handling
     files: dict[str, str] = field(default_factory=dict)  # name -> sha256 of its bytes
     versions: dict[str, str] = field(default_factory=dict)  # enof, nir, onnx, torch
@@ -160,7 +184,7 @@ def checked_manifest(data, label: str) -> tuple[Manifest, Profile | None, str]:
     reason is returned: a reader then needs another profile to check the bundle's integers against."""
     f = Fields(label, BundleError)
     check_header(data, label, BundleError, version=BUNDLE_FORMAT_VERSION, format_name=BUNDLE_FORMAT,
-                 what="bundle manifest", advice="re-export the bundle")
+                 what="bundle manifest", advice="re-export the bundle", old_versions=OLD_BUNDLE_VERSIONS)
     target = f.obj(f.get(data, "target"), "target")
     name = f.string(f.get(target, "name", "target"), "target.name")
     profile_sha = f.sha256(f.get(target, "profile_sha256", "target"), "target.profile_sha256")
@@ -192,6 +216,7 @@ def checked_manifest(data, label: str) -> tuple[Manifest, Profile | None, str]:
         num_classes=num_classes, dataset=_dataset(f, f.get(data, "dataset"), num_classes), input_mode=input_mode,
         partition=tuple(_partition_record(f, p, f"partition[{i}]")
                         for i, p in enumerate(f.array(f.get(data, "partition"), "partition"))),
+        host_macs=_host_macs(f, f.get(data, "host_macs"), input_mode),
         interfaces=f.free_form(interfaces, "interfaces"), files=files, versions=versions, module_paths=module_paths,
         weight_bits=None if data.get("weight_bits") is None else f.integer(data["weight_bits"], "weight_bits", 2),
     )  # fmt: skip
@@ -242,6 +267,20 @@ def _dataset(f: Fields, value, num_classes: int) -> dict:
                 if f.number(v, where) <= 0.0 and low is not None:
                     f.fail(where, f"is {show(v)}; a standard deviation must be > 0")
     return dataset
+
+
+def _host_macs(f: Fields, value, input_mode: str) -> HostMacs:
+    record = f.obj(value, "host_macs")
+
+    def per_node(key: str) -> dict[str, int]:
+        table = f.obj(f.get(record, key, "host_macs"), f"host_macs.{key}")
+        return {name: f.integer(macs, f"host_macs.{key}.{name}", 0) for name, macs in table.items()}
+
+    host_in, host_out = per_node("host_in"), per_node("host_out")
+    if host_in and input_mode != "current":
+        f.fail("host_macs.host_in", f"counts MACs, but a {input_mode} bundle has no host_in.onnx")
+    one_step = f.get(record, "host_out_one_step", "host_macs")
+    return HostMacs(host_in, host_out, None if one_step is None else f.integer(one_step, "host_macs.host_out_one_step", 0))
 
 
 def _partition_record(f: Fields, value, where: str) -> PartitionRecord:

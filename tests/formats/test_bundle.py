@@ -12,8 +12,9 @@ import pytest
 from onnx import TensorProto, helper
 
 from enof.errors import BundleError
+from enof.exporter.host_macs import host_macs
 from enof.exporter.placement import LayerSpec, dense_synapses, place
-from enof.formats.bundle import Manifest, PartitionRecord, TargetInfo, read_bundle, write_bundle
+from enof.formats.bundle import HostMacs, Manifest, PartitionRecord, TargetInfo, read_bundle, write_bundle
 from enof.formats.placement import read_placement
 from enof.hardware_profiles import load_profile
 
@@ -53,6 +54,7 @@ def parts(tmp_path_factory):
         partition=(PartitionRecord("fc", "chip", [3], "weight layer before a LIF"),
                    PartitionRecord("lif", "chip", [3], "LIF"),
                    PartitionRecord("head", "host_out", [3], "after the last LIF")),
+        host_macs=host_macs(None, model.SerializeToString(), (1, 8, 8), {"lif": (3,)}, 4),
         interfaces=[{"from": "chip", "to": "host_out", "tensor": "lif", "shape": ["T", "B", 3], "time": "aligned"}],
     )
     files = {"chip.nir": d / "chip.nir", "host_out.onnx": model.SerializeToString(),
@@ -71,7 +73,9 @@ def test_round_trip_hashes_every_file_and_real_readers_open_them(tmp_path, parts
     raw = (tmp_path / "bundle" / "manifest.json").read_bytes()
     assert b.manifest_sha256 == hashlib.sha256(raw).hexdigest()
     data = json.loads(raw)
-    assert (data["format"], data["format_version"]) == ("enof-bundle", 1)
+    assert (data["format"], data["format_version"]) == ("enof-bundle", 2)
+    # a ReduceMean head does no multiply-accumulate, at T = 4 or at T = 1
+    assert data["host_macs"] == {"host_in": {}, "host_out": {}, "host_out_one_step": 0}
     assert set(data["versions"]) == {"enof", "nir", "onnx", "torch"}
     assert data["target"]["profile"] == load_profile("loihi2").text
     # the files are the real formats, readable by their own libraries
@@ -106,11 +110,16 @@ def test_unknown_format_version_is_refused(tmp_path, parts):
     write_bundle(tmp_path / "bundle", *parts)
     path = tmp_path / "bundle" / "manifest.json"
     data = json.loads(path.read_text())
-    data["format_version"] = 2
+    data["format_version"] = 3
     path.write_text(json.dumps(data))
-    with pytest.raises(BundleError, match=r"manifest\.json: format_version 2 is not supported \(this enof reads 1"):
+    with pytest.raises(BundleError, match=r"manifest\.json: format_version 3 is not supported \(this enof reads 2"):
         read_bundle(tmp_path / "bundle")
-    data["format_version"], data["format"] = 1, "enof-run"
+    data["format_version"] = 1  # a bundle from before the host MACs were counted at export
+    path.write_text(json.dumps(data))
+    with pytest.raises(BundleError, match=r"manifest\.json: format_version 1 is not 2 \(the host layers' MACs are "
+                                          r"counted at export since version 2; re-export the bundle\)$"):
+        read_bundle(tmp_path / "bundle")
+    data["format_version"], data["format"] = 2, "enof-run"
     path.write_text(json.dumps(data))
     with pytest.raises(BundleError, match=r"manifest\.json: format 'enof-run' is not 'enof-bundle'"):
         read_bundle(tmp_path / "bundle")
@@ -140,6 +149,28 @@ def test_manifest_missing_a_field_or_a_required_file_is_named(tmp_path, parts):
         current = {"input_mode": "current", "target": TargetInfo(loihi.name, loihi.sha256, loihi.text)}
         write_bundle(tmp_path / "b2", Manifest(**{**manifest.__dict__, **current}), files)
     assert not (tmp_path / "b2").exists()
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda m: m.pop("host_macs"), "field 'host_macs' missing"),
+    (lambda m: m["host_macs"]["host_out"].update(fc__weight=-1), "field 'host_macs.host_out.fc__weight'"),
+    (lambda m: m["host_macs"]["host_in"].update(conv__weight=5), "field 'host_macs.host_in' counts MACs, but a graded "
+                                                                  "bundle has no host_in.onnx"),
+    (lambda m: m["host_macs"].update(host_out_one_step=1.5), "field 'host_macs.host_out_one_step'"),
+])  # fmt: skip
+def test_host_macs_are_checked_when_read(tmp_path, parts, change, message):
+    write_bundle(tmp_path / "bundle", *parts)
+    path = tmp_path / "bundle" / "manifest.json"
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+    with pytest.raises(BundleError, match=message):
+        read_bundle(tmp_path / "bundle")
+
+
+def test_host_macs_totals_add_each_graphs_nodes():
+    macs = HostMacs({"conv__weight": 576}, {"a__weight": 3072, "fc__weight": 54}, 822)
+    assert (macs.host_in_total, macs.host_out_total) == (576, 3126)
 
 
 class _FailingFile(io.RawIOBase):
