@@ -159,10 +159,41 @@ def digits_test_set():
     return images, np.array([int(test[i][1]) for i in range(40)])
 
 
+# The quick loop: `pytest -m "not slow"` leaves these out (whole-chain and Lava-heavy tests; `make test` runs them
+# all). Test-file patterns under tests/, or `file::test` patterns (fnmatch), each with why it is slow.
+SLOW = {
+    "e2e/*": "whole chain: train, export, run (built-in and Lava), energy through the console scripts",
+    "interop/*": "trains and exports bundles, then other tools' importers read them",
+    "fuzz/*": "hundreds of mutated files through the commands",
+    "runtime/test_lava_*": "starts Lava processes",
+    "runtime/test_sanafe_referee.py": "SANA-FE in its own venv",
+    "test_lava_compat.py": "imports Lava in fresh interpreters",
+    "cli/test_sweep_cli.py": "a real sweep: trains, fine-tunes, exports and runs",
+    "cli/test_finetune_cli.py": "fine-tunes through the command",
+    "trainer/test_finetune.py": "fine-tunes on the exporter's integers",
+    "runtime/test_run.py::test_lava_backend_*": "runs a bundle on Lava",
+    "exporter/test_from_nir.py::test_nir_bundle_runs_fixed_point_in_lava_*": "runs a bundle on Lava",
+    "runtime/test_fast_simulate.py::test_*lava*": "runs Lava's own process models",
+}
+
+
+def _mark_slow(items) -> None:
+    import fnmatch
+    from pathlib import Path
+
+    root = Path(__file__).parent
+    for item in items:
+        path = Path(str(item.fspath)).relative_to(root).as_posix()
+        if any(fnmatch.fnmatch(path, p) or fnmatch.fnmatch(f"{path}::{item.name}", p) for p in SLOW):
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_collection_modifyitems(config, items):
-    """Tests marked `cuda` need a CUDA GPU; where torch sees none they are skipped, saying so."""
+    """Tests in SLOW get the `slow` marker. Tests marked `cuda` need a CUDA GPU; where torch sees none they are
+    skipped, saying so."""
     import torch
 
+    _mark_slow(items)
     if torch.cuda.is_available():
         return
     reason = pytest.mark.skip(reason=f"needs a CUDA GPU; torch {torch.__version__} sees none here "
