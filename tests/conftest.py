@@ -129,7 +129,7 @@ def export_digits_bundle(root, target: str = "loihi2", timesteps: int = 2, width
     model = build_model("digits_cnn", repact=True, timesteps=timesteps, neuron=NeuronConfig(), num_classes=10, width=width)
     ckpt = Checkpoint(
         arch="digits_cnn", arch_kwargs={"num_classes": 10, "width": width}, neuron=NeuronConfig().to_dict(),
-        timesteps=timesteps, repact=True, state_dict=model.state_dict(), dataset=dataset_spec("digits").record(),
+        timesteps=timesteps, repact=True, state_dict=model.state_dict(), dataset=dataset_spec("digits"),
         seed=seed, versions=versions(),
     )  # fmt: skip
     save_checkpoint(ckpt, root / "model.pt")

@@ -23,6 +23,7 @@ import numpy as np
 from enof.errors import BundleError, ProfileError
 from enof.formats.atomic import default_mode
 from enof.formats.digest import CHUNK_BYTES, file_sha256
+from enof.formats.dataset_record import DatasetSpec
 from enof.formats.bundle_temporaries import remove_stale_temporaries, swap_into_place, temporary_folder
 from enof.formats.validation import Fields, check_header, parse_json, show
 from enof.hardware_profiles import Profile, loads_profile
@@ -99,7 +100,7 @@ class Manifest:
     target: TargetInfo
     timesteps: int
     num_classes: int
-    dataset: dict
+    dataset: DatasetSpec  # on disk its record(), as in the checkpoint
     input_mode: str  # one of INPUT_MODES
     partition: tuple[PartitionRecord, ...]
     host_macs: HostMacs
@@ -122,17 +123,18 @@ class Manifest:
     @property
     def input_shape(self) -> tuple[int, ...]:
         """One sample of the data set the bundle classifies, (C, H, W) as its loader gives it."""
-        return tuple(self.dataset["input_shape"])
+        return tuple(self.dataset.input_shape)
 
     @property
     def dataset_name(self) -> str:
-        return self.dataset["name"]
+        return self.dataset.name
 
     def required_files(self) -> tuple[str, ...]:
         return REQUIRED_FILES + ((HOST_IN_FILE,) if self.input_mode == "current" else ())
 
     def to_dict(self) -> dict:
         body = asdict(self)
+        body["dataset"] = self.dataset.record()
         body["partition"] = [asdict(p) for p in self.partition]
         return {"format": BUNDLE_FORMAT, "format_version": BUNDLE_FORMAT_VERSION, **body}
 
@@ -241,7 +243,7 @@ def check_manifest_profile(manifest: Manifest, profile: Profile, label: str) -> 
         f.fail("weight_bits", f"is {manifest.weight_bits}, but the {profile.name} profile's synapses take at most "
                               f"{register} weight bits")
     graded = bool(profile.target.graded_spikes.value)
-    temporal = bool(manifest.dataset.get("temporal", False))
+    temporal = manifest.dataset.is_temporal
     expected = input_mode_for(graded, temporal)
     if manifest.input_mode != expected:
         f.fail("input_mode", f"is {manifest.input_mode!r}, but the {profile.name} profile has "
@@ -249,11 +251,11 @@ def check_manifest_profile(manifest: Manifest, profile: Profile, label: str) -> 
                              f"{' for event data' if temporal and not graded else ''})")
 
 
-def _dataset(f: Fields, value, num_classes: int) -> dict:
+def _dataset(f: Fields, value, num_classes: int) -> DatasetSpec:
     """The data set record (as in the checkpoint): name and input_shape are read; the rest is checked when present."""
     dataset = f.obj(f.free_form(value, "dataset"), "dataset")
     f.string(f.get(dataset, "name", "dataset"), "dataset.name")
-    f.shape(f.get(dataset, "input_shape", "dataset"), "dataset.input_shape")
+    shape = f.shape(f.get(dataset, "input_shape", "dataset"), "dataset.input_shape")
     if "num_classes" in dataset:
         f.integer(dataset["num_classes"], "dataset.num_classes", num_classes, num_classes, "the manifest's num_classes")
     if "temporal" in dataset:
@@ -261,12 +263,12 @@ def _dataset(f: Fields, value, num_classes: int) -> dict:
     if "normalization" in dataset:
         norm = f.obj(dataset["normalization"], "dataset.normalization")
         for key, low in (("mean", None), ("std", 0.0)):
-            values = f.array(f.get(norm, key, "dataset.normalization"), f"dataset.normalization.{key}", nonempty=True)
+            values = f.array(f.get(norm, key, "dataset.normalization"), f"dataset.normalization.{key}", length=shape[0])
             for i, v in enumerate(values):
                 where = f"dataset.normalization.{key}[{i}]"
                 if f.number(v, where) <= 0.0 and low is not None:
                     f.fail(where, f"is {show(v)}; a standard deviation must be > 0")
-    return dataset
+    return DatasetSpec.from_record(dataset)
 
 
 def _host_macs(f: Fields, value, input_mode: str) -> HostMacs:

@@ -81,7 +81,7 @@ def open_bundle(bundle_dir: str | Path, fallback_profile: Profile | None = None,
         raise BundleError(f"{bundle.root}: chip.nir has {program.input_mode} input, manifest says {manifest.input_mode}")
     _check_weight_grid(program, manifest, profile, manifest_path)
     # event input (dataset.temporal) is never in current mode: check_manifest_profile holds the input mode
-    program = replace(program, input_temporal=bool(manifest.dataset.get("temporal", False)))
+    program = replace(program, input_temporal=manifest.dataset.is_temporal)
     image_shape = manifest.input_shape
     if program.input_mode != "current" and program.input_shape != image_shape:
         raise BundleError(

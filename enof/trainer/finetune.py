@@ -215,7 +215,7 @@ def finetune(config: FinetuneConfig, quantizer: QuantizerFactory, log=None) -> F
     model.eval()  # BN frozen on the running statistics the exporter folds; gradients still flow
     for p in model.parameters():
         p.requires_grad_(True)
-    data = load_dataset(ckpt.dataset["name"], config.data_root, train_augment=True, timesteps=ckpt.timesteps,
+    data = load_dataset(ckpt.dataset.name, config.data_root, train_augment=True, timesteps=ckpt.timesteps,
                         frame_hw=frame_hw_of(ckpt.dataset))
     data = LoadedDataset(data.spec, limit_split(data.train, config.train_limit, config.seed, "--train-limit"),
                          data.test, data.notes)

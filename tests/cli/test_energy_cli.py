@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from enof.cli.energy import app
 from enof.exporter.host_macs import host_macs
+from enof.formats.dataset_record import DatasetSpec
 from enof.formats.bundle import Manifest, PartitionRecord, TargetInfo, write_bundle
 from enof.formats.placement import LayerPlacement, PlacedCore, Placement
 from enof.formats.quant import FixedPointRanges
@@ -137,7 +138,8 @@ def _write_bundle_and_run(program, bundle, profile, run_path):
     manifest = Manifest(
         checkpoint_sha256="0" * 64, target=TargetInfo(profile.name, profile.sha256, profile.text),
         timesteps=program.timesteps, num_classes=10,
-        dataset={"name": "digits", "input_shape": list(IMAGE), "normalization": {"mean": [0.0], "std": [16.0]}},
+        dataset=DatasetSpec.from_record({"name": "digits", "input_shape": list(IMAGE),
+                                         "normalization": {"mean": [0.0], "std": [16.0]}}),
         input_mode="current", partition=(PartitionRecord("backbone.0.conv", "host_in", [3, 8, 8], "analog input"),),
         host_macs=host_macs(host_in, host_out, IMAGE, {n: program.layers[n].shape for n in program.outputs},
                             program.timesteps),  # as the exporter counts them

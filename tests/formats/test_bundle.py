@@ -14,6 +14,7 @@ from onnx import TensorProto, helper
 from enof.errors import BundleError
 from enof.exporter.host_macs import host_macs
 from enof.exporter.placement import LayerSpec, dense_synapses, place
+from enof.formats.dataset_record import DatasetSpec
 from enof.formats.bundle import HostMacs, Manifest, PartitionRecord, TargetInfo, read_bundle, write_bundle
 from enof.formats.placement import read_placement
 from enof.hardware_profiles import load_profile
@@ -49,7 +50,8 @@ def parts(tmp_path_factory):
         checkpoint_sha256="0" * 64,
         target=TargetInfo(profile.name, profile.sha256, profile.text),
         timesteps=4, num_classes=3,
-        dataset={"name": "digits", "input_shape": [1, 8, 8], "normalization": {"mean": [0.0], "std": [16.0]}},
+        dataset=DatasetSpec.from_record({"name": "digits", "input_shape": [1, 8, 8],
+                                         "normalization": {"mean": [0.0], "std": [16.0]}}),
         input_mode="graded",
         partition=(PartitionRecord("fc", "chip", [3], "weight layer before a LIF"),
                    PartitionRecord("lif", "chip", [3], "LIF"),
@@ -245,4 +247,31 @@ def test_module_paths_map_readable_names_to_module_paths_and_older_manifests_wit
     assert read_bundle(tmp_path / "bundle").manifest.module_paths == {}
     (tmp_path / "bundle" / "manifest.json").write_text(json.dumps({**older, "module_paths": {"fc": 5}}))
     with pytest.raises(BundleError, match=r"manifest\.json: field 'module_paths\.fc' must be a string, got number 5$"):
+        read_bundle(tmp_path / "bundle")
+
+
+@pytest.mark.parametrize("record", [
+    {"name": "none", "input_shape": [2, 8, 8]},  # a NIR graph exported without a data set
+    {"name": "digits", "input_shape": [1, 8, 8], "normalization": {"mean": [0], "std": [16]}},  # integers stay
+    {"name": "nmnist", "input_shape": [2, 17, 17], "num_classes": 3, "temporal": True,
+     "normalization": {"mean": [0.0, 0.0], "std": [1.0, 1.0]}},
+])  # fmt: skip
+def test_the_dataset_travels_typed_and_is_written_back_as_it_was_read(tmp_path, parts, record):
+    """manifest.json's dataset is a DatasetSpec in memory (attributes, not string keys) and the same JSON on disk."""
+    manifest, files = parts
+    write_bundle(tmp_path / "bundle", replace(manifest, dataset=DatasetSpec.from_record(record)), files)
+    read = read_bundle(tmp_path / "bundle").manifest
+    assert isinstance(read.dataset, DatasetSpec) and read.dataset.name == record["name"]
+    assert read.input_shape == tuple(record["input_shape"]) and read.dataset.is_temporal == record.get("temporal", False)
+    on_disk = json.loads((tmp_path / "bundle" / "manifest.json").read_text())["dataset"]
+    assert json.dumps(on_disk) == json.dumps(record)  # same keys, order and number types
+
+
+def test_a_normalization_that_does_not_fit_the_channels_is_refused(tmp_path, parts):
+    write_bundle(tmp_path / "bundle", *parts)
+    path = tmp_path / "bundle" / "manifest.json"
+    data = json.loads(path.read_text())
+    data["dataset"]["normalization"]["mean"] = [0.0, 0.0]  # digits has one channel
+    path.write_text(json.dumps(data))
+    with pytest.raises(BundleError, match=r"field 'dataset.normalization.mean' has 2 entries, expected 1$"):
         read_bundle(tmp_path / "bundle")
