@@ -15,8 +15,9 @@ from enof.errors import RunError
 
 
 def open_session(path: str | Path, threads: int = 1, model: bytes | None = None) -> ort.InferenceSession:
-    """An ONNX Runtime CPU session on ``model`` (the file's bytes, already read: OpenedBundle.host_model) or else
-    the file at ``path``; ``threads`` intra-op threads (the chip simulator uses the others)."""
+    """An ONNX Runtime CPU session on ``model`` (the file's bytes, already read and checked:
+    OpenedBundle.host_session), else on the file at ``path``; ``threads`` intra-op threads (the chip simulator
+    uses the others)."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
