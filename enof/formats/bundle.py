@@ -29,6 +29,7 @@ from enof.formats.validation import Fields, check_header, parse_json, show
 from enof.hardware_profiles import Profile, loads_profile
 
 BUNDLE_FORMAT = "enof-bundle"
+INT64_MAX = 2**63 - 1  # run.json's counts are 64-bit: a host MAC count beyond that could not be written back
 BUNDLE_FORMAT_VERSION = 2
 # Versions refused with their reason (check_header's old_versions).
 OLD_BUNDLE_VERSIONS = {1: "the host layers' MACs are counted at export since version 2; re-export the bundle"}
@@ -276,13 +277,16 @@ def _host_macs(f: Fields, value, input_mode: str) -> HostMacs:
 
     def per_node(key: str) -> dict[str, int]:
         table = f.obj(f.get(record, key, "host_macs"), f"host_macs.{key}")
-        return {name: f.integer(macs, f"host_macs.{key}.{name}", 0) for name, macs in table.items()}
+        return {name: f.integer(macs, f"host_macs.{key}.{name}", 0, INT64_MAX, "a 64-bit count")
+                for name, macs in table.items()}
 
     host_in, host_out = per_node("host_in"), per_node("host_out")
     if host_in and input_mode != "current":
         f.fail("host_macs.host_in", f"counts MACs, but a {input_mode} bundle has no host_in.onnx")
     one_step = f.get(record, "host_out_one_step", "host_macs")
-    return HostMacs(host_in, host_out, None if one_step is None else f.integer(one_step, "host_macs.host_out_one_step", 0))
+    if one_step is not None:
+        one_step = f.integer(one_step, "host_macs.host_out_one_step", 0, INT64_MAX, "a 64-bit count")
+    return HostMacs(host_in, host_out, one_step)
 
 
 def _partition_record(f: Fields, value, where: str) -> PartitionRecord:

@@ -159,6 +159,7 @@ def test_manifest_missing_a_field_or_a_required_file_is_named(tmp_path, parts):
     (lambda m: m["host_macs"]["host_in"].update(conv__weight=5), "field 'host_macs.host_in' counts MACs, but a graded "
                                                                   "bundle has no host_in.onnx"),
     (lambda m: m["host_macs"].update(host_out_one_step=1.5), "field 'host_macs.host_out_one_step'"),
+    (lambda m: m["host_macs"]["host_out"].update(fc__weight=2**63), r"field 'host_macs.host_out.fc__weight' .*64-bit count"),
 ])  # fmt: skip
 def test_host_macs_are_checked_when_read(tmp_path, parts, change, message):
     write_bundle(tmp_path / "bundle", *parts)
@@ -275,3 +276,13 @@ def test_a_normalization_that_does_not_fit_the_channels_is_refused(tmp_path, par
     path.write_text(json.dumps(data))
     with pytest.raises(BundleError, match=r"field 'dataset.normalization.mean' has 2 entries, expected 1$"):
         read_bundle(tmp_path / "bundle")
+
+
+def test_a_host_mac_count_at_the_64_bit_limit_reads(tmp_path, parts):
+    """The other side of the bound above: 2^63 − 1 is a count run.json can hold."""
+    write_bundle(tmp_path / "bundle", *parts)
+    path = tmp_path / "bundle" / "manifest.json"
+    data = json.loads(path.read_text())
+    data["host_macs"]["host_out"]["fc__weight"] = 2**63 - 1
+    path.write_text(json.dumps(data))
+    assert read_bundle(tmp_path / "bundle").manifest.host_macs.host_out_total == 2**63 - 1
