@@ -36,6 +36,7 @@ from enof.formats.placement import Placement
 from enof.formats.quant import quant_npz_bytes
 from enof.hardware_profiles import Profile, load_profile
 from enof.trainer.checkpoint import Checkpoint, build_model_from_checkpoint, load_checkpoint
+from enof.version import __version__
 
 
 @dataclass
@@ -70,9 +71,7 @@ def _onnx_bytes(writer, graph: Graph, part: Partition, scratch: Path) -> bytes:
 
 
 def _versions() -> dict[str, str]:
-    import enof
-
-    return {"enof": enof.__version__, "nir": nir.version, "onnx": onnx.__version__, "torch": torch.__version__}
+    return {"enof": __version__, "nir": nir.version, "onnx": onnx.__version__, "torch": torch.__version__}
 
 
 def _interfaces(graph: Graph, part: Partition, quant: Quantized, temporal: bool) -> dict:
@@ -140,7 +139,7 @@ def quantize_for_target(graph: Graph, profile: Profile, dataset: DatasetSpec, ca
         peaks = current_bound_peaks(graph, part, input_abs_max(dataset) if x_bound is None else x_bound)
     if not graded:
         input_scale = 1.0  # current mode: the host-in current in the LIF's units; spikes: one spike per count
-    elif x_bound is None and "normalization" not in dataset:  # the caller's own calibration inputs, no data set
+    elif x_bound is None and dataset.mean is None:  # the caller's own calibration inputs, no data set
         input_scale = 127.0 / max(peaks["input"]["x_max"], np.finfo(np.float32).tiny)
     elif x_bound is None:
         input_scale = graded_input_scale(dataset, peaks)

@@ -26,6 +26,7 @@ import torch
 from enof.datasets.spec import DatasetSpec
 from enof.formats.atomic import atomic_open
 from enof.formats.digest import file_sha256
+from enof.version import __version__
 from enof.errors import CheckpointError
 
 FORMAT = "enof-model"
@@ -383,6 +384,4 @@ def versions() -> dict[str, str]:
     """Versions recorded in every checkpoint."""
     import norse
 
-    import enof
-
-    return {"enof": enof.__version__, "torch": str(torch.__version__), "norse": str(getattr(norse, "__version__", "unknown"))}
+    return {"enof": __version__, "torch": str(torch.__version__), "norse": str(getattr(norse, "__version__", "unknown"))}
