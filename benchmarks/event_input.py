@@ -213,6 +213,7 @@ def run(args, console: Console) -> dict:
     """Every step, each skipped when ``<work>/results.json`` already holds it."""
     from enof.trainer.checkpoint import load_checkpoint
     from enof.trainer.config import TrainConfig
+    from enof.exporter.finetune_target import ExportQuantizer
     from enof.trainer.finetune import FinetuneConfig, finetune
     from enof.trainer.loop import train
 
@@ -260,7 +261,7 @@ def run(args, console: Console) -> dict:
         started = time.perf_counter()
         tuned = work / "model-loihi-ft.pt"
         result = finetune(FinetuneConfig(str(model), "loihi", epochs=args.ft_epochs, lr=args.ft_lr, seed=args.seed,
-                                         data_root=str(root), out=str(tuned)), log=console.print)
+                                         data_root=str(root), out=str(tuned)), ExportQuantizer, log=console.print)
         row = bundle_accuracy(tuned, "loihi", work / "bundle-loihi-ft", root, test, "spikes")
         keep("loihi-ft", {**row, "float": result.float_accuracy, "float_before": result.float_accuracy_before,
                           "fake_quant_before": result.quantized_accuracy_before, "fake_quant": result.quantized_accuracy,

@@ -34,7 +34,7 @@ def random_checkpoint(arch: str, dataset: str, timesteps: int, path: Path, seed:
     model = build_model(arch, repact=True, timesteps=timesteps, num_classes=spec.num_classes)
     ckpt = Checkpoint(
         arch=arch, arch_kwargs={"num_classes": spec.num_classes}, neuron=NeuronConfig().to_dict(),
-        timesteps=timesteps, repact=True, state_dict=model.state_dict(), dataset=spec.record(),
+        timesteps=timesteps, repact=True, state_dict=model.state_dict(), dataset=spec,
         seed=seed, versions=versions(),
     )  # fmt: skip
     save_checkpoint(ckpt, path)

@@ -49,6 +49,7 @@ def test_split(name: str) -> tuple[np.ndarray, np.ndarray]:
 def run(args, console: Console) -> dict:
     from enof.trainer.checkpoint import load_checkpoint
     from enof.trainer.config import TrainConfig
+    from enof.exporter.finetune_target import ExportQuantizer
     from enof.trainer.finetune import FinetuneConfig, finetune
     from enof.trainer.loop import train
 
@@ -71,7 +72,8 @@ def run(args, console: Console) -> dict:
             if key in results:
                 continue
             tuned = model.with_name(f"model-{target}-ft.pt")
-            result = finetune(FinetuneConfig(str(model), target, epochs=args.epochs, lr=args.lr, seed=seed, out=str(tuned)))
+            result = finetune(FinetuneConfig(str(model), target, epochs=args.epochs, lr=args.lr, seed=seed, out=str(tuned)),
+                              ExportQuantizer)
             results[key] = {
                 "seed": seed, "target": target,
                 "float_before": float(load_checkpoint(model).metrics["test_accuracy"]),

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 import enof  # noqa: F401  (lava import fix)
+from enof.datasets.spec import DatasetSpec
 from enof.exporter.calibrate import chip_peaks, graded_input_scale
 from enof.exporter.graph import capture
 from enof.exporter.partition import partition
@@ -51,7 +52,7 @@ class Case:
     arch: str
     arch_kwargs: dict
     input_shape: tuple[int, int, int]
-    dataset: dict
+    dataset: DatasetSpec
     batch: int  # built-in / PyTorch batch
     samples: int  # built-in / PyTorch samples timed
     lava_samples: int
@@ -59,7 +60,7 @@ class Case:
 
 
 def inputs_for(case: Case, count: int) -> torch.Tensor:
-    if case.dataset["name"] == "digits":
+    if case.dataset.name == "digits":
         from enof.datasets import load_dataset
 
         test = load_dataset("digits", train_augment=False).test
@@ -190,14 +191,14 @@ def report(rows: list[dict], threads: int) -> str:
 
 CASES = [
     Case("digits net (digits_cnn w=32)", "digits_cnn", {"num_classes": 10, "width": 32}, (1, 8, 8),
-         {"name": "digits", "normalization": {"mean": [0.0], "std": [16.0]}}, 256, 2048, 64),
+         DatasetSpec("digits", (1, 8, 8), 10, (0.0,), (16.0,)), 256, 2048, 64),
     Case("ResNet20, CIFAR shape", "resnet20", {"num_classes": 10}, (3, 32, 32),
-         {"name": "random", "normalization": {"mean": [0.0] * 3, "std": [1.0] * 3}}, 16, 64, 1, 540.0),
+         DatasetSpec("random", (3, 32, 32), 10, (0.0,) * 3, (1.0,) * 3), 16, 64, 1, 540.0),
 ]  # fmt: skip
 
 
 TEST_SET_CASE = Case("ResNet19, CIFAR shape", "resnet19", {"num_classes": 10}, (3, 32, 32),
-                     {"name": "random", "normalization": {"mean": [0.0] * 3, "std": [1.0] * 3}}, 16, 0, 0)
+                     DatasetSpec("random", (3, 32, 32), 10, (0.0,) * 3, (1.0,) * 3), 16, 0, 0)
 
 
 def main() -> None:

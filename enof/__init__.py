@@ -12,8 +12,7 @@ Errors a user can act on are ``enof.errors.EnofError``: one line naming the argu
 """
 
 from enof import lava_compat as _lava_compat
-
-__version__ = "0.1.0"
+from enof.version import __version__
 
 # Lava 0.10.0 does not import on Python >= 3.11 without this finder (see lava_compat).
 # Installing a meta-path finder is cheap and imports nothing; it must precede any

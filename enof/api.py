@@ -192,7 +192,7 @@ def run(
         xs = _array(inputs, "inputs")[:limit]
         check_inputs("inputs", xs, opened)
         ys = None if labels is None else check_labels("labels", _labels(labels), len(xs), opened.manifest.num_classes)
-        has_normalization = "normalization" in opened.manifest.dataset
+        has_normalization = opened.manifest.dataset.mean is not None
         normalization = None if normalized or (normalized is None and not has_normalization) else normalization_of(opened, Path("inputs"))
     sink: dict[str, list[np.ndarray]] | None = {} if record_spikes else None
     record = run_bundle(opened, xs, ys, backend=backend, precision=precision, batch_size=batch_size, timeout_s=timeout_s,

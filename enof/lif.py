@@ -56,16 +56,16 @@ def lif_fire(v_integrated: torch.Tensor, *, v_threshold: float, spike: SpikeFunc
 
 
 def lif_step(
-    v: torch.Tensor | None,
     current: torch.Tensor,
+    v: torch.Tensor | None,
     *,
     decay: float,
     v_threshold: float,
     spike: SpikeFunction,
     bias: torch.Tensor | float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One LIF step, :func:`lif_integrate` then :func:`lif_fire`: ``(v_{t-1} after reset, I_t) -> (s_t, v_t
-    after reset)``.
+    """One LIF step, :func:`lif_integrate` then :func:`lif_fire`: ``(I_t, v_{t-1} after reset) -> (s_t, v_t
+    after reset)``, the signature every LIF step in enof has: (input, state) → (spikes, state), as Norse's.
 
     Pure function: no argument is modified. Its operations and their order are the trainer's (the
     module docstring); the in-place ones act only on tensors made here, so they change neither values

@@ -49,7 +49,7 @@ class SweepConfig:
     def check(self) -> None:
         """Every value usable before any work: non-empty lists, a known data set and arch, bits the target takes."""
         from enof.datasets import dataset_spec
-        from enof.exporter.quantize import FixedPointLimits
+        from enof.fixed_point_rules import FixedPointLimits
         from enof.hardware_profiles import load_profile
         from enof.trainer.models.registry import ARCHITECTURES
 
@@ -190,21 +190,22 @@ def _measure(config: SweepConfig, seed: int, model: Path, timesteps: int, bits: 
     from enof.exporter.export import export_bundle
     from enof.formats.run_result import write_run_result
     from enof.runtime.bundle import open_bundle
-    from enof.runtime.energy.inputs import load_energy_inputs
+    from enof.runtime.energy.inputs import energy_inputs
     from enof.runtime.energy.price import compute_energy
     from enof.runtime.energy.report import report_dict
     from enof.runtime.run import run_bundle
+    from enof.exporter.finetune_target import ExportQuantizer
     from enof.trainer.finetune import FinetuneConfig, finetune
 
     folder.mkdir(parents=True, exist_ok=True)
     tuned = folder / "model-ft.pt"
     finetune(FinetuneConfig(str(model), config.target, epochs=config.finetune_epochs, seed=seed,
-                            train_limit=config.train_limit, weight_bits=bits, out=str(tuned)))  # fmt: skip
+                            train_limit=config.train_limit, weight_bits=bits, out=str(tuned)), ExportQuantizer)  # fmt: skip
     exported = export_bundle(tuned, config.target, folder / "bundle", weight_bits=bits)
     bundle = open_bundle(exported.out_dir)
     runs = {p: run_bundle(bundle, test[0], test[1], backend="fast", precision=p, progress=False) for p in ("float", "fixed")}
     run_json = write_run_result(runs["fixed"], folder / "run.json")
-    inputs, models, sources = load_energy_inputs(run_json, exported.out_dir)
+    inputs, models, sources = energy_inputs(runs["fixed"], run_json, bundle)  # nothing read again
     headline = report_dict(compute_energy(inputs, models), sources, inputs.timing)["headline"]
     return {
         "timesteps": timesteps, "weight_bits": bits, "repact": repact,

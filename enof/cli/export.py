@@ -94,7 +94,7 @@ def export_dict(checkpoint: Path, result) -> dict:
         partition[record.where].append(record.node)
     return {
         "bundle": str(root), "checkpoint": str(checkpoint), "target": manifest.target.name,
-        "dataset": manifest.dataset.get("name"), "timesteps": manifest.timesteps, "input_mode": manifest.input_mode,
+        "dataset": manifest.dataset.name, "timesteps": manifest.timesteps, "input_mode": manifest.input_mode,
         "manifest_sha256": file_sha256(root / MANIFEST_NAME),
         "files": {name: {"sha256": digest, "bytes": (root / name).stat().st_size}
                   for name, digest in manifest.files.items()},

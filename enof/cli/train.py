@@ -288,6 +288,7 @@ def finetune_command(
     (straight-through gradients); enof-export of the result reproduces those integers exactly."""
     import torch
 
+    from enof.exporter.finetune_target import ExportQuantizer
     from enof.trainer.finetune import FinetuneConfig, finetune
 
     if threads:
@@ -297,7 +298,7 @@ def finetune_command(
                             out=None if output is None else str(output), laf=not no_laf, train_limit=train_limit,
                             weight_bits=weight_bits)
     try:
-        result = finetune(config, log=None if json_output else lambda line: typer.echo(line, err=True))
+        result = finetune(config, ExportQuantizer, log=None if json_output else lambda line: typer.echo(line, err=True))
     except EnofError as exc:
         fail(exc)
     if json_output:

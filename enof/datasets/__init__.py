@@ -57,10 +57,10 @@ def dataset_spec(name: str, frame_hw=None) -> DatasetSpec:
     return spec if frame_hw is None else sized_spec(spec, frame_hw)
 
 
-def frame_hw_of(record: dict) -> tuple[int, int] | None:
-    """The frame size a checkpoint's or bundle's `dataset` record was binned to: (H, W) of its input_shape for an
+def frame_hw_of(spec: DatasetSpec) -> tuple[int, int] | None:
+    """The frame size a checkpoint's or bundle's data set was binned to: (H, W) of its input_shape for an
     event data set, None for a static one (whose size is the data set's own)."""
-    return tuple(int(v) for v in record["input_shape"][1:]) if record.get("temporal") else None
+    return tuple(int(v) for v in spec.input_shape[1:]) if spec.is_temporal else None
 
 
 def load_dataset(name: str, root=None, train_augment: bool = True, timesteps: int = 1, frame_hw=None) -> LoadedDataset:

@@ -5,17 +5,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from enof.datasets import DatasetSpec, frame_hw_of, load_dataset
 from enof.exporter.graph import INPUT, Graph
 from enof.exporter.partition import Partition
 from enof.exporter.quantize import spike_value
 from enof.exporter.replay import Replay
 
 
-def calibration_batch(dataset: dict, timesteps: int, count: int, data_root=None) -> torch.Tensor:
+def calibration_batch(dataset: DatasetSpec, timesteps: int, count: int, data_root=None) -> torch.Tensor:
     """The first ``count`` training samples of the checkpoint's data set, time-major (T, N, C, H, W)."""
-    from enof.datasets import frame_hw_of, load_dataset
-
-    loaded = load_dataset(dataset["name"], root=data_root, train_augment=False, timesteps=timesteps,
+    loaded = load_dataset(dataset.name, root=data_root, train_augment=False, timesteps=timesteps,
                           frame_hw=frame_hw_of(dataset))
     count = min(count, len(loaded.train))
     xs = torch.stack([torch.as_tensor(loaded.train[i][0], dtype=torch.float32) for i in range(count)])
@@ -45,7 +44,7 @@ def chip_peaks(graph: Graph, part: Partition, x: torch.Tensor, batch: int = 64) 
     return peaks
 
 
-def graded_input_scale(dataset: dict, peaks: dict | None) -> float:
+def graded_input_scale(dataset: DatasetSpec, peaks: dict | None) -> float:
     """``input.scale`` for graded pixels.
 
     Zero-mean data with one std for all channels (digits: raw 0..16, std 16) → ``std``: the raw
@@ -59,21 +58,20 @@ def graded_input_scale(dataset: dict, peaks: dict | None) -> float:
     return 127.0 / (x_max or input_abs_max(dataset))
 
 
-def _normalization(dataset: dict) -> tuple[np.ndarray, np.ndarray]:
+def _normalization(dataset: DatasetSpec) -> tuple[np.ndarray, np.ndarray]:
     """(mean, std) per channel; load_checkpoint has checked that both are there (a missing one used to
     default to 0 and 1 and export with the wrong input.scale)."""
-    norm = dataset["normalization"]
-    return np.asarray(norm["mean"], float), np.asarray(norm["std"], float)
+    return np.asarray(dataset.mean, float), np.asarray(dataset.std, float)
 
 
 # Raw pixel range of each data set's loader (DatasetSpec: digits 0..16, CIFAR 0..1).
 RAW_MAX = {"digits": 16.0, "cifar10": 1.0, "cifar100": 1.0}
 
 
-def input_abs_max(dataset: dict) -> float:
+def input_abs_max(dataset: DatasetSpec) -> float:
     """Largest |x| the normalization can produce from the loader's raw range."""
     mean, std = _normalization(dataset)
-    raw_max = RAW_MAX.get(dataset.get("name"), 1.0)
+    raw_max = RAW_MAX.get(dataset.name, 1.0)
     return float(np.max(np.maximum(np.abs(mean), np.abs(raw_max - mean)) / std))
 
 

@@ -16,22 +16,29 @@ import numpy as np
 import onnx
 import torch
 
+from enof.datasets.spec import DatasetSpec
 from enof.errors import UnsupportedModuleError
 from enof.exporter.calibrate import (
     calibration_batch, chip_peaks, current_bound_peaks, graded_input_scale, input_abs_max,
 )
 from enof.exporter.graph import Graph, NeuronParams, capture
+from enof.exporter.host_macs import host_macs
 from enof.exporter.netx import netx_outcome
 from enof.exporter.layers import layer_specs
 from enof.exporter.partition import Partition, partition
-from enof.exporter.quantize import FixedPointLimits, Quantized, quantize
+from enof.exporter.quantize import Quantized, quantize
+from enof.fixed_point_rules import FixedPointLimits
 from enof.exporter.to_nir import DT_S, chip_graph, chip_nir_bytes
 from enof.exporter.to_onnx import write_host_in, write_host_out
 from enof.formats.bundle import Manifest, PartitionRecord, TargetInfo, replaceable_folder, write_bundle
 from enof.formats.digest import file_sha256
 from enof.formats.netx import NETX_FILE
 from enof.formats.outputs import check_output_folder, writing
+from enof.formats.placement import Placement
 from enof.formats.quant import quant_npz_bytes
+from enof.hardware_profiles import Profile, load_profile
+from enof.trainer.checkpoint import Checkpoint, build_model_from_checkpoint, load_checkpoint
+from enof.version import __version__
 
 
 @dataclass
@@ -40,7 +47,7 @@ class ExportResult:
     graph: Graph
     partition: Partition
     quant: Quantized
-    placement: object  # enof.formats.placement.Placement
+    placement: Placement
     manifest: Manifest  # as written: file hashes and versions filled in
     calibration_samples: int
     timings_s: dict[str, float] = field(default_factory=dict)  # graph (capture..quantize), placement, files
@@ -66,9 +73,7 @@ def _onnx_bytes(writer, graph: Graph, part: Partition, scratch: Path) -> bytes:
 
 
 def _versions() -> dict[str, str]:
-    import enof
-
-    return {"enof": enof.__version__, "nir": nir.version, "onnx": onnx.__version__, "torch": torch.__version__}
+    return {"enof": __version__, "nir": nir.version, "onnx": onnx.__version__, "torch": torch.__version__}
 
 
 def _interfaces(graph: Graph, part: Partition, quant: Quantized, temporal: bool) -> dict:
@@ -100,8 +105,8 @@ class PreparedExport:
     """Everything an export computes before placement: nothing of it is on disk."""
 
     source_sha256: str  # of the checkpoint or the NIR file the graph came from
-    dataset: dict  # the manifest's dataset record
-    profile: object  # enof.hardware_profiles.Profile
+    dataset: DatasetSpec  # the manifest's dataset (a NIR graph without a data set: name "none" and its input shape)
+    profile: Profile
     graph: Graph
     partition: Partition
     quant: Quantized
@@ -112,13 +117,11 @@ class PreparedExport:
         return layer_specs(self.graph, self.partition, self.limits.weight_bits)
 
 
-def _profile(target):
-    from enof.hardware_profiles import Profile, load_profile
-
+def _profile(target) -> Profile:
     return target if isinstance(target, Profile) else load_profile(target)
 
 
-def quantize_for_target(graph: Graph, profile, dataset: dict, calibrate: int = 32, data_root=None,
+def quantize_for_target(graph: Graph, profile: Profile, dataset: DatasetSpec, calibrate: int = 32, data_root=None,
                         x_bound: float | None = None, weight_bits: int | None = None,
                         calibration: torch.Tensor | None = None, netx_biases: bool = False):
     """Partition, calibrate and quantize ``graph`` for ``profile``: the exporter's chain after the graph,
@@ -130,7 +133,7 @@ def quantize_for_target(graph: Graph, profile, dataset: dict, calibrate: int = 3
     the LIF's scale lowered where its bias would need 7 (it costs accuracy: docs/loihi2-hardware.md).
     Returns (partition, quantized, limits, calibration samples)."""
     graded = bool(profile.target.graded_spikes.value)
-    part = partition(graph, graded_spikes=graded, temporal=bool(dataset.get("temporal", False)))
+    part = partition(graph, graded_spikes=graded, temporal=dataset.is_temporal)
     peaks, samples = None, 0
     if x_bound is None and (calibration is not None or calibrate > 0):
         x = calibration if calibration is not None else calibration_batch(dataset, graph.timesteps, calibrate, data_root)
@@ -140,7 +143,7 @@ def quantize_for_target(graph: Graph, profile, dataset: dict, calibrate: int = 3
         peaks = current_bound_peaks(graph, part, input_abs_max(dataset) if x_bound is None else x_bound)
     if not graded:
         input_scale = 1.0  # current mode: the host-in current in the LIF's units; spikes: one spike per count
-    elif x_bound is None and "normalization" not in dataset:  # the caller's own calibration inputs, no data set
+    elif x_bound is None and dataset.mean is None:  # the caller's own calibration inputs, no data set
         input_scale = 127.0 / max(peaks["input"]["x_max"], np.finfo(np.float32).tiny)
     elif x_bound is None:
         input_scale = graded_input_scale(dataset, peaks)
@@ -152,22 +155,25 @@ def quantize_for_target(graph: Graph, profile, dataset: dict, calibrate: int = 3
     return part, quantize(graph, part, limits, input_scale, peaks), limits, samples
 
 
+def capture_checkpoint_model(model: torch.nn.Module, ckpt: Checkpoint) -> Graph:
+    """``model`` (built from ``ckpt``, or its weights being fine-tuned) captured at the checkpoint's input
+    shape, timesteps and neuron."""
+    input_shape = tuple(int(v) for v in ckpt.dataset.input_shape)
+    neuron = NeuronParams(float(ckpt.neuron["decay"]), float(ckpt.neuron["v_threshold"]))
+    return capture(model, input_shape, ckpt.timesteps, neuron)
+
+
 def prepare_export(
     checkpoint_path: str | Path, target, calibrate: int = 32, data_root: str | Path | None = None,
     weight_bits: int | None = None, netx_biases: bool = False,
 ) -> PreparedExport:
     """Checkpoint → graph → partition → (calibration) → quantization, for ``target`` (a profile name,
     a TOML path or a loaded Profile)."""
-    from enof.trainer.checkpoint import build_model_from_checkpoint, load_checkpoint
-
     profile = _profile(target)
     ckpt = load_checkpoint(checkpoint_path)
     if ckpt.mode != "snn":
         raise UnsupportedModuleError(f"{checkpoint_path}: an ANN (mode={ckpt.mode!r}) checkpoint has no spiking part to export")
-    model = build_model_from_checkpoint(ckpt)
-    input_shape = tuple(int(v) for v in ckpt.dataset["input_shape"])
-    neuron = NeuronParams(float(ckpt.neuron["decay"]), float(ckpt.neuron["v_threshold"]))
-    graph = capture(model, input_shape, ckpt.timesteps, neuron)
+    graph = capture_checkpoint_model(build_model_from_checkpoint(ckpt), ckpt)
     part, quant, limits, samples = quantize_for_target(graph, profile, ckpt.dataset, calibrate, data_root, None, weight_bits,
                                                        netx_biases=netx_biases)
     return PreparedExport(file_sha256(checkpoint_path), ckpt.dataset, profile, graph, part, quant, limits, samples)
@@ -220,20 +226,20 @@ def prepare_nir_graph_export(
         spec = dataset_spec(source.dataset)
         if spec.temporal and len(graph.input_shape) == 3:  # event frames: binned to the graph's input size
             spec = dataset_spec(source.dataset, graph.input_shape[1:])
-        record = spec.record()
-        if tuple(record["input_shape"]) != graph.input_shape:
+        record = spec
+        if tuple(record.input_shape) != graph.input_shape:
             raise UnsupportedModuleError(
-                f"{where}: Input shape {graph.input_shape} does not match data set {source.dataset}'s {tuple(record['input_shape'])}"
+                f"{where}: Input shape {graph.input_shape} does not match data set {source.dataset}'s {tuple(record.input_shape)}"
             )
         bound = None
     else:
-        record = {"name": "none", "input_shape": list(graph.input_shape)}
+        record = DatasetSpec.unnamed(graph.input_shape)
         bound = None if calibration is not None else float(source.input_bound)
     return prepare_graph_export(graph, source_sha256, record, profile, where, calibrate, data_root, bound, calibration, weight_bits,
                                 netx_biases)
 
 
-def prepare_graph_export(graph: Graph, source_sha256: str, record: dict, profile, where: str, calibrate: int = 32,
+def prepare_graph_export(graph: Graph, source_sha256: str, record: DatasetSpec, profile, where: str, calibrate: int = 32,
                          data_root=None, x_bound: float | None = None, calibration: np.ndarray | None = None,
                          weight_bits: int | None = None, netx_biases: bool = False) -> PreparedExport:
     """An exporter graph from any source → partition → quantization: calibrated on ``calibration`` (the user's
@@ -261,14 +267,14 @@ def prepare_model_export(model: torch.nn.Module, source_sha256: str, target, sou
     neuron, steps = lifs[0].neuron, lifs[0].timesteps
     if source.timesteps is not None and source.timesteps != steps:
         raise UnsupportedModuleError(f"timesteps = {source.timesteps}: the model's LIF layers were built for T = {steps}; leave timesteps out")
-    record = dataset_spec(source.dataset).record() if source.dataset is not None else None
+    record = dataset_spec(source.dataset) if source.dataset is not None else None
     if input_shape is None and record is None:
         raise UnsupportedModuleError(f"{type(model).__name__}: name its dataset= or give input_shape= (one sample, (C, H, W))")
-    shape = tuple(int(v) for v in (input_shape if input_shape is not None else record["input_shape"]))
-    if record is not None and tuple(record["input_shape"]) != shape:
-        raise UnsupportedModuleError(f"input_shape = {shape}: data set {source.dataset} gives {tuple(record['input_shape'])}")
+    shape = tuple(int(v) for v in (input_shape if input_shape is not None else record.input_shape))
+    if record is not None and tuple(record.input_shape) != shape:
+        raise UnsupportedModuleError(f"input_shape = {shape}: data set {source.dataset} gives {tuple(record.input_shape)}")
     graph = capture(model.eval(), shape, steps, NeuronParams(float(neuron.decay), float(neuron.v_threshold)))
-    record = record or {"name": "none", "input_shape": list(shape)}
+    record = record or DatasetSpec.unnamed(shape)
     bound = None if calibration is not None or source.dataset is not None else float(source.input_bound)
     return prepare_graph_export(graph, source_sha256, record, _profile(target), type(model).__name__, calibrate, data_root,
                                 bound, calibration, weight_bits, netx_biases)
@@ -324,7 +330,6 @@ def export_bundle(
     the export without the file) or off (no file; enof.exporter.netx). ``out_dir`` is checked first
     (not a file, not a folder of something else, a writable folder above it; missing folders are made).
     """
-    from enof.hardware_profiles import load_profile
 
     clock = time.perf_counter()
     checkpoint_path = Path(checkpoint_path)
@@ -370,7 +375,9 @@ def bundle_from_prepared(prep: PreparedExport, out_dir: str | Path, dt_s: float 
         dataset=prep.dataset,
         input_mode=part.input_mode,
         partition=tuple(PartitionRecord(e.node, e.where, list(e.shape), e.reason) for e in part.entries),
-        interfaces=_interfaces(graph, part, prep.quant, bool(prep.dataset.get("temporal", False))),
+        host_macs=host_macs(files.get("host_in.onnx"), files["host_out.onnx"], tuple(prep.dataset.input_shape),
+                            {n: tuple(graph.nodes[n].shape) for n in part.chip_outputs}, int(graph.timesteps)),
+        interfaces=_interfaces(graph, part, prep.quant, prep.dataset.is_temporal),
         versions=_versions(),
         module_paths=dict(graph.module_paths),  # readable layer name -> the torch module path (or NIR node) it came from
         weight_bits=int(prep.limits.weight_bits),

@@ -19,7 +19,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from enof import folding
 from enof.errors import UnsupportedModuleError
+from enof.folding import BatchNormStats, fold_avgpool_into_conv
 from enof.exporter.names import BlockSeen, is_block, is_identity_shortcut, readable_names
 from enof.exporter.nodes import (  # noqa: F401  (the graph's node types, imported from here by its users)
     INPUT,
@@ -60,30 +62,9 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().to(torch.float64).cpu().numpy()
 
 
-def fold_avgpool_into_conv(
-    weight: np.ndarray, stride: tuple[int, int], padding: tuple[int, int], pool_k: int
-) -> tuple[np.ndarray, tuple[int, int], tuple[int, int]]:
-    """AvgPool2d(k) then conv(W, stride s, padding p) == conv(W spread over k×k / k², stride s·k, padding p·k).
-
-    Holds when the pooled input's height and width are multiples of k (checked by the caller).
-    """
-    if pool_k == 1:
-        return weight, stride, padding
-    spread = np.repeat(np.repeat(weight, pool_k, axis=2), pool_k, axis=3) / float(pool_k * pool_k)
-    return (
-        spread,
-        (stride[0] * pool_k, stride[1] * pool_k),
-        (padding[0] * pool_k, padding[1] * pool_k),
-    )
-
-
 def fold_batchnorm(weight: np.ndarray, bias: np.ndarray, bn: nn.BatchNorm2d | nn.BatchNorm1d):
-    """BN(W·x + b) = (γ/σ)·W·x + (γ/σ)(b − μ) + β, σ = sqrt(running_var + eps), per output channel."""
-    gamma = _np(bn.weight) if bn.weight is not None else np.ones(weight.shape[0])
-    beta = _np(bn.bias) if bn.bias is not None else np.zeros(weight.shape[0])
-    factor = gamma / np.sqrt(_np(bn.running_var) + bn.eps)
-    new_w = weight * factor.reshape(-1, *([1] * (weight.ndim - 1)))
-    return new_w, (bias - _np(bn.running_mean)) * factor + beta
+    """BN(W·x + b) folded into W and b (enof.folding.fold_batchnorm, on the module's statistics)."""
+    return folding.fold_batchnorm(weight, bias, BatchNormStats.of(bn))
 
 
 Handler = Callable[["_Walker", str, nn.Module, "Ref"], "Ref"]

@@ -24,65 +24,12 @@ import numpy as np
 from enof.errors import DoesNotFitError
 from enof.exporter.graph import INPUT, Graph, LifNode, WeightNode
 from enof.exporter.partition import Partition
-from enof.formats.fixed_point import ACT_SHIFT, DECAY_UNITY, DU_KEEP_NOTHING
+from enof.fixed_point_rules import (  # noqa: F401  (FixedPointLimits and the value rules: imported from here too)
+    INPUT_SHIFT, FixedPointLimits, bias_value, input_value, spike_value, synapse_in_scale, weight_value,
+)
+from enof.formats.fixed_point import DECAY_UNITY, DU_KEEP_NOTHING
 from enof.formats.identity_synapse import identity_diagonal
-from enof.formats.netx import NETX_BIAS_EXP
-from enof.formats.quant import bias_mant_max, input_bits, input_range, weight_grid_step, weight_register_max
-
-INPUT_SHIFT = 1 << ACT_SHIFT  # 64: Lava aligns a_in (and vth, VTH_SHIFT = ACT_SHIFT) by 6 bits; the bias is not shifted
-
-
-@dataclass(frozen=True)
-class FixedPointLimits:
-    """The target's integer formats (its profile's [fixed_point]); ``weight_bits`` may be fewer than the
-    synapse's ``weight_mant_bits`` register (``--weight-bits``): a coarser grid, not a smaller range."""
-
-    weight_bits: int = 8
-    weight_exp_min: int = -7
-    weight_exp_max: int = 7
-    vth_mant_bits: int = 17
-    bias_mant_bits: int = 13
-    bias_exp_max: int = 7
-    bias_exp_min: int = 0  # NETX_BIAS_EXP on targets with graded spikes (Loihi 2): biases netx reads exactly
-    decay_bits: int = 12
-    state_bits: int = 24
-    graded_spike_bits: int = 0
-    weight_mant_bits: int = 8  # the profile's weight_bits: Lava Dense's 8-bit weight register
-
-    @classmethod
-    def from_profile(cls, profile, weight_bits: int | None = None) -> "FixedPointLimits":
-        """The profile's limits; ``weight_bits`` (--weight-bits) overrides its weight bits where the target
-        has the synapse format: 2 up to the profile's bits (a MIXED-sign synapse spends one bit on the sign,
-        so 1 bit would leave every weight 0; nengo-loihi's WEIGHT_BITS_MAP and Lava's num_weight_bits go 1–8)."""
-        fp = profile.fixed_point
-        register = int(fp.weight_bits.value)
-        if weight_bits is not None and not 2 <= weight_bits <= register:
-            raise DoesNotFitError(
-                f"--weight-bits {weight_bits}: the {profile.name} profile's synapses take 2 to {register} weight bits"
-            )
-        return cls(
-            weight_bits=register if weight_bits is None else int(weight_bits), weight_mant_bits=register,
-            weight_exp_min=int(fp.weight_exp_min.value),
-            weight_exp_max=int(fp.weight_exp_max.value), vth_mant_bits=int(fp.vth_mant_bits.value),
-            bias_mant_bits=int(fp.bias_mant_bits.value), bias_exp_max=int(fp.bias_exp_max.value),
-            bias_exp_min=min(NETX_BIAS_EXP, int(fp.bias_exp_max.value)) if profile.target.graded_spikes.value else 0,
-            decay_bits=int(fp.decay_bits.value), state_bits=int(fp.state_bits.value),
-            graded_spike_bits=int(profile.target.graded_spike_bits.value),
-        )
-
-    @property
-    def weight_step(self) -> int:
-        """Grid of a MIXED-sign weight (enof.formats.quant.weight_grid_step): 2 at 8 bits, 2^(9 − bits) below."""
-        return weight_grid_step(self.weight_mant_bits, self.weight_bits)
-
-    @property
-    def weight_max(self) -> int:
-        return weight_register_max(self.weight_mant_bits, self.weight_bits)  # 254 at 8 bits
-
-    @property
-    def state_max(self) -> int:
-        return 2 ** (self.state_bits - 1) - 1
-
+from enof.formats.quant import bias_mant_max, input_bits, input_range
 
 @dataclass(frozen=True)
 class LifQuant:
@@ -146,30 +93,9 @@ def quantize_weight(weight: np.ndarray, scale: float, in_scale: float, step: int
     return (step * np.round(weight.astype(np.float64) * scale / INPUT_SHIFT / in_scale / step)).astype(np.int32)
 
 
-def weight_value(weight_int, weight_exp: int, scale: float, in_scale: float):
-    """The float weight the integers stand for, ``w_int · 2^weight_exp · 64 · in_scale / S``: the chip
-    adds exactly this times the float input. Plain arithmetic, so numpy arrays and torch tensors alike
-    (the fine-tuner's forward, enof.trainer.finetune, uses it on the exporter's integers)."""
-    return weight_int * 2.0**weight_exp * (INPUT_SHIFT * in_scale / scale)
-
-
-def bias_value(bias_mant, bias_exp: int, scale: float):
-    """The float bias the chip adds each step, ``bias_mant · 2^bias_exp / S`` (the bias is not shifted)."""
-    return bias_mant * (2.0**bias_exp / scale)
-
-
-def input_value(x, input_scale: float):
-    """The float value of the chip's input integers ``round(x · input.scale)`` (graded pixels, or the
-    host-in current in current mode), for numpy arrays and torch tensors."""
-    return (x * input_scale).round() / input_scale
-
-
-def spike_value(x):
-    """Event frames as the chip takes them in "spikes" input mode: counts rounded and clipped to one spike,
-    ``clip(round(x), 0, 1)`` (input.scale is 1), for numpy arrays and torch tensors; the runtime's
-    ChipProgram.quantize_input gives the same integers (both clip to formats.quant.input_range)."""
-    low, high = input_range("spikes", 1)
-    return x.round().clip(low, high)
+def in_scale_of(graph: Graph, name: str, input_scale: float) -> float:
+    """The scale of weight node ``name``'s input integers (fixed_point_rules.synapse_in_scale)."""
+    return synapse_in_scale(graph.spiking_source(graph.nodes[name].sources[0]) == INPUT, input_scale)
 
 
 def is_identity_node(node) -> bool:
@@ -266,7 +192,7 @@ def quantize(
     input_scale = input_scale_graded
     for lif in lifs:
         sources = [s for s in lif.sources if s in chip]  # host-in layers are not chip synapses
-        in_scales = {s: (input_scale_graded if graph.spiking_source(graph.nodes[s].sources[0]) == INPUT else 1.0) for s in sources}
+        in_scales = {s: in_scale_of(graph, s, input_scale_graded) for s in sources}
         limits_s: dict[str, float] = {
             "threshold bits": INPUT_SHIFT * (2**limits.vth_mant_bits - 1) / lif.v_threshold
         }

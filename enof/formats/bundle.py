@@ -23,12 +23,16 @@ import numpy as np
 from enof.errors import BundleError, ProfileError
 from enof.formats.atomic import default_mode
 from enof.formats.digest import CHUNK_BYTES, file_sha256
+from enof.formats.dataset_record import DatasetSpec
 from enof.formats.bundle_temporaries import remove_stale_temporaries, swap_into_place, temporary_folder
 from enof.formats.validation import Fields, check_header, parse_json, show
 from enof.hardware_profiles import Profile, loads_profile
 
 BUNDLE_FORMAT = "enof-bundle"
-BUNDLE_FORMAT_VERSION = 1
+INT64_MAX = 2**63 - 1  # run.json's counts are 64-bit: a host MAC count beyond that could not be written back
+BUNDLE_FORMAT_VERSION = 2
+# Versions refused with their reason (check_header's old_versions).
+OLD_BUNDLE_VERSIONS = {1: "the host layers' MACs are counted at export since version 2; re-export the bundle"}
 MANIFEST_NAME = "manifest.json"
 INPUT_MODES = ("graded", "spikes", "current")
 WHERE = ("chip", "host_in", "host_out")
@@ -69,6 +73,27 @@ class PartitionRecord:
 
 
 @dataclass(frozen=True)
+class HostMacs:
+    """Multiply-accumulates per inference of the host graphs, counted at export (enof.exporter.host_macs) at
+    the shapes enof-run runs them: batch 1, host_out.onnx over the bundle's T steps. Per MAC node, keyed by
+    its weight initializer's name; ``host_in`` is empty unless the input mode is current.
+    ``host_out_one_step``: host_out.onnx at T = 1, what the same network does as an ANN; None where the
+    graph fixes T (or counts differently with T freed)."""
+
+    host_in: dict[str, int]
+    host_out: dict[str, int]
+    host_out_one_step: int | None
+
+    @property
+    def host_in_total(self) -> int:
+        return sum(self.host_in.values())
+
+    @property
+    def host_out_total(self) -> int:
+        return sum(self.host_out.values())
+
+
+@dataclass(frozen=True)
 class Manifest:
     """manifest.json. `files` is filled in by write_bundle, and `versions` too when left empty."""
 
@@ -76,9 +101,10 @@ class Manifest:
     target: TargetInfo
     timesteps: int
     num_classes: int
-    dataset: dict
+    dataset: DatasetSpec  # on disk its record(), as in the checkpoint
     input_mode: str  # one of INPUT_MODES
     partition: tuple[PartitionRecord, ...]
+    host_macs: HostMacs
     interfaces: dict | list = field(default_factory=dict)  # tensors between parts: shapes and time handling
     files: dict[str, str] = field(default_factory=dict)  # name -> sha256 of its bytes
     versions: dict[str, str] = field(default_factory=dict)  # enof, nir, onnx, torch
@@ -101,17 +127,18 @@ class Manifest:
     @property
     def input_shape(self) -> tuple[int, ...]:
         """One sample of the data set the bundle classifies, (C, H, W) as its loader gives it."""
-        return tuple(self.dataset["input_shape"])
+        return tuple(self.dataset.input_shape)
 
     @property
     def dataset_name(self) -> str:
-        return self.dataset["name"]
+        return self.dataset.name
 
     def required_files(self) -> tuple[str, ...]:
         return REQUIRED_FILES + ((HOST_IN_FILE,) if self.input_mode == "current" else ())
 
     def to_dict(self) -> dict:
         body = asdict(self)
+        body["dataset"] = self.dataset.record()
         body["partition"] = [asdict(p) for p in self.partition]
         return {"format": BUNDLE_FORMAT, "format_version": BUNDLE_FORMAT_VERSION, **body}
 
@@ -163,7 +190,7 @@ def checked_manifest(data, label: str) -> tuple[Manifest, Profile | None, str]:
     reason is returned: a reader then needs another profile to check the bundle's integers against."""
     f = Fields(label, BundleError)
     check_header(data, label, BundleError, version=BUNDLE_FORMAT_VERSION, format_name=BUNDLE_FORMAT,
-                 what="bundle manifest", advice="re-export the bundle")
+                 what="bundle manifest", advice="re-export the bundle", old_versions=OLD_BUNDLE_VERSIONS)
     target = f.obj(f.get(data, "target"), "target")
     name = f.string(f.get(target, "name", "target"), "target.name")
     profile_sha = f.sha256(f.get(target, "profile_sha256", "target"), "target.profile_sha256")
@@ -195,6 +222,7 @@ def checked_manifest(data, label: str) -> tuple[Manifest, Profile | None, str]:
         num_classes=num_classes, dataset=_dataset(f, f.get(data, "dataset"), num_classes), input_mode=input_mode,
         partition=tuple(_partition_record(f, p, f"partition[{i}]")
                         for i, p in enumerate(f.array(f.get(data, "partition"), "partition"))),
+        host_macs=_host_macs(f, f.get(data, "host_macs"), input_mode),
         interfaces=f.free_form(interfaces, "interfaces"), files=files, versions=versions, module_paths=module_paths,
         weight_bits=None if data.get("weight_bits") is None else f.integer(data["weight_bits"], "weight_bits", 2),
         netx=_netx_record(f, data.get("netx", {})),
@@ -230,7 +258,7 @@ def check_manifest_profile(manifest: Manifest, profile: Profile, label: str) -> 
         f.fail("weight_bits", f"is {manifest.weight_bits}, but the {profile.name} profile's synapses take at most "
                               f"{register} weight bits")
     graded = bool(profile.target.graded_spikes.value)
-    temporal = bool(manifest.dataset.get("temporal", False))
+    temporal = manifest.dataset.is_temporal
     expected = input_mode_for(graded, temporal)
     if manifest.input_mode != expected:
         f.fail("input_mode", f"is {manifest.input_mode!r}, but the {profile.name} profile has "
@@ -238,11 +266,11 @@ def check_manifest_profile(manifest: Manifest, profile: Profile, label: str) -> 
                              f"{' for event data' if temporal and not graded else ''})")
 
 
-def _dataset(f: Fields, value, num_classes: int) -> dict:
+def _dataset(f: Fields, value, num_classes: int) -> DatasetSpec:
     """The data set record (as in the checkpoint): name and input_shape are read; the rest is checked when present."""
     dataset = f.obj(f.free_form(value, "dataset"), "dataset")
     f.string(f.get(dataset, "name", "dataset"), "dataset.name")
-    f.shape(f.get(dataset, "input_shape", "dataset"), "dataset.input_shape")
+    shape = f.shape(f.get(dataset, "input_shape", "dataset"), "dataset.input_shape")
     if "num_classes" in dataset:
         f.integer(dataset["num_classes"], "dataset.num_classes", num_classes, num_classes, "the manifest's num_classes")
     if "temporal" in dataset:
@@ -250,12 +278,29 @@ def _dataset(f: Fields, value, num_classes: int) -> dict:
     if "normalization" in dataset:
         norm = f.obj(dataset["normalization"], "dataset.normalization")
         for key, low in (("mean", None), ("std", 0.0)):
-            values = f.array(f.get(norm, key, "dataset.normalization"), f"dataset.normalization.{key}", nonempty=True)
+            values = f.array(f.get(norm, key, "dataset.normalization"), f"dataset.normalization.{key}", length=shape[0])
             for i, v in enumerate(values):
                 where = f"dataset.normalization.{key}[{i}]"
                 if f.number(v, where) <= 0.0 and low is not None:
                     f.fail(where, f"is {show(v)}; a standard deviation must be > 0")
-    return dataset
+    return DatasetSpec.from_record(dataset)
+
+
+def _host_macs(f: Fields, value, input_mode: str) -> HostMacs:
+    record = f.obj(value, "host_macs")
+
+    def per_node(key: str) -> dict[str, int]:
+        table = f.obj(f.get(record, key, "host_macs"), f"host_macs.{key}")
+        return {name: f.integer(macs, f"host_macs.{key}.{name}", 0, INT64_MAX, "a 64-bit count")
+                for name, macs in table.items()}
+
+    host_in, host_out = per_node("host_in"), per_node("host_out")
+    if host_in and input_mode != "current":
+        f.fail("host_macs.host_in", f"counts MACs, but a {input_mode} bundle has no host_in.onnx")
+    one_step = f.get(record, "host_out_one_step", "host_macs")
+    if one_step is not None:
+        one_step = f.integer(one_step, "host_macs.host_out_one_step", 0, INT64_MAX, "a 64-bit count")
+    return HostMacs(host_in, host_out, one_step)
 
 
 def _partition_record(f: Fields, value, where: str) -> PartitionRecord:

@@ -21,10 +21,11 @@ from enof.errors import BundleError
 Dims = tuple  # per dimension an int (static) or None (symbolic or unknown)
 
 
-def _interface(path: Path) -> tuple[dict[str, tuple[int, Dims]], dict[str, tuple[int, Dims]]]:
-    """(inputs, outputs): per tensor name its element type and dims, initializers left out."""
+def _interface(path: Path, data: bytes | None) -> tuple[dict[str, tuple[int, Dims]], dict[str, tuple[int, Dims]]]:
+    """(inputs, outputs) of the graph ``data`` (the file's bytes; None: read ``path``): per tensor name its element
+    type and dims, initializers left out."""
     try:
-        model = onnx.load(str(path), load_external_data=False)
+        model = onnx.load_from_string(data) if data is not None else onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf's DecodeError and friends on a damaged file
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise BundleError(f"{path}: cannot read ONNX ({reason}); the file is truncated or damaged") from None
@@ -68,10 +69,11 @@ def _show(dims: Dims) -> str:
     return "(" + ", ".join("?" if d is None else str(d) for d in dims) + ")"
 
 
-def check_host_out(path: str | Path, chip_outputs: dict[str, tuple[int, ...]], timesteps: int, num_classes: int) -> None:
+def check_host_out(path: str | Path, chip_outputs: dict[str, tuple[int, ...]], timesteps: int, num_classes: int,
+                   data: bytes | None = None) -> None:
     """host_out.onnx takes exactly the chip's outputs, (T, batch, *shape) each, and gives logits (batch, K)."""
     path = Path(path)
-    inputs, outputs = _interface(path)
+    inputs, outputs = _interface(path, data)
     for name in inputs:
         if name not in chip_outputs:
             raise BundleError(f"{path}: input {name!r} is not a chip output (chip.nir outputs: {', '.join(chip_outputs)})")
@@ -82,10 +84,11 @@ def check_host_out(path: str | Path, chip_outputs: dict[str, tuple[int, ...]], t
     _check_tensor(path, "output", "logits", outputs.get("logits"), (None, num_classes), batch_axis=0)
 
 
-def check_host_in(path: str | Path, image_shape: tuple[int, ...], current_shape: tuple[int, ...]) -> None:
+def check_host_in(path: str | Path, image_shape: tuple[int, ...], current_shape: tuple[int, ...],
+                  data: bytes | None = None) -> None:
     """host_in.onnx maps x (batch, *image) to current (batch, *the chip's input shape)."""
     path = Path(path)
-    inputs, outputs = _interface(path)
+    inputs, outputs = _interface(path, data)
     extra = [name for name in inputs if name != "x"]
     if extra:
         raise BundleError(f"{path}: input {extra[0]!r} is not 'x' (host_in.onnx takes the image only)")

@@ -7,7 +7,7 @@ to learn what is already here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,14 +33,25 @@ class OpenedBundle:
     placement: Placement
     profile: Profile  # the profile the checks used: the one the manifest embeds, else the fallback
     paths: dict[str, Path]  # every file the manifest lists
+    # host_in/host_out.onnx as read (once) and checked, for the sessions that run them; empty when opened
+    # without them (open_bundle(host_graphs=False): the energy report reads their MACs from the manifest)
+    host_graphs: dict[str, bytes] = field(default_factory=dict)
 
     def file(self, name: str) -> Path:
         if name not in self.paths:
             raise BundleError(f"{self.root / name}: not in this bundle (files: {', '.join(sorted(self.paths))})")
         return self.paths[name]
 
+    def host_session(self, name: str, threads: int = 1):
+        """An ONNX Runtime session on host_in.onnx or host_out.onnx, from the bytes open_bundle read and checked."""
+        from enof.runtime.host import open_session  # onnxruntime: loaded only by a command that runs a host part
 
-def open_bundle(bundle_dir: str | Path, fallback_profile: Profile | None = None) -> OpenedBundle:
+        if name not in self.host_graphs:
+            raise BundleError(f"{self.root / name}: not opened with this bundle (open_bundle(host_graphs=True) reads it)")
+        return open_session(self.file(name), threads, model=self.host_graphs[name])
+
+
+def open_bundle(bundle_dir: str | Path, fallback_profile: Profile | None = None, host_graphs: bool = True) -> OpenedBundle:
     """Read and check a bundle once.
 
     ``read_bundle``: manifest fields, embedded profile, file hashes. ``program_from_bundle``: chip.nir and
@@ -49,7 +60,8 @@ def open_bundle(bundle_dir: str | Path, fallback_profile: Profile | None = None)
     ``input_temporal``), host_in/host_out.onnx interfaces against the chip (T, shapes, classes),
     placement.json against the profile's limits and the chip's layers (each neuron on one core).
     The profile is the one the manifest embeds; ``fallback_profile`` (enof-energy --profile) stands in only
-    when that no longer loads (a bundle exported under an older profile schema)."""
+    when that no longer loads (a bundle exported under an older profile schema). ``host_graphs`` False: the
+    host ONNX files are neither read nor checked (a reader that does not run them; their hashes are checked)."""
     bundle = read_bundle(bundle_dir)
     manifest, profile = bundle.manifest, bundle.profile or fallback_profile
     manifest_path = bundle.root / MANIFEST_NAME
@@ -69,23 +81,35 @@ def open_bundle(bundle_dir: str | Path, fallback_profile: Profile | None = None)
         raise BundleError(f"{bundle.root}: chip.nir has {program.input_mode} input, manifest says {manifest.input_mode}")
     _check_weight_grid(program, manifest, profile, manifest_path)
     # event input (dataset.temporal) is never in current mode: check_manifest_profile holds the input mode
-    program = replace(program, input_temporal=bool(manifest.dataset.get("temporal", False)))
+    program = replace(program, input_temporal=manifest.dataset.is_temporal)
     image_shape = manifest.input_shape
     if program.input_mode != "current" and program.input_shape != image_shape:
         raise BundleError(
             f"{manifest_path}: dataset.input_shape {image_shape} is not chip.nir's input {program.input_shape} "
             f"({program.input_mode} input)"
         )
-    check_host_out(
-        bundle.path("host_out.onnx"), {n: program.layers[n].shape for n in program.outputs},
-        program.timesteps, manifest.num_classes,
-    )  # fmt: skip
-    if program.input_mode == "current":
-        check_host_in(bundle.path("host_in.onnx"), image_shape, program.input_shape)
+    graphs = {}
+    if host_graphs:
+        graphs["host_out.onnx"] = _read(bundle.path("host_out.onnx"))
+        check_host_out(
+            bundle.path("host_out.onnx"), {n: program.layers[n].shape for n in program.outputs},
+            program.timesteps, manifest.num_classes, graphs["host_out.onnx"],
+        )  # fmt: skip
+        if program.input_mode == "current":
+            graphs["host_in.onnx"] = _read(bundle.path("host_in.onnx"))
+            check_host_in(bundle.path("host_in.onnx"), image_shape, program.input_shape, graphs["host_in.onnx"])
     placement = read_placement(
         bundle.path("placement.json"), profile, {n: layer.shape for n, layer in program.layers.items()}
     )
-    return OpenedBundle(Path(bundle.root), manifest, bundle.manifest_sha256, program, placement, profile, bundle.paths)
+    return OpenedBundle(Path(bundle.root), manifest, bundle.manifest_sha256, program, placement, profile, bundle.paths,
+                        graphs)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise BundleError(f"{path}: cannot read ({exc.strerror})") from None
 
 
 def _check_weight_grid(program: ChipProgram, manifest: Manifest, profile: Profile, manifest_path: Path) -> None:

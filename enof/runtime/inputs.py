@@ -70,11 +70,11 @@ def read_inputs_file(path: str | Path, bundle: OpenedBundle, normalized: bool = 
 
 def normalization_of(bundle: OpenedBundle, where: Path) -> Normalization:
     """The manifest's dataset.normalization as arrays; an error when the manifest has none."""
-    record = bundle.manifest.dataset.get("normalization")
-    if record is None:
+    spec = bundle.manifest.dataset
+    if spec.mean is None:
         raise RunError(f"--inputs {where}: {bundle.root / MANIFEST_NAME} has no dataset.normalization to apply; "
                        "normalize the inputs yourself and pass --normalized")
-    return Normalization(np.asarray(record["mean"], np.float32), np.asarray(record["std"], np.float32))
+    return Normalization(np.asarray(spec.mean, np.float32), np.asarray(spec.std, np.float32))
 
 
 def check_inputs(where: str, inputs: np.ndarray, bundle: OpenedBundle) -> None:

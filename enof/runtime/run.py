@@ -22,7 +22,7 @@ from enof.runtime.bundle import OpenedBundle
 from enof.runtime.counts import count_activity
 from enof.runtime.distributed import Shard
 from enof.runtime.inputs import Normalization
-from enof.runtime.host import count_macs, open_session, run_host_in, run_host_out
+from enof.runtime.host import run_host_in, run_host_out
 from enof.runtime.program import ChipProgram
 from enof.runtime.step_activity import StepRecorder, core_steps
 
@@ -139,8 +139,8 @@ def _run_samples(bundle: OpenedBundle, inputs, first: int, end: int, normalizati
     """host_in → chip → host_out over samples [first, end) of ``inputs``, ``batch_size`` at a time (one batch in
     memory: ``inputs`` may be a memory map)."""
     program, manifest = bundle.program, bundle.manifest
-    host_in = open_session(bundle.file("host_in.onnx")) if program.input_mode == "current" else None
-    host_out = open_session(bundle.file("host_out.onnx"))
+    host_in = bundle.host_session("host_in.onnx") if program.input_mode == "current" else None
+    host_out = bundle.host_session("host_out.onnx")
     predictions = np.zeros(end - first, np.int64)
     spike_totals = {n: np.zeros(layer.shape, np.int64) for n, layer in program.layers.items()}
     nonzero_total = np.zeros(program.input_shape, np.int64)
@@ -221,11 +221,9 @@ def host_cost(bundle: OpenedBundle) -> HostCost:
     """
     program = bundle.program
     steps = program.timesteps
-    in_macs = 0
-    if program.input_mode == "current":
-        in_macs = count_macs(bundle.file("host_in.onnx"), {"x": (1, *bundle.manifest.input_shape)})
-    out_shapes = {n: (steps, 1, *program.layers[n].shape) for n in program.outputs}
-    out_macs = count_macs(bundle.file("host_out.onnx"), out_shapes)
+    macs = bundle.manifest.host_macs  # counted at export (enof.exporter.host_macs)
+    in_macs = macs.host_in_total if program.input_mode == "current" else 0
+    out_macs = macs.host_out_total
     input_values = int(np.prod(program.input_shape)) * (steps if program.input_temporal else 1)
     output_neurons = sum(program.layers[n].neurons for n in program.outputs)
     return HostCost(

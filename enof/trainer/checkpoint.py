@@ -23,8 +23,10 @@ from typing import Any
 
 import torch
 
+from enof.datasets.spec import DatasetSpec
 from enof.formats.atomic import atomic_open
 from enof.formats.digest import file_sha256
+from enof.version import __version__
 from enof.errors import CheckpointError
 
 FORMAT = "enof-model"
@@ -43,7 +45,7 @@ class Checkpoint:
     timesteps: int
     repact: bool
     state_dict: dict[str, torch.Tensor]
-    dataset: dict[str, Any]
+    dataset: DatasetSpec  # on disk its record() (docs/design.md §2)
     teacher: dict[str, str] | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
@@ -55,7 +57,7 @@ class Checkpoint:
     finetuned_for: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": FORMAT, "format_version": FORMAT_VERSION, **asdict(self)}
+        return {"format": FORMAT, "format_version": FORMAT_VERSION, **asdict(self), "dataset": self.dataset.record()}
 
 
 _REQUIRED_TYPES: dict[str, type | tuple[type, ...]] = {
@@ -120,7 +122,13 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike) -> str:
         raise ValueError(f"Checkpoint.mode must be one of {MODES}, got {checkpoint.mode!r}")
     payload = checkpoint.to_dict()
     payload["state_dict"] = {k: v.detach().cpu() for k, v in checkpoint.state_dict.items()}
-    payload[DIGEST_FIELD] = state_dict_sha256(payload["state_dict"])
+    return write_checkpoint_payload(payload, path)
+
+
+def write_checkpoint_payload(payload: dict[str, Any], path: str | os.PathLike) -> str:
+    """Write a checkpoint's fields as they go on disk (``Checkpoint.to_dict``: the dataset as its record), with the
+    digest of their state dict, atomically; returns the file's sha256. Tests write damaged records through it."""
+    payload = {**payload, DIGEST_FIELD: state_dict_sha256(payload["state_dict"])}
     atomic_torch_save(payload, path)
     return file_sha256(path)
 
@@ -155,7 +163,8 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     _check_weight_values(path, raw["state_dict"])
     _check_fields(path, raw)
     names = {f.name for f in fields(Checkpoint)}
-    return Checkpoint(**{k: v for k, v in raw.items() if k in names})
+    return Checkpoint(**{k: v for k, v in raw.items() if k in names and k != "dataset"},
+                      dataset=DatasetSpec.from_record(raw["dataset"]))
 
 
 def _check_digest(path: Path, raw: dict) -> None:
@@ -286,7 +295,7 @@ def _check_known_dataset(path: Path, dataset: dict) -> None:
     spec = dataset_spec(dataset["name"])
     if spec.temporal and dataset.get("temporal") and len(dataset["input_shape"]) == 3:
         try:  # event frames may be binned to any size (enof-train --frame-size); their channels are fixed
-            spec = dataset_spec(dataset["name"], frame_hw_of(dataset))
+            spec = dataset_spec(dataset["name"], frame_hw_of(DatasetSpec.from_record(dataset)))
         except DataError:
             raise _field_error(path, "dataset.input_shape", f"is {_shown(list(dataset['input_shape']))}; expected "
                                f"[{spec.input_shape[0]}, H, W] with H and W from 1 to {MAX_FRAME_SIDE}") from None
@@ -375,6 +384,4 @@ def versions() -> dict[str, str]:
     """Versions recorded in every checkpoint."""
     import norse
 
-    import enof
-
-    return {"enof": enof.__version__, "torch": str(torch.__version__), "norse": str(getattr(norse, "__version__", "unknown"))}
+    return {"enof": __version__, "torch": str(torch.__version__), "norse": str(getattr(norse, "__version__", "unknown"))}

@@ -2,9 +2,10 @@
 
 Every step, the current weights go through the exporter's chain (capture with BN folded →
 partition → calibration on the exporter's calibration batch → ``enof.exporter.quantize.quantize``),
-and the forward pass runs on the floats those integers stand for (``weight_value``, ``bias_value``,
-``input_value`` of quantize.py); gradients pass straight through to the float weights
-(``w + (w_q − w).detach()``). BatchNorm is frozen (eval statistics) so that the folding the exporter
+and the forward pass runs on the floats those integers stand for (``enof.fixed_point_rules``). The
+trainer does not import the exporter: the caller passes the chain in (``QuantizerFactory``:
+enof.exporter.finetune_target.ExportQuantizer), which hands back ``ChipValues``; gradients pass
+straight through to the float weights (``w + (w_q − w).detach()``). BatchNorm is frozen (eval statistics) so that the folding the exporter
 does is the folding trained through. Because the integers come from the exporter itself, exporting
 the fine-tuned checkpoint reproduces them exactly (tests/trainer/test_finetune.py).
 
@@ -17,8 +18,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -26,14 +29,26 @@ from torch import nn
 from torch.func import functional_call
 from torch.utils.data import DataLoader
 
+from enof.datasets import LoadedDataset, frame_hw_of, load_dataset
+from enof.datasets.subset import limit_split
 from enof.errors import CheckpointError, EnofError
+from enof.fixed_point_rules import ChipValues, FixedPointLimits, input_value, spike_value
+from enof.folding import BatchNormStats, unfold_avgpool_from_conv, unfold_batchnorm_beta, unfold_batchnorm_weight
+from enof.formats.digest import file_sha256
+from enof.formats.outputs import check_output_file
+from enof.hardware_profiles import Profile, load_profile
 from enof.trainer.checkpoint import (
     Checkpoint,
     build_model_from_checkpoint,
     load_checkpoint,
     resolve_teacher_path,
     save_checkpoint,
+    teacher_reference,
 )
+from enof.trainer.config import TrainConfig
+from enof.trainer.loop import EVAL_BATCH, evaluate, load_teacher, make_scheduler, to_time_major
+from enof.trainer.losses import enof_loss
+from enof.trainer.models import repeat_over_time
 
 CALIBRATE = 32  # the exporter's default --calibrate: the fine-tuner must see the scales the export will choose
 
@@ -71,81 +86,23 @@ class FinetuneConfig:
             raise EnofError(f"--calibrate must be >= 1, got {self.calibrate}: the scales come from calibration")
 
 
-@dataclass
-class QuantState:
-    """What the exporter chose for the current weights: the graph, the split and the integers."""
+class ChipQuantizer(Protocol):
+    """The export of a model's current weights, as floats (enof.exporter.finetune_target.ExportQuantizer)."""
 
-    graph: object  # enof.exporter.graph.Graph
-    partition: object  # enof.exporter.partition.Partition
-    quant: object  # enof.exporter.quantize.Quantized
+    def chip_values(self, model: nn.Module) -> ChipValues: ...
 
 
-class FakeQuant:
-    """The exporter's quantization of a model's current weights, turned into torch parameter overrides."""
-
-    def __init__(self, checkpoint: Checkpoint, profile, calibrate: int, data_root=None,
-                 weight_bits: int | None = None) -> None:
-        from enof.exporter.calibrate import calibration_batch
-        from enof.exporter.graph import NeuronParams
-
-        self.checkpoint, self.profile, self.weight_bits = checkpoint, profile, weight_bits
-        self.neuron = NeuronParams(float(checkpoint.neuron["decay"]), float(checkpoint.neuron["v_threshold"]))
-        self.input_shape = tuple(int(v) for v in checkpoint.dataset["input_shape"])
-        self.calibration = calibration_batch(checkpoint.dataset, checkpoint.timesteps, calibrate, data_root)
-
-    @torch.no_grad()
-    def state(self, model: nn.Module) -> QuantState:
-        """The exporter's chain (capture, then export.quantize_for_target on the held calibration batch) on
-        ``model``'s weights."""
-        from enof.exporter.export import quantize_for_target
-        from enof.exporter.graph import capture
-
-        graph = capture(model, self.input_shape, self.checkpoint.timesteps, self.neuron)
-        part, quant, _, _ = quantize_for_target(graph, self.profile, self.checkpoint.dataset,
-                                                weight_bits=self.weight_bits, calibration=self.calibration)
-        return QuantState(graph, part, quant)
-
-    def targets(self, model: nn.Module, state: QuantState) -> dict[str, torch.Tensor]:
-        """Parameter name → the value that makes the float forward (BN in eval) compute what the chip computes."""
-        graph, part, quant = state.graph, state.partition, state.quant
-        chip = set(part.names("chip"))
-        out: dict[str, torch.Tensor] = {}
-        for lif_name, lq in quant.lifs.items():
-            sources = [s for s in graph.nodes[lif_name].sources if s in chip and s in quant.weight_int]
-            trained = [s for s in sources if getattr(graph.nodes[s], "role", "") != "identity-shortcut"]
-            folded_bias = _per_channel(_bias_value(lq))
-            for i, name in enumerate(trained):
-                in_scale = _in_scale(graph, name, quant.input_scale)
-                w_q = _weight_value(quant, name, lq.scale, in_scale)
-                # The LIF's one quantized bias is the sum of its sources' biases: the first source takes it.
-                others = sum((graph.nodes[o].bias.astype(np.float64) for o in sources if o != name), 0.0)
-                b_q = folded_bias - others if i == 0 else None
-                out.update(_unfold(model, graph.module_paths[name], w_q, b_q))
-        return out
+# (checkpoint, profile, calibrate, data_root, weight_bits) → a ChipQuantizer; the caller above both the
+# trainer and the exporter passes enof.exporter.finetune_target.ExportQuantizer.
+QuantizerFactory = Callable[[Checkpoint, Profile, int, "str | None", "int | None"], ChipQuantizer]
 
 
-def _weight_value(quant, name: str, scale: float, in_scale: float) -> np.ndarray:
-    from enof.exporter.quantize import weight_value
-
-    return weight_value(quant.weight_int[name].astype(np.float64), quant.weight_exp.get(name, 0), scale, in_scale)
-
-
-def _bias_value(lq) -> np.ndarray:
-    from enof.exporter.quantize import bias_value
-
-    return bias_value(lq.bias_mant.astype(np.float64), lq.bias_exp, lq.scale)
-
-
-def _per_channel(values: np.ndarray) -> np.ndarray:
-    """A LIF-shaped bias (constant per channel, lif_bias_float's broadcast) → one value per channel."""
-    return values.reshape(values.shape[0], -1)[:, 0]
-
-
-def _in_scale(graph, name: str, input_scale: float) -> float:
-    """The scale of a weight node's input integers: input.scale on the graded image, 1 on spikes (quantize's rule)."""
-    from enof.exporter.graph import INPUT
-
-    return input_scale if graph.spiking_source(graph.nodes[name].sources[0]) == INPUT else 1.0
+def parameter_targets(model: nn.Module, values: ChipValues) -> dict[str, torch.Tensor]:
+    """Parameter name → the value that makes the float forward (BN in eval) compute what the chip computes."""
+    out: dict[str, torch.Tensor] = {}
+    for module in values.modules:
+        out.update(_unfold(model, module.module_path, module.weight, module.bias))
+    return out
 
 
 def _following_batchnorm(model: nn.Module, path: str) -> tuple[str, nn.Module] | None:
@@ -163,27 +120,19 @@ def _following_batchnorm(model: nn.Module, path: str) -> tuple[str, nn.Module] |
 def _unfold(model: nn.Module, path: str, w_folded: np.ndarray, b_folded: np.ndarray | None) -> dict[str, torch.Tensor]:
     """Folded (BN, average pool) target weight and bias → targets for the module's own parameters."""
     module = model.get_submodule(path)
-    weight = module.weight.detach().to(torch.float64)
-    w = torch.from_numpy(np.ascontiguousarray(w_folded))
-    if w.dim() == 4 and w.shape[2] != weight.shape[2]:  # an average pool folded in: undo the k×k spread
-        k = w.shape[2] // weight.shape[2]
-        w = w[:, :, ::k, ::k] * float(k * k)
+    w = unfold_avgpool_from_conv(np.asarray(w_folded, np.float64), tuple(module.weight.shape[2:]))
     bn = _following_batchnorm(model, path)
-    factor = torch.ones(weight.shape[0], dtype=torch.float64)
-    if bn is not None:
-        bn_path, norm = bn
-        gamma = norm.weight.detach().double() if norm.weight is not None else torch.ones_like(factor)
-        factor = gamma / torch.sqrt(norm.running_var.double() + norm.eps)
-    shape = (-1, *([1] * (weight.dim() - 1)))
-    out = {f"{path}.weight": (w / factor.reshape(shape)).to(module.weight.dtype)}
+    stats = BatchNormStats.of(bn[1]) if bn is not None else None
+    weight = unfold_batchnorm_weight(w, stats) if stats is not None else w
+    out = {f"{path}.weight": torch.from_numpy(np.ascontiguousarray(weight)).to(module.weight.dtype)}
     if b_folded is None:
         return out
-    b = torch.from_numpy(np.asarray(b_folded, np.float64))
-    own = module.bias.detach().double() if module.bias is not None else torch.zeros_like(factor)
-    if bn is not None and norm.bias is not None:  # β = b_f − (b − μ)·γ/σ
-        out[f"{bn_path}.bias"] = (b - (own - norm.running_mean.double()) * factor).to(norm.bias.dtype)
+    b = np.asarray(b_folded, np.float64)
+    if bn is not None and bn[1].bias is not None:
+        own = module.bias.detach().double().cpu().numpy() if module.bias is not None else np.zeros_like(b)
+        out[f"{bn[0]}.bias"] = torch.from_numpy(unfold_batchnorm_beta(b, own, stats)).to(bn[1].bias.dtype)
     elif bn is None and module.bias is not None:
-        out[f"{path}.bias"] = b.to(module.bias.dtype)
+        out[f"{path}.bias"] = torch.from_numpy(b).to(module.bias.dtype)
     return out
 
 
@@ -193,35 +142,35 @@ class QuantizedForward(nn.Module):
     ``refresh()`` re-quantizes the current weights; call it after every optimizer step.
     """
 
-    def __init__(self, model: nn.Module, fake: FakeQuant) -> None:
+    def __init__(self, model: nn.Module, quantizer: ChipQuantizer) -> None:
         super().__init__()
-        self.model, self.fake = model, fake
-        self.state: QuantState | None = None
+        self.model, self.quantizer = model, quantizer
+        self.values: ChipValues | None = None
         self._targets: dict[str, torch.Tensor] = {}
         self._hook = None
 
-    def refresh(self) -> QuantState:
-        self.state = self.fake.state(self.model)
-        self._targets = self.fake.targets(self.model, self.state)
+    def refresh(self) -> ChipValues:
+        with torch.no_grad():
+            self.values = self.quantizer.chip_values(self.model)
+        self._targets = parameter_targets(self.model, self.values)
         if self._hook is not None:
             self._hook.remove()
             self._hook = None
-        part = self.state.partition
-        if part.input_mode == "current":  # the chip rounds the host-in current to its input integers
-            lif = self.model.get_submodule(self.state.graph.module_paths[part.current_target])
+        if self.values.input_mode == "current":  # the chip rounds the host-in current to its input integers
+            lif = self.model.get_submodule(self.values.current_module_path)
             self._hook = lif.register_forward_pre_hook(lambda _m, args: (_round_input(args[0], self.input_scale),))
-        return self.state
+        return self.values
 
     @property
     def input_scale(self) -> float:
-        return float(self.state.quant.input_scale)
+        return float(self.values.input_scale)
 
     def forward(self, x: torch.Tensor):
-        if self.state is None:
+        if self.values is None:
             self.refresh()
         params = dict(self.model.named_parameters())
         overrides = {n: params[n] + (t.to(params[n].device) - params[n]).detach() for n, t in self._targets.items()}
-        mode = self.state.partition.input_mode
+        mode = self.values.input_mode
         if mode == "graded":
             x = _round_input(x, self.input_scale)
         elif mode == "spikes":
@@ -231,14 +180,10 @@ class QuantizedForward(nn.Module):
 
 def _spike_input(x: torch.Tensor) -> torch.Tensor:
     """Event counts clipped to one spike ("spikes" input mode), straight-through."""
-    from enof.exporter.quantize import spike_value
-
     return x + (spike_value(x.detach()) - x.detach())
 
 
 def _round_input(x: torch.Tensor, input_scale: float) -> torch.Tensor:
-    from enof.exporter.quantize import input_value
-
     return x + (input_value(x.detach(), input_scale) - x.detach())
 
 
@@ -253,18 +198,9 @@ class FinetuneResult:
     checkpoint: Checkpoint | None = None
 
 
-def finetune(config: FinetuneConfig, log=None) -> FinetuneResult:
-    """Fine-tune ``config.checkpoint`` for ``config.target`` and write the fine-tuned checkpoint."""
-    from enof.datasets import LoadedDataset, frame_hw_of, load_dataset
-    from enof.datasets.subset import limit_split
-    from enof.exporter.quantize import FixedPointLimits
-    from enof.formats.outputs import check_output_file
-    from enof.hardware_profiles import load_profile
-    from enof.trainer.config import TrainConfig
-    from enof.trainer.loop import EVAL_BATCH, evaluate, load_teacher, make_scheduler, to_time_major
-    from enof.trainer.losses import enof_loss
-    from enof.trainer.models import repeat_over_time
-
+def finetune(config: FinetuneConfig, quantizer: QuantizerFactory, log=None) -> FinetuneResult:
+    """Fine-tune ``config.checkpoint`` for ``config.target`` and write the fine-tuned checkpoint; ``quantizer``
+    builds the export it trains through (enof.exporter.finetune_target.ExportQuantizer)."""
     config.check()
     started = time.perf_counter()
     profile = load_profile(config.target)
@@ -279,7 +215,7 @@ def finetune(config: FinetuneConfig, log=None) -> FinetuneResult:
     model.eval()  # BN frozen on the running statistics the exporter folds; gradients still flow
     for p in model.parameters():
         p.requires_grad_(True)
-    data = load_dataset(ckpt.dataset["name"], config.data_root, train_augment=True, timesteps=ckpt.timesteps,
+    data = load_dataset(ckpt.dataset.name, config.data_root, train_augment=True, timesteps=ckpt.timesteps,
                         frame_hw=frame_hw_of(ckpt.dataset))
     data = LoadedDataset(data.spec, limit_split(data.train, config.train_limit, config.seed, "--train-limit"),
                          data.test, data.notes)
@@ -293,8 +229,7 @@ def finetune(config: FinetuneConfig, log=None) -> FinetuneResult:
         teacher = teacher_model.eval().requires_grad_(False)
     elif distill.method != "none":
         distill = type(distill)(method="none", weight=distill.weight, tau=distill.tau)
-    fake = FakeQuant(ckpt, profile, config.calibrate, config.data_root, config.weight_bits)
-    qmodel = QuantizedForward(model, fake)
+    qmodel = QuantizedForward(model, quantizer(ckpt, profile, config.calibrate, config.data_root, config.weight_bits))
     generator = torch.Generator().manual_seed(config.seed)
     train_loader = DataLoader(data.train, batch_size=config.batch_size, shuffle=True, generator=generator)
     test_loader = DataLoader(data.test, batch_size=EVAL_BATCH)
@@ -345,8 +280,6 @@ def finetune(config: FinetuneConfig, log=None) -> FinetuneResult:
 def _teacher_for(ckpt: Checkpoint, source: str, out_path: Path) -> dict | None:
     """The teacher reference, re-anchored at the fine-tuned file's folder (kept as it was when the teacher
     file is gone: a --no-laf fine-tune does not need it)."""
-    from enof.trainer.checkpoint import teacher_reference
-
     if ckpt.teacher is None:
         return None
     try:
@@ -357,8 +290,6 @@ def _teacher_for(ckpt: Checkpoint, source: str, out_path: Path) -> dict | None:
 
 def finetune_record(config: FinetuneConfig, profile, ckpt: Checkpoint) -> dict:
     """The checkpoint's ``finetuned_for`` (design.md §2): the target it was tuned on and how."""
-    from enof.formats.digest import file_sha256
-
     return {"target": profile.name, "profile_sha256": profile.sha256, "epochs": config.epochs, "lr": config.lr,
             "calibrate": config.calibrate, "seed": config.seed,
             "weight_bits": config.weight_bits or int(profile.fixed_point.weight_bits.value),

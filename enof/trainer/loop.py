@@ -259,7 +259,7 @@ def _checkpoint(model: nn.Module, config: TrainConfig, data: LoadedDataset, mode
     return Checkpoint(
         arch=config.arch, arch_kwargs=_arch_kwargs(config, data), neuron=dict(config.neuron),
         timesteps=config.timesteps if mode == "snn" else 1, repact=config.repact if mode == "snn" else False,
-        state_dict=model.state_dict(), dataset=data.spec.record(), teacher=teacher, metrics=metrics,
+        state_dict=model.state_dict(), dataset=data.spec, teacher=teacher, metrics=metrics,
         seed=config.seed, train_config=config.record(), versions=versions(), mode=mode,
     )
 
@@ -294,8 +294,8 @@ def _check_arch_fits(config: TrainConfig, data: LoadedDataset) -> None:
 def load_teacher(path, config: TrainConfig, data: LoadedDataset) -> tuple[nn.Module, Checkpoint]:
     """The ANN teacher of a checkpoint (and the checkpoint), checked against the run's arch and data set."""
     ckpt = load_checkpoint(path)
-    if ckpt.arch != config.arch or ckpt.dataset.get("name") != data.spec.name:
-        raise CheckpointError(f"{path}: teacher is {ckpt.arch} on {ckpt.dataset.get('name')}, "
+    if ckpt.arch != config.arch or ckpt.dataset.name != data.spec.name:
+        raise CheckpointError(f"{path}: teacher is {ckpt.arch} on {ckpt.dataset.name}, "
                               f"this run trains {config.arch} on {data.spec.name}")
     return build_model_from_checkpoint(ckpt, mode="ann"), ckpt
 

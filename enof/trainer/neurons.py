@@ -135,7 +135,7 @@ def lif_step(
     resting membrane (v = 0). Training spends most of its non-convolution time here
     (benchmarks/train_step.py).
     """
-    return shared_lif_step(v, current, decay=neuron.decay, v_threshold=neuron.v_threshold, spike=neuron.spike)
+    return shared_lif_step(current, v, decay=neuron.decay, v_threshold=neuron.v_threshold, spike=neuron.spike)
 
 
 def norse_lif_step(

@@ -101,3 +101,49 @@ def _restore_torch_threads():
     threads = torch.get_num_threads()
     yield
     torch.set_num_threads(threads)
+
+
+PARSERS = {  # kind → (module name, attribute): every way enof parses an ONNX graph, a JSON or a TOML text
+    "onnx": (("onnx", "load"), ("onnx", "load_model"), ("onnx", "load_from_string"), ("onnx", "load_model_from_string")),
+    "onnxruntime": (("onnxruntime", "InferenceSession"),),
+    "json": (("json", "load"), ("json", "loads")),
+    "toml": (("tomllib", "load"), ("tomllib", "loads")),
+}
+
+
+def _what(value) -> str:
+    """What a parse read: a path as given, bytes or text by its sha256 (the same content twice shows)."""
+    import hashlib
+
+    if isinstance(value, (bytes, bytearray)):
+        return f"bytes {hashlib.sha256(value).hexdigest()[:16]}"
+    if isinstance(value, str) and not os.path.exists(value):
+        return f"text {hashlib.sha256(value.encode()).hexdigest()[:16]}"
+    if hasattr(value, "read"):  # a file object: its name
+        return str(getattr(value, "name", value))
+    return str(value)
+
+
+@pytest.fixture
+def count_parses(monkeypatch):
+    """``count_parses() -> calls``: from then on every parse an enof module itself makes (the caller's module is
+    enof's: json.load calling json.loads counts once) of an ONNX graph (onnx.load and its aliases, an ONNX
+    Runtime session), a JSON text or a TOML text is recorded in ``calls[kind]`` by what it parsed."""
+    import importlib
+
+    def start() -> dict[str, list[str]]:
+        calls: dict[str, list[str]] = {kind: [] for kind in PARSERS}
+        for kind, entries in PARSERS.items():
+            for module_name, attribute in entries:
+                module = importlib.import_module(module_name)
+                real = getattr(module, attribute)
+
+                def counted(*args, _real=real, _kind=kind, **kwargs):
+                    if sys._getframe(1).f_globals.get("__name__", "").startswith("enof"):
+                        calls[_kind].append(_what(args[0] if args else kwargs.get("path_or_bytes")))
+                    return _real(*args, **kwargs)
+
+                monkeypatch.setattr(module, attribute, counted)
+        return calls
+
+    return start

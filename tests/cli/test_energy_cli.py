@@ -20,6 +20,8 @@ from onnx import TensorProto, helper, numpy_helper
 from typer.testing import CliRunner
 
 from enof.cli.energy import app
+from enof.exporter.host_macs import host_macs
+from enof.formats.dataset_record import DatasetSpec
 from enof.formats.bundle import Manifest, PartitionRecord, TargetInfo, write_bundle
 from enof.formats.placement import LayerPlacement, PlacedCore, Placement
 from enof.formats.quant import FixedPointRanges
@@ -132,14 +134,18 @@ def _within_profile(program, profile):
 
 
 def _write_bundle_and_run(program, bundle, profile, run_path):
+    host_in, host_out = _host_in(3), _host_out(program)
     manifest = Manifest(
         checkpoint_sha256="0" * 64, target=TargetInfo(profile.name, profile.sha256, profile.text),
         timesteps=program.timesteps, num_classes=10,
-        dataset={"name": "digits", "input_shape": list(IMAGE), "normalization": {"mean": [0.0], "std": [16.0]}},
+        dataset=DatasetSpec.from_record({"name": "digits", "input_shape": list(IMAGE),
+                                         "normalization": {"mean": [0.0], "std": [16.0]}}),
         input_mode="current", partition=(PartitionRecord("backbone.0.conv", "host_in", [3, 8, 8], "analog input"),),
+        host_macs=host_macs(host_in, host_out, IMAGE, {n: program.layers[n].shape for n in program.outputs},
+                            program.timesteps),  # as the exporter counts them
     )
-    files = {"chip.nir": None, "quant.npz": _quant(program), "host_in.onnx": _host_in(3),
-             "host_out.onnx": _host_out(program), "placement.json": _placement(program).to_json_bytes()}  # fmt: skip
+    files = {"chip.nir": None, "quant.npz": _quant(program), "host_in.onnx": host_in,
+             "host_out.onnx": host_out, "placement.json": _placement(program).to_json_bytes()}  # fmt: skip
     scratch = bundle.parent / f"{bundle.name}.chip.nir"
     nir.write(str(scratch), _chip_nir(program))
     files["chip.nir"] = scratch.read_bytes()
@@ -414,6 +420,8 @@ def test_enof_energy_opens_the_bundle_once_and_reads_each_of_its_files_once(run_
     assert _invoke(run_path, "--format", "json").exit_code == 0
     files = json.loads((bundle / "manifest.json").read_text())["files"]
     assert sorted(reader_calls.pop("file_sha256")) == sorted(bundle / name for name in files)  # each hashed once
+    # the host graphs are not read: their MACs are in the manifest
+    assert reader_calls.pop("check_host_out") == [] and reader_calls.pop("check_host_in") == []
     assert {name: len(args) for name, args in reader_calls.items()} == {name: 1 for name in reader_calls}
 
 
@@ -515,3 +523,15 @@ def test_host_layers_are_left_out_when_the_onnx_weights_do_not_name_the_manifest
     report = json.loads(_invoke(run_path, "--format", "json").stdout)
     assert report["host_layers"] == [] and report["host"]["host_in_macs"] == 1728
     assert "Host layers" not in _invoke(run_path).stdout
+
+
+def test_enof_energy_parses_each_file_once_and_opens_no_onnx(run_files, count_parses):
+    """The host MACs come from the manifest (counted at export): no ONNX graph is loaded, no ONNX Runtime
+    session opened; run.json, manifest.json and placement.json are parsed once each, and the one profile (the
+    text the manifest embeds; the built-in of its name is compared by hash, not parsed again) once."""
+    _, bundle, run_path, _ = run_files
+    calls = count_parses()
+    assert _invoke(run_path, "--format", "json").exit_code == 0
+    assert calls["onnx"] == [] and calls["onnxruntime"] == []
+    assert len(calls["json"]) == len(set(calls["json"])) == 3, calls["json"]
+    assert len(calls["toml"]) == 1, calls["toml"]

@@ -3,6 +3,8 @@ before any export work and leaving nothing on disk (issue 15: damaged or incompl
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -11,8 +13,8 @@ from enof.cli.export import app
 
 
 def _digits_checkpoint(path, change=None):
-    """A width-4 digits_cnn written by save_checkpoint, after ``change(checkpoint)`` (its digest matches)."""
-    from enof.trainer.checkpoint import Checkpoint, save_checkpoint
+    """A width-4 digits_cnn written with its digest, after ``change(payload)`` on the fields as they go on disk."""
+    from enof.trainer.checkpoint import Checkpoint, write_checkpoint_payload
     from enof.datasets import dataset_spec
     from enof.trainer.models import build_model
     from enof.trainer.neurons import NeuronConfig
@@ -21,10 +23,11 @@ def _digits_checkpoint(path, change=None):
     model = build_model("digits_cnn", repact=True, timesteps=2, num_classes=10, width=4)
     ckpt = Checkpoint(arch="digits_cnn", arch_kwargs={"num_classes": 10, "width": 4},
                       neuron=NeuronConfig().to_dict(), timesteps=2, repact=True,
-                      state_dict=model.state_dict(), dataset=dataset_spec("digits").record())  # fmt: skip
+                      state_dict=model.state_dict(), dataset=dataset_spec("digits"))  # fmt: skip
+    payload = ckpt.to_dict()  # the fields as they go on disk: change them there
     if change is not None:
-        change(ckpt)
-    save_checkpoint(ckpt, path)
+        change(payload)
+    write_checkpoint_payload(payload, path)
     return path
 
 
@@ -52,20 +55,20 @@ def _flip_a_weight_byte(path):
     path.write_bytes(bytes(data))
 
 
-def _nan_weight(ckpt):
-    ckpt.state_dict["backbone.3.weight"][0, 0, 1, 1] = float("nan")
+def _nan_weight(payload):
+    payload["state_dict"]["backbone.3.weight"][0, 0, 1, 1] = float("nan")
 
 
-def _no_decay(ckpt):
-    del ckpt.neuron["decay"]
+def _no_decay(payload):
+    del payload["neuron"]["decay"]
 
 
-def _no_input_shape(ckpt):
-    del ckpt.dataset["input_shape"]
+def _no_input_shape(payload):
+    del payload["dataset"]["input_shape"]
 
 
-def _no_normalization(ckpt):
-    del ckpt.dataset["normalization"]
+def _no_normalization(payload):
+    del payload["dataset"]["normalization"]
 
 
 @pytest.mark.parametrize("change, flip, expected", [
@@ -236,10 +239,10 @@ def test_event_data_enters_a_target_without_graded_spikes_as_binary_spikes_on_th
     model = build_model("mnist_cnn", repact=True, timesteps=2, neuron=NeuronConfig(), num_classes=10, in_channels=2,
                         width=2).eval()  # fmt: skip
     graph = capture(model, (2, 48, 48), 2, NeuronParams(0.25, 1.0))
-    record = dataset_spec("cifar10dvs").record()
+    record = dataset_spec("cifar10dvs")
     part, quant, _, _ = quantize_for_target(graph, load_profile("loihi"), record, x_bound=4.0)
     assert part.input_mode == "spikes" and quant.input_scale == 1.0 and not part.names("host_in")
     first = next(e for e in part.entries if e.where == "chip" and "input" in graph.nodes[e.node].sources)
     assert "binary spikes" in first.reason
-    static = quantize_for_target(graph, load_profile("loihi"), {**record, "temporal": False}, x_bound=4.0)[0]
+    static = quantize_for_target(graph, load_profile("loihi"), replace(record, temporal=False), x_bound=4.0)[0]
     assert static.input_mode == "current" and static.names("host_in")

@@ -1,5 +1,6 @@
 """enof-run on an exported bundle: run.json, accuracy line, activity table; one-line errors with exit 1."""
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -152,3 +153,18 @@ def test_enof_run_on_cuda_writes_the_cpu_run_json(digits_bundle, tmp_path):
         assert result.exit_code == 0, result.output
     cpu, gpu = (read_run_result(tmp_path / f"{d}.json") for d in ("cpu", "cuda"))
     assert compare_runs(cpu, gpu).identical
+
+
+def test_enof_run_parses_each_onnx_file_once_and_runs_it_from_those_bytes(digits_bundle, tmp_path, count_parses):
+    """Loihi 1 (current mode): host_in.onnx and host_out.onnx are read once each: one ONNX parse (the interface
+    check) and one ONNX Runtime session on the same bytes, never a path; their MACs come from the manifest, so
+    nothing is loaded again to count them. manifest.json and placement.json are parsed once, the profile once."""
+    bundle, _ = digits_bundle("loihi")
+    calls = count_parses()
+    result = CliRunner().invoke(app, [str(bundle), "--limit", "3", "-o", str(tmp_path / "run.json")])
+    assert result.exit_code == 0, result.output
+    graphs = {f"bytes {hashlib.sha256((bundle / name).read_bytes()).hexdigest()[:16]}"
+              for name in ("host_in.onnx", "host_out.onnx")}  # fmt: skip
+    assert sorted(calls["onnx"]) == sorted(graphs) and sorted(calls["onnxruntime"]) == sorted(graphs)
+    assert len(calls["json"]) == len(set(calls["json"])) == 2, calls["json"]
+    assert len(calls["toml"]) == 1, calls["toml"]

@@ -4,6 +4,7 @@ and one-line errors before any file is written."""
 
 import json
 import statistics
+import sys
 
 import pytest
 import torch
@@ -17,14 +18,55 @@ TINY = ["--dataset", "digits", "--arch", "digits_cnn", "--target", "loihi", "--t
         "--epochs", "1", "--teacher-epochs", "1", "--finetune-epochs", "1", "--train-limit", "64"]
 
 
+READS: dict[str, list] = {}  # the swept fixture's calls of the bundle and run.json readers
+
+
+def _counting(patch: pytest.MonkeyPatch, real) -> None:
+    """Record every call of ``real`` (by its first argument) in READS, wherever an enof module binds it."""
+    calls = READS.setdefault(real.__name__, [])
+
+    def counted(*args, **kwargs):
+        calls.append(args[0] if args else None)
+        return real(*args, **kwargs)
+
+    for module in [m for m in sys.modules.values() if getattr(m, "__name__", "").startswith("enof")]:
+        if getattr(module, real.__name__, None) is real:
+            patch.setattr(module, real.__name__, counted)
+
+
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory):
+    import enof.runtime.energy.inputs  # noqa: F401  (bound before counting: every module that holds the readers)
+    from enof.formats.run_result import read_run_result
+    from enof.runtime.bundle import open_bundle
+
     out = tmp_path_factory.mktemp("sweep") / "digits"
     threads = torch.get_num_threads()
-    result = runner.invoke(app, [*TINY, "--weight-bits", "8,4", "-o", str(out), "--json"])
+    with pytest.MonkeyPatch.context() as patch:
+        for real in (read_run_result, open_bundle):
+            _counting(patch, real)
+        result = runner.invoke(app, [*TINY, "--weight-bits", "8,4", "-o", str(out), "--json"])
     torch.set_num_threads(threads)
     assert result.exit_code == 0, result.output + result.stderr
     return out, json.loads(result.stdout), result.stderr
+
+
+def test_each_point_opens_its_bundle_once_and_never_reads_back_its_run_json(swept):
+    """The sweep prices the run it holds on the bundle it opened: one open_bundle per point, no run.json read;
+    the figures are what enof-energy gives from the files on disk, to the last bit."""
+    from enof.runtime.energy.inputs import load_energy_inputs
+    from enof.runtime.energy.price import compute_energy
+    from enof.runtime.energy.report import report_dict
+
+    out, report, _ = swept
+    points = out / "seed0" / "points"
+    assert sorted(READS["open_bundle"]) == sorted(points / key / "bundle" for key in report["points"])
+    assert READS["read_run_result"] == []
+    for key, point in report["points"].items():
+        inputs, models, sources = load_energy_inputs(points / key / "run.json")
+        headline = report_dict(compute_energy(inputs, models), sources, inputs.timing)["headline"]
+        assert (point["chip_pj"], point["host_pj"], point["total_pj"]) == (
+            headline["chip_pj"], headline["host_pj"], headline["total_pj"])
 
 
 def test_two_points_write_the_table_the_json_and_the_plot(swept):

@@ -42,7 +42,7 @@ def write_checkpoint(path, arch: str = "digits_cnn", dataset: str = "digits", re
     ckpt = Checkpoint(
         arch=arch, arch_kwargs={"num_classes": 10, **arch_kwargs}, neuron=NeuronConfig().to_dict(),
         timesteps=timesteps, repact=repact, state_dict=model.state_dict(),
-        dataset=dataset_spec(dataset).record(), seed=seed, versions=versions(),
+        dataset=dataset_spec(dataset), seed=seed, versions=versions(),
     )
     save_checkpoint(ckpt, path)
     return path

@@ -12,8 +12,10 @@ import pytest
 from onnx import TensorProto, helper
 
 from enof.errors import BundleError
+from enof.exporter.host_macs import host_macs
 from enof.exporter.placement import LayerSpec, dense_synapses, place
-from enof.formats.bundle import Manifest, PartitionRecord, TargetInfo, read_bundle, write_bundle
+from enof.formats.dataset_record import DatasetSpec
+from enof.formats.bundle import HostMacs, Manifest, PartitionRecord, TargetInfo, read_bundle, write_bundle
 from enof.formats.placement import read_placement
 from enof.hardware_profiles import load_profile
 
@@ -48,11 +50,13 @@ def parts(tmp_path_factory):
         checkpoint_sha256="0" * 64,
         target=TargetInfo(profile.name, profile.sha256, profile.text),
         timesteps=4, num_classes=3,
-        dataset={"name": "digits", "input_shape": [1, 8, 8], "normalization": {"mean": [0.0], "std": [16.0]}},
+        dataset=DatasetSpec.from_record({"name": "digits", "input_shape": [1, 8, 8],
+                                         "normalization": {"mean": [0.0], "std": [16.0]}}),
         input_mode="graded",
         partition=(PartitionRecord("fc", "chip", [3], "weight layer before a LIF"),
                    PartitionRecord("lif", "chip", [3], "LIF"),
                    PartitionRecord("head", "host_out", [3], "after the last LIF")),
+        host_macs=host_macs(None, model.SerializeToString(), (1, 8, 8), {"lif": (3,)}, 4),
         interfaces=[{"from": "chip", "to": "host_out", "tensor": "lif", "shape": ["T", "B", 3], "time": "aligned"}],
     )
     files = {"chip.nir": d / "chip.nir", "host_out.onnx": model.SerializeToString(),
@@ -71,7 +75,9 @@ def test_round_trip_hashes_every_file_and_real_readers_open_them(tmp_path, parts
     raw = (tmp_path / "bundle" / "manifest.json").read_bytes()
     assert b.manifest_sha256 == hashlib.sha256(raw).hexdigest()
     data = json.loads(raw)
-    assert (data["format"], data["format_version"]) == ("enof-bundle", 1)
+    assert (data["format"], data["format_version"]) == ("enof-bundle", 2)
+    # a ReduceMean head does no multiply-accumulate, at T = 4 or at T = 1
+    assert data["host_macs"] == {"host_in": {}, "host_out": {}, "host_out_one_step": 0}
     assert set(data["versions"]) == {"enof", "nir", "onnx", "torch"}
     assert data["target"]["profile"] == load_profile("loihi2").text
     # the files are the real formats, readable by their own libraries
@@ -106,11 +112,16 @@ def test_unknown_format_version_is_refused(tmp_path, parts):
     write_bundle(tmp_path / "bundle", *parts)
     path = tmp_path / "bundle" / "manifest.json"
     data = json.loads(path.read_text())
-    data["format_version"] = 2
+    data["format_version"] = 3
     path.write_text(json.dumps(data))
-    with pytest.raises(BundleError, match=r"manifest\.json: format_version 2 is not supported \(this enof reads 1"):
+    with pytest.raises(BundleError, match=r"manifest\.json: format_version 3 is not supported \(this enof reads 2"):
         read_bundle(tmp_path / "bundle")
-    data["format_version"], data["format"] = 1, "enof-run"
+    data["format_version"] = 1  # a bundle from before the host MACs were counted at export
+    path.write_text(json.dumps(data))
+    with pytest.raises(BundleError, match=r"manifest\.json: format_version 1 is not 2 \(the host layers' MACs are "
+                                          r"counted at export since version 2; re-export the bundle\)$"):
+        read_bundle(tmp_path / "bundle")
+    data["format_version"], data["format"] = 2, "enof-run"
     path.write_text(json.dumps(data))
     with pytest.raises(BundleError, match=r"manifest\.json: format 'enof-run' is not 'enof-bundle'"):
         read_bundle(tmp_path / "bundle")
@@ -140,6 +151,29 @@ def test_manifest_missing_a_field_or_a_required_file_is_named(tmp_path, parts):
         current = {"input_mode": "current", "target": TargetInfo(loihi.name, loihi.sha256, loihi.text)}
         write_bundle(tmp_path / "b2", Manifest(**{**manifest.__dict__, **current}), files)
     assert not (tmp_path / "b2").exists()
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda m: m.pop("host_macs"), "field 'host_macs' missing"),
+    (lambda m: m["host_macs"]["host_out"].update(fc__weight=-1), "field 'host_macs.host_out.fc__weight'"),
+    (lambda m: m["host_macs"]["host_in"].update(conv__weight=5), "field 'host_macs.host_in' counts MACs, but a graded "
+                                                                  "bundle has no host_in.onnx"),
+    (lambda m: m["host_macs"].update(host_out_one_step=1.5), "field 'host_macs.host_out_one_step'"),
+    (lambda m: m["host_macs"]["host_out"].update(fc__weight=2**63), r"field 'host_macs.host_out.fc__weight' .*64-bit count"),
+])  # fmt: skip
+def test_host_macs_are_checked_when_read(tmp_path, parts, change, message):
+    write_bundle(tmp_path / "bundle", *parts)
+    path = tmp_path / "bundle" / "manifest.json"
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+    with pytest.raises(BundleError, match=message):
+        read_bundle(tmp_path / "bundle")
+
+
+def test_host_macs_totals_add_each_graphs_nodes():
+    macs = HostMacs({"conv__weight": 576}, {"a__weight": 3072, "fc__weight": 54}, 822)
+    assert (macs.host_in_total, macs.host_out_total) == (576, 3126)
 
 
 class _FailingFile(io.RawIOBase):
@@ -215,3 +249,40 @@ def test_module_paths_map_readable_names_to_module_paths_and_older_manifests_wit
     (tmp_path / "bundle" / "manifest.json").write_text(json.dumps({**older, "module_paths": {"fc": 5}}))
     with pytest.raises(BundleError, match=r"manifest\.json: field 'module_paths\.fc' must be a string, got number 5$"):
         read_bundle(tmp_path / "bundle")
+
+
+@pytest.mark.parametrize("record", [
+    {"name": "none", "input_shape": [2, 8, 8]},  # a NIR graph exported without a data set
+    {"name": "digits", "input_shape": [1, 8, 8], "normalization": {"mean": [0], "std": [16]}},  # integers stay
+    {"name": "nmnist", "input_shape": [2, 17, 17], "num_classes": 3, "temporal": True,
+     "normalization": {"mean": [0.0, 0.0], "std": [1.0, 1.0]}},
+])  # fmt: skip
+def test_the_dataset_travels_typed_and_is_written_back_as_it_was_read(tmp_path, parts, record):
+    """manifest.json's dataset is a DatasetSpec in memory (attributes, not string keys) and the same JSON on disk."""
+    manifest, files = parts
+    write_bundle(tmp_path / "bundle", replace(manifest, dataset=DatasetSpec.from_record(record)), files)
+    read = read_bundle(tmp_path / "bundle").manifest
+    assert isinstance(read.dataset, DatasetSpec) and read.dataset.name == record["name"]
+    assert read.input_shape == tuple(record["input_shape"]) and read.dataset.is_temporal == record.get("temporal", False)
+    on_disk = json.loads((tmp_path / "bundle" / "manifest.json").read_text())["dataset"]
+    assert json.dumps(on_disk) == json.dumps(record)  # same keys, order and number types
+
+
+def test_a_normalization_that_does_not_fit_the_channels_is_refused(tmp_path, parts):
+    write_bundle(tmp_path / "bundle", *parts)
+    path = tmp_path / "bundle" / "manifest.json"
+    data = json.loads(path.read_text())
+    data["dataset"]["normalization"]["mean"] = [0.0, 0.0]  # digits has one channel
+    path.write_text(json.dumps(data))
+    with pytest.raises(BundleError, match=r"field 'dataset.normalization.mean' has 2 entries, expected 1$"):
+        read_bundle(tmp_path / "bundle")
+
+
+def test_a_host_mac_count_at_the_64_bit_limit_reads(tmp_path, parts):
+    """The other side of the bound above: 2^63 − 1 is a count run.json can hold."""
+    write_bundle(tmp_path / "bundle", *parts)
+    path = tmp_path / "bundle" / "manifest.json"
+    data = json.loads(path.read_text())
+    data["host_macs"]["host_out"]["fc__weight"] = 2**63 - 1
+    path.write_text(json.dumps(data))
+    assert read_bundle(tmp_path / "bundle").manifest.host_macs.host_out_total == 2**63 - 1

@@ -10,7 +10,7 @@ from enof.formats.placement import placement_from_dict
 from enof.formats.run_result import run_result_from_dict
 
 READERS = [  # reader, its error, its format name (placement.json has none), the version it reads, its advice
-    (manifest_from_dict, BundleError, "enof-bundle", 1, "; re-export the bundle"),
+    (manifest_from_dict, BundleError, "enof-bundle", 2, "; re-export the bundle"),
     (placement_from_dict, BundleError, None, 3, "; re-export the bundle"),
     (run_result_from_dict, RunResultError, "enof-run", 2, "; re-run with enof-run"),
 ]

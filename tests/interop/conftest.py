@@ -26,7 +26,7 @@ def trained_digits_bundles(tmp_path_factory):
     state = torch.load(REFERENCE_RUN, weights_only=True)["snn"]
     ckpt = Checkpoint(
         arch="digits_cnn", arch_kwargs={"num_classes": 10, "width": 8}, neuron=NeuronConfig().to_dict(), timesteps=2,
-        repact=True, state_dict=state, dataset=dataset_spec("digits").record(), seed=7, versions=versions(),
+        repact=True, state_dict=state, dataset=dataset_spec("digits"), seed=7, versions=versions(),
     )  # fmt: skip
     save_checkpoint(ckpt, root / "model.pt")
     return {target: export_bundle(root / "model.pt", target, root / target, calibrate=16).out_dir

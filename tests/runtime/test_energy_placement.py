@@ -29,7 +29,7 @@ def digits_run(tmp_path_factory):
     model = build_model("digits_cnn", repact=True, timesteps=T, neuron=NeuronConfig(), num_classes=10, width=WIDTH)
     ckpt = Checkpoint(
         arch="digits_cnn", arch_kwargs={"num_classes": 10, "width": WIDTH}, neuron=NeuronConfig().to_dict(),
-        timesteps=T, repact=True, state_dict=model.state_dict(), dataset=dataset_spec("digits").record(),
+        timesteps=T, repact=True, state_dict=model.state_dict(), dataset=dataset_spec("digits"),
         seed=0, versions=versions(),
     )
     save_checkpoint(ckpt, root / "model.pt")

@@ -22,7 +22,7 @@ def _run_fixed(a_in_trace, du, dv, vth, bias, dtype=torch.int64):
     v = torch.zeros_like(u)
     rows = []
     for a_in in a_in_trace:
-        u, v, s = lif_fixed_step(u, v, torch.tensor(a_in, dtype=dtype), du=du, dv=dv, vth=vth, bias=bias)
+        s, u, v = lif_fixed_step(torch.tensor(a_in, dtype=dtype), u, v, du=du, dv=dv, vth=vth, bias=bias)
         rows.append(([int(i) for i in u.tolist()], [int(i) for i in v.tolist()], s.tolist()))
     return rows
 
@@ -102,7 +102,7 @@ def test_no_wrap_step_saturates_v_at_minus_2_23_like_the_general_path_and_lava(d
     v = torch.zeros(1, dtype=dtype)
     rows = []
     for a_in in trace:
-        v, s = lif_fixed_step_no_wrap(v, torch.tensor(a_in, dtype=dtype), dv=dv, vth=vth, bias=0)
+        s, v = lif_fixed_step_no_wrap(torch.tensor(a_in, dtype=dtype), v, dv=dv, vth=vth, bias=0)
         rows.append(([int(i) for i in v.tolist()], [bool(i) for i in s.tolist()]))
     assert [r[0][0] for r in rows] == [-8388544, -(2**23 - 1), 0]
     assert [r[1][0] for r in rows] == [False, False, True]
@@ -131,9 +131,9 @@ def test_weight_exp_shift_is_arithmetic():
 def test_the_targets_state_bits_set_where_v_saturates_and_the_no_wrap_limit():
     # a_in = 400: u = 400 << 6 = 25600; v = 25600 + bias 10000 = 35600, above a 16-bit state's 2^15 − 1.
     zero, a_in = torch.zeros(1, dtype=torch.int64), torch.tensor([400])
-    _, v16, _ = lif_fixed_step(zero, zero, a_in, du=4095, dv=0, vth=2**16, bias=10000, state_bits=16)
-    _, v24, _ = lif_fixed_step(zero, zero, a_in, du=4095, dv=0, vth=2**16, bias=10000)  # Lava's 24 bits
-    v16_no_wrap, _ = lif_fixed_step_no_wrap(zero.double(), a_in.double(), dv=0, vth=2**16, bias=10000, state_bits=16)
+    _, _, v16 = lif_fixed_step(a_in, zero, zero, du=4095, dv=0, vth=2**16, bias=10000, state_bits=16)
+    _, _, v24 = lif_fixed_step(a_in, zero, zero, du=4095, dv=0, vth=2**16, bias=10000)  # Lava's 24 bits
+    _, v16_no_wrap = lif_fixed_step_no_wrap(a_in.double(), zero.double(), dv=0, vth=2**16, bias=10000, state_bits=16)
     assert v16.tolist() == [2**15 - 1] == v16_no_wrap.tolist() and v24.tolist() == [35600]
     assert no_wrap_a_in_limit(16) == 2**15 >> 6 and no_wrap_a_in_limit() == 2**17
 
@@ -145,7 +145,7 @@ def test_lif_float_step_threshold_is_strict_and_reset_to_zero():
     current = torch.tensor([0.5, 0.375])
     vs, ss = [], []
     for _ in range(4):
-        v, s = lif_float_step(v, current, decay=0.25, v_threshold=0.5, bias=0.0)
+        s, v = lif_float_step(current, v, decay=0.25, v_threshold=0.5, bias=0.0)
         vs.append(v.tolist())
         ss.append(s.tolist())
     assert [row[0] for row in vs] == [0.5, 0.0, 0.5, 0.0]

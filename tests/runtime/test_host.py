@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from enof.errors import RunError
-from enof.runtime.host import count_macs, open_session, run_host_in, run_host_out
+from enof.exporter.host_macs import count_macs, host_macs
+from enof.runtime.host import open_session, run_host_in, run_host_out
 
 
 class _HostIn(torch.nn.Module):
@@ -68,6 +69,20 @@ def test_host_in_and_host_out_match_torch_and_count_macs(tmp_path):
     assert count_macs(in_path, {"x": (1, 1, 8, 8)}) == 4 * 64 * 9
     # host_out at T=4, batch 1: 1×1 conv 4 steps × 8 × 16 positions × 6 = 3072; fc 3 outputs × 18 = 54.
     assert count_macs(out_path, {"backbone.2": (4, 1, 6, 4, 4), "fc.act": (4, 1, 10)}) == 3072 + 54
+
+
+def test_export_counts_host_macs_per_weight_and_at_one_step(tmp_path):
+    """The manifest's host_macs (enof.exporter.host_macs): per weight initializer, host_in at one image, host_out
+    at T = 4, and host_out with T freed at T = 1: the 1×1 conv once (8 × 16 × 6 = 768) plus fc (54)."""
+    in_path = _export(_HostIn(), (torch.zeros(2, 1, 8, 8),), ["x"], ["current"], {"x": 0, "current": 0},
+                      tmp_path / "host_in.onnx")  # fmt: skip
+    out_path = _export(_HostOut(), (torch.zeros(4, 2, 6, 4, 4), torch.zeros(4, 2, 10)), ["backbone.2", "fc.act"],
+                       ["logits"], {"backbone.2": 1, "fc.act": 1, "logits": 0}, tmp_path / "host_out.onnx")  # fmt: skip
+    macs = host_macs(in_path.read_bytes(), out_path.read_bytes(), (1, 8, 8), {"backbone.2": (6, 4, 4), "fc.act": (10,)}, 4)
+    assert macs.host_in == {"conv.weight": 4 * 64 * 9}
+    assert macs.host_out == {"conv.weight": 3072, "fc.weight": 54}
+    assert macs.host_out_one_step == 768 + 54
+    assert host_macs(None, out_path.read_bytes(), (1, 8, 8), {"backbone.2": (6, 4, 4), "fc.act": (10,)}, 4).host_in == {}
 
 
 def test_host_out_names_the_missing_chip_output(tmp_path):

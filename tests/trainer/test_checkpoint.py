@@ -15,6 +15,7 @@ from enof.trainer.checkpoint import (
     build_model_from_checkpoint,
     load_checkpoint,
     save_checkpoint,
+    write_checkpoint_payload,
     state_dict_sha256,
     versions,
 )
@@ -29,7 +30,7 @@ def _checkpoint(mode="snn", repact=True):
                         num_classes=10, in_channels=1)
     return model, Checkpoint(
         arch="digits_cnn", arch_kwargs={"num_classes": 10, "in_channels": 1}, neuron=NeuronConfig().to_dict(),
-        timesteps=2, repact=repact, state_dict=model.state_dict(), dataset=dataset_spec("digits").record(),
+        timesteps=2, repact=repact, state_dict=model.state_dict(), dataset=dataset_spec("digits"),
         teacher={"path": "model.teacher.pt", "sha256": "0" * 64}, metrics={"test_accuracy": 0.5}, seed=3,
         train_config={"lr": 0.05}, versions=versions(), mode=mode,
     )
@@ -43,7 +44,8 @@ def test_saved_checkpoint_rebuilds_a_model_with_identical_outputs(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]  # the temporary file was renamed away
     loaded = load_checkpoint(path)
     assert (loaded.arch, loaded.timesteps, loaded.repact, loaded.seed, loaded.mode) == ("digits_cnn", 2, True, 3, "snn")
-    assert loaded.dataset["normalization"] == {"mean": [0.0], "std": [16.0]}
+    assert (loaded.dataset.mean, loaded.dataset.std) == ((0.0,), (16.0,))
+    assert loaded.dataset.record() == dataset_spec("digits").record()  # the record reads back as it was written
     rebuilt = build_model_from_checkpoint(loaded)
     x = repeat_over_time(torch.rand(5, 1, 8, 8), 2)
     model.eval()
@@ -132,12 +134,13 @@ def test_teacher_checkpoint_rebuilds_as_relu_ann():
 def _saved(tmp_path, name="model.pt", change=None):
     """A checkpoint written by save_checkpoint (its digest matches), after `change(payload_dict)`."""
     _, ckpt = _checkpoint()
-    if change is not None:
-        fields_ = ckpt.to_dict()
-        change(fields_)
-        ckpt = Checkpoint(**{k: v for k, v in fields_.items() if k not in ("format", "format_version")})
     path = tmp_path / name
-    save_checkpoint(ckpt, path)
+    if change is None:
+        save_checkpoint(ckpt, path)
+        return path
+    payload = ckpt.to_dict()  # the fields as they go on disk, the data set as its record
+    change(payload)
+    write_checkpoint_payload(payload, path)
     return path
 
 
@@ -320,7 +323,8 @@ def test_valid_edges_of_the_nested_fields_load(tmp_path):
         payload["teacher"] = None
 
     loaded = load_checkpoint(_saved(tmp_path, change=edges))
-    assert loaded.neuron["decay"] == 0 and "temporal" not in loaded.dataset and loaded.teacher is None
+    assert loaded.neuron["decay"] == 0 and loaded.dataset.temporal is None and loaded.teacher is None
+    assert "temporal" not in loaded.dataset.record()  # written back as it was read
 
 
 def _event_record(input_shape):
@@ -334,6 +338,6 @@ def _event_record(input_shape):
 
 def test_an_event_data_set_may_be_binned_to_any_frame_size_within_the_limit(tmp_path):
     """enof-train --frame-size: N-MNIST at 17×17 (its own frames are 34×34) loads; a side past 1,024 does not."""
-    assert load_checkpoint(_saved(tmp_path, change=_event_record([2, 17, 17]))).dataset["input_shape"] == [2, 17, 17]
+    assert load_checkpoint(_saved(tmp_path, change=_event_record([2, 17, 17]))).dataset.input_shape == (2, 17, 17)
     _refused(_saved(tmp_path, "big.pt", change=_event_record([2, 2000, 17])),
              "field 'dataset.input_shape' is [2, 2000, 17]; expected [2, H, W] with H and W from 1 to 1024")

@@ -18,11 +18,12 @@ from conftest import write_checkpoint  # noqa: E402  (the exporter's fixture wri
 
 from enof.errors import EnofError  # noqa: E402
 from enof.exporter.export import prepare_export  # noqa: E402
-from enof.exporter.graph import capture  # noqa: E402
-from enof.exporter.quantize import weight_value  # noqa: E402
+from enof.exporter.finetune_target import ExportQuantizer  # noqa: E402
+from enof.exporter.graph import NeuronParams, capture  # noqa: E402
+from enof.fixed_point_rules import weight_value  # noqa: E402
 from enof.hardware_profiles import load_profile  # noqa: E402
 from enof.trainer.checkpoint import build_model_from_checkpoint, load_checkpoint  # noqa: E402
-from enof.trainer.finetune import FakeQuant, FinetuneConfig, QuantizedForward, finetune  # noqa: E402
+from enof.trainer.finetune import FinetuneConfig, QuantizedForward, finetune, parameter_targets  # noqa: E402
 
 TARGETS = ("loihi", "loihi2")  # current-mode input (host-in conv) and graded input
 
@@ -36,7 +37,7 @@ def source(tmp_path_factory):
 def tuned(request, source, tmp_path_factory):
     out = tmp_path_factory.mktemp(f"ft-{request.param}") / "tuned.pt"
     torch.manual_seed(0)
-    result = finetune(FinetuneConfig(str(source), request.param, epochs=1, train_limit=128, lr=0.05, out=str(out)))
+    result = finetune(FinetuneConfig(str(source), request.param, epochs=1, train_limit=128, lr=0.05, out=str(out)), ExportQuantizer)
     return request.param, result
 
 
@@ -50,7 +51,8 @@ def test_training_quantizer_gives_the_exporters_integers_for_the_tuned_weights(t
     target, result = tuned
     ckpt = load_checkpoint(result.model_path)
     model = build_model_from_checkpoint(ckpt)
-    state = QuantizedForward(model, FakeQuant(ckpt, load_profile(target), 32)).refresh()
+    quantizer = ExportQuantizer(ckpt, load_profile(target), 32)
+    state = quantizer.state(model)
     exported = prepare_export(result.model_path, target, calibrate=32).quant
     mine, theirs = _integers(state.quant), _integers(exported)
     assert mine.keys() == theirs.keys() and any(k.endswith(".weight_int") for k in mine)
@@ -58,6 +60,8 @@ def test_training_quantizer_gives_the_exporters_integers_for_the_tuned_weights(t
         np.testing.assert_array_equal(mine[key], theirs[key], err_msg=key)
     assert state.quant.input_scale == exported.input_scale
     assert {n: q.scale for n, q in state.quant.lifs.items()} == {n: q.scale for n, q in exported.lifs.items()}
+    # the forward the fine-tuner trains through takes the same input scale
+    assert QuantizedForward(model, quantizer).refresh().input_scale == exported.input_scale
 
 
 def test_fine_tuning_changes_the_weights_and_the_integers(tuned, source):
@@ -75,14 +79,14 @@ def test_override_targets_fold_into_the_integer_weights_and_biases(source, targe
     the integers: weights to 1e-5 of their largest value, biases likewise (float32 parameters)."""
     ckpt = load_checkpoint(source)
     model = build_model_from_checkpoint(ckpt)
-    fake = FakeQuant(ckpt, load_profile(target), 32)
-    state = fake.state(model)
-    targets = fake.targets(model, state)
+    quantizer = ExportQuantizer(ckpt, load_profile(target), 32)
+    state = quantizer.state(model)
+    targets = parameter_targets(model, quantizer.chip_values(model))
     assert targets, "no parameter was fake-quantized"
     with torch.no_grad():
         for name, value in targets.items():
             model.get_parameter(name).copy_(value)
-    graph = capture(model, (1, 8, 8), ckpt.timesteps, fake.neuron)
+    graph = capture(model, (1, 8, 8), ckpt.timesteps, NeuronParams(float(ckpt.neuron["decay"]), float(ckpt.neuron["v_threshold"])))
     quant = state.quant
     for lif_name, lq in quant.lifs.items():
         sources = [s for s in state.graph.nodes[lif_name].sources if s in quant.weight_int]
@@ -110,9 +114,9 @@ def test_tuned_checkpoint_records_its_target_and_loads_with_weights_only(tuned, 
 
 def test_bad_settings_are_one_line_errors(source, tmp_path):
     with pytest.raises(EnofError, match="--epochs must be >= 1"):
-        finetune(FinetuneConfig(str(source), "loihi", epochs=0, out=str(tmp_path / "x.pt")))
+        finetune(FinetuneConfig(str(source), "loihi", epochs=0, out=str(tmp_path / "x.pt")), ExportQuantizer)
     with pytest.raises(EnofError, match="--lr"):
-        finetune(FinetuneConfig(str(source), "loihi", lr=float("nan"), out=str(tmp_path / "x.pt")))
+        finetune(FinetuneConfig(str(source), "loihi", lr=float("nan"), out=str(tmp_path / "x.pt")), ExportQuantizer)
     assert not (tmp_path / "x.pt").exists()
 
 
@@ -120,11 +124,11 @@ def test_fine_tuning_with_fewer_weight_bits_trains_on_that_grid(source, tmp_path
     """--weight-bits 4 on Loihi 2: the fake-quant integers are multiples of 2^(9−4) = 32 (Lava's 4-bit
     MIXED grid) and the checkpoint records the bits to export with."""
     out = tmp_path / "bits4.pt"
-    result = finetune(FinetuneConfig(str(source), "loihi2", epochs=1, train_limit=64, weight_bits=4, out=str(out)))
+    result = finetune(FinetuneConfig(str(source), "loihi2", epochs=1, train_limit=64, weight_bits=4, out=str(out)), ExportQuantizer)
     ckpt = load_checkpoint(out)
     assert ckpt.finetuned_for["weight_bits"] == 4
-    state = QuantizedForward(build_model_from_checkpoint(ckpt), FakeQuant(ckpt, load_profile("loihi2"), 32, None, 4)).refresh()
+    state = ExportQuantizer(ckpt, load_profile("loihi2"), 32, None, 4).state(build_model_from_checkpoint(ckpt))
     assert all(np.all(w % 32 == 0) for w in state.quant.weight_int.values())
     assert result.history and not (tmp_path / "bits9.pt").exists()
     with pytest.raises(EnofError, match="--weight-bits 9: the loihi2 profile's synapses take 2 to 8"):
-        finetune(FinetuneConfig(str(source), "loihi2", weight_bits=9, out=str(tmp_path / "bits9.pt")))
+        finetune(FinetuneConfig(str(source), "loihi2", weight_bits=9, out=str(tmp_path / "bits9.pt")), ExportQuantizer)

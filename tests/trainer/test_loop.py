@@ -45,7 +45,7 @@ def test_one_epoch_digits_run_writes_a_loadable_checkpoint_with_the_expected_key
     ckpt = load_checkpoint(tmp_path / "model.pt")
     assert (ckpt.arch, ckpt.timesteps, ckpt.repact, ckpt.seed, ckpt.mode) == ("digits_cnn", 2, True, 7, "snn")
     assert ckpt.arch_kwargs == {"num_classes": 10, "in_channels": 1, "width": 8}
-    assert ckpt.dataset["input_shape"] == [1, 8, 8] and ckpt.dataset["normalization"]["std"] == [16.0]
+    assert ckpt.dataset.input_shape == (1, 8, 8) and ckpt.dataset.std == (16.0,)
     assert ckpt.teacher == {"path": "model.teacher.pt", "sha256": file_sha256(tmp_path / "model.teacher.pt")}
     assert resolve_teacher_path(ckpt, tmp_path / "model.pt") == tmp_path / "model.teacher.pt"
     assert load_checkpoint(tmp_path / "model.teacher.pt").mode == "ann"
@@ -137,7 +137,7 @@ def test_event_frames_train_through_the_loop_with_time_major_input(tmp_path):
     result = train(_config(tmp_path, dataset="cifar10dvs", data_root=str(root), epochs=1, teacher_epochs=1,
                            batch_size=8, arch_kwargs={"width": 4}))
     ckpt = result.checkpoint
-    assert ckpt.dataset["name"] == "cifar10dvs" and ckpt.dataset["temporal"] is True
+    assert ckpt.dataset.name == "cifar10dvs" and ckpt.dataset.temporal is True
     assert ckpt.arch_kwargs["in_channels"] == 2 and 0.0 <= result.test_accuracy <= 1.0
     assert len(ckpt.metrics["history"]) == 1
 

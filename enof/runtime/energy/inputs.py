@@ -5,13 +5,14 @@ Every file is checked before use; a problem is one line (RunResultError, BundleE
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from enof.errors import ProfileError, RunResultError
 from enof.formats.bundle import MANIFEST_NAME
 from enof.formats.run_result import RunResult, read_run_result
-from enof.hardware_profiles import CostModel, Profile, load_profile
+from enof.hardware_profiles import PROFILE_DIR, CostModel, Profile, load_profile
 from enof.runtime.bundle import OpenedBundle, open_bundle
 from enof.runtime.energy.price import EnergyInputs, check_cost_model
 from enof.runtime.energy.result import HostLayer
@@ -94,17 +95,13 @@ def assemble_inputs(
 
 
 def host_layers(bundle: OpenedBundle, run: RunResult) -> tuple[HostLayer, ...]:
-    """The manifest's host layers in order, each with its MACs per inference, counted in host_in.onnx and
-    host_out.onnx at the shapes enof-run counts them at (a weight initializer named ``[inner.]<layer>__weight``
+    """The manifest's host layers in order, each with its MACs per inference, as the exporter counted them in
+    host_in.onnx and host_out.onnx (manifest host_macs; a weight initializer named ``[inner.]<layer>__weight``
     belongs to that layer). Empty when the per-layer counts do not add up to run.json's host MACs."""
-    from enof.runtime.host import node_macs
-
-    program = bundle.program
     counted = {}
     if run.host.host_in_macs:
-        counted.update(node_macs(bundle.file("host_in.onnx"), {"x": (1, *bundle.manifest.input_shape)}))
-    counted.update(node_macs(bundle.file("host_out.onnx"),
-                             {n: (program.timesteps, 1, *program.layers[n].shape) for n in program.outputs}))
+        counted.update(bundle.manifest.host_macs.host_in)
+    counted.update(bundle.manifest.host_macs.host_out)
     by_layer = {name.removeprefix("inner.").removesuffix("__weight"): macs for name, macs in counted.items()}
     layers = tuple(HostLayer(r.node, r.where, by_layer.pop(r.node, 0)) for r in bundle.manifest.partition
                    if r.where in ("host_in", "host_out"))
@@ -113,33 +110,12 @@ def host_layers(bundle: OpenedBundle, run: RunResult) -> tuple[HostLayer, ...]:
     return layers
 
 
-def one_step_host_out_macs(path: Path, program, run: RunResult) -> int:
-    """MACs of host_out.onnx for one sample and ONE timestep: what the same network as an ANN does there.
-
-    host_out.onnx fixes T in its inputs' first dimension; the exporter's graph folds time into the batch
-    from the input shape, so with that dimension freed it runs at T = 1. Counted with the runtime's own
-    counter and checked against run.json at the bundle's T; if either step fails, run.json's figure
-    (T steps of the per-step host layers) is used and the ANN is overstated by that much.
-    """
-    import tempfile
-
-    import onnx
-
-    from enof.runtime.host import count_macs
-
-    model = onnx.load(str(path))
-    for tensor in model.graph.input:
-        tensor.type.tensor_type.shape.dim[0].dim_param = "T"
-    with tempfile.TemporaryDirectory(prefix="enof-energy-") as tmp:
-        free = Path(tmp) / "host_out_free_t.onnx"
-        onnx.save(model, str(free))
-        try:
-            shapes = lambda steps: {n: (steps, 1, *program.layers[n].shape) for n in program.outputs}  # noqa: E731
-            if count_macs(free, shapes(program.timesteps)) != run.host.host_out_macs:
-                return run.host.host_out_macs
-            return count_macs(free, shapes(1))
-        except Exception:  # onnxruntime refuses T = 1 (a graph that hard-codes T): keep run.json's count
-            return run.host.host_out_macs
+def one_step_host_out_macs(bundle: OpenedBundle, run: RunResult) -> int:
+    """MACs of host_out.onnx for one sample and ONE timestep: what the same network as an ANN does there
+    (counted at export, enof.exporter.host_macs); where the graph fixes T, run.json's figure (T steps of the
+    per-step host layers), and the ANN is overstated by that much."""
+    one_step = bundle.manifest.host_macs.host_out_one_step
+    return run.host.host_out_macs if one_step is None else one_step
 
 
 def find_bundle(run: RunResult, run_path: Path) -> Path:
@@ -157,23 +133,32 @@ def find_bundle(run: RunResult, run_path: Path) -> Path:
 
 
 def load_energy_inputs(run_path: Path, bundle_dir: Path | None = None, profile: str | None = None, run: RunResult | None = None):
-    """Read and cross-check run.json (or ``run``, a run in memory that ``run_path`` names), its bundle (opened once)
-    and a profile. Returns (EnergyInputs, cost models, EnergySources)."""
+    """Read and cross-check run.json (or ``run``, a run in memory that ``run_path`` names), its bundle (opened once,
+    its host graphs not read: their MACs are in the manifest) and a profile. Returns (EnergyInputs, cost models,
+    EnergySources)."""
     run_path = Path(run_path)
     run = read_run_result(run_path) if run is None else run
     # --profile prices the run, and checks a bundle whose own profile no longer loads
     given = load_profile(profile) if profile is not None else None
-    bundle = open_bundle(Path(bundle_dir) if bundle_dir is not None else find_bundle(run, run_path), given)
+    bundle = open_bundle(Path(bundle_dir) if bundle_dir is not None else find_bundle(run, run_path), given,
+                         host_graphs=False)
+    return energy_inputs(run, run_path, bundle, given, None if profile is None else str(profile))
+
+
+def energy_inputs(run: RunResult, run_path: Path, bundle: OpenedBundle, given: Profile | None = None,
+                  given_label: str | None = None):
+    """The same as load_energy_inputs on a run and bundle already in memory (the sweep's, which wrote run.json
+    at ``run_path`` and opened the bundle itself): nothing is read again."""
     if run.bundle_manifest_sha256 != bundle.manifest_sha256:
         raise RunResultError(
             f"{run_path}: run.json was produced from another bundle (manifest sha256 "
             f"{run.bundle_manifest_sha256[:12]}... != {bundle.manifest_sha256[:12]}... of {bundle.root / MANIFEST_NAME})"
         )
     check_run_against_bundle(run, bundle, str(run_path))
-    prof, label = (given, str(profile)) if given is not None else _bundle_profile(bundle)
+    prof, label = (given, given_label) if given is not None else _bundle_profile(bundle)
     inputs = assemble_inputs(
         run, bundle, mesh_from_profile(prof),
-        ann_host_macs=run.host.host_in_macs + one_step_host_out_macs(bundle.file("host_out.onnx"), bundle.program, run),
+        ann_host_macs=run.host.host_in_macs + one_step_host_out_macs(bundle, run),
         host_layers=host_layers(bundle, run), timing=prof.timing,
     )  # fmt: skip
     models = checked_cost_models(prof, label)
@@ -187,14 +172,11 @@ def load_energy_inputs(run_path: Path, bundle_dir: Path | None = None, profile: 
 
 
 def _bundle_profile(bundle: OpenedBundle) -> tuple[Profile, str]:
-    """The bundle's own profile and how to name it: the built-in of its name if the hash matches, else the text
-    its manifest embeds (which open_bundle loaded and checked)."""
+    """The bundle's own profile (the text its manifest embeds, which open_bundle loaded and checked) and how to
+    name it: by its name when the built-in of that name has the same bytes (compared by hash, not parsed again)."""
     target = bundle.manifest.target
-    try:
-        builtin = load_profile(target.name)
-    except ProfileError:  # not a built-in here (a user profile): use the embedded text
-        builtin = None
-    if builtin is not None and builtin.sha256 == target.profile_sha256:
-        return builtin, target.name
+    builtin = PROFILE_DIR / f"{target.name}.toml"
+    if builtin.is_file() and hashlib.sha256(builtin.read_bytes()).hexdigest() == target.profile_sha256:
+        return replace(bundle.profile, path=builtin), target.name
     where = f"{bundle.root / MANIFEST_NAME} target.profile ({target.name}, the profile the bundle was exported for)"
     return bundle.profile, where

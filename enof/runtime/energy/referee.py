@@ -172,13 +172,13 @@ def compare_with_sanafe(bundle_dir: Path, samples: int, workdir: Path, timing_mo
     from enof.runtime.bundle import open_bundle
     from enof.runtime.energy.inputs import mesh_from_profile
     from enof.runtime.fast import simulate
-    from enof.runtime.host import open_session, run_host_in
+    from enof.runtime.host import run_host_in
 
     bundle = open_bundle(Path(bundle_dir))
     program, profile = bundle.program, bundle.profile
     x = _test_samples(bundle, samples, data_root)  # normalized by the data set's loader
     if program.input_mode == "current":
-        x = run_host_in(open_session(bundle.file("host_in.onnx")), x)
+        x = run_host_in(bundle.host_session("host_in.onnx"), x)
     run = simulate(program, x, "fixed", record_spikes=True)
     # (T, B, *shape) → samples back to back: (B·T, neurons)
     rasters = {n: np.swapaxes(s, 0, 1).reshape(samples * program.timesteps, -1) for n, s in run.spikes.items()}

@@ -69,9 +69,9 @@ def effective_bias(bias_mant: np.ndarray, bias_exp: int) -> np.ndarray:
 
 
 def lif_fixed_step(
+    a_in: torch.Tensor,
     u: torch.Tensor,
     v: torch.Tensor,
-    a_in: torch.Tensor,
     *,
     du: int,
     dv: int,
@@ -79,7 +79,8 @@ def lif_fixed_step(
     bias: torch.Tensor | int,
     state_bits: int = LAVA_STATE_BITS,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One PyLifModelBitAcc step on int32 values held in int64 or float64 tensors: returns (u, v, spikes as 0/1).
+    """One PyLifModelBitAcc step on int32 values held in int64 or float64 tensors: (a_in, u, v) → (spikes as 0/1,
+    u, v), enof.lif.lif_step's order (input, state) → (spikes, state).
 
     The general path: every wrap and saturation of Lava's int32 and ``state_bits``-bit arithmetic.
 
@@ -95,14 +96,14 @@ def lif_fixed_step(
     v = torch.clamp(v, -(max_uv - 1), max_uv - 1)
     spikes = v > (vth << VTH_SHIFT)
     v = torch.where(spikes, torch.zeros_like(v), v)
-    return u, v, spikes.to(v.dtype)
+    return spikes.to(v.dtype), u, v
 
 
 def lif_fixed_step_no_wrap(
-    v: torch.Tensor, a_in: torch.Tensor, *, dv: int, vth: int, bias: torch.Tensor | int,
+    a_in: torch.Tensor, v: torch.Tensor, *, dv: int, vth: int, bias: torch.Tensor | int,
     state_bits: int = LAVA_STATE_BITS,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``lif_fixed_step`` for du = 4095 when no wrap can happen: returns (v, spikes as 0/1 of v's dtype).
+    """``lif_fixed_step`` for du = 4095 when no wrap can happen: (a_in, v) → (spikes as 0/1 of v's dtype, v).
 
     Preconditions (the caller checks them, ``no_wrap_applies``): |a_in| < ``no_wrap_a_in_limit`` (2^17),
     so u = a_in << 6 stays inside the state range and needs no wrap; every intermediate integer is exact
@@ -113,7 +114,7 @@ def lif_fixed_step_no_wrap(
     v = decay_fixed(v, dv + DV_OFFSET).add_(a_in, alpha=1 << ACT_SHIFT).add_(bias)
     v = v.clamp_(-v_max, v_max)
     spikes = (v - (vth << VTH_SHIFT)).clamp_(0, 1)  # integers: v > vth_eff  <=>  v - vth_eff >= 1
-    return v.addcmul_(v, spikes, value=-1), spikes
+    return spikes, v.addcmul_(v, spikes, value=-1)
 
 
 def no_wrap_applies(du: int, bias_max: float, state_bits: int = LAVA_STATE_BITS) -> bool:

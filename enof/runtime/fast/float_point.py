@@ -8,10 +8,9 @@ from enof.lif import heaviside, lif_step
 
 
 def lif_float_step(
-    v: torch.Tensor, current: torch.Tensor, *, decay: float, v_threshold: float, bias: torch.Tensor | float
+    current: torch.Tensor, v: torch.Tensor, *, decay: float, v_threshold: float, bias: torch.Tensor | float
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The LIF step on I + bias (the layer's bias_float: the sum of the chip.nir biases of the weight nodes
     feeding it; NIR's LIF has none); strict threshold, reset to 0 in the step that spikes. Returns
-    (v after reset, spikes as 0/1 of v's dtype)."""
-    spikes, v = lif_step(v, current, decay=decay, v_threshold=v_threshold, spike=heaviside, bias=bias)
-    return v, spikes
+    (spikes as 0/1 of v's dtype, v after reset): enof.lif.lif_step's signature."""
+    return lif_step(current, v, decay=decay, v_threshold=v_threshold, spike=heaviside, bias=bias)

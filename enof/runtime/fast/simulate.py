@@ -155,13 +155,13 @@ def _fixed_layer_steps(program: ChipProgram, ops: dict[str, SynapseOp], batch: i
             if no_wrap:
                 low, high = torch.aminmax(a_in)
                 if max(-float(low), float(high)) < a_in_limit:
-                    state["v"], spikes = lif_fixed_step_no_wrap(
-                        state["v"], a_in, dv=layer.dv, vth=layer.vth, bias=bias, state_bits=state_bits
+                    spikes, state["v"] = lif_fixed_step_no_wrap(
+                        a_in, state["v"], dv=layer.dv, vth=layer.vth, bias=bias, state_bits=state_bits
                     )
                     return spikes.to(torch.float32)  # no copy when already float32
             # General path in float64; v is saturated to state_bits, so it returns to ``dtype`` exactly.
-            state["u"], v, spikes = lif_fixed_step(
-                state["u"], state["v"].double(), a_in.double(), du=layer.du, dv=layer.dv, vth=layer.vth,
+            spikes, state["u"], v = lif_fixed_step(
+                a_in.double(), state["u"], state["v"].double(), du=layer.du, dv=layer.dv, vth=layer.vth,
                 bias=bias.double(), state_bits=state_bits,
             )  # fmt: skip
             state["v"] = v.to(dtype)
@@ -180,8 +180,8 @@ def _float_layer_steps(program: ChipProgram, ops: dict[str, SynapseOp], batch: i
 
         def step(values, layer=layer, incoming=incoming, bias=bias, state=state):
             current = sum(op.apply(values[op.synapse.source]).reshape(batch, *layer.shape) for op in incoming)
-            state["v"], spikes = lif_float_step(
-                state["v"], current, decay=layer.decay, v_threshold=layer.v_threshold, bias=bias
+            spikes, state["v"] = lif_float_step(
+                current, state["v"], decay=layer.decay, v_threshold=layer.v_threshold, bias=bias
             )
             return spikes.to(torch.float32)
 
