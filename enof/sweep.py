@@ -51,7 +51,7 @@ class SweepConfig:
         from enof.datasets import dataset_spec
         from enof.fixed_point_rules import FixedPointLimits
         from enof.hardware_profiles import load_profile
-        from enof.trainer.models.registry import ARCHITECTURES
+        from enof.trainer.models.registry import ARCHITECTURES, unknown_architecture
 
         for flag, values in (("--timesteps", self.timesteps), ("--weight-bits", self.weight_bits),
                              ("--repact", self.repact), ("--seeds", self.seeds)):
@@ -69,7 +69,7 @@ class SweepConfig:
             raise EnofError(f"-o {self.out}: a file, not a folder; the sweep needs a folder for its models and results")
         dataset_spec(self.dataset)
         if self.arch not in ARCHITECTURES:
-            raise EnofError(f"--arch {self.arch}: unknown architecture; choose one of {', '.join(sorted(ARCHITECTURES))}")
+            raise EnofError(f"--arch {self.arch}: unknown architecture, {unknown_architecture(self.arch)}")
         profile = load_profile(self.target)
         for bits in self.weight_bits:
             FixedPointLimits.from_profile(profile, bits)  # DoesNotFitError names the bits the target takes

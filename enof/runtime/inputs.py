@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from enof.errors import RunError
+from enof.runtime.array_files import kind_of, read_npy, read_npz
 from enof.formats.bundle import MANIFEST_NAME
 from enof.runtime.bundle import OpenedBundle
 
@@ -50,18 +51,11 @@ def read_inputs_file(path: str | Path, bundle: OpenedBundle, normalized: bool = 
     path = Path(path)
     if path.suffix not in (".npy", ".npz"):
         raise RunError(f"--inputs {path}: expected a .npy or .npz file")
-    try:
-        if path.suffix == ".npy":
-            inputs, labels = np.load(path, mmap_mode="r", allow_pickle=False), None
-        else:
-            with np.load(path, allow_pickle=False) as archive:
-                if "inputs" not in archive.files:
-                    raise RunError(f"--inputs {path}: no 'inputs' array (it holds {', '.join(archive.files) or 'nothing'}); "
-                                   "save it with np.savez(path, inputs=x, labels=y)")
-                inputs = archive["inputs"]
-                labels = archive["labels"] if "labels" in archive.files else None
-    except (OSError, ValueError, EOFError) as exc:  # missing, truncated, pickled or not numpy at all
-        raise RunError(f"--inputs {path}: cannot read as {path.suffix} ({exc})") from None
+    if kind_of(path, "--inputs") == ".npy":
+        inputs, labels = read_npy(path, "--inputs"), None
+    else:
+        arrays = read_npz(path, "--inputs", ("inputs", "labels"), "save it with np.savez(path, inputs=x, labels=y)")
+        inputs, labels = arrays["inputs"], arrays.get("labels")
     check_inputs(f"--inputs {path}", inputs, bundle)
     if labels is not None:
         labels = check_labels(f"--inputs {path}", labels, len(inputs), bundle.manifest.num_classes)
@@ -89,11 +83,17 @@ def check_inputs(where: str, inputs: np.ndarray, bundle: OpenedBundle) -> None:
         raise RunError(f"{where}: {inputs.ndim} dimensions {tuple(inputs.shape)}; expected {1 + len(sample_shape)}: {expected}")
     if tuple(inputs.shape[1:]) != sample_shape or len(inputs) == 0:
         raise RunError(f"{where}: shape {tuple(inputs.shape)}; expected {expected} with N ≥ 1")
+    counts = program.input_temporal or program.input_mode == "spikes"  # event frames: spikes counted per pixel
     for first in range(0, len(inputs), _FINITE_CHECK_SAMPLES):
-        finite = np.isfinite(inputs[first : first + _FINITE_CHECK_SAMPLES])
+        chunk = inputs[first : first + _FINITE_CHECK_SAMPLES]
+        finite = np.isfinite(chunk)
         if not finite.all():
             sample = first + int(np.argwhere(~finite)[0][0])
             raise RunError(f"{where}: sample {sample} holds NaN or Inf; every value must be finite")
+        if counts and (chunk < 0).any():
+            sample = first + int(np.argwhere(chunk < 0)[0][0])
+            raise RunError(f"{where}: sample {sample} holds a negative value ({chunk.min()}); event frames "
+                           "are counts of events per pixel and step, ≥ 0")
 
 
 def check_labels(where: str, labels: np.ndarray, count: int, num_classes: int) -> np.ndarray:

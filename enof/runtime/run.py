@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from enof.errors import RunError
 from enof.formats.run_result import STEP_FIELDS, HostCost, RunResult, check_run_matches_bundle
+from enof.runtime.array_files import byte_size
 from enof.runtime.bundle import OpenedBundle
 from enof.runtime.counts import count_activity
 from enof.runtime.distributed import Shard
@@ -182,15 +183,8 @@ def _check_raster_fits(program: ChipProgram, batch: int, where: Path) -> None:
               else "even one sample does not fit: re-export with fewer timesteps")
     raise RunError(
         f"{where}: T = {program.timesteps} steps of {output_neurons:,} output neurons for a batch "
-        f"of {batch} need {_size(per_sample * batch)} of spike raster, more than this machine's {_size(memory)}; {advice}"
+        f"of {batch} need {byte_size(per_sample * batch)} of spike raster, more than this machine's {byte_size(memory)}; {advice}"
     )
-
-
-def _size(size: int) -> str:
-    """Bytes in the largest binary unit that leaves at least 1 (16384 -> '16.0 KiB')."""
-    units = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
-    power = min(max(int(size).bit_length() - 1, 0) // 10, len(units) - 1)
-    return f"{size / 2 ** (10 * power):,.1f} {units[power]}"
 
 
 def _chip_runner(backend: Backend, precision: Precision, timeout_s: float, lava_workers: int, device, record_spikes: bool = False,

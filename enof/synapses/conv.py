@@ -268,7 +268,10 @@ def fixed_op(syn, input_bound: int, graded: bool, device):
         acc = F.conv2d(s.to(dtype), weight, stride=syn.stride, padding=syn.padding)
         if acc_bound >= INT32_LIMIT and bool((acc.abs() >= INT32_LIMIT).any()):
             # Lava casts the float64 convolution to int32 (conv/utils.py): undefined beyond int32.
-            raise RunError(f"{syn.name}: convolution sum {int(acc.abs().max())} exceeds int32 in Lava's Conv model")
+            cause = ("the inputs reach the ends of the chip's input range: check their scale (raw values, or "
+                     "--normalized ones?)") if graded else "its weights are too large for the chip's arithmetic"
+            raise RunError(f"{syn.name}: convolution sum {int(acc.abs().max())} exceeds int32, where the chip's "
+                           f"integer convolution (as Lava's Conv computes it) is undefined; {cause}")
         # The wrap's intermediate (acc + 2^23) may pass 2^24: wrap in float64, exact.
         return wrap_signed(acc.double(), CONV_ACC_BITS) if acc_bound >= 2 ** (CONV_ACC_BITS - 1) else acc
 

@@ -236,7 +236,7 @@ def _check_fields(path: Path, raw: dict) -> None:
         raise _field_error(path, "timesteps", f"must be >= 1, got {raw['timesteps']}")
     _check_neuron(path, raw["neuron"])
     _check_dataset(path, raw["dataset"])
-    _check_arch(path, raw["arch"], raw["arch_kwargs"], raw["dataset"])
+    _check_arch(path, raw["arch"], raw["arch_kwargs"], raw["dataset"], raw.get("train_config"))
     _check_teacher(path, raw["teacher"])
 
 
@@ -305,15 +305,18 @@ def _check_known_dataset(path: Path, dataset: dict) -> None:
             raise _field_error(path, f"dataset.{key}", f"is {_shown(found)}, but {spec.name} has {expected}")
 
 
-def _check_arch(path: Path, arch: str, kwargs: dict, dataset: dict) -> None:
+def _check_arch(path: Path, arch: str, kwargs: dict, dataset: dict, train_config=None) -> None:
     """A known architecture, its own arguments of their default's type, agreeing with the data set."""
     import inspect
 
     from enof.trainer.models import ARCHITECTURES
+    from enof.trainer.models.registry import unknown_architecture
 
     spec = ARCHITECTURES.get(arch)
     if spec is None:
-        raise _field_error(path, "arch", f"is {arch!r}, not one of {', '.join(sorted(ARCHITECTURES))}")
+        module = train_config.get("arch_module") if isinstance(train_config, dict) else None
+        module = module if isinstance(module, str) and module.isprintable() and len(module) < 200 else None
+        raise _field_error(path, "arch", f"is {arch!r}, {unknown_architecture(arch, module)}")
     params = inspect.signature(spec.build_backbone).parameters
     defaults = {"num_classes": spec.num_classes, **{n: p.default for n, p in params.items() if n != "acts"}}
     for key, value in kwargs.items():

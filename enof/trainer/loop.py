@@ -38,6 +38,7 @@ from enof.trainer.distributed import Distributed, convert_sync_batchnorm
 from enof.trainer.execution import Execution, full_precision, optimizer_step, resolve_execution
 from enof.trainer.losses import enof_loss
 from enof.trainer.models import build_model, repeat_over_time
+from enof.trainer.models.registry import provider_of
 from enof.trainer.neurons import NeuronConfig
 from enof.trainer.progress import MetricsLog, StepReport, TrainProgress
 from enof.trainer.resume import ResumeState, read_resume_state, rng_state, set_rng_state, write_resume_state
@@ -260,7 +261,8 @@ def _checkpoint(model: nn.Module, config: TrainConfig, data: LoadedDataset, mode
         arch=config.arch, arch_kwargs=_arch_kwargs(config, data), neuron=dict(config.neuron),
         timesteps=config.timesteps if mode == "snn" else 1, repact=config.repact if mode == "snn" else False,
         state_dict=model.state_dict(), dataset=data.spec, teacher=teacher, metrics=metrics,
-        seed=config.seed, train_config=config.record(), versions=versions(), mode=mode,
+        seed=config.seed, train_config={**config.record(), "arch_module": provider_of(config.arch)},
+        versions=versions(), mode=mode,
     )
 
 
