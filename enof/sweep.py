@@ -41,6 +41,9 @@ class SweepConfig:
     finetune_epochs: int = 3
     train_limit: int | None = None
     seeds: tuple[int, ...] = (0,)
+    data_root: str | None = None  # the data set's folder (every data set but digits and mnist5k)
+    device: str = "auto"  # training and the built-in simulator (fine-tuning runs on the CPU)
+    frame_size: tuple[int, int] | None = None  # event data sets: the frame size the architecture takes
 
     def points(self) -> list[tuple[int, int, bool]]:
         """(T, weight bits, RepAct) of every point, T outermost so that a trained model serves its bits in a row."""
@@ -48,7 +51,8 @@ class SweepConfig:
 
     def check(self) -> None:
         """Every value usable before any work: non-empty lists, a known data set and arch, bits the target takes."""
-        from enof.datasets import dataset_spec
+        from enof.cli.options import seed_in_range, timesteps_in_range
+        from enof.datasets import check_data_root, dataset_spec
         from enof.fixed_point_rules import FixedPointLimits
         from enof.hardware_profiles import load_profile
         from enof.trainer.models.registry import ARCHITECTURES, unknown_architecture
@@ -57,8 +61,9 @@ class SweepConfig:
                              ("--repact", self.repact), ("--seeds", self.seeds)):
             if not values:
                 raise EnofError(f"{flag}: an empty list; give at least one value")
-        if any(t < 1 for t in self.timesteps):
-            raise EnofError(f"--timesteps {','.join(map(str, self.timesteps))}: every T must be >= 1")
+        timesteps_in_range(self.timesteps, "--timesteps")
+        for seed in self.seeds:
+            seed_in_range(seed, "--seeds")
         for name in ("epochs", "teacher_epochs", "train_limit"):
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -67,7 +72,8 @@ class SweepConfig:
             raise EnofError(f"--finetune-epochs must be >= 1, got {self.finetune_epochs}")
         if Path(self.out).exists() and not Path(self.out).is_dir():
             raise EnofError(f"-o {self.out}: a file, not a folder; the sweep needs a folder for its models and results")
-        dataset_spec(self.dataset)
+        dataset_spec(self.dataset, self.frame_size)
+        check_data_root(self.dataset, self.data_root)
         if self.arch not in ARCHITECTURES:
             raise EnofError(f"--arch {self.arch}: unknown architecture, {unknown_architecture(self.arch)}")
         profile = load_profile(self.target)
@@ -81,6 +87,8 @@ def point_key(timesteps: int, weight_bits: int, repact: bool) -> str:
 
 # Settings a finished point depends on beyond its own (T, bits, RepAct, seed): a rerun must share them to reuse it.
 SHARED = ("dataset", "arch", "target", "epochs", "teacher_epochs", "finetune_epochs", "train_limit")
+# A results file written before frame_size was a setting: it was made at the data set's own frame size.
+SHARED_SINCE = {"frame_size": None}
 
 
 def seed_folder(config: SweepConfig, seed: int) -> Path:
@@ -96,7 +104,8 @@ def load_results(config: SweepConfig, seed: int) -> dict[str, dict]:
     try:
         stored = json.loads(path.read_text())
         points, before = stored["points"], stored["config"]
-        differ = [k for k in SHARED if before[k] != getattr(config, k)]
+        before = {**SHARED_SINCE, **before}
+        differ = [k for k in (*SHARED, *SHARED_SINCE) if _listed(before[k]) != _listed(getattr(config, k))]
         made_for = before["seed"]
     except (ValueError, KeyError, TypeError) as exc:
         raise EnofError(f"{path}: not a sweep results file ({exc}); remove it to start the sweep afresh") from None
@@ -113,13 +122,13 @@ def run_sweep(config: SweepConfig, report: Callable[[str, str], None] | None = N
     order. ``report(label, what)`` is told when one starts ("start"), is skipped ("skipped") or ends ("done")."""
     config.check()
     report = report or (lambda label, what: None)
-    test = _test_split(config.dataset)
+    tests: dict = {}  # the test split binned per T (an event data set), or once (static images)
     runs = {}
     for seed in config.seeds:
         folder = seed_folder(config, seed)
         results = load_results(config, seed)
         (folder / "models").mkdir(parents=True, exist_ok=True)
-        record = {**{k: getattr(config, k) for k in SHARED}, "seed": seed}
+        record = {**{k: _listed(getattr(config, k)) for k in (*SHARED, *SHARED_SINCE)}, "seed": seed}
         for t, bits, repact in config.points():
             key = point_key(t, bits, repact)
             label = f"seed {seed} {key}"
@@ -128,7 +137,7 @@ def run_sweep(config: SweepConfig, report: Callable[[str, str], None] | None = N
                 continue
             report(label, "start")
             model = _trained_model(config, seed, t, repact)
-            results[key] = _measure(config, seed, model, t, bits, repact, folder / "points" / key, test)
+            results[key] = _measure(config, seed, model, t, bits, repact, folder / "points" / key, tests)
             atomic_write_text(folder / RESULTS_NAME, json.dumps({"config": record, "points": results}, indent=1))
             report(label, "done")
         runs[seed] = {point_key(*p): results[point_key(*p)] for p in config.points()}
@@ -155,14 +164,9 @@ def summarize(runs: dict[int, dict[str, dict]]) -> dict[str, dict]:
     return summary
 
 
-def _test_split(name: str):
-    import numpy as np
-
-    from enof.datasets import load_test_split
-
-    test = load_test_split(name, None)
-    return (np.stack([np.asarray(test[i][0], np.float32) for i in range(len(test))]),
-            np.asarray([int(test[i][1]) for i in range(len(test))], np.int64))
+def _listed(value):
+    """A tuple as JSON reads it back (a list), so that a stored setting compares equal to the config's."""
+    return list(value) if isinstance(value, tuple) else value
 
 
 def _trained_model(config: SweepConfig, seed: int, timesteps: int, repact: bool) -> Path:
@@ -179,13 +183,15 @@ def _trained_model(config: SweepConfig, seed: int, timesteps: int, repact: bool)
     teachers = sorted(models.glob("*.teacher.pt"))
     train(TrainConfig(dataset=config.dataset, arch=config.arch, timesteps=timesteps, repact=repact, seed=seed,
                       epochs=config.epochs, teacher_epochs=config.teacher_epochs, train_limit=config.train_limit,
-                      teacher=str(teachers[0]) if teachers else None, out=str(path), resume=True),
+                      teacher=str(teachers[0]) if teachers else None, out=str(path), resume=True,
+                      data_root=config.data_root, device=config.device,
+                      frame_size=None if config.frame_size is None else list(config.frame_size)),
           progress=TrainProgress(enabled=False))  # fmt: skip  (resume: an interrupted training goes on from its last epoch)
     return path
 
 
 def _measure(config: SweepConfig, seed: int, model: Path, timesteps: int, bits: int, repact: bool, folder: Path,
-             test) -> dict:
+             tests: dict) -> dict:
     """Fine-tune at ``bits``, export with them, run float and fixed, price the fixed run: one row of the table."""
     from enof.exporter.export import export_bundle
     from enof.formats.run_result import write_run_result
@@ -195,15 +201,22 @@ def _measure(config: SweepConfig, seed: int, model: Path, timesteps: int, bits: 
     from enof.runtime.energy.report import report_dict
     from enof.runtime.run import run_bundle
     from enof.exporter.finetune_target import ExportQuantizer
+    from enof.runtime.inputs import load_test_split
     from enof.trainer.finetune import FinetuneConfig, finetune
 
     folder.mkdir(parents=True, exist_ok=True)
     tuned = folder / "model-ft.pt"
     finetune(FinetuneConfig(str(model), config.target, epochs=config.finetune_epochs, seed=seed,
-                            train_limit=config.train_limit, weight_bits=bits, out=str(tuned)), ExportQuantizer)  # fmt: skip
-    exported = export_bundle(tuned, config.target, folder / "bundle", weight_bits=bits)
+                            train_limit=config.train_limit, weight_bits=bits, out=str(tuned),
+                            data_root=config.data_root), ExportQuantizer)  # fmt: skip
+    exported = export_bundle(tuned, config.target, folder / "bundle", weight_bits=bits, data_root=config.data_root)
     bundle = open_bundle(exported.out_dir)
-    runs = {p: run_bundle(bundle, test[0], test[1], backend="fast", precision=p, progress=False) for p in ("float", "fixed")}
+    split = timesteps if bundle.program.input_temporal else None  # event recordings are binned at each T
+    if split not in tests:
+        tests[split] = load_test_split(bundle.manifest.dataset_name, config.data_root, None, bundle)
+    test = tests[split]
+    runs = {p: run_bundle(bundle, test[0], test[1], backend="fast", precision=p, progress=False, device=config.device)
+            for p in ("float", "fixed")}
     run_json = write_run_result(runs["fixed"], folder / "run.json")
     inputs, models, sources = energy_inputs(runs["fixed"], run_json, bundle)  # nothing read again
     headline = report_dict(compute_energy(inputs, models), sources, inputs.timing)["headline"]

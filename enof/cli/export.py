@@ -9,6 +9,7 @@ from typing import Optional
 
 import typer
 
+from enof.cli.options import PLUGIN_HELP, timesteps_in_range
 from enof.cli.output import exit_codes_epilog, fail, print_json
 from enof.errors import EnofError
 
@@ -45,7 +46,7 @@ def export(
     netx: NetxChoice = typer.Option(NetxChoice.auto, "--netx", help="chip.net.h5, the chip part as a lava-dl netx file for Loihi 2: auto "
                              "(written where netx can express it, else the export says why), required (refuse the "
                              "export without it), off"),
-    plugin: list[str] = typer.Option([], "--plugin", help="a Python module to import first (it registers architectures: enof.trainer.models.register_architecture); repeatable"),
+    plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP),
 ) -> None:
     """Export a trained EnOF network, or a NIR graph from another tool, for a (simulated) Loihi target and print where everything runs."""
     from enof.cli.console import make_console
@@ -58,6 +59,8 @@ def export(
     from enof.trainer.models import load_plugins
 
     try:
+        if timesteps is not None:
+            timesteps_in_range((timesteps,), "--timesteps")
         load_plugins(plugin)
         if output is not None:
             check_bundle_folder(output, "-o")

@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from enof.cli.options import PLUGIN_HELP, frame_size_option
 from enof.cli.output import exit_codes_epilog, fail, print_json
 from enof.errors import EnofError
 
@@ -36,7 +37,8 @@ def repact_list(text: str) -> tuple[bool, ...]:
 
 @app.command(epilog=exit_codes_epilog())
 def sweep(
-    dataset: str = typer.Option("digits", "--dataset", help="data set to train and test on"),
+    dataset: str = typer.Option("digits", "--dataset", help="data set to train and test on (any enof-train takes)"),
+    data_root: Optional[Path] = typer.Option(None, "--data-root", help="folder holding the data set (not for digits)"),
     arch: str = typer.Option("digits_cnn", "--arch", help="architecture (enof-train --arch)"),
     target: str = typer.Option("loihi", "--target", help="loihi, loihi2 or a profile TOML path"),
     timesteps: str = typer.Option("1,2,4", "--timesteps", "-T", help="comma-separated T values"),
@@ -50,18 +52,28 @@ def sweep(
     train_limit: Optional[int] = typer.Option(None, "--train-limit", help="train on a stratified subset of N samples"),
     seeds: str = typer.Option("0", "--seeds", help="comma-separated seeds; the table gives mean ± std over them"),
     as_json: bool = typer.Option(False, "--json", help="print the points and the written files as one JSON object"),
+    device: str = typer.Option("auto", "--device", help="training and the built-in simulator: auto (CUDA when torch "
+                               "sees a GPU), cpu, cuda or cuda:N (fine-tuning runs on the CPU)"),
+    frame_size: Optional[str] = typer.Option(None, "--frame-size", help="event data sets: bin the recordings into "
+                                             "HxW frames, the size the architecture takes (as enof-train)"),
+    plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP),
 ) -> None:
     """Train, fine-tune, export, run and price every (T, weight bits, RepAct) point; write sweep.md/.json/.png."""
     from enof.sweep import SweepConfig, pareto_keys, run_sweep, summarize
     from enof.sweep_report import write_outputs
 
     try:
+        from enof.trainer.models import load_plugins
+
+        load_plugins(plugin)
+        hw = frame_size_option(frame_size)
         config = SweepConfig(
             out=str(out if out is not None else Path("runs") / f"sweep-{dataset}"), dataset=dataset, arch=arch,
             target=target, timesteps=int_list(timesteps, "--timesteps"),
             weight_bits=int_list(weight_bits, "--weight-bits"), repact=repact_list(repact), epochs=epochs,
             teacher_epochs=teacher_epochs, finetune_epochs=finetune_epochs, train_limit=train_limit,
-            seeds=int_list(seeds, "--seeds"),
+            seeds=int_list(seeds, "--seeds"), data_root=None if data_root is None else str(data_root), device=device,
+            frame_size=None if hw is None else tuple(hw),
         )  # fmt: skip
         config.check()
         _use_recipe_threads(config)

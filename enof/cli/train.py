@@ -10,6 +10,7 @@ from typing import Optional
 
 import typer
 
+from enof.cli.options import PLUGIN_HELP, frame_size_option, seed_in_range, timesteps_in_range
 from enof.cli.output import exit_codes_epilog, fail, print_json
 from enof.errors import EnofError
 
@@ -59,14 +60,10 @@ def _arch_kwargs(width: Optional[int]) -> dict:
 
 
 def _frame_size(text: Optional[str]) -> Optional[list[int]]:
-    """--frame-size: ``N`` (N×N) or ``HxW``; a one-line error otherwise."""
-    if text is None:
-        return None
-    parts = text.lower().replace("×", "x").split("x")
-    if len(parts) not in (1, 2) or not all(p.strip().isdigit() for p in parts):
-        fail(EnofError(f"--frame-size {text}: expected N (square frames) or HxW, for example 48 or 34x34"))
-    sides = [int(p) for p in parts]
-    return sides * 2 if len(sides) == 1 else sides
+    try:
+        return frame_size_option(text)
+    except EnofError as exc:
+        fail(exc)
 
 
 def _resume_command(dist) -> str:
@@ -143,8 +140,7 @@ def train_command(
                                                          "with --resume (exit code 0): for batch jobs with a time limit"),
     json_output: bool = typer.Option(False, "--json", help="print the run's final metrics and paths as one JSON "
                                      "object on stdout (progress stays on stderr)"),
-    plugin: list[str] = typer.Option([], "--plugin", help="a Python module to import first, which registers "
-                                     "architectures (enof.trainer.models.register_architecture); repeatable"),
+    plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP),
 ) -> None:
     """Train the teacher and the EnOF SNN; prints the final test accuracy."""
     if ctx.invoked_subcommand is not None:
@@ -171,6 +167,8 @@ def train_command(
     try:
         from enof.trainer.models import load_plugins
 
+        seed_in_range(seed, "--seed")
+        timesteps_in_range((timesteps,), "--timesteps")
         load_plugins(plugin)
         dist = Distributed.from_environment()
         _use_threads(config)
@@ -236,8 +234,11 @@ def ablation_command(
     teacher_epochs: Optional[int] = typer.Option(None, "--teacher-epochs", min=0, help="teacher epochs per seed"),
     lr: Optional[float] = typer.Option(None, "--lr", help="initial learning rate"),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="batch size"),
-    output: Path = typer.Option(Path("docs/ablation-digits.md"), "-o", "--output", help="writes <output>.md and <output>.json"),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="writes <output>.md and <output>.json "
+                                          "(default runs/ablation-<dataset>.md)"),
     threads: Optional[int] = typer.Option(None, "--threads", min=0, help="torch CPU threads (digits 1; 0: all cores)"),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when torch sees a GPU), cpu, cuda or cuda:N"),
+    plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP),
 ) -> None:
     """Baseline, +L_AF, +RepAct, both, and vanilla KD per T and seed → markdown + JSON, mean ± std."""
     from enof.cli.console import make_console
@@ -245,15 +246,18 @@ def ablation_command(
     from enof.trainer.ablation import AblationConfig, run_ablation, write_ablation
     from enof.trainer.loop import TrainConfig, TrainProgress
 
-    try:
-        steps = tuple(int(t) for t in timesteps.split(","))
-    except ValueError:
-        fail(EnofError(f"--timesteps must be a comma-separated list of integers, got '{timesteps}'"))
+    from enof.cli.sweep import int_list
+    from enof.trainer.models import load_plugins
+
+    output = output if output is not None else Path("runs") / f"ablation-{dataset}.md"
     base = TrainConfig(dataset=dataset, data_root=None if data_root is None else str(data_root), arch=arch,
                        arch_kwargs=_arch_kwargs(width), epochs=epochs, teacher_epochs=teacher_epochs, lr=lr,
-                       batch_size=batch_size, threads=threads)
+                       batch_size=batch_size, threads=threads, device=device)
     console = make_console(stderr=True)
     try:
+        steps = int_list(timesteps, "--timesteps")
+        timesteps_in_range(steps, "--timesteps")
+        load_plugins(plugin)
         _use_threads(base)
         result = run_ablation(AblationConfig(base=base, seeds=seeds, timesteps=steps, output=str(output)),
                               progress=TrainProgress(enabled=console.is_terminal, console=console),
@@ -283,6 +287,7 @@ def finetune_command(
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="default <model>-<target>-ft.pt beside MODEL"),
     threads: int = typer.Option(1, "--threads", min=0, help="torch CPU threads (0: all cores)"),
     json_output: bool = typer.Option(False, "--json", help="print the accuracies and the output path as one JSON object"),
+    plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP),
 ) -> None:
     """Fine-tune MODEL with the exporter's fixed-point integers for TARGET in the forward pass
     (straight-through gradients); enof-export of the result reproduces those integers exactly."""
@@ -298,6 +303,10 @@ def finetune_command(
                             out=None if output is None else str(output), laf=not no_laf, train_limit=train_limit,
                             weight_bits=weight_bits)
     try:
+        from enof.trainer.models import load_plugins
+
+        seed_in_range(seed, "--seed")
+        load_plugins(plugin)
         result = finetune(config, ExportQuantizer, log=None if json_output else lambda line: typer.echo(line, err=True))
     except EnofError as exc:
         fail(exc)

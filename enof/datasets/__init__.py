@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import import_module
+from pathlib import Path
 
 from enof.errors import DataError
 from enof.datasets.events import sized_spec, with_frame_size
@@ -26,14 +27,15 @@ class _Entry:
     spec: str
     loader: str
     test_loader: str = ""
+    embedded: bool = False  # shipped with a package: no --data-root
 
     def get(self, attribute: str):
         return getattr(import_module(f"enof.datasets.{self.module}"), getattr(self, attribute))
 
 
 _REGISTRY = {
-    "digits": _Entry("digits", "SPEC", "load_digits_dataset"),
-    "mnist5k": _Entry("mnist", "MNIST5K_SPEC", "load_mnist5k_dataset"),
+    "digits": _Entry("digits", "SPEC", "load_digits_dataset", embedded=True),
+    "mnist5k": _Entry("mnist", "MNIST5K_SPEC", "load_mnist5k_dataset", embedded=True),
     "mnist": _Entry("mnist", "MNIST_SPEC", "load_mnist_dataset", "mnist_test_split"),
     "cifar10": _Entry("cifar", "CIFAR10_SPEC", "load_cifar10_dataset", "cifar10_test_split"),
     "cifar100": _Entry("cifar", "CIFAR100_SPEC", "load_cifar100_dataset", "cifar100_test_split"),
@@ -73,6 +75,18 @@ def load_dataset(name: str, root=None, train_augment: bool = True, timesteps: in
     return LoadedDataset(spec, with_frame_size(loaded.train, spec), with_frame_size(loaded.test, spec), loaded.notes)
 
 
+def check_data_root(name: str, root, flag: str = "--data-root") -> None:
+    """Refuse, before any work, a data set read from files without a root, or a root that is not a folder (what
+    the loader would refuse only when it starts reading); a root for an embedded data set is ignored."""
+    entry = _entry(name)
+    if entry.embedded:
+        return
+    if root is None:
+        raise DataError(f"{name}: needs {flag}, the folder holding its files (it is never downloaded)")
+    if not Path(root).is_dir():
+        raise DataError(f"{name}: {flag} {root} is not a folder")
+
+
 def load_test_split(name: str, root=None, timesteps: int = 1, frame_hw=None):
     """The test split of `name` alone, normalized as for evaluation: what `load_dataset(...).test` gives, without
     reading (or needing) the training files. Embedded data sets and cifar10dvs (one folder split by file order,
@@ -86,4 +100,4 @@ def load_test_split(name: str, root=None, timesteps: int = 1, frame_hw=None):
     return test if frame_hw is None else with_frame_size(test, spec)
 
 
-__all__ = ["DATASETS", "DataError", "DatasetSpec", "LoadedDataset", "dataset_spec", "frame_hw_of", "load_dataset", "load_test_split"]
+__all__ = ["DATASETS", "DataError", "DatasetSpec", "LoadedDataset", "check_data_root", "dataset_spec", "frame_hw_of", "load_dataset", "load_test_split"]

@@ -16,6 +16,7 @@ import numpy as np
 import onnx
 import torch
 
+from enof.datasets import check_data_root
 from enof.datasets.spec import DatasetSpec
 from enof.errors import UnsupportedModuleError
 from enof.exporter.calibrate import (
@@ -173,6 +174,8 @@ def prepare_export(
     ckpt = load_checkpoint(checkpoint_path)
     if ckpt.mode != "snn":
         raise UnsupportedModuleError(f"{checkpoint_path}: an ANN (mode={ckpt.mode!r}) checkpoint has no spiking part to export")
+    if calibrate > 0:  # a missing data root is refused now, not after the graph is built
+        check_data_root(ckpt.dataset.name, data_root)
     graph = capture_checkpoint_model(build_model_from_checkpoint(ckpt), ckpt)
     part, quant, limits, samples = quantize_for_target(graph, profile, ckpt.dataset, calibrate, data_root, None, weight_bits,
                                                        netx_biases=netx_biases)

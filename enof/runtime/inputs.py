@@ -112,8 +112,9 @@ def check_labels(where: str, labels: np.ndarray, count: int, num_classes: int) -
 
 def load_test_split(name: str, data_root, limit: int | None, bundle: OpenedBundle) -> tuple[np.ndarray, np.ndarray]:
     """The test split of data set ``name`` for the opened bundle, as its loader normalizes it: images
-    (N, C, H, W), or event frames (N, T, C, H, W) binned at the bundle's T; labels (N,) int64."""
-    from enof.datasets import dataset_spec, frame_hw_of, load_test_split as read_test_split
+    (N, C, H, W), or event frames (N, T, C, H, W) binned at the bundle's T; labels (N,) int64. The one
+    test-split loader of enof-run, enof-sweep (each point binned at its own T), the referee and enof.run."""
+    from enof.datasets import check_data_root, dataset_spec, frame_hw_of, load_test_split as read_test_split
 
     spec = dataset_spec(name)
     if spec.temporal != bundle.program.input_temporal:
@@ -122,6 +123,7 @@ def load_test_split(name: str, data_root, limit: int | None, bundle: OpenedBundl
             f"{bundle.root / MANIFEST_NAME}: the bundle takes {takes}, but {name} is "
             f"{'an event' if spec.temporal else 'a static'} data set; run it on a data set like the one it was trained on"
         )
+    check_data_root(name, data_root)
     frame_hw = frame_hw_of(bundle.manifest.dataset) if name == bundle.manifest.dataset_name else None
     test = read_test_split(name, data_root, timesteps=bundle.manifest.timesteps, frame_hw=frame_hw)
     count = len(test) if limit is None else min(limit, len(test))

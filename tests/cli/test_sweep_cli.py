@@ -146,8 +146,15 @@ def test_rerun_with_other_settings_is_refused(swept):
     (["--weight-bits", ""], "--weight-bits '': an empty list"),
     (["--timesteps", ","], "--timesteps ',': an empty list"),
     (["--repact", "maybe"], "--repact 'maybe': each value is on or off"),
-    (["--timesteps", "0"], "--timesteps 0: every T must be >= 1"),
+    (["--timesteps", "0"], "--timesteps 0: T must be from 1 to 16777216"),
+    (["--timesteps", "2,16777217"], "--timesteps 16777217: T must be from 1 to 16777216 (float32 counts T spikes"),
     (["--seeds", "a"], "--seeds 'a': not a comma-separated list of integers"),
+    (["--seeds", "-1"], "--seeds -1: a seed is a whole number from 0 to 4294967295"),
+    (["--seeds", str(2**70)], f"--seeds {2**70}: a seed is a whole number from 0 to 4294967295"),
+    (["--dataset", "cifar10", "--arch", "resnet20"], "cifar10: needs --data-root, the folder holding its files"),
+    (["--dataset", "nmnist", "--data-root", "/no/such/folder"], "nmnist: --data-root /no/such/folder is not a folder"),
+    (["--plugin", "./no_such_plugin.py"], "--plugin ./no_such_plugin.py: no such .py file"),
+    (["--frame-size", "8by8"], "--frame-size 8by8: expected N (square frames) or HxW"),
 ])  # fmt: skip
 def test_bad_input_is_one_line_exit_1_and_writes_nothing(tmp_path, args, message):
     out = tmp_path / "sweep"

@@ -203,8 +203,6 @@ def _sanafe_arch() -> Path:
 
 def _test_samples(bundle, samples: int, data_root: Path | None) -> np.ndarray:
     """The first ``samples`` inputs of the bundle's test split, as its loader gives them."""
-    from enof.datasets import frame_hw_of, load_test_split
+    from enof.runtime.inputs import load_test_split
 
-    test = load_test_split(bundle.manifest.dataset_name, data_root, timesteps=bundle.manifest.timesteps,
-                           frame_hw=frame_hw_of(bundle.manifest.dataset))  # fmt: skip
-    return np.stack([np.asarray(test[i][0], np.float32) for i in range(min(samples, len(test)))])
+    return load_test_split(bundle.manifest.dataset_name, data_root, samples, bundle)[0]
