@@ -48,7 +48,7 @@ def _read(path: Path) -> Events:
         return read_aedat4(path)
     try:
         with np.load(path, allow_pickle=False) as archive:
-            return Events(*(np.asarray(archive[k], np.int64) for k in ("t", "x", "y", "p")))
+            return Events(*(np.asarray(archive[k]) for k in ("t", "x", "y", "p")))  # checked by the caller
     except Exception as exc:  # zipfile, pickle and KeyError alike: not an enof events file
         raise EventFileError(f"not an event file ({type(exc).__name__}: {exc})") from None
 

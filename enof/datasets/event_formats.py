@@ -29,7 +29,8 @@ NMNIST_T_LIMIT = 2**23  # 23 timestamp bits; tonic adds 2^13 at each overflow ma
 
 @dataclass(frozen=True)
 class Events:
-    """One recording: equal-length 1-D int64 arrays of time (µs), x, y (pixels) and polarity."""
+    """One recording: equal-length 1-D arrays of time (µs), x, y (pixels) and polarity; int64 once checked
+    (events.check_events), a reader's own dtype before."""
 
     t_us: np.ndarray
     x: np.ndarray
@@ -140,8 +141,10 @@ def read_gesture_npy(path: str | Path) -> Events:
         raise EventFileError(f"not a readable .npy array ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
     if rows.ndim != 2 or rows.shape[1] != 4:
         raise EventFileError(f"holds an array of shape {rows.shape}; expected (events, 4) rows of x, y, p, t (ms)")
-    x, y, p = (np.rint(rows[:, i]).astype(np.int64) for i in range(3))
-    return Events(np.rint(rows[:, 3] * 1000).astype(np.int64), x, y, p)
+    if rows.dtype.kind not in "biuf":
+        raise EventFileError(f"holds {rows.dtype} values; expected numbers: rows of x, y, p, t (ms)")
+    # As read: whole-number pixels and polarity, finite times, are the caller's check (events.check_events).
+    return Events(np.rint(rows[:, 3] * 1000), rows[:, 0], rows[:, 1], rows[:, 2])
 
 
 def write_gesture_npy(path: str | Path, events: Events) -> None:

@@ -69,16 +69,45 @@ def with_frame_size(split: Dataset, spec: DatasetSpec) -> Dataset:
     return resized
 
 
-def check_events(source: EventSource, path: Path, events: Events) -> None:
-    """One recording: not empty, inside the sensor, polarity 0/1 (DataError naming the file otherwise)."""
-    t, x, y, p = events.t_us, events.x, events.y, events.p
+# Timestamps are whole µs that int64 binning multiplies by T: (t − t0) · T must stay below 2^63 for every T a
+# bundle runs (formats.bundle.MAX_TIMESTEPS = 2^24), so a recording spans at most 2^38 µs (3.2 days: longer than
+# any recording by far); a float timestamp is an exact integer only below 2^53.
+MAX_SPAN_US = 2**38
+MAX_TIMESTAMP_US = 2**53
+
+
+def check_events(source: EventSource, path: Path, events: Events) -> Events:
+    """One recording checked (DataError naming the file otherwise) and returned as int64 arrays: 1-D numeric arrays
+    of one length, not empty; finite, non-negative timestamps within MAX_SPAN_US of each other (their order does
+    not matter: binning takes each event's own time); whole-number coordinates inside the sensor; polarity 0 or 1."""
     where = f"{source.name}: {path}"
+    arrays = {"t": events.t_us, "x": events.x, "y": events.y, "p": events.p}
+    for name, values in arrays.items():
+        values = np.asarray(values)
+        if values.dtype.kind not in "biuf":
+            raise DataError(f"{where}: {name} holds {values.dtype} values; expected numbers")
+        if values.ndim != 1:
+            raise DataError(f"{where}: {name} is an array of shape {values.shape}; expected one value per event (1-D)")
+        arrays[name] = values
+    t, x, y, p = arrays.values()
     if not (len(t) == len(x) == len(y) == len(p)):
         raise DataError(f"{where}: t, x, y and p hold {len(t)}, {len(x)}, {len(y)} and {len(p)} entries; "
                         "expected one per event")  # fmt: skip
     if len(t) == 0:
         raise DataError(f"{where} holds no events (an empty recording)")
+    if not np.isfinite(t).all() or t.min() < 0 or t.max() >= MAX_TIMESTAMP_US:
+        bad = t[~np.isfinite(t) | (t < 0) | (t >= MAX_TIMESTAMP_US)][0]
+        raise DataError(f"{where}: a timestamp of {bad} µs; expected finite times from 0 to 2^53 µs")
+    t = np.rint(t).astype(np.int64)
+    if int(t.max()) - int(t.min()) >= MAX_SPAN_US:
+        raise DataError(f"{where}: its timestamps span {int(t.max()) - int(t.min())} µs, more than the {MAX_SPAN_US} µs "
+                        "(about 3 days) that binning into T frames holds; is the time unit µs?")
     height, width = source.sensor_hw
+    for name, values in (("x", x), ("y", y)):
+        whole = np.isfinite(values) & (values == np.floor(values)) if values.dtype.kind == "f" else np.ones(len(values), bool)
+        if not whole.all():
+            raise DataError(f"{where}: {name} = {values[~whole][0]} is not a whole pixel; expected integer coordinates")
+    x, y = x.astype(np.int64), y.astype(np.int64)
     if x.max() >= width or y.max() >= height or min(x.min(), y.min()) < 0:
         raise DataError(
             f"{where} has events outside the {width}×{height} sensor (x in [{x.min()}, {x.max()}], "
@@ -86,7 +115,8 @@ def check_events(source: EventSource, path: Path, events: Events) -> None:
         )
     bad = np.setdiff1d(np.unique(p), [0, 1])
     if bad.size:
-        raise DataError(f"{where} has polarity {bad[0]}; expected 0 (OFF) or 1 (ON)")
+        raise DataError(f"{where} has polarity {bad[0]:g}; expected 0 (OFF) or 1 (ON)")
+    return Events(t, x, y, p.astype(np.int64))
 
 
 def read_checked(source: EventSource, path: Path) -> Events:
@@ -99,8 +129,7 @@ def read_checked(source: EventSource, path: Path) -> Events:
         raise DataError(f"{source.name}: {path}: cannot read it ({exc.strerror or exc})") from None
     except EventFileError as exc:
         raise DataError(f"{source.name}: {path}: {exc}; expected {source.expected}") from None
-    check_events(source, path, events)
-    return events
+    return check_events(source, path, events)
 
 
 def events_to_frames(events: Events, timesteps: int, sensor_hw: tuple[int, int]) -> np.ndarray:
