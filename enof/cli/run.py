@@ -65,14 +65,22 @@ def run(
     from enof.runtime.distributed import Shard
     from enof.runtime.run import run_bundle
 
-    shard = Shard.from_environment()
+    try:
+        shard = Shard.from_environment()
+    except EnofError as exc:
+        fail(exc)
     try:
         shard.start()
-        positive_finite(timeout, "--timeout")
-        batch = batch_size_option(batch_size)
-        check_output_file(output, "-o", example="run.json")
-        opened = open_bundle(bundle)
-        name, inputs, labels, normalization = samples_to_run(opened, inputs_file, normalized, dataset, data_root, limit)
+        problem = None
+        try:  # checked on every rank; under torchrun one line in all: rank 0 reports whichever rank failed first
+            positive_finite(timeout, "--timeout")
+            batch = batch_size_option(batch_size)
+            check_output_file(output, "-o", example="run.json")
+            opened = open_bundle(bundle)
+            name, inputs, labels, normalization = samples_to_run(opened, inputs_file, normalized, dataset, data_root, limit)
+        except EnofError as exc:
+            problem = exc
+        shard.agree(problem)
         result = run_bundle(
             opened, inputs, labels, backend=backend.value, precision=precision.value,
             batch_size=batch, timeout_s=timeout, progress=not quiet, normalization=normalization, shard=shard,
@@ -82,7 +90,9 @@ def run(
             with writing(output, "-o"):
                 write_run_result(result, output)
     except EnofError as exc:
-        fail(exc)
+        if shard.is_main:
+            fail(exc)
+        raise typer.Exit(exc.exit_code) from None  # the other ranks end quietly with the same code
     finally:
         shard.stop()
     if not shard.is_main:  # rank 0 prints and writes the whole run

@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from enof.errors import RunError
+from enof.errors import EnofError, RunError
 
 TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE")
 
@@ -61,6 +61,27 @@ class Shard:
 
         if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()
+
+    def agree(self, error: EnofError | None) -> None:
+        """Every rank learns whether any rank failed, so that none waits for the others forever: each raises the
+        first failing rank's error (named "rank k of N" when it is another rank's; its exit code kept), or all
+        return. In one process: raises ``error`` when there is one."""
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()):
+            if error is not None:
+                raise error
+            return
+        found = [None] * self.world_size
+        dist.all_gather_object(found, None if error is None else (str(error), error.exit_code))
+        for rank, item in enumerate(found):
+            if item is None:
+                continue
+            if rank == self.rank and error is not None:
+                raise error
+            other = RunError(f"rank {rank} of {self.world_size}: {item[0]}")
+            other.exit_code = item[1]
+            raise other
 
     def gather(self, obj) -> list | None:
         """Every rank's ``obj`` in rank order on rank 0 (None on the others); ``[obj]`` in one process."""

@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from enof.errors import RunError
+from enof.errors import EnofError, RunError
 from enof.formats.run_result import STEP_FIELDS, HostCost, RunResult, check_run_matches_bundle
 from enof.runtime.array_files import byte_size
 from enof.runtime.bundle import OpenedBundle
@@ -99,11 +99,16 @@ def run_bundle(
 
         netx_file = netx_file_for_run(bundle)
     first, end = shard.bounds(len(inputs))
-    with _progress(progress and shard.is_main, backend, precision) as bar:
-        task = bar.add_task("samples", total=end - first)
-        chip = _chip_runner(backend, precision, timeout_s, lava_workers, torch_device, spike_sink is not None, netx_file)
-        mine = _run_samples(bundle, inputs, first, end, normalization, chip, batch_size,
-                            lambda done: bar.advance(task, done), spike_sink)  # fmt: skip
+    mine, error = None, None
+    try:
+        with _progress(progress and shard.is_main, backend, precision) as bar:
+            task = bar.add_task("samples", total=end - first)
+            chip = _chip_runner(backend, precision, timeout_s, lava_workers, torch_device, spike_sink is not None, netx_file)
+            mine = _run_samples(bundle, inputs, first, end, normalization, chip, batch_size,
+                                lambda done: bar.advance(task, done), spike_sink)  # fmt: skip
+    except EnofError as exc:  # under torchrun the other ranks must hear of it, not wait in gather
+        error = exc
+    shard.agree(error)
     gathered = shard.gather(mine)
     if gathered is None:  # a rank other than 0: its shard went to rank 0
         return None
