@@ -103,16 +103,18 @@ def compare_runs(a, b, tolerance: float = 0.0) -> RunComparison:
 
 
 def summary_lines(a, b, comparison: RunComparison, tolerance: float) -> list[str]:
-    """The summary of a comparison that is not identical: one line per way the runs differ."""
+    """The summary of a comparison that is not identical: how many predictions agree first, then one line per
+    way the counts differ."""
     lines = []
     if not comparison.same_bundle:
         lines.append("the runs come from different bundles (manifest sha256 differs)")
     if not comparison.same_samples:
         lines.append(f"the runs classified different samples ({a.samples} vs {b.samples})")
         return lines
-    if comparison.predictions_differ:
-        lines.append(f"predictions: {comparison.predictions_differ:,} of {a.samples:,} differ (first at sample "
-                     f"{comparison.first_differing_sample}); accuracy {_accuracy(a)} vs {_accuracy(b)}")
+    agree = a.samples - comparison.predictions_differ
+    differ = (f", {comparison.predictions_differ:,} differ (first at sample {comparison.first_differing_sample})"
+              if comparison.predictions_differ else "")
+    lines.append(f"predictions: {agree:,} of {a.samples:,} agree{differ}; accuracy {_accuracy(a)} vs {_accuracy(b)}")
     beyond = f" by more than {tolerance:g} relative" if tolerance else ""
     for counts in (comparison.layers, comparison.cores):
         if counts.first != counts.second:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.console import Console
 
 from enof.errors import EnofError, RunError
 from enof.formats.run_result import STEP_FIELDS, HostCost, RunResult, check_run_matches_bundle
@@ -25,6 +25,7 @@ from enof.runtime.distributed import Shard
 from enof.runtime.inputs import Normalization
 from enof.runtime.host import run_host_in, run_host_out
 from enof.runtime.program import ChipProgram
+from enof.runtime.run_progress import RunProgress
 from enof.runtime.step_activity import StepRecorder, core_steps
 
 Backend = Literal["fast", "lava", "netx"]  # netx: chip.net.h5 in lava-dl's netx, on the Lava backend's worker
@@ -100,12 +101,19 @@ def run_bundle(
         netx_file = netx_file_for_run(bundle)
     first, end = shard.bounds(len(inputs))
     mine, error = None, None
+    tell = progress and shard.is_main
+    console = Console(stderr=True) if tell else None
+    estimate = None
+    if backend in ("lava", "netx"):  # both run on Lava's CPU models
+        from enof.runtime.lava.estimate import estimate_lava, lava_estimate_line
+
+        estimate = estimate_lava(program, len(inputs), min(batch_size, len(inputs)), lava_workers)
+        if tell:
+            console.file.write(lava_estimate_line(program, estimate, len(inputs)) + "\n")
     try:
-        with _progress(progress and shard.is_main, backend, precision) as bar:
-            task = bar.add_task("samples", total=end - first)
+        with RunProgress(f"{backend}/{precision}", end - first, estimate and estimate.seconds, console, tell) as bar:
             chip = _chip_runner(backend, precision, timeout_s, lava_workers, torch_device, spike_sink is not None, netx_file)
-            mine = _run_samples(bundle, inputs, first, end, normalization, chip, batch_size,
-                                lambda done: bar.advance(task, done), spike_sink)  # fmt: skip
+            mine = _run_samples(bundle, inputs, first, end, normalization, chip, batch_size, bar.advance, spike_sink)
     except EnofError as exc:  # under torchrun the other ranks must hear of it, not wait in gather
         error = exc
     shard.agree(error)
@@ -230,13 +238,6 @@ def host_cost(bundle: OpenedBundle) -> HostCost:
         bytes_host_to_chip=(-(-input_values // 8) if program.input_mode == "spikes"
                             else input_values * -(-program.input_bits // 8)),
         bytes_chip_to_host=-(-output_neurons * steps * CHIP_OUTPUT_BITS_PER_NEURON_STEP // 8),
-    )  # fmt: skip
-
-
-def _progress(enabled: bool, backend: str, precision: str) -> Progress:
-    return Progress(
-        TextColumn(f"[bold]{backend}/{precision}[/bold]"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("samples"), TimeRemainingColumn(), disable=not enabled, transient=False,
     )  # fmt: skip
 
 

@@ -75,7 +75,7 @@ def test_summary_counts_differing_predictions_layer_and_core_counts_without_list
     assert result.exit_code == 1, result.output
     assert result.stdout.splitlines() == [
         "same.json (fast, fixed) vs differ.json (fast, fixed): DIFFER",
-        "  predictions: 3 of 12 differ (first at sample 1); accuracy 100.00% vs 75.00%",
+        "  predictions: 9 of 12 agree, 3 differ (first at sample 1); accuracy 100.00% vs 75.00%",
         "  layer counts: 1 of 6 differ (spikes 1) over 2 layers",
         "  core counts: 3 of 12 differ (spikes 1, synops 2) over 4 cores",
         "  (every differing count: --verbose)",
@@ -119,11 +119,16 @@ def test_tolerance_forgives_counts_within_the_relative_amount_but_never_predicti
     assert two_percent["layers"]["differ"] == {"spikes": 1, "synops": 0, "neuron_updates": 0}
     assert two_percent["predictions"]["differ"] == 3
     loose = _compare(runs["same"], runs["differ"], "--tolerance", "0.1")
-    assert loose.exit_code == 1 and "predictions: 3 of 12 differ" in loose.stdout and "counts" not in loose.stdout
+    assert loose.exit_code == 1 and "predictions: 9 of 12 agree, 3 differ" in loose.stdout and "counts" not in loose.stdout
     close = _compare(runs["same"], runs["close"], "--tolerance", "0.1")
     assert close.exit_code == 0, close.output
     assert "close.json (fast, float): identical (counts within 0.1 relative) — 12 predictions" in close.stdout
-    assert _compare(runs["same"], runs["close"]).exit_code == 1  # exact by default
+    exact = _compare(runs["same"], runs["close"])  # exact by default: the counts differ, every prediction agrees
+    assert exact.exit_code == 1 and exact.stdout.splitlines()[:3] == [
+        "same.json (fast, fixed) vs close.json (fast, float): DIFFER",
+        "  predictions: 12 of 12 agree; accuracy 100.00% vs 100.00%",  # said first (issue 27)
+        "  layer counts: 1 of 6 differ (spikes 1) over 2 layers",
+    ]
 
 
 def test_runs_of_other_samples_or_bundles_are_said_so(runs, tmp_path):
