@@ -13,10 +13,11 @@ from pathlib import Path
 
 import typer
 
+from enof.cli.console import command_app
 from enof.cli.output import ERROR_LINE, EXIT_FAILED, exit_codes_epilog, fail, print_json
 from enof.errors import EnofError
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+app = command_app()
 
 COUNTS = ("spikes", "synops", "neuron_updates")
 

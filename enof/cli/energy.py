@@ -11,12 +11,13 @@ from typing import Optional
 import typer
 
 from enof.cli.options import positive_finite
+from enof.cli.console import command_app
 from enof.cli.output import exit_codes_epilog, fail
 from enof.errors import EnofError
 from enof.formats.atomic import atomic_write_text
 from enof.formats.outputs import check_output_file, writing
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+app = command_app()
 
 
 class Format(str, Enum):

@@ -10,6 +10,7 @@ from typing import Optional
 import typer
 
 from enof.cli.options import PLUGIN_HELP, timesteps_in_range
+from enof.cli.console import command_app
 from enof.cli.output import exit_codes_epilog, fail, print_json
 from enof.errors import EnofError
 
@@ -19,7 +20,7 @@ class NetxChoice(str, Enum):
     off = "off"
 
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+app = command_app()
 
 
 @app.command(epilog=exit_codes_epilog())

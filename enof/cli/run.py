@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from enof.cli.console import make_console
+from enof.cli.console import command_app, make_console
 from rich.table import Table
 
 from enof.cli.output import exit_codes_epilog, fail
 from enof.errors import EnofError
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+app = command_app()
 
 
 class BackendChoice(str, Enum):

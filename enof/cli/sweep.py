@@ -8,10 +8,11 @@ from typing import Optional
 import typer
 
 from enof.cli.options import PLUGIN_HELP, frame_size_option
+from enof.cli.console import command_app
 from enof.cli.output import exit_codes_epilog, fail, print_json
 from enof.errors import EnofError
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+app = command_app()
 
 
 def int_list(text: str, flag: str) -> tuple[int, ...]:

@@ -11,6 +11,7 @@ from typing import Optional
 import typer
 
 from enof.cli.options import PLUGIN_HELP, frame_size_option, seed_in_range, timesteps_in_range
+from enof.cli.console import command_app
 from enof.cli.output import exit_codes_epilog, fail, print_json
 from enof.errors import EnofError
 
@@ -33,7 +34,7 @@ Subcommands: `enof-train ablation --help` (baseline / +L_AF / +RepAct / both / v
 # Interrupted runs end with 130 (Ctrl-C) or 143 (SIGTERM), the shell's 128 + signal number.
 EPILOG = exit_codes_epilog("trained, or stopped as asked by --stop-after-epochs") + " Ctrl-C: 130; SIGTERM: 143."
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, help=HELP)
+app = command_app(help=HELP)
 
 
 def _command_line(prog: str, ctx: typer.Context) -> str:

@@ -109,7 +109,7 @@ def run_bundle(
 
         estimate = estimate_lava(program, len(inputs), min(batch_size, len(inputs)), lava_workers)
         if tell:
-            console.file.write(lava_estimate_line(program, estimate, len(inputs)) + "\n")
+            console.file.write(lava_estimate_line(program, estimate, len(inputs), timeout_s) + "\n")
     try:
         with RunProgress(f"{backend}/{precision}", end - first, estimate and estimate.seconds, console, tell) as bar:
             chip = _chip_runner(backend, precision, timeout_s, lava_workers, torch_device, spike_sink is not None, netx_file)

@@ -92,3 +92,40 @@ def test_a_program_lava_cannot_build_names_the_synapse(random_program, random_in
     with pytest.raises(RunError, match=r"b\.1\.conv: Lava conv output \(3, 3, 6\) != b\.1\.act \(4, 4, 6\)"):
         run_lava(program, random_inputs(program, batch=1), "fixed", timeout_s=120)
     _assert_nothing_left(worker_pids)
+
+
+def test_a_worker_ended_by_sigterm_from_outside_says_so_not_the_resource_tracker(random_program, random_inputs,
+                                                                                    monkeypatch):
+    """Issue 27: the line named a resource_tracker warning printed as the group died; now it names the signal."""
+    import signal
+    import threading
+
+    started = []
+    original = lava_backend._LiveChildren.add
+
+    def add(self, child):
+        original(self, child)
+        started.append(child)
+
+    def terminate_it():
+        while not started:
+            time.sleep(0.05)
+        time.sleep(4.0)  # inside Lava by then (the fault hangs it at step 2)
+        os.kill(started[0].pid, signal.SIGTERM)
+
+    monkeypatch.setattr(lava_backend._LiveChildren, "add", add)
+    program = random_program(input_mode="graded", seed=0)
+    threading.Thread(target=terminate_it, daemon=True).start()
+    with pytest.raises(RunError) as info:
+        run_lava(program, random_inputs(program, batch=2), "fixed", timeout_s=120, fault=LavaFault("b.1.act", "hang", 2))
+    message = str(info.value)
+    assert message.startswith("the Lava worker was ended by SIGTERM from outside enof"), message
+    assert "resource_tracker" not in message and "\n" not in message
+
+
+def test_shutdown_warnings_are_dropped_from_a_workers_log():
+    log = ("Traceback (most recent call last):\nValueError: the real cause\n"
+           "/usr/lib/python3.11/multiprocessing/resource_tracker.py:254: UserWarning: resource_tracker: There appear "
+           "to be 3 leaked shared_memory objects to clean up at shutdown\n"
+           "  warnings.warn('resource_tracker: There appear to be %d '\n")
+    assert lava_backend._without_shutdown_noise(log) == "Traceback (most recent call last):\nValueError: the real cause"

@@ -200,7 +200,12 @@ def _run_chunk(job: LavaJob, remaining_s: float, timeout_s: float, running: _Liv
         job_file.seek(0)
         rc = _run_worker(job_file, result_file, error_file, log_file, remaining_s, timeout_s, running)
         if rc != 0 or _size(result_file) == 0:
-            detail = _read_text(error_file) or _read_text(log_file)
+            detail = _read_text(error_file) or _without_shutdown_noise(_read_text(log_file))
+            if rc < 0:  # a signal from outside enof (the watchdog's own stop raises above, before this)
+                name = signal.Signals(-rc).name if -rc in signal.Signals._value2member_map_ else f"signal {-rc}"
+                why = " (the kernel's out-of-memory killer sends SIGKILL)" if -rc == signal.SIGKILL else ""
+                raise RunError(f"the Lava worker was ended by {name} from outside enof{why}"
+                               + (f"; its last output: {_tail(detail)}" if detail.strip() else ""))
             raise RunError(f"Lava run failed (exit {rc}): {_tail(detail)}")
         result_file.seek(0)
         with np.load(result_file) as result:
@@ -314,6 +319,13 @@ def live_processes_in_group(pgid: int) -> list[int]:
         if pgrp == pgid and state not in ("Z", "X"):
             pids.append(int(entry))
     return pids
+
+
+def _without_shutdown_noise(text: str) -> str:
+    """The log without the warnings multiprocessing's resource_tracker prints when a process group ends (leaked
+    shared memory of the killed Lava processes): they say nothing about why the run failed."""
+    return "\n".join(line for line in text.splitlines()
+                     if "resource_tracker" not in line and not line.strip().startswith("warnings.warn("))
 
 
 def _tail(text: str) -> str:
