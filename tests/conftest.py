@@ -149,6 +149,57 @@ def digits_bundle(tmp_path_factory):
     return make
 
 
+def write_nmnist_root(root, per_class: int = 1, events: int = 200):
+    """tonic's N-MNIST layout, one short recording per digit and split, written in the real .bin format."""
+    from enof.datasets.event_formats import Events, write_nmnist_bin
+
+    for split in ("Train", "Test"):
+        for digit in range(10):
+            folder = root / "NMNIST" / split / str(digit)
+            folder.mkdir(parents=True)
+            for i in range(per_class):
+                rng = np.random.default_rng(digit * 7 + i + (split == "Test"))
+                write_nmnist_bin(folder / f"{i:05d}.bin", Events(np.sort(rng.integers(0, 300_000, events)),
+                                 rng.integers(0, 34, events), rng.integers(0, 34, events), rng.integers(0, 2, events)))
+    return root
+
+
+@pytest.fixture(scope="session")
+def nmnist_root(tmp_path_factory):
+    """A small N-MNIST root (write_nmnist_root), written once per session."""
+    return write_nmnist_root(tmp_path_factory.mktemp("nmnist"))
+
+
+@pytest.fixture(scope="session")
+def event_bundle(tmp_path_factory, nmnist_root):
+    """Factory: ``event_bundle(target)`` -> (bundle dir, N-MNIST root): a random-weight digits_cnn on N-MNIST
+    binned to 2 × 2×8×8 frames, exported by the real chain (Loihi 2: graded input; Loihi 1: spikes)."""
+    import torch
+
+    from enof.datasets import dataset_spec
+    from enof.exporter.export import export_bundle
+    from enof.trainer.checkpoint import Checkpoint, save_checkpoint, versions
+    from enof.trainer.models import build_model
+    from enof.trainer.neurons import NeuronConfig
+
+    made, root = {}, nmnist_root
+
+    def make(target: str = "loihi2"):
+        if target not in made:
+            folder = tmp_path_factory.mktemp(f"event_bundle_{target}")
+            kwargs = {"num_classes": 10, "in_channels": 2, "width": 8}
+            torch.manual_seed(0)
+            model = build_model("digits_cnn", repact=True, timesteps=2, neuron=NeuronConfig(), **kwargs)
+            save_checkpoint(Checkpoint(
+                arch="digits_cnn", arch_kwargs=kwargs, neuron=NeuronConfig().to_dict(), timesteps=2, repact=True,
+                state_dict=model.state_dict(), dataset=dataset_spec("nmnist", (8, 8)).record(), seed=0,
+                versions=versions()), folder / "model.pt")  # fmt: skip
+            made[target] = export_bundle(folder / "model.pt", target, folder / "bundle", calibrate=4, data_root=root).out_dir
+        return made[target], root
+
+    return make
+
+
 @pytest.fixture(scope="session")
 def digits_test_set():
     """The first 40 normalized digits test images (N, 1, 8, 8) float32 and their labels."""

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from enof.datasets.spec import DatasetSpec
+from enof.trainer.finetuned_for import finetuned_for_problem
 from enof.formats.atomic import atomic_open
 from enof.formats.digest import file_sha256
 from enof.version import __version__
@@ -159,6 +160,9 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         raise CheckpointError(f"{path}: checkpoint field 'mode' is {mode!r}, expected one of {MODES}")
     if not isinstance(raw.get("finetuned_for"), (dict, type(None))):
         raise CheckpointError(f"{path}: checkpoint field 'finetuned_for' has type {type(raw['finetuned_for']).__name__}")
+    problem = finetuned_for_problem(raw.get("finetuned_for"))
+    if problem is not None:
+        raise _field_error(path, *problem)
     _check_digest(path, raw)
     _check_weight_values(path, raw["state_dict"])
     _check_fields(path, raw)
@@ -181,15 +185,18 @@ def _check_digest(path: Path, raw: dict) -> None:
 def _check_weight_values(path: Path, state_dict: dict[str, torch.Tensor]) -> None:
     """Finite floats everywhere, and BatchNorm variances >= 0 (folding takes their square root)."""
     for name, tensor in state_dict.items():
-        if not (tensor.is_floating_point() or tensor.is_complex()):
-            continue
+        if not tensor.is_floating_point():
+            if name.endswith("num_batches_tracked") and tensor.dtype == torch.int64:
+                continue  # BatchNorm's step counter, the one integer an nn.Module's state holds
+            raise CheckpointError(f"{path}: state_dict tensor '{name}' is {str(tensor.dtype).removeprefix('torch.')}; "
+                                  "a network's weights are floating point (float32 as enof-train writes them)")
         bad = int((~torch.isfinite(tensor)).sum())
         if bad:
             raise CheckpointError(
                 f"{path}: state_dict tensor '{name}' holds {bad} non-finite value(s) (NaN or inf) of "
                 f"{tensor.numel()}; a network must have finite weights (did the training diverge?)"
             )
-        if name.endswith("running_var") and not tensor.is_complex() and bool((tensor < 0).any()):
+        if name.endswith("running_var") and bool((tensor < 0).any()):
             raise CheckpointError(
                 f"{path}: state_dict tensor '{name}' holds {int((tensor < 0).sum())} negative variance(s); "
                 "a BatchNorm variance is >= 0"

@@ -296,6 +296,9 @@ def _check_arch_fits(config: TrainConfig, data: LoadedDataset) -> None:
 def load_teacher(path, config: TrainConfig, data: LoadedDataset) -> tuple[nn.Module, Checkpoint]:
     """The ANN teacher of a checkpoint (and the checkpoint), checked against the run's arch and data set."""
     ckpt = load_checkpoint(path)
+    if ckpt.mode != "ann":
+        raise CheckpointError(f"{path}: a teacher is an ANN checkpoint (mode 'ann': the <stem>.teacher.pt enof-train "
+                              f"writes beside model.pt); this one is mode {ckpt.mode!r}")
     if ckpt.arch != config.arch or ckpt.dataset.name != data.spec.name:
         raise CheckpointError(f"{path}: teacher is {ckpt.arch} on {ckpt.dataset.name}, "
                               f"this run trains {config.arch} on {data.spec.name}")

@@ -110,3 +110,67 @@ def test_inputs_with_a_data_set_or_normalized_without_inputs_are_refused(referen
                    "--inputs replaces --dataset")
     one_line_error(_run(bundle, "--normalized", "-o", tmp_path / "b.json"), "--normalized describes an --inputs file")
     assert not (tmp_path / "a.json").exists() and not (tmp_path / "b.json").exists()
+
+
+@pytest.mark.parametrize("target", ["loihi2", "loihi"])  # graded event input, and binary spikes (Loihi 1)
+def test_negative_event_counts_are_refused_and_counts_of_zero_or_more_run(event_bundle, tmp_path, one_line_error, target):
+    bundle, _ = event_bundle(target)
+    frames = np.random.default_rng(3).integers(0, 3, (4, 2, 2, 8, 8)).astype(np.float32)
+    np.save(tmp_path / "counts.npy", frames)
+    assert _run(bundle, "--inputs", tmp_path / "counts.npy", "-o", tmp_path / "ok.json").exit_code == 0
+    frames[2, 1, 0, 3, 4] = -1.0
+    np.save(tmp_path / "negative.npy", frames)
+    out = tmp_path / "negative.json"
+    one_line_error(_run(bundle, "--inputs", tmp_path / "negative.npy", "-o", out),
+                   f"--inputs {tmp_path / 'negative.npy'}: sample 2 holds a negative value (-1.0); event frames are "
+                   "counts of events per pixel and step, ≥ 0")
+    assert not out.exists()
+
+
+def test_damaged_misnamed_and_oversized_inputs_files_are_one_line(reference, tmp_path, one_line_error):
+    """Issue 27's tracebacks: a truncated, random or CRC-damaged .npz; an 'inputs' member that is not an array;
+    an .npz under a .npy name and the reverse; a header declaring 6.4e12 values (23.3 TiB) over a few bytes."""
+    import zipfile
+
+    bundle, _ = reference
+    x = np.zeros((3, 1, 8, 8), np.float32)
+    np.savez(tmp_path / "good.npz", inputs=x)
+    data = (tmp_path / "good.npz").read_bytes()
+    (tmp_path / "truncated.npz").write_bytes(data[: len(data) // 2])
+    (tmp_path / "random.npz").write_bytes(np.random.default_rng(0).bytes(500))
+    crc = bytearray(data)
+    crc[data.index(b"NUMPY") + 120] ^= 0xFF  # a byte of the array's data: the CRC no longer matches
+    (tmp_path / "crc.npz").write_bytes(bytes(crc))
+    with zipfile.ZipFile(tmp_path / "bytes.npz", "w") as archive:
+        archive.writestr("inputs", b"hello")
+    np.savez(tmp_path / "npz.npy", inputs=x)
+    (tmp_path / "npz.npy.npz").rename(tmp_path / "npz.npy")
+    np.save(tmp_path / "npy.npz", x)
+    (tmp_path / "npy.npz.npy").rename(tmp_path / "npy.npz")
+    with open(tmp_path / "huge.npy", "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False, "shape": (10**11, 1, 8, 8)})
+        f.write(bytes(64))
+    with zipfile.ZipFile(tmp_path / "huge.npz", "w") as archive:
+        archive.write(tmp_path / "huge.npy", "inputs.npy")
+    cases = {
+        "truncated.npz": "cannot read as .npz (File is not a zip file)",
+        "random.npz": "not a NumPy file",
+        "crc.npz": "cannot read as .npz (Bad CRC-32 for file 'inputs.npy')",
+        "bytes.npz": "member 'inputs' is not a .npy array",
+        "npz.npy": "a .npz file under a .npy name; rename it to npz.npz",
+        "npy.npz": "a .npy file under a .npz name; rename it to npy.npy",
+        "huge.npy": "declares shape (100000000000, 1, 8, 8) of float32 (23.3 TiB) but the file holds 64.0 B of data",
+        "huge.npz": "['inputs']: its header declares shape (100000000000, 1, 8, 8) of float32 (23.3 TiB)",
+    }
+    for name, why in cases.items():
+        out = tmp_path / f"{name}.json"
+        one_line_error(_run(bundle, "--inputs", tmp_path / name, "-o", out), f"--inputs {tmp_path / name}", why)
+        assert not out.exists(), name
+
+
+def test_inputs_of_3e38_are_not_blamed_on_lava_on_the_built_in_simulator(reference, tmp_path, one_line_error):
+    bundle, _ = reference
+    np.save(tmp_path / "big.npy", np.full((2, 1, 8, 8), 3e38, np.float32))
+    result = _run(bundle, "--inputs", tmp_path / "big.npy", "-o", tmp_path / "big.json")
+    one_line_error(result, "exceeds int32", "the inputs reach the ends of the chip's input range: check their scale")
+    assert "Lava's Conv model" not in result.stderr and not (tmp_path / "big.json").exists()

@@ -6,33 +6,17 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
-import pytest
 import torch
 from typer.testing import CliRunner
 
 from enof.cli.run import app as run_app
 from enof.cli.sweep import app as sweep_app
 from enof.datasets.cifar import write_cifar10
-from enof.datasets.event_formats import Events, write_nmnist_bin
 from enof.formats.run_result import read_run_result
 
 runner = CliRunner()
 QUICK = ["--arch", "digits_cnn", "--target", "loihi2", "--weight-bits", "8", "--repact", "on", "--epochs", "1",
          "--teacher-epochs", "1", "--finetune-epochs", "1", "--device", "cpu", "--json"]
-
-
-def nmnist_root(root, per_class: int = 1, events: int = 200):
-    """tonic's N-MNIST layout, one short recording per digit and split, written in the .bin format."""
-    for split in ("Train", "Test"):
-        for digit in range(10):
-            folder = root / "NMNIST" / split / str(digit)
-            folder.mkdir(parents=True)
-            for i in range(per_class):
-                rng = np.random.default_rng(digit * 7 + i + (split == "Test"))
-                write_nmnist_bin(folder / f"{i:05d}.bin", Events(np.sort(rng.integers(0, 300_000, events)),
-                                 rng.integers(0, 34, events), rng.integers(0, 34, events), rng.integers(0, 2, events)))
-    return root
 
 
 def _sweep(args) -> dict:
@@ -64,8 +48,8 @@ def test_a_sweep_on_a_fake_cifar10_root_reads_it_with_data_root(tmp_path):
     _same_as_enof_run(tmp_path / "sweep/seed0/points/T1-w8-repact-on", tmp_path / "cifar", tmp_path)
 
 
-def test_a_sweep_on_event_data_bins_the_recordings_at_each_points_own_t(tmp_path):
-    root = nmnist_root(tmp_path / "nmnist")
+def test_a_sweep_on_event_data_bins_the_recordings_at_each_points_own_t(tmp_path, nmnist_root):
+    root = nmnist_root
     report = _sweep(["--dataset", "nmnist", "--data-root", root, "--frame-size", "8", "--timesteps", "1,3",
                      "-o", tmp_path / "sweep"])
     assert [p["test_samples"] for p in report["points"].values()] == [10, 10]

@@ -130,6 +130,12 @@ def _import_plugin(module: str) -> Any:
     name = path.stem
     if not name.isidentifier():
         raise EnofError(f"--plugin {module}: {name!r} is not a Python module name; rename the file (letters, digits, _)")
+    known = sys.modules.get(name)
+    if known is not None:
+        if getattr(known, "__file__", None) and Path(known.__file__).resolve() == path.resolve():
+            return known  # imported already (a second --plugin of it, or a check run twice)
+        raise EnofError(f"--plugin {module}: a module named {name!r} is already imported (from "
+                        f"{getattr(known, '__file__', None) or 'a built-in'}); rename the file")
     _PLUGIN_FILES[name] = str(path.resolve())
     folder = str(path.resolve().parent)
     if folder not in sys.path:
