@@ -74,6 +74,9 @@ class LimitsSection:
     population_axon_slots: Quantity
 
 
+MAX_STATE_BITS = 32  # the widest u, v and graded payload whose products the simulator's int64 arithmetic holds
+
+
 @dataclass(frozen=True)
 class FixedPointSection:
     weight_bits: Quantity
@@ -267,6 +270,11 @@ def _build(data: dict, label: str, path: Path | None, text: str, sha: str) -> Pr
     fp = sections["fixed_point"]
     if fp.weight_exp_min.value > fp.weight_exp_max.value:
         raise ProfileError(f"{label}: [fixed_point].weight_exp_min: greater than weight_exp_max")
+    # v holds thresholds up to vth_mant << 6 and a sign; the simulator's int64 products need u, v of ≤ 32 bits.
+    lowest = fp.vth_mant_bits.value + 7
+    if not lowest <= fp.state_bits.value <= MAX_STATE_BITS:
+        raise ProfileError(f"{label}: [fixed_point].state_bits: {fp.state_bits.value}; expected {lowest} (a "
+                           f"{fp.vth_mant_bits.value}-bit threshold mantissa << 6, signed) to {MAX_STATE_BITS}")
     models = _cost_models(data.get("cost_models", {}), label)
     timing = _timing(data["timing"], label) if "timing" in data else None
     return Profile(
@@ -302,6 +310,9 @@ def _target(table: dict, label: str) -> TargetSection:
             raise ProfileError(f"{label}: [target].{key}: expected a non-empty string")
     graded = _quantity(table, "graded_spikes", _BOOL, "[target]", label)
     bits = _quantity(table, "graded_spike_bits", _INT, "[target]", label)
+    if not 0 <= bits.value <= MAX_STATE_BITS:
+        raise ProfileError(f"{label}: [target].graded_spike_bits: {bits.value}; expected 0 (binary spikes) to "
+                           f"{MAX_STATE_BITS}")
     if graded.value != (bits.value > 0):
         raise ProfileError(
             f"{label}: [target].graded_spike_bits: {bits.value} does not agree with "
