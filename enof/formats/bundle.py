@@ -221,7 +221,7 @@ def checked_manifest(data, label: str) -> tuple[Manifest, Profile | None, str]:
         timesteps=f.integer(f.get(data, "timesteps"), "timesteps", 1, MAX_TIMESTEPS, TIMESTEPS_WHY),
         num_classes=num_classes, dataset=_dataset(f, f.get(data, "dataset"), num_classes), input_mode=input_mode,
         partition=tuple(_partition_record(f, p, f"partition[{i}]")
-                        for i, p in enumerate(f.array(f.get(data, "partition"), "partition"))),
+                        for i, p in enumerate(f.array(f.get(data, "partition"), "partition", nonempty=True))),
         host_macs=_host_macs(f, f.get(data, "host_macs"), input_mode),
         interfaces=f.free_form(interfaces, "interfaces"), files=files, versions=versions, module_paths=module_paths,
         weight_bits=None if data.get("weight_bits") is None else f.integer(data["weight_bits"], "weight_bits", 2),

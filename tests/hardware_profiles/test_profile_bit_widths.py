@@ -59,3 +59,15 @@ def test_a_rehashed_manifest_profile_with_90_state_bits_is_one_line_at_enof_run(
     assert result.exit_code == 1 and len(lines) == 1 and lines[0].startswith("error: "), result.output
     assert "[fixed_point].state_bits: 90" in lines[0]
     assert not (tmp_path / "r.json").exists()
+
+
+def test_a_manifest_with_an_empty_partition_is_refused(digits_bundle, tmp_path):
+    """Issue 27: `partition: []` ran; a bundle places at least its chip layers."""
+    bundle = tmp_path / "bundle"
+    shutil.copytree(digits_bundle("loihi2")[0], bundle)
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["partition"] = []
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    result = CliRunner().invoke(run_app, [str(bundle), "--limit", "2", "-q", "-o", str(tmp_path / "r.json")])
+    assert result.exit_code == 1 and result.stderr.strip() == f"error: {bundle / 'manifest.json'}: field 'partition' is empty"
+    assert not (tmp_path / "r.json").exists()
