@@ -17,7 +17,6 @@ import zipfile
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from enof.cli.export import app as export_app
 from enof.cli.run import app as run_app
@@ -28,28 +27,10 @@ from enof.datasets.cifar_dvs import CLASSES
 from enof.errors import DataError
 from enof.formats.run_result import read_run_result
 from enof.trainer.models import ARCHITECTURES
+from test_fuzz_inputs import invoke, pick, refused  # the suite's own rules: no traceback, one `error:` line
 
 pytestmark = pytest.mark.fuzz
 SEED = 20261207
-runner = CliRunner()
-
-
-def pick(rng, values):
-    return values[int(rng.integers(0, len(values)))]
-
-
-def invoke(app, args):
-    result = runner.invoke(app, [str(a) for a in args])
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise AssertionError(f"{args}: traceback {type(result.exception).__name__}: {result.exception}\n{result.output}")
-    assert "Traceback" not in result.output, result.output
-    return result
-
-
-def refused(result, what: str) -> None:
-    assert result.exit_code == 1, f"{what}: exit {result.exit_code}\n{result.output[-600:]}"
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), f"{what}: {result.stderr[-600:]}"
 
 
 # --- --inputs arrays → enof-run -------------------------------------------------------------------------------
