@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,7 +28,9 @@ from enof.datasets.cifar_dvs import CLASSES
 from enof.errors import DataError
 from enof.formats.run_result import read_run_result
 from enof.trainer.models import ARCHITECTURES
-from test_fuzz_inputs import invoke, pick, refused  # the suite's own rules: no traceback, one `error:` line
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_fuzz_inputs import invoke, pick, refused  # noqa: E402  (the suite's rules: no traceback, one `error:` line)
 
 pytestmark = pytest.mark.fuzz
 SEED = 20261207
