@@ -22,18 +22,19 @@ from enof.runtime.lava.estimate import (
 from enof.runtime.run_progress import RunProgress, clock
 
 
-def test_dense_macs_count_every_weight_at_every_output_position(random_program):
-    """The conftest program, by hand: conv 2→4 3×3 onto 4×8×8, conv 4→6 3×3/2 onto 6×4×4, conv 6→6 3×3 onto
-    6×4×4, 1×1 shortcut 4→6 onto 6×4×4, dense 96→10."""
+def test_dense_macs_count_every_weight_over_every_input_inside_the_padding(random_program):
+    """The conftest program, by hand (taps per axis that land inside the input, squared, × C_in × C_out):
+    conv 2→4 3×3 pad 1 on 8×8: 22² · 8; conv 4→6 3×3/2 pad 1 on 8×8: (2 + 3 + 3 + 3)² · 24; conv 6→6 3×3 pad 1
+    on 4×4: 10² · 36; 1×1/2 shortcut 4→6: 16 · 24; dense 96→10: 960."""
     program = random_program("graded", seed=0)
-    expected = 4 * 2 * 9 * 64 + 6 * 4 * 9 * 16 + 6 * 6 * 9 * 16 + 6 * 4 * 16 + 96 * 10
-    assert dense_macs_per_step(program) == expected == 14_592
+    expected = 22**2 * 8 + 11**2 * 24 + 10**2 * 36 + 16 * 24 + 960
+    assert dense_macs_per_step(program) == expected == 11_720
 
 
 def test_the_estimate_is_start_up_per_run_plus_pipelined_steps_at_the_measured_speed(random_program):
     program = random_program("graded", seed=0)  # T = 4, 4 LIF layers, 5 synapses, depth 4
     depth = max(program.depths().values())
-    step_s = LAVA_S_PER_PROCESS_STEP * (4 + 5 + 2) + LAVA_S_PER_MAC * 14_592
+    step_s = LAVA_S_PER_PROCESS_STEP * (4 + 5 + 2) + LAVA_S_PER_MAC * 11_720
     one = estimate_lava(program, samples=10, batch_size=256)
     assert (one.runs, one.lava_steps) == (1, 10 * 4 + depth)
     assert abs(one.seconds - (LAVA_START_S + (40 + depth) * step_s)) < 1e-12

@@ -2,7 +2,7 @@
 
 Lava 0.10's CPU models compute every synapse of a layer at every step whether or not spikes arrive (its
 PyConvModelFixed convolves the whole input each step), so a step costs about the synaptic operations of a
-dense step (multiply-accumulates over every weight and output position) plus a small per-process overhead of
+dense step (every source neuron's fan-out: the multiply-accumulates of the weights over the input) plus a small per-process overhead of
 its message passing, and each run pays compile and start-up once. A run of B samples takes B·T + depth Lava
 steps (the samples are pipelined; ``depth`` is the longest synaptic path). The constants are this project's
 measurements on its 2-core development machine (grade: measured, one machine; a faster CPU divides them):
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from enof.runtime.program import ChipProgram
+from enof.synapses import KINDS
 
 LAVA_S_PER_MAC = 2.6e-8
 LAVA_S_PER_PROCESS_STEP = 2e-3
@@ -42,17 +43,9 @@ class LavaEstimate:
 
 
 def dense_macs_per_step(program: ChipProgram) -> int:
-    """Multiply-accumulates of one step when every synapse is computed densely (as Lava's CPU models do)."""
-    total = 0
-    for syn in program.synapses:
-        target = program.layers[syn.target]
-        if syn.runs_as == "conv":
-            total += int(syn.weight_int.size) * int(np.prod(target.shape[1:]))
-        elif syn.runs_as == "dense":
-            total += int(syn.weight_int.size)
-        else:  # the identity (diagonal) and current kinds: one value per target neuron
-            total += target.neurons
-    return total
+    """Multiply-accumulates of one step when every synapse is computed densely (as Lava's CPU models do): every
+    source neuron's fan-out, from each synapse kind's own geometry (enof.synapses.KINDS)."""
+    return int(sum(int(KINDS[syn.kind].fan_out(syn.connection).sum()) for syn in program.synapses))
 
 
 def estimate_lava(program: ChipProgram, samples: int, batch_size: int, workers: int = 1) -> LavaEstimate:
