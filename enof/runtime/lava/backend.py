@@ -201,9 +201,12 @@ def _run_chunk(job: LavaJob, remaining_s: float, timeout_s: float, running: _Liv
         rc = _run_worker(job_file, result_file, error_file, log_file, remaining_s, timeout_s, running)
         if rc != 0 or _size(result_file) == 0:
             detail = _read_text(error_file) or _without_shutdown_noise(_read_text(log_file))
-            if rc < 0:  # a signal from outside enof (the watchdog's own stop raises above, before this)
-                name = signal.Signals(-rc).name if -rc in signal.Signals._value2member_map_ else f"signal {-rc}"
-                why = " (the kernel's out-of-memory killer sends SIGKILL)" if -rc == signal.SIGKILL else ""
+            # A signal from outside enof (the watchdog's own stop raises above, before this): the worker's death by
+            # it (rc −N), or its SIGTERM handler's exit after cleaning up (128 + 15, worker.py).
+            number = -rc if rc < 0 else signal.SIGTERM if rc == 128 + signal.SIGTERM else None
+            if number is not None:
+                name = signal.Signals(number).name if number in signal.Signals._value2member_map_ else f"signal {number}"
+                why = " (the kernel's out-of-memory killer sends SIGKILL)" if number == signal.SIGKILL else ""
                 raise RunError(f"the Lava worker was ended by {name} from outside enof{why}"
                                + (f"; its last output: {_tail(detail)}" if detail.strip() else ""))
             raise RunError(f"Lava run failed (exit {rc}): {_tail(detail)}")
