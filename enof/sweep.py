@@ -51,7 +51,7 @@ class SweepConfig:
 
     def check(self) -> None:
         """Every value usable before any work: non-empty lists, a known data set and arch, bits the target takes."""
-        from enof.cli.options import seed_in_range, timesteps_in_range
+        from enof.trainer.ranges import seed_in_range, timesteps_in_range
         from enof.datasets import check_data_root, dataset_spec
         from enof.fixed_point_rules import FixedPointLimits
         from enof.hardware_profiles import load_profile

@@ -9,7 +9,8 @@ from typing import Optional
 
 import typer
 
-from enof.cli.options import PLUGIN_HELP, timesteps_in_range
+from enof.cli.options import PLUGIN_HELP
+from enof.trainer.ranges import timesteps_in_range
 from enof.cli.console import command_app
 from enof.cli.output import exit_codes_epilog, fail, print_json
 from enof.errors import EnofError

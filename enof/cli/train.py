@@ -10,7 +10,8 @@ from typing import Optional
 
 import typer
 
-from enof.cli.options import PLUGIN_HELP, frame_size_option, seed_in_range, timesteps_in_range
+from enof.cli.options import PLUGIN_HELP, frame_size_option
+from enof.trainer.ranges import seed_in_range, timesteps_in_range
 from enof.cli.console import command_app
 from enof.cli.output import exit_codes_epilog, fail, print_json
 from enof.errors import EnofError
