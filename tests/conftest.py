@@ -192,7 +192,7 @@ def event_bundle(tmp_path_factory, nmnist_root):
             model = build_model("digits_cnn", repact=True, timesteps=2, neuron=NeuronConfig(), **kwargs)
             save_checkpoint(Checkpoint(
                 arch="digits_cnn", arch_kwargs=kwargs, neuron=NeuronConfig().to_dict(), timesteps=2, repact=True,
-                state_dict=model.state_dict(), dataset=dataset_spec("nmnist", (8, 8)).record(), seed=0,
+                state_dict=model.state_dict(), dataset=dataset_spec("nmnist", (8, 8)), seed=0,
                 versions=versions()), folder / "model.pt")  # fmt: skip
             made[target] = export_bundle(folder / "model.pt", target, folder / "bundle", calibrate=4, data_root=root).out_dir
         return made[target], root
