@@ -166,9 +166,17 @@ def test_help_shows_the_defaults_that_depend_on_other_flags():
     shown = subprocess.run([str(Path(sys.executable).with_name("enof-train")), "--help"], capture_output=True, text=True,
                            env={"COLUMNS": "300"})
     assert shown.returncode == 0
-    lines = {line.split()[1]: line for line in shown.stdout.splitlines() if line.split()[1:2] in (["--laf"], ["--channels-last"])}
-    assert "[default: (on, off with --kd)]" in lines["--laf"]
-    assert "[default: (on CUDA only)]" in lines["--channels-last"]
+    # off a terminal --help is click's plain text: an option's help and its [default: ...] may wrap onto the
+    # lines below it, so each option's entry runs until the next line that starts an option
+    entries, current = {}, None
+    for line in shown.stdout.splitlines():
+        if line.lstrip().startswith("-"):
+            current = line.split()[0]
+            entries[current] = line
+        elif current is not None:
+            entries[current] += " " + line.strip()
+    assert "[default: (on, off with --kd)]" in entries["--laf"]
+    assert "[default: (on CUDA only)]" in entries["--channels-last"]
 
 
 def test_json_of_a_run_stopped_by_stop_after_epochs_says_it_is_unfinished_and_how_to_resume(tmp_path):
