@@ -38,7 +38,7 @@ PACKAGE = "enof"
 _BINOP_SWAPS = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult, ast.FloorDiv: ast.Div,
                 ast.Pow: ast.Mult, ast.LShift: ast.RShift, ast.RShift: ast.LShift, ast.Mod: ast.FloorDiv}
 _COMPARE_SWAPS = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq,
-                  ast.NotEq: ast.Eq}
+                  ast.NotEq: ast.Eq, ast.Is: ast.IsNot, ast.IsNot: ast.Is, ast.In: ast.NotIn, ast.NotIn: ast.In}
 _AXIS_KEYWORDS = ("axis", "dim")
 _NO_MUTATE = "pragma: no mutate"
 
@@ -77,12 +77,23 @@ def _replaced(node: ast.expr, change) -> str:
 
 
 def _text(node: ast.expr) -> bool:
-    """A string operand: + on text is concatenation, and changing it crashes rather than gives a wrong number."""
-    return isinstance(node, ast.JoinedStr) or (isinstance(node, ast.Constant) and isinstance(node.value, str))
+    """A string or list operand: + and * on them join or repeat; changing the operator crashes rather
+    than gives a wrong number."""
+    return isinstance(node, (ast.JoinedStr, ast.List, ast.Tuple)) or (isinstance(node, ast.Constant) and isinstance(node.value, str))
 
 
 def _set(attr, value):
     return lambda n: setattr(n, attr, value)
+
+
+def _number_changes(value: int | float):
+    """An integer ±1, a float ×2 (0.0 → 1.0), in source form (a negative one in parentheses)."""
+    if type(value) is int:
+        for changed in (value + 1, value - 1):
+            yield "constant", f"({changed})" if changed < 0 else repr(changed)
+    else:
+        changed = value * 2 if value else 1.0
+        yield "constant", f"({changed!r})" if changed < 0 else repr(changed)
 
 
 def _candidates(node: ast.AST):
@@ -97,14 +108,13 @@ def _candidates(node: ast.AST):
                 yield "bound", _replaced(node, _set("ops", ops))
     elif isinstance(node, ast.BoolOp):
         yield "logic", _replaced(node, _set("op", ast.Or() if isinstance(node.op, ast.And) else ast.And()))
-    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and not isinstance(node.operand, ast.Constant):
+    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant):
+        if type(node.operand.value) in (int, float):  # a negative literal is one constant: -1 → 0, -2
+            yield from _number_changes(-node.operand.value)
+    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
         yield "sign", f"({ast.unparse(node.operand)})"
-    elif isinstance(node, ast.Constant) and type(node.value) is int:
-        yield "constant", repr(node.value + 1)
-        if node.value != 0:
-            yield "constant", repr(node.value - 1)
-    elif isinstance(node, ast.Constant) and type(node.value) is float:
-        yield "constant", repr(node.value * 2 if node.value else 1.0)
+    elif isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        yield from _number_changes(node.value)
     elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("min", "max"):
         other = "max" if node.func.id == "min" else "min"
         yield "bound", _replaced(node, lambda n: setattr(n.func, "id", other))
@@ -144,8 +154,9 @@ def mutants(source: str) -> list[Mutant]:
         for value, kind, new in _axis_candidates(node):
             axis_values.update(id(n) for n in ast.walk(value))
             add(value, kind, new)
+    negated = {id(n.operand) for n in ast.walk(tree) if isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.USub)}
     for node in ast.walk(tree):
-        if id(node) in skip or id(node) in axis_values or not hasattr(node, "lineno"):
+        if id(node) in skip or id(node) in axis_values or id(node) in negated or not hasattr(node, "lineno"):
             continue
         for kind, new in _candidates(node):
             add(node, kind, new)
