@@ -5,10 +5,10 @@
     python tests/tools/mutate.py enof/runtime/fast/fixed_point.py tests/runtime --match "decay|wrap" --list
 
 Each mutant is one change a user would see as a wrong number, not a crash: an arithmetic operator
-(+ ↔ −, * ↔ /, // → /, ** → *, << ↔ >>), a comparison bound (< ↔ <=, > ↔ >=, == ↔ !=), an integer
-constant ±1 and a float constant ×2, an axis or dim argument moved to the next axis, min ↔ max,
-and ↔ or, a unary minus dropped. Code inside f-strings, docstrings and lines marked
-``# pragma: no mutate`` is left alone.
+(+ ↔ −, * ↔ /, // → /, ** → *, << ↔ >>), a comparison bound (< ↔ <=, > ↔ >=, == ↔ !=, is ↔ is not,
+in ↔ not in), an integer constant ±1 and a float constant ×2, an axis or dim argument moved to the next
+axis, min ↔ max, and ↔ or, True ↔ False, a ``not`` or a unary minus dropped. Code inside f-strings,
+docstrings and lines marked ``# pragma: no mutate`` is left alone.
 
 A mutant is written into a copy of the ``enof`` package under a temporary folder that comes first on
 PYTHONPATH, so the working tree is never edited (an interrupted run leaves nothing behind). A mutant is
@@ -113,6 +113,10 @@ def _candidates(node: ast.AST):
             yield from _number_changes(-node.operand.value)
     elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
         yield "sign", f"({ast.unparse(node.operand)})"
+    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        yield "logic", f"({ast.unparse(node.operand)})"
+    elif isinstance(node, ast.Constant) and type(node.value) is bool:
+        yield "logic", repr(not node.value)
     elif isinstance(node, ast.Constant) and type(node.value) in (int, float):
         yield from _number_changes(node.value)
     elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("min", "max"):
