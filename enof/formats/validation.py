@@ -33,8 +33,9 @@ _SHOWN = 40  # characters of a refused value quoted in a message
 
 
 def parse_json(raw: bytes | str, label: str, error: type[EnofError]) -> Any:
-    """Parse a whole JSON document; truncation, non-UTF-8 bytes, NaN/Infinity literals, number literals beyond float's range (1e400), integers too long
-    for Python and nesting too deep to parse are each one `error` line naming `label`."""
+    """Parse a whole JSON document; truncation, non-UTF-8 bytes, NaN/Infinity literals, number literals beyond
+    float's range (1e400), integers too long for Python and nesting too deep to parse are each one `error`
+    line naming `label`."""
     try:
         text = raw.decode("utf-8") if isinstance(raw, (bytes, bytearray)) else raw
         return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
@@ -78,7 +79,7 @@ def _finite_float(literal: str) -> float:
     """A JSON number with a fraction or exponent; one beyond float's range (1e400) is refused, not infinity."""
     value = float(literal)
     if not math.isfinite(value):
-        raise ValueError(f"{show(literal)} overflows a float (the largest is about 1.8e308)")
+        raise ValueError(f"{show(literal)} is beyond float's range ±1.8e308")
     return value
 
 

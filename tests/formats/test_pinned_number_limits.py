@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from enof.errors import BundleError, RunResultError
+from enof.formats.bundle import read_bundle
 from enof.formats.run_result import read_run_result
 from enof.runtime.bundle import open_bundle
 
@@ -31,7 +32,13 @@ def test_a_float_literal_beyond_float_range_is_refused_not_read_as_infinity(digi
     bundle, data = digits_run("loihi2")
     path = _run_json_with(tmp_path, data, bundle, literal)
     refused(lambda: read_run_result(path), RunResultError,
-            f"run.json: not valid JSON ('{literal}' overflows a float (the largest is about 1.8e308))")
+            f"run.json: not valid JSON ('{literal}' is beyond float's range ±1.8e308)")
+
+
+def test_enof_energy_refuses_a_run_json_of_1e400_in_one_line(digits_run, tmp_path, cli_refuses):
+    bundle, data = digits_run("loihi2")
+    path = _run_json_with(tmp_path, data, bundle, "1e400")
+    cli_refuses("enof-energy", path, fragments=(str(path), "not valid JSON ('1e400' is beyond float's range ±1.8e308)"))
 
 
 def test_the_largest_finite_float_literal_is_read_exactly(digits_run, tmp_path):
@@ -56,7 +63,7 @@ def test_a_manifest_number_of_1e400_is_refused_where_enof_run_reads_it(edited_bu
     raw = json.dumps(bundle.manifest())
     assert '"format_version": ' in raw
     bundle.write_manifest(raw.replace('"format_version": ', '"format_version_note": 1e400, "format_version": ', 1))
-    refused(lambda: open_bundle(bundle.root), BundleError, "not valid JSON ('1e400' overflows a float (the largest is about 1.8e308))")
+    refused(lambda: open_bundle(bundle.root), BundleError, "not valid JSON ('1e400' is beyond float's range ±1.8e308)")
 
 
 # ---- the top of the signed graded input range: 2^(bits−1) − 1
@@ -77,3 +84,15 @@ def test_graded_input_clips_at_127_on_an_8_bit_payload(digits_bundle):
     program = replace(open_bundle(digits_bundle("loihi2")[0]).program, input_bits=8)
     x_int = program.quantize_input(np.array([126, 127, 128, -128, -129], np.float64) / program.input_scale)
     assert x_int.tolist() == [126, 127, 127, -128, -128]
+
+
+def test_a_manifest_mean_of_minus_the_largest_float_reads_and_minus_1e400_does_not(edited_bundle, refused):
+    """The lower side of the same bound, on a field that may be negative (dataset.normalization.mean)."""
+    bundle = edited_bundle("loihi2")
+    manifest = bundle.manifest()
+    manifest["dataset"]["normalization"]["mean"][0] = 12345.5
+    raw = json.dumps(manifest)
+    bundle.write_manifest(raw.replace("12345.5", f"-{FLOAT_MAX_LITERAL}"))
+    assert read_bundle(bundle.root).manifest.dataset["normalization"]["mean"][0] == -sys.float_info.max
+    bundle.write_manifest(raw.replace("12345.5", "-1e400"))
+    refused(lambda: read_bundle(bundle.root), BundleError, "not valid JSON ('-1e400' is beyond float's range ±1.8e308)")
