@@ -39,16 +39,21 @@ def test_kernel_per_core_synapse_bits_round_each_kernel_row_up_to_64_bit_words(c
     assert [c.synapse_bits for c in p.cores] == [3 * 5 * 3 * row_words * 64]
 
 
-@pytest.fixture(scope="module")
-def loihi_32_neurons(tmp_path_factory) -> object:
-    """Loihi 1 with 32 compartments per core (a user profile file), so a (4, 8, 8) layer needs 8 cores."""
+def _loihi_with_neurons_per_core(folder: Path, neurons: int):
+    """Loihi 1 with another neurons_per_core (a user profile file, as a user would write one)."""
     profile = load_profile("loihi")
-    text, n = re.subn(r"^neurons_per_core = \{ value = [0-9]+", "neurons_per_core = { value = 32",
+    text, n = re.subn(r"^neurons_per_core = \{ value = [0-9]+", f"neurons_per_core = {{ value = {neurons}",
                       Path(profile.path).read_text(), flags=re.M)
     assert n == 1
-    path = tmp_path_factory.mktemp("profile") / "loihi32.toml"
+    path = folder / f"loihi{neurons}.toml"
     path.write_text(text)
     return load_profile(path)
+
+
+@pytest.fixture(scope="module")
+def loihi_32_neurons(tmp_path_factory):
+    """32 compartments per core, so a (4, 8, 8) layer needs 8 cores."""
+    return _loihi_with_neurons_per_core(tmp_path_factory.mktemp("profile"), 32)
 
 
 CONV_IN = ConvSynapses("input", (1, 8, 8), (3, 3), (1, 1), (1, 1))
@@ -77,3 +82,12 @@ def test_tie_rule_output_axons_of_a_source_feeding_a_3x3_conv(loihi_32_neurons):
     consumer = [c for c in p.cores if c.layer == "next"]
     assert [c.output_axons for c in act] == [30, 30, 40, 40, 40, 40, 30, 30]
     assert [c.input_axons for c in consumer] == [15, 15, 20, 20, 20, 20, 15, 15]
+
+
+def test_equal_cores_and_channels_tie_to_the_squarer_block_not_the_smaller_perimeter(tmp_path):
+    """(1, 4, 5) at 12 neurons per core: (4, 3) and (2, 5) both take 2 cores of one channel. |4 − 3| = 1 beats
+    |2 − 5| = 3, so (4, 3, 1); the search meets (2, 5) first, and rows + cols (7 both) would keep it."""
+    layer = LayerSpec("act", (1, 4, 5), (ConvSynapses("input", (1, 4, 5), (1, 1)),))
+    p = place([layer], _loihi_with_neurons_per_core(tmp_path, 12))
+    assert p.layers[0].block == (4, 3, 1)
+    assert [c.neurons for c in p.cores] == [12, 8]
