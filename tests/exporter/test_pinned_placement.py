@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from enof.exporter.placement import ConvSynapses, LayerSpec, place
+from enof.exporter.placement import LayerSpec, conv_synapses, place
 from enof.hardware_profiles import load_profile
 
 LOIHI2 = load_profile("loihi2")
@@ -33,8 +33,8 @@ def test_kernel_per_core_synapse_bits_round_each_kernel_row_up_to_64_bit_words(c
     """A 3×5 conv (not square: kh · kh or kw · kw would give 27 or 75) from 3 input channels:
     kh · kw · C_in = 45 kernel rows, each of ceil(channels · weight_bits / 64) words (placement_cost:
     kernel_per_core, inferred from lava-dl PilotNet's per-core table)."""
-    conv = ConvSynapses("input", (3, 8, 8), (3, 5), (1, 1), (1, 2), weight_bits=weight_bits)
-    p = place([LayerSpec("conv", (channels, 8, 8), (conv,))], LOIHI2)
+    conv = conv_synapses("input", (3, 8, 8), channels, (3, 5), (1, 1), (1, 2))
+    p = place([LayerSpec("conv", (channels, 8, 8), (conv,), weight_bits=weight_bits)], LOIHI2)
     assert p.layers[0].block == (8, 8, channels)  # one core: well inside 8192 neurons
     assert [c.synapse_bits for c in p.cores] == [3 * 5 * 3 * row_words * 64]
 
@@ -56,7 +56,7 @@ def loihi_32_neurons(tmp_path_factory):
     return _loihi_with_neurons_per_core(tmp_path_factory.mktemp("profile"), 32)
 
 
-CONV_IN = ConvSynapses("input", (1, 8, 8), (3, 3), (1, 1), (1, 1))
+CONV_IN = conv_synapses("input", (1, 8, 8), 4, (3, 3), (1, 1), (1, 1))
 
 
 def test_equal_core_counts_tie_to_the_larger_channel_group_then_the_squarer_block(loihi_32_neurons):
@@ -75,7 +75,7 @@ def test_tie_rule_output_axons_of_a_source_feeding_a_3x3_conv(loihi_32_neurons):
     pixels reaches · 1 channel group. Edge row block [0, 2): rows reach 1 + 2 = 3 row blocks; interior
     [2, 4): 2 + 2 = 4; columns [0, 4): 1 + 1 + 1 + 2 = 5. So 2 · 3 · 5 = 30 and 2 · 4 · 5 = 40.
     Input axons of a consumer core: one per input pixel its kernels reach: 3 · 5 = 15 at an edge, 4 · 5 = 20."""
-    nxt = LayerSpec("next", (4, 8, 8), (ConvSynapses("act", (4, 8, 8), (3, 3), (1, 1), (1, 1)),))
+    nxt = LayerSpec("next", (4, 8, 8), (conv_synapses("act", (4, 8, 8), 4, (3, 3), (1, 1), (1, 1)),))
     p = place([LayerSpec("act", (4, 8, 8), (CONV_IN,)), nxt], loihi_32_neurons)
     assert [layer.block for layer in p.layers] == [(2, 4, 4), (2, 4, 4)]
     act = [c for c in p.cores if c.layer == "act"]
@@ -87,7 +87,7 @@ def test_tie_rule_output_axons_of_a_source_feeding_a_3x3_conv(loihi_32_neurons):
 def test_equal_cores_and_channels_tie_to_the_squarer_block_not_the_smaller_perimeter(tmp_path):
     """(1, 4, 5) at 12 neurons per core: (4, 3) and (2, 5) both take 2 cores of one channel. |4 − 3| = 1 beats
     |2 − 5| = 3, so (4, 3, 1); the search meets (2, 5) first, and rows + cols (7 both) would keep it."""
-    layer = LayerSpec("act", (1, 4, 5), (ConvSynapses("input", (1, 4, 5), (1, 1)),))
+    layer = LayerSpec("act", (1, 4, 5), (conv_synapses("input", (1, 4, 5), 1, (1, 1)),))
     p = place([layer], _loihi_with_neurons_per_core(tmp_path, 12))
     assert p.layers[0].block == (4, 3, 1)
     assert [c.neurons for c in p.cores] == [12, 8]

@@ -25,6 +25,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -229,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {m.describe()}")
         return 0
 
+    # a kill (SIGTERM) unwinds like Ctrl-C, so the temporary copy is removed either way
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(130))
     with tempfile.TemporaryDirectory(prefix="enof-mutate-") as overlay:
         shutil.copytree(ROOT / PACKAGE, Path(overlay) / PACKAGE, ignore=shutil.ignore_patterns("__pycache__"))
         target = Path(overlay) / relative
