@@ -12,7 +12,7 @@ import nir
 from enof.errors import UnsupportedModuleError
 from enof.exporter.export import prepare_nir_export
 
-DT_S = 1e-4  # snnTorch's importer's dt, enof's default when a graph does not say
+DT_S = 1e-4  # snnTorch's importer's dt, written into each graph's metadata here unless a test says otherwise
 
 
 def _full(shape, value):
@@ -25,10 +25,11 @@ def _lif(shape, tau, r=1.0, v_threshold=1.0):
 
 
 def _chain(tmp_path, nodes: dict, metadata: dict | None = None):
-    """Nodes in order, each feeding the next, written with nir.write; returns the file."""
+    """Nodes in order, each feeding the next, written with nir.write (metadata dt_s = 1e-4 unless given); returns the file."""
     order = list(nodes)
     path = tmp_path / "graph.nir"
-    nir.write(str(path), nir.NIRGraph(nodes, list(zip(order, order[1:])), metadata=metadata or {}, type_check=False))
+    metadata = {"dt_s": DT_S} if metadata is None else metadata
+    nir.write(str(path), nir.NIRGraph(nodes, list(zip(order, order[1:])), metadata=metadata, type_check=False))
     return path
 
 
@@ -126,10 +127,19 @@ def test_graph_metadata_dt_s_1ms_gives_decay_0_75_and_gain_0_5(tmp_path):
     np.testing.assert_allclose(graph.nodes["fc"].weight, np.full((3, 4), 0.5), rtol=1e-6)
 
 
-def test_without_dt_metadata_the_default_1e_4_gives_decay_0_975(tmp_path):
-    graph = _prepare(_dense_lif_graph(tmp_path, {}))
+def test_graph_metadata_dt_s_1e_4_gives_decay_0_975_and_gain_0_05(tmp_path):
+    """The same file written for snnTorch's 1e-4: dt/tau = 0.025."""
+    graph = _prepare(_dense_lif_graph(tmp_path, {"dt_s": 1e-4}))
     assert graph.nodes["lif"].decay == pytest.approx(0.975, rel=1e-6)
     np.testing.assert_allclose(graph.nodes["fc"].weight, np.full((3, 4), 0.05), rtol=1e-6)
+
+
+def test_a_graph_without_dt_s_is_refused_and_an_explicit_dt_s_reads_it(tmp_path):
+    """No dt_s in the metadata and none given: refused (NIR is continuous-time); --dt-s 1e-3 gives dt/tau 0.25."""
+    path = _dense_lif_graph(tmp_path, {})
+    with pytest.raises(UnsupportedModuleError, match="the graph's metadata has no dt_s"):
+        _prepare(path)
+    assert _prepare(path, dt_s=1e-3).nodes["lif"].decay == pytest.approx(0.75, rel=1e-6)
 
 
 def test_an_explicit_dt_s_overrides_the_graphs_metadata(tmp_path):

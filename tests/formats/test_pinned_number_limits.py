@@ -93,6 +93,6 @@ def test_a_manifest_mean_of_minus_the_largest_float_reads_and_minus_1e400_does_n
     manifest["dataset"]["normalization"]["mean"][0] = 12345.5
     raw = json.dumps(manifest)
     bundle.write_manifest(raw.replace("12345.5", f"-{FLOAT_MAX_LITERAL}"))
-    assert read_bundle(bundle.root).manifest.dataset["normalization"]["mean"][0] == -sys.float_info.max
+    assert read_bundle(bundle.root).manifest.dataset.mean[0] == -sys.float_info.max
     bundle.write_manifest(raw.replace("12345.5", "-1e400"))
     refused(lambda: read_bundle(bundle.root), BundleError, "not valid JSON ('-1e400' is beyond float's range ±1.8e308)")

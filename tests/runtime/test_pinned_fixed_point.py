@@ -44,9 +44,9 @@ def test_a_decay_that_is_not_a_power_of_two_needs_float64_to_match_lavas_integer
     2^24, so float32 truncates a rounded product (one of these five is off by one). float64 gives the general int64 path's integers exactly."""
     v0 = torch.tensor([8388607, 8388605, -8388601, 5000001, -7777777])
     zero = torch.zeros_like(v0)
-    _, reference, _ = lif_fixed_step(zero, v0, zero, du=4095, dv=3000, vth=2**17, bias=0)
-    as_float64, _ = lif_fixed_step_no_wrap(v0.double(), zero.double(), dv=3000, vth=2**17, bias=0)
-    as_float32, _ = lif_fixed_step_no_wrap(v0.float(), zero.float(), dv=3000, vth=2**17, bias=0)
+    _, _, reference = lif_fixed_step(zero, zero, v0, du=4095, dv=3000, vth=2**17, bias=0)  # (a_in, u, v)
+    _, as_float64 = lif_fixed_step_no_wrap(zero.double(), v0.double(), dv=3000, vth=2**17, bias=0)  # (a_in, v)
+    _, as_float32 = lif_fixed_step_no_wrap(zero.float(), v0.float(), dv=3000, vth=2**17, bias=0)
     assert reference.tolist() == [2244607, 2244607, -2244606, 1337890, -2081162]  # trunc(v · 1096 / 4096)
     assert as_float64.long().tolist() == reference.tolist()
     assert as_float32.long().tolist()[-1] == -2081163  # v · 1096 rounded to float32 before the truncation

@@ -4,9 +4,9 @@ output LIF is fed by two weight layers (the LIF's one quantized bias goes to the
 Loihi 1's spike input (event counts rounded and clipped to one spike, exactly as enof-run's chip program
 does for the exported bundle).
 
-Through the fine-tuner's public classes (FakeQuant, QuantizedForward), checkpoints written by the trainer's
-own writer, a registered architecture (register_architecture, as a plugin would), and a CIFAR10-DVS root of
-real .aedat4 files.
+Through the fine-tuner's entry points (ExportQuantizer, parameter_targets, QuantizedForward), checkpoints
+written by the trainer's own writer, a registered architecture (register_architecture, as a plugin would),
+and a CIFAR10-DVS root of real .aedat4 files.
 """
 
 from __future__ import annotations
@@ -26,12 +26,13 @@ from enof.datasets import dataset_spec  # noqa: E402
 from enof.datasets.cifar_dvs import CLASSES as DVS_CLASSES  # noqa: E402
 from enof.datasets.event_formats import Events, write_aedat4  # noqa: E402
 from enof.exporter.export import export_bundle  # noqa: E402
-from enof.exporter.graph import capture  # noqa: E402
-from enof.exporter.quantize import bias_value, weight_value  # noqa: E402
+from enof.exporter.finetune_target import ExportQuantizer  # noqa: E402
+from enof.exporter.graph import NeuronParams, capture  # noqa: E402
+from enof.fixed_point_rules import bias_value, weight_value  # noqa: E402
 from enof.hardware_profiles import load_profile  # noqa: E402
 from enof.runtime.bundle import open_bundle  # noqa: E402
 from enof.trainer.checkpoint import Checkpoint, build_model_from_checkpoint, load_checkpoint, save_checkpoint, versions  # noqa: E402
-from enof.trainer.finetune import FakeQuant, QuantizedForward  # noqa: E402
+from enof.trainer.finetune import QuantizedForward, parameter_targets  # noqa: E402
 from enof.trainer.models import build_model, register_architecture  # noqa: E402
 from enof.trainer.models.blocks import BasicBlock, conv3x3  # noqa: E402
 from enof.trainer.neurons import NeuronConfig  # noqa: E402
@@ -50,7 +51,7 @@ def pinned_pooled_block(acts, *, in_channels: int = 1, width: int = 4):
 register_architecture(ARCH, pinned_pooled_block, num_classes=10, input_shape=(1, 8, 8), description="tests: pooled shortcut")
 
 
-def _checkpoint(path: Path, dataset: dict, **arch_kwargs) -> Checkpoint:
+def _checkpoint(path: Path, dataset, **arch_kwargs) -> Checkpoint:
     torch.manual_seed(1)
     model = randomize_batchnorm(build_model(ARCH, timesteps=2, neuron=NeuronConfig(), num_classes=10, **arch_kwargs), seed=1)
     save_checkpoint(Checkpoint(arch=ARCH, arch_kwargs={"num_classes": 10, **arch_kwargs}, neuron=NeuronConfig().to_dict(),
@@ -61,12 +62,12 @@ def _checkpoint(path: Path, dataset: dict, **arch_kwargs) -> Checkpoint:
 
 @pytest.fixture(scope="module")
 def block_on_loihi2(tmp_path_factory):
-    """(checkpoint, model, FakeQuant, QuantState, targets) of the pooled block on digits for Loihi 2."""
-    ckpt = _checkpoint(tmp_path_factory.mktemp("block") / "block.pt", dataset_spec("digits").record())
+    """(checkpoint, model, neuron parameters, QuantState, targets) of the pooled block on digits for Loihi 2."""
+    ckpt = _checkpoint(tmp_path_factory.mktemp("block") / "block.pt", dataset_spec("digits"))
     model = build_model_from_checkpoint(ckpt)
-    fake = FakeQuant(ckpt, load_profile("loihi2"), 32)
-    state = fake.state(model)
-    return ckpt, model, fake, state, fake.targets(model, state)
+    quantizer = ExportQuantizer(ckpt, load_profile("loihi2"), 32)
+    neuron = NeuronParams(float(ckpt.neuron["decay"]), float(ckpt.neuron["v_threshold"]))
+    return ckpt, model, neuron, quantizer.state(model), parameter_targets(model, quantizer.chip_values(model))
 
 
 def _folded_weight_value(state, name: str, lif: str) -> np.ndarray:
@@ -93,12 +94,12 @@ def test_pooled_shortcut_target_is_k_squared_times_the_folded_tap_over_the_bn_fa
 def test_targets_folded_again_by_the_exporter_give_the_integers_of_both_sources_of_the_join(block_on_loihi2):
     """Copy the targets into the model, capture it again (BN and pool folded by the exporter): each source of
     act2 gives back the float value of its integers (1e-5 of the largest: float32 parameters)."""
-    ckpt, model, fake, state, targets = block_on_loihi2
+    ckpt, model, neuron, state, targets = block_on_loihi2
     tuned = build_model_from_checkpoint(ckpt)
     with torch.no_grad():
         for name, value in targets.items():
             tuned.get_parameter(name).copy_(value)
-    graph = capture(tuned, (1, 8, 8), ckpt.timesteps, fake.neuron)
+    graph = capture(tuned, (1, 8, 8), ckpt.timesteps, neuron)
     for name in ("stage1.block0.conv2", "stage1.block0.shortcut"):
         expected = _folded_weight_value(state, name, "stage1.block0.act2")
         got = graph.nodes[name].weight.astype(np.float64)
@@ -109,14 +110,14 @@ def test_a_join_lifs_bias_goes_to_its_first_source_and_the_sum_is_the_quantized_
     """act2 = LIF(bn2(conv2(·)) + shortcut(·)): one quantized bias per LIF. The first source (conv2 → bn2)
     takes b_q − (the shortcut's folded bias); the shortcut BN keeps its own β (no target). Folded again, the two
     biases sum to the quantized bias per channel."""
-    ckpt, model, fake, state, targets = block_on_loihi2
+    ckpt, model, neuron, state, targets = block_on_loihi2
     assert state.graph.nodes["stage1.block0.act2"].sources == ("stage1.block0.conv2", "stage1.block0.shortcut")
     assert f"{BLOCK}.bn2.bias" in targets and f"{BLOCK}.shortcut.2.bias" not in targets
     tuned = build_model_from_checkpoint(ckpt)
     with torch.no_grad():
         for name, value in targets.items():
             tuned.get_parameter(name).copy_(value)
-    graph = capture(tuned, (1, 8, 8), ckpt.timesteps, fake.neuron)
+    graph = capture(tuned, (1, 8, 8), ckpt.timesteps, neuron)
     lq = state.quant.lifs["stage1.block0.act2"]
     quantized = bias_value(lq.bias_mant.astype(np.float64), lq.bias_exp, lq.scale).reshape(8, -1)[:, 0]
     shortcut_bias = graph.nodes["stage1.block0.shortcut"].bias.astype(np.float64)
@@ -146,7 +147,7 @@ def spikes_checkpoint_and_bundle(tmp_path_factory):
     work = tmp_path_factory.mktemp("dvs")
     root = _cifar10dvs_root(work / "data")
     path = work / "dvs.pt"
-    ckpt = _checkpoint(path, dataset_spec("cifar10dvs", (16, 16)).record(), in_channels=2)
+    ckpt = _checkpoint(path, dataset_spec("cifar10dvs", (16, 16)), in_channels=2)
     bundle = export_bundle(path, "loihi", work / "bundle", calibrate=4, data_root=root).out_dir
     return ckpt, root, bundle
 
@@ -160,8 +161,8 @@ def test_spikes_mode_fake_quant_clips_counts_to_one_spike_exactly_as_the_exporte
     ckpt, root, bundle = spikes_checkpoint_and_bundle
     program = open_bundle(bundle).program
     assert program.input_mode == "spikes"
-    qmodel = QuantizedForward(build_model_from_checkpoint(ckpt), FakeQuant(ckpt, load_profile("loihi"), 4, root))
-    assert qmodel.refresh().partition.input_mode == "spikes"
+    qmodel = QuantizedForward(build_model_from_checkpoint(ckpt), ExportQuantizer(ckpt, load_profile("loihi"), 4, root))
+    assert qmodel.refresh().input_mode == "spikes"
     values = torch.tensor([v for v, _ in SPIKE_CASES], dtype=torch.float32)
     x = values.repeat(2 * 2 * 2 * 16 * 16 // len(values)).reshape(2, 2, 2, 16, 16)  # (T, B, 2, 16, 16)
     seen = []
@@ -180,7 +181,7 @@ def test_spikes_mode_fake_quant_clips_counts_to_one_spike_exactly_as_the_exporte
 def test_spikes_mode_gradient_passes_straight_through_the_clip(spikes_checkpoint_and_bundle):
     """Straight-through: d(input seen)/dx = 1 for every count, clipped or not (x + (q − x).detach())."""
     ckpt, root, _ = spikes_checkpoint_and_bundle
-    qmodel = QuantizedForward(build_model_from_checkpoint(ckpt), FakeQuant(ckpt, load_profile("loihi"), 4, root))
+    qmodel = QuantizedForward(build_model_from_checkpoint(ckpt), ExportQuantizer(ckpt, load_profile("loihi"), 4, root))
     qmodel.refresh()
     x = torch.full((2, 1, 2, 16, 16), 2.5, requires_grad=True)
     seen = []
