@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
@@ -27,22 +28,24 @@ from enof.errors import EnofError
 # Python's recursion limit.
 MAX_FREE_FORM_DEPTH = 32
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_FLOAT_MAX = sys.float_info.max
 _SHOWN = 40  # characters of a refused value quoted in a message
 
 
 def parse_json(raw: bytes | str, label: str, error: type[EnofError]) -> Any:
-    """Parse a whole JSON document; truncation, non-UTF-8 bytes, NaN/Infinity literals, integers too long
-    for Python and nesting too deep to parse are each one `error` line naming `label`."""
+    """Parse a whole JSON document; truncation, non-UTF-8 bytes, NaN/Infinity literals, number literals beyond
+    float's range (1e400), integers too long for Python and nesting too deep to parse are each one `error`
+    line naming `label`."""
     try:
         text = raw.decode("utf-8") if isinstance(raw, (bytes, bytearray)) else raw
-        return json.loads(text, parse_constant=_refuse_constant)
+        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except UnicodeDecodeError:
         raise error(f"{label}: not UTF-8 text (a damaged file or not JSON)") from None
     except json.JSONDecodeError as exc:
         raise error(f"{label}: not valid JSON (truncated?): {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
         raise error(f"{label}: JSON nested too deeply to parse (a damaged or hostile file)") from None
-    except ValueError as exc:  # our NaN refusal, or an integer literal beyond Python's digit limit
+    except ValueError as exc:  # our NaN or overflow refusal, or an integer literal beyond Python's digit limit
         raise error(f"{label}: not valid JSON ({str(exc).splitlines()[0]})") from None
 
 
@@ -70,6 +73,14 @@ def check_header(
 
 def _refuse_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(literal: str) -> float:
+    """A JSON number with a fraction or exponent; one beyond float's range (1e400) is refused, not infinity."""
+    value = float(literal)
+    if not math.isfinite(value):
+        raise ValueError(f"{show(literal)} is beyond float's range ±1.8e308")
+    return value
 
 
 def show(value: Any) -> str:
@@ -147,7 +158,8 @@ class Fields:
         return value
 
     def number(self, value: Any, where: str, low: float | None = None, high: float | None = None, why: str = "") -> float:
-        if type(value) not in (int, float) or not math.isfinite(value):
+        # a comparison, not math.isfinite: an integer literal beyond float's range (10**400) is refused here too
+        if type(value) not in (int, float) or not -_FLOAT_MAX <= value <= _FLOAT_MAX:
             self.wrong_type(value, where, "a finite number")
         if (low is not None and value < low) or (high is not None and value > high):
             self.outside(value, where, low, high, why)

@@ -10,6 +10,7 @@ from enof.formats.placement import PlacedCore
 from enof.formats.run_result import CoreActivity, HostCost, LayerActivity
 from enof.hardware_profiles import CostModel, Quantity
 from enof.runtime.energy.price import EnergyInputs, check_cost_model, compute_energy
+from enof.runtime.energy.result import HostLayer
 from enof.runtime.energy.inputs import mesh_from_profile
 from enof.runtime.energy.routing import INPUT, MeshGeometry, route_cores, synapse_count
 from enof.synapses import Connection
@@ -207,3 +208,29 @@ def test_static_power_is_charged_for_the_given_step_time_or_the_models_own():
     assert given.time.period_s == pytest.approx(4 * 10e-6)
     no_step = compute_energy(make_inputs(), [cost_model("n", synop_pj=1.0, static_power_w=0.25)]).models[0]
     assert no_step.static_pj is None and any("give --timestep-us" in p for p in no_step.not_priced)
+
+
+def test_per_layer_and_per_core_firing_rate_is_spikes_over_neuron_updates():
+    """firing_rate = spikes / (neurons · T · samples), per layer and per core; three different rates so that a
+    swapped layer or a rate per inference (spikes / neurons) shows: a 24/256, b 10/128, c 6/40; cores 16/128, 8/128."""
+    layers = (
+        LayerActivity("a", 32, 2, spikes=24, synops=256, neuron_updates=32 * T * SAMPLES),
+        LayerActivity("b", 16, 2, spikes=10, synops=150, neuron_updates=16 * T * SAMPLES),
+        LayerActivity("c", 5, 1, spikes=6, synops=50, neuron_updates=5 * T * SAMPLES),
+    )
+    cores = (CoreActivity(0, "a", spikes=16, synops=128, neuron_updates=128), *make_inputs().cores[1:])
+    result = compute_energy(make_inputs(layers=layers, cores=cores), [load_profile("loihi").cost_models["sanafe_loihi"]])
+    assert {s.name: s.firing_rate for s in result.layers} == {"a": 0.09375, "b": 0.078125, "c": 0.15}
+    assert [c.firing_rate for c in result.cores] == [0.125, 0.0625, 4 / 64, 6 / 64, 6 / 40]
+
+
+def test_sanafe_loihi_host_mac_pj_is_horowitz_4_6_pj_and_prices_the_host_macs():
+    """SANA-FE models the chip only; its host MACs are Horowitz 2014's 45 nm fp32 MAC: 3.7 pJ mult + 0.9 pJ add.
+    The run's 1000 + 50 host MACs per inference cost 1050 × 4.6 = 4830 pJ, split by host layer."""
+    model = load_profile("loihi").cost_models["sanafe_loihi"]
+    assert model.host_mac_pj.value == pytest.approx(3.7 + 0.9, rel=1e-12)
+    assert "Horowitz 2014" in model.host_mac_pj.source and model.host_mac_pj.grade == "derived"
+    host_layers = (HostLayer("conv_in", "host_in", 1000), HostLayer("fc", "host_out", 50))
+    energy = compute_energy(make_inputs(host_layers=host_layers), [model]).models[0]
+    assert energy.host_compute_pj == pytest.approx(4830.0, rel=1e-12)
+    assert energy.host_layers_pj == pytest.approx({"conv_in": 4600.0, "fc": 230.0}, rel=1e-12)

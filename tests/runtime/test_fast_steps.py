@@ -152,3 +152,16 @@ def test_lif_float_step_threshold_is_strict_and_reset_to_zero():
     assert [row[0] for row in ss] == [False, True, False, True]
     assert [row[1] for row in vs] == [0.375, 0.46875, 0.4921875, 0.498046875]
     assert not any(row[1] for row in ss)
+
+
+def test_lif_fixed_current_at_exactly_plus_minus_2_23_wraps_only_past_lavas_bound():
+    """Lava's u wrap (models.py: u > 2^23 loses 2^24, u <= −2^23 gains 2^24) at its edges, reached with du = 2047
+    (the current keeps trunc(u · 2048 / 4096) = u/2), so the sum is not a multiple of 64:
+    step 0 a_in = 2, 3, −2, −1 → u = 128, 192, −128, −64; step 1 a_in = ±(2^17 − 1) → ±(2^23 − 64) plus u/2:
+    2^23 exactly stays (not > 2^23), 2^23 + 32 wraps to 32 − 2^23, −2^23 exactly wraps to +2^23,
+    −2^23 + 32 stays. Equal to Lava's PyLifModelBitAcc on the same trace."""
+    a = 2**17 - 1
+    trace = [[2, 3, -2, -1], [a, a, -a, -a]]
+    rows = _run_fixed(trace, du=2047, dv=4095, vth=2**17, bias=0)
+    assert rows[1][0] == [2**23, 32 - 2**23, 2**23, 32 - 2**23]
+    assert rows == _run_lava_model(trace, 2047, 4095, 2**17, 0, 0)
