@@ -11,7 +11,7 @@ from typing import ClassVar
 import numpy as np
 
 from enof.formats.identity_synapse import is_identity_conv
-from enof.synapses import KINDS, Connection
+from enof.synapses import KINDS, Connection, OnConnection
 
 INPUT = "input"
 
@@ -25,7 +25,7 @@ class Node:
 
 
 @dataclass(frozen=True)
-class WeightNode(Node):
+class WeightNode(OnConnection, Node):
     """Synapses of one kind, BN folded: y = the kind's op on x (``connection``, enof.synapses) with ``weight``,
     plus ``bias`` per output channel. conv: torch Conv2d (cross-correlation), weight (C_out, C_in, kH, kW);
     dense: y = weight @ x + bias on a flat source (N_in,)."""
@@ -45,24 +45,12 @@ class WeightNode(Node):
                              f"{self.connection.target_shape}")
 
     @property
-    def kind(self) -> str:
-        return self.connection.kind
-
-    @property
     def kind_word(self) -> str:
         return KINDS[self.connection.kind].word
 
     @property
     def in_shape(self) -> tuple[int, ...]:
         return self.connection.source_shape
-
-    @property
-    def stride(self) -> tuple[int, int]:
-        return self.connection.stride
-
-    @property
-    def padding(self) -> tuple[int, int]:
-        return self.connection.padding
 
     @property
     def is_identity(self) -> bool:

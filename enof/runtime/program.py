@@ -15,7 +15,7 @@ import numpy as np
 from enof.formats.fixed_point import GRADED_MESSAGE_BITS, LAVA_STATE_BITS
 from enof.formats.identity_synapse import identity_diagonal, is_identity_conv
 from enof.formats.quant import input_range
-from enof.synapses import KINDS, Connection
+from enof.synapses import KINDS, Connection, OnConnection
 
 INPUT = "input"
 
@@ -52,7 +52,7 @@ class LifLayer:
 
 
 @dataclass(frozen=True)
-class Synapse:
+class Synapse(OnConnection):
     """Weights on a ``connection`` (enof.synapses: its kind, source (INPUT or a LIF name) and target LIF with
     their shapes, kernel, stride, padding, groups).
 
@@ -91,30 +91,6 @@ class Synapse:
         kernel = tuple(weight.shape[2:]) if weight.ndim == 4 else (1, 1)
         conn = Connection(kind, shapes[source], shapes[target], kernel, stride, padding, source=source, target=target)
         return cls(name, conn, weight, weight_int, weight_exp, num_weight_bits)
-
-    @property
-    def kind(self) -> str:
-        return self.connection.kind
-
-    @property
-    def source(self) -> str:
-        return self.connection.source
-
-    @property
-    def target(self) -> str:
-        return self.connection.target
-
-    @property
-    def stride(self) -> tuple[int, int]:
-        return self.connection.stride
-
-    @property
-    def padding(self) -> tuple[int, int]:
-        return self.connection.padding
-
-    @property
-    def kernel(self) -> tuple[int, int]:
-        return self.connection.kernel
 
     @property
     def is_identity(self) -> bool:

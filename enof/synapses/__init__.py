@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from enof.synapses import conv, current, dense
-from enof.synapses.kind import KINDS, Connection, SynapseKind, positions
+from enof.synapses.kind import KINDS, Connection, OnConnection, SynapseKind, positions
 
 # The table of kinds: a new kind is its module and its entry here.
 KINDS.update({kind.KIND.name: kind.KIND for kind in (conv, dense, current)})
@@ -38,4 +38,4 @@ def reach(conn: Connection) -> Iterator[tuple[int | slice, np.ndarray]]:
     return KINDS[conn.kind].reach(conn)
 
 
-__all__ = ["KINDS", "Connection", "SynapseKind", "fan_in_events", "fan_out", "positions", "reach"]
+__all__ = ["KINDS", "Connection", "OnConnection", "SynapseKind", "fan_in_events", "fan_out", "positions", "reach"]

@@ -98,3 +98,34 @@ class Connection:
             return (int(np.prod(source_shape)), int(np.prod(target_shape))) == (
                 int(np.prod(self.source_shape)), int(np.prod(self.target_shape)))
         return (tuple(source_shape), tuple(target_shape)) == (self.source_shape, self.target_shape)
+
+
+class OnConnection:
+    """The geometry of a record that holds it as ``connection`` (the exporter's WeightNode, the runtime's
+    Synapse), read through: its kind, the layers it joins and its conv parameters."""
+
+    connection: Connection
+
+    @property
+    def kind(self) -> str:
+        return self.connection.kind
+
+    @property
+    def source(self) -> str:
+        return self.connection.source
+
+    @property
+    def target(self) -> str:
+        return self.connection.target
+
+    @property
+    def kernel(self) -> tuple[int, int]:
+        return self.connection.kernel
+
+    @property
+    def stride(self) -> tuple[int, int]:
+        return self.connection.stride
+
+    @property
+    def padding(self) -> tuple[int, int]:
+        return self.connection.padding
