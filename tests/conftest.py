@@ -245,6 +245,14 @@ SLOW = {
     "formats/*::test_enof_energy_refuses_*": "starts the installed enof-energy",
     "cli/test_plugins.py": "plugin packages through the installed console scripts",
     "cli/test_exit_codes.py::test_the_installed_script_*": "starts the installed console scripts",
+    "runtime/test_netx_backend.py": "runs chip.net.h5 through lava-dl netx in Lava",
+    "runtime/test_netx_property.py": "runs random networks through lava-dl netx in Lava",
+    "cli/test_run_ranks.py": "two torchrun processes",
+    "runtime/test_run_progress.py::test_enof_run_on_lava_*": "starts the installed enof-run on Lava",
+    "test_readme_python.py": "runs the README's Python section and the example (trains an snnTorch net)",
+    "exporter/test_netx_export.py::test_a_residual_network_*": "exports a residual network",
+    "exporter/test_placement_nengo.py::test_every_core_matches_nengo_loihi*64-16-64*": "nengo-loihi builds a 64-channel conv",
+    "exporter/test_placement.py::test_resnet19_narrow_*": "places ResNet-19",
 }
 
 
