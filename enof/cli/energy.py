@@ -54,7 +54,8 @@ def energy(
     """Price one inference of a run under every cost model of the profile, with the ANN baseline."""
     from enof.runtime.energy.price import compute_energy
     from enof.runtime.energy.inputs import load_energy_inputs
-    from enof.runtime.energy.report import main_model, report_csv, report_dict, report_tables, report_text
+    from enof.runtime.energy.report import main_model, report_dict, report_tables, report_text
+    from enof.runtime.energy.report_csv import report_csv
 
     try:
         positive_finite(timestep_us, "--timestep-us")
