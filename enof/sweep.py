@@ -17,8 +17,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from enof.datasets import check_data_root, dataset_spec
 from enof.errors import EnofError
+from enof.exporter.export import export_bundle
+from enof.exporter.finetune_target import ExportQuantizer
+from enof.fixed_point_rules import FixedPointLimits
 from enof.formats.atomic import atomic_write_text
+from enof.formats.run_result import write_run_result
+from enof.hardware_profiles import load_profile
+from enof.runtime.bundle import open_bundle
+from enof.runtime.energy.inputs import energy_inputs
+from enof.runtime.energy.price import compute_energy
+from enof.runtime.energy.report import report_dict
+from enof.runtime.inputs import load_test_split
+from enof.runtime.run import run_bundle
+from enof.trainer.config import TrainConfig
+from enof.trainer.finetune import FinetuneConfig, finetune
+from enof.trainer.loop import train
+from enof.trainer.models.registry import ARCHITECTURES, unknown_architecture
+from enof.trainer.progress import TrainProgress
+from enof.trainer.ranges import seed_in_range, timesteps_in_range
 
 RESULTS_NAME = "results.json"
 COLUMNS = ("timesteps", "weight_bits", "repact", "float_accuracy", "fixed_accuracy", "cores", "chips",
@@ -51,12 +69,6 @@ class SweepConfig:
 
     def check(self) -> None:
         """Every value usable before any work: non-empty lists, a known data set and arch, bits the target takes."""
-        from enof.trainer.ranges import seed_in_range, timesteps_in_range
-        from enof.datasets import check_data_root, dataset_spec
-        from enof.fixed_point_rules import FixedPointLimits
-        from enof.hardware_profiles import load_profile
-        from enof.trainer.models.registry import ARCHITECTURES, unknown_architecture
-
         for flag, values in (("--timesteps", self.timesteps), ("--weight-bits", self.weight_bits),
                              ("--repact", self.repact), ("--seeds", self.seeds)):
             if not values:
@@ -172,10 +184,6 @@ def _listed(value):
 def _trained_model(config: SweepConfig, seed: int, timesteps: int, repact: bool) -> Path:
     """``<out>/models/T<T>-repact-on|off.pt``, trained now unless it exists (an interrupted training continues
     from its last finished epoch); the first trained model's teacher is given to the others."""
-    from enof.trainer.config import TrainConfig
-    from enof.trainer.loop import train
-    from enof.trainer.progress import TrainProgress
-
     models = seed_folder(config, seed) / "models"
     path = models / f"T{timesteps}-repact-{'on' if repact else 'off'}.pt"
     if path.exists():
@@ -193,17 +201,6 @@ def _trained_model(config: SweepConfig, seed: int, timesteps: int, repact: bool)
 def _measure(config: SweepConfig, seed: int, model: Path, timesteps: int, bits: int, repact: bool, folder: Path,
              tests: dict) -> dict:
     """Fine-tune at ``bits``, export with them, run float and fixed, price the fixed run: one row of the table."""
-    from enof.exporter.export import export_bundle
-    from enof.formats.run_result import write_run_result
-    from enof.runtime.bundle import open_bundle
-    from enof.runtime.energy.inputs import energy_inputs
-    from enof.runtime.energy.price import compute_energy
-    from enof.runtime.energy.report import report_dict
-    from enof.runtime.run import run_bundle
-    from enof.exporter.finetune_target import ExportQuantizer
-    from enof.runtime.inputs import load_test_split
-    from enof.trainer.finetune import FinetuneConfig, finetune
-
     folder.mkdir(parents=True, exist_ok=True)
     tuned = folder / "model-ft.pt"
     finetune(FinetuneConfig(str(model), config.target, epochs=config.finetune_epochs, seed=seed,

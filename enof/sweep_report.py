@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from enof.formats.atomic import atomic_write_text
+from enof.runtime.energy.report import format_energy
 from enof.sweep import COLUMNS, SweepConfig, pareto_keys, summarize
 
 HEADS = ("T", "weight bits", "RepAct", "float acc %", "fixed acc %", "cores", "chips", "chip / inference",
@@ -35,8 +36,6 @@ def _mean_std(point: dict, column: str, scale: float = 100.0) -> str:
 def markdown(config: SweepConfig, points: dict[str, dict], front: set[str]) -> str:
     """The table, one row a point (mean ± sample std over seeds when more than one), energies under the
     target's default cost model (named under the table)."""
-    from enof.runtime.energy.report import format_energy
-
     lines = ["| " + " | ".join(HEADS) + " |", "|" + "---|" * len(HEADS)]
     for key, p in points.items():
         cells = [str(p["timesteps"]), str(p["weight_bits"]), "on" if p["repact"] else "off",
@@ -58,10 +57,10 @@ def markdown(config: SweepConfig, points: dict[str, dict], front: set[str]) -> s
 def plot(points: dict[str, dict], front: set[str], path: Path, title: str) -> None:
     """Mean fixed accuracy (%, ± std over seeds) against mean energy per inference (µJ), every point labelled,
     the front joined."""
-    import matplotlib
+    import matplotlib  # lazy: matplotlib loads only when a plot is drawn
 
     matplotlib.use("Agg")  # no display: a file only
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # after use("Agg")
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for key, p in points.items():

@@ -14,8 +14,10 @@ from pathlib import Path
 import typer
 
 from enof.cli.console import command_app
+from enof.cli.options import non_negative_finite
 from enof.cli.output import ERROR_LINE, EXIT_FAILED, exit_codes_epilog, fail, print_json
 from enof.errors import EnofError
+from enof.formats.run_result import read_run_result
 
 app = command_app()
 
@@ -169,9 +171,6 @@ def compare(
 ) -> None:
     """Check that two runs agree: the bundle, the samples, every prediction, and every spike, synop and
     neuron-update count per layer and per core. Prints how many differ."""
-    from enof.cli.options import non_negative_finite
-    from enof.formats.run_result import read_run_result
-
     try:
         non_negative_finite(tolerance, "--tolerance")
         a, b = read_run_result(first), read_run_result(second)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import asdict
 from enum import Enum
 from pathlib import Path
 from typing import Optional
@@ -11,9 +12,13 @@ import typer
 
 from enof.cli.options import PLUGIN_HELP
 from enof.trainer.ranges import timesteps_in_range
-from enof.cli.console import command_app
+from enof.cli.console import command_app, make_console
 from enof.cli.output import exit_codes_epilog, fail, print_json
 from enof.errors import EnofError
+from enof.exporter.placement import placement_table
+from enof.formats.bundle import MANIFEST_NAME, WHERE
+from enof.formats.digest import file_sha256
+from enof.hardware_profiles import load_profile
 
 class NetxChoice(str, Enum):
     auto = "auto"
@@ -51,12 +56,9 @@ def export(
     plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP),
 ) -> None:
     """Export a trained EnOF network, or a NIR graph from another tool, for a (simulated) Loihi target and print where everything runs."""
-    from enof.cli.console import make_console
-
+    # lazy: the export pulls torch, ONNX and NIR; --help and option errors answer without them
     from enof.api import export as export_source
     from enof.exporter.export import check_bundle_folder, default_out_dir
-    from enof.hardware_profiles import load_profile
-    from enof.exporter.placement import placement_table
     from enof.exporter.report import partition_table, quantization_table
     from enof.trainer.models import load_plugins
 
@@ -88,11 +90,6 @@ def export(
 
 def export_dict(checkpoint: Path, result) -> dict:
     """The --json object: the bundle as written (the manifest the export returns), its partition and placement."""
-    from dataclasses import asdict
-
-    from enof.formats.bundle import MANIFEST_NAME, WHERE
-    from enof.formats.digest import file_sha256
-
     root, manifest, placement = Path(result.out_dir), result.manifest, result.placement
     partition = {where: [] for where in WHERE}
     for record in manifest.partition:

@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from enof.cli.options import PLUGIN_HELP, frame_size_option
-from enof.cli.console import command_app
+from enof.cli.console import command_app, make_console
 from enof.cli.output import exit_codes_epilog, fail, print_json
 from enof.errors import EnofError
 
@@ -60,12 +61,12 @@ def sweep(
     plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP),
 ) -> None:
     """Train, fine-tune, export, run and price every (T, weight bits, RepAct) point; write sweep.md/.json/.png."""
+    # lazy: the sweep trains, exports and runs (torch, ONNX, NIR); --help and option errors answer without them
     from enof.sweep import SweepConfig, pareto_keys, run_sweep, summarize
     from enof.sweep_report import write_outputs
+    from enof.trainer.models import load_plugins
 
     try:
-        from enof.trainer.models import load_plugins
-
         load_plugins(plugin)
         hw = frame_size_option(frame_size)
         config = SweepConfig(
@@ -93,7 +94,7 @@ def sweep(
 
 def _use_recipe_threads(config) -> None:
     """The data set's recipe thread count (digits: 1, its net too small for threads to pay), as enof-train does."""
-    import torch
+    import torch  # lazy: as run_sweep's imports above
 
     from enof.trainer.config import TrainConfig
 
@@ -106,15 +107,11 @@ class SweepProgress:
     """A rich bar over the points on a terminal; otherwise one plain line per point started, skipped or done."""
 
     def __init__(self, total: int) -> None:
-        from enof.cli.console import make_console
-
         self.console, self.total, self.done = make_console(stderr=True), total, 0
         self.bar = self.task = None
 
     def __enter__(self) -> "SweepProgress":
         if self.console.is_terminal:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
             self.bar = Progress(TextColumn("sweep {task.description}"), BarColumn(), MofNCompleteColumn(),
                                 TimeElapsedColumn(), console=self.console)
             self.bar.__enter__()

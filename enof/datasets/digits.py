@@ -25,6 +25,7 @@ SPEC = DatasetSpec(
 
 def digits_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Raw (0..16) images (N, 1, 8, 8) float32 and int64 labels: x_train, y_train, x_test, y_test."""
+    # lazy: scikit-learn (and scipy) load only when the digits data set is read
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 

@@ -49,7 +49,7 @@ def read_aedat4(path: str | Path) -> Events:
     with open(path, "rb") as f:
         if f.read(len(AEDAT4_MAGIC)) != AEDAT4_MAGIC:
             raise EventFileError(f"not an AEDAT 4 file (it does not start with {AEDAT4_MAGIC!r})")
-    import aedat
+    import aedat  # lazy: only AEDAT 4 files (DVS Gesture) need the aedat package
 
     try:
         decoder = aedat.Decoder(str(path))
@@ -112,7 +112,7 @@ def read_nmnist_bin(path: str | Path) -> Events:
     size = Path(path).stat().st_size
     if size % NMNIST_EVENT_BYTES:
         raise EventFileError(f"{size} bytes is not a whole number of {NMNIST_EVENT_BYTES}-byte events (truncated?)")
-    from tonic.io import read_mnist_file
+    from tonic.io import read_mnist_file  # lazy: tonic (and scipy) load only for N-MNIST files
 
     dtype = np.dtype([("x", np.int64), ("y", np.int64), ("t", np.int64), ("p", np.int64)])
     events = read_mnist_file(str(path), dtype=dtype)

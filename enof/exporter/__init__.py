@@ -6,7 +6,7 @@ Imported lazily so that ``enof.exporter.placement`` and friends load without tor
 
 def __getattr__(name: str):
     if name == "export_bundle":
-        from enof.exporter.export import export_bundle
+        from enof.exporter.export import export_bundle  # lazy: see the docstring
 
         return export_bundle
     raise AttributeError(f"module 'enof.exporter' has no attribute {name!r}")

@@ -8,25 +8,30 @@ from __future__ import annotations
 
 import tempfile
 import time
+import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import h5py
 import nir
 import numpy as np
 import onnx
 import torch
 
-from enof.datasets import check_data_root
+from enof.datasets import check_data_root, dataset_spec
 from enof.datasets.spec import DatasetSpec
 from enof.errors import UnsupportedModuleError
 from enof.exporter.calibrate import (
     calibration_batch, chip_peaks, current_bound_peaks, graded_input_scale, input_abs_max,
 )
 from enof.exporter.graph import Graph, NeuronParams, capture
+from enof.exporter.from_nir import graph_from_nir, read_nir_file
 from enof.exporter.host_macs import host_macs
 from enof.exporter.netx import netx_outcome
 from enof.exporter.layers import layer_specs
+from enof.exporter.nir_metadata import graph_timesteps_and_dt
 from enof.exporter.partition import Partition, partition
+from enof.exporter.placement import place
 from enof.exporter.quantize import Quantized, quantize
 from enof.fixed_point_rules import FixedPointLimits
 from enof.exporter.to_nir import DT_S, chip_graph, chip_nir_bytes
@@ -39,6 +44,7 @@ from enof.formats.placement import Placement
 from enof.formats.quant import quant_npz_bytes
 from enof.hardware_profiles import Profile, load_profile
 from enof.trainer.checkpoint import Checkpoint, build_model_from_checkpoint, load_checkpoint
+from enof.trainer.neurons import LIF
 from enof.version import __version__
 
 
@@ -204,8 +210,6 @@ def prepare_nir_export(
     ``timesteps``: steps per sample, ``dt_s``: the Euler step (default: the graph metadata's; a graph with
     neither and no argument is refused).
     """
-    from enof.exporter.from_nir import read_nir_file
-
     return prepare_nir_graph_export(read_nir_file(nir_path), file_sha256(nir_path), str(nir_path), target,
                                     NirSource(timesteps, dataset, input_bound, dt_s), calibrate, data_root, weight_bits=weight_bits,
                                     netx_biases=netx_biases)
@@ -218,10 +222,6 @@ def prepare_nir_graph_export(
 ) -> PreparedExport:
     """``prepare_nir_export`` of a graph in memory (``where`` names it in errors); ``calibration``: the user's
     inputs (N, *input shape) as the network takes them, which calibrate instead of the data set or the bound."""
-    from enof.datasets import dataset_spec
-    from enof.exporter.from_nir import graph_from_nir
-    from enof.exporter.nir_metadata import graph_timesteps_and_dt
-
     profile = _profile(target)
     steps, dt_s = graph_timesteps_and_dt(nir_graph, where, source.timesteps, source.dt_s)
     graph = graph_from_nir(nir_graph, steps, dt_s)
@@ -261,9 +261,6 @@ def prepare_model_export(model: torch.nn.Module, source_sha256: str, target, sou
                          weight_bits: int | None = None, netx_biases: bool = False) -> PreparedExport:
     """An EnofNet in memory (what a checkpoint rebuilds; enof.trainer.models) → partition → quantization: its LIF
     layers give T, decay and threshold; ``source.dataset`` (or ``input_shape``) what a sample is."""
-    from enof.datasets import dataset_spec
-    from enof.trainer.neurons import LIF
-
     lifs = [m for m in model.modules() if isinstance(m, LIF)]
     if not lifs:
         raise UnsupportedModuleError(f"{type(model).__name__}: an EnofNet without enof LIF layers has no spiking part to export")
@@ -297,15 +294,11 @@ def bundle_files(prep: PreparedExport, dt_s: float = DT_S) -> dict[str, bytes]:
 
 def is_nir_file(path: str | Path) -> bool:
     """A NIR graph (an HDF5 file, nir.write's format) rather than an enof checkpoint (a torch zip)."""
-    import h5py
-
     path = Path(path)
     return path.suffix == ".nir" or (path.is_file() and h5py.is_hdf5(path))
 
 
 def _refuse_unknown_source(path: Path) -> None:
-    import zipfile
-
     if path.is_file() and not zipfile.is_zipfile(path):  # torch.save writes a zip archive
         raise UnsupportedModuleError(
             f"{path}: neither an enof model.pt (a torch zip archive) nor a NIR graph (HDF5, nir.write); enof-export reads those two"
@@ -356,8 +349,6 @@ def bundle_from_prepared(prep: PreparedExport, out_dir: str | Path, dt_s: float 
     """Place a prepared export and write its bundle into ``out_dir`` (checked by the caller:
     ``check_bundle_folder``); ``clock``: when the export began (perf_counter), for its timings; ``netx``: as
     ``export_bundle``'s (prepare "required" with ``netx_biases``)."""
-    from enof.exporter.placement import place
-
     clock = time.perf_counter() if clock is None else clock
     profile, out_dir = prep.profile, Path(out_dir)
     timings = {"graph": time.perf_counter() - clock}

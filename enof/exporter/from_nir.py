@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import h5py
 import nir
 import numpy as np
 
@@ -60,8 +61,6 @@ class _Reading:
 def read_nir_file(path: str | Path) -> nir.NIRGraph:
     """``nir.read`` of ``path``, its failure as one line naming the file. Without nir's type check: the
     mapping checks every shape itself and names the node and field (nir's check names only an edge)."""
-    import h5py
-
     path = Path(path)
     if not path.exists():
         raise UnsupportedModuleError(f"{path}: no such file (a NIR graph written by nir.write was expected there)")

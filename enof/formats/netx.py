@@ -49,7 +49,7 @@ class NetxLayer:
 
 def netx_bytes(input_shape: tuple[int, ...], layers: list[NetxLayer]) -> bytes:
     """The HDF5 bytes of a netx network: a shape-only input layer (before a first conv), then the layers."""
-    import h5py
+    import h5py  # lazy: h5py loads only where a chip.net.h5 is written or read, not for every bundle
 
     buffer = io.BytesIO()
     with h5py.File(buffer, "w") as f:
@@ -116,7 +116,7 @@ def read_netx(data: bytes, label: str) -> tuple[tuple[int, ...] | None, list[Net
     """(the input layer's shape or None, the layers) of a chip.net.h5, read as netx reads it, checked: only the
     layer types of :data:`NETX_READS` (netx skips an unknown type silently and raises at run time on pool,
     average, concat, convT, unpool), every field present with a sane shape. One BundleError line on a problem."""
-    import h5py
+    import h5py  # lazy: h5py loads only where a chip.net.h5 is written or read, not for every bundle
 
     try:
         with h5py.File(io.BytesIO(data), "r") as f:

@@ -51,14 +51,12 @@ class Shard:
 
     def start(self) -> None:
         """Join torchrun's process group (gloo) when launched with more than one process."""
-        import torch.distributed as dist
-
+        dist = _dist()
         if self.launched and self.world_size > 1 and not dist.is_initialized():
             dist.init_process_group(backend="gloo")
 
     def stop(self) -> None:
-        import torch.distributed as dist
-
+        dist = _dist()
         if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()
 
@@ -66,8 +64,7 @@ class Shard:
         """Every rank learns whether any rank failed, so that none waits for the others forever: each raises the
         first failing rank's error (named "rank k of N" when it is another rank's; its exit code kept), or all
         return. In one process: raises ``error`` when there is one."""
-        import torch.distributed as dist
-
+        dist = _dist()
         if not (dist.is_available() and dist.is_initialized()):
             if error is not None:
                 raise error
@@ -85,10 +82,16 @@ class Shard:
 
     def gather(self, obj) -> list | None:
         """Every rank's ``obj`` in rank order on rank 0 (None on the others); ``[obj]`` in one process."""
-        import torch.distributed as dist
-
+        dist = _dist()
         if not (dist.is_available() and dist.is_initialized()):
             return [obj]
         out = [None] * self.world_size if self.is_main else None
         dist.gather_object(obj, out, dst=0)
         return out
+
+
+def _dist():
+    """torch.distributed, imported when a run starts, not when a command parses its options (torch is heavy)."""
+    import torch.distributed  # lazy: see the docstring
+
+    return torch.distributed

@@ -13,6 +13,7 @@ non-finite weights and checks every field the exporter relies on (`neuron`, `dat
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import math
 import os
@@ -21,10 +22,16 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import norse
 import torch
 
+from enof.datasets import DATASETS, DataError, dataset_spec, frame_hw_of
+from enof.datasets.events import MAX_FRAME_SIDE
 from enof.datasets.spec import DatasetSpec
 from enof.trainer.finetuned_for import finetuned_for_problem
+from enof.trainer.models import ARCHITECTURES, build_model
+from enof.trainer.models.registry import unknown_architecture
+from enof.trainer.neurons import NeuronConfig
 from enof.formats.atomic import atomic_open
 from enof.formats.digest import file_sha256
 from enof.version import __version__
@@ -248,8 +255,6 @@ def _check_fields(path: Path, raw: dict) -> None:
 
 
 def _check_neuron(path: Path, neuron: dict) -> None:
-    from enof.trainer.neurons import NeuronConfig
-
     names = [f.name for f in fields(NeuronConfig)]
     for key in names:
         value = _entry(path, neuron, "neuron", key)
@@ -294,9 +299,6 @@ def _check_dataset(path: Path, dataset: dict) -> None:
 
 def _check_known_dataset(path: Path, dataset: dict) -> None:
     """A data set enof loads must have the shape and classes its loader yields (the runtime feeds those)."""
-    from enof.datasets import DATASETS, DataError, dataset_spec, frame_hw_of
-    from enof.datasets.events import MAX_FRAME_SIDE
-
     if dataset["name"] not in DATASETS:
         return  # someone else's data: only the checks above apply
     spec = dataset_spec(dataset["name"])
@@ -314,11 +316,6 @@ def _check_known_dataset(path: Path, dataset: dict) -> None:
 
 def _check_arch(path: Path, arch: str, kwargs: dict, dataset: dict, train_config=None) -> None:
     """A known architecture, its own arguments of their default's type, agreeing with the data set."""
-    import inspect
-
-    from enof.trainer.models import ARCHITECTURES
-    from enof.trainer.models.registry import unknown_architecture
-
     spec = ARCHITECTURES.get(arch)
     if spec is None:
         module = train_config.get("arch_module") if isinstance(train_config, dict) else None
@@ -370,9 +367,6 @@ def resolve_teacher_path(checkpoint: Checkpoint, model_path: str | os.PathLike) 
 
 def build_model_from_checkpoint(checkpoint: Checkpoint, mode: str = "snn") -> torch.nn.Module:
     """Rebuild the EnofNet of `checkpoint` as `mode` ("snn" | "ann") with its weights, in eval mode."""
-    from enof.trainer.models import build_model
-    from enof.trainer.neurons import NeuronConfig
-
     try:
         neuron = NeuronConfig(**checkpoint.neuron)
         model = build_model(
@@ -392,6 +386,4 @@ def build_model_from_checkpoint(checkpoint: Checkpoint, mode: str = "snn") -> to
 
 def versions() -> dict[str, str]:
     """Versions recorded in every checkpoint."""
-    import norse
-
     return {"enof": __version__, "torch": str(torch.__version__), "norse": str(getattr(norse, "__version__", "unknown"))}

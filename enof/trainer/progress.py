@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
 from enof.formats.atomic import atomic_write_text
 
 PLAIN_INTERVAL_S = 30.0  # a batch job's log shows life at least this often
@@ -63,8 +65,6 @@ class TrainProgress:
             first = f"resuming at epoch {start_epoch + 1}" if start_epoch else "starting"
             self._line(f"[{name}] {first}: {epochs} epochs of {steps_per_epoch} steps{about}")
             return
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
         self._bar = Progress(
             TextColumn("[bold]{task.description:>7}"), BarColumn(bar_width=20),
             TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}  loss {task.fields[loss]:.3f}  "

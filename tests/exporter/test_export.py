@@ -63,12 +63,12 @@ def test_digits_export_writes_a_complete_bundle_whose_fixed_point_chip_agrees_wi
 
 
 def test_placement_error_happens_before_anything_is_written(digits_checkpoint, tmp_path, monkeypatch):
-    import enof.exporter.placement as placement
+    import enof.exporter.export as export
 
     def refuse(layers, profile, max_chips=None):
         raise DoesNotFitError("act2: Input axons (5000) exceeded max (4096)")
 
-    monkeypatch.setattr(placement, "place", refuse)
+    monkeypatch.setattr(export, "place", refuse)  # the placer as the export binds it
     out = tmp_path / "bundle"
     with pytest.raises(DoesNotFitError, match="act2"):
         export_bundle(digits_checkpoint, "loihi2", out, calibrate=0)

@@ -9,6 +9,10 @@ import io
 import h5py
 import numpy as np
 import pytest
+# At collection, as the other Lava tests do: importing Lava sets multiprocessing's start method, which fails
+# once a test before this one has fixed it ("context has already been set").
+from lava.lib.dl.netx.utils import optimize_weight_bits
+from lava.utils.weightutils import clip_weights, determine_sign_mode, truncate_weights
 
 from enof.errors import BundleError
 from enof.formats.netx import (
@@ -50,9 +54,6 @@ def test_weight_ranges_netx_reads_wrongly_are_named(name):
 def test_the_replayed_netx_and_lava_weight_handling_is_lava_dls_own(name, capsys):
     """Our numpy replay of netx/utils.py optimize_weight_bits and of Lava's Dense clip + truncation gives the
     integers lava-dl 0.6.0 and lava-nc 0.10.0 themselves give (where netx clips, after its clip)."""
-    from lava.lib.dl.netx.utils import optimize_weight_bits
-    from lava.utils.weightutils import clip_weights, determine_sign_mode, truncate_weights
-
     weights = READ_EXACTLY.get(name, READ_WRONGLY.get(name, (None,))[0])
     shifted, bits, exp, _ = optimize_weight_bits(weights.copy())
     capsys.readouterr()  # netx prints its clip warnings

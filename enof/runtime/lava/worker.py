@@ -65,7 +65,7 @@ def main(argv: list[str]) -> NoReturn:
 
     try:
         if job.netx_file is not None:
-            from enof.runtime.netx.network import NetxNetwork
+            from enof.runtime.netx.network import NetxNetwork  # lazy: lava-dl is optional, needed for --backend netx only
 
             network = NetxNetwork(job.program, job.source, job.netx_file)
         else:

@@ -13,6 +13,7 @@ import inspect
 import os
 import sys
 import traceback
+from importlib.metadata import entry_points
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,8 +108,6 @@ def load_plugins(modules: list[str] | tuple[str, ...] = ()) -> None:
     name, or the path of a .py file); an entry point naming a callable is called. Whatever goes wrong in a
     plugin (not found, a syntax error, an exception, ``sys.exit`` at import, a bad register_architecture
     call) is one EnofError line naming it."""
-    from importlib.metadata import entry_points
-
     for point in entry_points(group=ENTRY_POINT_GROUP):
         loaded = _imported(point.value, lambda p=point: p.load(), f"entry point {point.name} ({ENTRY_POINT_GROUP})")
         if callable(loaded):
