@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from enof.formats.bundle import Manifest
+from enof.formats.manifest import Manifest
 from enof.formats.run_result import CoreActivity, LayerActivity, RunResult as RunRecord
 
 

@@ -90,7 +90,7 @@ def export_dict(checkpoint: Path, result) -> dict:
     """The --json object: the bundle as written (the manifest the export returns), its partition and placement."""
     from dataclasses import asdict
 
-    from enof.formats.bundle import MANIFEST_NAME, WHERE
+    from enof.formats.manifest import MANIFEST_NAME, WHERE
     from enof.formats.digest import file_sha256
 
     root, manifest, placement = Path(result.out_dir), result.manifest, result.placement

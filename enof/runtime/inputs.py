@@ -17,7 +17,7 @@ import numpy as np
 
 from enof.errors import RunError
 from enof.runtime.array_files import kind_of, read_npy, read_npz
-from enof.formats.bundle import MANIFEST_NAME
+from enof.formats.manifest import MANIFEST_NAME
 from enof.runtime.bundle import OpenedBundle
 
 FLOAT_KINDS = "f"  # numpy's kind code of float16/32/64
