@@ -27,7 +27,7 @@ def test_a_mapped_inputs_file_gives_the_arrays_result_with_memory_of_one_batch(d
     bundle = open_bundle(digits_bundle("loihi2")[0])
     images = np.tile(digits_test_set[0], (50, 1, 1, 1)).astype(np.float64)  # 2,000 samples, 1 MiB of float64
     np.save(tmp_path / "big.npy", images)
-    mapped = read_inputs_file(tmp_path / "big.npy", bundle, normalized=True)
+    mapped = read_inputs_file(tmp_path / "big.npy")
     assert isinstance(mapped.inputs, np.memmap)
     run = lambda inputs: run_bundle(bundle, inputs, None, batch_size=32, progress=False)  # noqa: E731
     run(mapped.inputs[:16])  # first-call allocations (sessions, caches) are not the run's growth
