@@ -16,7 +16,7 @@ from typing import Literal
 
 import numpy as np
 
-from enof.errors import EnofError, RunError
+from enof.errors import EnofError
 from enof.results import Bundle, EnergyReport, RunResult
 
 def export(
@@ -131,16 +131,21 @@ def _prepare_graph(graph, sha, where, target, nir_source, calibrate, data_root, 
                                     weight_bits=weight_bits, netx_biases=netx == "required")  # fmt: skip
 
 
-def _array(values, name: str) -> np.ndarray:
-    """A NumPy array of a tensor or array-like ``name``: a float array of at least one sample, every value finite."""
+def _as_numpy(values, name: str) -> np.ndarray:
+    """A NumPy view of a tensor or array-like ``name`` (no copy where it already is one)."""
     try:
         import torch
 
         if isinstance(values, torch.Tensor):
             values = values.detach().cpu().numpy()
-        array = np.asarray(values)
+        return np.asarray(values)
     except (TypeError, ValueError) as exc:
         raise EnofError(f"{name}: not an array ({exc})") from None
+
+
+def _array(values, name: str) -> np.ndarray:
+    """A NumPy array of a tensor or array-like ``name``: a float array of at least one sample, every value finite."""
+    array = _as_numpy(values, name)
     if array.dtype.kind not in "fiub":
         raise EnofError(f"{name}: dtype {array.dtype}; expected numbers (a float array)")
     if array.ndim < 2 or len(array) == 0:
@@ -158,57 +163,36 @@ def run(
     backend: Literal["fast", "lava", "netx"] = "fast",
     precision: Literal["fixed", "float"] = "fixed",
     record_spikes: bool = False,
-    normalized: bool | None = None,
+    normalized: bool = False,
     dataset: str | None = None,
     data_root: str | Path | None = None,
     limit: int | None = None,
-    batch_size: int = 256,
-    device: str = "cpu",
+    batch_size: int | Literal["auto"] = 256,
+    device: str = "auto",
     timeout_s: float = 600.0,
     lava_workers: int = 1,
     progress: bool = False,
 ) -> RunResult:
-    """Classify ``inputs`` with ``bundle`` on the built-in simulator (``backend="fast"``) or Lava.
+    """Classify ``inputs`` with ``bundle`` on the built-in simulator (``backend="fast"``) or Lava: ``enof-run``.
 
-    ``inputs``: a NumPy array or tensor, (N, C, H, W) or (N, features) as the bundle's input, or (N, T, C, H, W)
-    event frames for a bundle of event input; None: the test split of ``dataset`` (default the bundle's).
-    Raw values are normalized by the manifest's data set normalization where it has one (``normalized=True``:
-    they already are). ``labels`` (N,) give ``accuracy``. ``record_spikes``: ``RunResult.spikes`` holds every
-    chip layer's raster (T, N, *shape). ``limit``: the first N samples only.
+    ``inputs``: a float NumPy array or tensor, (N, C, H, W) or (N, features) as the bundle's input, or
+    (N, T, C, H, W) event frames for a bundle of event input; None: the test split of ``dataset`` (default the
+    bundle's). Raw values are normalized by the manifest's data set normalization where it has one
+    (``normalized=True``: they already are). ``labels`` (N,) give ``accuracy``. ``record_spikes``:
+    ``RunResult.spikes`` holds every chip layer's raster (T, N, *shape). ``limit``: the first N samples only.
+    ``device`` (built-in simulator): ``"auto"`` runs on a CUDA GPU when torch sees one, else on the CPU (the
+    fixed-point counts are the same on both), or ``"cpu"``, ``"cuda"``, ``"cuda:N"``. ``batch_size``: samples
+    per simulator batch, or ``"auto"`` (CUDA: from free memory). The same defaults and checks as enof-run's.
     """
+    from enof.run_request import KEYWORDS, RunRequest, choose_samples, run_request
     from enof.runtime.bundle import open_bundle
-    from enof.runtime.inputs import check_inputs, check_labels, load_test_split, normalization_of
-    from enof.runtime.run import run_bundle
 
+    request = RunRequest(backend, precision, batch_size, device, timeout_s, lava_workers, limit, dataset, data_root,
+                         normalized, record_spikes, progress).checked(KEYWORDS)  # fmt: skip
     opened = open_bundle(bundle.path if isinstance(bundle, Bundle) else bundle)
-    if inputs is None:
-        if labels is not None or normalized is not None:
-            raise EnofError("labels and normalized describe your own inputs; the test split brings its labels, normalized")
-        xs, ys = load_test_split(dataset or opened.manifest.dataset_name, data_root, limit, opened)
-        normalization = None
-    else:
-        if dataset is not None or data_root is not None:
-            raise EnofError("inputs replace dataset and data_root; give one or the other")
-        xs = _array(inputs, "inputs")[:limit]
-        check_inputs("inputs", xs, opened)
-        ys = None if labels is None else check_labels("labels", _labels(labels), len(xs), opened.manifest.num_classes)
-        has_normalization = opened.manifest.dataset.mean is not None
-        normalization = None if normalized or (normalized is None and not has_normalization) else normalization_of(opened, Path("inputs"))
-    sink: dict[str, list[np.ndarray]] | None = {} if record_spikes else None
-    record = run_bundle(opened, xs, ys, backend=backend, precision=precision, batch_size=batch_size, timeout_s=timeout_s,
-                        progress=progress, normalization=normalization, lava_workers=lava_workers, device=device,
-                        spike_sink=sink)  # fmt: skip
-    spikes = None if sink is None else {name: np.concatenate(parts, axis=1) for name, parts in sink.items()}
-    return RunResult(record, spikes)
-
-
-def _labels(labels) -> np.ndarray:
-    try:
-        import torch
-
-        return np.asarray(labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else labels)
-    except (TypeError, ValueError) as exc:
-        raise RunError(f"labels: not an array ({exc})") from None
+    xs = None if inputs is None else _as_numpy(inputs, "inputs")
+    ys = None if labels is None else _as_numpy(labels, "labels")
+    return run_request(opened, choose_samples(opened, request, KEYWORDS, xs, ys), request)
 
 
 def energy(

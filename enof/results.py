@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from enof.formats.bundle import Manifest
+from enof.formats.layer_names import shown_name
+from enof.formats.manifest import Manifest
 from enof.formats.run_result import CoreActivity, LayerActivity, RunResult as RunRecord
 
 
@@ -72,6 +73,13 @@ class RunResult:
     record: RunRecord
     spikes: dict[str, np.ndarray] | None = None
     path: Path | None = None  # where ``save`` last wrote run.json
+    # the bundle's manifest module_paths (enof layer name → torch module path or NIR node): for shown_name
+    module_paths: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def shown_name(self, layer: str) -> str:
+        """The name tables show for chip layer ``layer``: ``"3 (lif3)"`` where the export renamed the user's
+        all-digit NIR node "3" (enof.formats.layer_names); run.json and ``layers`` keep the enof name."""
+        return shown_name(layer, self.module_paths)
 
     @property
     def predictions(self) -> np.ndarray:

@@ -98,9 +98,9 @@ def test_energy_of_a_run_in_memory_and_of_its_run_json_agree(snntorch_mlp, tmp_p
     [
         (np.zeros((3, 4, 12), np.float32), None, "inputs: 3 dimensions (3, 4, 12); expected 2: (N, 12)"),
         (np.zeros((3, 11), np.float32), None, "inputs: shape (3, 11); expected (N, 12)"),
-        (np.array([["a"] * 12]), None, "inputs: dtype <U1"),
-        (np.full((2, 12), np.nan, np.float32), None, "inputs: holds NaN or Inf"),
-        (np.zeros((0, 12), np.float32), None, "inputs: shape (0, 12); expected (N, *sample shape) with N ≥ 1"),
+        (np.array([["a"] * 12]), None, "inputs: dtype <U1; expected a float array (float16/32/64) (N, 12)"),
+        (np.stack([np.zeros(12), np.full(12, np.nan)]).astype(np.float32), None, "inputs: sample 1 holds NaN or Inf"),
+        (np.zeros((0, 12), np.float32), None, "inputs: shape (0, 12); expected (N, 12) with N ≥ 1"),
         (np.zeros((3, 12), np.float32), np.array([0, 1]), "labels: 2 labels for 3 inputs"),
         (np.zeros((3, 12), np.float32), np.array([0, 1, 9]), "labels: labels[2] = 9, outside the bundle's classes 0..3"),
     ],
@@ -125,3 +125,99 @@ def test_bad_export_arguments_are_one_error_and_write_nothing(snntorch_mlp, tmp_
             enof.export(target="loihi2", out=tmp_path / "b", timesteps=T, input_shape=(12,), **kwargs)
         assert fragment in str(info.value), str(info.value)
         assert not (tmp_path / "b").exists()
+
+
+def _cli_error(args) -> str:
+    from enof.cli.run import app
+
+    result = CliRunner().invoke(app, list(map(str, args)))
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    return lines[0].removeprefix("error: ")
+
+
+def test_a_bad_argument_is_the_same_error_from_enof_run_and_the_api_each_in_its_spelling(snntorch_mlp, tmp_path):
+    """enof-run and enof.run go through one implementation (enof.run_request): each refusal below is worded the
+    same, naming the flag in the command and the keyword in Python."""
+    bundle = snntorch_mlp[4]
+    x = np.zeros((3, 12), np.float32)
+    x[2, 5] = np.inf
+    np.save(tmp_path / "inf.npy", x)
+    np.save(tmp_path / "ints.npy", x[:2].astype(np.int64))
+    np.savez(tmp_path / "classes.npz", inputs=x[:2], labels=np.array([3, 4]))
+    np.save(tmp_path / "good.npy", x[:2])
+    inf, ints, classes, good = (str(tmp_path / name) for name in ("inf.npy", "ints.npy", "classes.npz", "good.npy"))
+    cases = [  # (API keywords, enof-run flags, the API's error, enof-run's error)
+        (dict(inputs=x), ["--inputs", inf],
+         "inputs: sample 2 holds NaN or Inf; every value must be finite",
+         f"--inputs {inf}: sample 2 holds NaN or Inf; every value must be finite"),
+        (dict(inputs=x[:2].astype(np.int64)), ["--inputs", ints],
+         "inputs: dtype int64; expected a float array (float16/32/64) (N, 12)",
+         f"--inputs {ints}: dtype int64; expected a float array (float16/32/64) (N, 12)"),
+        (dict(inputs=x[:2], labels=np.array([3, 4])), ["--inputs", classes],
+         "labels: labels[1] = 4, outside the bundle's classes 0..3",
+         f"--inputs {classes}: labels[1] = 4, outside the bundle's classes 0..3"),
+        (dict(inputs=x[:2], dataset="digits"), ["--inputs", good, "--dataset", "digits"],
+         "inputs replaces dataset and data_root; give one or the other",
+         "--inputs replaces --dataset and --data-root; give one or the other"),
+        (dict(normalized=True), ["--normalized"],
+         "normalized describes your own inputs; the data sets are normalized by their loaders",
+         "--normalized describes an --inputs file; the data sets are normalized by their loaders"),
+        (dict(inputs=x[:2], lava_workers=2), ["--inputs", good, "--lava-workers", "2"],
+         "lava_workers=2: needs ≥ 1, and more than 1 only with backend='lava' or netx",
+         "--lava-workers 2: needs ≥ 1, and more than 1 only with --backend lava or netx"),
+        (dict(inputs=x[:2], backend="netx", precision="float"), ["--inputs", good, "--backend", "netx", "--precision", "float"],
+         "backend='netx' runs chip.net.h5's integers: precision='fixed' only",
+         "--backend netx runs chip.net.h5's integers: --precision fixed only"),
+        (dict(inputs=x[:2], batch_size=0), ["--inputs", good, "--batch-size", "0"],
+         "batch_size=0: expected a whole number ≥ 1 or auto", "--batch-size 0: expected a whole number ≥ 1 or auto"),
+        (dict(inputs=x[:2], device="tpu"), ["--inputs", good, "--device", "tpu"],
+         "device='tpu': expected auto, cpu, cuda or cuda:N", "--device 'tpu': expected auto, cpu, cuda or cuda:N"),
+        (dict(inputs=x[:2], timeout_s=0.0), ["--inputs", good, "--timeout", "0"],
+         "timeout_s=0.0: must be > 0", "--timeout 0.0: must be > 0"),
+    ]  # fmt: skip
+    for api_kwargs, flags, api_error, cli_error in cases:
+        with pytest.raises(EnofError) as info:
+            enof.run(bundle, **api_kwargs)
+        assert str(info.value) == api_error
+        out = tmp_path / "run.json"
+        assert _cli_error([bundle.path, *flags, "-q", "-o", out]) == cli_error
+        assert not out.exists()
+    with pytest.raises(EnofError, match=r"^limit=0: expected a whole number ≥ 1 \(the first N samples\)$"):
+        enof.run(bundle, x[:2], limit=0)  # enof-run's --limit is refused by click (min=1) as a usage error
+
+
+def test_enof_run_and_the_api_have_the_same_defaults():
+    """Every argument the two share defaults to the same value: device auto, batch 256, the fast fixed-point run."""
+    import inspect
+
+    from enof.cli.run import run as command
+
+    api = inspect.signature(enof.run).parameters
+    cli = {name: p.default.default for name, p in inspect.signature(command).parameters.items()}
+    shared = {"backend": "backend", "precision": "precision", "dataset": "dataset", "data_root": "data_root",
+              "limit": "limit", "batch_size": "batch_size", "device": "device", "timeout_s": "timeout",
+              "lava_workers": "lava_workers", "normalized": "normalized", "inputs": "inputs_file"}  # fmt: skip
+    for keyword, flag in shared.items():
+        theirs = cli[flag].value if hasattr(cli[flag], "value") else cli[flag]
+        assert str(api[keyword].default) == str(theirs), keyword
+    assert api["device"].default == "auto"
+
+
+def test_inputs_for_a_bundle_without_normalization_go_in_as_they_are_in_both(snntorch_mlp, tmp_path):
+    """The module's bundle was exported without a data set: no normalization to apply, so enof-run --inputs
+    without --normalized gives the run of --normalized, and of enof.run's default."""
+    from enof.cli.run import app
+
+    _, x, labels, _, bundle = snntorch_mlp
+    np.savez(tmp_path / "x.npz", inputs=x[:16], labels=labels[:16])
+    runs = {}
+    for name, extra in (("raw", []), ("normalized", ["--normalized"])):
+        out = tmp_path / f"{name}.json"
+        result = CliRunner().invoke(app, [str(bundle.path), "--inputs", str(tmp_path / "x.npz"), *extra, "-q", "-o", str(out)])
+        assert result.exit_code == 0, result.output
+        runs[name] = json.loads(out.read_text())
+    api = enof.run(bundle, x[:16], labels=labels[:16]).record.to_dict()
+    for key in ("predictions", "accuracy", "layers", "cores"):
+        assert runs["raw"][key] == runs["normalized"][key] == api[key], key

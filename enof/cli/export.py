@@ -16,7 +16,7 @@ from enof.cli.console import command_app, make_console
 from enof.cli.output import exit_codes_epilog, fail, print_json
 from enof.errors import EnofError
 from enof.exporter.placement import placement_table
-from enof.formats.bundle import MANIFEST_NAME, WHERE
+from enof.formats.manifest import MANIFEST_NAME, WHERE
 from enof.formats.digest import file_sha256
 from enof.hardware_profiles import load_profile
 

@@ -40,7 +40,7 @@ def run(
         "optional labels); float (N, C, H, W), or (N, T, C, H, W) for event input; raw scale unless --normalized"),
     normalized: bool = typer.Option(
         False, "--normalized", help="the --inputs values are already normalized (as the data set loaders give "
-        "them); without it enof-run applies the manifest's dataset.normalization, (x − mean) / std"),
+        "them); without it enof-run applies the manifest's dataset.normalization, (x − mean) / std, where it has one"),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="run only the first N test samples"),
     batch_size: str = typer.Option(
         "256", "--batch-size", help="samples per simulator batch, or auto (CUDA: from free GPU memory)"),
@@ -58,12 +58,11 @@ def run(
 
     Under torchrun --nproc_per_node N each process runs a contiguous 1/N of the samples and rank 0 writes one
     run.json, the same as a single process's."""
-    from enof.cli.options import positive_finite
     from enof.formats.outputs import check_output_file, writing
     from enof.formats.run_result import write_run_result
+    from enof.run_request import FLAGS, RunRequest, run_request
     from enof.runtime.bundle import open_bundle
     from enof.runtime.distributed import Shard
-    from enof.runtime.run import run_bundle
 
     try:
         shard = Shard.from_environment()
@@ -73,22 +72,18 @@ def run(
         shard.start()
         problem = None
         try:  # checked on every rank; under torchrun one line in all: rank 0 reports whichever rank failed first
-            positive_finite(timeout, "--timeout")
-            batch = batch_size_option(batch_size)
+            request = RunRequest(backend.value, precision.value, batch_size, device, timeout, lava_workers, limit, dataset,
+                                 data_root, normalized, progress=not quiet).checked(FLAGS)  # enof.run's checks too
             check_output_file(output, "-o", example="run.json")
             opened = open_bundle(bundle)
-            name, inputs, labels, normalization = samples_to_run(opened, inputs_file, normalized, dataset, data_root, limit)
+            samples = _samples(opened, request, inputs_file)
         except EnofError as exc:
             problem = exc
         shard.agree(problem)
-        result = run_bundle(
-            opened, inputs, labels, backend=backend.value, precision=precision.value,
-            batch_size=batch, timeout_s=timeout, progress=not quiet, normalization=normalization, shard=shard,
-            lava_workers=lava_workers, device=device,
-        )  # fmt: skip
+        result = run_request(opened, samples, request, shard)
         if shard.is_main:
             with writing(output, "-o"):
-                write_run_result(result, output)
+                write_run_result(result.record, output)
     except EnofError as exc:
         if shard.is_main:
             fail(exc)
@@ -100,49 +95,35 @@ def run(
     out = make_console()
     accuracy = "no labels, no accuracy" if result.accuracy is None else f"accuracy {result.accuracy:.2%}"
     out.print(
-        f"{name}: {accuracy} on {result.samples} {'test ' if inputs_file is None else ''}samples "
-        f"({backend.value}/{precision.value}, T = {result.timesteps}, {result.wall_s:.1f} s) → {output}"
+        f"{samples.name}: {accuracy} on {result.samples} {'test ' if samples.test_split else ''}samples "
+        f"({backend.value}/{precision.value}, T = {result.record.timesteps}, {result.record.wall_s:.1f} s) → {output}"
     )
     if not quiet:
         out.print(activity_table(result))
 
 
-def samples_to_run(opened, inputs_file: Path | None, normalized: bool, dataset: str | None, data_root, limit):
-    """(name to print, inputs, labels or None, normalization or None): the --inputs file (memory-mapped where
-    it is a .npy) or the test split of the data set, the first ``limit`` of them."""
-    from enof.runtime.inputs import load_test_split, read_inputs_file
+def _samples(opened, request, inputs_file: Path | None):
+    """The --inputs file's arrays (a .npy memory-mapped, not copied) or the test split, through enof.run's checks."""
+    from enof.run_request import FLAGS, choose_samples
+    from enof.runtime.inputs import read_inputs_file
 
     if inputs_file is None:
-        if normalized:
-            raise EnofError("--normalized describes an --inputs file; the data sets are normalized by their loaders")
-        name = dataset or opened.manifest.dataset_name
-        return (name, *load_test_split(name, data_root, limit, opened), None)
-    if dataset is not None or data_root is not None:
-        raise EnofError("--inputs replaces --dataset and --data-root; give one or the other")
-    given = read_inputs_file(inputs_file, opened, normalized)
-    labels = None if given.labels is None else given.labels[:limit]
-    return str(inputs_file), given.inputs[:limit], labels, given.normalization
-
-
-def batch_size_option(text: str) -> int:
-    """--batch-size: a whole number ≥ 1, or auto (0 to run_bundle)."""
-    if text == "auto":
-        return 0
-    if not text.isdigit() or int(text) < 1:
-        raise EnofError(f"--batch-size {text}: expected a whole number ≥ 1 or auto")
-    return int(text)
+        return choose_samples(opened, request, FLAGS)
+    given, where = read_inputs_file(inputs_file), f"--inputs {inputs_file}"
+    return choose_samples(opened, request, FLAGS, given.inputs, given.labels, (where, where), str(inputs_file))
 
 
 def activity_table(result) -> Table:
-    """Per chip layer: neurons, cores, spikes/sample, firing rate (spikes per neuron per step), synops/sample."""
+    """Per chip layer (enof.results.RunResult; the user's name beside a renamed one): neurons, cores,
+    spikes/sample, firing rate (spikes per neuron per step), synops/sample."""
     table = Table(title="chip activity per layer (per sample)")
     for column in ("layer", "neurons", "cores", "spikes/sample", "firing rate", "synops/sample"):
         table.add_column(column, justify="left" if column == "layer" else "right")
-    samples, steps = result.samples, result.timesteps
+    samples, steps = result.samples, result.record.timesteps
     for layer in result.layers:
         rate = layer.spikes / (layer.neurons * steps * samples)
         table.add_row(
-            layer.name, f"{layer.neurons:,}", str(layer.cores), f"{layer.spikes / samples:,.1f}",
+            result.shown_name(layer.name), f"{layer.neurons:,}", str(layer.cores), f"{layer.spikes / samples:,.1f}",
             f"{rate:.3f}", f"{layer.synops / samples:,.0f}",
         )  # fmt: skip
     total_spikes = sum(layer.spikes for layer in result.layers) / samples

@@ -70,7 +70,7 @@ def with_frame_size(split: Dataset, spec: DatasetSpec) -> Dataset:
 
 
 # Timestamps are whole µs that int64 binning multiplies by T: (t − t0) · T must stay below 2^63 for every T a
-# bundle runs (formats.bundle.MAX_TIMESTEPS = 2^24), so a recording spans at most 2^38 µs (3.2 days: longer than
+# bundle runs (formats.manifest.MAX_TIMESTEPS = 2^24), so a recording spans at most 2^38 µs (3.2 days: longer than
 # any recording by far); a float timestamp is an exact integer only below 2^53.
 MAX_SPAN_US = 2**38
 MAX_TIMESTAMP_US = 2**53

@@ -36,7 +36,8 @@ from enof.exporter.quantize import Quantized, quantize
 from enof.fixed_point_rules import FixedPointLimits
 from enof.exporter.to_nir import DT_S, chip_graph, chip_nir_bytes
 from enof.exporter.to_onnx import write_host_in, write_host_out
-from enof.formats.bundle import Manifest, PartitionRecord, TargetInfo, replaceable_folder, write_bundle
+from enof.formats.bundle import replaceable_folder, write_bundle
+from enof.formats.manifest import Manifest, PartitionRecord, TargetInfo
 from enof.formats.digest import file_sha256
 from enof.formats.netx import NETX_FILE
 from enof.formats.outputs import check_output_folder, writing

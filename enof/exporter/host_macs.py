@@ -14,7 +14,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from enof.formats.bundle import HostMacs
+from enof.formats.manifest import HostMacs
 
 MAC_OPS = ("Conv", "Gemm", "MatMul")
 ModelSource = onnx.ModelProto | bytes | str | Path

@@ -16,7 +16,7 @@ import nir
 import numpy as np
 
 from enof.errors import UnsupportedModuleError
-from enof.formats.bundle import MAX_TIMESTEPS, TIMESTEPS_WHY
+from enof.formats.manifest import MAX_TIMESTEPS, TIMESTEPS_WHY
 
 # The step each tool's NIR convention is written for (docs/nir.md): what the --dt-s refusal suggests.
 DT_HINT = "snnTorch writes for 1e-4 s, Norse's from_nir runs 1e-3 s"

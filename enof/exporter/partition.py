@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from enof.errors import UnsupportedModuleError
-from enof.formats.bundle import input_mode_for
+from enof.formats.manifest import input_mode_for
 from enof.exporter.graph import INPUT, FlattenNode, Graph, LifNode, Node, PoolNode, ReluNode, WeightNode
 
 Where = Literal["chip", "host_in", "host_out"]
@@ -37,7 +37,7 @@ class PartitionEntry:
 @dataclass(frozen=True)
 class Partition:
     entries: list[PartitionEntry]
-    input_mode: Literal["graded", "spikes", "current"]  # formats.bundle.input_mode_for
+    input_mode: Literal["graded", "spikes", "current"]  # formats.manifest.input_mode_for
     chip_outputs: list[str]  # LIFs whose spikes go to host_out, in graph order
     current_target: str | None  # the LIF receiving the host-in current (current mode)
 

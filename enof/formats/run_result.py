@@ -12,7 +12,7 @@ from pathlib import Path
 
 from enof.errors import RunResultError
 from enof.formats.atomic import atomic_write_text
-from enof.formats.bundle import MAX_TIMESTEPS, TIMESTEPS_WHY
+from enof.formats.manifest import MAX_TIMESTEPS, TIMESTEPS_WHY
 from enof.formats.validation import Fields, check_header, parse_json
 
 RUN_FORMAT = "enof-run"

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from enof.errors import BundleError
-from enof.formats.bundle import MANIFEST_NAME, Manifest, check_manifest_profile, read_bundle
+from enof.formats.bundle import read_bundle
+from enof.formats.manifest import MANIFEST_NAME, Manifest, check_manifest_profile
 from enof.formats.host_graphs import check_host_in, check_host_out
 from enof.formats.placement import Placement, read_placement
 from enof.formats.quant import FixedPointRanges, chip_input_bits

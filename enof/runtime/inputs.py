@@ -1,11 +1,13 @@
-"""``read_inputs_file``: a user's own samples for ``enof-run --inputs FILE.npy|.npz``, checked against the bundle.
+"""A user's own samples (``enof-run --inputs FILE.npy|.npz``, ``enof.run(bundle, inputs)``), checked against the
+bundle, and the test split of a data set: what a run classifies.
 
 A ``.npy`` file holds the inputs; a ``.npz`` file holds ``inputs`` and optionally ``labels``. Inputs are a
 float array (N, C, H, W), or (N, T, C, H, W) for a bundle of temporal input, on the data set's raw scale
 (digits 0..16, CIFAR 0..1: what the data set's files hold); the run normalizes each batch as the manifest's
-``dataset.normalization`` says, (x − mean) / std per channel. ``normalized=True`` says the file is already
-normalized (what the data set loaders give), and it is used as it is. A ``.npy`` file is memory-mapped, so a
-run holds one batch in memory, not the file; a ``.npz`` member is read whole (numpy cannot map one).
+``dataset.normalization`` says, (x − mean) / std per channel (a bundle without one takes them as they are).
+``normalized=True`` says the file is already normalized (what the data set loaders give): used as it is.
+A ``.npy`` file is memory-mapped, so a run holds one batch in memory, not the file; a ``.npz`` member is
+read whole (numpy cannot map one).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 
 from enof.errors import RunError
 from enof.runtime.array_files import kind_of, read_npy, read_npz
-from enof.formats.bundle import MANIFEST_NAME
+from enof.formats.manifest import MANIFEST_NAME
 from enof.runtime.bundle import OpenedBundle
 
 FLOAT_KINDS = "f"  # numpy's kind code of float16/32/64
@@ -37,37 +39,31 @@ class Normalization:
 
 @dataclass(frozen=True)
 class InputsFile:
-    """Checked inputs (possibly a read-only memory map), labels (N,) int64 or None, and the normalization the
-    run applies per batch (None: the file is already normalized)."""
+    """An inputs file's arrays as read, before any check against a bundle: inputs (a read-only memory map for a
+    .npy) and labels or None."""
 
     inputs: np.ndarray
     labels: np.ndarray | None
-    normalization: Normalization | None
 
 
-def read_inputs_file(path: str | Path, bundle: OpenedBundle, normalized: bool = False) -> InputsFile:
-    """Open ``path`` and check it against the bundle: suffix, members, float dtype, rank and shape, finite values,
-    labels' dtype, length and range; every problem is one RunError naming the file."""
+def read_inputs_file(path: str | Path) -> InputsFile:
+    """Open ``path`` (.npy: the inputs; .npz: ``inputs`` and optional ``labels``); a file that is not one is one
+    RunError naming it. Its arrays are checked against a bundle by ``check_inputs`` and ``check_labels``."""
     path = Path(path)
     if path.suffix not in (".npy", ".npz"):
         raise RunError(f"--inputs {path}: expected a .npy or .npz file")
     if kind_of(path, "--inputs") == ".npy":
-        inputs, labels = read_npy(path, "--inputs"), None
-    else:
-        arrays = read_npz(path, "--inputs", ("inputs", "labels"), "save it with np.savez(path, inputs=x, labels=y)")
-        inputs, labels = arrays["inputs"], arrays.get("labels")
-    check_inputs(f"--inputs {path}", inputs, bundle)
-    if labels is not None:
-        labels = check_labels(f"--inputs {path}", labels, len(inputs), bundle.manifest.num_classes)
-    return InputsFile(inputs, labels, None if normalized else normalization_of(bundle, path))
+        return InputsFile(read_npy(path, "--inputs"), None)
+    arrays = read_npz(path, "--inputs", ("inputs", "labels"), "save it with np.savez(path, inputs=x, labels=y)")
+    return InputsFile(arrays["inputs"], arrays.get("labels"))
 
 
-def normalization_of(bundle: OpenedBundle, where: Path) -> Normalization:
-    """The manifest's dataset.normalization as arrays; an error when the manifest has none."""
+def normalization_of(bundle: OpenedBundle) -> Normalization | None:
+    """The manifest's dataset.normalization as arrays; None when it has none (a bundle exported without a data
+    set: its network takes the values as they are)."""
     spec = bundle.manifest.dataset
     if spec.mean is None:
-        raise RunError(f"--inputs {where}: {bundle.root / MANIFEST_NAME} has no dataset.normalization to apply; "
-                       "normalize the inputs yourself and pass --normalized")
+        return None
     return Normalization(np.asarray(spec.mean, np.float32), np.asarray(spec.std, np.float32))
 
 

@@ -128,7 +128,7 @@ class ChipProgram:
 
     timesteps: int
     input_shape: tuple[int, ...]
-    input_mode: Literal["graded", "spikes", "current"]  # formats.bundle.INPUT_MODES
+    input_mode: Literal["graded", "spikes", "current"]  # formats.manifest.INPUT_MODES
     input_scale: float  # x_int = clip(round(x_float * input_scale))
     layers: dict[str, LifLayer]
     synapses: list[Synapse]

@@ -68,7 +68,8 @@ def run_bundle(
     integer totals into the whole run, identical to one process's; the other ranks return None. ``lava_workers``:
     each batch runs as that many independent Lava runs at once (each under the watchdog). ``device`` (fast backend):
     auto|cpu|cuda|cuda:N; ``batch_size`` 0 = auto (CUDA only: from free memory). ``spike_sink``: a dict that
-    receives every chip layer's spike raster (T, B, *shape) per batch, in sample order (one process only)."""
+    receives every chip layer's spike raster (T, B, *shape) per batch, in sample order (one process only).
+    The options come checked (enof.run_request.RunRequest: lava_workers, netx's precision, device per backend)."""
     start = time.perf_counter()
     program, manifest = bundle.program, bundle.manifest
     labels = None if labels is None else np.asarray(labels).astype(np.int64)
@@ -80,12 +81,6 @@ def run_bundle(
         raise RunError(f"{len(inputs)} inputs but {len(labels) if labels is not None else 'no'} labels (need at least 1 input, and as many labels as inputs or none)")
     if backend not in ("fast", "lava", "netx"):
         raise RunError(f"unknown backend {backend!r} (fast|lava|netx)")
-    if lava_workers < 1 or (lava_workers > 1 and backend == "fast"):
-        raise RunError(f"--lava-workers {lava_workers}: needs ≥ 1, and more than 1 only with --backend lava or netx")
-    if backend == "netx" and precision != "fixed":
-        raise RunError("--backend netx runs chip.net.h5's integers: --precision fixed only")
-    if backend != "fast" and device not in ("cpu", "auto"):  # Lava runs on the CPU
-        raise RunError(f"--device {device}: only the built-in simulator (--backend fast) runs on a chosen device")
     if spike_sink is not None and shard.world_size > 1:
         raise RunError("recording spikes needs the whole run in one process; run it without torchrun")
     from enof.runtime.fast.device import auto_batch_size, resolve_device  # imports torch: only when running

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enof.errors import EnofError
-from enof.formats.bundle import MAX_TIMESTEPS, TIMESTEPS_WHY
+from enof.formats.manifest import MAX_TIMESTEPS, TIMESTEPS_WHY
 
 # numpy's legacy RandomState, and most tools a seed reaches, take a 32-bit unsigned seed.
 MAX_SEED = 2**32 - 1
@@ -17,7 +17,7 @@ def seed_in_range(value: int, flag: str) -> int:
 
 
 def timesteps_in_range(values, flag: str) -> None:
-    """Every T in ``values`` from 1 to the most steps a bundle runs (formats.bundle.MAX_TIMESTEPS), so that a
+    """Every T in ``values`` from 1 to the most steps a bundle runs (formats.manifest.MAX_TIMESTEPS), so that a
     T no bundle can hold is refused before training or exporting starts, not after."""
     for value in values:
         if not 1 <= value <= MAX_TIMESTEPS:

@@ -22,7 +22,8 @@ from typer.testing import CliRunner
 from enof.cli.energy import app
 from enof.exporter.host_macs import host_macs
 from enof.formats.dataset_record import DatasetSpec
-from enof.formats.bundle import Manifest, PartitionRecord, TargetInfo, write_bundle
+from enof.formats.bundle import write_bundle
+from enof.formats.manifest import Manifest, PartitionRecord, TargetInfo
 from enof.formats.placement import LayerPlacement, PlacedCore, Placement
 from enof.formats.quant import FixedPointRanges
 from enof.formats.run_result import write_run_result

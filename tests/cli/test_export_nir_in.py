@@ -106,3 +106,23 @@ def test_timesteps_metadata_is_a_whole_number(tmp_path, one_line_error, value, p
 def test_a_missing_file_says_it_is_missing(tmp_path, one_line_error):
     result = CliRunner().invoke(app, [str(tmp_path / "gone.nir"), "--target", "loihi2", "--timesteps", "2"])
     one_line_error(result, "gone.nir: no such file")
+
+
+def test_enof_run_shows_the_users_node_names_beside_enofs_and_run_json_keeps_enofs(tmp_path):
+    """Nodes "1" and "3" were renamed lif1 and lif3 for ONNX: the activity table says "3 (lif3)", as the export's
+    errors do; run.json and enof.run's layers keep the enof names, and RunResult.shown_name gives the table's."""
+    import enof
+    from enof.cli.run import app as run_app
+
+    assert export(tmp_path, sequential_graph(), "-q").exit_code == 0
+    x = np.random.default_rng(4).uniform(0.0, 1.0, (5, 6)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    result = CliRunner().invoke(run_app, [str(tmp_path / "bundle"), "--inputs", str(tmp_path / "x.npy"),
+                                          "-o", str(tmp_path / "run.json")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = [line.split("│")[1].strip() for line in result.output.splitlines() if line.count("│") > 2]
+    assert rows == ["1 (lif1)", "3 (lif3)", "total"], result.output
+    assert [layer["name"] for layer in json.loads((tmp_path / "run.json").read_text())["layers"]] == ["lif1", "lif3"]
+    run = enof.run(tmp_path / "bundle", x)
+    assert [layer.name for layer in run.layers] == ["lif1", "lif3"]
+    assert [run.shown_name(layer.name) for layer in run.layers] == ["1 (lif1)", "3 (lif3)"]

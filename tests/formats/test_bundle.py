@@ -15,7 +15,8 @@ from enof.errors import BundleError
 from enof.exporter.host_macs import host_macs
 from enof.exporter.placement import LayerSpec, dense_synapses, place
 from enof.formats.dataset_record import DatasetSpec
-from enof.formats.bundle import HostMacs, Manifest, PartitionRecord, TargetInfo, read_bundle, write_bundle
+from enof.formats.bundle import read_bundle, write_bundle
+from enof.formats.manifest import HostMacs, Manifest, PartitionRecord, TargetInfo
 from enof.formats.placement import read_placement
 from enof.hardware_profiles import load_profile
 

@@ -5,7 +5,7 @@ format_version in the same wording."""
 import pytest
 
 from enof.errors import BundleError, RunResultError
-from enof.formats.bundle import manifest_from_dict
+from enof.formats.manifest import manifest_from_dict
 from enof.formats.placement import placement_from_dict
 from enof.formats.run_result import run_result_from_dict
 

@@ -8,7 +8,7 @@ import onnx
 import pytest
 
 from enof.errors import BundleError
-from enof.formats.bundle import MAX_TIMESTEPS, manifest_from_dict
+from enof.formats.manifest import MAX_TIMESTEPS, manifest_from_dict
 from enof.hardware_profiles import load_profile
 from enof.runtime.bundle import open_bundle
 

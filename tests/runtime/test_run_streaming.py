@@ -8,6 +8,7 @@ import pytest
 
 from enof.errors import RunResultError
 from enof.formats.run_result import read_run_result, run_result_from_dict, write_run_result
+from enof.run_request import FLAGS, RunRequest, choose_samples
 from enof.runtime.bundle import open_bundle
 from enof.runtime.inputs import read_inputs_file
 from enof.runtime.run import run_bundle
@@ -27,8 +28,12 @@ def test_a_mapped_inputs_file_gives_the_arrays_result_with_memory_of_one_batch(d
     bundle = open_bundle(digits_bundle("loihi2")[0])
     images = np.tile(digits_test_set[0], (50, 1, 1, 1)).astype(np.float64)  # 2,000 samples, 1 MiB of float64
     np.save(tmp_path / "big.npy", images)
-    mapped = read_inputs_file(tmp_path / "big.npy", bundle, normalized=True)
+    mapped = read_inputs_file(tmp_path / "big.npy")
     assert isinstance(mapped.inputs, np.memmap)
+    # enof-run's path (the checks enof.run makes, then --limit) keeps the map: no copy of the file
+    request = RunRequest(limit=1500).checked(FLAGS)
+    chosen = choose_samples(bundle, request, FLAGS, mapped.inputs, None, ("--inputs big.npy",) * 2, "big.npy")
+    assert isinstance(chosen.inputs, np.memmap) and len(chosen.inputs) == 1500 and chosen.normalization is not None
     run = lambda inputs: run_bundle(bundle, inputs, None, batch_size=32, progress=False)  # noqa: E731
     run(mapped.inputs[:16])  # first-call allocations (sessions, caches) are not the run's growth
     peak = _peak_python_bytes(lambda: run(mapped.inputs))

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from enof.errors import ProfileError, RunResultError
-from enof.formats.bundle import MANIFEST_NAME
+from enof.formats.manifest import MANIFEST_NAME
 from enof.formats.run_result import RunResult, read_run_result
 from enof.hardware_profiles import PROFILE_DIR, CostModel, Profile, load_profile
 from enof.runtime.bundle import OpenedBundle, open_bundle

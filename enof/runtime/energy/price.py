@@ -63,7 +63,7 @@ class EnergyInputs:
 
     timesteps: int
     samples: int
-    input_mode: Literal["graded", "spikes", "current"]  # formats.bundle.INPUT_MODES
+    input_mode: Literal["graded", "spikes", "current"]  # formats.manifest.INPUT_MODES
     layers: tuple[LayerActivity, ...]
     cores: tuple[CoreActivity, ...]
     host: HostCost
