@@ -89,7 +89,7 @@ class Report:
         for m in self.result.models:
             if m.model.name == name:
                 return m
-        raise KeyError(name)
+        raise KeyError(f"{name!r} is not a cost model of this report; its models are {', '.join(self.model_names)}")
 
     def shown(self, name: str) -> str:
         """A layer's name in the tables and the plot: the user's all-digit name beside enof's ("3 (lif3)")."""
