@@ -13,7 +13,7 @@ from enof.formats.layer_names import shown_name
 from enof.hardware_profiles import CostModel, Quantity, TimingSection, grades_of
 from enof.runtime.energy.inputs import EnergySources
 from enof.runtime.energy.price import EnergyInputs, compute_energy
-from enof.runtime.energy.result import PJ_PER_J, EnergyResult, ModelEnergy
+from enof.runtime.energy.result import EnergyResult, ModelEnergy
 from enof.runtime.energy.routing import Routing
 from enof.runtime.energy.timing import ChipTime, StepTime
 
@@ -113,11 +113,11 @@ class Report:
             latency_s=None if time is None else time.latency_s,
             latency_bound_s=None if bound is None else bound.latency_s,
             inferences_per_s=None if time is None else time.inferences_per_s,
-            edp_js=None if time is None else chip.total_pj / PJ_PER_J * time.latency_s,
+            edp_js=chip.edp_js(time),
             ann_model=None if ann is None else ann.model.name, ann_device=None if ann is None else ann.ann_device,
             ann_pj=None if ann is None else ann.ann_pj, ann_latency_s=None if ann is None else ann.ann_latency_s,
             # a ratio only of one model's own two figures: never one cost model's ANN over another's SNN
-            ann_over_snn=None if ann is not chip or chip.total_pj <= 0 else ann.ann_pj / chip.total_pj,
+            ann_over_snn=chip.ann_over_snn if ann is chip else None,
         )  # fmt: skip
 
     @property
