@@ -9,8 +9,11 @@ Every bad argument is one :class:`enof.errors.EnofError` naming it.
 from __future__ import annotations
 
 import hashlib
+import math
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -209,25 +212,48 @@ def energy(
 
     ``model``: the cost model of the breakdown tables and plot (default: the one that prices the most chip parts);
     ``timestep_us``: a measured time per step instead of the profile's timing model."""
-    from enof.runtime.energy.inputs import load_energy_inputs
-    from enof.runtime.energy.price import compute_energy
-    from enof.runtime.energy.report import main_model, report_dict
+    return energy_report(run, model=model, bundle=bundle, profile=profile, routing=routing, timestep_us=timestep_us)
 
-    if timestep_us is not None and not (np.isfinite(timestep_us) and timestep_us > 0):
-        raise EnofError(f"timestep_us = {timestep_us!r}: needs a number of microseconds > 0")
+
+@dataclass(frozen=True)
+class ArgumentNames:
+    """How the caller spells energy's arguments in its errors, as format strings of the value: enof.energy's
+    keywords (``model='x'``) or enof-energy's flags (``--model x``)."""
+
+    model: str
+    timestep_us: str
+
+
+KEYWORDS = ArgumentNames(model="model={!r}", timestep_us="timestep_us = {!r}")
+FLAGS = ArgumentNames(model="--model {}", timestep_us="--timestep-us {}")
+
+
+def energy_report(
+    run: RunResult | str | Path, *, model: str | None = None, bundle: Bundle | str | Path | None = None,
+    profile: str | None = None, routing: Literal["geometric", "all-cores"] = "geometric",
+    timestep_us: float | None = None, names: ArgumentNames = KEYWORDS, before_reading: Callable[[], None] | None = None,
+) -> EnergyReport:
+    """``enof.energy`` and ``enof-energy`` in one: check the arguments (errors spelled by ``names``), call
+    ``before_reading`` (the command checks its output paths there), read run.json (unless ``run`` is in memory),
+    its bundle and the profile once, price the run under every cost model, check ``model`` is one of them."""
+    from enof.runtime.energy.inputs import load_energy_inputs
+    from enof.runtime.energy.report_model import priced_report
+
+    if timestep_us is not None and not (math.isfinite(timestep_us) and timestep_us > 0):
+        said = names.timestep_us.format(timestep_us)
+        raise EnofError(f"{said}: must be > 0" if math.isfinite(timestep_us) else f"{said}: must be a finite number")
+    if before_reading is not None:
+        before_reading()
     bundle_dir = bundle.path if isinstance(bundle, Bundle) else bundle
     if isinstance(run, RunResult):
         label = run.path if run.path is not None else Path("(unsaved enof.run result)")
         inputs, models, sources = load_energy_inputs(label, bundle_dir, profile, run=run.record)
     else:
         inputs, models, sources = load_energy_inputs(Path(run), bundle_dir, profile)
-    result = compute_energy(inputs, models, routing=routing, timestep_us=timestep_us)
-    report = report_dict(result, sources, inputs.timing)
-    if model is not None:
-        try:
-            main_model(report, model)
-        except KeyError:
-            raise EnofError(f"model={model!r}: not a cost model of {sources.profile_path} ({', '.join(m['name'] for m in report['models'])})") from None
+    report = priced_report(inputs, models, sources, routing=routing, timestep_us=timestep_us)
+    if model is not None and model not in report.model_names:
+        raise EnofError(f"{names.model.format(model)}: not a cost model of {sources.profile_path} "
+                        f"({', '.join(report.model_names)})")
     return EnergyReport(report, model)
 
 

@@ -6,15 +6,19 @@ notebook wants next to it: arrays, properties, ``save``, ``to_dict``, ``plot``.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from enof.formats.layer_names import shown_name
 from enof.formats.manifest import Manifest
 from enof.formats.run_result import CoreActivity, LayerActivity, RunResult as RunRecord
+
+if TYPE_CHECKING:  # the energy model loads the runtime: imported where a report is made, not by `import enof`
+    from enof.runtime.energy.report_model import Headline, Report
+    from enof.runtime.energy.result import CoreStats, LayerStats, ModelEnergy
 
 
 @dataclass(frozen=True)
@@ -125,55 +129,46 @@ class RunResult:
 
 
 @dataclass(frozen=True)
-class Headline:
-    """The report's first lines, per inference, under its default cost model (None: not priced or modeled)."""
-
-    model: str
-    total_pj: float
-    chip_pj: float
-    host_pj: float
-    latency_s: float | None
-    inferences_per_s: float | None
-    edp_js: float | None
-
-    @classmethod
-    def of(cls, report: dict) -> "Headline":
-        h = report["headline"]
-        return cls(h["model"], h["total_pj"], h["chip_pj"], h["host_pj"], h.get("latency_s"), h.get("inferences_per_s"),
-                   h.get("edp_js"))  # fmt: skip
-
-
-@dataclass(frozen=True)
 class EnergyReport:
     """What ``enof-energy`` prints, as data: the headline, per-layer and per-core tables, every cost model.
 
-    ``str(report)`` is the text report; ``to_dict()`` is ``enof-energy --format json``; ``plot(path)`` is ``--plot``."""
+    ``report`` is the typed report (enof.runtime.energy.report_model.Report: the priced run, its sources, the
+    profile's timing and the user's layer names) that the tables, CSV and plot read; ``str(report)`` is the text
+    report; ``to_dict()`` is ``enof-energy --format json``; ``plot(path)`` is ``--plot``."""
 
-    report: dict
+    report: Report
     model: str | None = None  # the cost model of the breakdown tables and plot (None: the default)
     _text_width: int = field(default=180, repr=False)
 
     @property
     def headline(self) -> Headline:
-        return Headline.of(self.report)
+        """Energy (chip, host, total), latency, inferences/s and EDP per inference under the default cost model."""
+        return self.report.headline
 
     @property
-    def layers(self) -> list[dict]:
-        """Per chip layer: neurons, cores, firing rate, synops and spikes per inference, energy per cost model."""
-        return copy.deepcopy(self.report["layers"])
+    def layers(self) -> tuple[LayerStats, ...]:
+        """Per chip layer: neurons, cores, firing rate, spikes and synops per inference (``energy()`` prices them)."""
+        return self.report.result.layers
 
     @property
-    def cores(self) -> list[dict]:
-        """Per core: its layer, activity per inference, routes and energy per cost model."""
-        return copy.deepcopy(self.report["cores"])
+    def cores(self) -> tuple[CoreStats, ...]:
+        """Per core: its layer, chip and tile, activity per inference and where its spikes go."""
+        return self.report.result.cores
 
     @property
     def models(self) -> list[str]:
-        return [m["name"] for m in self.report["models"]]
+        return self.report.model_names
+
+    def energy(self, model: str | None = None) -> ModelEnergy:
+        """One cost model's prices, per layer (``.layers[name]``), per core (``.cores[core_id]``) and in total
+        (``.total_pj``, ``.chip_pj``, ``.host_pj``): ``model``, else this report's model, else the default."""
+        return self.report.model(model or self.model)
 
     def to_dict(self) -> dict:
         """Every number of the report (energies in pJ per inference): ``enof-energy --format json``."""
-        return copy.deepcopy(self.report)
+        from enof.runtime.energy.report_json import report_dict
+
+        return report_dict(self.report)
 
     def text(self, width: int | None = None) -> str:
         """The report's tables as plain text."""

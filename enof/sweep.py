@@ -27,8 +27,7 @@ from enof.formats.run_result import write_run_result
 from enof.hardware_profiles import load_profile
 from enof.runtime.bundle import open_bundle
 from enof.runtime.energy.inputs import energy_inputs
-from enof.runtime.energy.price import compute_energy
-from enof.runtime.energy.report import report_dict
+from enof.runtime.energy.report_model import priced_report
 from enof.runtime.inputs import load_test_split
 from enof.runtime.run import run_bundle
 from enof.trainer.config import TrainConfig
@@ -216,13 +215,13 @@ def _measure(config: SweepConfig, seed: int, model: Path, timesteps: int, bits: 
             for p in ("float", "fixed")}
     run_json = write_run_result(runs["fixed"], folder / "run.json")
     inputs, models, sources = energy_inputs(runs["fixed"], run_json, bundle)  # nothing read again
-    headline = report_dict(compute_energy(inputs, models), sources, inputs.timing)["headline"]
+    headline = priced_report(inputs, models, sources).headline
     return {
         "timesteps": timesteps, "weight_bits": bits, "repact": repact,
         "float_accuracy": runs["float"].accuracy, "fixed_accuracy": runs["fixed"].accuracy,
         "cores": len(exported.placement.cores), "chips": exported.placement.chips,
-        "chip_pj": headline["chip_pj"], "host_pj": headline["host_pj"], "total_pj": headline["total_pj"],
-        "cost_model": headline["model"], "test_samples": int(len(test[1])),
+        "chip_pj": headline.chip_pj, "host_pj": headline.host_pj, "total_pj": headline.total_pj,
+        "cost_model": headline.model, "test_samples": int(len(test[1])),
     }  # fmt: skip
 
 

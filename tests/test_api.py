@@ -82,8 +82,8 @@ def test_energy_of_a_run_in_memory_and_of_its_run_json_agree(snntorch_mlp, tmp_p
     from_file = enof.energy(tmp_path / "run.json")
     assert report.headline == from_file.headline and report.headline.total_pj > 0
     assert report.headline.total_pj == pytest.approx(report.headline.chip_pj + report.headline.host_pj)
-    assert [layer["name"] for layer in report.layers] == ["lif1", "lif3"] and len(report.cores) >= 2
-    assert report.to_dict()["headline"]["total_pj"] == report.headline.total_pj
+    assert [layer.name for layer in report.layers] == ["lif1", "lif3"] and len(report.cores) >= 2
+    assert report.to_dict()["headline"]["total_pj"] == report.headline.total_pj == report.energy().total_pj
     assert "Energy per inference" in str(report)
     png = report.plot(tmp_path / "energy.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -6,16 +6,18 @@ import json
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from enof.cli.options import positive_finite
 from enof.cli.console import command_app
 from enof.cli.output import exit_codes_epilog, fail
 from enof.errors import EnofError
 from enof.formats.atomic import atomic_write_text
 from enof.formats.outputs import check_output_file, writing
+
+if TYPE_CHECKING:
+    from enof.runtime.energy.report_model import Report
 
 app = command_app()
 
@@ -52,34 +54,24 @@ def energy(
                                "inference under --model (default: the model that prices the most chip parts)"),
 ) -> None:
     """Price one inference of a run under every cost model of the profile, with the ANN baseline."""
-    from enof.runtime.energy.price import compute_energy
-    from enof.runtime.energy.inputs import load_energy_inputs
-    from enof.runtime.energy.report import main_model, report_dict, report_tables, report_text
+    from enof.api import FLAGS, energy_report
+    from enof.runtime.energy.report import report_tables
     from enof.runtime.energy.report_csv import report_csv
 
     try:
-        positive_finite(timestep_us, "--timestep-us")
-        _check_outputs(output, plot)
-        inputs, models, sources = load_energy_inputs(run_json, bundle, profile)
-        result = compute_energy(inputs, models, routing=routing.value, timestep_us=timestep_us)
-        report = report_dict(result, sources, inputs.timing)
-        if model is not None:
-            try:
-                main_model(report, model)
-            except KeyError:
-                names = ", ".join(m["name"] for m in report["models"])
-                raise EnofError(f"--model {model}: not a cost model of {sources.profile_path} ({names})") from None
+        priced = energy_report(run_json, model=model, bundle=bundle, profile=profile, routing=routing.value,
+                               timestep_us=timestep_us, names=FLAGS, before_reading=lambda: _check_outputs(output, plot))
         if fmt is Format.json:
-            text = json.dumps(report, indent=2) + "\n"
+            text = json.dumps(priced.to_dict(), indent=2) + "\n"
         elif fmt is Format.csv:
-            text = report_csv(report)
+            text = report_csv(priced.report)
         else:
-            text = report_text(report, main=model) if output is not None else None
+            text = priced.text() if output is not None else None
         if plot is not None:
             from enof.runtime.energy.plot import plot_report
 
             with writing(plot, "--plot"):
-                plot_report(report, plot, model)
+                plot_report(priced.report, plot, model)
         if output is not None:
             with writing(output, "-o"):
                 atomic_write_text(output, text)
@@ -89,25 +81,24 @@ def energy(
     if output is None and text is not None:
         sys.stdout.write(text)
     elif output is None and quiet:
-        typer.echo(total_line(report, model))
+        typer.echo(total_line(priced.report, model))
     elif output is None:
         from enof.cli.console import make_console
 
-        make_console().print(report_tables(report, model))
+        make_console().print(report_tables(priced.report, model))
 
 
-def total_line(report: dict, model: str | None) -> str:
+def total_line(report: Report, model: str | None) -> str:
     """--quiet's one line: the chosen cost model's total, chip and host energy per inference."""
-    from enof.runtime.energy.report import format_energy, main_model
+    from enof.runtime.energy.report import format_energy
     from enof.runtime.energy.time_report import format_time
 
-    chosen = main_model(report, model)
-    totals, time = chosen["totals"], report["time"]
-    timing = "" if time is None else (f"; {format_time(time['latency_s'])} alone, {time['inferences_per_s']:,.0f} "
-                                      f"inferences/s, EDP {totals['edp_js']:.3g} J·s")
-    return (f"{chosen['name']}: {format_energy(totals['total_pj'])} per inference (chip "
-            f"{format_energy(totals['chip_pj'])}, host {format_energy(totals['host_pj'])}{timing}; T = {report['timesteps']}, "
-            f"{report['samples']} samples of {report['sources']['run_path']})")
+    chosen, time = report.model(model), report.time
+    timing = "" if time is None else (f"; {format_time(time.latency_s)} alone, {time.inferences_per_s:,.0f} "
+                                      f"inferences/s, EDP {report.edp_js(chosen):.3g} J·s")
+    return (f"{chosen.model.name}: {format_energy(chosen.total_pj)} per inference (chip "
+            f"{format_energy(chosen.chip_pj)}, host {format_energy(chosen.priced_host_pj)}{timing}; "
+            f"T = {report.result.timesteps}, {report.result.samples} samples of {report.sources.run_path})")
 
 
 def _check_outputs(output: Path | None, plot: Path | None) -> None:

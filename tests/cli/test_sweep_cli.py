@@ -55,8 +55,7 @@ def test_each_point_opens_its_bundle_once_and_never_reads_back_its_run_json(swep
     """The sweep prices the run it holds on the bundle it opened: one open_bundle per point, no run.json read;
     the figures are what enof-energy gives from the files on disk, to the last bit."""
     from enof.runtime.energy.inputs import load_energy_inputs
-    from enof.runtime.energy.price import compute_energy
-    from enof.runtime.energy.report import report_dict
+    from enof.runtime.energy.report_model import priced_report
 
     out, report, _ = swept
     points = out / "seed0" / "points"
@@ -64,9 +63,8 @@ def test_each_point_opens_its_bundle_once_and_never_reads_back_its_run_json(swep
     assert READS["read_run_result"] == []
     for key, point in report["points"].items():
         inputs, models, sources = load_energy_inputs(points / key / "run.json")
-        headline = report_dict(compute_energy(inputs, models), sources, inputs.timing)["headline"]
-        assert (point["chip_pj"], point["host_pj"], point["total_pj"]) == (
-            headline["chip_pj"], headline["host_pj"], headline["total_pj"])
+        headline = priced_report(inputs, models, sources).headline
+        assert (point["chip_pj"], point["host_pj"], point["total_pj"]) == (headline.chip_pj, headline.host_pj, headline.total_pj)
 
 
 def test_two_points_write_the_table_the_json_and_the_plot(swept):

@@ -91,6 +91,7 @@ def assemble_inputs(
         depths={name: d for name, d in bundle.program.depths().items() if name in bundle.program.layers},
         timing=timing,
         input_temporal=bundle.program.input_temporal,
+        module_paths=bundle.manifest.module_paths,
     )
 
 

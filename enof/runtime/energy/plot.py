@@ -8,44 +8,47 @@ from pathlib import Path
 import numpy as np
 
 from enof.formats.atomic import atomic_open
+from enof.runtime.energy.report import format_energy
+from enof.runtime.energy.report_model import Report
+from enof.runtime.energy.result import ModelEnergy
 from enof.runtime.energy.time_report import format_time
-from enof.runtime.energy.report import format_energy, main_model
 
 PARTS = (("synops_pj", "synaptic ops"), ("neuron_updates_pj", "neuron updates"), ("routing_pj", "spike routing"))
 # One colour per quantity, the same in every panel (matplotlib's tab10 by index)
 COLOURS = {"synaptic ops": "tab:blue", "neuron updates": "tab:orange", "spike routing": "tab:green",
            "chip dynamic": "tab:purple", "static": "tab:red", "host": "tab:brown", "ANN baseline": "tab:gray",
            "firing rate": "tab:olive"}
-TOTALS = (("chip_dynamic_pj", "chip dynamic"), ("static_pj", "static"), ("host_pj", "host"), ("ann_pj", "ANN baseline"))
+TOTALS = (("priced_chip_dynamic_pj", "chip dynamic"), ("static_pj", "static"), ("priced_host_pj", "host"),
+          ("ann_pj", "ANN baseline"))  # ModelEnergy's attributes
 
 
-def plot_report(report: dict, path: Path, main: str | None = None) -> None:
+def plot_report(report: Report, path: Path, main: str | None = None) -> None:
     """Write the PNG atomically (temporary file in the same folder, then rename). Energies in pJ per inference
-    on the y axes, labelled in readable units (nJ, µJ, mJ, J)."""
+    on the y axes, labelled in readable units (nJ, µJ, mJ, J); layers under the names the tables show."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter
 
-    chosen = main_model(report, main)
-    name = chosen["name"]
+    chosen = report.model(main)
+    layers = report.result.layers
     fig, (ax_answer, ax_time, ax_models, ax_rate) = plt.subplots(
-        4, 1, figsize=(max(10.0, 0.9 * (len(report["layers"]) + len(report["host_layers"])) + 8), 16),
+        4, 1, figsize=(max(10.0, 0.9 * (len(layers) + len(report.result.host_layers)) + 8), 16),
         constrained_layout=True,
     )
     _time_panel(ax_time, report)
     _answer_panel(ax_answer, report, chosen)
     _models_panel(ax_models, report)
-    rates = [layer["firing_rate"] for layer in report["layers"]]
+    rates = [layer.firing_rate for layer in layers]
     x = np.arange(len(rates))
     ax_rate.bar(x, rates, color=COLOURS["firing rate"])
     for xi, rate in zip(x, rates):
         ax_rate.annotate(f"{rate:.3f}", (xi, rate), ha="center", va="bottom", fontsize="small")
-    ax_rate.set_title(f"Firing rate of each chip layer (spikes per neuron per timestep, T = {report['timesteps']})")
+    ax_rate.set_title(f"Firing rate of each chip layer (spikes per neuron per timestep, T = {report.result.timesteps})")
     ax_rate.set_ylabel("spikes / neuron / step")
     ax_rate.set_ylim(0, max(0.05, 1.15 * max(rates, default=0.0)))
-    ax_rate.set_xticks(x, [layer["name"] for layer in report["layers"]], rotation=20, ha="right")
+    ax_rate.set_xticks(x, [report.shown(layer.name) for layer in layers], rotation=20, ha="right")
     readable = FuncFormatter(lambda pj, _: format_energy(pj))
     for ax in (ax_answer, ax_models):
         ax.yaxis.set_major_formatter(readable)
@@ -53,10 +56,10 @@ def plot_report(report: dict, path: Path, main: str | None = None) -> None:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     for ax in (ax_answer, ax_time, ax_models, ax_rate):
         ax.grid(axis="y", alpha=0.3)
-    time = report["headline"]["latency_s"]
-    fig.suptitle(f"{name}: {format_energy(chosen['totals']['total_pj'])} per inference"
-                 + ("" if time is None else f", {format_time(time)} alone, "
-                    f"{report['headline']['inferences_per_s']:,.0f} inferences/s streamed"))
+    headline = report.headline
+    fig.suptitle(f"{chosen.model.name}: {format_energy(chosen.total_pj)} per inference"
+                 + ("" if headline.latency_s is None else f", {format_time(headline.latency_s)} alone, "
+                    f"{headline.inferences_per_s:,.0f} inferences/s streamed"))
 
     path = Path(path)
     try:
@@ -66,21 +69,21 @@ def plot_report(report: dict, path: Path, main: str | None = None) -> None:
         plt.close(fig)
 
 
-def _answer_panel(ax, report: dict, chosen: dict) -> None:
+def _answer_panel(ax, report: Report, chosen: ModelEnergy) -> None:
     """Chip layers stacked by part, then static, each host layer and the ANN baseline, as bars on one axis."""
-    name, totals = chosen["name"], chosen["totals"]
-    labels = [layer["name"] for layer in report["layers"]]
+    name, layers = chosen.model.name, report.result.layers
+    labels = [report.shown(layer.name) for layer in layers]
     bottom = np.zeros(len(labels))
     for key, label in PARTS:
-        values = np.array([layer["energy"][name][key] or 0.0 for layer in report["layers"]])
+        values = np.array([getattr(chosen.layers[layer.name], key) or 0.0 for layer in layers])
         if values.any():
             ax.bar(np.arange(len(labels)), values, bottom=bottom, color=COLOURS[label], label=label)
             bottom += values
-    extra = [] if totals["static_pj"] is None else [("static", "static", totals["static_pj"])]
-    host = [(h["name"], "host", h["energy_pj"][name]) for h in report["host_layers"]]
-    extra += host or [("host", "host", totals["host_pj"])]
-    headline = report["headline"]
-    extra.append((f"ANN ({headline['ann_model']})", "ANN baseline", headline["ann_pj"]))
+    extra = [] if chosen.static_pj is None else [("static", "static", chosen.static_pj)]
+    host = [(report.shown(h.name), "host", chosen.host_layer_pj(h.name)) for h in report.result.host_layers]
+    extra += host or [("host", "host", chosen.priced_host_pj)]
+    headline = report.headline
+    extra.append((f"ANN ({headline.ann_model})", "ANN baseline", headline.ann_pj))
     seen = set()
     for i, (label, quantity, pj) in enumerate(extra, start=len(labels)):
         if pj is not None:
@@ -92,48 +95,47 @@ def _answer_panel(ax, report: dict, chosen: dict) -> None:
                  "and the same network as a 1-step ANN")
 
 
-def _models_panel(ax, report: dict) -> None:
+def _models_panel(ax, report: Report) -> None:
     """Every model's chip dynamic, static, host and ANN energy side by side (log scale: models differ by 10^4)."""
-    models = report["models"]
+    models = report.models
     x = np.arange(len(models))
     width = 0.8 / len(TOTALS)
     for j, (key, label) in enumerate(TOTALS):
-        values = np.array([m["totals"][key] or 0.0 for m in models])
+        values = np.array([getattr(m, key) or 0.0 for m in models])
         if values.any():
             ax.bar(x - 0.4 + width * (j + 0.5), np.where(values > 0, values, np.nan), width, color=COLOURS[label],
                    label=label)
     ax.set_yscale("log")
-    ax.set_xticks(x, [m["name"] for m in models], rotation=20, ha="right")
+    ax.set_xticks(x, report.model_names, rotation=20, ha="right")
     ax.set_title("Per inference under each cost model (log scale; a missing bar: the model does not price it)")
 
 
 TIME_PARTS = (("compute", "compute (slowest core)"), ("mesh", "mesh"), ("barrier", "barrier"), ("io", "host I/O"))
 
 
-def _time_panel(ax, report: dict) -> None:
+def _time_panel(ax, report: Report) -> None:
     """The chip's time beside its energy: each wall step of one sample alone, stacked by what sets it."""
     from matplotlib.ticker import FuncFormatter
 
-    time = report.get("time")
-    if time is None:
+    if report.time is None:
         ax.text(0.5, 0.5, "time not modeled (the profile has no [timing]; give --timestep-us)", ha="center",
                 transform=ax.transAxes)
         ax.set_axis_off()
         return
-    steps = [s for s in time["steps"] if s["schedule"] == "alone"]
+    steps = report.time.alone
     x = np.arange(len(steps))
     bottom = np.zeros(len(steps))
     for (key, label), colour in zip(TIME_PARTS, ("#4c72b0", "#dd8452", "#8c8c8c", "#c44e52")):
         if key == "io":  # the part of an I/O-bound step that I/O adds beyond compute + mesh + barrier
-            values = np.array([max(0.0, s["io_s"] - s["compute_s"] - s["mesh_s"] - s["barrier_s"]) for s in steps])
+            values = np.array([max(0.0, s.io_s - s.compute_s - s.mesh_s - s.barrier_s) for s in steps])
         else:
-            values = np.array([s[f"{key}_s"] for s in steps])
+            values = np.array([getattr(s, f"{key}_s") for s in steps])
         if values.any():
             ax.bar(x, values, bottom=bottom, color=colour, label=label)
             bottom += values
-    ax.set_xticks(x, [f"{s['step']}\n{s['pacing_layer'] or ''}" for s in steps])
+    ax.set_xticks(x, [f"{k}\n{report.shown(s.pacing_layer) if s.pacing_layer else ''}" for k, s in enumerate(steps)])
     ax.yaxis.set_major_formatter(FuncFormatter(lambda seconds, _: format_time(seconds)))
     ax.set_ylabel("per wall step")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
-    ax.set_title(f"Time of one sample alone ({time['source']}): T = {report['timesteps']} + {time['fill_steps']} fill "
+    ax.set_title(f"Time of one sample alone ({report.time_source}): T = {report.result.timesteps} + {report.time.fill_steps} fill "
                  "steps, each as long as its slowest core + mesh + barrier, or its host I/O (pacing layer below)")

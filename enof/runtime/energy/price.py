@@ -17,6 +17,7 @@ Choices the counts force on us (stated in the report):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -24,7 +25,7 @@ from enof.errors import ProfileError, RunResultError
 from enof.formats.placement import PlacedCore
 from enof.formats.run_result import CoreActivity, CoreSteps, HostCost, LayerActivity
 from enof.hardware_profiles import CostModel, TimingSection
-from enof.runtime.energy.result import CoreStats, EnergyResult, HostLayer, LayerStats, ModelEnergy, Parts
+from enof.runtime.energy.result import PJ_PER_J, CoreStats, EnergyResult, HostLayer, LayerStats, ModelEnergy, Parts
 from enof.runtime.energy.routing import (
     INPUT,
     CoreRoute,
@@ -36,7 +37,6 @@ from enof.runtime.energy.routing import (
 from enof.runtime.energy.timing import ChipTime, CoreTimingInputs, chip_time, longest_routes_ns
 from enof.synapses import Connection
 
-PJ_PER_J = 1e12
 S_PER_US = 1e-6
 
 # Constants that are priced together: a model gives all of a group or none of it.
@@ -82,6 +82,8 @@ class EnergyInputs:
     timing: TimingSection | None = None  # the profile's [timing]; None: time is not modeled
     # event frames cross the host link every step; a static image once per sample (run.host_cost)
     input_temporal: bool = False
+    # the manifest's module_paths (enof layer name -> the user's module path or NIR node): names the report shows
+    module_paths: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.samples <= 0 or self.timesteps <= 0:

@@ -6,11 +6,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 from enof.formats.run_result import HostCost
-from enof.hardware_profiles import CostModel
+from enof.hardware_profiles import CostModel, Quantity, grades_of
 from enof.runtime.energy.routing import CoreRoute, Routing
 from enof.runtime.energy.timing import ChipTime
 
 J_PER_PJ = 1e-12
+PJ_PER_J = 1e12
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,11 @@ class Parts:
     @property
     def priced(self) -> bool:
         return any(p is not None for p in (self.synops_pj, self.neuron_updates_pj, self.routing_pj))
+
+    @property
+    def priced_total_pj(self) -> float | None:
+        """total_pj where the model prices any part of it, else None (the report's "—")."""
+        return self.total_pj if self.priced else None
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,20 @@ class ModelEnergy:
     def chip_dynamic_pj(self) -> float:
         return sum(p.total_pj for p in self.layers.values())
 
+    def host_layer_pj(self, name: str) -> float | None:
+        """A host layer's part of host_compute_pj; None where the host's compute is not priced per layer."""
+        return None if self.host_layers_pj is None else self.host_layers_pj[name]
+
+    @property
+    def priced_chip_dynamic_pj(self) -> float | None:
+        """chip_dynamic_pj where the model prices any layer, else None."""
+        return self.chip_dynamic_pj if any(p.priced for p in self.layers.values()) else None
+
+    def share_of_chip(self, parts: Parts) -> float | None:
+        """A layer's or core's share of the chip's dynamic energy under this model; None where it is not priced."""
+        whole = self.chip_dynamic_pj
+        return parts.total_pj / whole if parts.priced and whole > 0 else None
+
     @property
     def chip_pj(self) -> float:
         return self.chip_dynamic_pj + (self.static_pj or 0.0)
@@ -95,8 +115,50 @@ class ModelEnergy:
         return (self.host_compute_pj or 0.0) + (self.host_io_pj or 0.0)
 
     @property
+    def priced_host_pj(self) -> float | None:
+        """host_pj where the model prices the host's compute or its I/O, else None."""
+        return None if self.host_compute_pj is None and self.host_io_pj is None else self.host_pj
+
+    @property
     def total_pj(self) -> float:
         return self.chip_pj + self.host_pj
+
+    def edp_js(self, time: ChipTime | None) -> float | None:
+        """Energy-delay product of one inference (J·s): the total at the latency of one sample alone."""
+        return None if time is None else self.total_pj / PJ_PER_J * time.latency_s
+
+    @property
+    def unpriced_chip_parts(self) -> int:
+        """How many parts of the chip (not the host) this model has no constant for: the default model has fewest."""
+        return sum(1 for p in self.not_priced if not p.startswith("host"))
+
+    @property
+    def constants(self) -> dict[str, Quantity]:
+        """The model's sourced numbers (the ANN device is a label, not a number)."""
+        return {k: q for k, q in self.model.quantities().items() if k != "ann_device"}
+
+    @property
+    def energy_grades(self) -> list[str]:
+        """The grades of every entry of the model, the ANN device's included (the headline's)."""
+        return grades_of(self.model.quantities().values())
+
+    @property
+    def constant_grades(self) -> list[str]:
+        """The grades of the model's constants (the totals table's)."""
+        return sorted({g.strip() for q in self.constants.values() for g in q.grade.split(",") if g.strip()})
+
+    @property
+    def ann_device(self) -> str:
+        return "" if self.model.ann_device is None else str(self.model.ann_device.value)
+
+    @property
+    def static_note(self) -> str:
+        """Why static energy is not priced, in words: what the model's source leaves out about it, else what
+        this run lacks to price it ("" when it is priced)."""
+        if self.static_pj is not None:
+            return ""
+        said = [p for p in (*self.model.leaves_out, *self.not_priced) if p.startswith("static") and p != "static power"]
+        return said[0] if said else "this cost model has no static power figure"
 
     @property
     def ann_over_snn(self) -> float | None:
@@ -112,6 +174,14 @@ class ModelEnergy:
         if self.ann_pj is None or power is None:
             return None
         return self.ann_pj * J_PER_PJ / float(power.value)
+
+    @property
+    def ann_edp_js(self) -> float | None:
+        return None if self.ann_latency_s is None else self.ann_pj / PJ_PER_J * self.ann_latency_s
+
+    @property
+    def ann_time_grades(self) -> list[str]:
+        return [] if self.model.ann_power_w is None else grades_of([self.model.ann_power_w])
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,26 @@ class StepTime:
     def io_bound(self) -> bool:
         return self.io_ns > self.compute_ns + self.mesh_ns + self.barrier_ns
 
+    @property
+    def step_s(self) -> float:
+        return self.step_ns / NS_PER_S
+
+    @property
+    def compute_s(self) -> float:
+        return self.compute_ns / NS_PER_S
+
+    @property
+    def mesh_s(self) -> float:
+        return self.mesh_ns / NS_PER_S
+
+    @property
+    def barrier_s(self) -> float:
+        return self.barrier_ns / NS_PER_S
+
+    @property
+    def io_s(self) -> float:
+        return self.io_ns / NS_PER_S
+
 
 @dataclass(frozen=True)
 class ChipTime:
