@@ -20,6 +20,7 @@ from typing import Literal
 import numpy as np
 
 from enof.errors import EnofError
+from enof.formats.digest import file_sha256
 from enof.results import Bundle, EnergyReport, RunResult
 
 def export(
@@ -53,6 +54,7 @@ def export(
     chip.net.h5 for Loihi 2 where netx can express the chip part (auto), or refused without it (required: biases
     at netx's exponent 6), or none (off) (docs/loihi2-hardware.md).
     """
+    # lazy: `import enof` stays light; torch, ONNX and NIR load when a function runs
     from enof.exporter.export import NirSource, bundle_from_prepared, check_bundle_folder, export_bundle, is_nir_file
 
     clock = time.perf_counter()
@@ -69,11 +71,12 @@ def export(
             result = export_bundle(path, target, out, calibrate, data_root, max_chips=max_chips, weight_bits=weight_bits,
                                    netx=netx)
             return Bundle(result.out_dir, result.manifest, result)
+        # lazy: `import enof` stays light; torch, ONNX and NIR load when a function runs
         from enof.exporter.from_nir import read_nir_file
-        from enof.formats.digest import file_sha256
 
         graph, sha, where = read_nir_file(path), file_sha256(path), str(path)
     elif _is_enof_model(source):
+        # lazy: `import enof` stays light; torch, ONNX and NIR load when a function runs
         from enof.exporter.export import prepare_model_export
 
         batch = None if calibration is None else _array(calibration, "calibration")
@@ -90,6 +93,7 @@ def export(
 
 def _is_enof_model(source) -> bool:
     """An EnofNet (enof.trainer.models: backbone, pool, fc), as a checkpoint rebuilds it."""
+    # lazy: `import enof` stays light; torch, ONNX and NIR load when a function runs
     import torch
 
     return isinstance(source, torch.nn.Module) and all(hasattr(source, part) for part in ("backbone", "pool", "fc"))
@@ -106,6 +110,7 @@ def _module_sha256(module) -> str:
 
 def _graph_of(source, timesteps, input_shape, dt_s):
     """(NIR graph, sha256 of the source, its name in errors) of a nir.NIRGraph or a torch module."""
+    # lazy: `import enof` stays light; torch, ONNX and NIR load when a function runs
     import nir
     import torch
 
@@ -115,6 +120,7 @@ def _graph_of(source, timesteps, input_shape, dt_s):
             digest = hashlib.sha256((Path(scratch) / "graph.nir").read_bytes()).hexdigest()
         return source, digest, "NIR graph"
     if isinstance(source, torch.nn.Module):
+        # lazy: `import enof` stays light; torch, ONNX and NIR load when a function runs
         from enof.exporter.from_module import module_to_nir
 
         if timesteps is None or input_shape is None:
@@ -125,6 +131,7 @@ def _graph_of(source, timesteps, input_shape, dt_s):
 
 
 def _prepare_graph(graph, sha, where, target, nir_source, calibrate, data_root, calibration, weight_bits, netx="auto"):
+    # lazy: `import enof` stays light; torch, ONNX and NIR load when a function runs
     from enof.exporter.export import prepare_nir_graph_export
 
     if calibration is not None and nir_source.dataset is not None:
@@ -137,6 +144,7 @@ def _prepare_graph(graph, sha, where, target, nir_source, calibrate, data_root, 
 def _as_numpy(values, name: str) -> np.ndarray:
     """A NumPy view of a tensor or array-like ``name`` (no copy where it already is one)."""
     try:
+        # lazy: `import enof` stays light; torch, ONNX and NIR load when a function runs
         import torch
 
         if isinstance(values, torch.Tensor):
@@ -187,6 +195,7 @@ def run(
     fixed-point counts are the same on both), or ``"cpu"``, ``"cuda"``, ``"cuda:N"``. ``batch_size``: samples
     per simulator batch, or ``"auto"`` (CUDA: from free memory). The same defaults and checks as enof-run's.
     """
+    # lazy: `import enof` stays light; torch, ONNX and NIR load when a function runs
     from enof.run_request import KEYWORDS, RunRequest, choose_samples, run_request
     from enof.runtime.bundle import open_bundle
 
@@ -236,6 +245,7 @@ def energy_report(
     """``enof.energy`` and ``enof-energy`` in one: check the arguments (errors spelled by ``names``), call
     ``before_reading`` (the command checks its output paths there), read run.json (unless ``run`` is in memory),
     its bundle and the profile once, price the run under every cost model, check ``model`` is one of them."""
+    # lazy: `import enof` stays light; torch, ONNX and NIR load when a function runs
     from enof.runtime.energy.inputs import load_energy_inputs
     from enof.runtime.energy.report_model import priced_report
 

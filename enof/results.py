@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from enof.formats.layer_names import shown_name
+from enof.formats.outputs import check_output_file, writing
+from enof.formats.run_result import write_run_result
 from enof.formats.manifest import Manifest
 from enof.formats.run_result import CoreActivity, LayerActivity, RunResult as RunRecord
 
@@ -35,6 +37,7 @@ class Bundle:
     @classmethod
     def open(cls, path: str | Path) -> "Bundle":
         """The bundle at ``path``, its manifest and file hashes checked."""
+        # lazy: `import enof` stays light; the bundle reader and the report load when used
         from enof.runtime.bundle import open_bundle
 
         opened = open_bundle(path)
@@ -118,9 +121,6 @@ class RunResult:
 
     def save(self, path: str | Path) -> Path:
         """Write run.json (what ``enof-run -o`` writes; ``enof-energy`` reads it) atomically; returns its path."""
-        from enof.formats.outputs import check_output_file, writing
-        from enof.formats.run_result import write_run_result
-
         path = check_output_file(path, example="run.json")
         with writing(path):
             write_run_result(self.record, path)
@@ -166,20 +166,21 @@ class EnergyReport:
 
     def to_dict(self) -> dict:
         """Every number of the report (energies in pJ per inference): ``enof-energy --format json``."""
+        # lazy: `import enof` stays light; the bundle reader and the report load when used
         from enof.runtime.energy.report_json import report_dict
 
         return report_dict(self.report)
 
     def text(self, width: int | None = None) -> str:
         """The report's tables as plain text."""
+        # lazy: `import enof` stays light; the bundle reader and the report load when used
         from enof.runtime.energy.report import report_text
 
         return report_text(self.report, width or self._text_width, main=self.model)
 
     def plot(self, path: str | Path) -> Path:
         """Write the PNG of ``enof-energy --plot``; returns its path."""
-        from enof.formats.outputs import check_output_file, writing
-        from enof.runtime.energy.plot import plot_report
+        from enof.runtime.energy.plot import plot_report  # lazy: matplotlib, only when a plot is drawn
 
         path = check_output_file(path, example="energy.png")
         with writing(path):

@@ -20,6 +20,7 @@ from enof.errors import RunError
 from enof.results import RunResult
 from enof.runtime.bundle import OpenedBundle
 from enof.runtime.distributed import Shard
+from enof.runtime.run import run_bundle
 from enof.runtime.inputs import Normalization, check_inputs, check_labels, load_test_split, normalization_of
 
 BACKENDS = ("fast", "lava", "netx")
@@ -160,8 +161,6 @@ def choose_samples(opened: OpenedBundle, request: RunRequest, spelling: Spelling
 def run_request(opened: OpenedBundle, samples: Samples, request: RunRequest, shard: Shard = Shard()) -> RunResult | None:
     """Run the checked ``request`` on ``samples``: the whole run (rank 0 under torchrun), None on the other ranks.
     The result knows the bundle's ``module_paths``, for tables that show the user's layer names."""
-    from enof.runtime.run import run_bundle
-
     sink: dict[str, list[np.ndarray]] | None = {} if request.record_spikes else None
     record = run_bundle(
         opened, samples.inputs, samples.labels, backend=request.backend, precision=request.precision,

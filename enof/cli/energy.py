@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from enof.cli.console import command_app
+from enof.cli.console import command_app, make_console
 from enof.cli.output import exit_codes_epilog, fail
 from enof.errors import EnofError
 from enof.formats.atomic import atomic_write_text
@@ -54,6 +54,7 @@ def energy(
                                "inference under --model (default: the model that prices the most chip parts)"),
 ) -> None:
     """Price one inference of a run under every cost model of the profile, with the ANN baseline."""
+    # lazy: the energy model reads the bundle (NIR, ONNX); --help answers without them
     from enof.api import FLAGS, energy_report
     from enof.runtime.energy.report import report_tables
     from enof.runtime.energy.report_csv import report_csv
@@ -68,6 +69,7 @@ def energy(
         else:
             text = priced.text() if output is not None else None
         if plot is not None:
+            # lazy: matplotlib, only when a plot is drawn
             from enof.runtime.energy.plot import plot_report
 
             with writing(plot, "--plot"):
@@ -83,13 +85,12 @@ def energy(
     elif output is None and quiet:
         typer.echo(total_line(priced.report, model))
     elif output is None:
-        from enof.cli.console import make_console
-
         make_console().print(report_tables(priced.report, model))
 
 
 def total_line(report: Report, model: str | None) -> str:
     """--quiet's one line: the chosen cost model's total, chip and host energy per inference."""
+    # lazy: the energy model reads the bundle (NIR, ONNX); --help answers without them
     from enof.runtime.energy.report import format_energy
     from enof.runtime.energy.time_report import format_time
 

@@ -13,6 +13,8 @@ from rich.table import Table
 
 from enof.cli.output import exit_codes_epilog, fail
 from enof.errors import EnofError
+from enof.formats.outputs import check_output_file, writing
+from enof.formats.run_result import write_run_result
 
 app = command_app()
 
@@ -58,8 +60,7 @@ def run(
 
     Under torchrun --nproc_per_node N each process runs a contiguous 1/N of the samples and rank 0 writes one
     run.json, the same as a single process's."""
-    from enof.formats.outputs import check_output_file, writing
-    from enof.formats.run_result import write_run_result
+    # lazy: a run loads NIR, ONNX and torch; --help and option errors answer without them
     from enof.run_request import FLAGS, RunRequest, run_request
     from enof.runtime.bundle import open_bundle
     from enof.runtime.distributed import Shard
@@ -104,6 +105,7 @@ def run(
 
 def _samples(opened, request, inputs_file: Path | None):
     """The --inputs file's arrays (a .npy memory-mapped, not copied) or the test split, through enof.run's checks."""
+    # lazy: a run loads NIR, ONNX and torch; --help and option errors answer without them
     from enof.run_request import FLAGS, choose_samples
     from enof.runtime.inputs import read_inputs_file
 

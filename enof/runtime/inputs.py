@@ -110,6 +110,7 @@ def load_test_split(name: str, data_root, limit: int | None, bundle: OpenedBundl
     """The test split of data set ``name`` for the opened bundle, as its loader normalizes it: images
     (N, C, H, W), or event frames (N, T, C, H, W) binned at the bundle's T; labels (N,) int64. The one
     test-split loader of enof-run, enof-sweep (each point binned at its own T), the referee and enof.run."""
+    # lazy: the data set loaders pull torch and torchvision; --inputs arrays need neither
     from enof.datasets import check_data_root, dataset_spec, frame_hw_of, load_test_split as read_test_split
 
     spec = dataset_spec(name)

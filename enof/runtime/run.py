@@ -198,10 +198,12 @@ def _check_raster_fits(program: ChipProgram, batch: int, where: Path) -> None:
 def _chip_runner(backend: Backend, precision: Precision, timeout_s: float, lava_workers: int, device, record_spikes: bool = False,
                  netx_file: bytes | None = None):
     if backend == "fast":
+        # lazy: each backend loads its own stack when it runs (torch for fast, the Lava launcher below)
         from enof.runtime.fast import simulate
 
         # each step's spikes go straight into the recorder: no raster of the whole batch is kept unless asked for
         return lambda program, x, steps: simulate(program, x, precision, record_spikes, device=device, on_step=steps.add_step)
+    # lazy: as the fast backend above
     from enof.runtime.lava.backend import DEFAULT_SAMPLES_PER_RUN, run_lava
 
     def lava(program: ChipProgram, x: np.ndarray, steps: StepRecorder):

@@ -25,9 +25,11 @@ TOTALS = (("priced_chip_dynamic_pj", "chip dynamic"), ("static_pj", "static"), (
 def plot_report(report: Report, path: Path, main: str | None = None) -> None:
     """Write the PNG atomically (temporary file in the same folder, then rename). Energies in pJ per inference
     on the y axes, labelled in readable units (nJ, µJ, mJ, J); layers under the names the tables show."""
+    # lazy: matplotlib, only when a plot is drawn
     import matplotlib
 
     matplotlib.use("Agg")
+    # lazy: after use("Agg"), as matplotlib asks
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter
 
@@ -115,6 +117,7 @@ TIME_PARTS = (("compute", "compute (slowest core)"), ("mesh", "mesh"), ("barrier
 
 def _time_panel(ax, report: Report) -> None:
     """The chip's time beside its energy: each wall step of one sample alone, stacked by what sets it."""
+    # lazy: matplotlib, only when a plot is drawn
     from matplotlib.ticker import FuncFormatter
 
     if report.time is None:

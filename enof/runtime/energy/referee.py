@@ -23,13 +23,19 @@ import numpy as np
 from enof.errors import EnofError
 from enof.formats.placement import PlacedCore, core_neuron_indices
 from enof.formats.run_result import HostCost
-from enof.synapses import positions, reach
 from enof.hardware_profiles import CostModel, TimingSection
+from enof.runtime.bundle import open_bundle
+from enof.runtime.counts import count_activity
+from enof.runtime.energy.inputs import mesh_from_profile, projections_from_program
+from enof.runtime.energy.price import PJ_PER_J, EnergyInputs, compute_energy
 from enof.runtime.energy.routing import MeshGeometry
-from enof.runtime.energy.price import PJ_PER_J
 from enof.runtime.energy.timing import NS_PER_S
+from enof.runtime.fast import simulate
+from enof.runtime.host import run_host_in
+from enof.runtime.inputs import load_test_split
 from enof.runtime.program import INPUT, ChipProgram
 from enof.runtime.step_activity import StepRecorder
+from enof.synapses import positions, reach
 
 
 def sanafe_core_index(cores: list[PlacedCore], cores_per_tile: int, tiles_y: int) -> dict[int, int]:
@@ -110,10 +116,6 @@ def enof_replay_figures(program: ChipProgram, cores: list[PlacedCore], rasters: 
     """The same spikes under enof's own energy and time models: counts per core and step (StepRecorder, host
     events left out), priced by ``model`` (``compute_energy``, geometric routing) and timed by ``timing`` in
     aligned time. Rasters are (steps, neurons) per layer."""
-    from enof.runtime.counts import count_activity
-    from enof.runtime.energy.inputs import projections_from_program
-    from enof.runtime.energy.price import EnergyInputs, compute_energy
-
     steps = next(iter(rasters.values())).shape[0]
     replay = dataclasses.replace(program, timesteps=steps, input_temporal=False)
     recorder = StepRecorder(replay, cores)
@@ -169,11 +171,6 @@ def compare_with_sanafe(bundle_dir: Path, samples: int, workdir: Path, timing_mo
                         data_root: Path | None = None) -> RefereeComparison:
     """Replay the first ``samples`` test samples of a Loihi 1 bundle, back to back (T steps each), on SANA-FE and
     price the same spikes with enof's ``sanafe_loihi`` model and [timing]."""
-    from enof.runtime.bundle import open_bundle
-    from enof.runtime.energy.inputs import mesh_from_profile
-    from enof.runtime.fast import simulate
-    from enof.runtime.host import run_host_in
-
     bundle = open_bundle(Path(bundle_dir))
     program, profile = bundle.program, bundle.profile
     x = _test_samples(bundle, samples, data_root)  # normalized by the data set's loader
@@ -203,6 +200,4 @@ def _sanafe_arch() -> Path:
 
 def _test_samples(bundle, samples: int, data_root: Path | None) -> np.ndarray:
     """The first ``samples`` inputs of the bundle's test split, as its loader gives them."""
-    from enof.runtime.inputs import load_test_split
-
     return load_test_split(bundle.manifest.dataset_name, data_root, samples, bundle)[0]
