@@ -3,8 +3,8 @@
 The caller builds a :class:`RunRequest` (its arguments, with the same defaults in both), :meth:`RunRequest.checked`
 checks them, :func:`choose_samples` picks what the run classifies (the caller's arrays, or the test split of a
 data set) and checks it against the bundle, and :func:`run_request` runs it. A problem is one RunError, worded
-the same for both callers but naming the argument as the caller spells it (:data:`FLAGS`: ``--limit 0``;
-:data:`KEYWORDS`: ``limit=0``).
+the same for both callers but naming the argument as the caller spells it (``enof.spelling``: :data:`FLAGS`,
+``--limit 0``; :data:`KEYWORDS`, ``limit=0``), the device and ``batch_size`` auto included.
 """
 
 from __future__ import annotations
@@ -22,42 +22,11 @@ from enof.runtime.bundle import OpenedBundle
 from enof.runtime.distributed import Shard
 from enof.runtime.run import run_bundle
 from enof.runtime.inputs import Normalization, check_inputs, check_labels, load_test_split, normalization_of
+from enof.spelling import FLAGS, KEYWORDS, Spelling
 
 BACKENDS = ("fast", "lava", "netx")
 PRECISIONS = ("fixed", "float")
 _DEVICE_FORM = re.compile(r"auto|cpu|cuda(:\d+)?")  # resolve_device then checks that the GPU exists
-
-
-@dataclass(frozen=True)
-class Spelling:
-    """How a caller names its arguments in errors: enof-run's flags, or enof.run's keywords."""
-
-    inputs: str
-    own_inputs: str  # the caller's own samples, in a sentence
-    labels: str
-    normalized: str
-    dataset: str
-    data_root: str
-    limit: str
-    batch_size: str
-    device: str
-    backend: str
-    precision: str
-    timeout_s: str
-    lava_workers: str
-    flags: bool  # True: "--limit 0"; False: "limit=0"
-
-    def given(self, name: str, value, quoted: bool = False) -> str:
-        """The argument ``name`` with ``value`` as the caller wrote it."""
-        if not self.flags:
-            return f"{getattr(self, name)}={value!r}"
-        return f"{getattr(self, name)} {value!r}" if quoted else f"{getattr(self, name)} {value}"
-
-
-FLAGS = Spelling("--inputs", "an --inputs file", "--inputs", "--normalized", "--dataset", "--data-root", "--limit",
-                 "--batch-size", "--device", "--backend", "--precision", "--timeout", "--lava-workers", flags=True)  # fmt: skip
-KEYWORDS = Spelling("inputs", "your own inputs", "labels", "normalized", "dataset", "data_root", "limit", "batch_size",
-                    "device", "backend", "precision", "timeout_s", "lava_workers", flags=False)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -105,7 +74,20 @@ class RunRequest:
                            f"({s.given('backend', 'fast')}) runs on a chosen device")  # fmt: skip
         if self.limit is not None and not _whole(self.limit, 1):
             raise RunError(f"{s.given('limit', self.limit)}: expected a whole number ≥ 1 (the first N samples)")
-        return replace(self, batch_size=_batch_size(self.batch_size, s))
+        batch_size = _batch_size(self.batch_size, s)
+        _check_device(backend, self.device, batch_size == 0, s)
+        return replace(self, batch_size=batch_size)
+
+
+def _check_device(backend: str, device: str, auto_batch: bool, s: Spelling) -> None:
+    """The device exists on this machine, and ``batch_size`` auto has a CUDA GPU to size itself by: checked here,
+    before the bundle is opened, so that the errors name the argument as the caller spells it."""
+    # lazy: torch loads when a run is checked, not when enof is imported
+    from enof.runtime.fast.device import refuse_auto_batch_size_off_cuda, resolve_device
+
+    torch_device = resolve_device(device if backend == "fast" else "cpu", spelling=s)  # as run_bundle resolves it
+    if auto_batch:
+        refuse_auto_batch_size_off_cuda(torch_device, s)
 
 
 def _whole(value, least: int) -> bool:

@@ -188,6 +188,38 @@ def test_a_bad_argument_is_the_same_error_from_enof_run_and_the_api_each_in_its_
         enof.run(bundle, x[:2], limit=0)  # enof-run's --limit is refused by click (min=1) as a usage error
 
 
+def _device_case() -> tuple[str, str]:
+    """A device this machine lacks, and the end of the error that names it (either spelling's)."""
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if count == 0:
+        return "cuda", f": torch {torch.__version__} sees no CUDA GPU here; use "
+    return f"cuda:{count}", f": this machine has {count} CUDA GPU(s), cuda:0 to cuda:{count - 1}"
+
+
+def test_the_device_and_batch_size_auto_errors_from_the_runtime_speak_the_callers_spelling(snntorch_mlp, tmp_path):
+    """The checks that need torch (does the GPU exist; can batch size auto size itself) name device= and
+    batch_size= from enof.run, --device and --batch-size from enof-run, and write no run.json."""
+    bundle = snntorch_mlp[4]
+    np.save(tmp_path / "good.npy", np.zeros((2, 12), np.float32))
+    good, out = str(tmp_path / "good.npy"), tmp_path / "run.json"
+    missing, reason = _device_case()
+    use = ("device='cpu' or 'auto'", "--device cpu or auto") if missing == "cuda" else ("", "")
+    auto = " picks a batch from free CUDA memory; on the CPU give a number (memory grows with the batch: 256 suits most networks)"
+    cases = [  # (API keywords, enof-run flags, the API's error, enof-run's error)
+        (dict(device=missing), ["--device", missing], f"device={missing!r}{reason}{use[0]}", f"--device {missing}{reason}{use[1]}"),
+        (dict(batch_size="auto", device="cpu"), ["--batch-size", "auto", "--device", "cpu"],
+         f"batch_size='auto'{auto}", f"--batch-size auto{auto}"),
+        (dict(batch_size="auto", backend="lava"), ["--batch-size", "auto", "--backend", "lava"],  # Lava: the CPU
+         f"batch_size='auto'{auto}", f"--batch-size auto{auto}"),
+    ]  # fmt: skip
+    for api_kwargs, flags, api_error, cli_error in cases:
+        with pytest.raises(EnofError) as info:
+            enof.run(bundle, np.zeros((2, 12), np.float32), **api_kwargs)
+        assert str(info.value) == api_error
+        assert _cli_error([bundle.path, "--inputs", good, *flags, "-q", "-o", out]) == cli_error
+        assert not out.exists()
+
+
 def test_enof_run_and_the_api_have_the_same_defaults():
     """Every argument the two share defaults to the same value: device auto, batch 256, the fast fixed-point run."""
     import inspect

@@ -12,10 +12,11 @@ import torch
 
 from enof.errors import RunError
 from enof.runtime.fast import simulate
-from enof.runtime.fast.device import auto_batch_size, resolve_device
+from enof.runtime.fast.device import auto_batch_size, refuse_auto_batch_size_off_cuda, resolve_device
 from enof.runtime.fast.fixed_point import FLOAT32_EXACT
 from enof.runtime.fast.synapses import build_fixed_op
 from enof.runtime.program import Synapse
+from enof.spelling import KEYWORDS
 
 INPUT_MAX = 241  # graded payload bound; 241 · 255 · 273 = 2^24 − 1 exactly
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]
@@ -62,6 +63,16 @@ def test_resolve_device_names_the_flag_and_the_choices():
 def test_batch_size_auto_is_refused_on_the_cpu(random_program):
     with pytest.raises(RunError, match="--batch-size auto picks a batch from free CUDA memory; on the CPU give a number"):
         auto_batch_size(random_program(), torch.device("cpu"), 100)
+    with pytest.raises(RunError, match="^batch_size='auto' picks a batch from free CUDA memory; on the CPU give"):
+        refuse_auto_batch_size_off_cuda(torch.device("cpu"), KEYWORDS)
+
+
+def test_resolve_device_names_the_keyword_when_called_for_enof_run():
+    with pytest.raises(RunError, match="^device='tpu': expected auto, cpu, cuda or cuda:N$"):
+        resolve_device("tpu", spelling=KEYWORDS)
+    if not torch.cuda.is_available():
+        with pytest.raises(RunError, match=r"^device='cuda:1': torch .* sees no CUDA GPU here; use device='cpu' or 'auto'$"):
+            resolve_device("cuda:1", spelling=KEYWORDS)
 
 
 @pytest.mark.cuda

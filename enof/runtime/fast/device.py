@@ -19,30 +19,33 @@ from math import prod
 import torch
 
 from enof.errors import RunError
+from enof.spelling import FLAGS, Spelling
 
 DEVICE_CHOICES = "auto, cpu, cuda or cuda:N"
 
 
-def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
+def resolve_device(spec: str, local_rank: int = 0, spelling: Spelling = FLAGS) -> torch.device:
     """``auto``: a CUDA GPU when torch sees one (GPU ``local_rank`` mod count: one per torchrun process on a
-    machine), else the CPU; ``cuda``/``cuda:N`` must exist."""
+    machine), else the CPU; ``cuda``/``cuda:N`` must exist. Errors name the device as ``spelling`` does."""
+    s = spelling
     if spec == "auto":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         return torch.device("cuda", local_rank % count) if count else torch.device("cpu")
     try:
         device = torch.device(spec)
     except (RuntimeError, ValueError):
-        raise RunError(f"--device {spec!r}: expected {DEVICE_CHOICES}") from None
+        raise RunError(f"{s.given('device', spec, True)}: expected {DEVICE_CHOICES}") from None
     if device.type == "cpu":
         return device
     if device.type != "cuda":
-        raise RunError(f"--device {spec!r}: expected {DEVICE_CHOICES}")
+        raise RunError(f"{s.given('device', spec, True)}: expected {DEVICE_CHOICES}")
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if count == 0:
-        raise RunError(f"--device {spec}: torch {torch.__version__} sees no CUDA GPU here; use --device cpu or auto")
+        raise RunError(f"{s.given('device', spec)}: torch {torch.__version__} sees no CUDA GPU here; "
+                       f"use {s.either('device', 'cpu', 'auto')}")  # fmt: skip
     index = 0 if device.index is None else device.index
     if index >= count:
-        raise RunError(f"--device {spec}: this machine has {count} CUDA GPU(s), cuda:0 to cuda:{count - 1}")
+        raise RunError(f"{s.given('device', spec)}: this machine has {count} CUDA GPU(s), cuda:0 to cuda:{count - 1}")
     return torch.device("cuda", index)
 
 
@@ -80,12 +83,17 @@ FREE_MEMORY_FRACTION = 0.5  # of the GPU's free memory: what the allocator's cac
 def auto_batch_size(program, device: torch.device, samples: int) -> int:
     """A batch for ``--batch-size auto`` on CUDA: half the free memory over an estimate of one sample's bytes
     (its neurons' state, and the largest conv's unfolded input, as torch's im2col convolution builds it)."""
-    if device.type != "cuda":
-        raise RunError("--batch-size auto picks a batch from free CUDA memory; on the CPU give a number "
-                       "(memory grows with the batch: 256 suits most networks)")
+    refuse_auto_batch_size_off_cuda(device)
     neurons = sum(layer.neurons for layer in program.layers.values())
     unfolded = max((prod(s.weight.shape[1:]) * program.layers[s.target].neurons // s.weight.shape[0]
                     for s in program.synapses if s.weight.ndim == 4), default=0)  # fmt: skip  (a 4-D weight: im2col)
     per_sample = BYTES_PER_NEURON_SAMPLE * neurons + 8 * unfolded
     free, _total = torch.cuda.mem_get_info(device)
     return max(1, min(samples, int(FREE_MEMORY_FRACTION * free) // per_sample))
+
+
+def refuse_auto_batch_size_off_cuda(device: torch.device, spelling: Spelling = FLAGS) -> None:
+    """``batch_size`` auto sizes a batch by free CUDA memory: a RunError on any other device."""
+    if device.type != "cuda":
+        raise RunError(f"{spelling.given('batch_size', 'auto')} picks a batch from free CUDA memory; on the CPU "
+                       "give a number (memory grows with the batch: 256 suits most networks)")
