@@ -52,7 +52,8 @@ class RunRequest:
     progress: bool = False
 
     def checked(self, spelling: Spelling) -> "RunRequest":
-        """This request with ``batch_size`` as run_bundle takes it (0: auto), or a RunError naming the argument."""
+        """This request with ``batch_size`` as run_bundle takes it (0: auto), or a RunError naming the argument;
+        the device must exist here, and ``batch_size`` auto needs a CUDA one (this imports torch)."""
         s, backend = spelling, self.backend
         if backend not in BACKENDS:
             raise RunError(f"{s.given('backend', backend, True)}: expected {', '.join(BACKENDS)}")

@@ -2,8 +2,8 @@
 
 Used by `make demo` to show that the Lava fixed_pt run and the built-in simulator agree bit for bit.
 Prints a summary (how many predictions, per-layer / per-core counts and per-core per-step counts differ, and the
-first differing step); --verbose lists every differing count, --json prints the same as one JSON object. Exit 0 when identical (counts within
---tolerance), 1 when they differ or on bad input, 2 on a usage error.
+first differing step); --verbose lists every differing count, --json prints the same as one JSON object.
+Exit 0 when identical (counts within --tolerance), 1 when they differ or on bad input, 2 on a usage error.
 """
 
 from __future__ import annotations
