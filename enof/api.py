@@ -13,7 +13,6 @@ import math
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -22,6 +21,7 @@ import numpy as np
 from enof.errors import EnofError
 from enof.formats.digest import file_sha256
 from enof.results import Bundle, EnergyReport, RunResult
+from enof.spelling import KEYWORDS, Spelling
 
 def export(
     source,
@@ -196,7 +196,7 @@ def run(
     per simulator batch, or ``"auto"`` (CUDA: from free memory). The same defaults and checks as enof-run's.
     """
     # lazy: `import enof` stays light; torch, ONNX and NIR load when a function runs
-    from enof.run_request import KEYWORDS, RunRequest, choose_samples, run_request
+    from enof.run_request import RunRequest, choose_samples, run_request
     from enof.runtime.bundle import open_bundle
 
     request = RunRequest(backend, precision, batch_size, device, timeout_s, lava_workers, limit, dataset, data_root,
@@ -224,23 +224,10 @@ def energy(
     return energy_report(run, model=model, bundle=bundle, profile=profile, routing=routing, timestep_us=timestep_us)
 
 
-@dataclass(frozen=True)
-class ArgumentNames:
-    """How the caller spells energy's arguments in its errors, as format strings of the value: enof.energy's
-    keywords (``model='x'``) or enof-energy's flags (``--model x``)."""
-
-    model: str
-    timestep_us: str
-
-
-KEYWORDS = ArgumentNames(model="model={!r}", timestep_us="timestep_us = {!r}")
-FLAGS = ArgumentNames(model="--model {}", timestep_us="--timestep-us {}")
-
-
 def energy_report(
     run: RunResult | str | Path, *, model: str | None = None, bundle: Bundle | str | Path | None = None,
     profile: str | None = None, routing: Literal["geometric", "all-cores"] = "geometric",
-    timestep_us: float | None = None, names: ArgumentNames = KEYWORDS, before_reading: Callable[[], None] | None = None,
+    timestep_us: float | None = None, names: Spelling = KEYWORDS, before_reading: Callable[[], None] | None = None,
 ) -> EnergyReport:
     """``enof.energy`` and ``enof-energy`` in one: check the arguments (errors spelled by ``names``), call
     ``before_reading`` (the command checks its output paths there), read run.json (unless ``run`` is in memory),
@@ -250,7 +237,7 @@ def energy_report(
     from enof.runtime.energy.report_model import priced_report
 
     if timestep_us is not None and not (math.isfinite(timestep_us) and timestep_us > 0):
-        said = names.timestep_us.format(timestep_us)
+        said = names.given("timestep_us", timestep_us)
         raise EnofError(f"{said}: must be > 0" if math.isfinite(timestep_us) else f"{said}: must be a finite number")
     if before_reading is not None:
         before_reading()
@@ -262,7 +249,7 @@ def energy_report(
         inputs, models, sources = load_energy_inputs(Path(run), bundle_dir, profile)
     report = priced_report(inputs, models, sources, routing=routing, timestep_us=timestep_us)
     if model is not None and model not in report.model_names:
-        raise EnofError(f"{names.model.format(model)}: not a cost model of {sources.profile_path} "
+        raise EnofError(f"{names.given('model', model)}: not a cost model of {sources.profile_path} "
                         f"({', '.join(report.model_names)})")
     return EnergyReport(report, model)
 

@@ -1,4 +1,4 @@
-"""How enof-run and enof.run name their arguments in errors: one table each (:data:`FLAGS`: ``--limit 0``;
+"""How the commands (enof-run, enof-energy) and the API (enof.run, enof.energy) name their arguments in errors: one table each (:data:`FLAGS`: ``--limit 0``;
 :data:`KEYWORDS`: ``limit=0``), so that an error raised deep in the runtime (the device, ``batch_size`` auto)
 speaks as the caller wrote. No heavy imports: the runtime and ``enof.run_request`` both read it."""
 
@@ -24,6 +24,8 @@ class Spelling:
     precision: str
     timeout_s: str
     lava_workers: str
+    model: str  # enof-energy / enof.energy
+    timestep_us: str
     flags: bool  # True: "--limit 0"; False: "limit=0"
 
     def given(self, name: str, value, quoted: bool = False) -> str:
@@ -38,8 +40,10 @@ class Spelling:
 
 
 FLAGS = Spelling("--inputs", "an --inputs file", "--inputs", "--normalized", "--dataset", "--data-root", "--limit",
-                 "--batch-size", "--device", "--backend", "--precision", "--timeout", "--lava-workers", flags=True)  # fmt: skip
+                 "--batch-size", "--device", "--backend", "--precision", "--timeout", "--lava-workers", "--model",
+                 "--timestep-us", flags=True)  # fmt: skip
 KEYWORDS = Spelling("inputs", "your own inputs", "labels", "normalized", "dataset", "data_root", "limit", "batch_size",
-                    "device", "backend", "precision", "timeout_s", "lava_workers", flags=False)  # fmt: skip
+                    "device", "backend", "precision", "timeout_s", "lava_workers", "model", "timestep_us",
+                    flags=False)  # fmt: skip
 
 __all__ = ["Spelling", "FLAGS", "KEYWORDS"]

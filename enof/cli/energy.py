@@ -55,7 +55,8 @@ def energy(
 ) -> None:
     """Price one inference of a run under every cost model of the profile, with the ANN baseline."""
     # lazy: the energy model reads the bundle (NIR, ONNX); --help answers without them
-    from enof.api import FLAGS, energy_report
+    from enof.api import energy_report
+    from enof.spelling import FLAGS
     from enof.runtime.energy.report import report_tables
     from enof.runtime.energy.report_csv import report_csv
 

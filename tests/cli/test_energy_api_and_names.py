@@ -59,9 +59,9 @@ def test_a_bad_model_or_timestep_is_refused_in_each_sides_spelling(numeric_run, 
     with pytest.raises(EnofError, match=r"^model='nope': not a cost model of loihi2 \(.*horowitz45nm"):
         enof.energy(numeric_run, model="nope")
     one_line_error(_energy(numeric_run, "--timestep-us", "-2"), "--timestep-us -2.0: must be > 0")
-    with pytest.raises(EnofError, match=r"^timestep_us = -2: must be > 0$"):
+    with pytest.raises(EnofError, match=r"^timestep_us=-2: must be > 0$"):
         enof.energy(numeric_run, timestep_us=-2)
-    with pytest.raises(EnofError, match=r"^timestep_us = inf: must be a finite number$"):
+    with pytest.raises(EnofError, match=r"^timestep_us=inf: must be a finite number$"):
         enof.energy(numeric_run, timestep_us=float("inf"))
 
 
