@@ -312,6 +312,24 @@ def test_the_table_starts_with_one_answer_under_the_named_default_model(run_file
     assert "derived" in gpu["ann_time_grades"] and "assumption" in gpu["ann_time_grades"]
     horowitz = next(b for b in report["ann_baselines"] if b["model"] == "horowitz45nm")
     assert horowitz["ann_latency_s"] is None and horowitz["ann_edp_js"] is None
+    # beside it, the cheapest ANN of the profile (Horowitz's 45 nm MAC, 4.6 pJ, 1870x below the CPU's 8.6 nJ)
+    assert min(b["ann_pj"] for b in report["ann_baselines"]) == horowitz["ann_pj"] == pytest.approx(report["ann_macs"] * 4.6)
+    assert (h["ann_lowest_model"], h["ann_lowest_pj"]) == ("horowitz45nm", horowitz["ann_pj"])
+    assert (f"  ANN at its cheapest {format_energy(horowitz['ann_pj'])}, no time (horowitz45nm: 45 nm fp32 MAC unit "
+            "(Horowitz 2014), 1 step; the MAC accounting SNN papers compare against)") in table.stdout.splitlines()
+
+
+def test_no_cheapest_ann_line_when_the_headlines_ann_is_the_cheapest(run_files, tmp_path):
+    program, _, _, _ = run_files
+    profile = load_profile("loihi")
+    cheap_cpu = profile.text.replace("ann_mac_pj = { value = 8600.0,", "ann_mac_pj = { value = 1.0,", 1)
+    assert cheap_cpu != profile.text
+    (tmp_path / "cheap.toml").write_text(cheap_cpu)
+    _write_bundle_and_run(program, tmp_path / "bundle", load_profile(tmp_path / "cheap.toml"), tmp_path / "run.json")
+    table = _invoke(tmp_path / "run.json")
+    h = json.loads(_invoke(tmp_path / "run.json", "--format", "json").stdout)["headline"]
+    assert h["ann_model"] == "kerasspiking_cpu" and h["ann_lowest_model"] is h["ann_lowest_pj"] is None
+    assert "ANN baseline" in table.stdout and "ANN at its cheapest" not in table.stdout
 
 def test_bundle_profile_that_is_no_longer_the_builtin_is_read_from_the_manifest(run_files, tmp_path):
     # The manifest embeds the profile text; a bundle exported with an edited profile is priced with that text.

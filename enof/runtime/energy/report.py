@@ -74,6 +74,9 @@ def headline_text(report: Report) -> Text:
         ratio = "" if h.ann_over_snn is None else f", {h.ann_over_snn:.3g}x the SNN under the same model"
         took = "" if h.ann_latency_s is None else f" in {format_time(h.ann_latency_s)}"
         text.append(f"  ANN baseline {format_energy(h.ann_pj)}{took} ({h.ann_model}: {h.ann_device}, 1 step{ratio})\n")
+    if h.ann_lowest_pj is not None:
+        text.append(f"  ANN at its cheapest {format_energy(h.ann_lowest_pj)}, no time ({h.ann_lowest_model}: "
+                    f"{h.ann_lowest_device}, 1 step; the MAC accounting SNN papers compare against)\n")
     return text
 
 
