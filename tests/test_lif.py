@@ -50,7 +50,7 @@ def test_every_lif_step_takes_input_then_state_and_returns_spikes_then_state():
     crosses the threshold in one neuron and not the other, the first output is the spikes, [1, 0], in each."""
     import inspect
 
-    from enof.runtime.fast.fixed_point import lif_fixed_step, lif_fixed_step_no_wrap
+    from enof.lava_arithmetic import lif_fixed_step, lif_fixed_step_no_wrap
     from enof.trainer.neurons import lif_step as trainer_lif_step
 
     first_params = {f.__name__ + "@" + f.__module__: next(iter(inspect.signature(f).parameters))

@@ -255,7 +255,7 @@ def fixed_op(syn, input_bound: int, graded: bool, device):
     with ``weight_exp ≠ 0`` runs as Lava's Sparse diagonal instead (``Synapse.runs_as``)."""
     import torch.nn.functional as F  # torch: see above
 
-    from enof.runtime.fast.fixed_point import INT32_LIMIT, wrap_signed  # torch: see above
+    from enof.lava_arithmetic import INT32_LIMIT, wrap_signed  # torch: see above
     from enof.synapses import ops  # torch: see above
 
     if syn.runs_as == "diagonal":
@@ -285,7 +285,7 @@ def _fixed_diagonal(syn, input_bound: int, graded: bool, device):
     zeros never change the mode of a diagonal), each output gets one weighted input, the sum is shifted by
     ``weight_exp`` (arithmetic) and sent through an int32 port.
     """
-    from enof.runtime.fast.fixed_point import dense_effective_weights  # torch: see above
+    from enof.lava_arithmetic import dense_effective_weights  # torch: see above
     from enof.synapses import ops  # torch: see above
 
     diag = dense_effective_weights(syn.diagonal_int, syn.num_weight_bits)

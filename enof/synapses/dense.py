@@ -104,7 +104,7 @@ def fixed_op(syn, input_bound: int, graded: bool, device):
     accumulated exactly, shifted by ``weight_exp``, sent through an int32 port."""
     import torch.nn.functional as F  # torch: see above
 
-    from enof.runtime.fast.fixed_point import dense_effective_weights  # torch: see above
+    from enof.lava_arithmetic import dense_effective_weights  # torch: see above
     from enof.synapses import ops  # torch: see above
 
     weight_eff = dense_effective_weights(syn.weight_int, syn.num_weight_bits)

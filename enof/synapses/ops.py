@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from enof.errors import RunError
-from enof.runtime.fast.fixed_point import FLOAT32_EXACT, FLOAT64_EXACT, INT32_LIMIT, shift_by_exp, wrap_int32
+from enof.lava_arithmetic import FLOAT32_EXACT, FLOAT64_EXACT, INT32_LIMIT, shift_by_exp, wrap_int32
 
 
 @dataclass

@@ -178,7 +178,7 @@ def test_weight_bits_put_every_weight_on_lavas_truncation_grid(digits, bits):
     truncation at N bits (the runtime's dense_effective_weights) changes none of them, and the largest
     weight still reaches the top of the grid (the scale uses the range)."""
     from enof.hardware_profiles import load_profile
-    from enof.runtime.fast.fixed_point import dense_effective_weights
+    from enof.lava_arithmetic import dense_effective_weights
 
     _, graph = digits
     limits = FixedPointLimits.from_profile(load_profile("loihi2"), weight_bits=bits)

@@ -13,7 +13,7 @@ import torch
 from enof.errors import RunError
 from enof.runtime.fast import simulate
 from enof.runtime.fast.device import auto_batch_size, refuse_auto_batch_size_off_cuda, resolve_device
-from enof.runtime.fast.fixed_point import FLOAT32_EXACT
+from enof.lava_arithmetic import FLOAT32_EXACT
 from enof.runtime.fast.synapses import build_fixed_op
 from enof.runtime.program import Synapse
 from enof.spelling import KEYWORDS

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import enof  # noqa: F401  (lava import fix)
-from enof.runtime.fast.fixed_point import (
+from enof.lava_arithmetic import (
     dense_effective_weights,
     effective_bias,
     lif_fixed_step,

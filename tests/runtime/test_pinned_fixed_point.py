@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from enof.runtime.fast.device import exact_arithmetic
-from enof.runtime.fast.fixed_point import lif_fixed_step, lif_fixed_step_no_wrap, no_wrap_dtype
+from enof.lava_arithmetic import lif_fixed_step, lif_fixed_step_no_wrap, no_wrap_dtype
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@
 
     python tests/tools/mutate.py enof/formats/quant.py tests/formats/test_pinned_number_limits.py
     python tests/tools/mutate.py enof/exporter/placement_cost.py tests/exporter/test_placement.py --lines 60-120
-    python tests/tools/mutate.py enof/runtime/fast/fixed_point.py tests/runtime --match "decay|wrap" --list
+    python tests/tools/mutate.py enof/lava_arithmetic.py tests/runtime --match "decay|wrap" --list
 
 Each mutant is one change a user would see as a wrong number, not a crash: an arithmetic operator
 (+ ↔ −, * ↔ /, // → /, ** → *, << ↔ >>), a comparison bound (< ↔ <=, > ↔ >=, == ↔ !=, is ↔ is not,

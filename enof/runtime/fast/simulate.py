@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from enof.errors import RunError
-from enof.runtime.fast.fixed_point import (
+from enof.lava_arithmetic import (
     FLOAT32_EXACT,
     INT32_LIMIT,
     effective_bias,

@@ -1,4 +1,5 @@
-"""Lava's fixed-point arithmetic (lava-nc 0.10.0, fixed_pt models), as pure torch functions on integers.
+"""Lava's fixed-point arithmetic (lava-nc 0.10.0, fixed_pt models), as pure torch functions on integers: what
+the built-in simulator's neurons (enof.runtime.fast) and the synapse kinds' operators (enof.synapses) compute with.
 
 Our own reading of `lava/proc/lif/models.py` (AbstractPyLifModelFixed, PyLifModelBitAcc),
 `lava/proc/dense/models.py` (AbstractPyDenseModelBitAcc), `lava/proc/conv/models.py`
@@ -21,7 +22,7 @@ from enof.formats.fixed_point import (
     DV_OFFSET,
     LAVA_STATE_BITS,
     VTH_SHIFT,
-    dense_effective_weights,  # noqa: F401  (re-exported: the simulator's synapses and tests import it here)
+    dense_effective_weights,  # noqa: F401  (re-exported: the synapse kinds and tests import it here)
 )
 
 FLOAT32_EXACT = 2**24  # float32 holds every integer below this exactly
