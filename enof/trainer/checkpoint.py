@@ -22,7 +22,6 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import norse
 import torch
 
 from enof.datasets import DATASETS, DataError, dataset_spec, frame_hw_of
@@ -31,7 +30,7 @@ from enof.datasets.spec import DatasetSpec
 from enof.trainer.finetuned_for import finetuned_for_problem
 from enof.trainer.models import ARCHITECTURES, build_model
 from enof.trainer.models.registry import unknown_architecture
-from enof.trainer.neurons import NeuronConfig
+from enof.trainer.neurons import NORSE_VERSION, NeuronConfig
 from enof.formats.atomic import atomic_open
 from enof.formats.digest import file_sha256
 from enof.version import __version__
@@ -386,4 +385,4 @@ def build_model_from_checkpoint(checkpoint: Checkpoint, mode: str = "snn") -> to
 
 def versions() -> dict[str, str]:
     """Versions recorded in every checkpoint."""
-    return {"enof": __version__, "torch": str(torch.__version__), "norse": str(getattr(norse, "__version__", "unknown"))}
+    return {"enof": __version__, "torch": str(torch.__version__), "norse": NORSE_VERSION}

@@ -34,6 +34,7 @@ import torch
 # warning concerns Norse's internals, not the user's run, so it is silenced for this import only.
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
+    import norse
     from norse.torch.functional.leaky_integrator_box import (
         LIBoxParameters,
         LIBoxState,
@@ -44,6 +45,8 @@ with warnings.catch_warnings():
 from torch import nn
 
 from enof.lif import lif_step as shared_lif_step
+
+NORSE_VERSION = str(getattr(norse, "__version__", "unknown"))  # recorded in every checkpoint
 from enof.trainer.execution import full_precision
 
 Surrogate = Literal["rect", "tanh"]
