@@ -47,7 +47,8 @@ from enof.trainer.checkpoint import (
 )
 from enof.trainer.config import TrainConfig
 from enof.trainer.execution import Execution, resolve_device
-from enof.trainer.loop import EVAL_BATCH, evaluate, load_teacher, make_scheduler, to_time_major
+from enof.trainer.loop import load_teacher
+from enof.trainer.phase import EVAL_BATCH, evaluate, make_scheduler, to_time_major
 from enof.trainer.losses import enof_loss
 from enof.trainer.models import repeat_over_time
 
