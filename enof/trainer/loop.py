@@ -5,7 +5,9 @@ every epoch it writes `<stem>.resume.pt` (weights, optimizer, scheduler, scaler,
 RNG states) and `metrics.jsonl`; with `resume=True` an interrupted run continues from there and
 ends with the same weights as an uninterrupted run with the same seed. The resume file is removed
 when the run completes. On a device (enof/trainer/execution.py) and under torchrun
-(enof/trainer/distributed.py: DDP, every rank holding the frozen teacher, rank 0 writing files).
+(enof/trainer/distributed.py: DDP, every rank holding the frozen teacher, rank 0 writing files). Each phase's
+loaders, epoch loop, resume and evaluation are enof/trainer/phase.py's; here, what runs in which phase and the
+checkpoints they write.
 """
 
 from __future__ import annotations
