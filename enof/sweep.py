@@ -59,7 +59,7 @@ class SweepConfig:
     train_limit: int | None = None
     seeds: tuple[int, ...] = (0,)
     data_root: str | None = None  # the data set's folder (every data set but digits and mnist5k)
-    device: str = "auto"  # training and the built-in simulator (fine-tuning runs on the CPU)
+    device: str = "auto"  # training, fine-tuning and the built-in simulator
     frame_size: tuple[int, int] | None = None  # event data sets: the frame size the architecture takes
 
     def points(self) -> list[tuple[int, int, bool]]:
@@ -204,7 +204,7 @@ def _measure(config: SweepConfig, seed: int, model: Path, timesteps: int, bits: 
     tuned = folder / "model-ft.pt"
     finetune(FinetuneConfig(str(model), config.target, epochs=config.finetune_epochs, seed=seed,
                             train_limit=config.train_limit, weight_bits=bits, out=str(tuned),
-                            data_root=config.data_root), ExportQuantizer)  # fmt: skip
+                            data_root=config.data_root, device=config.device), ExportQuantizer)  # fmt: skip
     exported = export_bundle(tuned, config.target, folder / "bundle", weight_bits=bits, data_root=config.data_root)
     bundle = open_bundle(exported.out_dir)
     split = timesteps if bundle.program.input_temporal else None  # event recordings are binned at each T

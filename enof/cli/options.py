@@ -9,6 +9,8 @@ from enof.errors import EnofError
 PLUGIN_HELP = ("a Python module name or .py file to import first, which registers architectures "
                "(enof.trainer.models.register_architecture); repeatable")
 
+DEVICE_HELP = "auto (CUDA when torch sees a GPU), cpu, cuda or cuda:N"
+
 
 def positive_finite(value: float | None, flag: str) -> float | None:
     """`value` unless it is NaN, infinite, zero or negative (None: the option was not given)."""

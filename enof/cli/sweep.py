@@ -54,8 +54,8 @@ def sweep(
     train_limit: Optional[int] = typer.Option(None, "--train-limit", help="train on a stratified subset of N samples"),
     seeds: str = typer.Option("0", "--seeds", help="comma-separated seeds; the table gives mean ± std over them"),
     as_json: bool = typer.Option(False, "--json", help="print the points and the written files as one JSON object"),
-    device: str = typer.Option("auto", "--device", help="training and the built-in simulator: auto (CUDA when torch "
-                               "sees a GPU), cpu, cuda or cuda:N (fine-tuning runs on the CPU)"),
+    device: str = typer.Option("auto", "--device", help="training, fine-tuning and the built-in simulator: auto "
+                               "(CUDA when torch sees a GPU), cpu, cuda or cuda:N"),
     frame_size: Optional[str] = typer.Option(None, "--frame-size", help="event data sets: bin the recordings into "
                                              "HxW frames, the size the architecture takes (as enof-train)"),
     plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP),

@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from enof.cli.options import PLUGIN_HELP, frame_size_option
+from enof.cli.options import DEVICE_HELP, PLUGIN_HELP, frame_size_option
 from enof.trainer.ranges import seed_in_range, timesteps_in_range
 from enof.cli.console import command_app
 from enof.cli.output import exit_codes_epilog, fail, print_json
@@ -122,7 +122,7 @@ def train_command(
     test_limit: Optional[int] = typer.Option(None, "--test-limit", help="evaluate on a fixed, seeded, stratified subset of N images"),
     resume: bool = typer.Option(False, "--resume", help="continue an interrupted run from its last finished epoch"),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="model.pt path (default runs/<dataset>-<arch>-T<T>/model.pt)"),
-    device: str = typer.Option("auto", "--device", help="auto (CUDA when torch sees a GPU), cpu, cuda or cuda:N; "
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP + "; "
                                "under torchrun cuda means each process's local-rank GPU"),
     amp: str = typer.Option("auto", "--amp", help="mixed precision: bf16, fp16 (CUDA, with a GradScaler) or off; "
                             "auto: bf16 on CUDA, off on CPU"),
@@ -239,7 +239,7 @@ def ablation_command(
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="writes <output>.md and <output>.json "
                                           "(default runs/ablation-<dataset>.md)"),
     threads: Optional[int] = typer.Option(None, "--threads", min=0, help="torch CPU threads (digits 1; 0: all cores)"),
-    device: str = typer.Option("auto", "--device", help="auto (CUDA when torch sees a GPU), cpu, cuda or cuda:N"),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP),
 ) -> None:
     """Baseline, +L_AF, +RepAct, both, and vanilla KD per T and seed → markdown + JSON, mean ± std."""
@@ -288,6 +288,7 @@ def finetune_command(
     data_root: Optional[Path] = typer.Option(None, "--data-root", help="folder holding the data set (not for digits)"),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="default <model>-<target>-ft.pt beside MODEL"),
     threads: int = typer.Option(1, "--threads", min=0, help="torch CPU threads (0: all cores)"),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP + " (float32; the checkpoint is saved on the CPU)"),
     json_output: bool = typer.Option(False, "--json", help="print the accuracies and the output path as one JSON object"),
     plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP),
 ) -> None:
@@ -303,7 +304,7 @@ def finetune_command(
     config = FinetuneConfig(checkpoint=str(model), target=target, epochs=epochs, lr=lr, seed=seed, calibrate=calibrate,
                             data_root=None if data_root is None else str(data_root),
                             out=None if output is None else str(output), laf=not no_laf, train_limit=train_limit,
-                            weight_bits=weight_bits)
+                            weight_bits=weight_bits, device=device)
     try:
         from enof.trainer.models import load_plugins
 

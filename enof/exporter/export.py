@@ -95,7 +95,8 @@ def _interfaces(graph: Graph, part: Partition, quant: Quantized, temporal: bool)
     else:
         time = "the image repeated over the T steps (direct encoding)"
     out = {
-        "chip_input": {"shape": list(chip_in), "mode": part.input_mode, "input_scale": quant.input_scale, "time": time},
+        "chip_input": {"shape": list(chip_in), "mode": part.input_mode, "input_scale": quant.input_scale,
+                       "input_abs_max": quant.input_abs_max, "time": time},
         "chip_outputs": [
             {"name": lif, "shape": [t, "B", *graph.nodes[lif].shape], "time": "aligned: step t from input step t"}
             for lif in part.chip_outputs
@@ -160,7 +161,12 @@ def quantize_for_target(graph: Graph, profile: Profile, dataset: DatasetSpec, ca
     limits = FixedPointLimits.from_profile(profile, weight_bits)  # --weight-bits: a coarser grid, fewer synapse bits
     if netx_biases and limits.bias_exp_min > 0:
         limits = replace(limits, bias_exp_max=limits.bias_exp_min)
-    return part, quantize(graph, part, limits, input_scale, peaks), limits, samples
+    quant = quantize(graph, part, limits, input_scale, peaks)
+    if not quant.input_abs_max:  # no calibrated input peak, or an all-zero one: the range the scale was sized for
+        sized_for = (1.0 if part.input_mode == "spikes" else x_bound if x_bound is not None
+                     else input_abs_max(dataset) if dataset.mean is not None else quant.input_abs_max)
+        quant = replace(quant, input_abs_max=None if sized_for is None else float(sized_for))
+    return part, quant, limits, samples
 
 
 def capture_checkpoint_model(model: torch.nn.Module, ckpt: Checkpoint) -> Graph:

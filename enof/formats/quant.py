@@ -106,6 +106,23 @@ def input_range(input_mode: str, bits: int) -> tuple[int, int]:
     return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
 
 
+def check_input_scale(label: str, input_scale: float, input_abs_max: float | None, input_mode: str, bits: int) -> None:
+    """Refuse an ``input.scale`` that carries the inputs the bundle was sized for (|x| ≤ ``input_abs_max``, the
+    manifest's interfaces.chip_input.input_abs_max) beyond the chip's input integers (:func:`input_range`: the
+    signed graded payload, the 18-bit input current, or one spike): the exporter never writes one (it refuses
+    ``input_abs_max · input.scale`` above that at export), and the chip would clip every input to the range's end."""
+    if not input_abs_max:  # a bundle exported before the range was recorded, or an all-zero input
+        return
+    top = input_range(input_mode, bits)[1]
+    largest = top / input_abs_max
+    if input_scale > largest * (1 + 1e-9):  # 127 / x · x may round one ulp above 127
+        raise BundleError(
+            f"{label}: input.scale is {input_scale:.6g}, but the inputs the bundle was sized for reach |x| = "
+            f"{input_abs_max:.6g} (manifest interfaces.chip_input.input_abs_max) and the chip's {input_mode} input "
+            f"holds integers up to {top} ({bits} bits): the largest input.scale that fits is {largest:.6g}"
+        )
+
+
 @dataclass(frozen=True)
 class _Entry:
     info: zipfile.ZipInfo

@@ -46,7 +46,9 @@ from enof.trainer.checkpoint import (
     teacher_reference,
 )
 from enof.trainer.config import TrainConfig
-from enof.trainer.loop import EVAL_BATCH, evaluate, load_teacher, make_scheduler, to_time_major
+from enof.trainer.execution import Execution, resolve_device
+from enof.trainer.loop import load_teacher
+from enof.trainer.phase import EVAL_BATCH, evaluate, make_scheduler, to_time_major
 from enof.trainer.losses import enof_loss
 from enof.trainer.models import repeat_over_time
 
@@ -71,6 +73,7 @@ class FinetuneConfig:
     laf: bool = True  # keep λ·L_AF (the checkpoint's λ and τ) when it was trained with it
     train_limit: int | None = None  # a stratified, seeded subset of the training split (tests, quick sweeps)
     weight_bits: int | None = None  # None: the profile's; else as enof-export --weight-bits (export with the same N)
+    device: str = "auto"  # as enof-train --device: auto | cpu | cuda | cuda:N (the checkpoint is saved on the CPU)
 
     def out_path(self, target_name: str) -> Path:
         src = Path(self.checkpoint)
@@ -152,7 +155,8 @@ class QuantizedForward(nn.Module):
     def refresh(self) -> ChipValues:
         with torch.no_grad():
             self.values = self.quantizer.chip_values(self.model)
-        self._targets = parameter_targets(self.model, self.values)
+        device = next(self.model.parameters()).device
+        self._targets = {n: t.to(device) for n, t in parameter_targets(self.model, self.values).items()}
         if self._hook is not None:
             self._hook.remove()
             self._hook = None
@@ -169,7 +173,7 @@ class QuantizedForward(nn.Module):
         if self.values is None:
             self.refresh()
         params = dict(self.model.named_parameters())
-        overrides = {n: params[n] + (t.to(params[n].device) - params[n]).detach() for n, t in self._targets.items()}
+        overrides = {n: params[n] + (t - params[n]).detach() for n, t in self._targets.items()}
         mode = self.values.input_mode
         if mode == "graded":
             x = _round_input(x, self.input_scale)
@@ -199,10 +203,14 @@ class FinetuneResult:
 
 
 def finetune(config: FinetuneConfig, quantizer: QuantizerFactory, log=None) -> FinetuneResult:
-    """Fine-tune ``config.checkpoint`` for ``config.target`` and write the fine-tuned checkpoint; ``quantizer``
-    builds the export it trains through (enof.exporter.finetune_target.ExportQuantizer)."""
+    """Fine-tune ``config.checkpoint`` for ``config.target`` on ``config.device`` and write the fine-tuned
+    checkpoint (on the CPU); ``quantizer`` builds the export it trains through
+    (enof.exporter.finetune_target.ExportQuantizer)."""
     config.check()
     started = time.perf_counter()
+    # float32, TF32 off and no cuDNN autotuning: a CUDA fine-tune computes what the CPU's does, to float32 sums
+    execution = Execution(resolve_device(config.device), deterministic=True)
+    execution.apply_backend_flags()
     profile = load_profile(config.target)
     FixedPointLimits.from_profile(profile, config.weight_bits)  # a --weight-bits the target lacks: refused now
     ckpt = load_checkpoint(config.checkpoint)
@@ -211,7 +219,7 @@ def finetune(config: FinetuneConfig, quantizer: QuantizerFactory, log=None) -> F
     out_path = config.out_path(profile.name)
     check_output_file(out_path, "-o", example="model-ft.pt")
     torch.manual_seed(config.seed)
-    model = build_model_from_checkpoint(ckpt)
+    model = execution.prepare_model(build_model_from_checkpoint(ckpt))
     model.eval()  # BN frozen on the running statistics the exporter folds; gradients still flow
     for p in model.parameters():
         p.requires_grad_(True)
@@ -219,46 +227,24 @@ def finetune(config: FinetuneConfig, quantizer: QuantizerFactory, log=None) -> F
                         frame_hw=frame_hw_of(ckpt.dataset))
     data = LoadedDataset(data.spec, limit_split(data.train, config.train_limit, config.seed, "--train-limit"),
                          data.test, data.notes)
-    temporal, steps_t = data.spec.temporal, ckpt.timesteps
-    train_record = {k: v for k, v in ckpt.train_config.items() if k in TrainConfig.__dataclass_fields__}
-    train_config = TrainConfig(**train_record) if train_record else TrainConfig(dataset=data.spec.name, arch=ckpt.arch)
-    distill = train_config.distill
-    teacher = None
-    if config.laf and distill.method != "none" and ckpt.teacher is not None:
-        teacher_model, _ = load_teacher(resolve_teacher_path(ckpt, config.checkpoint), train_config, data)
-        teacher = teacher_model.eval().requires_grad_(False)
-    elif distill.method != "none":
-        distill = type(distill)(method="none", weight=distill.weight, tau=distill.tau)
+    teacher, distill = _teacher_and_distill(config, ckpt, data)
+    run = _Tuning(config, execution, data.spec.temporal, ckpt.timesteps,
+                  None if teacher is None else teacher.to(execution.device), distill)
     qmodel = QuantizedForward(model, quantizer(ckpt, profile, config.calibrate, config.data_root, config.weight_bits))
     generator = torch.Generator().manual_seed(config.seed)
     train_loader = DataLoader(data.train, batch_size=config.batch_size, shuffle=True, generator=generator)
     test_loader = DataLoader(data.test, batch_size=EVAL_BATCH)
-    float_before = evaluate(model, test_loader, temporal, steps_t)
+    float_before = run.evaluate(model, test_loader)
     qmodel.refresh()
-    quant_before = evaluate(qmodel, test_loader, temporal, steps_t)
+    quant_before = run.evaluate(qmodel, test_loader)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.9)
     scheduler = make_scheduler(optimizer, "cosine", config.epochs)
     history = []
     for epoch in range(config.epochs):
-        loss_sum, seen = 0.0, 0
-        for x, y in train_loader:
-            out = qmodel(to_time_major(x, temporal, steps_t))
-            teacher_out = None
-            if teacher is not None:
-                with torch.no_grad():
-                    teacher_out = teacher(x.transpose(0, 1) if temporal else repeat_over_time(x, 1))
-            loss = enof_loss(out, y, teacher_out, teacher.fc if teacher is not None else None, distill).total
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            qmodel.refresh()
-            loss_sum, seen = loss_sum + float(loss.detach()) * len(y), seen + len(y)
+        loss = run.train_epoch(qmodel, train_loader, optimizer, epoch)
         scheduler.step()
-        if not math.isfinite(loss_sum):
-            raise EnofError(f"fine-tuning epoch {epoch + 1}: the loss became {loss_sum} (--lr {config.lr} too high?)")
-        record = {"epoch": epoch + 1, "loss": loss_sum / seen,
-                  "test_accuracy": evaluate(model, test_loader, temporal, steps_t),
-                  "quantized_test_accuracy": evaluate(qmodel, test_loader, temporal, steps_t)}
+        record = {"epoch": epoch + 1, "loss": loss, "test_accuracy": run.evaluate(model, test_loader),
+                  "quantized_test_accuracy": run.evaluate(qmodel, test_loader)}
         history.append(record)
         if log is not None:
             log(f"finetune epoch {epoch + 1}/{config.epochs}: loss {record['loss']:.4f}, float "
@@ -268,13 +254,62 @@ def finetune(config: FinetuneConfig, quantizer: QuantizerFactory, log=None) -> F
                "finetune_history": history, "finetune_wall_s": time.perf_counter() - started}
     tuned = Checkpoint(
         arch=ckpt.arch, arch_kwargs=ckpt.arch_kwargs, neuron=ckpt.neuron, timesteps=ckpt.timesteps, repact=ckpt.repact,
-        state_dict=model.state_dict(), dataset=ckpt.dataset, teacher=_teacher_for(ckpt, config.checkpoint, out_path),
-        metrics=metrics, seed=ckpt.seed, train_config=ckpt.train_config, versions=ckpt.versions, mode="snn",
-        finetuned_for=finetune_record(config, profile, ckpt),
+        state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()}, dataset=ckpt.dataset,
+        teacher=_teacher_for(ckpt, config.checkpoint, out_path), metrics=metrics, seed=ckpt.seed,
+        train_config=ckpt.train_config, versions=ckpt.versions, mode="snn", finetuned_for=finetune_record(config, profile, ckpt),
     )
     save_checkpoint(tuned, out_path)
     return FinetuneResult(out_path, float_before, history[-1]["test_accuracy"], quant_before,
                           history[-1]["quantized_test_accuracy"], history, tuned)
+
+
+def _teacher_and_distill(config: FinetuneConfig, ckpt: Checkpoint, data: LoadedDataset):
+    """The frozen ANN teacher (or None) and the distillation settings the fine-tune keeps from the checkpoint."""
+    train_record = {k: v for k, v in ckpt.train_config.items() if k in TrainConfig.__dataclass_fields__}
+    train_config = TrainConfig(**train_record) if train_record else TrainConfig(dataset=data.spec.name, arch=ckpt.arch)
+    distill = train_config.distill
+    if config.laf and distill.method != "none" and ckpt.teacher is not None:
+        teacher_model, _ = load_teacher(resolve_teacher_path(ckpt, config.checkpoint), train_config, data)
+        return teacher_model.eval().requires_grad_(False), distill
+    if distill.method != "none":
+        distill = type(distill)(method="none", weight=distill.weight, tau=distill.tau)
+    return None, distill
+
+
+@dataclass
+class _Tuning:
+    """Where and on what a fine-tune computes: the device, the input layout, the teacher and its loss."""
+
+    config: FinetuneConfig
+    execution: Execution
+    temporal: bool
+    timesteps: int
+    teacher: nn.Module | None
+    distill: object
+
+    def evaluate(self, model: nn.Module, loader: DataLoader) -> float:
+        return evaluate(model, loader, self.temporal, self.timesteps, self.execution)
+
+    def train_epoch(self, qmodel: QuantizedForward, loader: DataLoader, optimizer, epoch: int) -> float:
+        """One epoch through the fixed-point forward, re-quantizing after every step; the mean loss."""
+        loss_sum, seen = 0.0, 0
+        for x, y in loader:
+            x, y = self.execution.batch(x), y.to(self.execution.device)
+            out = qmodel(to_time_major(x, self.temporal, self.timesteps))
+            teacher_out = None
+            if self.teacher is not None:
+                with torch.no_grad():
+                    teacher_out = self.teacher(x.transpose(0, 1) if self.temporal else repeat_over_time(x, 1))
+            fc = self.teacher.fc if self.teacher is not None else None
+            loss = enof_loss(out, y, teacher_out, fc, self.distill).total
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            qmodel.refresh()
+            loss_sum, seen = loss_sum + float(loss.detach()) * len(y), seen + len(y)
+        if not math.isfinite(loss_sum):
+            raise EnofError(f"fine-tuning epoch {epoch + 1}: the loss became {loss_sum} (--lr {self.config.lr} too high?)")
+        return loss_sum / seen
 
 
 def _teacher_for(ckpt: Checkpoint, source: str, out_path: Path) -> dict | None:

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "exporter"))
@@ -60,3 +61,36 @@ def test_missing_model_is_one_line_exit_1(tmp_path):
 
 def test_epochs_below_one_is_a_usage_error(source):
     assert runner.invoke(app, ["finetune", str(source), "--target", "loihi", "--epochs", "0"]).exit_code == 2
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="auto is CUDA here: tests/trainer/test_finetune.py compares devices")
+def test_device_cpu_gives_the_default_runs_checkpoint(source, tmp_path):
+    """On a machine without CUDA, --device auto (the default) is the CPU: --device cpu writes the same weights,
+    bit for bit, and the same accuracies."""
+    runs = {}
+    for name, extra in (("default", []), ("cpu", ["--device", "cpu"])):
+        out = tmp_path / f"{name}.pt"
+        result = runner.invoke(app, ["finetune", str(source), "--target", "loihi2", "--epochs", "1",
+                                     "--train-limit", "64", "--lr", "0.05", "-o", str(out), *extra])
+        assert result.exit_code == 0, result.output + result.stderr
+        runs[name] = load_checkpoint(out)
+    default, cpu = runs["default"], runs["cpu"]
+    assert default.state_dict.keys() == cpu.state_dict.keys()
+    assert all(torch.equal(default.state_dict[k], cpu.state_dict[k]) for k in default.state_dict)
+    assert not torch.equal(default.state_dict["fc.weight"], load_checkpoint(source).state_dict["fc.weight"])
+    assert default.metrics["quantized_test_accuracy"] == cpu.metrics["quantized_test_accuracy"]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal of a machine without a GPU")
+@pytest.mark.parametrize("choice", ["cuda", "cuda:0"])
+def test_device_cuda_without_a_gpu_is_one_line_and_writes_nothing(source, tmp_path, choice):
+    out = tmp_path / "x.pt"
+    result = runner.invoke(app, ["finetune", str(source), "--target", "loihi", "--device", choice, "-o", str(out)])
+    assert result.exit_code == 1 and result.stderr.strip().count("\n") == 0
+    assert f"error: --device {choice}: torch sees no CUDA GPU here" in result.stderr
+    assert "use --device cpu or auto" in result.stderr and not out.exists()
+
+
+def test_device_is_in_the_help():
+    result = runner.invoke(app, ["finetune", "--help"], terminal_width=200)
+    assert result.exit_code == 0 and "--device" in result.stdout and "cuda:N" in result.stdout

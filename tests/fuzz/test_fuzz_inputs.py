@@ -217,6 +217,24 @@ def test_mutated_quant_npz_rehashed_into_the_manifest_is_refused(originals, work
         assert not out.exists()
 
 
+def test_input_scales_past_the_input_integers_rehashed_into_the_manifest_are_refused(originals, work):
+    """input.scale from 1.02× to 1e25× the largest that fits the recorded input range (1e30 ran before, the
+    first layer firing at rate 1): refused in one line, nothing written
+    (tests/formats/test_input_scale_bound.py runs the largest that fits)."""
+    rng = np.random.default_rng(SEED + 7)
+    manifest = json.loads((originals["bundle"] / "manifest.json").read_text())
+    largest = (2**23 - 1) / manifest["interfaces"]["chip_input"]["input_abs_max"]  # Loihi 2: 24-bit graded input
+    with np.load(originals["bundle"] / "quant.npz", allow_pickle=False) as archive:
+        arrays = {k: archive[k] for k in archive.files}
+    for factor in [*(10 ** rng.uniform(np.log10(1.02), 25, 8)), 1e30 / largest]:
+        bundle, out = work.copy(originals["bundle"])
+        np.savez(bundle / "quant.npz", **{**arrays, "input.scale": np.float64(largest * factor)})
+        rehash(bundle, "quant.npz")
+        result = invoke(run_app, [bundle, "--limit", "2", "-o", out / "run.json"])
+        refused(result, f"input.scale × {factor:.3g}")
+        assert "the largest input.scale that fits is" in result.stderr and not out.exists()
+
+
 def _leaves(obj, path=()):
     if isinstance(obj, dict):
         for key, value in obj.items():

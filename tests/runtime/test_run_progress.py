@@ -18,6 +18,8 @@ from enof.runtime.lava.estimate import (
     LAVA_START_S,
     dense_macs_per_step,
     estimate_lava,
+    lava_macs_per_step,
+    lava_processes,
 )
 from enof.runtime.run_progress import RunProgress, clock
 
@@ -34,7 +36,7 @@ def test_dense_macs_count_every_weight_over_every_input_inside_the_padding(rando
 def test_the_estimate_is_start_up_per_run_plus_pipelined_steps_at_the_measured_speed(random_program):
     program = random_program("graded", seed=0)  # T = 4, 4 LIF layers, 5 synapses, depth 4
     depth = max(program.depths().values())
-    step_s = LAVA_S_PER_PROCESS_STEP * (4 + 5 + 2) + LAVA_S_PER_MAC * 11_720
+    step_s = LAVA_S_PER_PROCESS_STEP * (4 + 5 + 2) + LAVA_S_PER_MAC * 26_112  # Lava's MACs (the test below)
     one = estimate_lava(program, samples=10, batch_size=256)
     assert (one.runs, one.lava_steps) == (1, 10 * 4 + depth)
     assert abs(one.seconds - (LAVA_START_S + (40 + depth) * step_s)) < 1e-12
@@ -78,3 +80,14 @@ def test_enof_run_on_lava_says_its_estimate_and_the_built_in_simulator_first(dig
     assert short.exit_code == 1
     assert "that is more than --timeout 0.5 s, which will stop the run unless raised" in short.stderr.splitlines()[0]
     assert not (tmp_path / "s.json").exists()
+
+
+def test_lava_macs_count_the_stride_one_scipy_convolution_of_every_channel_pair(random_program):
+    """Lava 0.10's Conv convolves each (output, input) channel pair over the whole padded input at stride 1
+    (conv_scipy), then subsamples: conv 2→4 3×3 pad 1 on 8×8: 4·2 · 8² · 9; conv 4→6 3×3/2 pad 1 on 8×8:
+    6·4 · 8² · 9 (its dense MACs are 11² · 24: the stride is paid in full); conv 6→6 on 4×4: 6·6 · 4² · 9;
+    the 1×1/2 shortcut 4→6 on 8×8: 6·4 · 8²; the dense 96→10, a Sparse: 960."""
+    program = random_program("graded", seed=0)
+    expected = 8 * 64 * 9 + 24 * 64 * 9 + 36 * 16 * 9 + 24 * 64 + 960
+    assert lava_macs_per_step(program) == expected == 26_112
+    assert lava_processes(program) == 4 + 5 + 2

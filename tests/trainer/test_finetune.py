@@ -132,3 +132,29 @@ def test_fine_tuning_with_fewer_weight_bits_trains_on_that_grid(source, tmp_path
     assert result.history and not (tmp_path / "bits9.pt").exists()
     with pytest.raises(EnofError, match="--weight-bits 9: the loihi2 profile's synapses take 2 to 8"):
         finetune(FinetuneConfig(str(source), "loihi2", weight_bits=9, out=str(tmp_path / "bits9.pt")), ExportQuantizer)
+
+
+def _flat(state: dict) -> torch.Tensor:
+    return torch.cat([state[k].double().flatten() for k in sorted(state)])
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("target", TARGETS)
+def test_finetune_on_cuda_matches_the_cpu(source, tmp_path, target):
+    """Two SGD steps (128 images, batch 64, lr 0.05) on cuda and on the CPU, the checkpoint saved on the CPU.
+    Tolerance: cuDNN sums float32 in another order (TF32 off), ~1e-6 relative per op; that can flip a spike
+    or a weight's rounding only where a value sits within ~1e-6 of a threshold or a rounding edge, a few
+    entries of the update, so the two updates agree to 10 % of the update's norm (a device-placement bug —
+    targets, teacher or batches left on the CPU, a lost step — moves it by its whole size or fails)."""
+    runs = {}
+    for device in ("cpu", "cuda"):
+        out = tmp_path / f"{device}.pt"
+        torch.manual_seed(0)
+        runs[device] = finetune(FinetuneConfig(str(source), target, epochs=1, train_limit=128, lr=0.05, out=str(out),
+                                               device=device), ExportQuantizer)
+        assert all(t.device.type == "cpu" for t in load_checkpoint(out).state_dict.values())
+    start = _flat(load_checkpoint(source).state_dict)
+    cpu, gpu = (_flat(load_checkpoint(runs[d].model_path).state_dict) for d in ("cpu", "cuda"))
+    assert (gpu - cpu).norm() <= 0.1 * (cpu - start).norm() and (cpu - start).norm() > 0
+    # the fixed-point forward's test accuracy: a flipped spike may change a few of digits' 360 test images
+    assert abs(runs["cuda"].quantized_accuracy - runs["cpu"].quantized_accuracy) <= 5 / 360

@@ -13,7 +13,8 @@ from torch.utils.data import TensorDataset
 
 from enof.datasets import LoadedDataset, load_dataset
 from enof.datasets.cifar_dvs import CLASSES, write_events_npz
-from enof.trainer.loop import TrainConfig, make_optimizer, train
+from enof.trainer.loop import TrainConfig, train
+from enof.trainer.phase import make_optimizer
 from enof.trainer.models import build_model
 
 
