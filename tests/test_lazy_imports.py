@@ -67,3 +67,19 @@ def test_the_check_sees_an_inner_import_without_a_comment(tmp_path):
     tree = ast.parse("def f():\n    x = 1\n    import json\n    from os import path\n    return x\n")
     blocks = _inner_import_blocks(tree)
     assert [[s.lineno for s in b] for b in blocks] == [[3, 4]]
+
+
+def test_import_enof_and_the_commands_load_no_heavy_package():
+    """What the lazy imports are for: ``import enof`` and every command's module (what ``--help`` loads) import
+    none of torch, ONNX, ONNX Runtime, NIR, Lava, Norse, h5py or matplotlib."""
+    import subprocess
+    import sys
+
+    heavy = ("torch", "onnx", "onnxruntime", "nir", "lava", "norse", "h5py", "matplotlib")
+    modules = ["enof"] + [f"enof.cli.{p.stem}" for p in sorted((PACKAGE_ROOT / "cli").glob("*.py")) if p.stem != "__init__"]
+    code = ("import importlib, sys\n"
+            f"for m in {modules!r}: importlib.import_module(m)\n"
+            f"print(' '.join(sorted({{n.split('.')[0] for n in sys.modules}} & set({heavy!r}))))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert len(modules) >= 7 and done.stdout.strip() == ""

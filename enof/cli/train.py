@@ -12,7 +12,7 @@ import typer
 
 from enof.cli.options import DEVICE_HELP, PLUGIN_HELP, frame_size_option
 from enof.trainer.ranges import seed_in_range, timesteps_in_range
-from enof.cli.console import command_app
+from enof.cli.console import command_app, make_console
 from enof.cli.output import exit_codes_epilog, fail, print_json
 from enof.errors import EnofError
 
@@ -50,6 +50,7 @@ def _command_line(prog: str, ctx: typer.Context) -> str:
 
 def _use_threads(config) -> None:
     """Apply the run's torch thread count (digits: 1; 0 keeps torch's default)."""
+    # lazy: torch and the trainer load when a command runs; --help and option errors answer without them
     import torch
 
     threads = config.resolved().threads
@@ -147,8 +148,7 @@ def train_command(
     """Train the teacher and the EnOF SNN; prints the final test accuracy."""
     if ctx.invoked_subcommand is not None:
         return
-    from enof.cli.console import make_console
-
+    # lazy: torch and the trainer load when a command runs; --help and option errors answer without them
     from enof.trainer.distributed import Distributed
     from enof.trainer.loop import StopRequested, TrainConfig, TrainProgress, train
 
@@ -167,6 +167,7 @@ def train_command(
     previous_handler = signal.signal(signal.SIGTERM, _raise_terminated)
     dist = None
     try:
+        # lazy: torch and the trainer load when a command runs; --help and option errors answer without them
         from enof.trainer.models import load_plugins
 
         seed_in_range(seed, "--seed")
@@ -243,8 +244,7 @@ def ablation_command(
     plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP),
 ) -> None:
     """Baseline, +L_AF, +RepAct, both, and vanilla KD per T and seed → markdown + JSON, mean ± std."""
-    from enof.cli.console import make_console
-
+    # lazy: torch and the trainer load when a command runs; --help and option errors answer without them
     from enof.trainer.ablation import AblationConfig, run_ablation, write_ablation
     from enof.trainer.loop import TrainConfig, TrainProgress
 
@@ -294,6 +294,7 @@ def finetune_command(
 ) -> None:
     """Fine-tune MODEL with the exporter's fixed-point integers for TARGET in the forward pass
     (straight-through gradients); enof-export of the result reproduces those integers exactly."""
+    # lazy: torch and the trainer load when a command runs; --help and option errors answer without them
     import torch
 
     from enof.exporter.finetune_target import ExportQuantizer
@@ -306,6 +307,7 @@ def finetune_command(
                             out=None if output is None else str(output), laf=not no_laf, train_limit=train_limit,
                             weight_bits=weight_bits, device=device)
     try:
+        # lazy: torch and the trainer load when a command runs; --help and option errors answer without them
         from enof.trainer.models import load_plugins
 
         seed_in_range(seed, "--seed")

@@ -35,7 +35,7 @@ from enof.trainer.config import TrainConfig
 from enof.trainer.distributed import Distributed
 from enof.trainer.execution import full_precision, resolve_execution
 from enof.trainer.losses import enof_loss
-from enof.trainer.models import build_model, repeat_over_time
+from enof.trainer.models import ARCHITECTURES, build_model, repeat_over_time
 from enof.trainer.models.registry import provider_of
 from enof.trainer.neurons import NeuronConfig
 from enof.trainer.phase import EpochHook, Phase, RunContext, StopRequested, run_phase
@@ -78,8 +78,6 @@ def _build(config: TrainConfig, data: LoadedDataset, mode: str) -> nn.Module:
 def _check_arch_fits(config: TrainConfig, data: LoadedDataset) -> None:
     """One forward of the ANN on a zero batch: an architecture too deep for the input size (ResNet20
     on 8×8 digits) is a one-line error now, not a torch traceback later."""
-    from enof.trainer.models import ARCHITECTURES
-
     shape = data.spec.input_shape
     try:
         with torch.no_grad():

@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from enof.runtime.program import ChipProgram
+from enof.runtime.run_progress import clock
 from enof.synapses import KINDS
 
 LAVA_S_PER_MAC = 1.9e-8
@@ -93,8 +94,6 @@ def estimate_lava(program: ChipProgram, samples: int, batch_size: int, workers: 
 
 def lava_estimate_line(program: ChipProgram, estimate: LavaEstimate, samples: int, timeout_s: float) -> str:
     """What a user reads before a Lava run starts (and whether --timeout will stop it first)."""
-    from enof.runtime.run_progress import clock
-
     neurons = sum(layer.neurons for layer in program.layers.values())
     return (f"lava: about {clock(estimate.seconds)} for {samples:,} samples × T = {program.timesteps} "
             f"({neurons:,} neurons, {estimate.macs_per_step / 1e6:,.1f} M multiply-accumulates per Lava step, "
