@@ -115,8 +115,10 @@ def random_inputs():
     return make_random_inputs
 
 
-def export_digits_bundle(root, target: str = "loihi2", timesteps: int = 2, width: int = 8, seed: int = 0):
-    """A random-weight digits_cnn (RepAct) checkpoint exported by the real chain; returns (bundle dir, model)."""
+def export_digits_bundle(root, target: str = "loihi2", timesteps: int = 2, width: int = 8, seed: int = 0,
+                         arch: str = "digits_cnn", dataset: str = "digits"):
+    """A random-weight digits_cnn (RepAct) checkpoint exported by the real chain; returns (bundle dir, model).
+    ``arch``/``dataset``: another architecture on another embedded data set (mnist_cnn on mnist5k)."""
     import torch
 
     from enof.exporter.export import export_bundle
@@ -126,10 +128,10 @@ def export_digits_bundle(root, target: str = "loihi2", timesteps: int = 2, width
     from enof.trainer.neurons import NeuronConfig
 
     torch.manual_seed(seed)
-    model = build_model("digits_cnn", repact=True, timesteps=timesteps, neuron=NeuronConfig(), num_classes=10, width=width)
+    model = build_model(arch, repact=True, timesteps=timesteps, neuron=NeuronConfig(), num_classes=10, width=width)
     ckpt = Checkpoint(
-        arch="digits_cnn", arch_kwargs={"num_classes": 10, "width": width}, neuron=NeuronConfig().to_dict(),
-        timesteps=timesteps, repact=True, state_dict=model.state_dict(), dataset=dataset_spec("digits"),
+        arch=arch, arch_kwargs={"num_classes": 10, "width": width}, neuron=NeuronConfig().to_dict(),
+        timesteps=timesteps, repact=True, state_dict=model.state_dict(), dataset=dataset_spec(dataset),
         seed=seed, versions=versions(),
     )  # fmt: skip
     save_checkpoint(ckpt, root / "model.pt")

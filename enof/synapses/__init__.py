@@ -22,8 +22,15 @@ KINDS.update({kind.KIND.name: kind.KIND for kind in (conv, dense, current)})
 
 def fan_in_events(conn: Connection, events: np.ndarray) -> np.ndarray:
     """Per target neuron (target shape, int64): the events arriving at it, given ``events`` per source
-    neuron (source shape): Σ of the events of the source neurons it is connected to."""
-    return KINDS[conn.kind].fan_in_events(conn, np.asarray(events, dtype=np.int64))
+    neuron (source shape, or any of the same size): Σ of the events of the source neurons it is connected to."""
+    return KINDS[conn.kind].fan_in_events(conn, np.asarray(events, dtype=np.int64).reshape(conn.source_shape))
+
+
+def fan_in_events_batch(conn: Connection, events: np.ndarray) -> np.ndarray:
+    """``fan_in_events`` of B samples at once: events (B, source shape or any of its size) → (B, target shape)
+    int64, row b equal to fan_in_events(conn, events[b])."""
+    events = np.asarray(events, dtype=np.int64)
+    return KINDS[conn.kind].fan_in_events(conn, events.reshape(len(events), *conn.source_shape))
 
 
 def fan_out(conn: Connection) -> np.ndarray:
@@ -38,4 +45,4 @@ def reach(conn: Connection) -> Iterator[tuple[int | slice, np.ndarray]]:
     return KINDS[conn.kind].reach(conn)
 
 
-__all__ = ["KINDS", "Connection", "OnConnection", "SynapseKind", "fan_in_events", "fan_out", "positions", "reach"]
+__all__ = ["KINDS", "Connection", "OnConnection", "SynapseKind", "fan_in_events", "fan_in_events_batch", "fan_out", "positions", "reach"]

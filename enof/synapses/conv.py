@@ -57,9 +57,10 @@ def _covers(conn) -> tuple[np.ndarray, np.ndarray]:
 
 def fan_in_events(conn, events: np.ndarray) -> np.ndarray:
     rows, cols = _covers(conn)
-    per_group = events.reshape(conn.groups, -1, *events.shape[1:]).sum(axis=1)  # the input channels a group reads
-    per_position = rows @ per_group @ cols.T  # (groups, H_out, W_out)
-    return np.repeat(per_position, conn.target_shape[0] // conn.groups, axis=0)
+    lead = events.shape[:-3]  # batch axes, if any
+    per_group = events.reshape(*lead, conn.groups, -1, *events.shape[-2:]).sum(axis=-3)  # a group's input channels
+    per_position = rows @ per_group @ cols.T  # (*lead, groups, H_out, W_out): int64, exact
+    return np.repeat(per_position, conn.target_shape[0] // conn.groups, axis=-3)
 
 
 def fan_out(conn) -> np.ndarray:

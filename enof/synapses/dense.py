@@ -11,7 +11,9 @@ from enof.synapses.kind import Connection, SynapseKind
 
 
 def fan_in_events(conn, events: np.ndarray) -> np.ndarray:
-    return np.full(conn.target_shape, int(events.sum()), dtype=np.int64)
+    lead = events.shape[: events.ndim - len(conn.source_shape)]  # batch axes, if any
+    total = events.reshape(*lead, -1).sum(axis=-1, dtype=np.int64)
+    return np.broadcast_to(total.reshape(*lead, *(1,) * len(conn.target_shape)), (*lead, *conn.target_shape)).copy()
 
 
 def fan_out(conn) -> np.ndarray:

@@ -25,7 +25,8 @@ class SynapseKind:
     """One synapse kind: each function takes the ``Connection`` (enof.synapses) first.
 
     Geometry (pure numpy, exact int64): ``fan_in_events(conn, events)`` per target neuron, the events reaching
-    it given events per source neuron; ``fan_out(conn)`` per source neuron, its synapses (padding taps
+    it given events per source neuron (events (*batch, *source_shape) → (*batch, *target_shape): leading batch
+    axes pass through); ``fan_out(conn)`` per source neuron, its synapses (padding taps
     excluded); ``reach(conn)`` (position, flat target indices) pairs, the targets of the source neurons at a
     spatial position united over their channels. ``check(conn)`` raises ValueError where the shapes do not
     hold together; ``flattens``: the kind reads its source and feeds its target as flat vectors (any shapes
