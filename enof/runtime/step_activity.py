@@ -18,12 +18,76 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import sparse
 
 from enof.formats.placement import PlacedCore, core_neuron_indices
 from enof.formats.run_result import STEP_FIELDS, CoreSteps
 from enof.synapses import fan_in_events_batch, positions, reach
 from enof.runtime.program import INPUT, ChipProgram
+
+
+@dataclass(frozen=True)
+class _Region:
+    """Where one core's neurons sit in a layer's (B, neurons) values: ``values.reshape(B, *view)[(:, *index)]``."""
+
+    column: int  # the core's placement column
+    view: tuple[int, ...]  # the layer's shape (a box), or (neurons,) (a range, or the flat indices themselves)
+    index: tuple  # slices over ``view`` (no copy), or one array of flat indices
+
+
+def _region(column: int, indices: np.ndarray, shape: tuple[int, ...]) -> _Region:
+    """A core's neurons (flat torch indices) as a range of the flat layer, a box of the shaped layer, or neither."""
+    flat = np.sort(indices)
+    if len(flat) == 0 or flat[-1] - flat[0] + 1 == len(flat):
+        return _Region(column, (int(np.prod(shape)),), (slice(int(flat[0]) if len(flat) else 0, int(flat[-1]) + 1 if len(flat) else 0),))
+    coords = np.unravel_index(flat, shape)
+    low, high = [int(c.min()) for c in coords], [int(c.max()) + 1 for c in coords]
+    if int(np.prod(np.subtract(high, low))) == len(flat):  # distinct indices filling their bounding box: that box
+        return _Region(column, tuple(shape), tuple(slice(a, b) for a, b in zip(low, high)))
+    return _Region(column, (int(np.prod(shape)),), (flat,))
+
+
+FLOAT32_EXACT = 1 << 24  # float32 holds every integer up to 2^24: a sum whose total stays below it is exact
+
+
+@dataclass(frozen=True)
+class _Sums:
+    """Per-core sums of a layer's per-neuron values (B, neurons), exact either way: a float32 product with
+    ``matrix`` (neurons, cores), its 0/1 neuron → core matrix (or that times a weight per neuron), where the
+    largest possible total fits float32; else each core's box summed in the values' own dtype."""
+
+    columns: np.ndarray  # (cores,) the layer's cores' placement columns
+    regions: list[_Region]
+    weight: np.ndarray | None  # (neurons,) float64 integers each value is multiplied by; None: 1
+    matrix: np.ndarray | None  # None: too large to hold (MATRIX_VALUES), the boxes' sums instead
+    column_max: float  # the largest column sum of the matrix: a total is at most |values|max times this
+
+    def add(self, total: np.ndarray, values: np.ndarray, peak: float | None = None) -> None:
+        """total[:, core] += Σ of each sample's values (times the weight) over the core's neurons: non-negative
+        integers, at most ``peak`` (None: read off the values)."""
+        if self.matrix is not None and len(values):
+            peak = float(values.max()) if peak is None else peak
+            if peak * self.column_max < FLOAT32_EXACT:  # every partial sum an integer below 2^24: exact in any order
+                total[:, self.columns] += values.astype(np.float32, copy=False) @ self.matrix
+                return
+        if self.weight is not None:
+            values = values * self.weight  # float64 products of integers: exact
+        batch = len(values)
+        for region in self.regions:
+            part = values.reshape(batch, *region.view)[(slice(None), *region.index)]
+            total[:, region.column] += part.sum(axis=tuple(range(1, part.ndim)))  # exact: int64, or 0/1 floats
+
+
+def _layer_sums(regions: list[_Region], indices: list[np.ndarray], neurons: int, weight: np.ndarray | None,
+                matrix_values: int) -> _Sums:
+    """A layer's _Sums: its cores' neurons (``indices``, one array per region), each weighted by ``weight`` (None: 1)."""
+    columns = np.array([r.column for r in regions], np.int64)
+    if neurons * len(regions) > matrix_values:
+        return _Sums(columns, regions, weight, None, 0.0)
+    matrix = np.zeros((neurons, len(regions)), np.float32)
+    for j, flat in enumerate(indices):
+        matrix[flat, j] = 1.0 if weight is None else weight[flat]
+    column_max = float(matrix.sum(axis=0, dtype=np.float64).max(initial=0.0))
+    return _Sums(columns, regions, weight, matrix if column_max < FLOAT32_EXACT else None, column_max)
 
 
 @dataclass(frozen=True)
@@ -38,28 +102,35 @@ class _Outgoing:
 class StepRecorder:
     """Accumulates per-core, per-step counts over batches of one program on one placement.
 
-    A step is reduced to per-core counts for a chunk of samples at once: each layer's per-neuron values (B, N)
-    times its 0/1 neuron → core matrix (sparse, exact in float64 below 2^53), so what recording holds beyond the
-    backends' own spikes is a few (chunk, neurons) arrays, ``chunk`` samples of at most ``CHUNK_VALUES`` values."""
+    A step is reduced to per-core counts for a chunk of samples at once: each core's neurons are read from the
+    layer's (B, *shape) values as a box of slices (a conv core's rows × columns × channels, a dense core's range)
+    and summed over it, so what recording holds beyond the backends' own spikes is a few (chunk, neurons) arrays,
+    ``chunk`` samples of at most ``CHUNK_VALUES`` values each."""
 
     CHUNK_VALUES = 1 << 21  # values per (chunk, neurons) array: 16 MiB in int64 or float64
+    MATRIX_VALUES = 1 << 22  # entries of a layer's float32 neuron → core matrix (16 MiB); larger: box sums
 
     def __init__(self, program: ChipProgram, cores: Sequence[PlacedCore]):
         self.program = program
         self.cores = list(cores)
         n_cores, steps = len(self.cores), program.timesteps
         self._column: dict[str, np.ndarray] = {}  # placement column of each neuron (flat torch index); n_cores: none
-        self._to_core: dict[str, sparse.csr_array] = {}  # (neurons, n_cores) 0/1: the core holding each neuron
+        owned: dict[str, tuple[list[_Region], list[np.ndarray]]] = {}  # per layer: its cores' boxes and neurons
         for name, layer in program.layers.items():
             column = np.full(layer.neurons, n_cores, np.int64)
+            owned[name] = ([], [])
             for i, core in enumerate(self.cores):
                 if core.layer == name:
-                    column[core_neuron_indices(core, layer.shape)] = i
-            placed = np.flatnonzero(column < n_cores)
+                    indices = core_neuron_indices(core, layer.shape)
+                    column[indices] = i
+                    owned[name][0].append(_region(i, indices, layer.shape))
+                    owned[name][1].append(indices)
             self._column[name] = column
-            self._to_core[name] = sparse.csr_array(
-                (np.ones(len(placed)), (placed, column[placed])), shape=(layer.neurons, n_cores))
         self._outgoing = {name: out for name in program.layers if (out := self._outgoing_of(name)) is not None}
+        neurons = {name: layer.neurons for name, layer in program.layers.items()}
+        self._sums = {name: _layer_sums(*owned[name], neurons[name], None, self.MATRIX_VALUES) for name in owned}
+        self._sent = {name: _layer_sums(*owned[name], neurons[name], out.per_spike, self.MATRIX_VALUES)
+                      for name, out in self._outgoing.items()}  # fmt: skip
         largest = max((layer.neurons for layer in program.layers.values()), default=1)
         self._chunk = max(1, self.CHUNK_VALUES // max(largest, int(np.prod(program.input_shape))))
         self.sums = {f: np.zeros((n_cores, steps), np.int64) for f in STEP_FIELDS}
@@ -98,16 +169,20 @@ class StepRecorder:
         """Per field (B, n_cores) int64: each sample's counts of one step."""
         batch, n_cores = len(input_events), len(self.cores)
         per = {f: np.zeros((batch, n_cores)) for f in STEP_FIELDS}
-        for name, to_core in self._to_core.items():
-            fired = np.asarray(spikes[name], np.float64).reshape(batch, -1)
-            per["spikes"] += fired @ to_core
-            arriving = sum(fan_in_events_batch(syn.connection, input_events if syn.source == INPUT else spikes[syn.source])
-                           for syn in self.program.incoming(name))  # fmt: skip
-            per["synops"] += np.asarray(arriving, np.float64).reshape(batch, -1) @ to_core
+        for name, sums in self._sums.items():
+            fired = np.asarray(spikes[name]).reshape(batch, -1)
+            sums.add(per["spikes"], fired, peak=1.0)  # spikes are 0/1
+            arriving = None
+            for syn in self.program.incoming(name):
+                events = fan_in_events_batch(syn.connection, input_events if syn.source == INPUT else spikes[syn.source])
+                arriving = events if arriving is None else np.add(arriving, events, out=arriving)
+            if arriving is not None:
+                sums.add(per["synops"], arriving.reshape(batch, -1))
             out = self._outgoing.get(name)
             if out is not None:
-                per["messages_out"] += (fired * out.per_spike) @ to_core
-                by_position = fired.reshape(batch, -1, len(out.hit)).sum(axis=1)  # flat n sits at n % positions
+                self._sent[name].add(per["messages_out"], fired, peak=1.0)
+                # n sits at n % positions; a position's count (≤ channels) is exact in the spikes' float32
+                by_position = fired.reshape(batch, -1, len(out.hit)).sum(axis=1)
                 per["messages_in"][:, out.cores] += by_position @ out.hit
         return {f: np.rint(v).astype(np.int64) for f, v in per.items()}  # float64 sums of integers: exact below 2^53
 
