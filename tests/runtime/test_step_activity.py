@@ -57,17 +57,29 @@ def test_batched_counts_equal_the_per_sample_reference_on_the_simulators_spikes(
     assert new.maxima["spikes"].max() < new.sums["spikes"].max()  # maxima are per sample, not the batch's sums
 
 
+# How a layer's cores are summed: the float32 product with its neuron → core matrix; each core's box (the matrix
+# not held: MATRIX_VALUES 0); each core's box because a step's total could pass the float32 bound (lowered to 1
+# after the matrices were made, so the check at each step decides).
+SUMS = {"matrix": {}, "boxes": {"MATRIX_VALUES": 0}, "over float32": {"FLOAT32_EXACT": 1}}
+
+
+@pytest.mark.parametrize("sums", list(SUMS))
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("name", ["digits-loihi2", "mnist_cnn-loihi", "events-loihi"])
-def test_batched_counts_equal_the_per_sample_reference_on_random_spikes(bundles, name, seed, monkeypatch):
+def test_batched_counts_equal_the_per_sample_reference_on_random_spikes(bundles, name, seed, sums, monkeypatch):
     """Random 0/1 spikes of a random density per layer, and random input events (graded inputs as their
     non-zero values); chunks of 3 samples (CHUNK_VALUES) so that a batch of 8 splits 3 + 3 + 2."""
+    from enof.runtime import step_activity
+
     bundle, rng = bundles[name], np.random.default_rng(seed)
     program = bundle.program
     monkeypatch.setattr(StepRecorder, "CHUNK_VALUES",
                         3 * max([layer.neurons for layer in program.layers.values()] + [int(np.prod(program.input_shape))]))
+    monkeypatch.setattr(StepRecorder, "MATRIX_VALUES", SUMS[sums].get("MATRIX_VALUES", StepRecorder.MATRIX_VALUES))
     new, old = StepRecorder(program, bundle.placement.cores), PerSampleRecorder(program, bundle.placement.cores)
+    monkeypatch.setattr(step_activity, "FLOAT32_EXACT", SUMS[sums].get("FLOAT32_EXACT", step_activity.FLOAT32_EXACT))
     assert new._chunk == 3
+    assert all((s.matrix is not None) == (sums != "boxes") for s in [*new._sums.values(), *new._sent.values()])
     batch = 8
     for t in range(program.timesteps):
         spikes = {n: (rng.random((batch, *layer.shape)) < rng.uniform(0.05, 0.9)).astype(np.float32)
@@ -95,3 +107,25 @@ def test_every_neuron_firing_gives_each_core_its_neurons_and_synapses_every_step
     per_layer = {n: sum(recorder.maxima["synops"][i, 0] for i, c in enumerate(cores) if c.layer == n) for n in program.layers}
     assert per_layer == synapses_into and min(per_layer.values()) > 0
     assert recorder.sums["messages_in"][:, 0].sum() == recorder.sums["messages_out"][:, 0].sum() > 0
+
+
+def test_a_cores_neurons_are_read_as_a_range_a_box_or_else_their_indices():
+    from enof.formats.placement import box_indices
+    from enof.runtime.step_activity import _region
+
+    shape = (3, 4, 5)
+    values = np.arange(2 * 60).reshape(2, 60)  # two samples of a (3, 4, 5) layer
+
+    def read(region):
+        return values.reshape(2, *region.view)[(slice(None), *region.index)].reshape(2, -1).sum(axis=1)
+
+    ranged = _region(7, np.arange(13, 29), shape)  # a flat range across channels: no box
+    assert ranged.column == 7 and ranged.index == (slice(13, 29),)
+    boxed = _region(0, box_indices(((1, 3), (2, 5), (0, 2)), shape), shape)  # rows 1-2, columns 2-4, channels 0-1
+    assert boxed.view == shape and boxed.index == (slice(0, 2), slice(1, 3), slice(2, 5))
+    scattered = np.array([0, 7, 31, 59])
+    loose = _region(1, scattered, shape)
+    assert np.array_equal(loose.index[0], scattered)
+    for region, flat in ((ranged, np.arange(13, 29)), (boxed, box_indices(((1, 3), (2, 5), (0, 2)), shape)),
+                         (loose, scattered)):
+        assert np.array_equal(read(region), values[:, flat].sum(axis=1))

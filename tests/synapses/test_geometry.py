@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from enof.synapses import Connection, fan_in_events, fan_out, positions, reach
+from enof.synapses import Connection, fan_in_events, fan_in_events_batch, fan_out, positions, reach
 from enof.synapses.conv import conv_cover, conv_output_shape, conv_output_size, conv_reach
 
 # (source (C, H, W), C_out, kernel, stride, padding): odd sizes, strides above the kernel, asymmetric pads
@@ -103,6 +103,33 @@ def test_fan_in_events_and_fan_out_count_the_same_synaptic_events(source, c_out,
     conn = _conv(source, c_out, kernel, stride, padding)
     events = np.random.default_rng(2).integers(0, 9, size=source)
     assert int(fan_in_events(conn, events).sum()) == int((events * fan_out(conn)).sum())
+
+
+@pytest.mark.parametrize("source, c_out, kernel, stride, padding", CONVS)
+def test_batched_conv_fan_in_equals_torch_conv2d_of_the_batch_with_a_ones_kernel(source, c_out, kernel, stride, padding):
+    conn = _conv(source, c_out, kernel, stride, padding)
+    events = np.random.default_rng(4).integers(0, 50, size=(5, *source))
+    ones = torch.ones(c_out, source[0], *kernel, dtype=torch.float64)
+    want = F.conv2d(torch.from_numpy(events.astype(np.float64)), ones, stride=stride, padding=padding)
+    got = fan_in_events_batch(conn, events)
+    assert got.dtype == np.int64 and got.shape == (5, *conn.target_shape)
+    assert np.array_equal(got, want.numpy().astype(np.int64))
+
+
+@pytest.mark.parametrize("conn", [
+    Connection("conv", (4, 7, 5), (8, 4, 3), (3, 3), (2, 2), (1, 1), 2),  # grouped
+    Connection("dense", (2, 3, 1), (4,)),  # flattens: fed the (C, H, W) spikes of its source
+    Connection("current", (2, 2, 3), (2, 2, 3)),
+], ids=["grouped conv", "dense", "current"])  # fmt: skip
+def test_each_row_of_the_batched_fan_in_is_the_fan_in_of_that_sample(conn):
+    # 0/1 float32 spikes, as the simulator hands them over, and event counts: each sample's row is its own
+    rng = np.random.default_rng(5)
+    for events in ((rng.random((6, *conn.source_shape)) < 0.4).astype(np.float32),
+                   rng.integers(0, 7, size=(6, int(np.prod(conn.source_shape))))):
+        got = fan_in_events_batch(conn, events)
+        assert got.dtype == np.int64 and got.shape == (6, *conn.target_shape)
+        assert all(np.array_equal(got[b], fan_in_events(conn, events[b])) for b in range(6))
+        assert len({got[b].tobytes() for b in range(6)}) > 1  # the samples differ, so a mixed-up row would show
 
 
 def test_dense_connects_every_source_neuron_to_every_target():
