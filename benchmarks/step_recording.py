@@ -72,12 +72,14 @@ NETWORKS = [  # (label, export_digits_bundle kwargs, data set)
 
 
 def machine_load() -> str:
-    """Load average and the other processes busy on the CPU now (this one excluded)."""
-    busy = subprocess.run(["ps", "-eo", "pid=,pcpu=,comm=", "--sort=-pcpu"], capture_output=True, text=True).stdout
-    others = [line.split(None, 2) for line in busy.splitlines() if line.split() and int(line.split()[0]) != os.getpid()]
-    named = [f"{comm.strip()} {float(cpu):.0f}%" for _, cpu, comm in others if float(cpu) >= 10][:6]
+    """Load average and the other processes busy on the CPU over the last half second (``top``'s second sample)."""
+    sample = subprocess.run(["top", "-b", "-n", "2", "-d", "0.5", "-o", "%CPU"], capture_output=True, text=True).stdout
+    table = sample.split("\ntop - ")[-1].splitlines()
+    header = next((i for i, line in enumerate(table) if line.split()[:1] == ["PID"]), len(table))
+    busy = [line.split() for line in table[header + 1 :] if len(line.split()) >= 12]
+    named = [f"{row[11]} {float(row[8]):.0f}%" for row in busy if int(row[0]) != os.getpid() and float(row[8]) >= 10]
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
-    return f"load average {load}; other processes ≥ 10% CPU: {', '.join(named) or 'none'}"
+    return f"load average {load}; other processes at ≥ 10% CPU: {', '.join(named[:6]) or 'none'}"
 
 
 def time_runs(bundle, x: np.ndarray, batch: int, repeats: int) -> dict:

@@ -28,8 +28,9 @@ def fan_in_events(conn: Connection, events: np.ndarray) -> np.ndarray:
 
 def fan_in_events_batch(conn: Connection, events: np.ndarray) -> np.ndarray:
     """``fan_in_events`` of B samples at once: events (B, source shape or any of its size) → (B, target shape)
-    int64, row b equal to fan_in_events(conn, events[b])."""
-    events = np.asarray(events, dtype=np.int64)
+    int64, row b equal to fan_in_events(conn, events[b]). Integer counts, or 0/1 spikes as float or bool (summed in
+    float64, not copied to int64 first: the simulators' per-step spikes)."""
+    events = np.asarray(events)
     return KINDS[conn.kind].fan_in_events(conn, events.reshape(len(events), *conn.source_shape))
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from enof.errors import BundleError, RunError, UnsupportedModuleError
 from enof.formats.fixed_point import CONV_ACC_BITS
 from enof.formats.identity_synapse import is_identity_conv
-from enof.synapses.kind import Connection, SynapseKind
+from enof.synapses.kind import Connection, SynapseKind, exact_sum_dtype
 
 
 def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
@@ -57,10 +57,10 @@ def _covers(conn) -> tuple[np.ndarray, np.ndarray]:
 
 def fan_in_events(conn, events: np.ndarray) -> np.ndarray:
     rows, cols = _covers(conn)
-    lead = events.shape[:-3]  # batch axes, if any
-    per_group = events.reshape(*lead, conn.groups, -1, *events.shape[-2:]).sum(axis=-3)  # a group's input channels
-    per_position = rows @ per_group @ cols.T  # (*lead, groups, H_out, W_out): int64, exact
-    return np.repeat(per_position, conn.target_shape[0] // conn.groups, axis=-3)
+    lead, exact = events.shape[:-3], exact_sum_dtype(events)  # batch axes, if any
+    per_group = events.reshape(*lead, conn.groups, -1, *events.shape[-2:]).sum(axis=-3, dtype=exact)  # its channels
+    per_position = rows.astype(exact) @ per_group @ cols.T.astype(exact)  # (*lead, groups, H_out, W_out): integers
+    return np.repeat(per_position.astype(np.int64, copy=False), conn.target_shape[0] // conn.groups, axis=-3)
 
 
 def fan_out(conn) -> np.ndarray:

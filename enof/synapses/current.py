@@ -12,7 +12,7 @@ from enof.synapses.kind import Connection, SynapseKind, positions
 
 
 def fan_in_events(conn, events: np.ndarray) -> np.ndarray:
-    return events.reshape(*events.shape[: events.ndim - len(conn.source_shape)], *conn.target_shape)
+    return events.reshape(*events.shape[: events.ndim - len(conn.source_shape)], *conn.target_shape).astype(np.int64)
 
 
 def fan_out(conn) -> np.ndarray:

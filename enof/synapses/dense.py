@@ -7,12 +7,12 @@ from collections.abc import Iterator
 import numpy as np
 
 from enof.errors import BundleError
-from enof.synapses.kind import Connection, SynapseKind
+from enof.synapses.kind import Connection, SynapseKind, exact_sum_dtype
 
 
 def fan_in_events(conn, events: np.ndarray) -> np.ndarray:
     lead = events.shape[: events.ndim - len(conn.source_shape)]  # batch axes, if any
-    total = events.reshape(*lead, -1).sum(axis=-1, dtype=np.int64)
+    total = events.reshape(*lead, -1).sum(axis=-1, dtype=exact_sum_dtype(events)).astype(np.int64)
     return np.broadcast_to(total.reshape(*lead, *(1,) * len(conn.target_shape)), (*lead, *conn.target_shape)).copy()
 
 

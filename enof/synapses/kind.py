@@ -15,6 +15,12 @@ from typing import Any
 import numpy as np
 
 
+def exact_sum_dtype(events: np.ndarray) -> type:
+    """The dtype that sums ``events`` exactly and fast: int64 for integer counts, float64 (BLAS products, exact for
+    integers below 2^53) for float or bool events, whose values are 0/1 spikes or small counts."""
+    return np.int64 if events.dtype.kind in "iu" else np.float64
+
+
 def positions(shape: tuple[int, ...]) -> int:
     """Spatial positions of a layer: H·W of (C, H, W), 1 of (N,). Flat index n is at position n % positions."""
     return shape[1] * shape[2] if len(shape) == 3 else 1
@@ -25,8 +31,9 @@ class SynapseKind:
     """One synapse kind: each function takes the ``Connection`` (enof.synapses) first.
 
     Geometry (pure numpy, exact int64): ``fan_in_events(conn, events)`` per target neuron, the events reaching
-    it given events per source neuron (events (*batch, *source_shape) → (*batch, *target_shape): leading batch
-    axes pass through); ``fan_out(conn)`` per source neuron, its synapses (padding taps
+    it given events per source neuron (events (*batch, *source_shape) → (*batch, *target_shape) int64: leading
+    batch axes pass through; integer counts, or the 0/1 floats and bools the simulators hand spikes over as,
+    summed in float64 (``exact_sum_dtype``)); ``fan_out(conn)`` per source neuron, its synapses (padding taps
     excluded); ``reach(conn)`` (position, flat target indices) pairs, the targets of the source neurons at a
     spatial position united over their channels. ``check(conn)`` raises ValueError where the shapes do not
     hold together; ``flattens``: the kind reads its source and feeds its target as flat vectors (any shapes

@@ -122,9 +122,9 @@ def test_batched_conv_fan_in_equals_torch_conv2d_of_the_batch_with_a_ones_kernel
     Connection("current", (2, 2, 3), (2, 2, 3)),
 ], ids=["grouped conv", "dense", "current"])  # fmt: skip
 def test_each_row_of_the_batched_fan_in_is_the_fan_in_of_that_sample(conn):
-    # 0/1 float32 spikes, as the simulator hands them over, and event counts: each sample's row is its own
+    # 0/1 float32 spikes (the simulator's), bool input flags, and event counts: each sample's row is its own
     rng = np.random.default_rng(5)
-    for events in ((rng.random((6, *conn.source_shape)) < 0.4).astype(np.float32),
+    for events in ((rng.random((6, *conn.source_shape)) < 0.4).astype(np.float32), rng.random((6, *conn.source_shape)) < 0.6,
                    rng.integers(0, 7, size=(6, int(np.prod(conn.source_shape))))):
         got = fan_in_events_batch(conn, events)
         assert got.dtype == np.int64 and got.shape == (6, *conn.target_shape)
