@@ -152,7 +152,7 @@ def report(rows: list[dict], args) -> str:
         f"with {args.threads} thread(s) on {platform.processor() or platform.machine()} (torch {torch.__version__}; "
         "shared 2-core machine: compare within one run).",
         "`none`: a recorder that records nothing (the simulator, host parts and bookkeeping alone); `old`: the "
-        "per-sample loop (enof 4a2eed5, tests/runtime/per_sample_recorder.py); `new`: StepRecorder, batched.",
+        "per-sample loop (enof 03f3b80, tests/runtime/per_sample_recorder.py); `new`: StepRecorder, batched.",
         "",
         "| network | neurons per layer | cores | run: none | run: old | run: new | recording's share old → new "
         "| run old ÷ new | add_step alone, one batch: old | new | old ÷ new | per_step equal |",

@@ -36,14 +36,16 @@ class _Region:
 
 def _region(column: int, indices: np.ndarray, shape: tuple[int, ...]) -> _Region:
     """A core's neurons (flat torch indices) as a range of the flat layer, a box of the shaped layer, or neither."""
-    flat = np.sort(indices)
-    if len(flat) == 0 or flat[-1] - flat[0] + 1 == len(flat):
-        return _Region(column, (int(np.prod(shape)),), (slice(int(flat[0]) if len(flat) else 0, int(flat[-1]) + 1 if len(flat) else 0),))
+    flat, neurons = np.sort(indices), int(np.prod(shape))
+    if len(flat) == 0:
+        return _Region(column, (neurons,), (slice(0, 0),))
+    if flat[-1] - flat[0] + 1 == len(flat):
+        return _Region(column, (neurons,), (slice(int(flat[0]), int(flat[-1]) + 1),))
     coords = np.unravel_index(flat, shape)
     low, high = [int(c.min()) for c in coords], [int(c.max()) + 1 for c in coords]
     if int(np.prod(np.subtract(high, low))) == len(flat):  # distinct indices filling their bounding box: that box
         return _Region(column, tuple(shape), tuple(slice(a, b) for a, b in zip(low, high)))
-    return _Region(column, (int(np.prod(shape)),), (flat,))
+    return _Region(column, (neurons,), (flat,))
 
 
 FLOAT32_EXACT = 1 << 24  # float32 holds every integer up to 2^24: a sum whose total stays below it is exact
@@ -59,7 +61,7 @@ class _Sums:
     regions: list[_Region]
     weight: np.ndarray | None  # (neurons,) float64 integers each value is multiplied by; None: 1
     matrix: np.ndarray | None  # None: too large to hold (MATRIX_VALUES), the boxes' sums instead
-    column_max: float  # the largest column sum of the matrix: a total is at most |values|max times this
+    column_max: float  # the largest column sum of the matrix: a total is at most the values' peak times this
 
     def add(self, total: np.ndarray, values: np.ndarray, peak: float | None = None) -> None:
         """total[:, core] += Σ of each sample's values (times the weight) over the core's neurons: non-negative
@@ -102,10 +104,12 @@ class _Outgoing:
 class StepRecorder:
     """Accumulates per-core, per-step counts over batches of one program on one placement.
 
-    A step is reduced to per-core counts for a chunk of samples at once: each core's neurons are read from the
-    layer's (B, *shape) values as a box of slices (a conv core's rows × columns × channels, a dense core's range)
-    and summed over it, so what recording holds beyond the backends' own spikes is a few (chunk, neurons) arrays,
-    ``chunk`` samples of at most ``CHUNK_VALUES`` values each."""
+    A step is reduced to per-core counts for a chunk of samples at once, with the same integers the per-sample
+    bincount of earlier versions gave (tests/runtime/test_step_activity.py): per layer, its spikes, the events
+    arriving at its neurons (``fan_in_events_batch``) and its messages are summed per core by one float32 matrix
+    product with the layer's neuron → core matrix where every total stays below 2^24, else over each core's box
+    of the layer (a conv core's channels × rows × columns, a dense core's range). What recording holds beyond the
+    backends' own spikes is a few (chunk, neurons) arrays, ``chunk`` samples of at most ``CHUNK_VALUES`` values."""
 
     CHUNK_VALUES = 1 << 21  # values per (chunk, neurons) array: 16 MiB in int64 or float64
     MATRIX_VALUES = 1 << 22  # entries of a layer's float32 neuron → core matrix (16 MiB); larger: box sums
@@ -156,8 +160,8 @@ class StepRecorder:
         return _Outgoing(cols, hit, np.tile(hit.sum(axis=1), neurons // groups))
 
     def add_step(self, t: int, spikes: dict[str, np.ndarray], input_events: np.ndarray) -> None:
-        """Step ``t`` of a batch: per layer its spikes (B, *shape) 0/1 (numpy, or a CPU tensor's numpy view), and
-        the input's non-zero values (B, *input_shape)."""
+        """Step ``t`` of a batch: per layer its spikes (B, *shape) 0/1 (numpy, or a CPU tensor's numpy view; the
+        float32 products' bound counts on 0/1), and the input's non-zero values (B, *input_shape) bool."""
         for first in range(0, len(input_events), self._chunk):
             chunk = slice(first, first + self._chunk)
             counts = self._count({n: s[chunk] for n, s in spikes.items()}, input_events[chunk])

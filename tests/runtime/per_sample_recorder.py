@@ -1,4 +1,4 @@
-"""The per-step recorder as it was before its batching (enof at 4a2eed5), kept as the reference that
+"""The per-step recorder as it was before its batching (enof at 03f3b80), kept as the reference that
 tests/runtime/test_step_activity.py and benchmarks/step_recording.py hold the batched StepRecorder to. Not a
 test module (no ``test_`` prefix): imported by both."""
 
@@ -13,7 +13,7 @@ from enof.synapses import fan_in_events
 
 
 class PerSampleRecorder(StepRecorder):
-    """The recorder as it was before batching (enof 4a2eed5): a Python loop over the samples of each step. Its
+    """The recorder as it was before batching (enof 03f3b80): a Python loop over the samples of each step. Its
     tables (neuron → core columns, where each layer's spikes go) are StepRecorder's own, which the batching kept."""
 
     def add_step(self, t, spikes, input_events):
