@@ -34,13 +34,14 @@ def test_a_mapped_inputs_file_gives_the_arrays_result_with_memory_of_one_batch(d
     request = RunRequest(limit=1500).checked(FLAGS)
     chosen = choose_samples(bundle, request, FLAGS, mapped.inputs, None, ("--inputs big.npy",) * 2, "big.npy")
     assert isinstance(chosen.inputs, np.memmap) and len(chosen.inputs) == 1500 and chosen.normalization is not None
-    run = lambda inputs: run_bundle(bundle, inputs, None, batch_size=32, progress=False)  # noqa: E731
+    run = lambda inputs: run_bundle(bundle, inputs, None, batch_size=16, progress=False)  # noqa: E731
     run(mapped.inputs[:16])  # first-call allocations (sessions, caches) are not the run's growth
     peak = _peak_python_bytes(lambda: run(mapped.inputs))
     fifth = _peak_python_bytes(lambda: run(mapped.inputs[:400]))
     # A whole float32 copy would be 512 KiB, half the file: the run stays under that with everything else it holds
-    # (a batch of 32 is 8 KiB of input; run.json's per-step counts a few vectors of one sample and the recorder's
-    # tables; per-sample predictions, 16 KiB of int64 and a list of Python ints: ~360 KiB measured in all).
+    # (a batch of 16 is 4 KiB of input; run.json's per-step counts a few (batch, neurons) arrays, 64 KiB each for
+    # the 512 neurons of the first layer in int64, and the recorder's tables; per-sample predictions, 16 KiB of int64
+    # and a list of Python ints: ~380 KiB measured in all).
     assert peak < images.nbytes // 2, peak
     # and memory does not follow the samples: 1,600 more cost only their predictions (~100 KiB), where a copy of
     # their inputs alone would be 400 KiB
