@@ -19,11 +19,13 @@ from tests.runtime.per_sample_recorder import PerSampleRecorder
 @pytest.fixture(scope="module")
 def bundles(tmp_path_factory, digits_bundle, event_bundle):
     """name → opened bundle: digits on Loihi 1 (current mode) and Loihi 2 (graded input), mnist_cnn width 4 on
-    28×28 (Loihi 1: its first layer on 4 cores of 14×14, so spikes reach some cores and not others), N-MNIST event frames on Loihi 2 (graded, temporal) and Loihi 1 (binary input spikes)."""
+    28×28 (Loihi 1: its first layer on 4 cores of 14×14, so spikes reach some cores and not others), N-MNIST
+    event frames on Loihi 2 (graded, temporal) and Loihi 1 (binary input spikes)."""
     mnist, _ = export_digits_bundle(tmp_path_factory.mktemp("mnist_cnn"), "loihi", width=4, arch="mnist_cnn",
                                     dataset="mnist5k")  # fmt: skip
-    return {"digits-loihi": open_bundle(digits_bundle("loihi")[0]), "digits-loihi2": open_bundle(digits_bundle("loihi2")[0]),
-            "mnist_cnn-loihi": open_bundle(mnist), "events-loihi2": open_bundle(event_bundle("loihi2")[0]),
+    return {"digits-loihi": open_bundle(digits_bundle("loihi")[0]),
+            "digits-loihi2": open_bundle(digits_bundle("loihi2")[0]), "mnist_cnn-loihi": open_bundle(mnist),
+            "events-loihi2": open_bundle(event_bundle("loihi2")[0]),
             "events-loihi": open_bundle(event_bundle("loihi")[0])}  # fmt: skip
 
 

@@ -58,7 +58,7 @@ def _not_in_this_test(*args, **kwargs):
 
 
 ONE_TO_ONE = SynapseKind(
-    "one-to-one", fan_in_events=lambda conn, events: events.reshape(conn.target_shape),
+    "one-to-one", fan_in_events=lambda conn, events: events.reshape(*events.shape[:-1], *conn.target_shape).astype(np.int64),
     fan_out=lambda conn: np.ones(conn.source_shape, np.int64), reach=_one_to_one_reach, check=_check,
     flattens=False, placement_cost=_OneToOneCost, nir_types=lambda: (), read_nir=_not_in_this_test,
     float_op=_not_in_this_test, fixed_op=_not_in_this_test,
@@ -87,6 +87,8 @@ def test_geometry_and_routing_take_a_new_kind_from_the_table(one_to_one):
     conn = Connection("one-to-one", (5,), (5,), source="a", target="b")
     events = np.array([3, 0, 1, 4, 2])
     assert np.array_equal(synapses.fan_in_events(conn, events), events)
+    batch = np.stack([events, 2 * events, events[::-1]])  # the batched form (the step recorder's) is the same function
+    assert np.array_equal(synapses.fan_in_events_batch(conn, batch), batch)
     assert synapse_count(conn) == 5
     with pytest.raises(ValueError, match="one-to-one needs equal shapes"):
         Connection("one-to-one", (5,), (4,))
