@@ -2,7 +2,7 @@
 loop it replaced, and against no recording at all.
 
     PYTHONPATH=. .venv/bin/python benchmarks/step_recording.py [--samples 512] [--batch 256] [--repeats 3]
-        [--threads 1] [--out docs/step-recording-benchmark.md]
+        [--threads 1] [--out docs/benchmarks/step-recording.md]
 
 Bundles: random-weight checkpoints exported by the real chain (tests/conftest.py's export_digits_bundle): the
 digits net (digits_cnn width 32, T = 4, Loihi 2, graded input) on the digits test images, and mnist_cnn width 16
@@ -179,7 +179,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", type=Path, default=REPO / "docs/step-recording-benchmark.md")
+    parser.add_argument("--out", type=Path, default=REPO / "docs/benchmarks/step-recording.md")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
