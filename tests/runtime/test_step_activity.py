@@ -65,12 +65,16 @@ def test_batched_counts_equal_the_per_sample_reference_on_the_simulators_spikes(
 SUMS = {"matrix": {}, "boxes": {"MATRIX_VALUES": 0}, "over float32": {"FLOAT32_EXACT": 1}}
 
 
+# The spikes as each caller hands them over: the simulator's float32, Lava's and the referee's integer rasters, bool.
+RASTER_DTYPES = {0: np.float32, 1: np.int64, 2: np.bool_}
+
+
 @pytest.mark.parametrize("sums", list(SUMS))
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("name", ["digits-loihi2", "mnist_cnn-loihi", "events-loihi"])
 def test_batched_counts_equal_the_per_sample_reference_on_random_spikes(bundles, name, seed, sums, monkeypatch):
-    """Random 0/1 spikes of a random density per layer, and random input events (graded inputs as their
-    non-zero values); chunks of 3 samples (CHUNK_VALUES) so that a batch of 8 splits 3 + 3 + 2."""
+    """Random 0/1 spikes of a random density per layer (float32, int64 or bool by seed), and random input events
+    (graded inputs as their non-zero values); chunks of 3 samples (CHUNK_VALUES) so that a batch of 8 splits 3 + 3 + 2."""
     from enof.runtime import step_activity
 
     bundle, rng = bundles[name], np.random.default_rng(seed)
@@ -84,7 +88,7 @@ def test_batched_counts_equal_the_per_sample_reference_on_random_spikes(bundles,
     assert all((s.matrix is not None) == (sums != "boxes") for s in [*new._sums.values(), *new._sent.values()])
     batch = 8
     for t in range(program.timesteps):
-        spikes = {n: (rng.random((batch, *layer.shape)) < rng.uniform(0.05, 0.9)).astype(np.float32)
+        spikes = {n: (rng.random((batch, *layer.shape)) < rng.uniform(0.05, 0.9)).astype(RASTER_DTYPES[seed])
                   for n, layer in program.layers.items()}  # fmt: skip
         events = rng.random((batch, *program.input_shape)) < rng.uniform(0.1, 0.9)
         new.add_step(t, spikes, events)
