@@ -72,7 +72,7 @@ demo: $(STAMP) $(SANAFE_STAMP)
 	@echo "== energy and time per inference on both targets (headlines; the tables are in energy*.txt)"
 	$(BIN)/enof-run $(DEMO)/bundle-loihi2 --backend fast --precision fixed -o $(DEMO)/run-fast-loihi2.json
 	$(BIN)/enof-energy $(DEMO)/run-fast-loihi2.json -o $(DEMO)/energy-loihi2.txt
-	@head -7 $(DEMO)/energy.txt; head -7 $(DEMO)/energy-loihi2.txt
+	@for f in $(DEMO)/energy.txt $(DEMO)/energy-loihi2.txt; do awk '/^  run /{exit} {print}' $$f; done  # each headline
 	@echo "== Loihi 2 through lava-dl netx: bundle-loihi2/chip.net.h5 run by netx in Lava (first 20 test samples) vs the built-in simulator"
 	$(BIN)/enof-run $(DEMO)/bundle-loihi2 --backend netx --limit 20 -o $(DEMO)/run-netx.json
 	$(BIN)/enof-run $(DEMO)/bundle-loihi2 --backend fast --precision fixed --limit 20 -o $(DEMO)/run-fast-20-loihi2.json
