@@ -1,5 +1,5 @@
 """enof-run under torchrun on the CPU (gloo, 2 processes), as a user launches it: one run.json, identical to a
-single process's (predictions, per-layer and per-core counts: enof-compare with tolerance 0).
+single process's (predictions, per-layer, per-core and per-step counts: enof-compare with tolerance 0).
 
 Why exact: every count is an int64 total, so summing two shards' totals gives the same integers as one pass;
 each sample's spikes and prediction do not depend on which other samples share its batch (the fixed-point
