@@ -20,13 +20,13 @@ from enof.formats.fixed_point import (
     DECAY_UNITY,
     DU_OFFSET,
     DV_OFFSET,
+    FLOAT32_EXACT,  # noqa: F401  (re-exported, as below)
+    FLOAT64_EXACT,  # noqa: F401
     LAVA_STATE_BITS,
     VTH_SHIFT,
     dense_effective_weights,  # noqa: F401  (re-exported: the synapse kinds and tests import it here)
 )
 
-FLOAT32_EXACT = 2**24  # float32 holds every integer below this exactly
-FLOAT64_EXACT = 2**53  # float64 likewise
 INT32_LIMIT = 2**31  # Lava's numpy int32 arithmetic wraps at ±2^31
 NO_WRAP_BIAS_LIMIT = 2**30  # with |v|, |u| < 2^29, |v| + |u| + |bias| < 2^31: the int32 sum cannot wrap
 

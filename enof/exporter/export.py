@@ -161,11 +161,12 @@ def quantize_for_target(graph: Graph, profile: Profile, dataset: DatasetSpec, ca
     limits = FixedPointLimits.from_profile(profile, weight_bits)  # --weight-bits: a coarser grid, fewer synapse bits
     if netx_biases and limits.bias_exp_min > 0:
         limits = replace(limits, bias_exp_max=limits.bias_exp_min)
-    quant = quantize(graph, part, limits, input_scale, peaks)
-    if not quant.input_abs_max:  # no calibrated input peak, or an all-zero one: the range the scale was sized for
-        sized_for = (1.0 if part.input_mode == "spikes" else x_bound if x_bound is not None
-                     else input_abs_max(dataset) if dataset.mean is not None else quant.input_abs_max)
-        quant = replace(quant, input_abs_max=None if sized_for is None else float(sized_for))
+    # the range the scale was sized for: the calibrated input peak, else (none, or all zero) the bound
+    x_peak = (peaks or {}).get("input", {}).get("x_max")
+    sized_for = x_peak or (1.0 if part.input_mode == "spikes" else x_bound if x_bound is not None
+                           else input_abs_max(dataset) if dataset.mean is not None else x_peak)
+    quant = replace(quantize(graph, part, limits, input_scale, peaks),
+                    input_abs_max=None if sized_for is None else float(sized_for))
     return part, quant, limits, samples
 
 

@@ -61,8 +61,8 @@ class Quantized:
     input_scale: float
     current_fed: tuple[str, ...] = ()  # LIFs driven by the host-in current (current mode)
     weight_exp: dict[str, int] = field(default_factory=dict)  # non-zero only for identity convs
-    # the largest |chip input| input.scale was sized for (calibration peak, or the bound), recorded in the manifest
-    # (interfaces.chip_input.input_abs_max) so that a reader can refuse an input.scale that overflows the input integers
+    # the largest |chip input| input.scale was sized for (the export sets it: calibration peak, or the bound), recorded
+    # in the manifest (interfaces.chip_input.input_abs_max) so that a reader can refuse an input.scale that overflows
     input_abs_max: float | None = None
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -264,8 +264,7 @@ def quantize(
         )
     _check_input(part, limits, input_scale, peaks)
     fed = (part.current_target,) if part.current_target else ()
-    x_max = (peaks or {}).get("input", {}).get("x_max")
-    return Quantized(result, weight_int, input_scale, fed, weight_exp, None if x_max is None else float(x_max))
+    return Quantized(result, weight_int, input_scale, fed, weight_exp)
 
 
 def _relative_errors(err: np.ndarray, ref: np.ndarray) -> tuple[float, float]:

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
+FLOAT32_EXACT = 2**24  # float32 holds every integer below this exactly (sums of integers in float32 stay exact)
+FLOAT64_EXACT = 2**53  # float64 likewise
+
 DECAY_SHIFT = 12  # lava/proc/lif/models.py AbstractPyLifModelFixed.decay_shift: decays are 12-bit fractions
 DECAY_UNITY = 1 << DECAY_SHIFT  # AbstractPyLifModelFixed.decay_unity = 2**decay_shift = 4096
 ACT_SHIFT = 6  # AbstractPyLifModelFixed.act_shift: a_in << 6 aligns the synaptic input to the state's MSBs

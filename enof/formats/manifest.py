@@ -121,6 +121,14 @@ class Manifest:
     def dataset_name(self) -> str:
         return self.dataset.name
 
+    @property
+    def input_abs_max(self) -> float | None:
+        """interfaces.chip_input.input_abs_max (checked by the reader): the largest |chip input| input.scale was
+        sized for; None in bundles exported before it was recorded."""
+        chip_input = self.interfaces.get("chip_input") if isinstance(self.interfaces, dict) else None
+        value = chip_input.get("input_abs_max") if isinstance(chip_input, dict) else None
+        return None if value is None else float(value)
+
     def required_files(self) -> tuple[str, ...]:
         return REQUIRED_FILES + ((HOST_IN_FILE,) if self.input_mode == "current" else ())
 
@@ -168,6 +176,9 @@ def checked_manifest(data, label: str) -> tuple[Manifest, Profile | None, str]:
     interfaces = data.get("interfaces", {})
     if not isinstance(interfaces, (dict, list)):
         f.wrong_type(interfaces, "interfaces", "an object or an array")
+    chip_input = interfaces.get("chip_input") if isinstance(interfaces, dict) else None
+    if isinstance(chip_input, dict) and chip_input.get("input_abs_max") is not None:  # the range input.scale fits
+        f.number(chip_input["input_abs_max"], "interfaces.chip_input.input_abs_max", 0)
     module_paths = f.obj(data.get("module_paths", {}), "module_paths")
     for key, value in module_paths.items():
         f.string(value, f"module_paths.{key}")

@@ -7,7 +7,6 @@ to learn what is already here.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -82,7 +81,7 @@ def open_bundle(bundle_dir: str | Path, fallback_profile: Profile | None = None,
     if program.input_mode != manifest.input_mode:
         raise BundleError(f"{bundle.root}: chip.nir has {program.input_mode} input, manifest says {manifest.input_mode}")
     _check_weight_grid(program, manifest, profile, manifest_path)
-    check_input_scale(str(bundle.path("quant.npz")), program.input_scale, _input_abs_max(manifest, manifest_path),
+    check_input_scale(str(bundle.path("quant.npz")), program.input_scale, manifest.input_abs_max,
                       program.input_mode, program.input_bits)
     # event input (dataset.temporal) is never in current mode: check_manifest_profile holds the input mode
     program = replace(program, input_temporal=manifest.dataset.is_temporal)
@@ -114,17 +113,6 @@ def _read(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise BundleError(f"{path}: cannot read ({exc.strerror})") from None
-
-
-def _input_abs_max(manifest: Manifest, manifest_path: Path) -> float | None:
-    """interfaces.chip_input.input_abs_max: the largest |chip input| input.scale was sized for (None: not recorded)."""
-    chip_input = manifest.interfaces.get("chip_input") if isinstance(manifest.interfaces, dict) else None
-    value = chip_input.get("input_abs_max") if isinstance(chip_input, dict) else None
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise BundleError(f"{manifest_path}: interfaces.chip_input.input_abs_max is {value!r}, expected a finite number >= 0")
-    return float(value)
 
 
 def _check_weight_grid(program: ChipProgram, manifest: Manifest, profile: Profile, manifest_path: Path) -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from enof.formats.fixed_point import FLOAT32_EXACT
 from enof.formats.placement import PlacedCore, core_neuron_indices
 from enof.formats.run_result import STEP_FIELDS, CoreSteps
 from enof.synapses import fan_in_events_batch, positions, reach
@@ -46,9 +47,6 @@ def _region(column: int, indices: np.ndarray, shape: tuple[int, ...]) -> _Region
     if int(np.prod(np.subtract(high, low))) == len(flat):  # distinct indices filling their bounding box: that box
         return _Region(column, tuple(shape), tuple(slice(a, b) for a, b in zip(low, high)))
     return _Region(column, (neurons,), (flat,))
-
-
-FLOAT32_EXACT = 1 << 24  # float32 holds every integer up to 2^24: a sum whose total stays below it is exact
 
 
 @dataclass(frozen=True)
